@@ -1,0 +1,99 @@
+//! The HTTP application: shared state, the router, the signed-request extractor and request metrics.
+
+use crate::auth::{self, KeyRegistry, Principal, ReplayGuard, SignedParts};
+use crate::metrics::{Metrics, RequestLabels, RouteLabels};
+use crate::problem::ApiError;
+use crate::routes;
+use crate::runner::{now_ms, EngineHandle};
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use otcd_core::catalog::Catalog;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Largest request body accepted; larger bodies are refused with 413 before they are read in full.
+pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
+
+pub struct AppContext {
+    pub engine: EngineHandle,
+    pub keys: KeyRegistry,
+    pub replay: ReplayGuard,
+    pub metrics: Arc<Metrics>,
+    pub catalog: Catalog,
+    pub data_dir: PathBuf,
+    pub started_at_ms: i64,
+    /// The data directory's lock, held as long as the server runs.
+    pub _lock: std::fs::File,
+}
+
+pub type AppState = Arc<AppContext>;
+
+pub fn router(state: AppState) -> Router {
+    routes::routes()
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method")
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .with_state(state)
+}
+
+async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    state.metrics.http_request_seconds.get_or_create(&RouteLabels { route: route.clone() }).observe(started.elapsed().as_secs_f64());
+    state.metrics.http_requests.get_or_create(&RequestLabels { method, route, status }).inc();
+    response
+}
+
+/// An authenticated request and its body. Extracting it reads the body (bounded), checks the signature, the
+/// timestamp window, replay, revocation and the key's IP allow-list. Scopes are checked by each handler.
+pub struct Signed {
+    pub principal: Principal,
+    pub body: Bytes,
+}
+
+impl FromRequest<AppState> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request<Body>, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let source_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip())
+            .ok_or_else(|| ApiError::internal("the peer address is unknown"))?;
+        let body = axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX).await.map_err(|_| {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request bodies are limited to {REQUEST_BODY_BYTES_MAX} bytes"))
+        })?;
+        let path_with_query = parts.uri.path_and_query().map_or("/", |path| path.as_str());
+        let signed = SignedParts {
+            key_id: header(&parts.headers, "otc-key"),
+            timestamp: header(&parts.headers, "otc-timestamp"),
+            signature: header(&parts.headers, "otc-signature"),
+            method: parts.method.as_str(),
+            path_with_query,
+            body: &body,
+            source_ip,
+        };
+        let principal = auth::authenticate(&state.keys, &state.replay, &signed, now_ms().0, state.started_at_ms)
+            .inspect_err(|error| tracing::info!(code = error.code, detail = %error.detail, %source_ip, "request refused by authentication"))?;
+        Ok(Signed { principal, body })
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}

@@ -1,0 +1,295 @@
+//! Signed requests: `OTC-KEY`, `OTC-TIMESTAMP` (Unix ms) and `OTC-SIGNATURE` over
+//! `TIMESTAMP "\n" METHOD "\n" PATH_WITH_QUERY "\n" BODY`, with HMAC-SHA256 (lowercase hex) or Ed25519
+//! (standard base64) keys, a 30 s window, replay rejection, revocation, scopes and IP allow-lists.
+
+use crate::problem::ApiError;
+use crate::secrets::MasterKey;
+use ed25519_dalek::{Signature, VerifyingKey};
+use hmac::{Hmac, Mac};
+use ipnet::IpNet;
+use otcd_core::engine::Actor;
+use otcd_core::ids::{ClientId, KeyId};
+use otcd_core::model::{ApiKey, KeyAlgorithm, Scope};
+use parking_lot::{Mutex, RwLock};
+use sha2::Sha256;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// How far a request's timestamp may be from the server's clock.
+pub const TIMESTAMP_WINDOW_MS: i64 = 30_000;
+/// Signatures remembered for replay rejection. Bounded: at the limit new requests are turned away (503) rather
+/// than forgetting signatures that are still inside their window.
+pub const REPLAY_ENTRIES_MAX: usize = 4_000_000;
+
+pub struct AuthKey {
+    pub key_id: KeyId,
+    pub client_id: Option<ClientId>,
+    pub scopes: Vec<Scope>,
+    pub allowed_ips: Vec<IpNet>,
+    pub revoked: bool,
+    verifier: Verifier,
+}
+
+enum Verifier {
+    /// An HMAC already keyed with the secret; cloned per request instead of re-keyed.
+    Hmac(Hmac<Sha256>),
+    Ed25519(VerifyingKey),
+}
+
+impl AuthKey {
+    fn from_record(record: &ApiKey, master_key: &MasterKey) -> Option<Self> {
+        let verifier = match record.algorithm {
+            KeyAlgorithm::Hmac => {
+                let secret = master_key.open(record.key_id.as_str(), &record.credential)?;
+                Verifier::Hmac(Hmac::<Sha256>::new_from_slice(&secret).ok()?)
+            }
+            KeyAlgorithm::Ed25519 => {
+                let bytes: [u8; 32] = record.credential.as_slice().try_into().ok()?;
+                Verifier::Ed25519(VerifyingKey::from_bytes(&bytes).ok()?)
+            }
+        };
+        Some(Self {
+            key_id: record.key_id.clone(),
+            client_id: record.client_id().cloned(),
+            scopes: record.scopes.clone(),
+            allowed_ips: record.allowed_ips.iter().filter_map(|cidr| cidr.parse().ok()).collect(),
+            revoked: record.revoked_at.is_some(),
+            verifier,
+        })
+    }
+
+    fn signature_matches(&self, timestamp: &str, method: &str, path: &str, body: &[u8], signature: &str) -> Option<[u8; 16]> {
+        match &self.verifier {
+            Verifier::Hmac(keyed) => {
+                let presented = hex::decode(signature).ok().filter(|_| signature.bytes().all(|b| !b.is_ascii_uppercase()))?;
+                let mut mac = keyed.clone();
+                for part in [timestamp.as_bytes(), b"\n", method.as_bytes(), b"\n", path.as_bytes(), b"\n", body] {
+                    mac.update(part);
+                }
+                mac.verify_slice(&presented).ok()?;
+                presented.get(..16)?.try_into().ok()
+            }
+            Verifier::Ed25519(public_key) => {
+                use base64::Engine;
+                let presented = base64::engine::general_purpose::STANDARD.decode(signature).ok()?;
+                let signature = Signature::from_slice(&presented).ok()?;
+                let message = [timestamp.as_bytes(), b"\n", method.as_bytes(), b"\n", path.as_bytes(), b"\n", body].concat();
+                public_key.verify_strict(&message, &signature).ok()?;
+                presented.get(..16)?.try_into().ok()
+            }
+        }
+    }
+
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}
+
+/// The authentication view of every key, kept in step with the engine: loaded at start, updated after each
+/// key command is durable and before its response is sent.
+pub struct KeyRegistry {
+    keys: RwLock<HashMap<KeyId, Arc<AuthKey>>>,
+    master_key: Arc<MasterKey>,
+}
+
+impl KeyRegistry {
+    pub fn new(master_key: Arc<MasterKey>) -> Self {
+        Self { keys: RwLock::new(HashMap::new()), master_key }
+    }
+
+    pub fn upsert(&self, record: &ApiKey) {
+        match AuthKey::from_record(record, &self.master_key) {
+            Some(key) => {
+                self.keys.write().insert(record.key_id.clone(), Arc::new(key));
+            }
+            None => tracing::error!(key_id = %record.key_id, "key credential cannot be opened with this desk's master key"),
+        }
+    }
+
+    pub fn get(&self, key_id: &str) -> Option<Arc<AuthKey>> {
+        let key_id = KeyId::parse(key_id).ok()?;
+        self.keys.read().get(&key_id).cloned()
+    }
+
+    pub fn master_key(&self) -> &MasterKey {
+        &self.master_key
+    }
+}
+
+/// Signatures seen inside their validity window.
+pub struct ReplayGuard {
+    state: Mutex<ReplayState>,
+}
+
+#[derive(Default)]
+struct ReplayState {
+    seen: HashMap<[u8; 16], i64>,
+    expiries: VecDeque<(i64, [u8; 16])>,
+}
+
+impl ReplayGuard {
+    pub fn new() -> Self {
+        Self { state: Mutex::new(ReplayState::default()) }
+    }
+
+    /// Records a signature; `Err` when it was seen before (a replay) or the guard is full.
+    fn remember(&self, fingerprint: [u8; 16], expires_at_ms: i64, now_ms: i64) -> Result<(), ApiError> {
+        let mut state = self.state.lock();
+        while state.expiries.front().is_some_and(|(expiry, _)| *expiry < now_ms) {
+            let (_, old) = state.expiries.pop_front().expect("checked non-empty");
+            state.seen.remove(&old);
+        }
+        if state.seen.contains_key(&fingerprint) {
+            return Err(ApiError::unauthenticated("this signature was already used"));
+        }
+        if state.seen.len() >= REPLAY_ENTRIES_MAX {
+            return Err(ApiError::unavailable("too many signed requests in flight; retry shortly", 1));
+        }
+        state.seen.insert(fingerprint, expires_at_ms);
+        state.expiries.push_back((expires_at_ms, fingerprint));
+        Ok(())
+    }
+}
+
+impl Default for ReplayGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Who made an authenticated request.
+#[derive(Clone)]
+pub struct Principal {
+    pub key: Arc<AuthKey>,
+    pub source_ip: IpAddr,
+}
+
+impl Principal {
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.key.has_scope(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this key lacks the {} scope", scope.as_str())))
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor { key_id: Some(self.key.key_id.clone()), source_ip: Some(self.source_ip.to_string()) }
+    }
+}
+
+/// What a request presents for authentication.
+pub struct SignedParts<'a> {
+    pub key_id: Option<&'a str>,
+    pub timestamp: Option<&'a str>,
+    pub signature: Option<&'a str>,
+    pub method: &'a str,
+    pub path_with_query: &'a str,
+    pub body: &'a [u8],
+    pub source_ip: IpAddr,
+}
+
+/// Checks a request. `started_at_ms`: the server's start; earlier timestamps are refused because signatures
+/// seen before a restart are not remembered (a client whose clock lags by d is refused for d after a restart).
+pub fn authenticate(
+    registry: &KeyRegistry,
+    replay: &ReplayGuard,
+    parts: &SignedParts<'_>,
+    now_ms: i64,
+    started_at_ms: i64,
+) -> Result<Principal, ApiError> {
+    let (Some(key_id), Some(timestamp), Some(signature)) = (parts.key_id, parts.timestamp, parts.signature) else {
+        return Err(ApiError::unauthenticated("OTC-KEY, OTC-TIMESTAMP and OTC-SIGNATURE headers are required"));
+    };
+    let timestamp_ms: i64 = timestamp
+        .parse()
+        .ok()
+        .filter(|_| timestamp.bytes().all(|byte| byte.is_ascii_digit()))
+        .ok_or_else(|| ApiError::unauthenticated("OTC-TIMESTAMP must be Unix time in milliseconds"))?;
+    if (now_ms - timestamp_ms).abs() > TIMESTAMP_WINDOW_MS {
+        return Err(ApiError::unauthenticated("OTC-TIMESTAMP is more than 30 s from server time"));
+    }
+    if timestamp_ms < started_at_ms {
+        return Err(ApiError::unauthenticated("OTC-TIMESTAMP predates the server's start; sign the request again"));
+    }
+    let key = registry.get(key_id).ok_or_else(|| ApiError::unauthenticated("unknown key"))?;
+    if key.revoked {
+        return Err(ApiError::unauthenticated("this key was revoked"));
+    }
+    let fingerprint = key
+        .signature_matches(timestamp, parts.method, parts.path_with_query, parts.body, signature)
+        .ok_or_else(|| ApiError::unauthenticated("signature does not match"))?;
+    replay.remember(fingerprint, timestamp_ms + TIMESTAMP_WINDOW_MS, now_ms)?;
+    if !key.allowed_ips.is_empty() && !key.allowed_ips.iter().any(|network| network.contains(&parts.source_ip)) {
+        return Err(ApiError::forbidden(format!("source address {} is not in this key's allow-list", parts.source_ip)));
+    }
+    Ok(Principal { key, source_ip: parts.source_ip })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otcd_core::model::KeyOwner;
+    use otcd_core::time::TimestampMs;
+
+    fn registry_with(secret: &str, allowed_ips: Vec<String>) -> KeyRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let master_key = Arc::new(MasterKey::load_or_create(&dir.path().join("m")).unwrap());
+        let registry = KeyRegistry::new(master_key.clone());
+        registry.upsert(&ApiKey {
+            key_id: KeyId::parse("k_1").unwrap(),
+            owner: KeyOwner::Desk,
+            scopes: vec![Scope::Read],
+            algorithm: KeyAlgorithm::Hmac,
+            credential: master_key.seal("k_1", secret.as_bytes()),
+            allowed_ips,
+            created_at: TimestampMs(0),
+            created_by: None,
+            revoked_at: None,
+        });
+        registry
+    }
+
+    fn sign(secret: &str, message: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(message.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn parts<'a>(timestamp: &'a str, signature: &'a str) -> SignedParts<'a> {
+        SignedParts {
+            key_id: Some("k_1"),
+            timestamp: Some(timestamp),
+            signature: Some(signature),
+            method: "GET",
+            path_with_query: "/v1/balances",
+            body: b"",
+            source_ip: "127.0.0.1".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn accepts_a_good_signature_once() {
+        let registry = registry_with("s3cret", vec![]);
+        let replay = ReplayGuard::new();
+        let signature = sign("s3cret", "1000\nGET\n/v1/balances\n");
+        assert!(authenticate(&registry, &replay, &parts("1000", &signature), 1_000, 0).is_ok());
+        let again = authenticate(&registry, &replay, &parts("1000", &signature), 1_001, 0).err().unwrap();
+        assert_eq!(again.detail, "this signature was already used");
+    }
+
+    #[test]
+    fn refuses_bad_signatures_stale_timestamps_and_foreign_addresses() {
+        let registry = registry_with("s3cret", vec!["10.0.0.0/8".into()]);
+        let replay = ReplayGuard::new();
+        let good = sign("s3cret", "1000\nGET\n/v1/balances\n");
+        let wrong = sign("other", "1000\nGET\n/v1/balances\n");
+        let status = |result: Result<Principal, ApiError>| result.err().map(|error| error.status.as_u16());
+        assert_eq!(status(authenticate(&registry, &replay, &parts("1000", &wrong), 1_000, 0)), Some(401));
+        assert_eq!(status(authenticate(&registry, &replay, &parts("1000", &good), 31_001, 0)), Some(401));
+        assert_eq!(status(authenticate(&registry, &replay, &parts("1000", &good), 1_000, 2_000)), Some(401));
+        assert_eq!(status(authenticate(&registry, &replay, &parts("1000", &good.to_uppercase()), 1_000, 0)), Some(401));
+        assert_eq!(status(authenticate(&registry, &replay, &parts("1000", &good), 1_000, 0)), Some(403));
+    }
+}

@@ -1,0 +1,15 @@
+//! otcd's adapters around the deterministic core: the engine runner (threads, group commit), the data
+//! directory (recovery), and the HTTP API (signed requests, problem+json, metrics, OpenAPI).
+
+pub mod app;
+pub mod auth;
+pub mod demo;
+pub mod json;
+pub mod metrics;
+pub mod problem;
+pub mod routes;
+pub mod runner;
+pub mod secrets;
+pub mod server;
+pub mod store;
+pub mod views;

@@ -1,0 +1,353 @@
+//! Operator endpoints (scope `admin`): clients, keys, tiers, deposits, audit verification.
+
+use super::{page_limit, parse_query};
+use crate::app::{AppState, Signed};
+use crate::json::{double_option, parse_body, parse_timestamp, DecimalText};
+use crate::problem::{ApiError, ApiResult};
+use crate::secrets::{new_hmac_secret, new_key_id};
+use crate::store::journal_dir;
+use crate::views::{ClientView, DepositView, KeyView, ListView, TierView, USD_SCALE};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::Json;
+use ed25519_dalek::VerifyingKey;
+use ipnet::IpNet;
+use otcd_core::engine::{ClientChanges, Command, NewClient, NewDeposit, NewKey, Outcome, TierSpec};
+use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
+use otcd_core::model::{ApiKey, Jurisdiction, KeyAlgorithm, KeyOwner, KycStatus, Scope, Settlement};
+use serde::Deserialize;
+use serde_json::json;
+use std::net::IpAddr;
+
+type Created<T> = (StatusCode, Json<T>);
+
+fn admin(signed: &Signed) -> ApiResult<()> {
+    signed.principal.require(Scope::Admin)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClientRequest {
+    name: String,
+    /// ISO 3166 country code with optional subdivision: `DE`, `US-NY`.
+    jurisdiction: String,
+    /// Defaults to `standard`.
+    tier: Option<String>,
+    #[schema(value_type = String, example = "approved")]
+    kyc_status: KycStatus,
+    kyc_expires_at: Option<String>,
+    #[schema(value_type = String, example = "prefunded")]
+    settlement: Settlement,
+    credit_limit_usd: Option<DecimalText>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateClientRequest {
+    name: Option<String>,
+    jurisdiction: Option<String>,
+    tier: Option<String>,
+    #[schema(value_type = Option<String>)]
+    kyc_status: Option<KycStatus>,
+    /// `null` clears the expiry.
+    #[serde(default, deserialize_with = "double_option")]
+    kyc_expires_at: Option<Option<String>>,
+    #[schema(value_type = Option<String>)]
+    settlement: Option<Settlement>,
+    /// `null` clears the limit.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    credit_limit_usd: Option<Option<DecimalText>>,
+}
+
+fn parse_jurisdiction(text: &str) -> ApiResult<Jurisdiction> {
+    Jurisdiction::parse(text).map_err(|error| ApiError::invalid("jurisdiction", error))
+}
+
+fn parse_tier_name(field: &str, text: &str) -> ApiResult<TierName> {
+    TierName::parse(text).map_err(|error| ApiError::invalid(field, error))
+}
+
+fn parse_client_id(text: &str) -> ApiResult<ClientId> {
+    ClientId::parse(text).map_err(|_| ApiError::not_found("client not found"))
+}
+
+fn usd(field: &str, text: &DecimalText) -> ApiResult<i128> {
+    text.non_negative(field, USD_SCALE)
+}
+
+fn client_of(outcome: Outcome) -> ApiResult<ClientView> {
+    match outcome {
+        Outcome::Client(client) => Ok(ClientView::from(&client)),
+        other => Err(ApiError::internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+/// Onboards a client.
+#[utoipa::path(post, path = "/v1/admin/clients", tag = "admin", request_body = CreateClientRequest,
+    responses((status = 201, body = ClientView), (status = 400, body = crate::problem::Problem)))]
+pub async fn create_client(State(state): State<AppState>, signed: Signed) -> ApiResult<Created<ClientView>> {
+    admin(&signed)?;
+    let request: CreateClientRequest = parse_body(&signed.body)?;
+    let new = NewClient {
+        name: request.name,
+        jurisdiction: parse_jurisdiction(&request.jurisdiction)?,
+        tier: parse_tier_name("tier", request.tier.as_deref().unwrap_or("standard"))?,
+        kyc_status: request.kyc_status,
+        kyc_expires_at: request.kyc_expires_at.as_deref().map(|text| parse_timestamp("kyc_expires_at", text)).transpose()?,
+        settlement: request.settlement,
+        credit_limit_usd: match (&request.credit_limit_usd, request.settlement) {
+            (Some(limit), _) => Some(usd("credit_limit_usd", limit)?),
+            (None, Settlement::Credit) => Some(0),
+            (None, Settlement::Prefunded) => None,
+        },
+    };
+    let executed = state.engine.submit(signed.principal.actor(), Command::CreateClient(new)).await?;
+    Ok((StatusCode::CREATED, Json(client_of(executed.outcome)?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// Lists clients in id order.
+#[utoipa::path(get, path = "/v1/admin/clients", tag = "admin", params(("limit" = Option<usize>, Query,), ("cursor" = Option<String>, Query,)),
+    responses((status = 200, body = ListView<ClientView>)))]
+pub async fn list_clients(State(state): State<AppState>, uri: Uri, signed: Signed) -> ApiResult<Json<ListView<ClientView>>> {
+    admin(&signed)?;
+    let params: ListParams = parse_query(&uri)?;
+    let limit = page_limit(params.limit)?;
+    let (items, more) = state
+        .engine
+        .query(move |desk| {
+            let after = params.cursor.unwrap_or_default();
+            let mut clients = desk.clients().filter(|client| client.client_id.as_str() > after.as_str());
+            let items: Vec<ClientView> = clients.by_ref().take(limit).map(ClientView::from).collect();
+            (items, clients.next().is_some())
+        })
+        .await?;
+    let next_cursor = if more { items.last().map(|client| client.client_id.clone()) } else { None };
+    Ok(Json(ListView { items, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/v1/admin/clients/{client_id}", tag = "admin", responses((status = 200, body = ClientView), (status = 404, body = crate::problem::Problem)))]
+pub async fn get_client(State(state): State<AppState>, Path(client_id): Path<String>, signed: Signed) -> ApiResult<Json<ClientView>> {
+    admin(&signed)?;
+    let client_id = parse_client_id(&client_id)?;
+    let view = state.engine.query(move |desk| desk.client(&client_id).map(ClientView::from)).await?;
+    view.map(Json).ok_or_else(|| ApiError::not_found("client not found"))
+}
+
+/// Changes any of a client's fields; every KYC change is recorded with the key that made it.
+#[utoipa::path(patch, path = "/v1/admin/clients/{client_id}", tag = "admin", request_body = UpdateClientRequest,
+    responses((status = 200, body = ClientView), (status = 404, body = crate::problem::Problem)))]
+pub async fn update_client(State(state): State<AppState>, Path(client_id): Path<String>, signed: Signed) -> ApiResult<Json<ClientView>> {
+    admin(&signed)?;
+    let client_id = parse_client_id(&client_id)?;
+    let request: UpdateClientRequest = parse_body(&signed.body)?;
+    let changes = ClientChanges {
+        name: request.name,
+        jurisdiction: request.jurisdiction.as_deref().map(parse_jurisdiction).transpose()?,
+        tier: request.tier.as_deref().map(|text| parse_tier_name("tier", text)).transpose()?,
+        kyc_status: request.kyc_status,
+        kyc_expires_at: match request.kyc_expires_at {
+            Some(Some(text)) => Some(Some(parse_timestamp("kyc_expires_at", &text)?)),
+            Some(None) => Some(None),
+            None => None,
+        },
+        settlement: request.settlement,
+        credit_limit_usd: match request.credit_limit_usd {
+            Some(Some(limit)) => Some(Some(usd("credit_limit_usd", &limit)?)),
+            Some(None) => Some(None),
+            None => None,
+        },
+    };
+    let executed = state.engine.submit(signed.principal.actor(), Command::UpdateClient { client_id, changes }).await?;
+    Ok(Json(client_of(executed.outcome)?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// Any of `read`, `trade`, `withdraw` (and `admin` for desk keys).
+    #[schema(value_type = Vec<String>)]
+    scopes: Vec<Scope>,
+    /// `hmac` (default) or `ed25519`.
+    #[schema(value_type = Option<String>)]
+    algorithm: Option<KeyAlgorithm>,
+    /// Ed25519 only: the 32-byte public key, standard base64.
+    public_key: Option<String>,
+    /// CIDR blocks or addresses; empty or absent = any.
+    allowed_ips: Option<Vec<String>>,
+}
+
+fn normalize_allowed_ips(entries: &[String]) -> ApiResult<Vec<String>> {
+    if entries.len() > otcd_core::model::ALLOWED_IPS_MAX {
+        return Err(ApiError::invalid("allowed_ips", "at most 32 entries"));
+    }
+    entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let network = entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| ApiError::invalid(format!("allowed_ips[{index}]"), "must be an IP address or CIDR block"))?;
+            Ok(network.trunc().to_string())
+        })
+        .collect()
+}
+
+/// Builds the key material: a fresh sealed HMAC secret (returned once) or the client's Ed25519 public key.
+fn key_material(state: &AppState, request: &CreateKeyRequest, key_id: &KeyId) -> ApiResult<(NewKey, Option<String>)> {
+    let algorithm = request.algorithm.unwrap_or(KeyAlgorithm::Hmac);
+    let (credential, secret) = match (algorithm, &request.public_key) {
+        (KeyAlgorithm::Hmac, Some(_)) => return Err(ApiError::invalid("public_key", "only ed25519 keys take a public key")),
+        (KeyAlgorithm::Hmac, None) => {
+            let secret = new_hmac_secret();
+            (state.keys.master_key().seal(key_id.as_str(), secret.as_bytes()), Some(secret))
+        }
+        (KeyAlgorithm::Ed25519, None) => return Err(ApiError::invalid("public_key", "ed25519 keys need the public key")),
+        (KeyAlgorithm::Ed25519, Some(text)) => {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok();
+            let bytes: [u8; 32] = bytes
+                .and_then(|bytes| bytes.try_into().ok())
+                .filter(|bytes| VerifyingKey::from_bytes(bytes).is_ok())
+                .ok_or_else(|| ApiError::invalid("public_key", "must be a 32-byte Ed25519 public key in standard base64"))?;
+            (bytes.to_vec(), None)
+        }
+    };
+    let allowed_ips = normalize_allowed_ips(request.allowed_ips.as_deref().unwrap_or_default())?;
+    let key = NewKey { key_id: key_id.clone(), scopes: request.scopes.clone(), algorithm, credential, allowed_ips };
+    Ok((key, secret))
+}
+
+async fn create_key(state: AppState, signed: Signed, owner: KeyOwner) -> ApiResult<Created<KeyView>> {
+    let request: CreateKeyRequest = parse_body(&signed.body)?;
+    let key_id = KeyId::parse(&new_key_id()).expect("generated ids are valid");
+    let (key, secret) = key_material(&state, &request, &key_id)?;
+    let executed = state.engine.submit(signed.principal.actor(), Command::CreateKey { owner, key }).await?;
+    let record = key_of(executed.outcome)?;
+    state.keys.upsert(&record);
+    Ok((StatusCode::CREATED, Json(KeyView::new(&record, secret))))
+}
+
+fn key_of(outcome: Outcome) -> ApiResult<ApiKey> {
+    match outcome {
+        Outcome::Key(key) => Ok(key),
+        other => Err(ApiError::internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+/// Creates an API key for a client. An HMAC secret is in this response only.
+#[utoipa::path(post, path = "/v1/admin/clients/{client_id}/keys", tag = "admin", request_body = CreateKeyRequest,
+    responses((status = 201, body = KeyView), (status = 404, body = crate::problem::Problem)))]
+pub async fn create_client_key(State(state): State<AppState>, Path(client_id): Path<String>, signed: Signed) -> ApiResult<Created<KeyView>> {
+    admin(&signed)?;
+    let client_id = parse_client_id(&client_id)?;
+    create_key(state, signed, KeyOwner::Client(client_id)).await
+}
+
+/// Creates a desk (operator) key; it may carry the `admin` scope.
+#[utoipa::path(post, path = "/v1/admin/keys", tag = "admin", request_body = CreateKeyRequest, responses((status = 201, body = KeyView)))]
+pub async fn create_desk_key(State(state): State<AppState>, signed: Signed) -> ApiResult<Created<KeyView>> {
+    admin(&signed)?;
+    create_key(state, signed, KeyOwner::Desk).await
+}
+
+/// Revokes a key: requests signed with it are refused from the next request on.
+#[utoipa::path(delete, path = "/v1/admin/keys/{key_id}", tag = "admin", responses((status = 200, body = KeyView), (status = 404, body = crate::problem::Problem)))]
+pub async fn revoke_key(State(state): State<AppState>, Path(key_id): Path<String>, signed: Signed) -> ApiResult<Json<KeyView>> {
+    admin(&signed)?;
+    let key_id = KeyId::parse(&key_id).map_err(|_| ApiError::not_found("key not found"))?;
+    let executed = state.engine.submit(signed.principal.actor(), Command::RevokeKey { key_id }).await?;
+    let record = key_of(executed.outcome)?;
+    state.keys.upsert(&record);
+    Ok(Json(KeyView::new(&record, None)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutTierRequest {
+    /// Basis points added to the executable price, e.g. `"10"` or `"12.5"`.
+    spread_bps: DecimalText,
+    trade_notional_usd_max: Option<DecimalText>,
+    daily_notional_usd_max: Option<DecimalText>,
+}
+
+#[utoipa::path(get, path = "/v1/admin/tiers", tag = "admin", responses((status = 200, body = ListView<TierView>)))]
+pub async fn list_tiers(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<ListView<TierView>>> {
+    admin(&signed)?;
+    let items = state.engine.query(|desk| desk.tiers().map(TierView::from).collect()).await?;
+    Ok(Json(ListView { items, next_cursor: None }))
+}
+
+/// Creates or replaces a tier.
+#[utoipa::path(put, path = "/v1/admin/tiers/{tier}", tag = "admin", request_body = PutTierRequest, responses((status = 200, body = TierView)))]
+pub async fn put_tier(State(state): State<AppState>, Path(tier): Path<String>, signed: Signed) -> ApiResult<Json<TierView>> {
+    admin(&signed)?;
+    let request: PutTierRequest = parse_body(&signed.body)?;
+    let positive_usd = |field: &str, text: &Option<DecimalText>| text.as_ref().map(|text| text.positive(field, USD_SCALE)).transpose();
+    let spec = TierSpec {
+        name: parse_tier_name("tier", &tier)?,
+        spread_centi_bps: request.spread_bps.non_negative("spread_bps", 2)?,
+        trade_notional_usd_max: positive_usd("trade_notional_usd_max", &request.trade_notional_usd_max)?,
+        daily_notional_usd_max: positive_usd("daily_notional_usd_max", &request.daily_notional_usd_max)?,
+    };
+    let executed = state.engine.submit(signed.principal.actor(), Command::PutTier(spec)).await?;
+    match executed.outcome {
+        Outcome::Tier(tier) => Ok(Json(TierView::from(&tier))),
+        other => Err(ApiError::internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DepositRequest {
+    client_id: String,
+    asset: String,
+    amount: DecimalText,
+    /// Unique per client: repeating it with the same body returns the original deposit; a different body is 409.
+    reference: String,
+}
+
+/// Credits a confirmed deposit to a client's available balance.
+#[utoipa::path(post, path = "/v1/admin/deposits", tag = "admin", request_body = DepositRequest,
+    responses((status = 201, body = DepositView), (status = 200, description = "a repeat of an earlier deposit", body = DepositView), (status = 409, body = crate::problem::Problem)))]
+pub async fn create_deposit(State(state): State<AppState>, signed: Signed) -> ApiResult<Created<DepositView>> {
+    admin(&signed)?;
+    let request: DepositRequest = parse_body(&signed.body)?;
+    let asset = state.catalog.asset_by_text(&request.asset).ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?.clone();
+    let deposit = NewDeposit {
+        client_id: ClientId::parse(&request.client_id).map_err(|error| ApiError::invalid("client_id", error))?,
+        asset: asset.code,
+        amount: request.amount.positive("amount", asset.scale)?,
+        reference: ClientReference::parse(&request.reference).map_err(|error| ApiError::invalid("reference", error))?,
+    };
+    let executed = state.engine.submit(signed.principal.actor(), Command::Deposit(deposit)).await?;
+    match executed.outcome {
+        Outcome::Deposit { deposit, repeated } => {
+            let status = if repeated { StatusCode::OK } else { StatusCode::CREATED };
+            Ok((status, Json(DepositView::new(&deposit, asset.scale))))
+        }
+        other => Err(ApiError::internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+/// Verifies the whole hash chain of the journal on disk.
+#[utoipa::path(get, path = "/v1/admin/audit/verify", tag = "admin", responses((status = 200, description = "{\"valid\", \"events\", \"head\"}")))]
+pub async fn audit_verify(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<serde_json::Value>> {
+    admin(&signed)?;
+    let directory = journal_dir(&state.data_dir);
+    let result = tokio::task::spawn_blocking(move || otcd_journal::verify(&directory))
+        .await
+        .map_err(|_| ApiError::internal("verification was interrupted"))?;
+    Ok(Json(match result {
+        Ok(report) => json!({"valid": true, "events": report.events, "head": report.head.hash_hex()}),
+        Err(error) => json!({"valid": false, "events": null, "head": null, "first_bad_seq": error.seq(), "error": error.to_string()}),
+    }))
+}

@@ -1,0 +1,86 @@
+//! HTTP routes. Handlers only parse, authenticate and submit to the engine; all decisions are the engine's.
+
+pub mod admin;
+pub mod client;
+pub mod public;
+
+use crate::app::AppState;
+use crate::problem::{ApiError, ApiResult};
+use axum::http::Uri;
+use axum::routing::{get, post, put};
+use axum::Router;
+use otcd_core::engine::PAGE_LIMIT_MAX;
+use serde::de::DeserializeOwned;
+use utoipa::OpenApi;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(public::healthz))
+        .route("/readyz", get(public::readyz))
+        .route("/metrics", get(public::metrics))
+        .route("/openapi.json", get(public::openapi))
+        .route("/v1/instruments", get(public::instruments))
+        .route("/v1/assets", get(public::assets))
+        .route("/v1/account", get(client::account))
+        .route("/v1/balances", get(client::balances))
+        .route("/v1/ledger", get(client::ledger))
+        .route("/v1/admin/clients", post(admin::create_client).get(admin::list_clients))
+        .route("/v1/admin/clients/{client_id}", get(admin::get_client).patch(admin::update_client))
+        .route("/v1/admin/clients/{client_id}/keys", post(admin::create_client_key))
+        .route("/v1/admin/keys", post(admin::create_desk_key))
+        .route("/v1/admin/keys/{key_id}", axum::routing::delete(admin::revoke_key))
+        .route("/v1/admin/tiers", get(admin::list_tiers))
+        .route("/v1/admin/tiers/{tier}", put(admin::put_tier))
+        .route("/v1/admin/deposits", post(admin::create_deposit))
+        .route("/v1/admin/audit/verify", get(admin::audit_verify))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "otcd", description = "OTC trading desk API. Every /v1 endpoint except instruments and assets needs a signed request (see API.md)."),
+    paths(
+        public::healthz, public::readyz, public::metrics, public::instruments, public::assets,
+        client::account, client::balances, client::ledger,
+        admin::create_client, admin::list_clients, admin::get_client, admin::update_client,
+        admin::create_client_key, admin::create_desk_key, admin::revoke_key,
+        admin::list_tiers, admin::put_tier, admin::create_deposit, admin::audit_verify,
+    ),
+    components(schemas(crate::problem::Problem)),
+    modifiers(&SignedRequests),
+)]
+pub struct ApiDoc;
+
+struct SignedRequests;
+
+impl utoipa::Modify for SignedRequests {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, header) in [("otc_key", "OTC-KEY"), ("otc_timestamp", "OTC-TIMESTAMP"), ("otc_signature", "OTC-SIGNATURE")] {
+            components.add_security_scheme(name, SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))));
+        }
+    }
+}
+
+/// Parses query parameters strictly (unknown parameters are refused).
+pub fn parse_query<T: DeserializeOwned>(uri: &Uri) -> ApiResult<T> {
+    let query = uri.query().unwrap_or("");
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let message = error.inner().to_string();
+        let unknown = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()).map(str::to_owned);
+        ApiError::invalid(unknown.unwrap_or_else(|| "query".to_owned()), message)
+    })
+}
+
+fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
+}
+
+/// `limit` as API.md defines it: default 100, 1 to 1000.
+pub fn page_limit(limit: Option<usize>) -> ApiResult<usize> {
+    match limit.unwrap_or(100) {
+        limit @ 1..=PAGE_LIMIT_MAX => Ok(limit),
+        _ => Err(ApiError::invalid("limit", "must be between 1 and 1000")),
+    }
+}

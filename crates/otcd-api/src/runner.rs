@@ -1,0 +1,324 @@
+//! The engine runner: the adapter that drives the deterministic [`Desk`] and makes its changes durable.
+//!
+//! Two threads, two bounded queues:
+//! - the **engine thread** owns the `Desk`. It takes requests in batches, executes commands at the current time
+//!   (read here, outside the core), runs queries, and hands each accepted command's serialized record to the
+//!   journal thread together with the replies that depend on it;
+//! - the **journal thread** appends the records, syncs once per group (group commit), and only then releases
+//!   the replies. A reply (2xx or a read that may have seen a new change) therefore never leaves before the
+//!   records it depends on are on disk.
+//!
+//! If the journal fails, the runner is poisoned: the in-memory state may be ahead of the disk, so every pending
+//! and later request is answered `Unavailable` (503) until an operator restarts the desk, which recovers exactly
+//! the durable state.
+
+use crate::metrics::Metrics;
+use otcd_core::engine::{Actor, Command, CommandError, Desk, Executed, JournalRecord};
+use otcd_core::time::TimestampMs;
+use otcd_journal::{ChainHead, Journal, SnapshotStore};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+
+/// Requests waiting for the engine. Beyond this the HTTP layer answers 503 with Retry-After rather than
+/// letting latency grow without bound.
+pub const ENGINE_QUEUE_CAPACITY: usize = 16_384;
+/// Requests the engine takes in one batch.
+pub const ENGINE_BATCH_MAX: usize = 4_096;
+/// Batches waiting for the journal thread; a full queue slows the engine down to the disk's pace.
+pub const JOURNAL_QUEUE_CAPACITY: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Refused(#[from] CommandError),
+    /// The journal failed or the desk is shutting down; nothing is acknowledged.
+    #[error("the desk cannot make changes durable right now")]
+    Unavailable,
+    /// The engine queue is full.
+    #[error("the desk is overloaded")]
+    Overloaded,
+}
+
+type Delivery = Box<dyn FnOnce(bool) + Send>;
+
+enum Request {
+    Command { actor: Actor, command: Command, reply: oneshot::Sender<Result<Executed, SubmitError>> },
+    Query { run: Box<dyn FnOnce(&Desk) -> Delivery + Send> },
+}
+
+struct JournalBatch {
+    payloads: Vec<Vec<u8>>,
+    deliveries: Vec<Delivery>,
+    snapshot: Option<Vec<u8>>,
+}
+
+pub struct RunnerConfig {
+    /// Accepted records between two snapshots.
+    pub snapshot_every_records: u64,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self { snapshot_every_records: 100_000 }
+    }
+}
+
+struct Shared {
+    poisoned: AtomicBool,
+    durable_seq: AtomicU64,
+    metrics: Arc<Metrics>,
+}
+
+/// A cheap, cloneable handle the HTTP layer submits commands and queries through.
+#[derive(Clone)]
+pub struct EngineHandle {
+    sender: crossbeam_channel::Sender<Request>,
+    shared: Arc<Shared>,
+}
+
+pub struct Runner {
+    handle: Option<EngineHandle>,
+    engine_thread: Option<JoinHandle<()>>,
+    journal_thread: Option<JoinHandle<()>>,
+}
+
+impl Runner {
+    /// Starts the two threads over a recovered desk and an opened journal positioned at `head`.
+    pub fn start(
+        desk: Desk,
+        journal: Box<dyn Journal>,
+        snapshots: SnapshotStore,
+        config: RunnerConfig,
+        metrics: Arc<Metrics>,
+    ) -> Runner {
+        let head = journal.durable_head();
+        let shared = Arc::new(Shared {
+            poisoned: AtomicBool::new(false),
+            durable_seq: AtomicU64::new(head.seq),
+            metrics,
+        });
+        let (sender, receiver) = crossbeam_channel::bounded(ENGINE_QUEUE_CAPACITY);
+        let (journal_sender, journal_receiver) = crossbeam_channel::bounded(JOURNAL_QUEUE_CAPACITY);
+        let engine_shared = shared.clone();
+        let engine_thread = std::thread::Builder::new()
+            .name("otcd-engine".into())
+            .spawn(move || {
+                EngineLoop { desk, shared: engine_shared, journal: journal_sender, last_seq: head.seq, config, last_snapshot_seq: head.seq }
+                    .run(receiver)
+            })
+            .expect("spawn engine thread");
+        let journal_shared = shared.clone();
+        let journal_thread = std::thread::Builder::new()
+            .name("otcd-journal".into())
+            .spawn(move || journal_loop(journal, snapshots, journal_receiver, &journal_shared))
+            .expect("spawn journal thread");
+        Runner {
+            handle: Some(EngineHandle { sender, shared }),
+            engine_thread: Some(engine_thread),
+            journal_thread: Some(journal_thread),
+        }
+    }
+
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone().expect("runner is running")
+    }
+
+    /// Finishes every queued request, syncs the journal and joins both threads. Handles still held elsewhere
+    /// keep the engine alive until they are dropped, so call this after the HTTP server has stopped.
+    pub fn shutdown(mut self) {
+        self.handle.take();
+        if let Some(thread) = self.engine_thread.take() {
+            let _ = thread.join();
+        }
+        if let Some(thread) = self.journal_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl EngineHandle {
+    /// Executes a command; resolves once it is durable (or refused, or the desk is unavailable).
+    pub async fn submit(&self, actor: Actor, command: Command) -> Result<Executed, SubmitError> {
+        if self.shared.poisoned.load(Ordering::Acquire) {
+            return Err(SubmitError::Unavailable);
+        }
+        let (reply, receiver) = oneshot::channel();
+        self.enqueue(Request::Command { actor, command, reply })?;
+        receiver.await.unwrap_or(Err(SubmitError::Unavailable))
+    }
+
+    /// Runs a read-only query in sequence with commands. The answer is released only once every change it may
+    /// have observed is durable.
+    pub async fn query<R: Send + 'static>(&self, query: impl FnOnce(&Desk) -> R + Send + 'static) -> Result<R, SubmitError> {
+        if self.shared.poisoned.load(Ordering::Acquire) {
+            return Err(SubmitError::Unavailable);
+        }
+        let (reply, receiver) = oneshot::channel::<Result<R, SubmitError>>();
+        let run = Box::new(move |desk: &Desk| -> Delivery {
+            let answer = query(desk);
+            Box::new(move |durable: bool| {
+                let _ = reply.send(if durable { Ok(answer) } else { Err(SubmitError::Unavailable) });
+            })
+        });
+        self.enqueue(Request::Query { run })?;
+        receiver.await.unwrap_or(Err(SubmitError::Unavailable))
+    }
+
+    fn enqueue(&self, request: Request) -> Result<(), SubmitError> {
+        match self.sender.try_send(request) {
+            Ok(()) => Ok(()),
+            Err(crossbeam_channel::TrySendError::Full(_)) => Err(SubmitError::Overloaded),
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(SubmitError::Unavailable),
+        }
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        self.sender.len()
+    }
+
+    /// False once the journal has failed: the desk must not trade or acknowledge anything.
+    pub fn is_healthy(&self) -> bool {
+        !self.shared.poisoned.load(Ordering::Acquire)
+    }
+
+    pub fn durable_seq(&self) -> u64 {
+        self.shared.durable_seq.load(Ordering::Acquire)
+    }
+}
+
+struct EngineLoop {
+    desk: Desk,
+    shared: Arc<Shared>,
+    journal: crossbeam_channel::Sender<JournalBatch>,
+    last_seq: u64,
+    last_snapshot_seq: u64,
+    config: RunnerConfig,
+}
+
+impl EngineLoop {
+    fn run(mut self, receiver: crossbeam_channel::Receiver<Request>) {
+        let mut batch = Vec::with_capacity(ENGINE_BATCH_MAX);
+        while let Ok(first) = receiver.recv() {
+            batch.push(first);
+            while batch.len() < ENGINE_BATCH_MAX {
+                match receiver.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            self.shared.metrics.engine_queue_depth.set(receiver.len() as i64);
+            self.process(&mut batch);
+        }
+        // The queue is closed: ask for a final snapshot so the next start replays little.
+        let snapshot = (self.last_seq > self.last_snapshot_seq).then(|| self.snapshot_bytes());
+        let _ = self.journal.send(JournalBatch { payloads: Vec::new(), deliveries: Vec::new(), snapshot });
+    }
+
+    fn process(&mut self, batch: &mut Vec<Request>) {
+        let mut payloads = Vec::new();
+        let mut deliveries: Vec<Delivery> = Vec::with_capacity(batch.len());
+        let poisoned = self.shared.poisoned.load(Ordering::Acquire);
+        for request in batch.drain(..) {
+            match request {
+                Request::Command { reply, .. } if poisoned => {
+                    let _ = reply.send(Err(SubmitError::Unavailable));
+                }
+                Request::Query { run } if poisoned => run(&self.desk)(false),
+                Request::Command { actor, command, reply } => {
+                    let result = self.execute(actor, command, &mut payloads);
+                    deliveries.push(Box::new(move |durable: bool| {
+                        let _ = reply.send(if durable { result } else { Err(SubmitError::Unavailable) });
+                    }));
+                }
+                Request::Query { run } => deliveries.push(run(&self.desk)),
+            }
+        }
+        if deliveries.is_empty() {
+            return;
+        }
+        let everything_durable = payloads.is_empty() && self.shared.durable_seq.load(Ordering::Acquire) >= self.last_seq;
+        if everything_durable {
+            // Nothing this batch saw is waiting for the disk: answer at once.
+            deliveries.into_iter().for_each(|deliver| deliver(true));
+            return;
+        }
+        let snapshot = (self.last_seq - self.last_snapshot_seq >= self.config.snapshot_every_records).then(|| {
+            self.last_snapshot_seq = self.last_seq;
+            self.snapshot_bytes()
+        });
+        if let Err(crossbeam_channel::SendError(batch)) = self.journal.send(JournalBatch { payloads, deliveries, snapshot }) {
+            batch.deliveries.into_iter().for_each(|deliver| deliver(false));
+        }
+    }
+
+    fn execute(&mut self, actor: Actor, command: Command, payloads: &mut Vec<Vec<u8>>) -> Result<Executed, SubmitError> {
+        let record = JournalRecord { at: now_ms(), actor, command };
+        let executed = self.desk.execute(&record)?;
+        if executed.changed {
+            payloads.push(serde_json::to_vec(&record).expect("journal records serialize"));
+            self.last_seq += 1;
+        }
+        Ok(executed)
+    }
+
+    fn snapshot_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.desk).expect("the desk serializes")
+    }
+}
+
+fn journal_loop(
+    mut journal: Box<dyn Journal>,
+    snapshots: SnapshotStore,
+    receiver: crossbeam_channel::Receiver<JournalBatch>,
+    shared: &Shared,
+) {
+    while let Ok(first) = receiver.recv() {
+        let mut group = vec![first];
+        while let Ok(more) = receiver.try_recv() {
+            group.push(more);
+        }
+        let mut snapshot_due: Option<(ChainHead, Vec<u8>)> = None;
+        let mut result = Ok(journal.durable_head());
+        for batch in &mut group {
+            for payload in &batch.payloads {
+                if result.is_ok() {
+                    result = journal.append(payload).map(|_| journal.head());
+                }
+            }
+            if let (Some(state), Ok(head)) = (batch.snapshot.take(), &result) {
+                snapshot_due = Some((*head, state));
+            }
+        }
+        let started = Instant::now();
+        let synced = result.and_then(|_| journal.sync());
+        shared.metrics.journal_fsync_seconds.observe(started.elapsed().as_secs_f64());
+        let durable = match synced {
+            Ok(head) => {
+                shared.durable_seq.store(head.seq, Ordering::Release);
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, "journal write failed; the desk stops acknowledging until restarted");
+                shared.poisoned.store(true, Ordering::Release);
+                false
+            }
+        };
+        for batch in group {
+            batch.deliveries.into_iter().for_each(|deliver| deliver(durable));
+        }
+        if let (true, Some((head, state))) = (durable, snapshot_due) {
+            // Written inline: snapshots are rare and a snapshot older than the journal is always safe.
+            if let Err(error) = snapshots.write(head, &state) {
+                tracing::warn!(%error, "snapshot failed; recovery will replay more of the journal");
+            }
+        }
+    }
+}
+
+pub fn now_ms() -> TimestampMs {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    TimestampMs(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,153 @@
+//! Starting and stopping a desk: recover the data directory, start the engine runner, create the first
+//! operator key on a new desk, serve HTTP until told to stop, then drain and flush.
+
+use crate::app::{router, AppContext};
+use crate::auth::{KeyRegistry, ReplayGuard};
+use crate::metrics::Metrics;
+use crate::runner::{now_ms, EngineHandle, Runner, RunnerConfig, SubmitError};
+use crate::secrets::{new_hmac_secret, new_key_id, write_private_file, MasterKey};
+use crate::store::{self, admin_key_path, StoreError};
+use otcd_core::catalog::Catalog;
+use otcd_core::engine::{Actor, Command, NewKey};
+use otcd_core::ids::KeyId;
+use otcd_core::model::{KeyAlgorithm, Scope};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub snapshot_every_records: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: SocketAddr, source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("the engine refused to initialize the desk: {0}")]
+    Initialize(SubmitError),
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+/// A desk that has recovered its state and is ready to serve.
+pub struct StartedDesk {
+    runner: Runner,
+    context: Arc<AppContext>,
+    listener: tokio::net::TcpListener,
+}
+
+impl StartedDesk {
+    pub fn local_address(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    pub fn engine(&self) -> EngineHandle {
+        self.context.engine.clone()
+    }
+
+    pub fn keys(&self) -> &KeyRegistry {
+        &self.context.keys
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.context.catalog
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests and flushes the journal.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let StartedDesk { runner, context, listener } = self;
+        let app = router(context).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        tokio::task::spawn_blocking(move || runner.shutdown()).await.ok();
+        tracing::info!("desk stopped; journal flushed");
+        served.map_err(ServerError::Http)
+    }
+}
+
+/// Recovers the desk in `options.data_dir` (creating a new one if it is empty) and binds the listener.
+pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
+    let data_dir = options.data_dir.clone();
+    let opened = tokio::task::spawn_blocking(move || store::open(&data_dir)).await.expect("recovery does not panic")?;
+    let recovery = &opened.recovery;
+    tracing::info!(
+        data_dir = %options.data_dir.display(),
+        snapshot_seq = recovery.snapshot_seq,
+        replayed_records = recovery.replayed_records,
+        head_seq = recovery.head_seq,
+        head = %recovery.head_hash,
+        torn_bytes_truncated = recovery.torn_bytes_truncated,
+        elapsed_ms = recovery.elapsed.as_millis() as u64,
+        "desk recovered"
+    );
+    let metrics = Arc::new(Metrics::new());
+    let master_key = Arc::new(opened.master_key);
+    let keys = KeyRegistry::new(master_key.clone());
+    opened.desk.keys().for_each(|key| keys.upsert(key));
+    let initialized = opened.desk.is_initialized();
+    let catalog = opened.desk.catalog().cloned().unwrap_or_else(Catalog::builtin);
+    // The lock file travels with the runner's lifetime: dropping it would let a second process in.
+    let lock = opened.lock;
+    let runner = Runner::start(
+        opened.desk,
+        Box::new(opened.journal),
+        opened.snapshots,
+        RunnerConfig { snapshot_every_records: options.snapshot_every_records },
+        metrics.clone(),
+    );
+    let engine = runner.handle();
+    if !initialized {
+        initialize_desk(&engine, &keys, &master_key, options, &catalog).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| ServerError::Listen { address: options.listen, source })?;
+    let context = Arc::new(AppContext {
+        engine,
+        keys,
+        replay: ReplayGuard::new(),
+        metrics,
+        catalog,
+        data_dir: options.data_dir.clone(),
+        started_at_ms: now_ms().0,
+        _lock: lock,
+    });
+    Ok(StartedDesk { runner, context, listener })
+}
+
+/// A new desk: write the first operator key to `admin-key.json` (0600) first, then journal it. A crash in
+/// between leaves an uninitialized desk that makes a new key on the next start.
+async fn initialize_desk(
+    engine: &EngineHandle,
+    keys: &KeyRegistry,
+    master_key: &MasterKey,
+    options: &ServeOptions,
+    catalog: &Catalog,
+) -> Result<(), ServerError> {
+    let key_id = KeyId::parse(&new_key_id()).expect("generated ids are valid");
+    let secret = new_hmac_secret();
+    let path = admin_key_path(&options.data_dir);
+    let contents = serde_json::json!({"key_id": key_id.as_str(), "secret": secret, "algorithm": "hmac"});
+    write_private_file(&path, format!("{contents:#}\n").as_bytes())
+        .map_err(|source| ServerError::Write { path: path.clone(), source })?;
+    let admin_key = NewKey {
+        key_id: key_id.clone(),
+        scopes: vec![Scope::Admin, Scope::Read],
+        algorithm: KeyAlgorithm::Hmac,
+        credential: master_key.seal(key_id.as_str(), secret.as_bytes()),
+        allowed_ips: Vec::new(),
+    };
+    let command = Command::InitializeDesk { catalog: catalog.clone(), admin_key };
+    engine.submit(Actor::default(), command).await.map_err(ServerError::Initialize)?;
+    let record = engine.query(move |desk| desk.key(&key_id).cloned()).await.map_err(ServerError::Initialize)?;
+    record.iter().for_each(|key| keys.upsert(key));
+    tracing::info!(path = %path.display(), "new desk created; the admin key is in this file (mode 0600)");
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! The data directory: opening it, recovering the desk from the newest snapshot plus the journal, and the
+//! files that live beside them.
+//!
+//! ```text
+//! DATA_DIR/
+//!   LOCK             held (flock) while a process uses the directory
+//!   master.key       32-byte key sealing HMAC secrets (0600)
+//!   admin-key.json   the first operator key, written on creation (0600)
+//!   journal/         hash-chained segments (otcd-journal)
+//!   snapshots/       periodic snapshots of the desk state
+//! ```
+
+use crate::secrets::MasterKey;
+use otcd_core::engine::{Desk, JournalRecord};
+use otcd_journal::{FileJournal, JournalError, JournalOptions, SnapshotStore};
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use data directory {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("data directory {0} is in use by another otcd process")]
+    Locked(PathBuf),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("snapshot at seq {seq} cannot be loaded: {detail}")]
+    Snapshot { seq: u64, detail: String },
+    #[error("recovered state breaks a ledger invariant: {0}")]
+    Invariant(String),
+}
+
+pub struct OpenedDesk {
+    pub desk: Desk,
+    pub journal: FileJournal,
+    pub snapshots: SnapshotStore,
+    pub master_key: MasterKey,
+    pub recovery: RecoveryReport,
+    /// Held for the life of the process: a second otcd on the same directory would corrupt it.
+    pub lock: File,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecoveryReport {
+    pub snapshot_seq: u64,
+    pub replayed_records: u64,
+    pub head_seq: u64,
+    pub head_hash: String,
+    pub torn_bytes_truncated: u64,
+    pub elapsed: Duration,
+}
+
+pub fn journal_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("journal")
+}
+
+pub fn admin_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin-key.json")
+}
+
+/// Opens (creating if needed) a data directory and recovers the desk: newest valid snapshot, then replay of
+/// every later journal record. Any integrity problem stops here with an error naming the record and file.
+pub fn open(data_dir: &Path) -> Result<OpenedDesk, StoreError> {
+    let started = Instant::now();
+    let io_error = |source| StoreError::Io { path: data_dir.to_owned(), source };
+    std::fs::create_dir_all(data_dir).map_err(io_error)?;
+    let lock = lock_directory(data_dir)?;
+    let master_key = MasterKey::load_or_create(&data_dir.join("master.key")).map_err(io_error)?;
+    let snapshots = SnapshotStore::new(&data_dir.join("snapshots"))?;
+    let (mut desk, snapshot_head) = match snapshots.load_newest()? {
+        Some(snapshot) => {
+            let mut desk: Desk = serde_json::from_slice(&snapshot.state)
+                .map_err(|error| StoreError::Snapshot { seq: snapshot.at.seq, detail: error.to_string() })?;
+            desk.rebuild_indexes();
+            (desk, Some(snapshot.at))
+        }
+        None => (Desk::new(), None),
+    };
+    let snapshot_seq = snapshot_head.map_or(0, |head| head.seq);
+    let mut replayed_records = 0;
+    let (journal, report) = FileJournal::open(
+        &journal_dir(data_dir),
+        JournalOptions::default(),
+        snapshot_seq,
+        snapshot_head,
+        |seq, payload| {
+            replayed_records += 1;
+            replay(&mut desk, seq, payload)
+        },
+    )?;
+    desk.ledger().check_invariants().map_err(|error| StoreError::Invariant(error.to_string()))?;
+    let recovery = RecoveryReport {
+        snapshot_seq,
+        replayed_records,
+        head_seq: report.head.seq,
+        head_hash: report.head.hash_hex(),
+        torn_bytes_truncated: report.truncated_torn_bytes,
+        elapsed: started.elapsed(),
+    };
+    Ok(OpenedDesk { desk, journal, snapshots, master_key, recovery, lock })
+}
+
+/// Re-executes one journaled record. It was accepted once, so it must be accepted again: anything else means
+/// the journal and the code disagree, and continuing would build a different state than the one acknowledged.
+fn replay(desk: &mut Desk, seq: u64, payload: &[u8]) -> Result<(), String> {
+    let record: JournalRecord =
+        serde_json::from_slice(payload).map_err(|error| format!("record {seq} cannot be decoded: {error}"))?;
+    match desk.execute(&record) {
+        Ok(executed) if executed.changed => Ok(()),
+        Ok(_) => Err(format!("record {seq} replays as a no-op; the journal and this version disagree")),
+        Err(error) => Err(format!("record {seq} is refused on replay: {error}")),
+    }
+}
+
+fn lock_directory(data_dir: &Path) -> Result<File, StoreError> {
+    let path = data_dir.join("LOCK");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StoreError::Io { path: path.clone(), source })?;
+    // SAFETY: flock on a file descriptor we own; no memory is shared with the kernel.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    if !locked {
+        return Err(StoreError::Locked(data_dir.to_owned()));
+    }
+    Ok(file)
+}

@@ -1,0 +1,93 @@
+//! Commands: the only way the desk's state changes. Each accepted command is journaled as a [`JournalRecord`]
+//! (with its time and actor) and replaying the records through [`crate::engine::Desk::execute`] rebuilds the state.
+//! Commands carry already-parsed domain values: parsing and authentication happen at the edge.
+
+use super::model::{KeyAlgorithm, KeyOwner, KycStatus, Scope, Settlement};
+use crate::catalog::{AssetCode, Catalog};
+use crate::ids::{ClientId, ClientReference, KeyId, TierName};
+use super::model::Jurisdiction;
+use crate::time::TimestampMs;
+use serde::{Deserialize, Serialize};
+
+/// Who issued a command and from where; journaled with it for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Actor {
+    pub key_id: Option<KeyId>,
+    pub source_ip: Option<String>,
+}
+
+/// One journal record: everything needed to execute a command deterministically.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalRecord {
+    pub at: TimestampMs,
+    pub actor: Actor,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// The first record of every desk: the catalog in force and the first operator key.
+    InitializeDesk { catalog: Catalog, admin_key: NewKey },
+    CreateClient(NewClient),
+    UpdateClient { client_id: ClientId, changes: ClientChanges },
+    CreateKey { owner: KeyOwner, key: NewKey },
+    RevokeKey { key_id: KeyId },
+    PutTier(TierSpec),
+    Deposit(NewDeposit),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewKey {
+    pub key_id: KeyId,
+    pub scopes: Vec<Scope>,
+    pub algorithm: KeyAlgorithm,
+    /// Sealed HMAC secret or Ed25519 public key (see [`super::model::ApiKey`]).
+    #[serde(with = "hex_vec")]
+    pub credential: Vec<u8>,
+    pub allowed_ips: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewClient {
+    pub name: String,
+    pub jurisdiction: Jurisdiction,
+    pub tier: TierName,
+    pub kyc_status: KycStatus,
+    pub kyc_expires_at: Option<TimestampMs>,
+    pub settlement: Settlement,
+    pub credit_limit_usd: Option<i128>,
+}
+
+/// A partial update: `None` leaves a field as it is. For the two optional fields, `Some(None)` clears them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub jurisdiction: Option<Jurisdiction>,
+    pub tier: Option<TierName>,
+    pub kyc_status: Option<KycStatus>,
+    pub kyc_expires_at: Option<Option<TimestampMs>>,
+    pub settlement: Option<Settlement>,
+    pub credit_limit_usd: Option<Option<i128>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierSpec {
+    pub name: TierName,
+    pub spread_centi_bps: i128,
+    pub trade_notional_usd_max: Option<i128>,
+    pub daily_notional_usd_max: Option<i128>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewDeposit {
+    pub client_id: ClientId,
+    pub asset: AssetCode,
+    pub amount: i128,
+    pub reference: ClientReference,
+}
+
+mod hex_vec {
+    pub(crate) use super::super::model::hex_bytes_deserialize as deserialize;
+    pub(crate) use super::super::model::hex_bytes_serialize as serialize;
+}

@@ -1,0 +1,49 @@
+//! Why a command was refused. A refused command changes nothing. Each variant maps to one stable API error code.
+
+use crate::ledger::LedgerError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// A field's value is not acceptable (the HTTP layer reports it as `invalid_request` naming the field).
+    #[error("{field}: {detail}")]
+    Invalid { field: &'static str, detail: String },
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// An idempotency key reused with a different body, or a state that forbids the change.
+    #[error("{detail}")]
+    Conflict { detail: String },
+    #[error("insufficient funds: {detail}")]
+    InsufficientFunds { detail: String },
+    #[error("the desk is not initialized")]
+    NotInitialized,
+    #[error("the desk is already initialized")]
+    AlreadyInitialized,
+    /// A ledger invariant would break; this is a bug or corrupt input, never a client mistake.
+    #[error("ledger refused the change: {0}")]
+    Ledger(#[from] LedgerError),
+}
+
+impl CommandError {
+    /// The stable error code of API.md.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CommandError::Invalid { .. } => "invalid_request",
+            CommandError::NotFound { .. } => "not_found",
+            CommandError::Conflict { .. } | CommandError::AlreadyInitialized => "conflict",
+            CommandError::InsufficientFunds { .. } => "insufficient_funds",
+            CommandError::NotInitialized | CommandError::Ledger(_) => "internal",
+        }
+    }
+
+    pub fn invalid(field: &'static str, detail: impl Into<String>) -> Self {
+        CommandError::Invalid { field, detail: detail.into() }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        CommandError::NotFound { what: what.into() }
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        CommandError::Conflict { detail: detail.into() }
+    }
+}

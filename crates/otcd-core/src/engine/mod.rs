@@ -1,0 +1,436 @@
+//! The sequenced engine: one state machine that every change of the desk's state goes through.
+//!
+//! `Desk::execute` takes a [`JournalRecord`] (a command with its time and actor) and either applies it entirely
+//! or refuses it without changing anything. It performs no I/O and reads no clock, so the adapters can journal
+//! each accepted record and rebuild the exact same state by replaying them.
+
+pub mod command;
+pub mod error;
+pub mod model;
+mod queries;
+
+pub use command::{Actor, ClientChanges, Command, JournalRecord, NewClient, NewDeposit, NewKey, TierSpec};
+pub use error::CommandError;
+pub use queries::{BalanceLine, LedgerLine, LedgerQuery, Page, PAGE_LIMIT_MAX};
+
+use crate::catalog::{AssetKind, Catalog};
+use crate::ids::{ClientId, ClientReference, KeyId, TierName};
+use crate::ledger::{AccountId, AccountKey, Ledger, Owner, Posting, Purpose, TransactionKind};
+use crate::time::TimestampMs;
+use model::{ApiKey, Client, Deposit, KeyAlgorithm, KeyOwner, KycChange, Scope, Settlement, Tier};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Spread of the `standard` tier every new desk starts with: 20 bps, in hundredths of a basis point.
+pub const STANDARD_TIER_SPREAD_CENTI_BPS: i128 = 2_000;
+/// Highest spread a tier may carry (100%).
+pub const SPREAD_CENTI_BPS_MAX: i128 = 1_000_000;
+/// Bounds that keep every collection of the desk finite.
+pub const CLIENTS_MAX: usize = 1_000_000;
+pub const KEYS_MAX: usize = 1_000_000;
+pub const TIERS_MAX: usize = 1_000;
+pub const CREDENTIAL_BYTES_MAX: usize = 256;
+
+/// What a successful command produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    DeskInitialized,
+    Client(Client),
+    Key(ApiKey),
+    Tier(Tier),
+    /// `repeated`: the same deposit (same client, reference and body) was already credited; nothing moved.
+    Deposit { deposit: Deposit, repeated: bool },
+}
+
+/// The result of an accepted command. `changed == false` means nothing changed (an idempotent repeat) and the
+/// record need not be journaled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    pub outcome: Outcome,
+    pub changed: bool,
+}
+
+impl Executed {
+    fn changed(outcome: Outcome) -> Self {
+        Self { outcome, changed: true }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Desk {
+    catalog: Option<Catalog>,
+    ledger: Ledger,
+    clients: BTreeMap<ClientId, Client>,
+    keys: BTreeMap<KeyId, ApiKey>,
+    tiers: BTreeMap<TierName, Tier>,
+    deposits: Vec<Deposit>,
+    clients_created: u64,
+    /// Time of the last executed command; command times never go backwards inside the engine.
+    clock: TimestampMs,
+    #[serde(skip)]
+    deposit_index: HashMap<(ClientId, ClientReference), usize>,
+}
+
+impl Desk {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rebuilds derived indexes after loading a snapshot.
+    pub fn rebuild_indexes(&mut self) {
+        self.ledger.rebuild_indexes();
+        self.deposit_index = self
+            .deposits
+            .iter()
+            .enumerate()
+            .map(|(position, deposit)| ((deposit.client_id.clone(), deposit.reference.clone()), position))
+            .collect();
+    }
+
+    pub fn is_initialized(&self) -> bool {
+        self.catalog.is_some()
+    }
+
+    pub fn catalog(&self) -> Option<&Catalog> {
+        self.catalog.as_ref()
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Executes one command at its recorded time. Refusals change nothing.
+    pub fn execute(&mut self, record: &JournalRecord) -> Result<Executed, CommandError> {
+        // Wall clocks step backwards; the engine's time never does, so expiries stay monotonic.
+        let at = record.at.max(self.clock);
+        let result = match (&record.command, self.is_initialized()) {
+            (Command::InitializeDesk { catalog, admin_key }, false) => self.initialize(at, catalog, admin_key),
+            (Command::InitializeDesk { .. }, true) => Err(CommandError::AlreadyInitialized),
+            (_, false) => Err(CommandError::NotInitialized),
+            (Command::CreateClient(new_client), true) => self.create_client(at, &record.actor, new_client),
+            (Command::UpdateClient { client_id, changes }, true) => {
+                self.update_client(at, &record.actor, client_id, changes)
+            }
+            (Command::CreateKey { owner, key }, true) => self.create_key(at, &record.actor, owner, key),
+            (Command::RevokeKey { key_id }, true) => self.revoke_key(at, &record.actor, key_id),
+            (Command::PutTier(spec), true) => self.put_tier(at, spec),
+            (Command::Deposit(deposit), true) => self.deposit(at, &record.actor, deposit),
+        };
+        if result.as_ref().is_ok_and(|executed| executed.changed) {
+            self.clock = at;
+        }
+        if cfg!(debug_assertions) {
+            if let Err(broken) = self.ledger.check_invariants() {
+                panic!("ledger invariant broken after {:?}: {broken}", record.command);
+            }
+        }
+        result
+    }
+
+    fn initialize(&mut self, at: TimestampMs, catalog: &Catalog, admin_key: &NewKey) -> Result<Executed, CommandError> {
+        validate_new_key(&KeyOwner::Desk, admin_key)?;
+        self.catalog = Some(catalog.clone());
+        let standard = TierName::parse("standard").expect("valid tier name");
+        let tier = Tier {
+            name: standard.clone(),
+            spread_centi_bps: STANDARD_TIER_SPREAD_CENTI_BPS,
+            trade_notional_usd_max: None,
+            daily_notional_usd_max: None,
+            updated_at: at,
+        };
+        self.tiers.insert(standard, tier);
+        self.insert_key(at, None, KeyOwner::Desk, admin_key);
+        Ok(Executed::changed(Outcome::DeskInitialized))
+    }
+
+    fn create_client(&mut self, at: TimestampMs, actor: &Actor, new: &NewClient) -> Result<Executed, CommandError> {
+        if self.clients.len() >= CLIENTS_MAX {
+            return Err(CommandError::conflict("the desk holds the maximum number of clients"));
+        }
+        validate_name(&new.name)?;
+        self.require_tier(&new.tier)?;
+        validate_credit(new.settlement, new.credit_limit_usd)?;
+        let client_id = ClientId::parse(&format!("cl_{:08}", self.clients_created + 1)).expect("valid id");
+        let client = Client {
+            client_id: client_id.clone(),
+            name: new.name.clone(),
+            jurisdiction: new.jurisdiction.clone(),
+            tier: new.tier.clone(),
+            kyc_status: new.kyc_status,
+            kyc_expires_at: new.kyc_expires_at,
+            settlement: new.settlement,
+            credit_limit_usd: new.credit_limit_usd,
+            created_at: at,
+            updated_at: at,
+            kyc_history: vec![KycChange {
+                at,
+                by: actor.key_id.clone(),
+                status: new.kyc_status,
+                expires_at: new.kyc_expires_at,
+            }],
+        };
+        self.clients_created += 1;
+        self.clients.insert(client_id, client.clone());
+        Ok(Executed::changed(Outcome::Client(client)))
+    }
+
+    fn update_client(
+        &mut self,
+        at: TimestampMs,
+        actor: &Actor,
+        client_id: &ClientId,
+        changes: &ClientChanges,
+    ) -> Result<Executed, CommandError> {
+        let current = self.clients.get(client_id).ok_or_else(|| CommandError::not_found("client"))?.clone();
+        let mut updated = current.clone();
+        if let Some(name) = &changes.name {
+            validate_name(name)?;
+            updated.name = name.clone();
+        }
+        if let Some(tier) = &changes.tier {
+            self.require_tier(tier)?;
+            updated.tier = tier.clone();
+        }
+        if let Some(jurisdiction) = &changes.jurisdiction {
+            updated.jurisdiction = jurisdiction.clone();
+        }
+        updated.kyc_status = changes.kyc_status.unwrap_or(updated.kyc_status);
+        updated.kyc_expires_at = changes.kyc_expires_at.unwrap_or(updated.kyc_expires_at);
+        updated.settlement = changes.settlement.unwrap_or(updated.settlement);
+        updated.credit_limit_usd = match (changes.credit_limit_usd, changes.settlement) {
+            (Some(limit), _) => limit,
+            (None, Some(Settlement::Prefunded)) => None,
+            (None, _) => updated.credit_limit_usd,
+        };
+        validate_credit(updated.settlement, updated.credit_limit_usd)?;
+        if updated.settlement != current.settlement {
+            self.set_available_floors(client_id, updated.settlement)?;
+        }
+        if (updated.kyc_status, updated.kyc_expires_at) != (current.kyc_status, current.kyc_expires_at) {
+            updated.kyc_history.push(KycChange {
+                at,
+                by: actor.key_id.clone(),
+                status: updated.kyc_status,
+                expires_at: updated.kyc_expires_at,
+            });
+            if updated.kyc_history.len() > model::KYC_HISTORY_MAX {
+                updated.kyc_history.remove(0);
+            }
+        }
+        if updated == current {
+            return Ok(Executed { outcome: Outcome::Client(updated), changed: false });
+        }
+        updated.updated_at = at;
+        self.clients.insert(client_id.clone(), updated.clone());
+        Ok(Executed::changed(Outcome::Client(updated)))
+    }
+
+    /// Prefunded clients may never spend below zero; credit clients are bounded by their limit in USD instead,
+    /// which the pre-trade checks enforce (a per-account floor cannot express a limit across assets).
+    fn set_available_floors(&mut self, client_id: &ClientId, settlement: Settlement) -> Result<(), CommandError> {
+        let floor = available_floor(settlement);
+        let owner = Owner::Client(client_id.clone());
+        let accounts: Vec<AccountId> = self
+            .catalog()
+            .map(|catalog| catalog.assets().iter().map(|asset| asset.code).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|asset| {
+                self.ledger.account_id(&AccountKey { owner: owner.clone(), asset, purpose: Purpose::Available })
+            })
+            .collect();
+        if let Some(negative) = accounts.iter().find(|account| floor.is_some_and(|floor| self.ledger.balance(**account) < floor)) {
+            let asset = self.ledger.account(*negative).map(|account| account.key.asset.to_string()).unwrap_or_default();
+            return Err(CommandError::conflict(format!(
+                "the client owes {asset}; settle it before switching to prefunded"
+            )));
+        }
+        for account in accounts {
+            self.ledger.set_floor(account, floor)?;
+        }
+        Ok(())
+    }
+
+    fn create_key(&mut self, at: TimestampMs, actor: &Actor, owner: &KeyOwner, key: &NewKey) -> Result<Executed, CommandError> {
+        validate_new_key(owner, key)?;
+        if let KeyOwner::Client(client_id) = owner {
+            if !self.clients.contains_key(client_id) {
+                return Err(CommandError::not_found("client"));
+            }
+        }
+        if self.keys.contains_key(&key.key_id) {
+            return Err(CommandError::conflict("a key with this id exists"));
+        }
+        if self.keys.len() >= KEYS_MAX {
+            return Err(CommandError::conflict("the desk holds the maximum number of keys"));
+        }
+        let created = self.insert_key(at, actor.key_id.clone(), owner.clone(), key);
+        Ok(Executed::changed(Outcome::Key(created)))
+    }
+
+    fn insert_key(&mut self, at: TimestampMs, created_by: Option<KeyId>, owner: KeyOwner, key: &NewKey) -> ApiKey {
+        let mut scopes = key.scopes.clone();
+        scopes.sort();
+        scopes.dedup();
+        let record = ApiKey {
+            key_id: key.key_id.clone(),
+            owner,
+            scopes,
+            algorithm: key.algorithm,
+            credential: key.credential.clone(),
+            allowed_ips: key.allowed_ips.clone(),
+            created_at: at,
+            created_by,
+            revoked_at: None,
+        };
+        self.keys.insert(record.key_id.clone(), record.clone());
+        record
+    }
+
+    fn revoke_key(&mut self, at: TimestampMs, actor: &Actor, key_id: &KeyId) -> Result<Executed, CommandError> {
+        let key = self.keys.get(key_id).ok_or_else(|| CommandError::not_found("key"))?;
+        if key.revoked_at.is_some() {
+            return Ok(Executed { outcome: Outcome::Key(key.clone()), changed: false });
+        }
+        let active_admin_keys = self.keys.values().filter(|other| other.revoked_at.is_none() && other.has_scope(Scope::Admin)).count();
+        if key.has_scope(Scope::Admin) && active_admin_keys == 1 {
+            return Err(CommandError::conflict("this is the desk's last active admin key; create another first"));
+        }
+        let _ = actor;
+        let key = self.keys.get_mut(key_id).expect("checked above");
+        key.revoked_at = Some(at);
+        Ok(Executed::changed(Outcome::Key(key.clone())))
+    }
+
+    fn put_tier(&mut self, at: TimestampMs, spec: &TierSpec) -> Result<Executed, CommandError> {
+        if !(0..=SPREAD_CENTI_BPS_MAX).contains(&spec.spread_centi_bps) {
+            return Err(CommandError::invalid("spread_bps", "must be between 0 and 10000"));
+        }
+        for (field, limit) in [
+            ("trade_notional_usd_max", spec.trade_notional_usd_max),
+            ("daily_notional_usd_max", spec.daily_notional_usd_max),
+        ] {
+            if limit.is_some_and(|limit| limit <= 0) {
+                return Err(CommandError::invalid(field, "must be greater than zero"));
+            }
+        }
+        if !self.tiers.contains_key(&spec.name) && self.tiers.len() >= TIERS_MAX {
+            return Err(CommandError::conflict("the desk holds the maximum number of tiers"));
+        }
+        let tier = Tier {
+            name: spec.name.clone(),
+            spread_centi_bps: spec.spread_centi_bps,
+            trade_notional_usd_max: spec.trade_notional_usd_max,
+            daily_notional_usd_max: spec.daily_notional_usd_max,
+            updated_at: at,
+        };
+        if let Some(existing) = self.tiers.get(&spec.name) {
+            if (Tier { updated_at: existing.updated_at, ..tier.clone() }) == *existing {
+                return Ok(Executed { outcome: Outcome::Tier(existing.clone()), changed: false });
+            }
+        }
+        self.tiers.insert(spec.name.clone(), tier.clone());
+        Ok(Executed::changed(Outcome::Tier(tier)))
+    }
+
+    fn deposit(&mut self, at: TimestampMs, actor: &Actor, new: &NewDeposit) -> Result<Executed, CommandError> {
+        let client = self.clients.get(&new.client_id).ok_or_else(|| CommandError::not_found("client"))?;
+        let asset = self.catalog().and_then(|catalog| catalog.asset(&new.asset)).cloned();
+        let asset = asset.ok_or_else(|| CommandError::invalid("asset", "is not in the catalog"))?;
+        if new.amount <= 0 {
+            return Err(CommandError::invalid("amount", "must be greater than zero"));
+        }
+        let key = (new.client_id.clone(), new.reference.clone());
+        if let Some(position) = self.deposit_index.get(&key) {
+            let original = &self.deposits[*position];
+            if original.asset != new.asset || original.amount != new.amount {
+                return Err(CommandError::conflict("this reference was used for a different deposit"));
+            }
+            return Ok(Executed { outcome: Outcome::Deposit { deposit: original.clone(), repeated: true }, changed: false });
+        }
+        let floor = available_floor(client.settlement);
+        let available = self.ledger.open_account(
+            AccountKey { owner: Owner::Client(new.client_id.clone()), asset: new.asset, purpose: Purpose::Available },
+            floor,
+        );
+        let holding_purpose = match asset.kind {
+            AssetKind::Crypto => Purpose::Custody,
+            AssetKind::Fiat => Purpose::Bank,
+        };
+        let holding = self.ledger.open_account(AccountKey { owner: Owner::Desk, asset: new.asset, purpose: holding_purpose }, None);
+        let postings = [Posting { account: holding, amount: -new.amount }, Posting { account: available, amount: new.amount }];
+        let kind = TransactionKind::Deposit { reference: new.reference.to_string() };
+        let transaction = self.ledger.apply(at, kind, &postings)?;
+        let deposit = Deposit {
+            deposit_id: format!("dep_{:010}", self.deposits.len() + 1),
+            client_id: new.client_id.clone(),
+            asset: new.asset,
+            amount: new.amount,
+            reference: new.reference.clone(),
+            transaction,
+            created_at: at,
+            created_by: actor.key_id.clone(),
+        };
+        self.deposit_index.insert(key, self.deposits.len());
+        self.deposits.push(deposit.clone());
+        Ok(Executed::changed(Outcome::Deposit { deposit, repeated: false }))
+    }
+
+    fn require_tier(&self, tier: &TierName) -> Result<(), CommandError> {
+        if self.tiers.contains_key(tier) {
+            Ok(())
+        } else {
+            Err(CommandError::invalid("tier", format!("unknown tier {tier:?}; create it with PUT /v1/admin/tiers/{tier}")))
+        }
+    }
+}
+
+fn available_floor(settlement: Settlement) -> Option<i128> {
+    match settlement {
+        Settlement::Prefunded => Some(0),
+        Settlement::Credit => None,
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), CommandError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || name.chars().count() > model::CLIENT_NAME_LENGTH_MAX || name.chars().any(char::is_control) {
+        return Err(CommandError::invalid("name", "must be 1 to 200 printable characters"));
+    }
+    Ok(())
+}
+
+fn validate_credit(settlement: Settlement, credit_limit_usd: Option<i128>) -> Result<(), CommandError> {
+    match (settlement, credit_limit_usd) {
+        (Settlement::Prefunded, Some(_)) => {
+            Err(CommandError::invalid("credit_limit_usd", "only credit clients have a credit limit"))
+        }
+        (Settlement::Credit, Some(limit)) if limit < 0 => {
+            Err(CommandError::invalid("credit_limit_usd", "must not be negative"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn validate_new_key(owner: &KeyOwner, key: &NewKey) -> Result<(), CommandError> {
+    if key.scopes.is_empty() {
+        return Err(CommandError::invalid("scopes", "must name at least one scope"));
+    }
+    if matches!(owner, KeyOwner::Client(_)) && key.scopes.contains(&Scope::Admin) {
+        return Err(CommandError::invalid("scopes", "client keys cannot have the admin scope"));
+    }
+    if key.allowed_ips.len() > model::ALLOWED_IPS_MAX {
+        return Err(CommandError::invalid("allowed_ips", "at most 32 entries"));
+    }
+    let credential_valid = match key.algorithm {
+        KeyAlgorithm::Ed25519 => key.credential.len() == 32,
+        KeyAlgorithm::Hmac => !key.credential.is_empty() && key.credential.len() <= CREDENTIAL_BYTES_MAX,
+    };
+    if !credential_valid {
+        return Err(CommandError::invalid("public_key", "is not a valid key for the algorithm"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,244 @@
+//! What the desk knows about: clients, their API keys, tiers and deposits.
+
+use crate::catalog::AssetCode;
+use crate::ids::{ClientId, ClientReference, KeyId, TierName};
+use crate::ledger::TransactionId;
+use crate::time::TimestampMs;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Longest client name accepted.
+pub const CLIENT_NAME_LENGTH_MAX: usize = 200;
+/// CIDR entries per key allow-list.
+pub const ALLOWED_IPS_MAX: usize = 32;
+/// Stored KYC changes per client; the journal keeps the full history, this is what the API shows.
+pub const KYC_HISTORY_MAX: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KycStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Settlement {
+    /// Trades settle against funds already on the ledger; available balances never go negative.
+    Prefunded,
+    /// Trades accrue obligations up to a credit limit, settled in net cycles.
+    Credit,
+}
+
+/// An ISO 3166-1 alpha-2 country code with an optional subdivision: `DE`, `US-NY`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Jurisdiction(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be an ISO 3166 country code with an optional subdivision, such as \"DE\" or \"US-NY\"")]
+pub struct JurisdictionError;
+
+impl Jurisdiction {
+    pub fn parse(text: &str) -> Result<Self, JurisdictionError> {
+        let (country, subdivision) = match text.split_once('-') {
+            Some((country, subdivision)) => (country, Some(subdivision)),
+            None => (text, None),
+        };
+        let country_valid = country.len() == 2 && country.bytes().all(|byte| byte.is_ascii_uppercase());
+        let subdivision_valid = subdivision.is_none_or(|part| {
+            (1..=3).contains(&part.len()) && part.bytes().all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit())
+        });
+        if !(country_valid && subdivision_valid) {
+            return Err(JurisdictionError);
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn country(&self) -> &str {
+        &self.0[..2]
+    }
+}
+
+impl TryFrom<String> for Jurisdiction {
+    type Error = JurisdictionError;
+    fn try_from(text: String) -> Result<Self, JurisdictionError> {
+        Self::parse(&text)
+    }
+}
+impl From<Jurisdiction> for String {
+    fn from(jurisdiction: Jurisdiction) -> String {
+        jurisdiction.0
+    }
+}
+impl fmt::Display for Jurisdiction {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KycChange {
+    pub at: TimestampMs,
+    pub by: Option<KeyId>,
+    pub status: KycStatus,
+    pub expires_at: Option<TimestampMs>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub client_id: ClientId,
+    pub name: String,
+    pub jurisdiction: Jurisdiction,
+    pub tier: TierName,
+    pub kyc_status: KycStatus,
+    pub kyc_expires_at: Option<TimestampMs>,
+    pub settlement: Settlement,
+    /// USD cents; `Some` only for credit clients.
+    pub credit_limit_usd: Option<i128>,
+    pub created_at: TimestampMs,
+    pub updated_at: TimestampMs,
+    pub kyc_history: Vec<KycChange>,
+}
+
+impl Client {
+    /// Approved and not expired at `now`.
+    pub fn kyc_valid_at(&self, now: TimestampMs) -> bool {
+        self.kyc_status == KycStatus::Approved && self.kyc_expires_at.is_none_or(|expiry| now < expiry)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Read,
+    Trade,
+    Withdraw,
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [Scope::Read, Scope::Trade, Scope::Withdraw, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Trade => "trade",
+            Scope::Withdraw => "withdraw",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyAlgorithm {
+    Hmac,
+    Ed25519,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyOwner {
+    /// A desk operator's key (admin scope allowed).
+    Desk,
+    Client(ClientId),
+}
+
+/// An API key as the desk stores it. `credential` is the HMAC secret sealed with the desk master key (the engine
+/// never sees it in plain text) or the raw 32-byte Ed25519 public key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub key_id: KeyId,
+    pub owner: KeyOwner,
+    pub scopes: Vec<Scope>,
+    pub algorithm: KeyAlgorithm,
+    #[serde(with = "hex_bytes")]
+    pub credential: Vec<u8>,
+    /// Normalized CIDR strings; empty = any source address.
+    pub allowed_ips: Vec<String>,
+    pub created_at: TimestampMs,
+    pub created_by: Option<KeyId>,
+    pub revoked_at: Option<TimestampMs>,
+}
+
+impl ApiKey {
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    pub fn client_id(&self) -> Option<&ClientId> {
+        match &self.owner {
+            KeyOwner::Client(client_id) => Some(client_id),
+            KeyOwner::Desk => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tier {
+    pub name: TierName,
+    /// Hundredths of a basis point (`"12.5"` bps is 1250).
+    pub spread_centi_bps: i128,
+    /// USD cents; `None` = no limit.
+    pub trade_notional_usd_max: Option<i128>,
+    pub daily_notional_usd_max: Option<i128>,
+    pub updated_at: TimestampMs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deposit {
+    pub deposit_id: String,
+    pub client_id: ClientId,
+    pub asset: AssetCode,
+    /// Minor units of `asset`.
+    pub amount: i128,
+    pub reference: ClientReference,
+    pub transaction: TransactionId,
+    pub created_at: TimestampMs,
+    pub created_by: Option<KeyId>,
+}
+
+/// Hex in JSON keeps binary credentials readable in journal dumps without a base64 dependency in the core.
+mod hex_bytes {
+    pub(crate) use super::hex_bytes_deserialize as deserialize;
+    pub(crate) use super::hex_bytes_serialize as serialize;
+}
+
+pub(crate) fn hex_bytes_serialize<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    let text: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    serializer.serialize_str(&text)
+}
+
+pub(crate) fn hex_bytes_deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    use serde::Deserialize;
+    {
+        let text = String::deserialize(deserializer)?;
+        if text.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd hex length"));
+        }
+        (0..text.len())
+            .step_by(2)
+            .map(|start| u8::from_str_radix(&text[start..start + 2], 16).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jurisdictions() {
+        assert!(Jurisdiction::parse("DE").is_ok());
+        assert_eq!(Jurisdiction::parse("US-NY").unwrap().country(), "US");
+        for bad in ["de", "D", "DEU", "US-", "US-NYCX", "US_NY", ""] {
+            assert!(Jurisdiction::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,188 @@
+use super::*;
+use crate::catalog::AssetCode;
+use crate::model::{Jurisdiction, KycStatus};
+
+fn admin_key() -> NewKey {
+    NewKey {
+        key_id: KeyId::parse("k_admin").unwrap(),
+        scopes: vec![Scope::Admin, Scope::Read],
+        algorithm: KeyAlgorithm::Hmac,
+        credential: vec![7; 60],
+        allowed_ips: vec![],
+    }
+}
+
+fn record(at: i64, command: Command) -> JournalRecord {
+    JournalRecord { at: TimestampMs(at), actor: Actor::default(), command }
+}
+
+fn desk() -> Desk {
+    let mut desk = Desk::new();
+    desk.execute(&record(1, Command::InitializeDesk { catalog: Catalog::builtin(), admin_key: admin_key() })).unwrap();
+    desk
+}
+
+fn new_client(settlement: Settlement) -> NewClient {
+    NewClient {
+        name: "Acme Capital".into(),
+        jurisdiction: Jurisdiction::parse("DE").unwrap(),
+        tier: TierName::parse("standard").unwrap(),
+        kyc_status: KycStatus::Approved,
+        kyc_expires_at: None,
+        settlement,
+        credit_limit_usd: None,
+    }
+}
+
+fn add_client(desk: &mut Desk) -> ClientId {
+    match desk.execute(&record(2, Command::CreateClient(new_client(Settlement::Prefunded)))).unwrap().outcome {
+        Outcome::Client(client) => client.client_id,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn deposit(client_id: &ClientId, asset: &str, amount: i128, reference: &str) -> Command {
+    Command::Deposit(NewDeposit {
+        client_id: client_id.clone(),
+        asset: AssetCode::parse(asset).unwrap(),
+        amount,
+        reference: ClientReference::parse(reference).unwrap(),
+    })
+}
+
+#[test]
+fn commands_before_initialization_are_refused() {
+    let mut desk = Desk::new();
+    let error = desk.execute(&record(1, Command::CreateClient(new_client(Settlement::Prefunded)))).unwrap_err();
+    assert_eq!(error, CommandError::NotInitialized);
+    assert_eq!(desk.clients().count(), 0);
+}
+
+#[test]
+fn deposit_credits_available_and_balances_the_ledger() {
+    let mut desk = desk();
+    let client_id = add_client(&mut desk);
+    desk.execute(&record(3, deposit(&client_id, "USD", 5_005_000, "wire-1"))).unwrap();
+    let usd = desk.balances(&client_id).into_iter().find(|line| line.asset.as_str() == "USD").unwrap();
+    assert_eq!((usd.available, usd.reserved, usd.scale), (5_005_000, 0, 2));
+    desk.ledger().check_invariants().unwrap();
+    let bank = desk
+        .ledger()
+        .account_id(&AccountKey { owner: Owner::Desk, asset: AssetCode::parse("USD").unwrap(), purpose: Purpose::Bank })
+        .unwrap();
+    assert_eq!(desk.ledger().balance(bank), -5_005_000);
+}
+
+#[test]
+fn deposit_repeat_is_idempotent_and_a_different_body_conflicts() {
+    let mut desk = desk();
+    let client_id = add_client(&mut desk);
+    let first = desk.execute(&record(3, deposit(&client_id, "BTC", 100, "tx-1"))).unwrap();
+    let again = desk.execute(&record(4, deposit(&client_id, "BTC", 100, "tx-1"))).unwrap();
+    assert!(first.changed && !again.changed);
+    match (first.outcome, again.outcome) {
+        (Outcome::Deposit { deposit: a, repeated: false }, Outcome::Deposit { deposit: b, repeated: true }) => {
+            assert_eq!(a, b)
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let conflict = desk.execute(&record(5, deposit(&client_id, "BTC", 101, "tx-1"))).unwrap_err();
+    assert_eq!(conflict.code(), "conflict");
+    assert_eq!(desk.balances(&client_id)[0].available, 100);
+}
+
+#[test]
+fn refused_deposits_change_nothing() {
+    let mut desk = desk();
+    let client_id = add_client(&mut desk);
+    let before = serde_json::to_string(&desk).unwrap();
+    assert_eq!(desk.execute(&record(3, deposit(&client_id, "BTC", 0, "zero"))).unwrap_err().code(), "invalid_request");
+    let stranger = ClientId::parse("cl_nobody").unwrap();
+    assert_eq!(desk.execute(&record(3, deposit(&stranger, "BTC", 1, "x"))).unwrap_err().code(), "not_found");
+    assert_eq!(serde_json::to_string(&desk).unwrap(), before);
+}
+
+#[test]
+fn switching_to_prefunded_puts_a_zero_floor_on_available_accounts() {
+    let mut desk = desk();
+    let created = desk.execute(&record(2, Command::CreateClient(new_client(Settlement::Credit)))).unwrap();
+    let Outcome::Client(client) = created.outcome else { panic!() };
+    desk.execute(&record(3, deposit(&client.client_id, "USD", 100, "d1"))).unwrap();
+    let key = AccountKey {
+        owner: Owner::Client(client.client_id.clone()),
+        asset: AssetCode::parse("USD").unwrap(),
+        purpose: Purpose::Available,
+    };
+    let account = desk.ledger().account_id(&key).unwrap();
+    assert_eq!(desk.ledger().account(account).unwrap().floor, None);
+    let changes = ClientChanges { settlement: Some(Settlement::Prefunded), ..ClientChanges::default() };
+    desk.execute(&record(4, Command::UpdateClient { client_id: client.client_id.clone(), changes })).unwrap();
+    assert_eq!(desk.ledger().account(account).unwrap().floor, Some(0));
+    assert_eq!(desk.client(&client.client_id).unwrap().credit_limit_usd, None);
+}
+
+#[test]
+fn kyc_changes_are_recorded_with_who_made_them() {
+    let mut desk = desk();
+    let client_id = add_client(&mut desk);
+    let actor = Actor { key_id: Some(KeyId::parse("k_admin").unwrap()), source_ip: Some("127.0.0.1".into()) };
+    let changes = ClientChanges { kyc_status: Some(KycStatus::Rejected), ..ClientChanges::default() };
+    let command = Command::UpdateClient { client_id: client_id.clone(), changes };
+    desk.execute(&JournalRecord { at: TimestampMs(9), actor, command }).unwrap();
+    let history = &desk.client(&client_id).unwrap().kyc_history;
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].status, KycStatus::Rejected);
+    assert_eq!(history[1].by.as_ref().unwrap().as_str(), "k_admin");
+}
+
+#[test]
+fn the_last_admin_key_cannot_be_revoked() {
+    let mut desk = desk();
+    let error = desk.execute(&record(2, Command::RevokeKey { key_id: KeyId::parse("k_admin").unwrap() })).unwrap_err();
+    assert_eq!(error.code(), "conflict");
+}
+
+#[test]
+fn client_keys_cannot_be_admin() {
+    let mut desk = desk();
+    let client_id = add_client(&mut desk);
+    let key = NewKey { key_id: KeyId::parse("k_c").unwrap(), ..admin_key() };
+    let error = desk.execute(&record(3, Command::CreateKey { owner: KeyOwner::Client(client_id), key })).unwrap_err();
+    assert_eq!(error, CommandError::invalid("scopes", "client keys cannot have the admin scope"));
+}
+
+#[test]
+fn snapshot_round_trip_restores_the_same_state() {
+    let mut desk = desk();
+    let client_id = add_client(&mut desk);
+    desk.execute(&record(3, deposit(&client_id, "ETH", 10, "a"))).unwrap();
+    let text = serde_json::to_string(&desk).unwrap();
+    let mut restored: Desk = serde_json::from_str(&text).unwrap();
+    restored.rebuild_indexes();
+    assert_eq!(serde_json::to_string(&restored).unwrap(), text);
+    assert_eq!(restored.balances(&client_id), desk.balances(&client_id));
+    // Indexes work after the restore: a repeat is recognized.
+    assert!(!restored.execute(&record(4, deposit(&client_id, "ETH", 10, "a"))).unwrap().changed);
+}
+
+#[test]
+fn ledger_pages_follow_the_cursor() {
+    let mut desk = desk();
+    let client_id = add_client(&mut desk);
+    for index in 0..5 {
+        desk.execute(&record(10 + index, deposit(&client_id, "USD", 100 + i128::from(index as u8), &format!("r{index}")))).unwrap();
+    }
+    let mut query = LedgerQuery { asset: None, from: None, to: None, after: None, limit: 2 };
+    let mut amounts = Vec::new();
+    loop {
+        let page = desk.ledger_lines(&client_id, &query);
+        amounts.extend(page.items.iter().map(|line| line.amount));
+        match page.next_cursor {
+            Some(cursor) => query.after = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(amounts, vec![100, 101, 102, 103, 104]);
+    let windowed = desk.ledger_lines(&client_id, &LedgerQuery { from: Some(TimestampMs(11)), to: Some(TimestampMs(13)), after: None, ..query });
+    assert_eq!(windowed.items.iter().map(|line| line.amount).collect::<Vec<_>>(), vec![101, 102]);
+}

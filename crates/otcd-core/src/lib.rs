@@ -1,0 +1,14 @@
+//! otcd's deterministic core: domain types, the catalog, the double-entry ledger and the sequenced engine.
+//!
+//! This crate performs no I/O, reads no clock and depends on no async runtime, web framework or database: it
+//! is a pure state machine (commands in, outcomes out), which is what makes replay, crash recovery and
+//! simulation testing possible. Adapters live in `otcd-journal` and `otcd-api`.
+
+pub mod catalog;
+pub mod decimal;
+pub mod engine;
+pub mod ids;
+pub mod ledger;
+pub mod time;
+
+pub use engine::model;

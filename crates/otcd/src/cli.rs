@@ -1,0 +1,74 @@
+//! Command-line interface: `otcd serve`, `otcd demo`, `otcd verify`, `otcd sign`.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "otcd", version, about = "otcd: an API-first OTC trading desk server", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MarketMode {
+    /// Built-in simulated venues with moving prices.
+    Sim,
+    /// Prices only from PUT /v1/admin/market/{instrument}.
+    Manual,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Where the desk keeps its journal, snapshots and keys. Created with a new desk when empty or missing.
+    #[arg(long, default_value = "./otcd-data")]
+    pub data_dir: PathBuf,
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Market data source (quotes arrive with the quote engine; the flag is accepted now so scripts keep working).
+    #[arg(long, value_enum, default_value = "sim")]
+    pub market: MarketMode,
+    /// Directory with ofac/{sdn,add,alt,sdn_comments}.csv and un/consolidated.xml (screening arrives with compliance).
+    #[arg(long)]
+    pub sanctions_dir: Option<PathBuf>,
+    /// A TOML file with further settings (see docs/configuration.md).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Run the desk.
+    Serve(ServeArgs),
+    /// Run a ready-made demo desk: sample tiers, clients with balances and keys (in DATA_DIR/demo-clients.json).
+    Demo {
+        #[arg(long, default_value = "./otcd-demo")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Check the tamper-evident journal offline: exit 0 when intact, non-zero naming the first bad record.
+    Verify {
+        #[arg(long, default_value = "./otcd-data")]
+        data_dir: PathBuf,
+    },
+    /// Print the OTC-* headers that sign a request, for curl: `curl $(otcd sign ...) http://...`.
+    Sign {
+        /// A key file such as DATA_DIR/admin-key.json ({"key_id", "secret", "algorithm": "hmac"}).
+        #[arg(long)]
+        key_file: PathBuf,
+        /// The client entry to use when the key file is demo-clients.json (a list): its client_id or name.
+        #[arg(long)]
+        client: Option<String>,
+        /// HTTP method.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// Path with query, exactly as sent: /v1/balances
+        path: String,
+        /// Request body, exactly as sent.
+        #[arg(long, default_value = "")]
+        body: String,
+    },
+}

@@ -1,0 +1,149 @@
+//! What each subcommand does.
+
+use crate::cli::{CliCommand, MarketMode, ServeArgs};
+use anyhow::{bail, Context};
+use otcd_api::server::{self, ServeOptions};
+use otcd_api::store::journal_dir;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Records between snapshots unless the config file says otherwise.
+const SNAPSHOT_EVERY_RECORDS_DEFAULT: u64 = 100_000;
+
+pub async fn run_server(command: CliCommand) -> anyhow::Result<()> {
+    match command {
+        CliCommand::Serve(arguments) => serve(arguments).await,
+        CliCommand::Demo { data_dir, listen } => demo(&data_dir, listen).await,
+        _ => unreachable!("offline commands run without a runtime"),
+    }
+}
+
+async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
+    if arguments.market == MarketMode::Sim {
+        tracing::info!("market data: simulated venues (quoting arrives with the quote engine)");
+    }
+    if let Some(directory) = &arguments.sanctions_dir {
+        anyhow::ensure!(directory.is_dir(), "--sanctions-dir {} is not a directory", directory.display());
+        tracing::warn!(dir = %directory.display(), "sanctions lists are not screened yet (compliance issue); clients show screening lists: []");
+    }
+    let snapshot_every_records = match &arguments.config {
+        Some(path) => read_config(path)?,
+        None => SNAPSHOT_EVERY_RECORDS_DEFAULT,
+    };
+    let options = ServeOptions { data_dir: arguments.data_dir, listen: arguments.listen, snapshot_every_records };
+    let desk = server::start(&options).await?;
+    tracing::info!(address = %desk.local_address(), "otcd listening");
+    desk.serve(shutdown_signal()).await?;
+    Ok(())
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    snapshot_every_records: Option<u64>,
+}
+
+fn read_config(path: &Path) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let config: ConfigFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(config.snapshot_every_records.unwrap_or(SNAPSHOT_EVERY_RECORDS_DEFAULT).max(1))
+}
+
+async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let options = ServeOptions { data_dir: data_dir.to_owned(), listen, snapshot_every_records: SNAPSHOT_EVERY_RECORDS_DEFAULT };
+    let desk = server::start(&options).await?;
+    let seeded = otcd_api::demo::seed(&desk, data_dir).await.map_err(|error| anyhow::anyhow!(error.detail))?;
+    let address = desk.local_address();
+    let clients_file = otcd_api::demo::demo_clients_path(data_dir);
+    let admin_file = otcd_api::store::admin_key_path(data_dir);
+    println!();
+    println!("  otcd demo desk is running at http://{address}");
+    if !seeded.is_empty() {
+        println!("  seeded {} sample clients with balances and API keys", seeded.len());
+    }
+    println!("  admin key:       {}", admin_file.display());
+    println!("  client keys:     {}", clients_file.display());
+    println!("  API contract:    http://{address}/openapi.json");
+    println!("  try:  curl -s $(otcd sign --key-file {} --client cl_00000001 /v1/balances) http://{address}/v1/balances", clients_file.display());
+    println!("  (web console: arrives with the operations-console issue)");
+    println!("  Ctrl-C stops the desk; its state stays in {}", data_dir.display());
+    println!();
+    desk.serve(shutdown_signal()).await?;
+    Ok(())
+}
+
+pub fn verify(data_dir: &Path) -> anyhow::Result<()> {
+    let directory = journal_dir(data_dir);
+    if !directory.is_dir() {
+        bail!("{} holds no journal", data_dir.display());
+    }
+    match otcd_journal::verify(&directory) {
+        Ok(report) => {
+            println!("journal intact: {} events, head {} (seq {})", report.events, report.head.hash_hex(), report.head.seq);
+            if report.torn_tail_bytes > 0 {
+                println!("note: {} bytes of a torn, never-acknowledged final record will be dropped on the next start", report.torn_tail_bytes);
+            }
+            Ok(())
+        }
+        Err(error) => {
+            let seq = error.seq().map_or_else(|| "unknown".to_owned(), |seq| seq.to_string());
+            eprintln!("journal verification FAILED at seq {seq}: {error}");
+            std::process::exit(1);
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct KeyFileEntry {
+    key_id: String,
+    secret: String,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+pub fn sign(key_file: &Path, client: Option<&str>, method: &str, path: &str, body: &str) -> anyhow::Result<()> {
+    use hmac::Mac;
+    let text = std::fs::read_to_string(key_file).with_context(|| format!("reading {}", key_file.display()))?;
+    let entry: KeyFileEntry = match serde_json::from_str::<Vec<KeyFileEntry>>(&text) {
+        Ok(entries) => {
+            let wanted = client.context("this key file lists several clients: pass --client CLIENT_ID")?;
+            entries
+                .into_iter()
+                .find(|entry| entry.client_id.as_deref() == Some(wanted) || entry.name.as_deref() == Some(wanted))
+                .with_context(|| format!("no client {wanted} in {}", key_file.display()))?
+        }
+        Err(_) => serde_json::from_str(&text).context("a key file holds {\"key_id\", \"secret\"}")?,
+    };
+    let method = method.to_uppercase();
+    let timestamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis().to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(entry.secret.as_bytes())?;
+    mac.update(format!("{timestamp}\n{method}\n{path}\n{body}").as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    let mut arguments = format!("-X {method} -H OTC-KEY:{} -H OTC-TIMESTAMP:{timestamp} -H OTC-SIGNATURE:{signature}", entry.key_id);
+    if !body.is_empty() {
+        arguments.push_str(" -H Content-Type:application/json");
+    }
+    println!("{arguments}");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests and flushing the journal");
+}

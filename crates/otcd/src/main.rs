@@ -1,0 +1,22 @@
+//! The `otcd` binary: parses the command line and hands over to the library crates.
+
+mod cli;
+mod commands;
+mod telemetry;
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::CliCommand::Verify { data_dir } => commands::verify(&data_dir),
+        cli::CliCommand::Sign { key_file, client, method, path, body } => {
+            commands::sign(&key_file, client.as_deref(), &method, &path, &body)
+        }
+        command => {
+            telemetry::init();
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(commands::run_server(command))
+        }
+    }
+}
