@@ -153,6 +153,12 @@ pub enum LedgerError {
     AlreadyReversed(TransactionId),
     #[error("invariant broken: {0}")]
     Invariant(String),
+    #[error("amounts must be greater than zero")]
+    NotPositive,
+    #[error("reserved accounts move only through reserve, post and void")]
+    ReservedAccount,
+    #[error("a reservation needs an available and a reserved account")]
+    WrongAccounts,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -254,8 +260,20 @@ impl Ledger {
         self.pending.values()
     }
 
-    /// Applies a balanced set of postings atomically: either every posting lands or nothing changes.
+    /// Applies a balanced set of postings atomically: either every posting lands or nothing changes. Reserved
+    /// accounts are refused here: only the two-phase operations may move them (invariant 3).
     pub fn apply(&mut self, at: TimestampMs, kind: TransactionKind, postings: &[Posting]) -> Result<TransactionId, LedgerError> {
+        if postings.iter().any(|posting| self.purpose_of(posting.account) == Some(Purpose::Reserved)) {
+            return Err(LedgerError::ReservedAccount);
+        }
+        self.apply_postings(at, kind, postings)
+    }
+
+    fn purpose_of(&self, id: AccountId) -> Option<Purpose> {
+        self.account(id).map(|account| account.key.purpose)
+    }
+
+    fn apply_postings(&mut self, at: TimestampMs, kind: TransactionKind, postings: &[Posting]) -> Result<TransactionId, LedgerError> {
         let balances_after = self.validate(postings)?;
         let id = TransactionId(self.transactions.len() as u64 + 1);
         let first_entry = self.entries.len() as u64;
@@ -308,10 +326,15 @@ impl Ledger {
 
     /// Phase one of a two-phase transfer: moves `amount` from `available` to `reserved` and records it as pending.
     pub fn reserve(&mut self, at: TimestampMs, available: AccountId, reserved: AccountId, amount: i128, reference: &str) -> Result<PendingId, LedgerError> {
+        check_positive(amount)?;
+        let purposes = (self.purpose_of(available), self.purpose_of(reserved));
+        if purposes != (Some(Purpose::Available), Some(Purpose::Reserved)) {
+            return Err(LedgerError::WrongAccounts);
+        }
         let asset = self.same_asset(available, reserved)?;
         let pending = PendingId(self.next_pending + 1);
         let postings = [Posting { account: available, amount: amount.checked_neg().ok_or(LedgerError::Overflow)? }, Posting { account: reserved, amount }];
-        self.apply(at, TransactionKind::Reservation { pending, reference: reference.to_owned() }, &postings)?;
+        self.apply_postings(at, TransactionKind::Reservation { pending, reference: reference.to_owned() }, &postings)?;
         self.next_pending = pending.0;
         self.pending.insert(pending, PendingTransfer { id: pending, asset, available, reserved, remaining: amount });
         Ok(pending)
@@ -320,12 +343,17 @@ impl Ledger {
     /// Phase two: moves `amount` (all or part of what is still pending) from the reserved account to `destination`.
     pub fn post_pending(&mut self, at: TimestampMs, id: PendingId, amount: i128, destination: AccountId, reference: &str) -> Result<TransactionId, LedgerError> {
         let pending = self.pending.get(&id).ok_or(LedgerError::UnknownPending(id))?.clone();
+        check_positive(amount)?;
+        if self.purpose_of(destination) == Some(Purpose::Reserved) {
+            return Err(LedgerError::ReservedAccount);
+        }
         if amount > pending.remaining {
             return Err(LedgerError::ExceedsPending { amount, remaining: pending.remaining });
         }
         self.same_asset(pending.reserved, destination)?;
         let postings = [Posting { account: pending.reserved, amount: -amount }, Posting { account: destination, amount }];
-        let transaction = self.apply(at, TransactionKind::ReservationPosted { pending: id, reference: reference.to_owned() }, &postings)?;
+        let transaction =
+            self.apply_postings(at, TransactionKind::ReservationPosted { pending: id, reference: reference.to_owned() }, &postings)?;
         self.shrink_pending(id, amount);
         Ok(transaction)
     }
@@ -334,7 +362,8 @@ impl Ledger {
     pub fn void_pending(&mut self, at: TimestampMs, id: PendingId, reference: &str) -> Result<TransactionId, LedgerError> {
         let pending = self.pending.get(&id).ok_or(LedgerError::UnknownPending(id))?.clone();
         let postings = [Posting { account: pending.reserved, amount: -pending.remaining }, Posting { account: pending.available, amount: pending.remaining }];
-        let transaction = self.apply(at, TransactionKind::ReservationReleased { pending: id, reference: reference.to_owned() }, &postings)?;
+        let transaction =
+            self.apply_postings(at, TransactionKind::ReservationReleased { pending: id, reference: reference.to_owned() }, &postings)?;
         self.shrink_pending(id, pending.remaining);
         Ok(transaction)
     }
@@ -385,7 +414,9 @@ impl Ledger {
             *reserved_expected.entry(pending.reserved).or_default() += pending.remaining;
         }
         for (position, account) in self.accounts.iter().enumerate() {
-            accumulate(&mut sums, account.key.asset, account.balance)?;
+            // Wrapping: a partial sum may pass i128::MAX while the total is exactly zero (modular arithmetic
+            // gives the right total; a true sum off by a multiple of 2^128 is impossible with real balances).
+            accumulate_wrapping(&mut sums, account.key.asset, account.balance);
             if account.floor.is_some_and(|floor| account.balance < floor) {
                 return Err(LedgerError::Invariant(format!("{:?} is below its floor", account.key)));
             }
@@ -405,6 +436,21 @@ impl Ledger {
 
 fn account_id(position: usize) -> AccountId {
     AccountId(u32::try_from(position).expect("fewer than 2^32 accounts"))
+}
+
+fn check_positive(amount: i128) -> Result<(), LedgerError> {
+    match amount {
+        0 => Err(LedgerError::ZeroAmount),
+        amount if amount < 0 => Err(LedgerError::NotPositive),
+        _ => Ok(()),
+    }
+}
+
+fn accumulate_wrapping(sums: &mut Vec<(AssetCode, i128)>, asset: AssetCode, amount: i128) {
+    match sums.iter_mut().find(|(code, _)| *code == asset) {
+        Some((_, sum)) => *sum = sum.wrapping_add(amount),
+        None => sums.push((asset, amount)),
+    }
 }
 
 fn accumulate(sums: &mut Vec<(AssetCode, i128)>, asset: AssetCode, amount: i128) -> Result<(), LedgerError> {

@@ -9,6 +9,7 @@ pub mod decimal;
 pub mod engine;
 pub mod ids;
 pub mod ledger;
+pub mod market;
 pub mod time;
 
 pub use engine::model;

@@ -66,6 +66,15 @@ pub(crate) enum Fault {
     Sync,
 }
 
+/// Test-only record of the I/O the journal performed, to check ordering and group commit.
+#[cfg(test)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum IoEvent {
+    Write(PathBuf),
+    Sync(PathBuf),
+    Create(PathBuf),
+}
+
 /// An append-only journal stored as segment files in one directory.
 ///
 /// `append` only encodes into an in-memory buffer (plus, rarely, a write to the OS page cache);
@@ -90,6 +99,8 @@ pub struct FileJournal {
     poisoned: bool,
     #[cfg(test)]
     fault: Option<Fault>,
+    #[cfg(test)]
+    io_events: Vec<IoEvent>,
 }
 
 impl FileJournal {
@@ -141,6 +152,8 @@ impl FileJournal {
             poisoned: false,
             #[cfg(test)]
             fault: None,
+            #[cfg(test)]
+            io_events: Vec::new(),
         };
         Ok((journal, report))
     }
@@ -162,6 +175,11 @@ impl FileJournal {
     #[cfg(test)]
     pub(crate) fn inject_fault(&mut self, fault: Fault) {
         self.fault = Some(fault);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn take_io_events(&mut self) -> Vec<IoEvent> {
+        std::mem::take(&mut self.io_events)
     }
 
     #[cfg(test)]
@@ -259,6 +277,8 @@ impl FileJournal {
         #[cfg(test)]
         self.injected(Fault::Write).map_err(io_error("write journal segment", &self.active.path))?;
         self.active.file.write_all(chunk).map_err(io_error("write journal segment", &self.active.path))?;
+        #[cfg(test)]
+        self.io_events.push(IoEvent::Write(self.active.path.clone()));
         self.written_seq = last_seq;
         Ok(())
     }
@@ -270,13 +290,18 @@ impl FileJournal {
         assert_eq!(first_seq, self.written_seq + 1, "new segment must continue the chain");
         self.sync_active_file()?;
         self.active = create_segment(&self.dir, &self.directory, first_seq)?;
+        #[cfg(test)]
+        self.io_events.push(IoEvent::Create(self.active.path.clone()));
         Ok(())
     }
 
     fn sync_active_file(&mut self) -> Result<(), JournalError> {
         #[cfg(test)]
         self.injected(Fault::Sync).map_err(io_error("fdatasync journal segment", &self.active.path))?;
-        self.active.file.sync_data().map_err(io_error("fdatasync journal segment", &self.active.path))
+        self.active.file.sync_data().map_err(io_error("fdatasync journal segment", &self.active.path))?;
+        #[cfg(test)]
+        self.io_events.push(IoEvent::Sync(self.active.path.clone()));
+        Ok(())
     }
 }
 

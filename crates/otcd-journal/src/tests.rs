@@ -1,6 +1,6 @@
 //! Unit tests that need crate internals (fault injection); the black-box tests live in `tests/`.
 
-use crate::file_journal::Fault;
+use crate::file_journal::{Fault, IoEvent};
 use crate::{chain_hash, ChainHead, FileJournal, Journal, JournalError, JournalOptions};
 
 fn open_empty(dir: &std::path::Path) -> FileJournal {
@@ -109,4 +109,43 @@ fn large_unsynced_batches_are_flushed_but_not_made_durable() {
     assert_eq!(journal.sync().unwrap().seq, 100);
     drop(journal);
     assert_eq!(reopen_payloads(temp.path()).len(), 100);
+}
+
+#[test]
+fn a_group_is_committed_with_one_write_and_one_fdatasync() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut journal = open_empty(temp.path());
+    for index in 0..1000u32 {
+        journal.append(&index.to_le_bytes()).unwrap();
+    }
+    journal.sync().unwrap();
+    let segment = temp.path().join("00000000000000000001.seg");
+    assert_eq!(journal.take_io_events(), vec![IoEvent::Write(segment.clone()), IoEvent::Sync(segment)]);
+    journal.sync().unwrap();
+    assert!(journal.take_io_events().is_empty(), "nothing to sync means no fsync");
+}
+
+#[test]
+fn the_old_segment_is_synced_before_the_next_one_is_created() {
+    let temp = tempfile::tempdir().unwrap();
+    let options = JournalOptions { segment_bytes_max: 100, ..JournalOptions::default() };
+    let (mut journal, _) = FileJournal::open(temp.path(), options, 0, None, |_, _| Ok(())).unwrap();
+    for _ in 0..3 {
+        journal.append(&[7u8; 30]).unwrap();
+    }
+    journal.sync().unwrap();
+    let segment = |seq: u64| temp.path().join(crate::segment_file_name(seq));
+    assert_eq!(
+        journal.take_io_events(),
+        vec![
+            IoEvent::Write(segment(1)),
+            IoEvent::Sync(segment(1)),
+            IoEvent::Create(segment(2)),
+            IoEvent::Write(segment(2)),
+            IoEvent::Sync(segment(2)),
+            IoEvent::Create(segment(3)),
+            IoEvent::Write(segment(3)),
+            IoEvent::Sync(segment(3)),
+        ]
+    );
 }

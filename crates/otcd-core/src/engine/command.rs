@@ -2,7 +2,8 @@
 //! (with its time and actor) and replaying the records through [`crate::engine::Desk::execute`] rebuilds the state.
 //! Commands carry already-parsed domain values: parsing and authentication happen at the edge.
 
-use super::model::{KeyAlgorithm, KeyOwner, KycStatus, Scope, Settlement};
+use super::model::{KeyAlgorithm, KeyOwner, KycStatus, RequestedSize, Scope, Settlement, SpreadBand};
+use crate::market::{Side, VenueBook};
 use crate::catalog::{AssetCode, Catalog};
 use crate::ids::{ClientId, ClientReference, KeyId, TierName};
 use super::model::Jurisdiction;
@@ -35,6 +36,38 @@ pub enum Command {
     RevokeKey { key_id: KeyId },
     PutTier(TierSpec),
     Deposit(NewDeposit),
+    /// A firm RFQ quote priced by the engine from the market data carried in the command.
+    RequestQuote(QuoteRequest),
+    /// A two-way firm ladder (one quote per size) for a stream subscription.
+    RequestLadder(LadderRequest),
+}
+
+/// Market data travels inside quote commands: the journal then records exactly what each quote was priced
+/// from, and replay prices it again to the same result without any market-data source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteRequest {
+    pub client_id: ClientId,
+    pub client_rfq_id: Option<ClientReference>,
+    pub instrument: String,
+    pub side: Side,
+    pub size: RequestedSize,
+    pub validity_ms: i64,
+    /// Indicative USD value of the request in cents, for the tier's size bands (`None` = unknown).
+    pub notional_usd: Option<i128>,
+    /// The fresh venue books (trimmed to the side and depth the request needs).
+    pub books: Vec<VenueBook>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LadderRequest {
+    pub client_id: ClientId,
+    pub instrument: String,
+    /// Base minor units, one two-way quote each.
+    pub sizes: Vec<i128>,
+    pub validity_ms: i64,
+    /// Indicative USD notional per size (same order), for size bands.
+    pub notional_usd: Vec<Option<i128>>,
+    pub books: Vec<VenueBook>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,15 +99,24 @@ pub struct ClientChanges {
     pub jurisdiction: Option<Jurisdiction>,
     pub tier: Option<TierName>,
     pub kyc_status: Option<KycStatus>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     pub kyc_expires_at: Option<Option<TimestampMs>>,
     pub settlement: Option<Settlement>,
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     pub credit_limit_usd: Option<Option<i128>>,
+}
+
+/// Keeps "absent" (`None`, leave as is) apart from `null` (`Some(None)`, clear) through a JSON round trip.
+fn double_option<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TierSpec {
     pub name: TierName,
     pub spread_centi_bps: i128,
+    #[serde(default)]
+    pub bands: Vec<SpreadBand>,
     pub trade_notional_usd_max: Option<i128>,
     pub daily_notional_usd_max: Option<i128>,
 }

@@ -14,6 +14,12 @@ pub enum CommandError {
     Conflict { detail: String },
     #[error("insufficient funds: {detail}")]
     InsufficientFunds { detail: String },
+    #[error("{0}")]
+    InstrumentUnknown(String),
+    #[error("KYC is not approved or has expired: firm prices, trading and withdrawals need approved KYC")]
+    KycRequired,
+    #[error("no fresh market data: {0}")]
+    PriceUnavailable(String),
     #[error("the desk is not initialized")]
     NotInitialized,
     #[error("the desk is already initialized")]
@@ -31,6 +37,9 @@ impl CommandError {
             CommandError::NotFound { .. } => "not_found",
             CommandError::Conflict { .. } | CommandError::AlreadyInitialized => "conflict",
             CommandError::InsufficientFunds { .. } => "insufficient_funds",
+            CommandError::InstrumentUnknown(_) => "instrument_unknown",
+            CommandError::KycRequired => "kyc_required",
+            CommandError::PriceUnavailable(_) => "price_unavailable",
             CommandError::NotInitialized | CommandError::Ledger(_) => "internal",
         }
     }

@@ -8,8 +8,11 @@ pub mod command;
 pub mod error;
 pub mod model;
 mod queries;
+pub mod quotes;
 
-pub use command::{Actor, ClientChanges, Command, JournalRecord, NewClient, NewDeposit, NewKey, TierSpec};
+pub use command::{
+    Actor, ClientChanges, Command, JournalRecord, LadderRequest, NewClient, NewDeposit, NewKey, QuoteRequest, TierSpec,
+};
 pub use error::CommandError;
 pub use queries::{BalanceLine, LedgerLine, LedgerQuery, Page, PAGE_LIMIT_MAX};
 
@@ -17,7 +20,7 @@ use crate::catalog::{AssetKind, Catalog};
 use crate::ids::{ClientId, ClientReference, KeyId, TierName};
 use crate::ledger::{AccountId, AccountKey, Ledger, Owner, Posting, Purpose, TransactionKind};
 use crate::time::TimestampMs;
-use model::{ApiKey, Client, Deposit, KeyAlgorithm, KeyOwner, KycChange, Scope, Settlement, Tier};
+use model::{ApiKey, Client, Deposit, KeyAlgorithm, KeyOwner, KycChange, Quote, Scope, Settlement, Tier};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -40,6 +43,8 @@ pub enum Outcome {
     Tier(Tier),
     /// `repeated`: the same deposit (same client, reference and body) was already credited; nothing moved.
     Deposit { deposit: Deposit, repeated: bool },
+    Quote(Quote),
+    Ladder(Vec<Quote>),
 }
 
 /// The result of an accepted command. `changed == false` means nothing changed (an idempotent repeat) and the
@@ -64,6 +69,7 @@ pub struct Desk {
     keys: BTreeMap<KeyId, ApiKey>,
     tiers: BTreeMap<TierName, Tier>,
     deposits: Vec<Deposit>,
+    quotes: quotes::QuoteBook,
     clients_created: u64,
     /// Time of the last executed command; command times never go backwards inside the engine.
     clock: TimestampMs,
@@ -79,6 +85,7 @@ impl Desk {
     /// Rebuilds derived indexes after loading a snapshot.
     pub fn rebuild_indexes(&mut self) {
         self.ledger.rebuild_indexes();
+        self.quotes.rebuild_indexes();
         self.deposit_index = self
             .deposits
             .iter()
@@ -115,9 +122,13 @@ impl Desk {
             (Command::RevokeKey { key_id }, true) => self.revoke_key(at, &record.actor, key_id),
             (Command::PutTier(spec), true) => self.put_tier(at, spec),
             (Command::Deposit(deposit), true) => self.deposit(at, &record.actor, deposit),
+            (Command::RequestQuote(request), true) => self.request_quote(at, request),
+            (Command::RequestLadder(request), true) => self.request_ladder(at, request),
         };
         if result.as_ref().is_ok_and(|executed| executed.changed) {
             self.clock = at;
+            // Only journaled commands prune, so replay prunes the same quotes at the same points.
+            self.quotes.prune(at);
         }
         if cfg!(debug_assertions) {
             if let Err(broken) = self.ledger.check_invariants() {
@@ -134,6 +145,7 @@ impl Desk {
         let tier = Tier {
             name: standard.clone(),
             spread_centi_bps: STANDARD_TIER_SPREAD_CENTI_BPS,
+            bands: Vec::new(),
             trade_notional_usd_max: None,
             daily_notional_usd_max: None,
             updated_at: at,
@@ -317,9 +329,11 @@ impl Desk {
         if !self.tiers.contains_key(&spec.name) && self.tiers.len() >= TIERS_MAX {
             return Err(CommandError::conflict("the desk holds the maximum number of tiers"));
         }
+        validate_bands(&spec.bands)?;
         let tier = Tier {
             name: spec.name.clone(),
             spread_centi_bps: spec.spread_centi_bps,
+            bands: spec.bands.clone(),
             trade_notional_usd_max: spec.trade_notional_usd_max,
             daily_notional_usd_max: spec.daily_notional_usd_max,
             updated_at: at,
@@ -349,15 +363,12 @@ impl Desk {
             return Ok(Executed { outcome: Outcome::Deposit { deposit: original.clone(), repeated: true }, changed: false });
         }
         let floor = available_floor(client.settlement);
+        self.check_deposit_fits(new, asset.kind)?;
         let available = self.ledger.open_account(
             AccountKey { owner: Owner::Client(new.client_id.clone()), asset: new.asset, purpose: Purpose::Available },
             floor,
         );
-        let holding_purpose = match asset.kind {
-            AssetKind::Crypto => Purpose::Custody,
-            AssetKind::Fiat => Purpose::Bank,
-        };
-        let holding = self.ledger.open_account(AccountKey { owner: Owner::Desk, asset: new.asset, purpose: holding_purpose }, None);
+        let holding = self.ledger.open_account(AccountKey { owner: Owner::Desk, asset: new.asset, purpose: holding_purpose(asset.kind) }, None);
         let postings = [Posting { account: holding, amount: -new.amount }, Posting { account: available, amount: new.amount }];
         let kind = TransactionKind::Deposit { reference: new.reference.to_string() };
         let transaction = self.ledger.apply(at, kind, &postings)?;
@@ -376,12 +387,45 @@ impl Desk {
         Ok(Executed::changed(Outcome::Deposit { deposit, repeated: false }))
     }
 
+    /// Refuses a deposit whose balances would overflow before any account is opened, so a refused deposit
+    /// changes nothing (opening accounts would shift every later account id on replay).
+    fn check_deposit_fits(&self, new: &NewDeposit, kind: AssetKind) -> Result<(), CommandError> {
+        let balance = |key: AccountKey| self.ledger.account_id(&key).map_or(0, |account| self.ledger.balance(account));
+        let available = balance(AccountKey { owner: Owner::Client(new.client_id.clone()), asset: new.asset, purpose: Purpose::Available });
+        let holding = balance(AccountKey { owner: Owner::Desk, asset: new.asset, purpose: holding_purpose(kind) });
+        if available.checked_add(new.amount).is_none() || holding.checked_sub(new.amount).is_none() {
+            return Err(CommandError::invalid("amount", "is out of range"));
+        }
+        Ok(())
+    }
+
     fn require_tier(&self, tier: &TierName) -> Result<(), CommandError> {
         if self.tiers.contains_key(tier) {
             Ok(())
         } else {
             Err(CommandError::invalid("tier", format!("unknown tier {tier:?}; create it with PUT /v1/admin/tiers/{tier}")))
         }
+    }
+}
+
+fn validate_bands(bands: &[model::SpreadBand]) -> Result<(), CommandError> {
+    if bands.len() > model::TIER_BANDS_MAX {
+        return Err(CommandError::invalid("bands", "at most 16 bands"));
+    }
+    if bands.iter().any(|band| band.notional_usd_min <= 0 || !(0..=SPREAD_CENTI_BPS_MAX).contains(&band.spread_centi_bps)) {
+        return Err(CommandError::invalid("bands", "each band needs a positive notional_usd_min and a spread between 0 and 10000 bps"));
+    }
+    if !bands.windows(2).all(|pair| pair[0].notional_usd_min < pair[1].notional_usd_min) {
+        return Err(CommandError::invalid("bands", "must be in ascending order of notional_usd_min"));
+    }
+    Ok(())
+}
+
+/// Where the desk holds deposits of an asset: crypto at its custodian, fiat at its bank.
+fn holding_purpose(kind: AssetKind) -> Purpose {
+    match kind {
+        AssetKind::Crypto => Purpose::Custody,
+        AssetKind::Fiat => Purpose::Bank,
     }
 }
 

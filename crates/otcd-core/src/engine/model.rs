@@ -180,15 +180,95 @@ impl ApiKey {
     }
 }
 
+/// A spread that applies from a USD notional upwards (size bands: larger trades can get tighter spreads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpreadBand {
+    /// USD cents; the band applies to requests of at least this notional.
+    pub notional_usd_min: i128,
+    pub spread_centi_bps: i128,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tier {
     pub name: TierName,
     /// Hundredths of a basis point (`"12.5"` bps is 1250).
     pub spread_centi_bps: i128,
+    /// Ascending by `notional_usd_min`; empty = one spread for every size.
+    #[serde(default)]
+    pub bands: Vec<SpreadBand>,
     /// USD cents; `None` = no limit.
     pub trade_notional_usd_max: Option<i128>,
     pub daily_notional_usd_max: Option<i128>,
     pub updated_at: TimestampMs,
+}
+
+impl Tier {
+    /// The spread for a request of `notional_usd` cents: the band with the highest minimum not above it, or
+    /// the base spread (also when the notional is unknown).
+    pub fn spread_for(&self, notional_usd: Option<i128>) -> i128 {
+        let Some(notional) = notional_usd else { return self.spread_centi_bps };
+        self.bands
+            .iter()
+            .rev()
+            .find(|band| notional >= band.notional_usd_min)
+            .map_or(self.spread_centi_bps, |band| band.spread_centi_bps)
+    }
+}
+
+/// Bands per tier.
+pub const TIER_BANDS_MAX: usize = 16;
+
+/// What the client asked for: a base quantity, or an amount of the quote asset to spend (buy) or receive (sell).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestedSize {
+    /// Base minor units.
+    Base(i128),
+    /// Quote minor units.
+    Quote(i128),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum QuoteState {
+    Open,
+    Used { order_id: String, at: TimestampMs },
+}
+
+/// A firm quote: executable once, by its client, before `valid_until`. An RFQ quote has one side's price; a
+/// streamed ladder level is two-way (both prices).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    pub quote_id: String,
+    pub client_id: ClientId,
+    pub client_rfq_id: Option<ClientReference>,
+    pub instrument: String,
+    /// `None` for two-way quotes.
+    pub side: Option<crate::market::Side>,
+    /// Base minor units.
+    pub quantity: i128,
+    /// Price the client sells at (price units), when quoted.
+    pub bid: Option<i128>,
+    /// Price the client buys at (price units), when quoted.
+    pub ask: Option<i128>,
+    pub requested: RequestedSize,
+    pub created_at: TimestampMs,
+    pub valid_until: TimestampMs,
+    /// The oldest market data the price was built from.
+    pub market_as_of: TimestampMs,
+    pub venues_used: u8,
+    pub spread_centi_bps: i128,
+    pub state: QuoteState,
+}
+
+impl Quote {
+    /// The price for a side, if this quote has it.
+    pub fn price_for(&self, side: crate::market::Side) -> Option<i128> {
+        match side {
+            crate::market::Side::Buy => self.ask,
+            crate::market::Side::Sell => self.bid,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,313 @@
+//! Firm quotes: priced inside the engine from the market data in the command, bound to a client, single use,
+//! valid until `valid_until`, idempotent per `client_rfq_id`.
+
+use super::command::{LadderRequest, QuoteRequest};
+use super::model::{Client, Quote, QuoteState, RequestedSize};
+use super::{CommandError, Desk, Executed, Outcome};
+use crate::catalog::Instrument;
+use crate::ids::{ClientId, ClientReference};
+use crate::market::{pricing, PricingError, Side, VenueBook};
+use crate::time::TimestampMs;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Quote validity bounds (ms). The desk's default is 5 s; a quote must be long enough to act on and short
+/// enough that the market cannot run away from it.
+pub const QUOTE_VALIDITY_MS_MIN: i64 = 100;
+pub const QUOTE_VALIDITY_MS_MAX: i64 = 60_000;
+pub const QUOTE_VALIDITY_MS_DEFAULT: i64 = 5_000;
+/// How long an expired or used quote stays queryable (and its client_rfq_id remembered) before it is pruned.
+pub const QUOTE_RETENTION_MS: i64 = 15 * 60 * 1_000;
+/// Quotes held at once; beyond this new quotes are refused until old ones are pruned.
+pub const QUOTES_HELD_MAX: usize = 2_000_000;
+/// Sizes in one ladder.
+pub const LADDER_SIZES_MAX: usize = 10;
+/// Venue books carried by one quote command.
+pub const QUOTE_BOOKS_MAX: usize = crate::market::VENUES_MAX;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QuoteBook {
+    quotes: HashMap<String, Quote>,
+    /// (prune at, quote id): drives pruning in time order.
+    #[serde(skip)]
+    prune_order: BTreeMap<(TimestampMs, String), ()>,
+    #[serde(skip)]
+    by_client_rfq_id: HashMap<(ClientId, ClientReference), String>,
+    issued: u64,
+}
+
+impl QuoteBook {
+    pub fn get(&self, quote_id: &str) -> Option<&Quote> {
+        self.quotes.get(quote_id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.quotes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.quotes.is_empty()
+    }
+
+    pub fn rebuild_indexes(&mut self) {
+        self.prune_order = self.quotes.values().map(|quote| ((prune_at(quote), quote.quote_id.clone()), ())).collect();
+        self.by_client_rfq_id = self
+            .quotes
+            .values()
+            .filter_map(|quote| {
+                let reference = quote.client_rfq_id.clone()?;
+                Some(((quote.client_id.clone(), reference), quote.quote_id.clone()))
+            })
+            .collect();
+    }
+
+    fn next_id(&mut self) -> String {
+        self.issued += 1;
+        format!("q_{:012}", self.issued)
+    }
+
+    fn insert(&mut self, quote: Quote) {
+        if let Some(reference) = &quote.client_rfq_id {
+            self.by_client_rfq_id.insert((quote.client_id.clone(), reference.clone()), quote.quote_id.clone());
+        }
+        self.prune_order.insert((prune_at(&quote), quote.quote_id.clone()), ());
+        self.quotes.insert(quote.quote_id.clone(), quote);
+    }
+
+    /// Drops quotes whose retention has passed. Called only after a journaled command, so replay prunes the
+    /// same quotes at the same points.
+    pub fn prune(&mut self, now: TimestampMs) {
+        while let Some(((at, quote_id), ())) = self.prune_order.first_key_value() {
+            if *at > now {
+                break;
+            }
+            let quote_id = quote_id.clone();
+            self.prune_order.pop_first();
+            if let Some(quote) = self.quotes.remove(&quote_id) {
+                if let Some(reference) = quote.client_rfq_id {
+                    self.by_client_rfq_id.remove(&(quote.client_id, reference));
+                }
+            }
+        }
+    }
+
+    /// Marks an open, unexpired quote as used by `order_id`. Single use is decided here, in the engine.
+    pub fn mark_used(&mut self, quote_id: &str, order_id: &str, at: TimestampMs) {
+        if let Some(quote) = self.quotes.get_mut(quote_id) {
+            quote.state = QuoteState::Used { order_id: order_id.to_owned(), at };
+        }
+    }
+}
+
+fn prune_at(quote: &Quote) -> TimestampMs {
+    quote.valid_until.plus_ms(QUOTE_RETENTION_MS)
+}
+
+impl Desk {
+    pub fn quote(&self, quote_id: &str) -> Option<&Quote> {
+        self.quotes.get(quote_id)
+    }
+
+    pub(super) fn request_quote(&mut self, at: TimestampMs, request: &QuoteRequest) -> Result<Executed, CommandError> {
+        let client = self.quoting_client(at, &request.client_id)?;
+        let instrument = self.instrument(&request.instrument)?.clone();
+        if let Some(reference) = &request.client_rfq_id {
+            if let Some(existing) = self.repeated_rfq(&request.client_id, reference, request)? {
+                return Ok(Executed { outcome: Outcome::Quote(existing), changed: false });
+            }
+        }
+        validate_validity(request.validity_ms)?;
+        validate_books(&request.books, &instrument)?;
+        let spread = self.spread_for(&client, request.notional_usd)?;
+        let (quantity, price, executable) = match request.size {
+            RequestedSize::Base(quantity) => {
+                validate_quantity(&instrument, quantity, "quantity")?;
+                let executable = pricing::executable(&request.books, request.side, quantity, at, i64::MAX).map_err(pricing_refusal)?;
+                let price = pricing::client_price(&executable, request.side, spread, 0, instrument.price_step).map_err(pricing_refusal)?;
+                (quantity, price, executable)
+            }
+            RequestedSize::Quote(amount) => self.price_quote_amount(at, &instrument, request, amount, spread)?,
+        };
+        self.check_quote_capacity()?;
+        let quote = Quote {
+            quote_id: self.quotes.next_id(),
+            client_id: request.client_id.clone(),
+            client_rfq_id: request.client_rfq_id.clone(),
+            instrument: instrument.symbol.clone(),
+            side: Some(request.side),
+            quantity,
+            bid: (request.side == Side::Sell).then_some(price),
+            ask: (request.side == Side::Buy).then_some(price),
+            requested: request.size,
+            created_at: at,
+            valid_until: at.plus_ms(request.validity_ms),
+            market_as_of: executable.as_of,
+            venues_used: executable.venues_used,
+            spread_centi_bps: spread,
+            state: QuoteState::Open,
+        };
+        self.quotes.insert(quote.clone());
+        Ok(Executed { outcome: Outcome::Quote(quote), changed: true })
+    }
+
+    fn price_quote_amount(
+        &self,
+        at: TimestampMs,
+        instrument: &Instrument,
+        request: &QuoteRequest,
+        amount: i128,
+        spread: i128,
+    ) -> Result<(i128, i128, pricing::Executable), CommandError> {
+        if amount <= 0 {
+            return Err(CommandError::invalid("quote_quantity", "must be greater than zero"));
+        }
+        let catalog = self.catalog().ok_or(CommandError::NotInitialized)?;
+        let base_scale = catalog.asset(&instrument.base).map_or(0, |asset| asset.scale);
+        let quote_scale = catalog.asset(&instrument.quote).map_or(0, |asset| asset.scale);
+        let (quantity, price) = pricing::quantity_for_quote_amount(
+            &request.books,
+            request.side,
+            amount,
+            instrument,
+            base_scale,
+            quote_scale,
+            spread,
+            0,
+            at,
+            i64::MAX,
+        )
+        .map_err(|error| match error {
+            PricingError::OutsideLimits => {
+                CommandError::invalid("quote_quantity", "no quantity within the instrument's limits matches this amount")
+            }
+            other => pricing_refusal(other),
+        })?;
+        let executable = pricing::executable(&request.books, request.side, quantity, at, i64::MAX).map_err(pricing_refusal)?;
+        Ok((quantity, price, executable))
+    }
+
+    pub(super) fn request_ladder(&mut self, at: TimestampMs, request: &LadderRequest) -> Result<Executed, CommandError> {
+        let client = self.quoting_client(at, &request.client_id)?;
+        let instrument = self.instrument(&request.instrument)?.clone();
+        validate_validity(request.validity_ms)?;
+        validate_books(&request.books, &instrument)?;
+        if request.sizes.is_empty() || request.sizes.len() > LADDER_SIZES_MAX || request.notional_usd.len() != request.sizes.len() {
+            return Err(CommandError::invalid("levels", "1 to 10 sizes"));
+        }
+        let mut priced = Vec::with_capacity(request.sizes.len());
+        for (quantity, notional) in request.sizes.iter().zip(&request.notional_usd) {
+            validate_quantity(&instrument, *quantity, "levels")?;
+            let spread = self.spread_for(&client, *notional)?;
+            let bid = pricing::executable(&request.books, Side::Sell, *quantity, at, i64::MAX).map_err(pricing_refusal)?;
+            let ask = pricing::executable(&request.books, Side::Buy, *quantity, at, i64::MAX).map_err(pricing_refusal)?;
+            let bid_price = pricing::client_price(&bid, Side::Sell, spread, 0, instrument.price_step).map_err(pricing_refusal)?;
+            let ask_price = pricing::client_price(&ask, Side::Buy, spread, 0, instrument.price_step).map_err(pricing_refusal)?;
+            priced.push((*quantity, bid_price, ask_price, bid.as_of.min(ask.as_of), bid.venues_used.max(ask.venues_used), spread));
+        }
+        if self.quotes.len() + priced.len() > QUOTES_HELD_MAX {
+            return Err(CommandError::conflict("the desk holds too many live quotes; retry shortly"));
+        }
+        let mut quotes = Vec::with_capacity(priced.len());
+        for (quantity, bid, ask, market_as_of, venues_used, spread) in priced {
+            let quote = Quote {
+                quote_id: self.quotes.next_id(),
+                client_id: request.client_id.clone(),
+                client_rfq_id: None,
+                instrument: instrument.symbol.clone(),
+                side: None,
+                quantity,
+                bid: Some(bid),
+                ask: Some(ask),
+                requested: RequestedSize::Base(quantity),
+                created_at: at,
+                valid_until: at.plus_ms(request.validity_ms),
+                market_as_of,
+                venues_used,
+                spread_centi_bps: spread,
+                state: QuoteState::Open,
+            };
+            self.quotes.insert(quote.clone());
+            quotes.push(quote);
+        }
+        Ok(Executed { outcome: Outcome::Ladder(quotes), changed: true })
+    }
+
+    /// Only approved, unexpired clients get firm prices.
+    fn quoting_client(&self, at: TimestampMs, client_id: &ClientId) -> Result<Client, CommandError> {
+        let client = self.clients.get(client_id).ok_or_else(|| CommandError::not_found("client"))?;
+        if !client.kyc_valid_at(at) {
+            return Err(CommandError::KycRequired);
+        }
+        Ok(client.clone())
+    }
+
+    pub(super) fn instrument(&self, symbol: &str) -> Result<&Instrument, CommandError> {
+        self.catalog()
+            .and_then(|catalog| catalog.instrument(symbol))
+            .ok_or_else(|| CommandError::InstrumentUnknown(format!("unknown instrument {symbol:?}; see GET /v1/instruments")))
+    }
+
+    fn spread_for(&self, client: &Client, notional_usd: Option<i128>) -> Result<i128, CommandError> {
+        let tier = self.tiers.get(&client.tier).ok_or_else(|| CommandError::not_found("the client's tier"))?;
+        Ok(tier.spread_for(notional_usd))
+    }
+
+    /// The original quote for a repeated client_rfq_id; `Err(conflict)` when the repeat asks for something else.
+    fn repeated_rfq(&self, client_id: &ClientId, reference: &ClientReference, request: &QuoteRequest) -> Result<Option<Quote>, CommandError> {
+        let Some(quote_id) = self.quotes.by_client_rfq_id.get(&(client_id.clone(), reference.clone())) else {
+            return Ok(None);
+        };
+        let original = self.quotes.get(quote_id).expect("index points at a held quote");
+        let same = original.instrument == request.instrument && original.side == Some(request.side) && original.requested == request.size;
+        if !same {
+            return Err(CommandError::conflict("this client_rfq_id was used for a different request"));
+        }
+        Ok(Some(original.clone()))
+    }
+
+    fn check_quote_capacity(&self) -> Result<(), CommandError> {
+        if self.quotes.len() >= QUOTES_HELD_MAX {
+            return Err(CommandError::conflict("the desk holds too many live quotes; retry shortly"));
+        }
+        Ok(())
+    }
+}
+
+fn validate_validity(validity_ms: i64) -> Result<(), CommandError> {
+    if !(QUOTE_VALIDITY_MS_MIN..=QUOTE_VALIDITY_MS_MAX).contains(&validity_ms) {
+        return Err(CommandError::invalid("validity_ms", "must be between 100 and 60000"));
+    }
+    Ok(())
+}
+
+fn validate_books(books: &[VenueBook], instrument: &Instrument) -> Result<(), CommandError> {
+    if books.len() > QUOTE_BOOKS_MAX {
+        return Err(CommandError::invalid("books", "too many venue books"));
+    }
+    for book in books {
+        if book.instrument != instrument.symbol {
+            return Err(CommandError::invalid("books", "a book of another instrument"));
+        }
+        book.validate().map_err(|error| CommandError::invalid("books", error.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Quantity rules of the instrument: on its step, within its minimum and maximum.
+pub fn validate_quantity(instrument: &Instrument, quantity: i128, field: &'static str) -> Result<(), CommandError> {
+    if quantity < instrument.quantity_min || quantity > instrument.quantity_max {
+        return Err(CommandError::invalid(field, "is outside the instrument's minimum and maximum (see GET /v1/instruments)"));
+    }
+    if quantity % instrument.quantity_step != 0 {
+        return Err(CommandError::invalid(field, "is not a multiple of the instrument's quantity increment"));
+    }
+    Ok(())
+}
+
+fn pricing_refusal(error: PricingError) -> CommandError {
+    match error {
+        PricingError::NoFreshBook => CommandError::PriceUnavailable("no venue has a fresh book".into()),
+        PricingError::InsufficientDepth => CommandError::PriceUnavailable("the fresh books cannot fill this size".into()),
+        other => CommandError::invalid("quantity", other.to_string()),
+    }
+}
