@@ -173,7 +173,10 @@ fn unlimited_levels_are_only_multiplied_by_what_is_taken() {
 #[test]
 fn invalid_inputs_are_refused() {
     for quantity in [0, -1, i128::MIN] {
-        assert_eq!(executable(&both_venues(), Side::Buy, quantity, NOW, MAX_AGE_MS), Err(PricingError::InvalidQuantity));
+        assert_eq!(
+            executable(&both_venues(), Side::Buy, quantity, NOW, MAX_AGE_MS),
+            Err(PricingError::InvalidQuantity)
+        );
     }
     let too_many: Vec<VenueBook> = (0..17).map(|_| venue_a(NOW)).collect();
     assert_eq!(executable(&too_many, Side::Buy, BTC, NOW, MAX_AGE_MS), Err(PricingError::TooManyVenues));

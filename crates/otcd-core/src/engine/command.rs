@@ -2,7 +2,7 @@
 //! (with its time and actor) and replaying the records through [`crate::engine::Desk::execute`] rebuilds the state.
 //! Commands carry already-parsed domain values: parsing and authentication happen at the edge.
 
-use super::model::{KeyAlgorithm, KeyOwner, KycStatus, RequestedSize, Scope, Settlement, SpreadBand};
+use super::model::{KeyAlgorithm, KeyOwner, KycStatus, RequestedSize, Scope, Settlement, SkewSetting, SpreadBand};
 use crate::market::{Side, VenueBook};
 use crate::catalog::{AssetCode, Catalog};
 use crate::ids::{ClientId, ClientReference, KeyId, TierName};
@@ -40,6 +40,10 @@ pub enum Command {
     RequestQuote(QuoteRequest),
     /// A two-way firm ladder (one quote per size) for a stream subscription.
     RequestLadder(LadderRequest),
+    /// Sets (or, with a zero rate, turns off) the inventory skew of an asset.
+    PutSkew(SkewSetting),
+    /// The desk puts its own capital into (or takes it out of) its inventory.
+    FundDesk { asset: AssetCode, amount: i128, reference: ClientReference },
 }
 
 /// Market data travels inside quote commands: the journal then records exactly what each quote was priced

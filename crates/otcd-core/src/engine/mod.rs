@@ -45,6 +45,8 @@ pub enum Outcome {
     Deposit { deposit: Deposit, repeated: bool },
     Quote(Quote),
     Ladder(Vec<Quote>),
+    Skew(model::SkewSetting),
+    Funding { funding: model::DeskFunding, repeated: bool },
 }
 
 /// The result of an accepted command. `changed == false` means nothing changed (an idempotent repeat) and the
@@ -70,6 +72,10 @@ pub struct Desk {
     tiers: BTreeMap<TierName, Tier>,
     deposits: Vec<Deposit>,
     quotes: quotes::QuoteBook,
+    #[serde(default)]
+    skews: BTreeMap<crate::catalog::AssetCode, model::SkewSetting>,
+    #[serde(default)]
+    fundings: Vec<model::DeskFunding>,
     clients_created: u64,
     /// Time of the last executed command; command times never go backwards inside the engine.
     clock: TimestampMs,
@@ -124,6 +130,8 @@ impl Desk {
             (Command::Deposit(deposit), true) => self.deposit(at, &record.actor, deposit),
             (Command::RequestQuote(request), true) => self.request_quote(at, request),
             (Command::RequestLadder(request), true) => self.request_ladder(at, request),
+            (Command::PutSkew(setting), true) => self.put_skew(setting),
+            (Command::FundDesk { asset, amount, reference }, true) => self.fund_desk(at, *asset, *amount, reference),
         };
         if result.as_ref().is_ok_and(|executed| executed.changed) {
             self.clock = at;
@@ -385,6 +393,77 @@ impl Desk {
         self.deposit_index.insert(key, self.deposits.len());
         self.deposits.push(deposit.clone());
         Ok(Executed::changed(Outcome::Deposit { deposit, repeated: false }))
+    }
+
+    fn put_skew(&mut self, setting: &model::SkewSetting) -> Result<Executed, CommandError> {
+        if self.catalog().and_then(|catalog| catalog.asset(&setting.asset)).is_none() {
+            return Err(CommandError::invalid("asset", "is not in the catalog"));
+        }
+        if setting.centi_bps_per_unit < 0 || !(0..=SPREAD_CENTI_BPS_MAX).contains(&setting.max_centi_bps) {
+            return Err(CommandError::invalid("bps_per_unit", "rates and caps must be between 0 and 10000 bps"));
+        }
+        if self.skews.get(&setting.asset) == Some(setting) {
+            return Ok(Executed { outcome: Outcome::Skew(setting.clone()), changed: false });
+        }
+        self.skews.insert(setting.asset, setting.clone());
+        Ok(Executed::changed(Outcome::Skew(setting.clone())))
+    }
+
+    /// The desk's inventory position in `asset` (minor units; positive = long).
+    pub fn desk_position(&self, asset: crate::catalog::AssetCode) -> i128 {
+        let key = AccountKey { owner: Owner::Desk, asset, purpose: Purpose::Inventory };
+        self.ledger.account_id(&key).map_or(0, |account| self.ledger.balance(account))
+    }
+
+    /// Current inventory skew for instruments with `asset` as base, centi-bps (0 when no skew is set).
+    pub fn skew_for(&self, asset: crate::catalog::AssetCode) -> i128 {
+        let Some(setting) = self.skews.get(&asset) else { return 0 };
+        let scale = self.catalog().and_then(|catalog| catalog.asset(&asset)).map_or(0, |asset| asset.scale);
+        setting.skew_for(self.desk_position(asset), scale)
+    }
+
+    pub fn skews(&self) -> impl Iterator<Item = &model::SkewSetting> {
+        self.skews.values()
+    }
+
+    fn fund_desk(
+        &mut self,
+        at: TimestampMs,
+        asset: crate::catalog::AssetCode,
+        amount: i128,
+        reference: &ClientReference,
+    ) -> Result<Executed, CommandError> {
+        let kind = self.catalog().and_then(|catalog| catalog.asset(&asset)).map(|asset| asset.kind);
+        let kind = kind.ok_or_else(|| CommandError::invalid("asset", "is not in the catalog"))?;
+        if amount == 0 {
+            return Err(CommandError::invalid("amount", "must not be zero"));
+        }
+        if let Some(existing) = self.fundings.iter().find(|funding| funding.reference == *reference) {
+            if existing.asset != asset || existing.amount != amount {
+                return Err(CommandError::conflict("this reference was used for a different funding"));
+            }
+            return Ok(Executed { outcome: Outcome::Funding { funding: existing.clone(), repeated: true }, changed: false });
+        }
+        let balance = |purpose| {
+            self.ledger.account_id(&AccountKey { owner: Owner::Desk, asset, purpose }).map_or(0, |id| self.ledger.balance(id))
+        };
+        if balance(Purpose::Inventory).checked_add(amount).is_none() || balance(holding_purpose(kind)).checked_sub(amount).is_none() {
+            return Err(CommandError::invalid("amount", "is out of range"));
+        }
+        let inventory = self.ledger.open_account(AccountKey { owner: Owner::Desk, asset, purpose: Purpose::Inventory }, None);
+        let holding = self.ledger.open_account(AccountKey { owner: Owner::Desk, asset, purpose: holding_purpose(kind) }, None);
+        let postings = [Posting { account: holding, amount: -amount }, Posting { account: inventory, amount }];
+        let transaction = self.ledger.apply(at, TransactionKind::Funding { reference: reference.to_string() }, &postings)?;
+        let funding = model::DeskFunding {
+            funding_id: format!("fund_{:08}", self.fundings.len() + 1),
+            asset,
+            amount,
+            reference: reference.clone(),
+            transaction,
+            created_at: at,
+        };
+        self.fundings.push(funding.clone());
+        Ok(Executed::changed(Outcome::Funding { funding, repeated: false }))
     }
 
     /// Refuses a deposit whose balances would overflow before any account is opened, so a refused deposit

@@ -215,6 +215,30 @@ impl Tier {
     }
 }
 
+/// Inventory skew for one asset: when the desk is long the asset, both sides of every price in instruments
+/// with it as base shade down (and up when short), to attract flow that reduces the position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkewSetting {
+    pub asset: AssetCode,
+    /// Centi-bps of shading per one whole unit of position.
+    pub centi_bps_per_unit: i128,
+    /// Cap on the shading either way, centi-bps.
+    pub max_centi_bps: i128,
+}
+
+impl SkewSetting {
+    /// Skew in centi-bps for a position of `position` minor units at `scale` (positive = long = shade down),
+    /// rounded toward zero and capped.
+    pub fn skew_for(&self, position: i128, scale: u8) -> i128 {
+        let unit = crate::decimal::power_of_ten(scale);
+        let raw = position.checked_mul(self.centi_bps_per_unit).map_or(
+            if (position > 0) == (self.centi_bps_per_unit > 0) { self.max_centi_bps } else { -self.max_centi_bps },
+            |product| product / unit,
+        );
+        raw.clamp(-self.max_centi_bps, self.max_centi_bps)
+    }
+}
+
 /// Bands per tier.
 pub const TIER_BANDS_MAX: usize = 16;
 
@@ -269,6 +293,17 @@ impl Quote {
             crate::market::Side::Sell => self.bid,
         }
     }
+}
+
+/// The desk's own capital put into (positive) or taken out of (negative) its inventory of an asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeskFunding {
+    pub funding_id: String,
+    pub asset: AssetCode,
+    pub amount: i128,
+    pub reference: ClientReference,
+    pub transaction: TransactionId,
+    pub created_at: TimestampMs,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -119,14 +119,15 @@ impl Desk {
         validate_validity(request.validity_ms)?;
         validate_books(&request.books, &instrument)?;
         let spread = self.spread_for(&client, request.notional_usd)?;
+        let skew = self.skew_for(instrument.base);
         let (quantity, price, executable) = match request.size {
             RequestedSize::Base(quantity) => {
                 validate_quantity(&instrument, quantity, "quantity")?;
                 let executable = pricing::executable(&request.books, request.side, quantity, at, i64::MAX).map_err(pricing_refusal)?;
-                let price = pricing::client_price(&executable, request.side, spread, 0, instrument.price_step).map_err(pricing_refusal)?;
+                let price = pricing::client_price(&executable, request.side, spread, skew, instrument.price_step).map_err(pricing_refusal)?;
                 (quantity, price, executable)
             }
-            RequestedSize::Quote(amount) => self.price_quote_amount(at, &instrument, request, amount, spread)?,
+            RequestedSize::Quote(amount) => self.price_quote_amount(at, &instrument, request, amount, spread, skew)?,
         };
         self.check_quote_capacity()?;
         let quote = Quote {
@@ -157,6 +158,7 @@ impl Desk {
         request: &QuoteRequest,
         amount: i128,
         spread: i128,
+        skew: i128,
     ) -> Result<(i128, i128, pricing::Executable), CommandError> {
         if amount <= 0 {
             return Err(CommandError::invalid("quote_quantity", "must be greater than zero"));
@@ -172,7 +174,7 @@ impl Desk {
             base_scale,
             quote_scale,
             spread,
-            0,
+            skew,
             at,
             i64::MAX,
         )
@@ -194,14 +196,15 @@ impl Desk {
         if request.sizes.is_empty() || request.sizes.len() > LADDER_SIZES_MAX || request.notional_usd.len() != request.sizes.len() {
             return Err(CommandError::invalid("levels", "1 to 10 sizes"));
         }
+        let skew = self.skew_for(instrument.base);
         let mut priced = Vec::with_capacity(request.sizes.len());
         for (quantity, notional) in request.sizes.iter().zip(&request.notional_usd) {
             validate_quantity(&instrument, *quantity, "levels")?;
             let spread = self.spread_for(&client, *notional)?;
             let bid = pricing::executable(&request.books, Side::Sell, *quantity, at, i64::MAX).map_err(pricing_refusal)?;
             let ask = pricing::executable(&request.books, Side::Buy, *quantity, at, i64::MAX).map_err(pricing_refusal)?;
-            let bid_price = pricing::client_price(&bid, Side::Sell, spread, 0, instrument.price_step).map_err(pricing_refusal)?;
-            let ask_price = pricing::client_price(&ask, Side::Buy, spread, 0, instrument.price_step).map_err(pricing_refusal)?;
+            let bid_price = pricing::client_price(&bid, Side::Sell, spread, skew, instrument.price_step).map_err(pricing_refusal)?;
+            let ask_price = pricing::client_price(&ask, Side::Buy, spread, skew, instrument.price_step).map_err(pricing_refusal)?;
             priced.push((*quantity, bid_price, ask_price, bid.as_of.min(ask.as_of), bid.venues_used.max(ask.venues_used), spread));
         }
         if self.quotes.len() + priced.len() > QUOTES_HELD_MAX {

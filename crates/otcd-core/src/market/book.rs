@@ -69,6 +69,6 @@ impl VenueBook {
     }
 
     pub fn is_fresh(&self, now: TimestampMs, max_age_ms: i64) -> bool {
-        now.0 - self.as_of.0 <= max_age_ms
+        now.0.saturating_sub(self.as_of.0) <= max_age_ms
     }
 }

@@ -538,9 +538,9 @@ mod wide {
         let combined = divisors.iter().try_fold(1u128, |total, divisor| total.checked_mul(divisor.unsigned_abs()));
         let result = match combined {
             Some(divisor) => product.div_round(divisor, round_up),
-            None => divisors
-                .iter()
-                .try_fold(product, |value, divisor| value.div_round(divisor.unsigned_abs(), round_up)),
+            None => {
+                divisors.iter().try_fold(product, |value, divisor| value.div_round(divisor.unsigned_abs(), round_up))
+            }
         };
         result.ok_or(PricingError::Overflow)?.to_i128()
     }
@@ -556,8 +556,9 @@ mod wide {
     ) -> Result<i128, PricingError> {
         let product = U256::product(a.unsigned_abs(), b.unsigned_abs());
         let scaled = multiplier.for_each(product, U256::checked_mul).ok_or(PricingError::Overflow)?;
-        let divided =
-            divisor.for_each(scaled, |value, factor| value.div_round(factor, round_up)).ok_or(PricingError::Overflow)?;
+        let divided = divisor
+            .for_each(scaled, |value, factor| value.div_round(factor, round_up))
+            .ok_or(PricingError::Overflow)?;
         divided.to_i128()
     }
 
@@ -566,8 +567,8 @@ mod wide {
     /// `ceil(amount / (price × step × 10^-exponent))` otherwise. `None` when it does not fit `i128`.
     #[inline]
     pub(super) fn steps_needed(amount: i128, price: i128, step: i128, exponent: i32) -> Option<i128> {
-        let numerator = Power::of_positive_part(exponent)
-            .for_each(U256::product(amount.unsigned_abs(), 1), U256::checked_mul)?;
+        let numerator =
+            Power::of_positive_part(exponent).for_each(U256::product(amount.unsigned_abs(), 1), U256::checked_mul)?;
         let value = numerator.div_round(price.unsigned_abs(), true)?.div_round(step.unsigned_abs(), true)?;
         let value = Power::of_negative_part(exponent).for_each(value, |value, factor| value.div_round(factor, true))?;
         value.to_i128().ok()
