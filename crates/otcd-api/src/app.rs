@@ -28,6 +28,11 @@ pub struct AppContext {
     pub catalog: Catalog,
     pub data_dir: PathBuf,
     pub started_at_ms: i64,
+    pub market: std::sync::Arc<otcd_market::MarketHub>,
+    /// Validity of firm quotes, ms.
+    pub quote_validity_ms: i64,
+    pub events: crate::events::EventBus,
+    pub stream_connections: crate::stream::ConnectionCounter,
     /// The data directory's lock, held as long as the server runs.
     pub _lock: std::fs::File,
 }

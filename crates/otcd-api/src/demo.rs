@@ -75,6 +75,8 @@ pub async fn seed(desk: &StartedDesk, data_dir: &Path) -> Result<Vec<DemoClient>
     let tier = |name: &str, spread_centi_bps| TierSpec {
         name: TierName::parse(name).expect("valid"),
         spread_centi_bps,
+        // Trades of 1,000,000 USD and more get 2 bps off.
+        bands: vec![otcd_core::model::SpreadBand { notional_usd_min: 100_000_000, spread_centi_bps: spread_centi_bps - 200 }],
         trade_notional_usd_max: Some(500_000_000),
         daily_notional_usd_max: Some(2_000_000_000),
     };

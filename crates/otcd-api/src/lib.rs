@@ -4,7 +4,9 @@
 pub mod app;
 pub mod auth;
 pub mod demo;
+pub mod events;
 pub mod json;
+pub mod market_inputs;
 pub mod metrics;
 pub mod problem;
 pub mod routes;
@@ -12,4 +14,5 @@ pub mod runner;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod stream;
 pub mod views;

@@ -61,6 +61,11 @@ impl ApiError {
         error
     }
 
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_seconds = Some(seconds);
+        self
+    }
+
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
     }
@@ -77,6 +82,10 @@ impl ApiError {
             "payload_too_large" => "Payload too large",
             "method_not_allowed" => "Method not allowed",
             "rate_limited" => "Rate limited",
+            "instrument_unknown" => "Unknown instrument",
+            "kyc_required" => "KYC required",
+            "price_unavailable" => "Price unavailable",
+            "quote_not_found" => "Quote not found",
             _ => "Internal error",
         }
     }
@@ -113,6 +122,12 @@ impl From<CommandError> for ApiError {
             CommandError::NotFound { what } => ApiError::not_found(format!("{what} not found")),
             CommandError::Conflict { detail } => ApiError::new(StatusCode::CONFLICT, "conflict", detail.clone()),
             CommandError::AlreadyInitialized => ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string()),
+            CommandError::InstrumentUnknown(detail) => ApiError::new(StatusCode::BAD_REQUEST, "instrument_unknown", detail.clone()),
+            CommandError::KycRequired => ApiError::new(StatusCode::FORBIDDEN, "kyc_required", error.to_string()),
+            CommandError::PriceUnavailable(detail) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "price_unavailable", format!("no fresh market data: {detail}"))
+                    .with_retry_after(1)
+            }
             CommandError::InsufficientFunds { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds", error.to_string())
             }

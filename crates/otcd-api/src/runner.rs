@@ -322,3 +322,98 @@ pub fn now_ms() -> TimestampMs {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     TimestampMs(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otcd_core::catalog::Catalog;
+    use otcd_core::engine::{NewKey, Outcome};
+    use otcd_core::ids::KeyId;
+    use otcd_core::model::{KeyAlgorithm, Scope};
+    use otcd_journal::JournalError;
+
+    /// A journal whose disk "fills up" after `appends_allowed` records.
+    struct FailingJournal {
+        appends_allowed: u64,
+        head: ChainHead,
+        durable: ChainHead,
+    }
+
+    impl Journal for FailingJournal {
+        fn append(&mut self, payload: &[u8]) -> Result<u64, JournalError> {
+            if self.head.seq >= self.appends_allowed {
+                return Err(JournalError::Poisoned);
+            }
+            let seq = self.head.seq + 1;
+            self.head = ChainHead { seq, hash: otcd_journal::chain_hash(&self.head.hash, seq, payload) };
+            Ok(seq)
+        }
+        fn sync(&mut self) -> Result<ChainHead, JournalError> {
+            self.durable = self.head;
+            Ok(self.durable)
+        }
+        fn head(&self) -> ChainHead {
+            self.head
+        }
+        fn durable_head(&self) -> ChainHead {
+            self.durable
+        }
+    }
+
+    fn initialize() -> Command {
+        let admin_key = NewKey {
+            key_id: KeyId::parse("k_admin").unwrap(),
+            scopes: vec![Scope::Admin],
+            algorithm: KeyAlgorithm::Hmac,
+            credential: vec![1; 60],
+            allowed_ips: vec![],
+        };
+        Command::InitializeDesk { catalog: Catalog::builtin(), admin_key }
+    }
+
+    fn tier(name: &str) -> Command {
+        Command::PutTier(otcd_core::engine::TierSpec {
+            name: otcd_core::ids::TierName::parse(name).unwrap(),
+            spread_centi_bps: 100,
+            bands: Vec::new(),
+            trade_notional_usd_max: None,
+            daily_notional_usd_max: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_failed_journal_write_is_never_acknowledged_and_stops_the_desk() {
+        let directory = tempfile::tempdir().unwrap();
+        let journal = FailingJournal { appends_allowed: 1, head: ChainHead::genesis(), durable: ChainHead::genesis() };
+        let snapshots = SnapshotStore::new(directory.path()).unwrap();
+        let runner = Runner::start(Desk::new(), Box::new(journal), snapshots, RunnerConfig::default(), Arc::new(Metrics::new()));
+        let engine = runner.handle();
+        assert_eq!(engine.submit(Actor::default(), initialize()).await.unwrap().outcome, Outcome::DeskInitialized);
+        assert_eq!(engine.submit(Actor::default(), tier("gold")).await, Err(SubmitError::Unavailable));
+        assert!(!engine.is_healthy());
+        assert_eq!(engine.submit(Actor::default(), tier("silver")).await, Err(SubmitError::Unavailable));
+        assert_eq!(engine.query(|desk| desk.tiers().count()).await, Err(SubmitError::Unavailable));
+        assert_eq!(engine.durable_seq(), 1);
+        drop(engine);
+        runner.shutdown();
+    }
+
+    #[tokio::test]
+    async fn reads_see_every_acknowledged_command() {
+        let directory = tempfile::tempdir().unwrap();
+        let journal = FailingJournal { appends_allowed: u64::MAX, head: ChainHead::genesis(), durable: ChainHead::genesis() };
+        let snapshots = SnapshotStore::new(directory.path()).unwrap();
+        let runner = Runner::start(Desk::new(), Box::new(journal), snapshots, RunnerConfig { snapshot_every_records: 2 }, Arc::new(Metrics::new()));
+        let engine = runner.handle();
+        engine.submit(Actor::default(), initialize()).await.unwrap();
+        for index in 0..20 {
+            engine.submit(Actor::default(), tier(&format!("tier{index}"))).await.unwrap();
+            assert_eq!(engine.query(|desk| desk.tiers().count()).await, Ok(index + 2));
+        }
+        assert_eq!(engine.durable_seq(), 21);
+        drop(engine);
+        runner.shutdown();
+        let snapshot = SnapshotStore::new(directory.path()).unwrap().load_newest().unwrap().expect("snapshots were taken");
+        assert!(snapshot.at.seq >= 20, "final snapshot at shutdown covers the last records: {}", snapshot.at.seq);
+    }
+}

@@ -21,6 +21,36 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub snapshot_every_records: u64,
+    pub market: MarketSource,
+    /// Books older than this are not used for firm quotes (per venue overrides in `max_book_age_ms_by_venue`).
+    pub max_book_age_ms: i64,
+    pub max_book_age_ms_by_venue: std::collections::HashMap<String, i64>,
+    pub quote_validity_ms: i64,
+}
+
+/// Where market data comes from (`--market`).
+#[derive(Debug, Clone)]
+pub enum MarketSource {
+    /// Simulated venues, seeded.
+    Sim { seed: u64, interval_ms: u64 },
+    /// Only `PUT /v1/admin/market/{instrument}`.
+    Manual,
+    /// Book snapshots from a JSON-lines file.
+    Replay { path: PathBuf, pace: bool },
+}
+
+impl ServeOptions {
+    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
+        Self {
+            data_dir,
+            listen,
+            snapshot_every_records: 100_000,
+            market: MarketSource::Sim { seed: 7, interval_ms: 100 },
+            max_book_age_ms: 2_000,
+            max_book_age_ms_by_venue: std::collections::HashMap::new(),
+            quote_validity_ms: otcd_core::engine::quotes::QUOTE_VALIDITY_MS_DEFAULT,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +63,8 @@ pub enum ServerError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("the engine refused to initialize the desk: {0}")]
     Initialize(SubmitError),
+    #[error("cannot read market data file {path}: {source}")]
+    Market { path: PathBuf, source: std::io::Error },
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -42,6 +74,7 @@ pub struct StartedDesk {
     runner: Runner,
     context: Arc<AppContext>,
     listener: tokio::net::TcpListener,
+    market_stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl StartedDesk {
@@ -63,9 +96,10 @@ impl StartedDesk {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and flushes the journal.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-        let StartedDesk { runner, context, listener } = self;
+        let StartedDesk { runner, context, listener, market_stop } = self;
         let app = router(context).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        market_stop.send_replace(true);
         tokio::task::spawn_blocking(move || runner.shutdown()).await.ok();
         tracing::info!("desk stopped; journal flushed");
         served.map_err(ServerError::Http)
@@ -109,6 +143,13 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| ServerError::Listen { address: options.listen, source })?;
+    let hub_config = otcd_market::HubConfig {
+        default_max_age_ms: options.max_book_age_ms,
+        max_age_ms_by_venue: options.max_book_age_ms_by_venue.clone(),
+    };
+    let market = otcd_market::MarketHub::new(&catalog, hub_config);
+    let (market_stop, stop_receiver) = tokio::sync::watch::channel(false);
+    start_market_source(&options.market, &catalog, &market, stop_receiver)?;
     let context = Arc::new(AppContext {
         engine,
         keys,
@@ -118,8 +159,36 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         data_dir: options.data_dir.clone(),
         started_at_ms: now_ms().0,
         _lock: lock,
+        market,
+        quote_validity_ms: options.quote_validity_ms,
+        events: crate::events::EventBus::new(),
+        stream_connections: crate::stream::ConnectionCounter::default(),
     });
-    Ok(StartedDesk { runner, context, listener })
+    Ok(StartedDesk { runner, context, listener, market_stop })
+}
+
+fn start_market_source(
+    source: &MarketSource,
+    catalog: &Catalog,
+    hub: &Arc<otcd_market::MarketHub>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), ServerError> {
+    use otcd_market::MarketDataSource;
+    let source: Box<dyn MarketDataSource> = match source {
+        MarketSource::Manual => return Ok(()),
+        MarketSource::Sim { seed, interval_ms } => Box::new(
+            otcd_market::SimulatedMarket::new(catalog, *seed).with_interval(std::time::Duration::from_millis(*interval_ms)),
+        ),
+        MarketSource::Replay { path, pace } => {
+            let options = otcd_market::ReplayOptions { rebase_to_now: true, pace: *pace, ..otcd_market::ReplayOptions::default() };
+            let source = otcd_market::ReplaySource::open(path, catalog, options)
+                .map_err(|source| ServerError::Market { path: path.clone(), source })?;
+            Box::new(source)
+        }
+    };
+    tracing::info!(source = source.name(), "market data source started");
+    drop(source.spawn(hub.clone(), stop));
+    Ok(())
 }
 
 /// A new desk: write the first operator key to `admin-key.json` (0600) first, then journal it. A crash in

@@ -125,6 +125,7 @@ impl KeyView {
 pub struct TierView {
     pub tier: String,
     pub spread_bps: String,
+    pub bands: Vec<SpreadBandView>,
     pub trade_notional_usd_max: Option<String>,
     pub daily_notional_usd_max: Option<String>,
     pub updated_at: String,
@@ -135,11 +136,25 @@ impl From<&Tier> for TierView {
         Self {
             tier: tier.name.to_string(),
             spread_bps: format_trimmed(tier.spread_centi_bps, 2),
+            bands: tier
+                .bands
+                .iter()
+                .map(|band| SpreadBandView {
+                    notional_usd_min: format_scaled(band.notional_usd_min, USD_SCALE),
+                    spread_bps: format_trimmed(band.spread_centi_bps, 2),
+                })
+                .collect(),
             trade_notional_usd_max: tier.trade_notional_usd_max.map(|limit| format_scaled(limit, USD_SCALE)),
             daily_notional_usd_max: tier.daily_notional_usd_max.map(|limit| format_scaled(limit, USD_SCALE)),
             updated_at: format_timestamp(tier.updated_at),
         }
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpreadBandView {
+    pub notional_usd_min: String,
+    pub spread_bps: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -333,6 +348,60 @@ impl AccountView {
                 credit_limit_usd: usd(client.credit_limit_usd),
             },
             usage: UsageView { daily_notional_usd: format_scaled(0, USD_SCALE), open_exposure_usd: format_scaled(0, USD_SCALE) },
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuoteView {
+    pub quote_id: String,
+    pub client_rfq_id: Option<String>,
+    pub instrument: String,
+    /// `buy` or `sell`; absent for two-way (streamed) quotes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub side: Option<String>,
+    pub quantity: String,
+    /// The quoted price for `side`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ask: Option<String>,
+    pub firm: bool,
+    pub created_at: String,
+    pub valid_until: String,
+    /// `open`, `used` or `expired`.
+    pub state: String,
+    /// The oldest market data behind the price.
+    pub market_as_of: String,
+}
+
+impl QuoteView {
+    pub fn new(quote: &otcd_core::model::Quote, instrument: &Instrument, base_scale: u8, now: otcd_core::time::TimestampMs) -> Self {
+        let price = |value: Option<i128>| value.map(|price| format_scaled(price, instrument.price_scale));
+        let side = quote.side.map(|side| match side {
+            otcd_core::market::Side::Buy => "buy".to_owned(),
+            otcd_core::market::Side::Sell => "sell".to_owned(),
+        });
+        Self {
+            quote_id: quote.quote_id.clone(),
+            client_rfq_id: quote.client_rfq_id.as_ref().map(ToString::to_string),
+            instrument: quote.instrument.clone(),
+            price: quote.side.and_then(|side| price(quote.price_for(side))),
+            side,
+            quantity: format_scaled(quote.quantity, base_scale),
+            bid: if quote.side.is_none() { price(quote.bid) } else { None },
+            ask: if quote.side.is_none() { price(quote.ask) } else { None },
+            firm: true,
+            created_at: format_timestamp(quote.created_at),
+            valid_until: format_timestamp(quote.valid_until),
+            state: match quote.state {
+                otcd_core::model::QuoteState::Used { .. } => "used".into(),
+                otcd_core::model::QuoteState::Open if now >= quote.valid_until => "expired".into(),
+                otcd_core::model::QuoteState::Open => "open".into(),
+            },
+            market_as_of: format_timestamp(quote.market_as_of),
         }
     }
 }

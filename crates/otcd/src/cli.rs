@@ -17,6 +17,8 @@ pub enum MarketMode {
     Sim,
     /// Prices only from PUT /v1/admin/market/{instrument}.
     Manual,
+    /// Book snapshots replayed from --market-file (JSON lines).
+    Replay,
 }
 
 #[derive(Debug, clap::Args)]
@@ -27,9 +29,15 @@ pub struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Market data source (quotes arrive with the quote engine; the flag is accepted now so scripts keep working).
+    /// Market data source.
     #[arg(long, value_enum, default_value = "sim")]
     pub market: MarketMode,
+    /// With --market replay: the JSON-lines file of venue books.
+    #[arg(long)]
+    pub market_file: Option<PathBuf>,
+    /// Seed of the simulated market (same seed, same price paths).
+    #[arg(long, default_value_t = 7)]
+    pub market_seed: u64,
     /// Directory with ofac/{sdn,add,alt,sdn_comments}.csv and un/consolidated.xml (screening arrives with compliance).
     #[arg(long)]
     pub sanctions_dir: Option<PathBuf>,

@@ -1,14 +1,12 @@
 //! What each subcommand does.
 
 use crate::cli::{CliCommand, MarketMode, ServeArgs};
+use otcd_api::server::MarketSource;
 use anyhow::{bail, Context};
 use otcd_api::server::{self, ServeOptions};
 use otcd_api::store::journal_dir;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Records between snapshots unless the config file says otherwise.
-const SNAPSHOT_EVERY_RECORDS_DEFAULT: u64 = 100_000;
 
 pub async fn run_server(command: CliCommand) -> anyhow::Result<()> {
     match command {
@@ -19,38 +17,63 @@ pub async fn run_server(command: CliCommand) -> anyhow::Result<()> {
 }
 
 async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
-    if arguments.market == MarketMode::Sim {
-        tracing::info!("market data: simulated venues (quoting arrives with the quote engine)");
-    }
     if let Some(directory) = &arguments.sanctions_dir {
         anyhow::ensure!(directory.is_dir(), "--sanctions-dir {} is not a directory", directory.display());
         tracing::warn!(dir = %directory.display(), "sanctions lists are not screened yet (compliance issue); clients show screening lists: []");
     }
-    let snapshot_every_records = match &arguments.config {
-        Some(path) => read_config(path)?,
-        None => SNAPSHOT_EVERY_RECORDS_DEFAULT,
+    let mut options = ServeOptions::new(arguments.data_dir, arguments.listen);
+    options.market = match arguments.market {
+        MarketMode::Sim => MarketSource::Sim { seed: arguments.market_seed, interval_ms: 100 },
+        MarketMode::Manual => MarketSource::Manual,
+        MarketMode::Replay => {
+            let path = arguments.market_file.context("--market replay needs --market-file FILE")?;
+            MarketSource::Replay { path, pace: true }
+        }
     };
-    let options = ServeOptions { data_dir: arguments.data_dir, listen: arguments.listen, snapshot_every_records };
+    if let Some(path) = &arguments.config {
+        apply_config(&mut options, path)?;
+    }
     let desk = server::start(&options).await?;
     tracing::info!(address = %desk.local_address(), "otcd listening");
     desk.serve(shutdown_signal()).await?;
     Ok(())
 }
 
+/// `--config FILE`: TOML settings beyond the command line.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
+    /// Journal records between snapshots (default 100000).
     snapshot_every_records: Option<u64>,
+    /// Venue books older than this are not used for firm quotes (default 2000).
+    max_book_age_ms: Option<i64>,
+    /// Per-venue overrides, e.g. `manual = 10000`.
+    max_book_age_ms_by_venue: Option<std::collections::HashMap<String, i64>>,
+    /// How long a firm quote stays executable (default 5000, 100 to 60000).
+    quote_validity_ms: Option<i64>,
 }
 
-fn read_config(path: &Path) -> anyhow::Result<u64> {
+fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let config: ConfigFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    Ok(config.snapshot_every_records.unwrap_or(SNAPSHOT_EVERY_RECORDS_DEFAULT).max(1))
+    if let Some(records) = config.snapshot_every_records {
+        options.snapshot_every_records = records.max(1);
+    }
+    if let Some(age) = config.max_book_age_ms {
+        anyhow::ensure!(age > 0, "max_book_age_ms must be positive");
+        options.max_book_age_ms = age;
+    }
+    options.max_book_age_ms_by_venue = config.max_book_age_ms_by_venue.unwrap_or_default();
+    if let Some(validity) = config.quote_validity_ms {
+        let bounds = otcd_core::engine::quotes::QUOTE_VALIDITY_MS_MIN..=otcd_core::engine::quotes::QUOTE_VALIDITY_MS_MAX;
+        anyhow::ensure!(bounds.contains(&validity), "quote_validity_ms must be between 100 and 60000");
+        options.quote_validity_ms = validity;
+    }
+    Ok(())
 }
 
 async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<()> {
-    let options = ServeOptions { data_dir: data_dir.to_owned(), listen, snapshot_every_records: SNAPSHOT_EVERY_RECORDS_DEFAULT };
+    let options = ServeOptions::new(data_dir.to_owned(), listen);
     let desk = server::start(&options).await?;
     let seeded = otcd_api::demo::seed(&desk, data_dir).await.map_err(|error| anyhow::anyhow!(error.detail))?;
     let address = desk.local_address();
@@ -65,6 +88,7 @@ async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<(
     println!("  client keys:     {}", clients_file.display());
     println!("  API contract:    http://{address}/openapi.json");
     println!("  try:  curl -s $(otcd sign --key-file {} --client cl_00000001 /v1/balances) http://{address}/v1/balances", clients_file.display());
+    println!("  prices:  curl -s $(otcd sign --key-file {} --client cl_00000001 /v1/prices/BTC-USD?quantity=1) 'http://{address}/v1/prices/BTC-USD?quantity=1'", clients_file.display());
     println!("  (web console: arrives with the operations-console issue)");
     println!("  Ctrl-C stops the desk; its state stays in {}", data_dir.display());
     println!();

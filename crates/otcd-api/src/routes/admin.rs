@@ -14,8 +14,8 @@ use ed25519_dalek::VerifyingKey;
 use ipnet::IpNet;
 use otcd_core::engine::{ClientChanges, Command, NewClient, NewDeposit, NewKey, Outcome, TierSpec};
 use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
-use otcd_core::model::{ApiKey, Jurisdiction, KeyAlgorithm, KeyOwner, KycStatus, Scope, Settlement};
-use serde::Deserialize;
+use otcd_core::model::{ApiKey, Jurisdiction, KeyAlgorithm, KeyOwner, KycStatus, Scope, Settlement, SpreadBand};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::net::IpAddr;
 
@@ -275,8 +275,17 @@ pub async fn revoke_key(State(state): State<AppState>, Path(key_id): Path<String
 pub struct PutTierRequest {
     /// Basis points added to the executable price, e.g. `"10"` or `"12.5"`.
     spread_bps: DecimalText,
+    /// Size bands: from `notional_usd_min` (USD) upwards the band's spread applies instead. Ascending.
+    bands: Option<Vec<SpreadBandRequest>>,
     trade_notional_usd_max: Option<DecimalText>,
     daily_notional_usd_max: Option<DecimalText>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpreadBandRequest {
+    notional_usd_min: DecimalText,
+    spread_bps: DecimalText,
 }
 
 #[utoipa::path(get, path = "/v1/admin/tiers", tag = "admin", responses((status = 200, body = ListView<TierView>)))]
@@ -295,6 +304,18 @@ pub async fn put_tier(State(state): State<AppState>, Path(tier): Path<String>, s
     let spec = TierSpec {
         name: parse_tier_name("tier", &tier)?,
         spread_centi_bps: request.spread_bps.non_negative("spread_bps", 2)?,
+        bands: request
+            .bands
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(index, band)| {
+                Ok(SpreadBand {
+                    notional_usd_min: band.notional_usd_min.positive(&format!("bands[{index}].notional_usd_min"), USD_SCALE)?,
+                    spread_centi_bps: band.spread_bps.non_negative(&format!("bands[{index}].spread_bps"), 2)?,
+                })
+            })
+            .collect::<ApiResult<Vec<_>>>()?,
         trade_notional_usd_max: positive_usd("trade_notional_usd_max", &request.trade_notional_usd_max)?,
         daily_notional_usd_max: positive_usd("daily_notional_usd_max", &request.daily_notional_usd_max)?,
     };
@@ -331,10 +352,28 @@ pub async fn create_deposit(State(state): State<AppState>, signed: Signed) -> Ap
     let executed = state.engine.submit(signed.principal.actor(), Command::Deposit(deposit)).await?;
     match executed.outcome {
         Outcome::Deposit { deposit, repeated } => {
+            if !repeated {
+                publish_balance(&state, &deposit.client_id, deposit.asset).await;
+            }
             let status = if repeated { StatusCode::OK } else { StatusCode::CREATED };
             Ok((status, Json(DepositView::new(&deposit, asset.scale))))
         }
         other => Err(ApiError::internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+/// Tells the client's `balances` stream subscribers the new balance of `asset`.
+pub async fn publish_balance(state: &AppState, client_id: &ClientId, asset: otcd_core::catalog::AssetCode) {
+    let owner = client_id.clone();
+    let Ok(balances) = state.engine.query(move |desk| desk.balances(&owner)).await else { return };
+    if let Some(line) = balances.iter().find(|line| line.asset == asset) {
+        let view = crate::views::BalanceView::from(line);
+        let message = json!({"type": "balance", "asset": view.asset, "available": view.available, "reserved": view.reserved});
+        state.events.publish(crate::events::ClientEvent {
+            client_id: client_id.clone(),
+            channel: crate::events::Channel::Balances,
+            message: message.to_string().into(),
+        });
     }
 }
 
@@ -350,4 +389,100 @@ pub async fn audit_verify(State(state): State<AppState>, signed: Signed) -> ApiR
         Ok(report) => json!({"valid": true, "events": report.events, "head": report.head.hash_hex()}),
         Err(error) => json!({"valid": false, "events": null, "head": null, "first_bad_seq": error.seq(), "error": error.to_string()}),
     }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SkewRequest {
+    /// Basis points of shading per one whole unit of desk position (`"0"` turns skew off).
+    bps_per_unit: DecimalText,
+    /// Cap on the shading either way, in bps.
+    max_bps: DecimalText,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SkewView {
+    pub asset: String,
+    pub bps_per_unit: String,
+    pub max_bps: String,
+    /// The desk's current position in the asset.
+    pub position: String,
+    /// The shading applied right now, in bps (positive = prices shaded down).
+    pub current_bps: String,
+}
+
+fn skew_view(desk: &otcd_core::engine::Desk, setting: &otcd_core::model::SkewSetting, scale: u8) -> SkewView {
+    SkewView {
+        asset: setting.asset.to_string(),
+        bps_per_unit: crate::json::format_trimmed(setting.centi_bps_per_unit, 2),
+        max_bps: crate::json::format_trimmed(setting.max_centi_bps, 2),
+        position: otcd_core::decimal::format_scaled(desk.desk_position(setting.asset), scale),
+        current_bps: crate::json::format_trimmed(desk.skew_for(setting.asset), 2),
+    }
+}
+
+/// Inventory skew for an asset: when the desk is long it, prices of instruments with it as base shade down.
+#[utoipa::path(put, path = "/v1/admin/skew/{asset}", tag = "admin", request_body = SkewRequest, responses((status = 200, body = SkewView)))]
+pub async fn put_skew(State(state): State<AppState>, Path(asset): Path<String>, signed: Signed) -> ApiResult<Json<SkewView>> {
+    admin(&signed)?;
+    let request: SkewRequest = parse_body(&signed.body)?;
+    let asset = state.catalog.asset_by_text(&asset).ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?.clone();
+    let setting = otcd_core::model::SkewSetting {
+        asset: asset.code,
+        centi_bps_per_unit: request.bps_per_unit.non_negative("bps_per_unit", 2)?,
+        max_centi_bps: request.max_bps.non_negative("max_bps", 2)?,
+    };
+    state.engine.submit(signed.principal.actor(), Command::PutSkew(setting.clone())).await?;
+    let view = state.engine.query(move |desk| skew_view(desk, &setting, asset.scale)).await?;
+    Ok(Json(view))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FundingRequest {
+    asset: String,
+    /// Positive puts capital into the desk's inventory, negative takes it out.
+    amount: DecimalText,
+    /// Unique: a repeat with the same body returns the original.
+    reference: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PositionView {
+    pub asset: String,
+    /// The desk's inventory: positive = long.
+    pub position: String,
+    /// Inventory skew applied now, bps.
+    pub skew_bps: String,
+}
+
+/// The desk funds (or defunds) its own inventory of an asset.
+#[utoipa::path(post, path = "/v1/admin/desk/funding", tag = "admin", request_body = FundingRequest, responses((status = 201, body = PositionView)))]
+pub async fn fund_desk(State(state): State<AppState>, signed: Signed) -> ApiResult<Created<PositionView>> {
+    admin(&signed)?;
+    let request: FundingRequest = parse_body(&signed.body)?;
+    let asset = state.catalog.asset_by_text(&request.asset).ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?.clone();
+    let amount = otcd_core::decimal::parse_scaled(&request.amount.0, asset.scale).map_err(|error| ApiError::invalid("amount", error))?;
+    let reference = ClientReference::parse(&request.reference).map_err(|error| ApiError::invalid("reference", error))?;
+    let executed = state.engine.submit(signed.principal.actor(), Command::FundDesk { asset: asset.code, amount, reference }).await?;
+    let status = if executed.changed { StatusCode::CREATED } else { StatusCode::OK };
+    let view = state.engine.query(move |desk| position_view(desk, asset.code, asset.scale)).await?;
+    Ok((status, Json(view)))
+}
+
+fn position_view(desk: &otcd_core::engine::Desk, asset: otcd_core::catalog::AssetCode, scale: u8) -> PositionView {
+    PositionView {
+        asset: asset.to_string(),
+        position: otcd_core::decimal::format_scaled(desk.desk_position(asset), scale),
+        skew_bps: crate::json::format_trimmed(desk.skew_for(asset), 2),
+    }
+}
+
+/// The desk's inventory position and current skew per asset.
+#[utoipa::path(get, path = "/v1/admin/desk/positions", tag = "admin", responses((status = 200, body = ListView<PositionView>)))]
+pub async fn desk_positions(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<ListView<PositionView>>> {
+    admin(&signed)?;
+    let assets: Vec<_> = state.catalog.assets().iter().map(|asset| (asset.code, asset.scale)).collect();
+    let items = state.engine.query(move |desk| assets.iter().map(|(code, scale)| position_view(desk, *code, *scale)).collect()).await?;
+    Ok(Json(ListView { items, next_cursor: None }))
 }

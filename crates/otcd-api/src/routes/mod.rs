@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod client;
 pub mod public;
+pub mod quotes;
 
 use crate::app::AppState;
 use crate::problem::{ApiError, ApiResult};
@@ -33,6 +34,14 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/tiers/{tier}", put(admin::put_tier))
         .route("/v1/admin/deposits", post(admin::create_deposit))
         .route("/v1/admin/audit/verify", get(admin::audit_verify))
+        .route("/v1/admin/market/{instrument}", put(quotes::put_manual_market))
+        .route("/v1/admin/skew/{asset}", put(admin::put_skew))
+        .route("/v1/admin/desk/funding", post(admin::fund_desk))
+        .route("/v1/admin/desk/positions", get(admin::desk_positions))
+        .route("/v1/prices/{instrument}", get(quotes::indicative_price))
+        .route("/v1/rfq", post(quotes::request_for_quote))
+        .route("/v1/quotes/{quote_id}", get(quotes::get_quote))
+        .route("/v1/stream", get(crate::stream::stream))
 }
 
 #[derive(OpenApi)]
@@ -44,6 +53,8 @@ pub fn routes() -> Router<AppState> {
         admin::create_client, admin::list_clients, admin::get_client, admin::update_client,
         admin::create_client_key, admin::create_desk_key, admin::revoke_key,
         admin::list_tiers, admin::put_tier, admin::create_deposit, admin::audit_verify,
+        admin::put_skew, admin::fund_desk, admin::desk_positions,
+        quotes::indicative_price, quotes::request_for_quote, quotes::get_quote, quotes::put_manual_market,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&SignedRequests),

@@ -1,0 +1,136 @@
+//! Durable command throughput through the runner (engine thread + journal group commit, real fsync) and
+//! recovery time of a journal of 1,000,000 events.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use otcd_api::metrics::Metrics;
+use otcd_api::runner::{Runner, RunnerConfig};
+use otcd_api::store;
+use otcd_core::catalog::{AssetCode, Catalog};
+use otcd_core::engine::{Actor, Command, Desk, JournalRecord, NewClient, NewDeposit, NewKey};
+use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
+use otcd_core::model::{Jurisdiction, KeyAlgorithm, KycStatus, Scope, Settlement};
+use otcd_core::time::TimestampMs;
+use otcd_journal::{FileJournal, Journal, JournalOptions};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CLIENTS: usize = 100;
+
+fn setup_commands() -> Vec<Command> {
+    let admin_key = NewKey {
+        key_id: KeyId::parse("k_bench").unwrap(),
+        scopes: vec![Scope::Admin],
+        algorithm: KeyAlgorithm::Hmac,
+        credential: vec![1; 60],
+        allowed_ips: vec![],
+    };
+    let mut commands = vec![Command::InitializeDesk { catalog: Catalog::builtin(), admin_key }];
+    for index in 0..CLIENTS {
+        commands.push(Command::CreateClient(NewClient {
+            name: format!("Client {index}"),
+            jurisdiction: Jurisdiction::parse("DE").unwrap(),
+            tier: TierName::parse("standard").unwrap(),
+            kyc_status: KycStatus::Approved,
+            kyc_expires_at: None,
+            settlement: Settlement::Prefunded,
+            credit_limit_usd: None,
+        }));
+    }
+    commands
+}
+
+fn deposit(index: u64) -> Command {
+    Command::Deposit(NewDeposit {
+        client_id: ClientId::parse(&format!("cl_{:08}", index % CLIENTS as u64 + 1)).unwrap(),
+        asset: AssetCode::parse("USD").unwrap(),
+        amount: i128::from(index % 1_000 + 1),
+        reference: ClientReference::parse(&format!("bench-{index}")).unwrap(),
+    })
+}
+
+/// Submits `count` deposits from `concurrency` tasks; returns the wall time.
+fn durable_deposits(count: u64, concurrency: u64) -> Duration {
+    let directory = tempfile::tempdir().unwrap();
+    let opened = store::open(directory.path()).unwrap();
+    let runner = Runner::start(opened.desk, Box::new(opened.journal), opened.snapshots, RunnerConfig::default(), Arc::new(Metrics::new()));
+    let engine = runner.handle();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let elapsed = runtime.block_on(async {
+        for command in setup_commands() {
+            engine.submit(Actor::default(), command).await.unwrap();
+        }
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for task in 0..concurrency {
+            let engine = engine.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut index = task;
+                while index < count {
+                    engine.submit(Actor::default(), deposit(index)).await.unwrap();
+                    index += concurrency;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        started.elapsed()
+    });
+    drop(engine);
+    runner.shutdown();
+    elapsed
+}
+
+/// Writes a journal of `count` records (setup plus deposits) the way the runner does, without a snapshot.
+fn write_journal(directory: &std::path::Path, count: u64) {
+    let (mut journal, _) = FileJournal::open(&store::journal_dir(directory), JournalOptions::default(), 0, None, |_, _| Ok(())).unwrap();
+    let mut desk = Desk::new();
+    let setup = setup_commands();
+    let setup_count = setup.len() as u64;
+    let commands = setup.into_iter().chain((0..count - setup_count).map(deposit));
+    for (index, command) in commands.enumerate() {
+        let record = JournalRecord { at: TimestampMs(1_700_000_000_000 + index as i64), actor: Actor::default(), command };
+        desk.execute(&record).unwrap();
+        journal.append(&serde_json::to_vec(&record).unwrap()).unwrap();
+        if index % 10_000 == 0 {
+            journal.sync().unwrap();
+        }
+    }
+    journal.sync().unwrap();
+}
+
+fn benchmarks(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("durable_commands");
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    const DEPOSITS: u64 = 100_000;
+    group.throughput(Throughput::Elements(DEPOSITS));
+    for concurrency in [256, 2_048] {
+        group.bench_function(format!("deposits_{concurrency}_in_flight"), |bencher| {
+            bencher.iter_custom(|iterations| (0..iterations).map(|_| durable_deposits(DEPOSITS, concurrency)).sum())
+        });
+    }
+    group.finish();
+
+    let mut group = criterion.benchmark_group("recovery");
+    group.sample_size(10).measurement_time(Duration::from_secs(30));
+    const EVENTS: u64 = 1_000_000;
+    group.throughput(Throughput::Elements(EVENTS));
+    let directory = tempfile::tempdir().unwrap();
+    write_journal(directory.path(), EVENTS);
+    group.bench_function("open_1m_events_no_snapshot", |bencher| {
+        bencher.iter_custom(|iterations| {
+            (0..iterations)
+                .map(|_| {
+                    let started = Instant::now();
+                    let opened = store::open(directory.path()).unwrap();
+                    assert_eq!(opened.recovery.head_seq, EVENTS);
+                    started.elapsed()
+                })
+                .sum()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, benchmarks);
+criterion_main!(benches);

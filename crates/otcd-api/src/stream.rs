@@ -1,0 +1,382 @@
+//! `GET /v1/stream`: the WebSocket. A signed upgrade, then JSON messages:
+//! `{"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD", "levels": ["0.5", "1"]}`,
+//! `{"op": "subscribe", "channel": "orders" | "trades" | "balances"}` and `{"op": "unsubscribe", ...}`.
+//!
+//! Each connection has one bounded outbound queue drained by a writer task. Producers never wait on it: a
+//! full queue means the client is not reading, and the connection is closed with a reason (a slow consumer
+//! never holds back anyone else). Quote subscriptions wake on the market hub's per-instrument version
+//! (`watch`, so bursts conflate to the latest) and on a refresh timer that keeps a live firm quote on the
+//! wire; each firm ladder is a journaled `RequestLadder` command.
+
+use crate::app::{AppState, Signed};
+use crate::events::{Channel, ClientEvent};
+use crate::json::{format_timestamp, DecimalText};
+use crate::market_inputs::{fresh, notional_usd, trim_for_quantity};
+use crate::problem::{ApiError, ApiResult};
+use crate::routes::quotes::{base_scale, instrument_of, parse_quantity};
+use crate::runner::{now_ms, SubmitError};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use otcd_core::catalog::Instrument;
+use otcd_core::decimal::format_scaled;
+use otcd_core::engine::{Command, CommandError, LadderRequest, Outcome};
+use otcd_core::ids::{ClientId, KeyId};
+use otcd_core::market::{pricing, Side};
+use otcd_core::model::Scope;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Messages waiting for one client; beyond this the client is too slow and is disconnected.
+pub const OUTBOUND_BUFFER: usize = 256;
+pub const SUBSCRIPTIONS_PER_CONNECTION_MAX: usize = 20;
+pub const CONNECTIONS_PER_KEY_MAX: usize = 20;
+pub const CLIENT_MESSAGE_BYTES_MAX: usize = 4_096;
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+/// A connection that answered no ping for this long is closed.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(45);
+/// WebSocket close code for policy violations (RFC 6455), used for slow consumers and limits.
+const CLOSE_POLICY: u16 = 1008;
+
+/// Open stream connections per key.
+#[derive(Default)]
+pub struct ConnectionCounter {
+    counts: parking_lot::Mutex<HashMap<KeyId, usize>>,
+}
+
+struct ConnectionSlot {
+    state: AppState,
+    key_id: KeyId,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut counts = self.state.stream_connections.counts.lock();
+        if let Some(count) = counts.get_mut(&self.key_id) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.key_id);
+            }
+        }
+    }
+}
+
+fn take_slot(state: &AppState, key_id: &KeyId) -> ApiResult<ConnectionSlot> {
+    let mut counts = state.stream_connections.counts.lock();
+    let count = counts.entry(key_id.clone()).or_default();
+    if *count >= CONNECTIONS_PER_KEY_MAX {
+        return Err(ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many stream connections for this key")
+            .with_retry_after(5));
+    }
+    *count += 1;
+    Ok(ConnectionSlot { state: state.clone(), key_id: key_id.clone() })
+}
+
+pub async fn stream(State(state): State<AppState>, upgrade: WebSocketUpgrade, signed: Signed) -> ApiResult<Response> {
+    signed.principal.require(Scope::Read).or_else(|_| signed.principal.require(Scope::Trade))?;
+    let client_id = signed.principal.key.client_id.clone().ok_or_else(|| ApiError::forbidden("the stream is for client keys"))?;
+    let slot = take_slot(&state, &signed.principal.key.key_id)?;
+    let can_trade = signed.principal.key.has_scope(Scope::Trade);
+    let actor = signed.principal.actor();
+    Ok(upgrade.max_message_size(CLIENT_MESSAGE_BYTES_MAX).on_upgrade(move |socket| async move {
+        Connection::new(state, client_id, can_trade, actor).run(socket).await;
+        drop(slot);
+    }))
+}
+
+/// What may close a connection from inside.
+#[derive(Debug, Clone)]
+enum CloseReason {
+    SlowConsumer,
+    HeartbeatTimeout,
+}
+
+/// The producer side of a connection's outbound queue: never waits.
+#[derive(Clone)]
+struct Outbound {
+    sender: mpsc::Sender<Message>,
+    close: watch::Sender<Option<CloseReason>>,
+}
+
+impl Outbound {
+    /// Queues a message; when the queue is full, asks the connection to close as a slow consumer.
+    fn push(&self, text: String) -> bool {
+        match self.sender.try_send(Message::Text(Utf8Bytes::from(text))) {
+            Ok(()) => true,
+            Err(_) => {
+                self.close.send_replace(Some(CloseReason::SlowConsumer));
+                false
+            }
+        }
+    }
+}
+
+struct Connection {
+    state: AppState,
+    client_id: ClientId,
+    can_trade: bool,
+    actor: otcd_core::engine::Actor,
+    subscriptions: HashMap<String, JoinHandle<()>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientMessage {
+    op: String,
+    channel: String,
+    instrument: Option<String>,
+    levels: Option<Vec<DecimalText>>,
+}
+
+impl Connection {
+    fn new(state: AppState, client_id: ClientId, can_trade: bool, actor: otcd_core::engine::Actor) -> Self {
+        Self { state, client_id, can_trade, actor, subscriptions: HashMap::new() }
+    }
+
+    async fn run(mut self, socket: WebSocket) {
+        let (mut sink, mut source) = socket.split();
+        let (sender, mut receiver) = mpsc::channel::<Message>(OUTBOUND_BUFFER);
+        let (close, mut close_requested) = watch::channel(None);
+        let outbound = Outbound { sender, close };
+        let writer = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    message = receiver.recv() => match message {
+                        Some(message) => if sink.send(message).await.is_err() { return },
+                        None => return,
+                    },
+                    _ = close_requested.changed() => {
+                        let reason = close_requested.borrow().clone();
+                        let text = match reason {
+                            Some(CloseReason::SlowConsumer) => "slow consumer: outbound buffer full",
+                            Some(CloseReason::HeartbeatTimeout) => "no pong within 45 s",
+                            None => "closing",
+                        };
+                        let frame = CloseFrame { code: CLOSE_POLICY, reason: Utf8Bytes::from(text) };
+                        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+                        return;
+                    }
+                }
+            }
+        });
+        let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+        let mut last_seen = tokio::time::Instant::now();
+        let mut closing = outbound.close.subscribe();
+        loop {
+            tokio::select! {
+                incoming = source.next() => match incoming {
+                    Some(Ok(Message::Text(text))) => { last_seen = tokio::time::Instant::now(); self.handle(&text, &outbound).await }
+                    Some(Ok(Message::Pong(_) | Message::Ping(_) | Message::Binary(_))) => last_seen = tokio::time::Instant::now(),
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                },
+                _ = heartbeat.tick() => {
+                    if last_seen.elapsed() > HEARTBEAT_TIMEOUT {
+                        outbound.close.send_replace(Some(CloseReason::HeartbeatTimeout));
+                    } else if outbound.sender.try_send(Message::Ping(Default::default())).is_err() {
+                        outbound.close.send_replace(Some(CloseReason::SlowConsumer));
+                    }
+                }
+                _ = closing.changed() => break,
+            }
+        }
+        for (_, task) in self.subscriptions.drain() {
+            task.abort();
+        }
+        drop(outbound);
+        let _ = writer.await;
+    }
+
+    async fn handle(&mut self, text: &str, outbound: &Outbound) {
+        let reply = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(message) => self.apply(message, outbound),
+            Err(error) => Err(ApiError::invalid("message", error)),
+        };
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(error) => json!({"type": "error", "code": error.code, "detail": error.detail}),
+        };
+        outbound.push(reply.to_string());
+    }
+
+    fn apply(&mut self, message: ClientMessage, outbound: &Outbound) -> ApiResult<serde_json::Value> {
+        let key = match (&message.channel[..], &message.instrument) {
+            ("quotes", Some(instrument)) => format!("quotes:{instrument}"),
+            ("quotes", None) => return Err(ApiError::invalid("instrument", "quotes subscriptions name an instrument")),
+            (channel, _) if Channel::parse(channel).is_some() => channel.to_owned(),
+            _ => return Err(ApiError::invalid("channel", "must be quotes, orders, trades or balances")),
+        };
+        match &message.op[..] {
+            "subscribe" => self.subscribe(key, &message, outbound),
+            "unsubscribe" => {
+                let found = self.subscriptions.remove(&key).map(|task| task.abort()).is_some();
+                Ok(json!({"type": "unsubscribed", "channel": message.channel, "instrument": message.instrument, "found": found}))
+            }
+            _ => Err(ApiError::invalid("op", "must be subscribe or unsubscribe")),
+        }
+    }
+
+    fn subscribe(&mut self, key: String, message: &ClientMessage, outbound: &Outbound) -> ApiResult<serde_json::Value> {
+        if !self.subscriptions.contains_key(&key) && self.subscriptions.len() >= SUBSCRIPTIONS_PER_CONNECTION_MAX {
+            return Err(ApiError::invalid("op", "at most 20 subscriptions per connection"));
+        }
+        let task = match Channel::parse(&message.channel) {
+            Some(channel) => self.spawn_events(channel, outbound.clone()),
+            None => {
+                let instrument = instrument_of(&self.state, message.instrument.as_deref().unwrap_or_default())?.clone();
+                let levels = message.levels.as_deref().unwrap_or_default();
+                if levels.is_empty() || levels.len() > otcd_core::engine::quotes::LADDER_SIZES_MAX {
+                    return Err(ApiError::invalid("levels", "1 to 10 sizes"));
+                }
+                let sizes = levels
+                    .iter()
+                    .enumerate()
+                    .map(|(index, level)| parse_quantity(&self.state, &instrument, &format!("levels[{index}]"), level))
+                    .collect::<ApiResult<Vec<_>>>()?;
+                let subscription = QuoteSubscription {
+                    state: self.state.clone(),
+                    client_id: self.client_id.clone(),
+                    actor: self.actor.clone(),
+                    firm_allowed: self.can_trade,
+                    instrument,
+                    sizes,
+                };
+                tokio::spawn(subscription.run(outbound.clone()))
+            }
+        };
+        if let Some(previous) = self.subscriptions.insert(key, task) {
+            previous.abort();
+        }
+        Ok(json!({"type": "subscribed", "channel": message.channel, "instrument": message.instrument}))
+    }
+
+    fn spawn_events(&self, channel: Channel, outbound: Outbound) -> JoinHandle<()> {
+        let mut events = self.state.events.subscribe();
+        let client_id = self.client_id.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(ClientEvent { client_id: owner, channel: event_channel, message }) => {
+                        if owner == client_id && event_channel == channel && !outbound.push(message.to_string()) {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        outbound.close.send_replace(Some(CloseReason::SlowConsumer));
+                        return;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        })
+    }
+}
+
+struct QuoteSubscription {
+    state: AppState,
+    client_id: ClientId,
+    actor: otcd_core::engine::Actor,
+    firm_allowed: bool,
+    instrument: Instrument,
+    sizes: Vec<i128>,
+}
+
+impl QuoteSubscription {
+    async fn run(self, outbound: Outbound) {
+        let Some(mut version) = self.state.market.subscribe(&self.instrument.symbol) else { return };
+        // Re-quote before the last firm ladder expires, so a quiet market still has a live firm price.
+        let refresh = Duration::from_millis((self.state.quote_validity_ms.max(200) as u64) * 4 / 5);
+        loop {
+            let message = self.ladder().await;
+            if let Some(message) = message {
+                if !outbound.push(message.to_string()) {
+                    return;
+                }
+            }
+            tokio::select! {
+                changed = version.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(refresh) => {}
+            }
+        }
+    }
+
+    /// A firm ladder when the client may trade and the market is fresh; otherwise an indicative one.
+    async fn ladder(&self) -> Option<serde_json::Value> {
+        let now = now_ms();
+        if self.firm_allowed {
+            let books = fresh(&self.state.market, &self.instrument.symbol, now);
+            let tick_at = books.iter().map(|book| book.as_of).max().unwrap_or(now);
+            let largest = self.sizes.iter().copied().max().unwrap_or_default();
+            let request = LadderRequest {
+                client_id: self.client_id.clone(),
+                instrument: self.instrument.symbol.clone(),
+                sizes: self.sizes.clone(),
+                validity_ms: self.state.quote_validity_ms,
+                notional_usd: self.sizes.iter().map(|size| notional_usd(&self.state.market, &self.state.catalog, &self.instrument, *size)).collect(),
+                books: trim_for_quantity(&books, None, largest),
+            };
+            match self.state.engine.submit(self.actor.clone(), Command::RequestLadder(request)).await {
+                Ok(executed) => {
+                    if let Outcome::Ladder(quotes) = executed.outcome {
+                        return Some(self.firm_message(&quotes, tick_at));
+                    }
+                }
+                Err(SubmitError::Refused(CommandError::KycRequired | CommandError::PriceUnavailable(_))) => {}
+                Err(error) => tracing::debug!(%error, "firm ladder refused; sending indicative"),
+            }
+        }
+        self.indicative_message(now).await
+    }
+
+    /// `tick_at` (an extension of API.md's message): the newest market update behind the ladder, so clients can
+    /// measure tick-to-client latency.
+    fn firm_message(&self, quotes: &[otcd_core::model::Quote], tick_at: otcd_core::time::TimestampMs) -> serde_json::Value {
+        let scale = base_scale(&self.state, &self.instrument);
+        let price = |value: Option<i128>| value.map(|price| format_scaled(price, self.instrument.price_scale));
+        let levels: Vec<_> = quotes
+            .iter()
+            .map(|quote| {
+                json!({"quantity": format_scaled(quote.quantity, scale), "bid": price(quote.bid), "ask": price(quote.ask),
+                    "quote_id": quote.quote_id, "valid_until": format_timestamp(quote.valid_until)})
+            })
+            .collect();
+        let as_of = quotes.iter().map(|quote| quote.market_as_of).min().unwrap_or_default();
+        json!({"type": "quotes", "instrument": self.instrument.symbol, "firm": true, "as_of": format_timestamp(as_of),
+            "tick_at": format_timestamp(tick_at), "levels": levels})
+    }
+
+    async fn indicative_message(&self, now: otcd_core::time::TimestampMs) -> Option<serde_json::Value> {
+        let books = self.state.market.all_books(&self.instrument.symbol);
+        let client_id = self.client_id.clone();
+        let base = self.instrument.base;
+        let (tier, skew) = self
+            .state
+            .engine
+            .query(move |desk| desk.client(&client_id).and_then(|client| desk.tier(&client.tier).cloned()).map(|tier| (tier, desk.skew_for(base))))
+            .await
+            .ok()??;
+        let scale = base_scale(&self.state, &self.instrument);
+        let mut levels = Vec::with_capacity(self.sizes.len());
+        let mut as_of = now;
+        let tick_at = books.iter().map(|book| book.as_of).max()?;
+        for size in &self.sizes {
+            let spread = tier.spread_for(notional_usd(&self.state.market, &self.state.catalog, &self.instrument, *size));
+            let bid = pricing::executable(&books, Side::Sell, *size, now, i64::MAX).ok()?;
+            let ask = pricing::executable(&books, Side::Buy, *size, now, i64::MAX).ok()?;
+            as_of = as_of.min(bid.as_of).min(ask.as_of);
+            let bid_price = pricing::client_price(&bid, Side::Sell, spread, skew, self.instrument.price_step).ok()?;
+            let ask_price = pricing::client_price(&ask, Side::Buy, spread, skew, self.instrument.price_step).ok()?;
+            levels.push(json!({"quantity": format_scaled(*size, scale),
+                "bid": format_scaled(bid_price, self.instrument.price_scale), "ask": format_scaled(ask_price, self.instrument.price_scale)}));
+        }
+        Some(json!({"type": "quotes", "instrument": self.instrument.symbol, "firm": false, "as_of": format_timestamp(as_of),
+            "tick_at": format_timestamp(tick_at), "levels": levels}))
+    }
+}
+
+pub type SharedCounter = Arc<ConnectionCounter>;

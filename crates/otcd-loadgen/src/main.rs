@@ -1,0 +1,126 @@
+//! `otcd-loadgen`: drives a running desk with signed requests and reports throughput and latency percentiles.
+//!
+//! Each connection gets its own client key (created through the admin API at start), because a signature may
+//! be used once: one key sending more than one identical request per millisecond would be refused as a replay.
+//! Requests on a connection are sequential (keep-alive, no pipelining); the load is the number of connections.
+
+use anyhow::Context;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use http_body_util::BodyExt;
+use otcd_loadgen::{build_request, connect, create_client_keys, now_ms, Key};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Parser)]
+#[command(about = "Signed-request load generator for otcd")]
+struct Arguments {
+    /// The desk's address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    address: SocketAddr,
+    /// The desk's admin-key.json (used to create one client key per connection).
+    #[arg(long)]
+    admin_key_file: PathBuf,
+    /// Path to request, e.g. /v1/balances. `unsigned:` prefix sends it without a signature (e.g. /v1/assets).
+    #[arg(long, default_value = "/v1/balances")]
+    path: String,
+    /// Send `POST /v1/rfq` for this instrument and quantity instead of GETs, e.g. `BTC-USD:0.5`.
+    #[arg(long)]
+    rfq: Option<String>,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// How long to measure, after a one-second warm-up.
+    #[arg(long, default_value_t = 10)]
+    duration_seconds: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let arguments = Arguments::parse();
+    let admin = Key::from_file(&arguments.admin_key_file)?;
+    let keys = create_client_keys(arguments.address, &admin, arguments.connections).await?;
+    let warm_up_until = Instant::now() + Duration::from_secs(1);
+    let stop_at = warm_up_until + Duration::from_secs(arguments.duration_seconds);
+    let mut workers = Vec::new();
+    for key in keys {
+        let request = match &arguments.rfq {
+            Some(spec) => {
+                let (instrument, quantity) = spec.split_once(':').context("--rfq INSTRUMENT:QUANTITY")?;
+                let body = format!(r#"{{"instrument":"{instrument}","side":"buy","quantity":"{quantity}"}}"#);
+                Planned { method: "POST", path: "/v1/rfq".into(), body }
+            }
+            None => Planned { method: "GET", path: arguments.path.clone(), body: String::new() },
+        };
+        workers.push(tokio::spawn(run_connection(arguments.address, key, request, warm_up_until, stop_at)));
+    }
+    let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let (mut errors, mut requests) = (0u64, 0u64);
+    for worker in workers {
+        let report = worker.await??;
+        latencies.add(&report.latencies_us)?;
+        errors += report.errors;
+        requests += report.latencies_us.len();
+    }
+    let seconds = arguments.duration_seconds as f64;
+    println!(
+        "{{\"path\": \"{}\", \"connections\": {}, \"seconds\": {}, \"requests\": {}, \"errors\": {}, \"requests_per_second\": {:.0}, \"p50_us\": {}, \"p90_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"max_us\": {}}}",
+        arguments.rfq.as_deref().map_or(arguments.path.as_str(), |_| "/v1/rfq"),
+        arguments.connections,
+        arguments.duration_seconds,
+        requests,
+        errors,
+        requests as f64 / seconds,
+        latencies.value_at_quantile(0.50),
+        latencies.value_at_quantile(0.90),
+        latencies.value_at_quantile(0.99),
+        latencies.value_at_quantile(0.999),
+        latencies.max(),
+    );
+    Ok(())
+}
+
+struct ConnectionReport {
+    latencies_us: Histogram<u64>,
+    errors: u64,
+}
+
+/// One kind of request a connection repeats.
+#[derive(Clone)]
+struct Planned {
+    method: &'static str,
+    path: String,
+    body: String,
+}
+
+async fn run_connection(address: SocketAddr, key: Key, planned: Planned, warm_up_until: Instant, stop_at: Instant) -> anyhow::Result<ConnectionReport> {
+    let mut sender = connect(address).await?;
+    let mut latencies_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut errors = 0;
+    let mut last_timestamp = 0u128;
+    let (signed, path) = match planned.path.strip_prefix("unsigned:") {
+        Some(path) => (false, path.to_owned()),
+        None => (true, planned.path.clone()),
+    };
+    while Instant::now() < stop_at {
+        // A fresh timestamp per request keeps every signature unique for this key.
+        let timestamp = now_ms().max(last_timestamp + 1);
+        last_timestamp = timestamp;
+        let request = build_request(&key, planned.method, &path, &planned.body, timestamp, signed)?;
+        let started = Instant::now();
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        response.into_body().collect().await?;
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        if started >= warm_up_until {
+            if status.is_success() {
+                latencies_us.record(elapsed_us.max(1))?;
+            } else {
+                errors += 1;
+            }
+        }
+    }
+    Ok(ConnectionReport { latencies_us, errors })
+}
+
