@@ -133,6 +133,17 @@ impl ReplayGuard {
         Self { state: Mutex::new(ReplayState::default()) }
     }
 
+    /// Seeds the guard with a signature journaled before a restart (`signed_at_ms` is its request timestamp).
+    pub fn seed(&self, fingerprint_hex: &str, signed_at_ms: i64) {
+        let Ok(bytes) = hex::decode(fingerprint_hex) else { return };
+        let Ok(fingerprint) = <[u8; 16]>::try_from(bytes.as_slice()) else { return };
+        let mut state = self.state.lock();
+        let expires_at_ms = signed_at_ms + TIMESTAMP_WINDOW_MS;
+        if state.seen.len() < REPLAY_ENTRIES_MAX && state.seen.insert(fingerprint, expires_at_ms).is_none() {
+            state.expiries.push_back((expires_at_ms, fingerprint));
+        }
+    }
+
     /// Records a signature; `Err` when it was seen before (a replay) or the guard is full.
     fn remember(&self, fingerprint: [u8; 16], expires_at_ms: i64, now_ms: i64) -> Result<(), ApiError> {
         let mut state = self.state.lock();
@@ -163,6 +174,9 @@ impl Default for ReplayGuard {
 pub struct Principal {
     pub key: Arc<AuthKey>,
     pub source_ip: IpAddr,
+    /// The signature's replay fingerprint and timestamp, journaled with the commands it causes.
+    pub fingerprint: [u8; 16],
+    pub signed_at_ms: i64,
 }
 
 impl Principal {
@@ -175,7 +189,12 @@ impl Principal {
     }
 
     pub fn actor(&self) -> Actor {
-        Actor { key_id: Some(self.key.key_id.clone()), source_ip: Some(self.source_ip.to_string()) }
+        Actor {
+            key_id: Some(self.key.key_id.clone()),
+            source_ip: Some(self.source_ip.to_string()),
+            signature: Some(hex::encode(self.fingerprint)),
+            signed_at_ms: Some(self.signed_at_ms),
+        }
     }
 }
 
@@ -224,7 +243,7 @@ pub fn authenticate(
     if !key.allowed_ips.is_empty() && !key.allowed_ips.iter().any(|network| network.contains(&parts.source_ip)) {
         return Err(ApiError::forbidden(format!("source address {} is not in this key's allow-list", parts.source_ip)));
     }
-    Ok(Principal { key, source_ip: parts.source_ip })
+    Ok(Principal { key, source_ip: parts.source_ip, fingerprint, signed_at_ms: timestamp_ms })
 }
 
 #[cfg(test)]

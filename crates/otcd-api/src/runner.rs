@@ -45,14 +45,17 @@ pub enum SubmitError {
 type Delivery = Box<dyn FnOnce(bool) + Send>;
 
 enum Request {
-    Command { actor: Actor, command: Command, reply: oneshot::Sender<Result<Executed, SubmitError>> },
+    Command { actor: Actor, command: Box<Command>, reply: oneshot::Sender<Result<Executed, SubmitError>> },
     Query { run: Box<dyn FnOnce(&Desk) -> Delivery + Send> },
+    /// Ends the engine loop after everything queued before it.
+    Stop,
 }
 
 struct JournalBatch {
     payloads: Vec<Vec<u8>>,
     deliveries: Vec<Delivery>,
-    snapshot: Option<Vec<u8>>,
+    /// A copy of the desk after this batch, to be serialized and written off the engine thread.
+    snapshot: Option<Box<Desk>>,
 }
 
 pub struct RunnerConfig {
@@ -62,9 +65,12 @@ pub struct RunnerConfig {
 
 impl Default for RunnerConfig {
     fn default() -> Self {
-        Self { snapshot_every_records: 100_000 }
+        Self { snapshot_every_records: SNAPSHOT_EVERY_RECORDS_DEFAULT }
     }
 }
+
+/// Records between snapshots by default: recovery replays at most this many (about a second's work).
+pub const SNAPSHOT_EVERY_RECORDS_DEFAULT: u64 = 500_000;
 
 struct Shared {
     poisoned: AtomicBool,
@@ -126,10 +132,13 @@ impl Runner {
         self.handle.clone().expect("runner is running")
     }
 
-    /// Finishes every queued request, syncs the journal and joins both threads. Handles still held elsewhere
-    /// keep the engine alive until they are dropped, so call this after the HTTP server has stopped.
+    /// Finishes every request queued so far, syncs the journal, writes a final snapshot and joins the threads.
+    /// Handles still held elsewhere (a connection that never finished) get `Unavailable` afterwards.
     pub fn shutdown(mut self) {
-        self.handle.take();
+        if let Some(handle) = self.handle.take() {
+            // Blocking send: the stop must not be lost to a full queue.
+            let _ = handle.sender.send(Request::Stop);
+        }
         if let Some(thread) = self.engine_thread.take() {
             let _ = thread.join();
         }
@@ -146,7 +155,7 @@ impl EngineHandle {
             return Err(SubmitError::Unavailable);
         }
         let (reply, receiver) = oneshot::channel();
-        self.enqueue(Request::Command { actor, command, reply })?;
+        self.enqueue(Request::Command { actor, command: Box::new(command), reply })?;
         receiver.await.unwrap_or(Err(SubmitError::Unavailable))
     }
 
@@ -201,6 +210,7 @@ struct EngineLoop {
 impl EngineLoop {
     fn run(mut self, receiver: crossbeam_channel::Receiver<Request>) {
         let mut batch = Vec::with_capacity(ENGINE_BATCH_MAX);
+        let mut stopping = false;
         while let Ok(first) = receiver.recv() {
             batch.push(first);
             while batch.len() < ENGINE_BATCH_MAX {
@@ -209,11 +219,20 @@ impl EngineLoop {
                     Err(_) => break,
                 }
             }
+            if let Some(position) = batch.iter().position(|request| matches!(request, Request::Stop)) {
+                batch.truncate(position);
+                stopping = true;
+            }
             self.shared.metrics.engine_queue_depth.set(receiver.len() as i64);
             self.process(&mut batch);
+            if stopping {
+                break;
+            }
         }
+        // Requests that raced with the stop are answered, not left hanging.
+        drop(receiver);
         // The queue is closed: ask for a final snapshot so the next start replays little.
-        let snapshot = (self.last_seq > self.last_snapshot_seq).then(|| self.snapshot_bytes());
+        let snapshot = (self.last_seq > self.last_snapshot_seq).then(|| Box::new(self.desk.clone()));
         let _ = self.journal.send(JournalBatch { payloads: Vec::new(), deliveries: Vec::new(), snapshot });
     }
 
@@ -228,12 +247,13 @@ impl EngineLoop {
                 }
                 Request::Query { run } if poisoned => run(&self.desk)(false),
                 Request::Command { actor, command, reply } => {
-                    let result = self.execute(actor, command, &mut payloads);
+                    let result = self.execute(actor, *command, &mut payloads);
                     deliveries.push(Box::new(move |durable: bool| {
                         let _ = reply.send(if durable { result } else { Err(SubmitError::Unavailable) });
                     }));
                 }
                 Request::Query { run } => deliveries.push(run(&self.desk)),
+                Request::Stop => unreachable!("stop requests are taken out of the batch"),
             }
         }
         if deliveries.is_empty() {
@@ -247,7 +267,8 @@ impl EngineLoop {
         }
         let snapshot = (self.last_seq - self.last_snapshot_seq >= self.config.snapshot_every_records).then(|| {
             self.last_snapshot_seq = self.last_seq;
-            self.snapshot_bytes()
+            // Cloning is the only snapshot work on the engine thread; serializing and writing happen elsewhere.
+            Box::new(self.desk.clone())
         });
         if let Err(crossbeam_channel::SendError(batch)) = self.journal.send(JournalBatch { payloads, deliveries, snapshot }) {
             batch.deliveries.into_iter().for_each(|deliver| deliver(false));
@@ -263,10 +284,6 @@ impl EngineLoop {
         }
         Ok(executed)
     }
-
-    fn snapshot_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.desk).expect("the desk serializes")
-    }
 }
 
 fn journal_loop(
@@ -275,12 +292,36 @@ fn journal_loop(
     receiver: crossbeam_channel::Receiver<JournalBatch>,
     shared: &Shared,
 ) {
+    // One snapshot at a time; while one is being written, newer ones are skipped (the next interval retries).
+    let (snapshot_sender, snapshot_receiver) = crossbeam_channel::bounded::<(ChainHead, Box<Desk>)>(1);
+    let snapshot_thread = std::thread::Builder::new()
+        .name("otcd-snapshot".into())
+        .spawn(move || {
+            for (head, desk) in snapshot_receiver {
+                let bytes = serde_json::to_vec(&*desk).expect("the desk serializes");
+                if let Err(error) = snapshots.write(head, &bytes) {
+                    tracing::warn!(%error, "snapshot failed; recovery will replay more of the journal");
+                }
+            }
+        })
+        .expect("spawn snapshot thread");
+    journal_groups(journal.as_mut(), &receiver, shared, &snapshot_sender);
+    drop(snapshot_sender);
+    let _ = snapshot_thread.join();
+}
+
+fn journal_groups(
+    journal: &mut dyn Journal,
+    receiver: &crossbeam_channel::Receiver<JournalBatch>,
+    shared: &Shared,
+    snapshot_sender: &crossbeam_channel::Sender<(ChainHead, Box<Desk>)>,
+) {
     while let Ok(first) = receiver.recv() {
         let mut group = vec![first];
         while let Ok(more) = receiver.try_recv() {
             group.push(more);
         }
-        let mut snapshot_due: Option<(ChainHead, Vec<u8>)> = None;
+        let mut snapshot_due: Option<(ChainHead, Box<Desk>)> = None;
         let mut result = Ok(journal.durable_head());
         for batch in &mut group {
             for payload in &batch.payloads {
@@ -309,11 +350,10 @@ fn journal_loop(
         for batch in group {
             batch.deliveries.into_iter().for_each(|deliver| deliver(durable));
         }
-        if let (true, Some((head, state))) = (durable, snapshot_due) {
-            // Written inline: snapshots are rare and a snapshot older than the journal is always safe.
-            if let Err(error) = snapshots.write(head, &state) {
-                tracing::warn!(%error, "snapshot failed; recovery will replay more of the journal");
-            }
+        if let (true, Some(snapshot)) = (durable, snapshot_due) {
+            // Only a durable head may be snapshotted. A snapshot skipped because one is in progress is harmless:
+            // recovery just replays more of the journal.
+            let _ = snapshot_sender.try_send(snapshot);
         }
     }
 }

@@ -11,10 +11,13 @@ use otcd_core::catalog::Catalog;
 use otcd_core::engine::{Actor, Command, NewKey};
 use otcd_core::ids::KeyId;
 use otcd_core::model::{KeyAlgorithm, Scope};
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// How long a stopping desk waits for open requests before closing them.
+pub const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -44,7 +47,7 @@ impl ServeOptions {
         Self {
             data_dir,
             listen,
-            snapshot_every_records: 100_000,
+            snapshot_every_records: crate::runner::SNAPSHOT_EVERY_RECORDS_DEFAULT,
             market: MarketSource::Sim { seed: 7, interval_ms: 100 },
             max_book_age_ms: 2_000,
             max_book_age_ms_by_venue: std::collections::HashMap::new(),
@@ -94,11 +97,28 @@ impl StartedDesk {
         &self.context.catalog
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests and flushes the journal.
+    /// Serves until `shutdown` resolves, then finishes in-flight requests (for at most `SHUTDOWN_DRAIN`: a
+    /// client that never completes its request must not keep the desk from stopping) and flushes the journal.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let StartedDesk { runner, context, listener, market_stop } = self;
         let app = router(context).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        let (stopping, mut stop_requested) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            stopping.send_replace(true);
+        };
+        let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
+        let drain_deadline = async move {
+            let _ = stop_requested.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(SHUTDOWN_DRAIN).await;
+        };
+        let served = tokio::select! {
+            served = server => served,
+            () = drain_deadline => {
+                tracing::warn!(drain_seconds = SHUTDOWN_DRAIN.as_secs(), "requests still open after the drain period; closing them");
+                Ok(())
+            }
+        };
         market_stop.send_replace(true);
         tokio::task::spawn_blocking(move || runner.shutdown()).await.ok();
         tracing::info!("desk stopped; journal flushed");
@@ -126,6 +146,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
     let keys = KeyRegistry::new(master_key.clone());
     opened.desk.keys().for_each(|key| keys.upsert(key));
     let initialized = opened.desk.is_initialized();
+    let recent_signatures = opened.recent_signatures;
     let catalog = opened.desk.catalog().cloned().unwrap_or_else(Catalog::builtin);
     // The lock file travels with the runner's lifetime: dropping it would let a second process in.
     let lock = opened.lock;
@@ -150,10 +171,14 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
     let market = otcd_market::MarketHub::new(&catalog, hub_config);
     let (market_stop, stop_receiver) = tokio::sync::watch::channel(false);
     start_market_source(&options.market, &catalog, &market, stop_receiver)?;
+    let replay = ReplayGuard::new();
+    for (signature, signed_at_ms) in &recent_signatures {
+        replay.seed(signature, *signed_at_ms);
+    }
     let context = Arc::new(AppContext {
         engine,
         keys,
-        replay: ReplayGuard::new(),
+        replay,
         metrics,
         catalog,
         data_dir: options.data_dir.clone(),

@@ -10,6 +10,7 @@
 //!   snapshots/       periodic snapshots of the desk state
 //! ```
 
+use crate::runner::now_ms;
 use crate::secrets::MasterKey;
 use otcd_core::engine::{Desk, JournalRecord};
 use otcd_journal::{FileJournal, JournalError, JournalOptions, SnapshotStore};
@@ -38,6 +39,9 @@ pub struct OpenedDesk {
     pub snapshots: SnapshotStore,
     pub master_key: MasterKey,
     pub recovery: RecoveryReport,
+    /// Signatures of commands journaled within the last timestamp window (fingerprint hex, signed-at ms):
+    /// the replay guard starts with them.
+    pub recent_signatures: Vec<(String, i64)>,
     /// Held for the life of the process: a second otcd on the same directory would corrupt it.
     pub lock: File,
 }
@@ -80,6 +84,8 @@ pub fn open(data_dir: &Path) -> Result<OpenedDesk, StoreError> {
     };
     let snapshot_seq = snapshot_head.map_or(0, |head| head.seq);
     let mut replayed_records = 0;
+    let mut recent_signatures = Vec::new();
+    let recent_after_ms = now_ms().0 - 2 * crate::auth::TIMESTAMP_WINDOW_MS;
     let (journal, report) = FileJournal::open(
         &journal_dir(data_dir),
         JournalOptions::default(),
@@ -87,7 +93,13 @@ pub fn open(data_dir: &Path) -> Result<OpenedDesk, StoreError> {
         snapshot_head,
         |seq, payload| {
             replayed_records += 1;
-            replay(&mut desk, seq, payload)
+            let record = replay(&mut desk, seq, payload)?;
+            if let (Some(signature), Some(signed_at)) = (record.actor.signature, record.actor.signed_at_ms) {
+                if signed_at >= recent_after_ms {
+                    recent_signatures.push((signature, signed_at));
+                }
+            }
+            Ok(())
         },
     )?;
     desk.ledger().check_invariants().map_err(|error| StoreError::Invariant(error.to_string()))?;
@@ -99,16 +111,16 @@ pub fn open(data_dir: &Path) -> Result<OpenedDesk, StoreError> {
         torn_bytes_truncated: report.truncated_torn_bytes,
         elapsed: started.elapsed(),
     };
-    Ok(OpenedDesk { desk, journal, snapshots, master_key, recovery, lock })
+    Ok(OpenedDesk { desk, journal, snapshots, master_key, recovery, recent_signatures, lock })
 }
 
 /// Re-executes one journaled record. It was accepted once, so it must be accepted again: anything else means
 /// the journal and the code disagree, and continuing would build a different state than the one acknowledged.
-fn replay(desk: &mut Desk, seq: u64, payload: &[u8]) -> Result<(), String> {
+fn replay(desk: &mut Desk, seq: u64, payload: &[u8]) -> Result<JournalRecord, String> {
     let record: JournalRecord =
         serde_json::from_slice(payload).map_err(|error| format!("record {seq} cannot be decoded: {error}"))?;
     match desk.execute(&record) {
-        Ok(executed) if executed.changed => Ok(()),
+        Ok(executed) if executed.changed => Ok(record),
         Ok(_) => Err(format!("record {seq} replays as a no-op; the journal and this version disagree")),
         Err(error) => Err(format!("record {seq} is refused on replay: {error}")),
     }

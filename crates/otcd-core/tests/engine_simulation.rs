@@ -214,7 +214,7 @@ impl Simulation {
             Some(self.rng.pick(&self.model.key_ids))
         };
         let source_ip = self.rng.percent(50).then(|| format!("10.0.{}.{}", self.rng.below(256), self.rng.below(256)));
-        JournalRecord { at: TimestampMs(at), actor: Actor { key_id, source_ip }, command }
+        JournalRecord { at: TimestampMs(at), actor: Actor { key_id, source_ip, ..Actor::default() }, command }
     }
 
     fn plan(&mut self, command: Command, expect: Expect, effect: Effect, touched: Option<ClientId>) -> Planned {

@@ -33,9 +33,11 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
     if let Some(path) = &arguments.config {
         apply_config(&mut options, path)?;
     }
+    // Installed before anything starts: a SIGTERM at any moment after this is a graceful stop.
+    let shutdown = shutdown_signal()?;
     let desk = server::start(&options).await?;
     tracing::info!(address = %desk.local_address(), "otcd listening");
-    desk.serve(shutdown_signal()).await?;
+    desk.serve(shutdown).await?;
     Ok(())
 }
 
@@ -43,7 +45,7 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
-    /// Journal records between snapshots (default 100000).
+    /// Journal records between snapshots (default 500000).
     snapshot_every_records: Option<u64>,
     /// Venue books older than this are not used for firm quotes (default 2000).
     max_book_age_ms: Option<i64>,
@@ -74,6 +76,7 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
 
 async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let options = ServeOptions::new(data_dir.to_owned(), listen);
+    let shutdown = shutdown_signal()?;
     let desk = server::start(&options).await?;
     let seeded = otcd_api::demo::seed(&desk, data_dir).await.map_err(|error| anyhow::anyhow!(error.detail))?;
     let address = desk.local_address();
@@ -92,7 +95,7 @@ async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<(
     println!("  (web console: arrives with the operations-console issue)");
     println!("  Ctrl-C stops the desk; its state stays in {}", data_dir.display());
     println!();
-    desk.serve(shutdown_signal()).await?;
+    desk.serve(shutdown).await?;
     Ok(())
 }
 
@@ -153,21 +156,16 @@ pub fn sign(key_file: &Path, client: Option<&str>, method: &str, path: &str, bod
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Registers SIGINT and SIGTERM handlers now (not on first poll) and resolves when either arrives.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown requested: finishing in-flight requests and flushing the journal");
+        tracing::info!("shutdown requested: finishing in-flight requests and flushing the journal");
+    })
 }

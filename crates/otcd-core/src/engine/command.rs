@@ -15,6 +15,12 @@ use serde::{Deserialize, Serialize};
 pub struct Actor {
     pub key_id: Option<KeyId>,
     pub source_ip: Option<String>,
+    /// Fingerprint (hex) of the request signature and its signed timestamp: after a restart, the replay guard is
+    /// seeded from recent journal records so an acknowledged request cannot be replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_at_ms: Option<i64>,
 }
 
 /// One journal record: everything needed to execute a command deterministically.

@@ -9,7 +9,8 @@ use crate::ids::{ClientId, ClientReference};
 use crate::market::{pricing, PricingError, Side, VenueBook};
 use crate::time::TimestampMs;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 /// Quote validity bounds (ms). The desk's default is 5 s; a quote must be long enough to act on and short
 /// enough that the market cannot run away from it.
@@ -17,7 +18,9 @@ pub const QUOTE_VALIDITY_MS_MIN: i64 = 100;
 pub const QUOTE_VALIDITY_MS_MAX: i64 = 60_000;
 pub const QUOTE_VALIDITY_MS_DEFAULT: i64 = 5_000;
 /// How long an expired or used quote stays queryable (and its client_rfq_id remembered) before it is pruned.
-pub const QUOTE_RETENTION_MS: i64 = 15 * 60 * 1_000;
+/// Short on purpose: at thousands of RFQs a second, every second of retention is thousands of quotes in memory
+/// and in every snapshot. The journal keeps every quote forever.
+pub const QUOTE_RETENTION_MS: i64 = 60 * 1_000;
 /// Quotes held at once; beyond this new quotes are refused until old ones are pruned.
 pub const QUOTES_HELD_MAX: usize = 2_000_000;
 /// Sizes in one ladder.
@@ -25,20 +28,32 @@ pub const LADDER_SIZES_MAX: usize = 10;
 /// Venue books carried by one quote command.
 pub const QUOTE_BOOKS_MAX: usize = crate::market::VENUES_MAX;
 
+/// Held quotes, keyed by the number inside their id. Values are shared (`Arc`) so that cloning the desk for a
+/// snapshot costs a reference count per quote rather than a deep copy.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct QuoteBook {
-    quotes: HashMap<String, Quote>,
-    /// (prune at, quote id): drives pruning in time order.
+    quotes: HashMap<u64, Arc<Quote>>,
+    /// (prune at, quote number) in issue order. Validity is a desk setting, so prune times are nearly in order;
+    /// a quote behind a later one simply waits for it (bounded by the largest validity).
     #[serde(skip)]
-    prune_order: BTreeMap<(TimestampMs, String), ()>,
+    prune_queue: VecDeque<(TimestampMs, u64)>,
     #[serde(skip)]
-    by_client_rfq_id: HashMap<(ClientId, ClientReference), String>,
+    by_client_rfq_id: HashMap<(ClientId, ClientReference), u64>,
     issued: u64,
+}
+
+/// `q_000000000042` → 42.
+fn quote_number(quote_id: &str) -> Option<u64> {
+    let digits = quote_id.strip_prefix("q_")?;
+    if digits.len() != 12 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 impl QuoteBook {
     pub fn get(&self, quote_id: &str) -> Option<&Quote> {
-        self.quotes.get(quote_id)
+        self.quotes.get(&quote_number(quote_id)?).map(Arc::as_ref)
     }
 
     pub fn len(&self) -> usize {
@@ -50,51 +65,56 @@ impl QuoteBook {
     }
 
     pub fn rebuild_indexes(&mut self) {
-        self.prune_order = self.quotes.values().map(|quote| ((prune_at(quote), quote.quote_id.clone()), ())).collect();
+        let mut order: Vec<(TimestampMs, u64)> =
+            self.quotes.iter().map(|(number, quote)| (prune_at(quote), *number)).collect();
+        order.sort_unstable_by_key(|(_, number)| *number);
+        self.prune_queue = order.into();
         self.by_client_rfq_id = self
             .quotes
-            .values()
-            .filter_map(|quote| {
+            .iter()
+            .filter_map(|(number, quote)| {
                 let reference = quote.client_rfq_id.clone()?;
-                Some(((quote.client_id.clone(), reference), quote.quote_id.clone()))
+                Some(((quote.client_id.clone(), reference), *number))
             })
             .collect();
     }
 
     fn next_id(&mut self) -> String {
-        self.issued += 1;
-        format!("q_{:012}", self.issued)
+        format!("q_{:012}", self.issued + 1)
     }
 
     fn insert(&mut self, quote: Quote) {
+        let number = quote_number(&quote.quote_id).expect("ids come from next_id");
+        assert_eq!(number, self.issued + 1, "quotes are inserted in issue order");
+        self.issued = number;
         if let Some(reference) = &quote.client_rfq_id {
-            self.by_client_rfq_id.insert((quote.client_id.clone(), reference.clone()), quote.quote_id.clone());
+            self.by_client_rfq_id.insert((quote.client_id.clone(), reference.clone()), number);
         }
-        self.prune_order.insert((prune_at(&quote), quote.quote_id.clone()), ());
-        self.quotes.insert(quote.quote_id.clone(), quote);
+        self.prune_queue.push_back((prune_at(&quote), number));
+        self.quotes.insert(number, Arc::new(quote));
     }
 
     /// Drops quotes whose retention has passed. Called only after a journaled command, so replay prunes the
     /// same quotes at the same points.
     pub fn prune(&mut self, now: TimestampMs) {
-        while let Some(((at, quote_id), ())) = self.prune_order.first_key_value() {
-            if *at > now {
+        while let Some((at, number)) = self.prune_queue.front().copied() {
+            if at > now {
                 break;
             }
-            let quote_id = quote_id.clone();
-            self.prune_order.pop_first();
-            if let Some(quote) = self.quotes.remove(&quote_id) {
-                if let Some(reference) = quote.client_rfq_id {
-                    self.by_client_rfq_id.remove(&(quote.client_id, reference));
+            self.prune_queue.pop_front();
+            if let Some(quote) = self.quotes.remove(&number) {
+                if let Some(reference) = &quote.client_rfq_id {
+                    self.by_client_rfq_id.remove(&(quote.client_id.clone(), reference.clone()));
                 }
             }
         }
     }
 
-    /// Marks an open, unexpired quote as used by `order_id`. Single use is decided here, in the engine.
+    /// Marks a quote as used by `order_id`. Single use is decided here, in the engine.
     pub fn mark_used(&mut self, quote_id: &str, order_id: &str, at: TimestampMs) {
-        if let Some(quote) = self.quotes.get_mut(quote_id) {
-            quote.state = QuoteState::Used { order_id: order_id.to_owned(), at };
+        let Some(number) = quote_number(quote_id) else { return };
+        if let Some(quote) = self.quotes.get_mut(&number) {
+            Arc::make_mut(quote).state = QuoteState::Used { order_id: order_id.to_owned(), at };
         }
     }
 }
@@ -257,15 +277,15 @@ impl Desk {
 
     /// The original quote for a repeated client_rfq_id; `Err(conflict)` when the repeat asks for something else.
     fn repeated_rfq(&self, client_id: &ClientId, reference: &ClientReference, request: &QuoteRequest) -> Result<Option<Quote>, CommandError> {
-        let Some(quote_id) = self.quotes.by_client_rfq_id.get(&(client_id.clone(), reference.clone())) else {
+        let Some(number) = self.quotes.by_client_rfq_id.get(&(client_id.clone(), reference.clone())) else {
             return Ok(None);
         };
-        let original = self.quotes.get(quote_id).expect("index points at a held quote");
+        let original = self.quotes.quotes.get(number).expect("index points at a held quote");
         let same = original.instrument == request.instrument && original.side == Some(request.side) && original.requested == request.size;
         if !same {
             return Err(CommandError::conflict("this client_rfq_id was used for a different request"));
         }
-        Ok(Some(original.clone()))
+        Ok(Some(Quote::clone(original)))
     }
 
     fn check_quote_capacity(&self) -> Result<(), CommandError> {

@@ -125,7 +125,7 @@ fn switching_to_prefunded_puts_a_zero_floor_on_available_accounts() {
 fn kyc_changes_are_recorded_with_who_made_them() {
     let mut desk = desk();
     let client_id = add_client(&mut desk);
-    let actor = Actor { key_id: Some(KeyId::parse("k_admin").unwrap()), source_ip: Some("127.0.0.1".into()) };
+    let actor = Actor { key_id: Some(KeyId::parse("k_admin").unwrap()), source_ip: Some("127.0.0.1".into()), ..Actor::default() };
     let changes = ClientChanges { kyc_status: Some(KycStatus::Rejected), ..ClientChanges::default() };
     let command = Command::UpdateClient { client_id: client_id.clone(), changes };
     desk.execute(&JournalRecord { at: TimestampMs(9), actor, command }).unwrap();

@@ -1,0 +1,9 @@
+//! Black-box tests of otcd's quote engine against API.md: exact RFQ prices per tier, size band, increment and
+//! skew, quote-amount RFQs, validation, staleness, validity, idempotency, KYC, and the quote stream. Each test
+//! starts its own `otcd serve --market manual` on a fresh data directory and port.
+
+mod lifecycle;
+mod pricing;
+mod stream;
+mod support;
+mod validation;

@@ -1,0 +1,280 @@
+//! `GET /v1/stream` quote subscriptions: firm ladders, price changes, errors that keep the connection usable,
+//! indicative ladders for clients who may not trade, authentication of the upgrade, and slow consumers.
+
+use crate::support::{assert_problem, ladder_prices, text, timing_lock, Desk, Event, Stream};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn is_ladder_for(message: &Value, instrument: &str) -> bool {
+    message["type"] == "quotes" && message["instrument"] == instrument
+}
+
+/// Waits for a ladder of `instrument` whose every level is `(bid, ask)`.
+#[track_caller]
+fn ladder_at(stream: &mut Stream, instrument: &str, bid: &str, ask: &str) -> Value {
+    stream.next_where(WAIT, &format!("a {instrument} ladder at {bid}/{ask}"), |message| {
+        is_ladder_for(message, instrument) && ladder_prices(message).iter().all(|(b, a)| b == bid && a == ask)
+    })
+}
+
+#[test]
+fn firm_ladders_follow_the_market() {
+    let desk = Desk::start();
+    let (_, trader) = desk.client("Streamer", "standard", "approved");
+    let other = desk.trader("Other");
+    desk.set_price("BTC-USD", "50000.00", "50010.00");
+
+    let mut stream = desk.stream(&trader);
+    stream.subscribe_quotes("BTC-USD", &["0.5", "1", "5"]);
+    let subscribed = stream.next_where(WAIT, "the first message", |_| true);
+    assert_eq!(subscribed["type"], json!("subscribed"), "{subscribed}");
+    assert_eq!((subscribed["channel"].clone(), subscribed["instrument"].clone()), (json!("quotes"), json!("BTC-USD")));
+
+    let ladder = stream.next_where(WAIT, "the first ladder", |_| true);
+    assert!(is_ladder_for(&ladder, "BTC-USD"), "{ladder}");
+    assert_eq!(ladder["firm"], json!(true), "{ladder}");
+    assert!(ladder["as_of"].is_string(), "{ladder}");
+    let levels = ladder["levels"].as_array().expect("levels").clone();
+    let quantities: Vec<String> = levels.iter().map(|level| text(&level["quantity"])).collect();
+    assert_eq!(quantities, ["0.50000000", "1.00000000", "5.00000000"], "{ladder}");
+    // Each level: 50000.00 × 0.998 = 49900.00 and 50010.00 × 1.002 = 50110.02.
+    assert_eq!(ladder_prices(&ladder), vec![("49900.00".to_owned(), "50110.02".to_owned()); 3], "{ladder}");
+    let mut ids: Vec<String> = levels.iter().map(|level| text(&level["quote_id"])).collect();
+    for level in &levels {
+        assert!(crate::support::timestamp_ms(&level["valid_until"]) > crate::support::now_ms(), "{ladder}");
+    }
+
+    // A level's quote is a two-way firm quote of the subscriber, with the ladder's prices.
+    let path = format!("/v1/quotes/{}", ids[1]);
+    let quote = desk.get(&trader, &path).expect(200).clone();
+    assert_eq!((quote["bid"].clone(), quote["ask"].clone()), (json!("49900.00"), json!("50110.02")), "{quote}");
+    assert_eq!(quote["quantity"], json!("1.00000000"), "{quote}");
+    assert_eq!(quote["valid_until"], levels[1]["valid_until"], "{quote}");
+    assert_eq!(quote["state"], json!("open"), "{quote}");
+    assert_problem(&desk.get(&other, &path), 404, "quote_not_found");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "one quote per level: {ladder}");
+
+    // A price change reaches the subscriber: 51000.00 × 0.998 = 50898.00, 51010.00 × 1.002 = 51112.02.
+    desk.set_price("BTC-USD", "51000.00", "51010.00");
+    let moved = ladder_at(&mut stream, "BTC-USD", "50898.00", "51112.02");
+    assert_eq!(moved["firm"], json!(true), "{moved}");
+    let moved_id = text(&moved["levels"][0]["quote_id"]);
+    let quote = desk.get(&trader, &format!("/v1/quotes/{moved_id}")).expect(200).clone();
+    assert_eq!((quote["bid"].clone(), quote["ask"].clone()), (json!("50898.00"), json!("51112.02")), "{quote}");
+    assert_eq!(quote["quantity"], json!("0.50000000"), "{quote}");
+}
+
+#[test]
+fn bad_messages_get_errors_and_the_connection_stays_usable() {
+    let desk = Desk::start();
+    let trader = desk.trader("Clumsy");
+    desk.set_price("BTC-USD", "50000.00", "50010.00");
+    desk.set_price("ETH-USD", "3000.00", "3001.00");
+    let mut stream = desk.stream(&trader);
+    stream.subscribe_quotes("BTC-USD", &["1"]);
+    assert_eq!(stream.next_reply(WAIT)["type"], json!("subscribed"));
+
+    let eleven_levels: Vec<String> = (1..=11).map(|size| size.to_string()).collect();
+    let bad: [(&str, &str); 10] = [
+        ("not json", "invalid_request"),
+        (r#"{"op": "dance", "channel": "quotes", "instrument": "BTC-USD", "levels": ["1"]}"#, "invalid_request"),
+        (r#"{"op": "subscribe", "channel": "weather"}"#, "invalid_request"),
+        (r#"{"op": "subscribe", "channel": "quotes", "levels": ["1"]}"#, "invalid_request"),
+        (r#"{"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD", "levels": ["0.00001"]}"#, "invalid_request"),
+        (r#"{"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD", "levels": []}"#, "invalid_request"),
+        (r#"{"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD", "levels": [1]}"#, "invalid_request"),
+        (r#"{"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD"}"#, "invalid_request"),
+        (r#"{"op": "subscribe", "channel": "quotes", "instrument": "DOGE-USD", "levels": ["1"]}"#, "instrument_unknown"),
+        (r#"{"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD", "levels": ["1"], "extra": 1}"#, "invalid_request"),
+    ];
+    for (message, code) in bad {
+        stream.send_text(message);
+        let reply = stream.next_reply(WAIT);
+        assert_eq!(reply["type"], json!("error"), "reply to {message}: {reply}");
+        assert_eq!(reply["code"], json!(code), "reply to {message}: {reply}");
+    }
+    stream.send(&json!({"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD", "levels": eleven_levels}));
+    let reply = stream.next_reply(WAIT);
+    assert_eq!((reply["type"].clone(), reply["code"].clone()), (json!("error"), json!("invalid_request")), "{reply}");
+
+    // Still usable: a new subscription works and prices ETH-USD (3000.00 × 0.998 = 2994.00, 3001.00 × 1.002 = 3007.002 → 3007.01).
+    stream.subscribe_quotes("ETH-USD", &["2"]);
+    let reply = stream.next_reply(WAIT);
+    assert_eq!((reply["type"].clone(), reply["instrument"].clone()), (json!("subscribed"), json!("ETH-USD")), "{reply}");
+    let ladder = ladder_at(&mut stream, "ETH-USD", "2994.00", "3007.01");
+    assert_eq!(ladder["levels"][0]["quantity"], json!("2.000000000000000000"), "{ladder}");
+    // The earlier subscription still runs.
+    desk.set_price("BTC-USD", "51000.00", "51010.00");
+    ladder_at(&mut stream, "BTC-USD", "50898.00", "51112.02");
+    // Unsubscribing answers too.
+    stream.send(&json!({"op": "unsubscribe", "channel": "quotes", "instrument": "BTC-USD"}));
+    let reply = stream.next_reply(WAIT);
+    assert_eq!((reply["type"].clone(), reply["found"].clone()), (json!("unsubscribed"), json!(true)), "{reply}");
+}
+
+#[test]
+fn clients_without_kyc_get_indicative_ladders() {
+    let desk = Desk::start();
+    let (_, pending) = desk.client("Stream Pending", "standard", "pending");
+    desk.set_price("BTC-USD", "50000.00", "50010.00");
+    let mut stream = desk.stream(&pending);
+    stream.subscribe_quotes("BTC-USD", &["1", "2"]);
+    assert_eq!(stream.next_reply(WAIT)["type"], json!("subscribed"));
+    let ladder = stream.next_where(WAIT, "a BTC-USD ladder", |message| is_ladder_for(message, "BTC-USD"));
+    assert_eq!(ladder["firm"], json!(false), "{ladder}");
+    assert_eq!(ladder_prices(&ladder), vec![("49900.00".to_owned(), "50110.02".to_owned()); 2], "{ladder}");
+    for level in ladder["levels"].as_array().expect("levels") {
+        assert!(level.get("quote_id").is_none_or(Value::is_null), "no executable quote without KYC: {ladder}");
+        assert!(level.get("valid_until").is_none_or(Value::is_null), "{ladder}");
+    }
+    // Indicative ladders follow the market too.
+    desk.set_price("BTC-USD", "51000.00", "51010.00");
+    let moved = ladder_at(&mut stream, "BTC-USD", "50898.00", "51112.02");
+    assert_eq!(moved["firm"], json!(false), "{moved}");
+    // And nothing firm was created for the pending client.
+    assert_problem(&desk.get(&desk.admin, "/v1/quotes/q_000000000001"), 404, "quote_not_found");
+}
+
+#[test]
+fn the_upgrade_must_be_signed_by_a_client_key() {
+    let desk = Desk::start();
+    let trader = desk.trader("Upgrade");
+    assert_eq!(desk.stream_with(&[]).err(), Some(401), "an unsigned upgrade");
+    let mut forged = trader.headers("GET", "/v1/stream", "");
+    forged[2].1 = "0".repeat(64);
+    assert_eq!(desk.stream_with(&forged).err(), Some(401), "a bad signature");
+    let wrong_path = trader.headers("GET", "/v1/balances", "");
+    assert_eq!(desk.stream_with(&wrong_path).err(), Some(401), "a signature of another path");
+    assert!(desk.stream_with(&trader.headers("GET", "/v1/stream", "")).is_ok(), "a signed upgrade");
+}
+
+/// The latest BTC-USD ask the fast reader saw, and when.
+#[derive(Default)]
+struct Seen {
+    ask: Option<String>,
+    ladders: usize,
+}
+
+#[test]
+fn a_slow_consumer_is_cut_off_without_holding_back_others() {
+    let _serial = timing_lock();
+    let started = Instant::now();
+    let desk = Arc::new(Desk::start());
+    let trader = desk.trader("Fast And Slow");
+    // Every instrument with ten levels inside its limits, so every ladder to the slow client is large.
+    let instruments: [(&str, &str, &str, &[&str; 10]); 11] = [
+        ("BTC-USD", "50000.00", "50010.00", &["0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"]),
+        ("ETH-USD", "3000.00", "3001.00", &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]),
+        ("BTC-EUR", "46000.00", "46010.00", &["0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"]),
+        ("ETH-EUR", "2700.00", "2701.00", &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]),
+        ("BTC-USDT", "50000.00", "50010.00", &["0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"]),
+        ("ETH-USDT", "3000.00", "3001.00", &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]),
+        ("ETH-BTC", "0.05000", "0.05010", &["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]),
+        ("USDT-USD", "0.9998", "1.0002", &["10", "20", "30", "40", "50", "60", "70", "80", "90", "100"]),
+        ("USDC-USD", "0.9998", "1.0002", &["10", "20", "30", "40", "50", "60", "70", "80", "90", "100"]),
+        ("EUR-USD", "1.08000", "1.08010", &["10", "20", "30", "40", "50", "60", "70", "80", "90", "100"]),
+        ("GBP-USD", "1.26000", "1.26010", &["10", "20", "30", "40", "50", "60", "70", "80", "90", "100"]),
+    ];
+    for (instrument, bid, ask, _) in &instruments {
+        desk.set_price(instrument, bid, ask);
+    }
+
+    // The slow client subscribes to everything and never reads again.
+    let mut slow = desk.small_buffer_stream(&trader, 4_096);
+    for (instrument, _, _, levels) in &instruments {
+        slow.subscribe_quotes(instrument, &levels[..]);
+    }
+    // The fast client reads everything on its own thread.
+    let mut fast = desk.stream(&trader);
+    fast.subscribe_quotes("BTC-USD", &["1"]);
+    ladder_at(&mut fast, "BTC-USD", "49900.00", "50110.02");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (seen, stop) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match fast.read(Duration::from_millis(200)) {
+                    Event::Message(message) if is_ladder_for(&message, "BTC-USD") => {
+                        let mut seen = seen.lock().unwrap();
+                        seen.ask = Some(text(&message["levels"][0]["ask"]));
+                        seen.ladders += 1;
+                    }
+                    Event::Message(_) | Event::Timeout => {}
+                    other => return Some(format!("the fast connection ended: {other:?}")),
+                }
+            }
+            None
+        })
+    };
+
+    // Hundreds of price changes, round-robin over the instruments; BTC-USD's ask walks up a cent at a time.
+    let rounds = 60;
+    let mut btc_ask = 5_001_000_i64;
+    for round in 0..rounds {
+        for (index, (instrument, bid, ask, _)) in instruments.iter().enumerate() {
+            if index == 0 {
+                btc_ask += 1;
+                desk.set_price("BTC-USD", "50000.00", &format!("{}.{:02}", btc_ask / 100, btc_ask % 100));
+            } else if round % 2 == 0 {
+                desk.set_price(instrument, bid, ask);
+            } else {
+                // Alternate between two books so that every update is a change.
+                let wider = |price: &str, delta: i64| -> String {
+                    let decimals = price.split_once('.').map_or(0, |(_, fraction)| fraction.len());
+                    let units: i64 = price.replace('.', "").parse().expect("a price");
+                    let text = format!("{:0width$}", units + delta, width = decimals + 1);
+                    format!("{}.{}", &text[..text.len() - decimals], &text[text.len() - decimals..])
+                };
+                desk.set_price(instrument, &wider(bid, -1), &wider(ask, 1));
+            }
+        }
+    }
+    let last_ask = {
+        // 50000 + the last ask, × 1.002, rounded up: computed here from integer cents.
+        let cents = (btc_ask as i128 * 1_002_000 + 999_999) / 1_000_000;
+        format!("{}.{:02}", cents / 100, cents % 100)
+    };
+
+    // The fast client promptly sees the last BTC-USD price.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let current = seen.lock().unwrap().ask.clone();
+        if current.as_deref() == Some(last_ask.as_str()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the fast client is stuck at {current:?}, expected {last_ask}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(failure) = reader.join().expect("the reader thread") {
+        panic!("{failure}");
+    }
+    assert!(seen.lock().unwrap().ladders >= 2, "the fast client kept receiving ladders");
+
+    // The slow client was cut off: reading now drains what was queued and then meets the close (1008, slow
+    // consumer) or the end of the connection, instead of a live stream that never ends.
+    let mut drained = 0;
+    let deadline = Instant::now() + Duration::from_secs(30).saturating_sub(started.elapsed()).max(Duration::from_secs(5));
+    loop {
+        match slow.read(deadline.saturating_duration_since(Instant::now())) {
+            Event::Message(_) => drained += 1,
+            Event::Closed(code, reason) => {
+                assert_eq!(code, 1008, "close code for a slow consumer: {reason}");
+                assert!(reason.contains("slow consumer"), "close reason: {reason:?}");
+                break;
+            }
+            Event::Ended(_) => break,
+            Event::Timeout => panic!("the slow connection is still open after {drained} messages"),
+        }
+    }
+    drop(slow);
+    // The desk itself is fine.
+    assert_eq!(desk.quote_price(&trader, "BTC-USD", "sell", "1"), "49900.00");
+}
