@@ -52,7 +52,13 @@ fn deposit(index: u64) -> Command {
 fn durable_deposits(count: u64, concurrency: u64) -> Duration {
     let directory = tempfile::tempdir().unwrap();
     let opened = store::open(directory.path()).unwrap();
-    let runner = Runner::start(opened.desk, Box::new(opened.journal), opened.snapshots, RunnerConfig::default(), Arc::new(Metrics::new()));
+    let runner = Runner::start(
+        opened.desk,
+        Box::new(opened.journal),
+        opened.snapshots,
+        RunnerConfig::default(),
+        Arc::new(Metrics::new()),
+    );
     let engine = runner.handle();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let elapsed = runtime.block_on(async {
@@ -83,13 +89,15 @@ fn durable_deposits(count: u64, concurrency: u64) -> Duration {
 
 /// Writes a journal of `count` records (setup plus deposits) the way the runner does, without a snapshot.
 fn write_journal(directory: &std::path::Path, count: u64) {
-    let (mut journal, _) = FileJournal::open(&store::journal_dir(directory), JournalOptions::default(), 0, None, |_, _| Ok(())).unwrap();
+    let (mut journal, _) =
+        FileJournal::open(&store::journal_dir(directory), JournalOptions::default(), 0, None, |_, _| Ok(())).unwrap();
     let mut desk = Desk::new();
     let setup = setup_commands();
     let setup_count = setup.len() as u64;
     let commands = setup.into_iter().chain((0..count - setup_count).map(deposit));
     for (index, command) in commands.enumerate() {
-        let record = JournalRecord { at: TimestampMs(1_700_000_000_000 + index as i64), actor: Actor::default(), command };
+        let record =
+            JournalRecord { at: TimestampMs(1_700_000_000_000 + index as i64), actor: Actor::default(), command };
         desk.execute(&record).unwrap();
         journal.append(&serde_json::to_vec(&record).unwrap()).unwrap();
         if index % 10_000 == 0 {

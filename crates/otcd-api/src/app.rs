@@ -43,7 +43,11 @@ pub fn router(state: AppState) -> Router {
     routes::routes()
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
         })
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .with_state(state)
@@ -58,7 +62,11 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
     let method = request.method().as_str().to_owned();
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    state.metrics.http_request_seconds.get_or_create(&RouteLabels { route: route.clone() }).observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .http_request_seconds
+        .get_or_create(&RouteLabels { route: route.clone() })
+        .observe(started.elapsed().as_secs_f64());
     state.metrics.http_requests.get_or_create(&RequestLabels { method, route, status }).inc();
     response
 }
@@ -81,7 +89,11 @@ impl FromRequest<AppState> for Signed {
             .map(|info| info.0.ip())
             .ok_or_else(|| ApiError::internal("the peer address is unknown"))?;
         let body = axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX).await.map_err(|_| {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request bodies are limited to {REQUEST_BODY_BYTES_MAX} bytes"))
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request bodies are limited to {REQUEST_BODY_BYTES_MAX} bytes"),
+            )
         })?;
         let path_with_query = parts.uri.path_and_query().map_or("/", |path| path.as_str());
         let signed = SignedParts {

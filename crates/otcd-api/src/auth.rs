@@ -59,10 +59,18 @@ impl AuthKey {
         })
     }
 
-    fn signature_matches(&self, timestamp: &str, method: &str, path: &str, body: &[u8], signature: &str) -> Option<[u8; 16]> {
+    fn signature_matches(
+        &self,
+        timestamp: &str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        signature: &str,
+    ) -> Option<[u8; 16]> {
         match &self.verifier {
             Verifier::Hmac(keyed) => {
-                let presented = hex::decode(signature).ok().filter(|_| signature.bytes().all(|b| !b.is_ascii_uppercase()))?;
+                let presented =
+                    hex::decode(signature).ok().filter(|_| signature.bytes().all(|b| !b.is_ascii_uppercase()))?;
                 let mut mac = keyed.clone();
                 for part in [timestamp.as_bytes(), b"\n", method.as_bytes(), b"\n", path.as_bytes(), b"\n", body] {
                     mac.update(part);
@@ -74,7 +82,8 @@ impl AuthKey {
                 use base64::Engine;
                 let presented = base64::engine::general_purpose::STANDARD.decode(signature).ok()?;
                 let signature = Signature::from_slice(&presented).ok()?;
-                let message = [timestamp.as_bytes(), b"\n", method.as_bytes(), b"\n", path.as_bytes(), b"\n", body].concat();
+                let message =
+                    [timestamp.as_bytes(), b"\n", method.as_bytes(), b"\n", path.as_bytes(), b"\n", body].concat();
                 public_key.verify_strict(&message, &signature).ok()?;
                 presented.get(..16)?.try_into().ok()
             }
@@ -103,7 +112,9 @@ impl KeyRegistry {
             Some(key) => {
                 self.keys.write().insert(record.key_id.clone(), Arc::new(key));
             }
-            None => tracing::error!(key_id = %record.key_id, "key credential cannot be opened with this desk's master key"),
+            None => {
+                tracing::error!(key_id = %record.key_id, "key credential cannot be opened with this desk's master key")
+            }
         }
     }
 

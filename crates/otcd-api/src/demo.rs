@@ -76,7 +76,10 @@ pub async fn seed(desk: &StartedDesk, data_dir: &Path) -> Result<Vec<DemoClient>
         name: TierName::parse(name).expect("valid"),
         spread_centi_bps,
         // Trades of 1,000,000 USD and more get 2 bps off.
-        bands: vec![otcd_core::model::SpreadBand { notional_usd_min: 100_000_000, spread_centi_bps: spread_centi_bps - 200 }],
+        bands: vec![otcd_core::model::SpreadBand {
+            notional_usd_min: 100_000_000,
+            spread_centi_bps: spread_centi_bps - 200,
+        }],
         trade_notional_usd_max: Some(500_000_000),
         daily_notional_usd_max: Some(2_000_000_000),
     };
@@ -116,10 +119,20 @@ async fn seed_client(desk: &StartedDesk, engine: &EngineHandle, sample: &Sample)
         submit(engine, Command::Deposit(deposit)).await?;
     }
     let (key_id, secret) = seed_key(desk, engine, &client.client_id).await?;
-    Ok(DemoClient { client_id: client.client_id.to_string(), name: sample.name.into(), key_id, secret, algorithm: "hmac" })
+    Ok(DemoClient {
+        client_id: client.client_id.to_string(),
+        name: sample.name.into(),
+        key_id,
+        secret,
+        algorithm: "hmac",
+    })
 }
 
-async fn seed_key(desk: &StartedDesk, engine: &EngineHandle, client_id: &ClientId) -> Result<(String, String), ApiError> {
+async fn seed_key(
+    desk: &StartedDesk,
+    engine: &EngineHandle,
+    client_id: &ClientId,
+) -> Result<(String, String), ApiError> {
     let key_id = KeyId::parse(&new_key_id()).expect("valid");
     let secret = new_hmac_secret();
     let key = NewKey {
@@ -129,7 +142,9 @@ async fn seed_key(desk: &StartedDesk, engine: &EngineHandle, client_id: &ClientI
         credential: desk.keys().master_key().seal(key_id.as_str(), secret.as_bytes()),
         allowed_ips: Vec::new(),
     };
-    let Outcome::Key(record) = submit(engine, Command::CreateKey { owner: KeyOwner::Client(client_id.clone()), key }).await? else {
+    let Outcome::Key(record) =
+        submit(engine, Command::CreateKey { owner: KeyOwner::Client(client_id.clone()), key }).await?
+    else {
         return Err(ApiError::internal("unexpected outcome"));
     };
     desk.keys().upsert(&record);
@@ -137,5 +152,9 @@ async fn seed_key(desk: &StartedDesk, engine: &EngineHandle, client_id: &ClientI
 }
 
 async fn submit(engine: &EngineHandle, command: Command) -> Result<Outcome, ApiError> {
-    engine.submit(Actor::default(), command).await.map(|executed| executed.outcome).map_err(|error: SubmitError| error.into())
+    engine
+        .submit(Actor::default(), command)
+        .await
+        .map(|executed| executed.outcome)
+        .map_err(|error: SubmitError| error.into())
 }

@@ -80,7 +80,9 @@ fn decimal_error(field: &str, error: DecimalError) -> ApiError {
 }
 
 /// For PATCH: distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<T>>, D::Error> {
+pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
@@ -95,9 +97,8 @@ pub fn parse_timestamp(field: &str, text: &str) -> ApiResult<TimestampMs> {
 pub fn format_timestamp(at: TimestampMs) -> String {
     let nanoseconds = i128::from(at.0) * 1_000_000;
     let Ok(moment) = OffsetDateTime::from_unix_timestamp_nanos(nanoseconds) else { return String::from("invalid") };
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     moment.format(&format).unwrap_or_else(|_| String::from("invalid"))
 }
 

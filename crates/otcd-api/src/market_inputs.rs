@@ -64,7 +64,8 @@ pub fn notional_usd(hub: &MarketHub, catalog: &Catalog, instrument: &Instrument,
         return pricing::quote_amount(price, quantity, base_usd.price_scale, base_scale, USD_SCALE, false).ok();
     }
     let price = mid(hub, &instrument.symbol)?;
-    let quote_amount = pricing::quote_amount(price, quantity, instrument.price_scale, base_scale, quote_scale, false).ok()?;
+    let quote_amount =
+        pricing::quote_amount(price, quantity, instrument.price_scale, base_scale, quote_scale, false).ok()?;
     if instrument.quote.as_str() == "USD" {
         return Some(quote_amount);
     }
@@ -86,7 +87,11 @@ mod tests {
         VenueBook {
             venue: "v".into(),
             instrument: "BTC-USD".into(),
-            bids: asks.iter().map(|(price, quantity)| Level { price: price - 1_000, quantity: *quantity }).rev().collect(),
+            bids: asks
+                .iter()
+                .map(|(price, quantity)| Level { price: price - 1_000, quantity: *quantity })
+                .rev()
+                .collect(),
             asks: asks.iter().map(|(price, quantity)| Level { price: *price, quantity: *quantity }).collect(),
             as_of: TimestampMs(0),
         }

@@ -122,12 +122,16 @@ impl From<CommandError> for ApiError {
             CommandError::NotFound { what } => ApiError::not_found(format!("{what} not found")),
             CommandError::Conflict { detail } => ApiError::new(StatusCode::CONFLICT, "conflict", detail.clone()),
             CommandError::AlreadyInitialized => ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string()),
-            CommandError::InstrumentUnknown(detail) => ApiError::new(StatusCode::BAD_REQUEST, "instrument_unknown", detail.clone()),
-            CommandError::KycRequired => ApiError::new(StatusCode::FORBIDDEN, "kyc_required", error.to_string()),
-            CommandError::PriceUnavailable(detail) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "price_unavailable", format!("no fresh market data: {detail}"))
-                    .with_retry_after(1)
+            CommandError::InstrumentUnknown(detail) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "instrument_unknown", detail.clone())
             }
+            CommandError::KycRequired => ApiError::new(StatusCode::FORBIDDEN, "kyc_required", error.to_string()),
+            CommandError::PriceUnavailable(detail) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "price_unavailable",
+                format!("no fresh market data: {detail}"),
+            )
+            .with_retry_after(1),
             CommandError::InsufficientFunds { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds", error.to_string())
             }

@@ -45,8 +45,14 @@ pub enum SubmitError {
 type Delivery = Box<dyn FnOnce(bool) + Send>;
 
 enum Request {
-    Command { actor: Actor, command: Box<Command>, reply: oneshot::Sender<Result<Executed, SubmitError>> },
-    Query { run: Box<dyn FnOnce(&Desk) -> Delivery + Send> },
+    Command {
+        actor: Actor,
+        command: Box<Command>,
+        reply: oneshot::Sender<Result<Executed, SubmitError>>,
+    },
+    Query {
+        run: Box<dyn FnOnce(&Desk) -> Delivery + Send>,
+    },
     /// Ends the engine loop after everything queued before it.
     Stop,
 }
@@ -101,19 +107,23 @@ impl Runner {
         metrics: Arc<Metrics>,
     ) -> Runner {
         let head = journal.durable_head();
-        let shared = Arc::new(Shared {
-            poisoned: AtomicBool::new(false),
-            durable_seq: AtomicU64::new(head.seq),
-            metrics,
-        });
+        let shared =
+            Arc::new(Shared { poisoned: AtomicBool::new(false), durable_seq: AtomicU64::new(head.seq), metrics });
         let (sender, receiver) = crossbeam_channel::bounded(ENGINE_QUEUE_CAPACITY);
         let (journal_sender, journal_receiver) = crossbeam_channel::bounded(JOURNAL_QUEUE_CAPACITY);
         let engine_shared = shared.clone();
         let engine_thread = std::thread::Builder::new()
             .name("otcd-engine".into())
             .spawn(move || {
-                EngineLoop { desk, shared: engine_shared, journal: journal_sender, last_seq: head.seq, config, last_snapshot_seq: head.seq }
-                    .run(receiver)
+                EngineLoop {
+                    desk,
+                    shared: engine_shared,
+                    journal: journal_sender,
+                    last_seq: head.seq,
+                    config,
+                    last_snapshot_seq: head.seq,
+                }
+                .run(receiver)
             })
             .expect("spawn engine thread");
         let journal_shared = shared.clone();
@@ -161,7 +171,10 @@ impl EngineHandle {
 
     /// Runs a read-only query in sequence with commands. The answer is released only once every change it may
     /// have observed is durable.
-    pub async fn query<R: Send + 'static>(&self, query: impl FnOnce(&Desk) -> R + Send + 'static) -> Result<R, SubmitError> {
+    pub async fn query<R: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Desk) -> R + Send + 'static,
+    ) -> Result<R, SubmitError> {
         if self.shared.poisoned.load(Ordering::Acquire) {
             return Err(SubmitError::Unavailable);
         }
@@ -259,7 +272,8 @@ impl EngineLoop {
         if deliveries.is_empty() {
             return;
         }
-        let everything_durable = payloads.is_empty() && self.shared.durable_seq.load(Ordering::Acquire) >= self.last_seq;
+        let everything_durable =
+            payloads.is_empty() && self.shared.durable_seq.load(Ordering::Acquire) >= self.last_seq;
         if everything_durable {
             // Nothing this batch saw is waiting for the disk: answer at once.
             deliveries.into_iter().for_each(|deliver| deliver(true));
@@ -270,12 +284,19 @@ impl EngineLoop {
             // Cloning is the only snapshot work on the engine thread; serializing and writing happen elsewhere.
             Box::new(self.desk.clone())
         });
-        if let Err(crossbeam_channel::SendError(batch)) = self.journal.send(JournalBatch { payloads, deliveries, snapshot }) {
+        if let Err(crossbeam_channel::SendError(batch)) =
+            self.journal.send(JournalBatch { payloads, deliveries, snapshot })
+        {
             batch.deliveries.into_iter().for_each(|deliver| deliver(false));
         }
     }
 
-    fn execute(&mut self, actor: Actor, command: Command, payloads: &mut Vec<Vec<u8>>) -> Result<Executed, SubmitError> {
+    fn execute(
+        &mut self,
+        actor: Actor,
+        command: Command,
+        payloads: &mut Vec<Vec<u8>>,
+    ) -> Result<Executed, SubmitError> {
         let record = JournalRecord { at: now_ms(), actor, command };
         let executed = self.desk.execute(&record)?;
         if executed.changed {
@@ -426,7 +447,8 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let journal = FailingJournal { appends_allowed: 1, head: ChainHead::genesis(), durable: ChainHead::genesis() };
         let snapshots = SnapshotStore::new(directory.path()).unwrap();
-        let runner = Runner::start(Desk::new(), Box::new(journal), snapshots, RunnerConfig::default(), Arc::new(Metrics::new()));
+        let runner =
+            Runner::start(Desk::new(), Box::new(journal), snapshots, RunnerConfig::default(), Arc::new(Metrics::new()));
         let engine = runner.handle();
         assert_eq!(engine.submit(Actor::default(), initialize()).await.unwrap().outcome, Outcome::DeskInitialized);
         assert_eq!(engine.submit(Actor::default(), tier("gold")).await, Err(SubmitError::Unavailable));
@@ -441,9 +463,16 @@ mod tests {
     #[tokio::test]
     async fn reads_see_every_acknowledged_command() {
         let directory = tempfile::tempdir().unwrap();
-        let journal = FailingJournal { appends_allowed: u64::MAX, head: ChainHead::genesis(), durable: ChainHead::genesis() };
+        let journal =
+            FailingJournal { appends_allowed: u64::MAX, head: ChainHead::genesis(), durable: ChainHead::genesis() };
         let snapshots = SnapshotStore::new(directory.path()).unwrap();
-        let runner = Runner::start(Desk::new(), Box::new(journal), snapshots, RunnerConfig { snapshot_every_records: 2 }, Arc::new(Metrics::new()));
+        let runner = Runner::start(
+            Desk::new(),
+            Box::new(journal),
+            snapshots,
+            RunnerConfig { snapshot_every_records: 2 },
+            Arc::new(Metrics::new()),
+        );
         let engine = runner.handle();
         engine.submit(Actor::default(), initialize()).await.unwrap();
         for index in 0..20 {
@@ -453,7 +482,8 @@ mod tests {
         assert_eq!(engine.durable_seq(), 21);
         drop(engine);
         runner.shutdown();
-        let snapshot = SnapshotStore::new(directory.path()).unwrap().load_newest().unwrap().expect("snapshots were taken");
+        let snapshot =
+            SnapshotStore::new(directory.path()).unwrap().load_newest().unwrap().expect("snapshots were taken");
         assert!(snapshot.at.seq >= 20, "final snapshot at shutdown covers the last records: {}", snapshot.at.seq);
     }
 }

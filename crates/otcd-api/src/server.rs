@@ -202,10 +202,15 @@ fn start_market_source(
     let source: Box<dyn MarketDataSource> = match source {
         MarketSource::Manual => return Ok(()),
         MarketSource::Sim { seed, interval_ms } => Box::new(
-            otcd_market::SimulatedMarket::new(catalog, *seed).with_interval(std::time::Duration::from_millis(*interval_ms)),
+            otcd_market::SimulatedMarket::new(catalog, *seed)
+                .with_interval(std::time::Duration::from_millis(*interval_ms)),
         ),
         MarketSource::Replay { path, pace } => {
-            let options = otcd_market::ReplayOptions { rebase_to_now: true, pace: *pace, ..otcd_market::ReplayOptions::default() };
+            let options = otcd_market::ReplayOptions {
+                rebase_to_now: true,
+                pace: *pace,
+                ..otcd_market::ReplayOptions::default()
+            };
             let source = otcd_market::ReplaySource::open(path, catalog, options)
                 .map_err(|source| ServerError::Market { path: path.clone(), source })?;
             Box::new(source)

@@ -71,8 +71,12 @@ fn take_slot(state: &AppState, key_id: &KeyId) -> ApiResult<ConnectionSlot> {
     let mut counts = state.stream_connections.counts.lock();
     let count = counts.entry(key_id.clone()).or_default();
     if *count >= CONNECTIONS_PER_KEY_MAX {
-        return Err(ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many stream connections for this key")
-            .with_retry_after(5));
+        return Err(ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many stream connections for this key",
+        )
+        .with_retry_after(5));
     }
     *count += 1;
     Ok(ConnectionSlot { state: state.clone(), key_id: key_id.clone() })
@@ -80,7 +84,8 @@ fn take_slot(state: &AppState, key_id: &KeyId) -> ApiResult<ConnectionSlot> {
 
 pub async fn stream(State(state): State<AppState>, upgrade: WebSocketUpgrade, signed: Signed) -> ApiResult<Response> {
     signed.principal.require(Scope::Read).or_else(|_| signed.principal.require(Scope::Trade))?;
-    let client_id = signed.principal.key.client_id.clone().ok_or_else(|| ApiError::forbidden("the stream is for client keys"))?;
+    let client_id =
+        signed.principal.key.client_id.clone().ok_or_else(|| ApiError::forbidden("the stream is for client keys"))?;
     let slot = take_slot(&state, &signed.principal.key.key_id)?;
     let can_trade = signed.principal.key.has_scope(Scope::Trade);
     let actor = signed.principal.actor();
@@ -215,7 +220,9 @@ impl Connection {
             "subscribe" => self.subscribe(key, &message, outbound),
             "unsubscribe" => {
                 let found = self.subscriptions.remove(&key).map(|task| task.abort()).is_some();
-                Ok(json!({"type": "unsubscribed", "channel": message.channel, "instrument": message.instrument, "found": found}))
+                Ok(
+                    json!({"type": "unsubscribed", "channel": message.channel, "instrument": message.instrument, "found": found}),
+                )
             }
             _ => Err(ApiError::invalid("op", "must be subscribe or unsubscribe")),
         }
@@ -317,7 +324,11 @@ impl QuoteSubscription {
                 instrument: self.instrument.symbol.clone(),
                 sizes: self.sizes.clone(),
                 validity_ms: self.state.quote_validity_ms,
-                notional_usd: self.sizes.iter().map(|size| notional_usd(&self.state.market, &self.state.catalog, &self.instrument, *size)).collect(),
+                notional_usd: self
+                    .sizes
+                    .iter()
+                    .map(|size| notional_usd(&self.state.market, &self.state.catalog, &self.instrument, *size))
+                    .collect(),
                 books: trim_for_quantity(&books, None, largest),
             };
             match self.state.engine.submit(self.actor.clone(), Command::RequestLadder(request)).await {
@@ -335,7 +346,11 @@ impl QuoteSubscription {
 
     /// `tick_at` (an extension of API.md's message): the newest market update behind the ladder, so clients can
     /// measure tick-to-client latency.
-    fn firm_message(&self, quotes: &[otcd_core::model::Quote], tick_at: otcd_core::time::TimestampMs) -> serde_json::Value {
+    fn firm_message(
+        &self,
+        quotes: &[otcd_core::model::Quote],
+        tick_at: otcd_core::time::TimestampMs,
+    ) -> serde_json::Value {
         let scale = base_scale(&self.state, &self.instrument);
         let price = |value: Option<i128>| value.map(|price| format_scaled(price, self.instrument.price_scale));
         let levels: Vec<_> = quotes
@@ -357,7 +372,11 @@ impl QuoteSubscription {
         let (tier, skew) = self
             .state
             .engine
-            .query(move |desk| desk.client(&client_id).and_then(|client| desk.tier(&client.tier).cloned()).map(|tier| (tier, desk.skew_for(base))))
+            .query(move |desk| {
+                desk.client(&client_id)
+                    .and_then(|client| desk.tier(&client.tier).cloned())
+                    .map(|tier| (tier, desk.skew_for(base)))
+            })
             .await
             .ok()??;
         let scale = base_scale(&self.state, &self.instrument);
@@ -365,7 +384,8 @@ impl QuoteSubscription {
         let mut as_of = now;
         let tick_at = books.iter().map(|book| book.as_of).max()?;
         for size in &self.sizes {
-            let spread = tier.spread_for(notional_usd(&self.state.market, &self.state.catalog, &self.instrument, *size));
+            let spread =
+                tier.spread_for(notional_usd(&self.state.market, &self.state.catalog, &self.instrument, *size));
             let bid = pricing::executable(&books, Side::Sell, *size, now, i64::MAX).ok()?;
             let ask = pricing::executable(&books, Side::Buy, *size, now, i64::MAX).ok()?;
             as_of = as_of.min(bid.as_of).min(ask.as_of);
@@ -374,8 +394,10 @@ impl QuoteSubscription {
             levels.push(json!({"quantity": format_scaled(*size, scale),
                 "bid": format_scaled(bid_price, self.instrument.price_scale), "ask": format_scaled(ask_price, self.instrument.price_scale)}));
         }
-        Some(json!({"type": "quotes", "instrument": self.instrument.symbol, "firm": false, "as_of": format_timestamp(as_of),
-            "tick_at": format_timestamp(tick_at), "levels": levels}))
+        Some(
+            json!({"type": "quotes", "instrument": self.instrument.symbol, "firm": false, "as_of": format_timestamp(as_of),
+            "tick_at": format_timestamp(tick_at), "levels": levels}),
+        )
     }
 }
 

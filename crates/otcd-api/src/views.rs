@@ -113,7 +113,10 @@ impl KeyView {
             secret,
             client_id: key.client_id().map(ToString::to_string),
             scopes: key.scopes.iter().map(|scope| scope.as_str().to_owned()).collect(),
-            algorithm: serde_json::to_value(key.algorithm).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default(),
+            algorithm: serde_json::to_value(key.algorithm)
+                .ok()
+                .and_then(|value| value.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             allowed_ips: key.allowed_ips.clone(),
             created_at: format_timestamp(key.created_at),
             revoked_at: key.revoked_at.map(format_timestamp),
@@ -347,7 +350,10 @@ impl AccountView {
                 daily_notional_usd_max: usd(tier.and_then(|tier| tier.daily_notional_usd_max)),
                 credit_limit_usd: usd(client.credit_limit_usd),
             },
-            usage: UsageView { daily_notional_usd: format_scaled(0, USD_SCALE), open_exposure_usd: format_scaled(0, USD_SCALE) },
+            usage: UsageView {
+                daily_notional_usd: format_scaled(0, USD_SCALE),
+                open_exposure_usd: format_scaled(0, USD_SCALE),
+            },
         }
     }
 }
@@ -378,7 +384,12 @@ pub struct QuoteView {
 }
 
 impl QuoteView {
-    pub fn new(quote: &otcd_core::model::Quote, instrument: &Instrument, base_scale: u8, now: otcd_core::time::TimestampMs) -> Self {
+    pub fn new(
+        quote: &otcd_core::model::Quote,
+        instrument: &Instrument,
+        base_scale: u8,
+        now: otcd_core::time::TimestampMs,
+    ) -> Self {
         let price = |value: Option<i128>| value.map(|price| format_scaled(price, instrument.price_scale));
         let side = quote.side.map(|side| match side {
             otcd_core::market::Side::Buy => "buy".to_owned(),

@@ -182,7 +182,12 @@ impl Ledger {
 
     /// Rebuilds the derived lookup tables; call after deserializing.
     pub fn rebuild_indexes(&mut self) {
-        self.index = self.accounts.iter().enumerate().map(|(position, account)| (account.key.clone(), account_id(position))).collect();
+        self.index = self
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(position, account)| (account.key.clone(), account_id(position)))
+            .collect();
         self.entries_by_account = vec![Vec::new(); self.accounts.len()];
         for (position, entry) in self.entries.iter().enumerate() {
             self.entries_by_account[entry.account.0 as usize].push(position as u64);
@@ -262,7 +267,12 @@ impl Ledger {
 
     /// Applies a balanced set of postings atomically: either every posting lands or nothing changes. Reserved
     /// accounts are refused here: only the two-phase operations may move them (invariant 3).
-    pub fn apply(&mut self, at: TimestampMs, kind: TransactionKind, postings: &[Posting]) -> Result<TransactionId, LedgerError> {
+    pub fn apply(
+        &mut self,
+        at: TimestampMs,
+        kind: TransactionKind,
+        postings: &[Posting],
+    ) -> Result<TransactionId, LedgerError> {
         if postings.iter().any(|posting| self.purpose_of(posting.account) == Some(Purpose::Reserved)) {
             return Err(LedgerError::ReservedAccount);
         }
@@ -273,7 +283,12 @@ impl Ledger {
         self.account(id).map(|account| account.key.purpose)
     }
 
-    fn apply_postings(&mut self, at: TimestampMs, kind: TransactionKind, postings: &[Posting]) -> Result<TransactionId, LedgerError> {
+    fn apply_postings(
+        &mut self,
+        at: TimestampMs,
+        kind: TransactionKind,
+        postings: &[Posting],
+    ) -> Result<TransactionId, LedgerError> {
         let balances_after = self.validate(postings)?;
         let id = TransactionId(self.transactions.len() as u64 + 1);
         let first_entry = self.entries.len() as u64;
@@ -281,10 +296,24 @@ impl Ledger {
             let account = &mut self.accounts[posting.account.0 as usize];
             account.balance += posting.amount; // Checked in `validate`.
             self.entries_by_account[posting.account.0 as usize].push(self.entries.len() as u64);
-            self.entries.push(Entry { transaction: id, account: posting.account, amount: posting.amount, balance_after: account.balance });
+            self.entries.push(Entry {
+                transaction: id,
+                account: posting.account,
+                amount: posting.amount,
+                balance_after: account.balance,
+            });
         }
-        debug_assert!(balances_after.iter().all(|(account, balance)| self.accounts[account.0 as usize].balance == *balance));
-        self.transactions.push(Transaction { id, at, kind, first_entry, entry_count: postings.len() as u8, reversed_by: None });
+        debug_assert!(balances_after
+            .iter()
+            .all(|(account, balance)| self.accounts[account.0 as usize].balance == *balance));
+        self.transactions.push(Transaction {
+            id,
+            at,
+            kind,
+            first_entry,
+            entry_count: postings.len() as u8,
+            reversed_by: None,
+        });
         Ok(id)
     }
 
@@ -325,7 +354,14 @@ impl Ledger {
     }
 
     /// Phase one of a two-phase transfer: moves `amount` from `available` to `reserved` and records it as pending.
-    pub fn reserve(&mut self, at: TimestampMs, available: AccountId, reserved: AccountId, amount: i128, reference: &str) -> Result<PendingId, LedgerError> {
+    pub fn reserve(
+        &mut self,
+        at: TimestampMs,
+        available: AccountId,
+        reserved: AccountId,
+        amount: i128,
+        reference: &str,
+    ) -> Result<PendingId, LedgerError> {
         check_positive(amount)?;
         let purposes = (self.purpose_of(available), self.purpose_of(reserved));
         if purposes != (Some(Purpose::Available), Some(Purpose::Reserved)) {
@@ -333,7 +369,10 @@ impl Ledger {
         }
         let asset = self.same_asset(available, reserved)?;
         let pending = PendingId(self.next_pending + 1);
-        let postings = [Posting { account: available, amount: amount.checked_neg().ok_or(LedgerError::Overflow)? }, Posting { account: reserved, amount }];
+        let postings = [
+            Posting { account: available, amount: amount.checked_neg().ok_or(LedgerError::Overflow)? },
+            Posting { account: reserved, amount },
+        ];
         self.apply_postings(at, TransactionKind::Reservation { pending, reference: reference.to_owned() }, &postings)?;
         self.next_pending = pending.0;
         self.pending.insert(pending, PendingTransfer { id: pending, asset, available, reserved, remaining: amount });
@@ -341,7 +380,14 @@ impl Ledger {
     }
 
     /// Phase two: moves `amount` (all or part of what is still pending) from the reserved account to `destination`.
-    pub fn post_pending(&mut self, at: TimestampMs, id: PendingId, amount: i128, destination: AccountId, reference: &str) -> Result<TransactionId, LedgerError> {
+    pub fn post_pending(
+        &mut self,
+        at: TimestampMs,
+        id: PendingId,
+        amount: i128,
+        destination: AccountId,
+        reference: &str,
+    ) -> Result<TransactionId, LedgerError> {
         let pending = self.pending.get(&id).ok_or(LedgerError::UnknownPending(id))?.clone();
         check_positive(amount)?;
         if self.purpose_of(destination) == Some(Purpose::Reserved) {
@@ -351,19 +397,34 @@ impl Ledger {
             return Err(LedgerError::ExceedsPending { amount, remaining: pending.remaining });
         }
         self.same_asset(pending.reserved, destination)?;
-        let postings = [Posting { account: pending.reserved, amount: -amount }, Posting { account: destination, amount }];
-        let transaction =
-            self.apply_postings(at, TransactionKind::ReservationPosted { pending: id, reference: reference.to_owned() }, &postings)?;
+        let postings =
+            [Posting { account: pending.reserved, amount: -amount }, Posting { account: destination, amount }];
+        let transaction = self.apply_postings(
+            at,
+            TransactionKind::ReservationPosted { pending: id, reference: reference.to_owned() },
+            &postings,
+        )?;
         self.shrink_pending(id, amount);
         Ok(transaction)
     }
 
     /// Phase two, the other way: returns whatever is still pending to the available account.
-    pub fn void_pending(&mut self, at: TimestampMs, id: PendingId, reference: &str) -> Result<TransactionId, LedgerError> {
+    pub fn void_pending(
+        &mut self,
+        at: TimestampMs,
+        id: PendingId,
+        reference: &str,
+    ) -> Result<TransactionId, LedgerError> {
         let pending = self.pending.get(&id).ok_or(LedgerError::UnknownPending(id))?.clone();
-        let postings = [Posting { account: pending.reserved, amount: -pending.remaining }, Posting { account: pending.available, amount: pending.remaining }];
-        let transaction =
-            self.apply_postings(at, TransactionKind::ReservationReleased { pending: id, reference: reference.to_owned() }, &postings)?;
+        let postings = [
+            Posting { account: pending.reserved, amount: -pending.remaining },
+            Posting { account: pending.available, amount: pending.remaining },
+        ];
+        let transaction = self.apply_postings(
+            at,
+            TransactionKind::ReservationReleased { pending: id, reference: reference.to_owned() },
+            &postings,
+        )?;
         self.shrink_pending(id, pending.remaining);
         Ok(transaction)
     }
@@ -383,11 +444,22 @@ impl Ledger {
         if original.reversed_by.is_some() {
             return Err(LedgerError::AlreadyReversed(id));
         }
-        if matches!(original.kind, TransactionKind::Reservation { .. } | TransactionKind::ReservationPosted { .. } | TransactionKind::ReservationReleased { .. }) {
+        if matches!(
+            original.kind,
+            TransactionKind::Reservation { .. }
+                | TransactionKind::ReservationPosted { .. }
+                | TransactionKind::ReservationReleased { .. }
+        ) {
             // Reversing half of a two-phase transfer would break invariant 3; void or post the pending transfer instead.
-            return Err(LedgerError::Invariant("reservation transactions are settled by post or void, not reversed".into()));
+            return Err(LedgerError::Invariant(
+                "reservation transactions are settled by post or void, not reversed".into(),
+            ));
         }
-        let postings: Vec<Posting> = self.entries_of(original).iter().map(|entry| Posting { account: entry.account, amount: -entry.amount }).collect();
+        let postings: Vec<Posting> = self
+            .entries_of(original)
+            .iter()
+            .map(|entry| Posting { account: entry.account, amount: -entry.amount })
+            .collect();
         let reversal = self.apply(at, TransactionKind::Reversal { of: id }, &postings)?;
         self.transactions[(id.0 - 1) as usize].reversed_by = Some(reversal);
         Ok(reversal)
@@ -409,7 +481,10 @@ impl Ledger {
         let mut reserved_expected: HashMap<AccountId, i128> = HashMap::new();
         for pending in self.pending.values() {
             if pending.remaining <= 0 {
-                return Err(LedgerError::Invariant(format!("pending {:?} has remaining {}", pending.id, pending.remaining)));
+                return Err(LedgerError::Invariant(format!(
+                    "pending {:?} has remaining {}",
+                    pending.id, pending.remaining
+                )));
             }
             *reserved_expected.entry(pending.reserved).or_default() += pending.remaining;
         }
@@ -423,7 +498,10 @@ impl Ledger {
             if account.key.purpose == Purpose::Reserved {
                 let expected = reserved_expected.get(&account_id(position)).copied().unwrap_or(0);
                 if account.balance != expected {
-                    return Err(LedgerError::Invariant(format!("{:?} holds {} but its pending transfers hold {expected}", account.key, account.balance)));
+                    return Err(LedgerError::Invariant(format!(
+                        "{:?} holds {} but its pending transfers hold {expected}",
+                        account.key, account.balance
+                    )));
                 }
             }
         }

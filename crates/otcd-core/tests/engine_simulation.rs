@@ -939,7 +939,6 @@ fn journal_round_trip(record: &JournalRecord) -> JournalRecord {
     parsed
 }
 
-
 fn client_as_model(client: &otcd_core::engine::model::Client) -> ModelClient {
     ModelClient {
         name: client.name.clone(),

@@ -43,7 +43,14 @@ pub async fn connect(address: SocketAddr) -> anyhow::Result<Sender> {
     Ok(sender)
 }
 
-pub fn build_request(key: &Key, method: &str, path: &str, body: &str, timestamp: u128, signed: bool) -> anyhow::Result<Request<Full<Bytes>>> {
+pub fn build_request(
+    key: &Key,
+    method: &str,
+    path: &str,
+    body: &str,
+    timestamp: u128,
+    signed: bool,
+) -> anyhow::Result<Request<Full<Bytes>>> {
     let mut builder = Request::builder().method(method).uri(path).header("host", "otcd");
     if signed {
         builder = builder
@@ -64,10 +71,19 @@ pub fn now_ms() -> u128 {
 /// Creates one funded client and one read key per connection through the admin API.
 pub async fn create_client_keys(address: SocketAddr, admin: &Key, count: usize) -> anyhow::Result<Vec<Key>> {
     let mut sender = connect(address).await?;
-    let client = admin_call(&mut sender, admin, "POST", "/v1/admin/clients",
-        r#"{"name":"Load Test Ltd","jurisdiction":"DE","kyc_status":"approved","settlement":"prefunded"}"#).await?;
+    let client = admin_call(
+        &mut sender,
+        admin,
+        "POST",
+        "/v1/admin/clients",
+        r#"{"name":"Load Test Ltd","jurisdiction":"DE","kyc_status":"approved","settlement":"prefunded"}"#,
+    )
+    .await?;
     let client_id = client["client_id"].as_str().context("client_id")?.to_owned();
-    let deposit = format!(r#"{{"client_id":"{client_id}","asset":"USD","amount":"1000000.00","reference":"loadgen-{}"}}"#, now_ms());
+    let deposit = format!(
+        r#"{{"client_id":"{client_id}","asset":"USD","amount":"1000000.00","reference":"loadgen-{}"}}"#,
+        now_ms()
+    );
     admin_call(&mut sender, admin, "POST", "/v1/admin/deposits", &deposit).await?;
     let mut keys = Vec::with_capacity(count);
     for _ in 0..count {
@@ -81,7 +97,13 @@ pub async fn create_client_keys(address: SocketAddr, admin: &Key, count: usize) 
     Ok(keys)
 }
 
-pub async fn admin_call(sender: &mut Sender, admin: &Key, method: &str, path: &str, body: &str) -> anyhow::Result<serde_json::Value> {
+pub async fn admin_call(
+    sender: &mut Sender,
+    admin: &Key,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> anyhow::Result<serde_json::Value> {
     // Admin calls are few; spacing them keeps their timestamps (and so their signatures) distinct.
     tokio::time::sleep(Duration::from_millis(2)).await;
     let response = sender.send_request(build_request(admin, method, path, body, now_ms(), true)?).await?;

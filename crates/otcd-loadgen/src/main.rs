@@ -94,7 +94,13 @@ struct Planned {
     body: String,
 }
 
-async fn run_connection(address: SocketAddr, key: Key, planned: Planned, warm_up_until: Instant, stop_at: Instant) -> anyhow::Result<ConnectionReport> {
+async fn run_connection(
+    address: SocketAddr,
+    key: Key,
+    planned: Planned,
+    warm_up_until: Instant,
+    stop_at: Instant,
+) -> anyhow::Result<ConnectionReport> {
     let mut sender = connect(address).await?;
     let mut latencies_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut errors = 0;
@@ -123,4 +129,3 @@ async fn run_connection(address: SocketAddr, key: Key, planned: Planned, warm_up
     }
     Ok(ConnectionReport { latencies_us, errors })
 }
-

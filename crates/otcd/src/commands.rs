@@ -1,8 +1,8 @@
 //! What each subcommand does.
 
 use crate::cli::{CliCommand, MarketMode, ServeArgs};
-use otcd_api::server::MarketSource;
 use anyhow::{bail, Context};
+use otcd_api::server::MarketSource;
 use otcd_api::server::{self, ServeOptions};
 use otcd_api::store::journal_dir;
 use std::path::Path;
@@ -67,7 +67,8 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     }
     options.max_book_age_ms_by_venue = config.max_book_age_ms_by_venue.unwrap_or_default();
     if let Some(validity) = config.quote_validity_ms {
-        let bounds = otcd_core::engine::quotes::QUOTE_VALIDITY_MS_MIN..=otcd_core::engine::quotes::QUOTE_VALIDITY_MS_MAX;
+        let bounds =
+            otcd_core::engine::quotes::QUOTE_VALIDITY_MS_MIN..=otcd_core::engine::quotes::QUOTE_VALIDITY_MS_MAX;
         anyhow::ensure!(bounds.contains(&validity), "quote_validity_ms must be between 100 and 60000");
         options.quote_validity_ms = validity;
     }
@@ -90,7 +91,10 @@ async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<(
     println!("  admin key:       {}", admin_file.display());
     println!("  client keys:     {}", clients_file.display());
     println!("  API contract:    http://{address}/openapi.json");
-    println!("  try:  curl -s $(otcd sign --key-file {} --client cl_00000001 /v1/balances) http://{address}/v1/balances", clients_file.display());
+    println!(
+        "  try:  curl -s $(otcd sign --key-file {} --client cl_00000001 /v1/balances) http://{address}/v1/balances",
+        clients_file.display()
+    );
     println!("  prices:  curl -s $(otcd sign --key-file {} --client cl_00000001 /v1/prices/BTC-USD?quantity=1) 'http://{address}/v1/prices/BTC-USD?quantity=1'", clients_file.display());
     println!("  (web console: arrives with the operations-console issue)");
     println!("  Ctrl-C stops the desk; its state stays in {}", data_dir.display());
@@ -106,9 +110,17 @@ pub fn verify(data_dir: &Path) -> anyhow::Result<()> {
     }
     match otcd_journal::verify(&directory) {
         Ok(report) => {
-            println!("journal intact: {} events, head {} (seq {})", report.events, report.head.hash_hex(), report.head.seq);
+            println!(
+                "journal intact: {} events, head {} (seq {})",
+                report.events,
+                report.head.hash_hex(),
+                report.head.seq
+            );
             if report.torn_tail_bytes > 0 {
-                println!("note: {} bytes of a torn, never-acknowledged final record will be dropped on the next start", report.torn_tail_bytes);
+                println!(
+                    "note: {} bytes of a torn, never-acknowledged final record will be dropped on the next start",
+                    report.torn_tail_bytes
+                );
             }
             Ok(())
         }
@@ -148,7 +160,8 @@ pub fn sign(key_file: &Path, client: Option<&str>, method: &str, path: &str, bod
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(entry.secret.as_bytes())?;
     mac.update(format!("{timestamp}\n{method}\n{path}\n{body}").as_bytes());
     let signature = hex::encode(mac.finalize().into_bytes());
-    let mut arguments = format!("-X {method} -H OTC-KEY:{} -H OTC-TIMESTAMP:{timestamp} -H OTC-SIGNATURE:{signature}", entry.key_id);
+    let mut arguments =
+        format!("-X {method} -H OTC-KEY:{} -H OTC-TIMESTAMP:{timestamp} -H OTC-SIGNATURE:{signature}", entry.key_id);
     if !body.is_empty() {
         arguments.push_str(" -H Content-Type:application/json");
     }

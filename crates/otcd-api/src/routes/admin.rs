@@ -94,7 +94,11 @@ pub async fn create_client(State(state): State<AppState>, signed: Signed) -> Api
         jurisdiction: parse_jurisdiction(&request.jurisdiction)?,
         tier: parse_tier_name("tier", request.tier.as_deref().unwrap_or("standard"))?,
         kyc_status: request.kyc_status,
-        kyc_expires_at: request.kyc_expires_at.as_deref().map(|text| parse_timestamp("kyc_expires_at", text)).transpose()?,
+        kyc_expires_at: request
+            .kyc_expires_at
+            .as_deref()
+            .map(|text| parse_timestamp("kyc_expires_at", text))
+            .transpose()?,
         settlement: request.settlement,
         credit_limit_usd: match (&request.credit_limit_usd, request.settlement) {
             (Some(limit), _) => Some(usd("credit_limit_usd", limit)?),
@@ -116,7 +120,11 @@ struct ListParams {
 /// Lists clients in id order.
 #[utoipa::path(get, path = "/v1/admin/clients", tag = "admin", params(("limit" = Option<usize>, Query,), ("cursor" = Option<String>, Query,)),
     responses((status = 200, body = ListView<ClientView>)))]
-pub async fn list_clients(State(state): State<AppState>, uri: Uri, signed: Signed) -> ApiResult<Json<ListView<ClientView>>> {
+pub async fn list_clients(
+    State(state): State<AppState>,
+    uri: Uri,
+    signed: Signed,
+) -> ApiResult<Json<ListView<ClientView>>> {
     admin(&signed)?;
     let params: ListParams = parse_query(&uri)?;
     let limit = page_limit(params.limit)?;
@@ -134,7 +142,11 @@ pub async fn list_clients(State(state): State<AppState>, uri: Uri, signed: Signe
 }
 
 #[utoipa::path(get, path = "/v1/admin/clients/{client_id}", tag = "admin", responses((status = 200, body = ClientView), (status = 404, body = crate::problem::Problem)))]
-pub async fn get_client(State(state): State<AppState>, Path(client_id): Path<String>, signed: Signed) -> ApiResult<Json<ClientView>> {
+pub async fn get_client(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    signed: Signed,
+) -> ApiResult<Json<ClientView>> {
     admin(&signed)?;
     let client_id = parse_client_id(&client_id)?;
     let view = state.engine.query(move |desk| desk.client(&client_id).map(ClientView::from)).await?;
@@ -144,7 +156,11 @@ pub async fn get_client(State(state): State<AppState>, Path(client_id): Path<Str
 /// Changes any of a client's fields; every KYC change is recorded with the key that made it.
 #[utoipa::path(patch, path = "/v1/admin/clients/{client_id}", tag = "admin", request_body = UpdateClientRequest,
     responses((status = 200, body = ClientView), (status = 404, body = crate::problem::Problem)))]
-pub async fn update_client(State(state): State<AppState>, Path(client_id): Path<String>, signed: Signed) -> ApiResult<Json<ClientView>> {
+pub async fn update_client(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    signed: Signed,
+) -> ApiResult<Json<ClientView>> {
     admin(&signed)?;
     let client_id = parse_client_id(&client_id)?;
     let request: UpdateClientRequest = parse_body(&signed.body)?;
@@ -192,10 +208,10 @@ fn normalize_allowed_ips(entries: &[String]) -> ApiResult<Vec<String>> {
         .iter()
         .enumerate()
         .map(|(index, entry)| {
-            let network = entry
-                .parse::<IpNet>()
-                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| ApiError::invalid(format!("allowed_ips[{index}]"), "must be an IP address or CIDR block"))?;
+            let network =
+                entry.parse::<IpNet>().or_else(|_| entry.parse::<IpAddr>().map(IpNet::from)).map_err(|_| {
+                    ApiError::invalid(format!("allowed_ips[{index}]"), "must be an IP address or CIDR block")
+                })?;
             Ok(network.trunc().to_string())
         })
         .collect()
@@ -205,19 +221,25 @@ fn normalize_allowed_ips(entries: &[String]) -> ApiResult<Vec<String>> {
 fn key_material(state: &AppState, request: &CreateKeyRequest, key_id: &KeyId) -> ApiResult<(NewKey, Option<String>)> {
     let algorithm = request.algorithm.unwrap_or(KeyAlgorithm::Hmac);
     let (credential, secret) = match (algorithm, &request.public_key) {
-        (KeyAlgorithm::Hmac, Some(_)) => return Err(ApiError::invalid("public_key", "only ed25519 keys take a public key")),
+        (KeyAlgorithm::Hmac, Some(_)) => {
+            return Err(ApiError::invalid("public_key", "only ed25519 keys take a public key"))
+        }
         (KeyAlgorithm::Hmac, None) => {
             let secret = new_hmac_secret();
             (state.keys.master_key().seal(key_id.as_str(), secret.as_bytes()), Some(secret))
         }
-        (KeyAlgorithm::Ed25519, None) => return Err(ApiError::invalid("public_key", "ed25519 keys need the public key")),
+        (KeyAlgorithm::Ed25519, None) => {
+            return Err(ApiError::invalid("public_key", "ed25519 keys need the public key"))
+        }
         (KeyAlgorithm::Ed25519, Some(text)) => {
             use base64::Engine;
             let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok();
             let bytes: [u8; 32] = bytes
                 .and_then(|bytes| bytes.try_into().ok())
                 .filter(|bytes| VerifyingKey::from_bytes(bytes).is_ok())
-                .ok_or_else(|| ApiError::invalid("public_key", "must be a 32-byte Ed25519 public key in standard base64"))?;
+                .ok_or_else(|| {
+                    ApiError::invalid("public_key", "must be a 32-byte Ed25519 public key in standard base64")
+                })?;
             (bytes.to_vec(), None)
         }
     };
@@ -246,7 +268,11 @@ fn key_of(outcome: Outcome) -> ApiResult<ApiKey> {
 /// Creates an API key for a client. An HMAC secret is in this response only.
 #[utoipa::path(post, path = "/v1/admin/clients/{client_id}/keys", tag = "admin", request_body = CreateKeyRequest,
     responses((status = 201, body = KeyView), (status = 404, body = crate::problem::Problem)))]
-pub async fn create_client_key(State(state): State<AppState>, Path(client_id): Path<String>, signed: Signed) -> ApiResult<Created<KeyView>> {
+pub async fn create_client_key(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    signed: Signed,
+) -> ApiResult<Created<KeyView>> {
     admin(&signed)?;
     let client_id = parse_client_id(&client_id)?;
     create_key(state, signed, KeyOwner::Client(client_id)).await
@@ -261,7 +287,11 @@ pub async fn create_desk_key(State(state): State<AppState>, signed: Signed) -> A
 
 /// Revokes a key: requests signed with it are refused from the next request on.
 #[utoipa::path(delete, path = "/v1/admin/keys/{key_id}", tag = "admin", responses((status = 200, body = KeyView), (status = 404, body = crate::problem::Problem)))]
-pub async fn revoke_key(State(state): State<AppState>, Path(key_id): Path<String>, signed: Signed) -> ApiResult<Json<KeyView>> {
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    Path(key_id): Path<String>,
+    signed: Signed,
+) -> ApiResult<Json<KeyView>> {
     admin(&signed)?;
     let key_id = KeyId::parse(&key_id).map_err(|_| ApiError::not_found("key not found"))?;
     let executed = state.engine.submit(signed.principal.actor(), Command::RevokeKey { key_id }).await?;
@@ -297,10 +327,15 @@ pub async fn list_tiers(State(state): State<AppState>, signed: Signed) -> ApiRes
 
 /// Creates or replaces a tier.
 #[utoipa::path(put, path = "/v1/admin/tiers/{tier}", tag = "admin", request_body = PutTierRequest, responses((status = 200, body = TierView)))]
-pub async fn put_tier(State(state): State<AppState>, Path(tier): Path<String>, signed: Signed) -> ApiResult<Json<TierView>> {
+pub async fn put_tier(
+    State(state): State<AppState>,
+    Path(tier): Path<String>,
+    signed: Signed,
+) -> ApiResult<Json<TierView>> {
     admin(&signed)?;
     let request: PutTierRequest = parse_body(&signed.body)?;
-    let positive_usd = |field: &str, text: &Option<DecimalText>| text.as_ref().map(|text| text.positive(field, USD_SCALE)).transpose();
+    let positive_usd =
+        |field: &str, text: &Option<DecimalText>| text.as_ref().map(|text| text.positive(field, USD_SCALE)).transpose();
     let spec = TierSpec {
         name: parse_tier_name("tier", &tier)?,
         spread_centi_bps: request.spread_bps.non_negative("spread_bps", 2)?,
@@ -311,7 +346,9 @@ pub async fn put_tier(State(state): State<AppState>, Path(tier): Path<String>, s
             .enumerate()
             .map(|(index, band)| {
                 Ok(SpreadBand {
-                    notional_usd_min: band.notional_usd_min.positive(&format!("bands[{index}].notional_usd_min"), USD_SCALE)?,
+                    notional_usd_min: band
+                        .notional_usd_min
+                        .positive(&format!("bands[{index}].notional_usd_min"), USD_SCALE)?,
                     spread_centi_bps: band.spread_bps.non_negative(&format!("bands[{index}].spread_bps"), 2)?,
                 })
             })
@@ -342,7 +379,11 @@ pub struct DepositRequest {
 pub async fn create_deposit(State(state): State<AppState>, signed: Signed) -> ApiResult<Created<DepositView>> {
     admin(&signed)?;
     let request: DepositRequest = parse_body(&signed.body)?;
-    let asset = state.catalog.asset_by_text(&request.asset).ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?.clone();
+    let asset = state
+        .catalog
+        .asset_by_text(&request.asset)
+        .ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?
+        .clone();
     let deposit = NewDeposit {
         client_id: ClientId::parse(&request.client_id).map_err(|error| ApiError::invalid("client_id", error))?,
         asset: asset.code,
@@ -368,7 +409,8 @@ pub async fn publish_balance(state: &AppState, client_id: &ClientId, asset: otcd
     let Ok(balances) = state.engine.query(move |desk| desk.balances(&owner)).await else { return };
     if let Some(line) = balances.iter().find(|line| line.asset == asset) {
         let view = crate::views::BalanceView::from(line);
-        let message = json!({"type": "balance", "asset": view.asset, "available": view.available, "reserved": view.reserved});
+        let message =
+            json!({"type": "balance", "asset": view.asset, "available": view.available, "reserved": view.reserved});
         state.events.publish(crate::events::ClientEvent {
             client_id: client_id.clone(),
             channel: crate::events::Channel::Balances,
@@ -387,7 +429,9 @@ pub async fn audit_verify(State(state): State<AppState>, signed: Signed) -> ApiR
         .map_err(|_| ApiError::internal("verification was interrupted"))?;
     Ok(Json(match result {
         Ok(report) => json!({"valid": true, "events": report.events, "head": report.head.hash_hex()}),
-        Err(error) => json!({"valid": false, "events": null, "head": null, "first_bad_seq": error.seq(), "error": error.to_string()}),
+        Err(error) => {
+            json!({"valid": false, "events": null, "head": null, "first_bad_seq": error.seq(), "error": error.to_string()})
+        }
     }))
 }
 
@@ -423,10 +467,15 @@ fn skew_view(desk: &otcd_core::engine::Desk, setting: &otcd_core::model::SkewSet
 
 /// Inventory skew for an asset: when the desk is long it, prices of instruments with it as base shade down.
 #[utoipa::path(put, path = "/v1/admin/skew/{asset}", tag = "admin", request_body = SkewRequest, responses((status = 200, body = SkewView)))]
-pub async fn put_skew(State(state): State<AppState>, Path(asset): Path<String>, signed: Signed) -> ApiResult<Json<SkewView>> {
+pub async fn put_skew(
+    State(state): State<AppState>,
+    Path(asset): Path<String>,
+    signed: Signed,
+) -> ApiResult<Json<SkewView>> {
     admin(&signed)?;
     let request: SkewRequest = parse_body(&signed.body)?;
-    let asset = state.catalog.asset_by_text(&asset).ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?.clone();
+    let asset =
+        state.catalog.asset_by_text(&asset).ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?.clone();
     let setting = otcd_core::model::SkewSetting {
         asset: asset.code,
         centi_bps_per_unit: request.bps_per_unit.non_negative("bps_per_unit", 2)?,
@@ -461,10 +510,19 @@ pub struct PositionView {
 pub async fn fund_desk(State(state): State<AppState>, signed: Signed) -> ApiResult<Created<PositionView>> {
     admin(&signed)?;
     let request: FundingRequest = parse_body(&signed.body)?;
-    let asset = state.catalog.asset_by_text(&request.asset).ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?.clone();
-    let amount = otcd_core::decimal::parse_scaled(&request.amount.0, asset.scale).map_err(|error| ApiError::invalid("amount", error))?;
-    let reference = ClientReference::parse(&request.reference).map_err(|error| ApiError::invalid("reference", error))?;
-    let executed = state.engine.submit(signed.principal.actor(), Command::FundDesk { asset: asset.code, amount, reference }).await?;
+    let asset = state
+        .catalog
+        .asset_by_text(&request.asset)
+        .ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?
+        .clone();
+    let amount = otcd_core::decimal::parse_scaled(&request.amount.0, asset.scale)
+        .map_err(|error| ApiError::invalid("amount", error))?;
+    let reference =
+        ClientReference::parse(&request.reference).map_err(|error| ApiError::invalid("reference", error))?;
+    let executed = state
+        .engine
+        .submit(signed.principal.actor(), Command::FundDesk { asset: asset.code, amount, reference })
+        .await?;
     let status = if executed.changed { StatusCode::CREATED } else { StatusCode::OK };
     let view = state.engine.query(move |desk| position_view(desk, asset.code, asset.scale)).await?;
     Ok((status, Json(view)))
@@ -483,6 +541,9 @@ fn position_view(desk: &otcd_core::engine::Desk, asset: otcd_core::catalog::Asse
 pub async fn desk_positions(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<ListView<PositionView>>> {
     admin(&signed)?;
     let assets: Vec<_> = state.catalog.assets().iter().map(|asset| (asset.code, asset.scale)).collect();
-    let items = state.engine.query(move |desk| assets.iter().map(|(code, scale)| position_view(desk, *code, *scale)).collect()).await?;
+    let items = state
+        .engine
+        .query(move |desk| assets.iter().map(|(code, scale)| position_view(desk, *code, *scale)).collect())
+        .await?;
     Ok(Json(ListView { items, next_cursor: None }))
 }

@@ -63,7 +63,11 @@ pub async fn account(State(state): State<AppState>, uri: Uri, signed: Signed) ->
 /// Available and reserved balance of every asset.
 #[utoipa::path(get, path = "/v1/balances", tag = "account", params(("client_id" = Option<String>, Query, description = "desk keys only")),
     responses((status = 200, body = ListView<BalanceView>), (status = 401, body = crate::problem::Problem)))]
-pub async fn balances(State(state): State<AppState>, uri: Uri, signed: Signed) -> ApiResult<Json<ListView<BalanceView>>> {
+pub async fn balances(
+    State(state): State<AppState>,
+    uri: Uri,
+    signed: Signed,
+) -> ApiResult<Json<ListView<BalanceView>>> {
     let params: OwnerQuery = parse_query(&uri)?;
     let client_id = subject(&signed.principal, params.client_id.as_deref())?;
     let items = state
@@ -82,18 +86,28 @@ pub async fn balances(State(state): State<AppState>, uri: Uri, signed: Signed) -
         ("to" = Option<String>, Query, description = "RFC 3339, exclusive"), ("limit" = Option<usize>, Query,), ("cursor" = Option<String>, Query,),
         ("client_id" = Option<String>, Query, description = "desk keys only")),
     responses((status = 200, body = ListView<LedgerEntryView>), (status = 400, body = crate::problem::Problem)))]
-pub async fn ledger(State(state): State<AppState>, uri: Uri, signed: Signed) -> ApiResult<Json<ListView<LedgerEntryView>>> {
+pub async fn ledger(
+    State(state): State<AppState>,
+    uri: Uri,
+    signed: Signed,
+) -> ApiResult<Json<ListView<LedgerEntryView>>> {
     let params: LedgerParams = parse_query(&uri)?;
     let client_id = subject(&signed.principal, params.client_id.as_deref())?;
     let asset = match &params.asset {
-        Some(text) => Some(state.catalog.asset_by_text(text).ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?.code),
+        Some(text) => Some(
+            state.catalog.asset_by_text(text).ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?.code,
+        ),
         None => None,
     };
     let query = LedgerQuery {
         asset,
         from: params.from.as_deref().map(|text| parse_timestamp("from", text)).transpose()?,
         to: params.to.as_deref().map(|text| parse_timestamp("to", text)).transpose()?,
-        after: params.cursor.as_deref().map(|text| text.parse().map_err(|_| ApiError::invalid("cursor", "is not a cursor this API returned"))).transpose()?,
+        after: params
+            .cursor
+            .as_deref()
+            .map(|text| text.parse().map_err(|_| ApiError::invalid("cursor", "is not a cursor this API returned")))
+            .transpose()?,
         limit: page_limit(params.limit)?,
     };
     let page = state

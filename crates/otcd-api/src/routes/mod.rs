@@ -67,7 +67,9 @@ impl utoipa::Modify for SignedRequests {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        for (name, header) in [("otc_key", "OTC-KEY"), ("otc_timestamp", "OTC-TIMESTAMP"), ("otc_signature", "OTC-SIGNATURE")] {
+        for (name, header) in
+            [("otc_key", "OTC-KEY"), ("otc_timestamp", "OTC-TIMESTAMP"), ("otc_signature", "OTC-SIGNATURE")]
+        {
             components.add_security_scheme(name, SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))));
         }
     }
@@ -79,7 +81,8 @@ pub fn parse_query<T: DeserializeOwned>(uri: &Uri) -> ApiResult<T> {
     let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let message = error.inner().to_string();
-        let unknown = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()).map(str::to_owned);
+        let unknown =
+            message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()).map(str::to_owned);
         ApiError::invalid(unknown.unwrap_or_else(|| "query".to_owned()), message)
     })
 }

@@ -43,7 +43,8 @@ pub async fn openapi() -> impl IntoResponse {
 /// The instruments the desk quotes.
 #[utoipa::path(get, path = "/v1/instruments", tag = "catalog", responses((status = 200, body = ListView<InstrumentView>)))]
 pub async fn instruments(State(state): State<AppState>) -> Json<ListView<InstrumentView>> {
-    let items = state.catalog.instruments().iter().map(|instrument| InstrumentView::new(instrument, &state.catalog)).collect();
+    let items =
+        state.catalog.instruments().iter().map(|instrument| InstrumentView::new(instrument, &state.catalog)).collect();
     Json(ListView { items, next_cursor: None })
 }
 

@@ -20,7 +20,11 @@ use serde::{Deserialize, Serialize};
 
 pub fn instrument_of<'a>(state: &'a AppState, symbol: &str) -> ApiResult<&'a Instrument> {
     state.catalog.instrument(symbol).ok_or_else(|| {
-        ApiError::new(StatusCode::BAD_REQUEST, "instrument_unknown", format!("unknown instrument {symbol:?}; see GET /v1/instruments"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "instrument_unknown",
+            format!("unknown instrument {symbol:?}; see GET /v1/instruments"),
+        )
     })
 }
 
@@ -68,7 +72,12 @@ pub struct IndicativePriceView {
 /// data is still shown here, marked by `as_of`; firm quotes refuse it.
 #[utoipa::path(get, path = "/v1/prices/{instrument}", tag = "quotes", params(("quantity" = Option<String>, Query, description = "defaults to the instrument's minimum")),
     responses((status = 200, body = IndicativePriceView), (status = 503, body = crate::problem::Problem)))]
-pub async fn indicative_price(State(state): State<AppState>, Path(symbol): Path<String>, uri: Uri, signed: Signed) -> ApiResult<Json<IndicativePriceView>> {
+pub async fn indicative_price(
+    State(state): State<AppState>,
+    Path(symbol): Path<String>,
+    uri: Uri,
+    signed: Signed,
+) -> ApiResult<Json<IndicativePriceView>> {
     signed.principal.require(Scope::Read).or_else(|_| signed.principal.require(Scope::Admin))?;
     let params: PriceParams = parse_query(&uri)?;
     let instrument = instrument_of(&state, &symbol)?.clone();
@@ -89,11 +98,18 @@ pub async fn indicative_price(State(state): State<AppState>, Path(symbol): Path<
         })
         .await?
         .ok_or_else(|| ApiError::internal("the client's tier is missing"))?;
-    let unavailable = |error: pricing::PricingError| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "price_unavailable", format!("no market data for this size: {error}"));
+    let unavailable = |error: pricing::PricingError| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "price_unavailable",
+            format!("no market data for this size: {error}"),
+        )
+    };
     let now = now_ms();
     let bid = pricing::executable(&books, Side::Sell, quantity, now, i64::MAX).map_err(unavailable)?;
     let ask = pricing::executable(&books, Side::Buy, quantity, now, i64::MAX).map_err(unavailable)?;
-    let bid_price = pricing::client_price(&bid, Side::Sell, spread, skew, instrument.price_step).map_err(unavailable)?;
+    let bid_price =
+        pricing::client_price(&bid, Side::Sell, spread, skew, instrument.price_step).map_err(unavailable)?;
     let ask_price = pricing::client_price(&ask, Side::Buy, spread, skew, instrument.price_step).map_err(unavailable)?;
     Ok(Json(IndicativePriceView {
         instrument: instrument.symbol.clone(),
@@ -124,14 +140,19 @@ pub struct RfqRequest {
 #[utoipa::path(post, path = "/v1/rfq", tag = "quotes", request_body = RfqRequest,
     responses((status = 201, body = QuoteView), (status = 200, description = "a repeat of an earlier request", body = QuoteView),
         (status = 403, body = crate::problem::Problem), (status = 503, body = crate::problem::Problem)))]
-pub async fn request_for_quote(State(state): State<AppState>, signed: Signed) -> ApiResult<(StatusCode, Json<QuoteView>)> {
+pub async fn request_for_quote(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> ApiResult<(StatusCode, Json<QuoteView>)> {
     signed.principal.require(Scope::Trade)?;
     let client_id = client_of(&signed)?;
     let request: RfqRequest = parse_body(&signed.body)?;
     let instrument = instrument_of(&state, &request.instrument)?.clone();
     let size = match (&request.quantity, &request.quote_quantity) {
         (Some(quantity), None) => RequestedSize::Base(parse_quantity(&state, &instrument, "quantity", quantity)?),
-        (None, Some(amount)) => RequestedSize::Quote(amount.positive("quote_quantity", quote_scale(&state, &instrument))?),
+        (None, Some(amount)) => {
+            RequestedSize::Quote(amount.positive("quote_quantity", quote_scale(&state, &instrument))?)
+        }
         _ => return Err(ApiError::invalid("quantity", "give exactly one of quantity and quote_quantity")),
     };
     let client_rfq_id = request
@@ -141,9 +162,10 @@ pub async fn request_for_quote(State(state): State<AppState>, signed: Signed) ->
         .transpose()?;
     let books = fresh(&state.market, &instrument.symbol, now_ms());
     let (books, notional) = match size {
-        RequestedSize::Base(quantity) => {
-            (trim_for_quantity(&books, Some(request.side), quantity), notional_usd(&state.market, &state.catalog, &instrument, quantity))
-        }
+        RequestedSize::Base(quantity) => (
+            trim_for_quantity(&books, Some(request.side), quantity),
+            notional_usd(&state.market, &state.catalog, &instrument, quantity),
+        ),
         RequestedSize::Quote(_) => (one_side(&books, request.side), None),
     };
     let command = Command::RequestQuote(QuoteRequest {
@@ -168,12 +190,18 @@ pub async fn request_for_quote(State(state): State<AppState>, signed: Signed) ->
 
 /// One of the caller's quotes, with its state (`open`, `used`, `expired`).
 #[utoipa::path(get, path = "/v1/quotes/{quote_id}", tag = "quotes", responses((status = 200, body = QuoteView), (status = 404, body = crate::problem::Problem)))]
-pub async fn get_quote(State(state): State<AppState>, Path(quote_id): Path<String>, signed: Signed) -> ApiResult<Json<QuoteView>> {
+pub async fn get_quote(
+    State(state): State<AppState>,
+    Path(quote_id): Path<String>,
+    signed: Signed,
+) -> ApiResult<Json<QuoteView>> {
     signed.principal.require(Scope::Read).or_else(|_| signed.principal.require(Scope::Admin))?;
     let caller = signed.principal.key.client_id.clone();
     let quote = state
         .engine
-        .query(move |desk| desk.quote(&quote_id).filter(|quote| caller.as_ref().is_none_or(|own| *own == quote.client_id)).cloned())
+        .query(move |desk| {
+            desk.quote(&quote_id).filter(|quote| caller.as_ref().is_none_or(|own| *own == quote.client_id)).cloned()
+        })
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "quote_not_found", "no such quote"))?;
     let instrument = instrument_of(&state, &quote.instrument)?;
@@ -198,7 +226,11 @@ pub struct ManualMarketView {
 /// Sets the manual reference price (venue `manual`, unlimited depth), fresh as of now. It ages like any book.
 #[utoipa::path(put, path = "/v1/admin/market/{instrument}", tag = "admin", request_body = ManualMarketRequest,
     responses((status = 200, body = ManualMarketView), (status = 400, body = crate::problem::Problem)))]
-pub async fn put_manual_market(State(state): State<AppState>, Path(symbol): Path<String>, signed: Signed) -> ApiResult<Json<ManualMarketView>> {
+pub async fn put_manual_market(
+    State(state): State<AppState>,
+    Path(symbol): Path<String>,
+    signed: Signed,
+) -> ApiResult<Json<ManualMarketView>> {
     signed.principal.require(Scope::Admin)?;
     let instrument = instrument_of(&state, &symbol)?.clone();
     let request: ManualMarketRequest = parse_body(&signed.body)?;

@@ -2,11 +2,11 @@
 //! (with its time and actor) and replaying the records through [`crate::engine::Desk::execute`] rebuilds the state.
 //! Commands carry already-parsed domain values: parsing and authentication happen at the edge.
 
+use super::model::Jurisdiction;
 use super::model::{KeyAlgorithm, KeyOwner, KycStatus, RequestedSize, Scope, Settlement, SkewSetting, SpreadBand};
-use crate::market::{Side, VenueBook};
 use crate::catalog::{AssetCode, Catalog};
 use crate::ids::{ClientId, ClientReference, KeyId, TierName};
-use super::model::Jurisdiction;
+use crate::market::{Side, VenueBook};
 use crate::time::TimestampMs;
 use serde::{Deserialize, Serialize};
 
@@ -35,11 +35,22 @@ pub struct JournalRecord {
 #[serde(rename_all = "snake_case")]
 pub enum Command {
     /// The first record of every desk: the catalog in force and the first operator key.
-    InitializeDesk { catalog: Catalog, admin_key: NewKey },
+    InitializeDesk {
+        catalog: Catalog,
+        admin_key: NewKey,
+    },
     CreateClient(NewClient),
-    UpdateClient { client_id: ClientId, changes: ClientChanges },
-    CreateKey { owner: KeyOwner, key: NewKey },
-    RevokeKey { key_id: KeyId },
+    UpdateClient {
+        client_id: ClientId,
+        changes: ClientChanges,
+    },
+    CreateKey {
+        owner: KeyOwner,
+        key: NewKey,
+    },
+    RevokeKey {
+        key_id: KeyId,
+    },
     PutTier(TierSpec),
     Deposit(NewDeposit),
     /// A firm RFQ quote priced by the engine from the market data carried in the command.
@@ -49,7 +60,11 @@ pub enum Command {
     /// Sets (or, with a zero rate, turns off) the inventory skew of an asset.
     PutSkew(SkewSetting),
     /// The desk puts its own capital into (or takes it out of) its inventory.
-    FundDesk { asset: AssetCode, amount: i128, reference: ClientReference },
+    FundDesk {
+        asset: AssetCode,
+        amount: i128,
+        reference: ClientReference,
+    },
 }
 
 /// Market data travels inside quote commands: the journal then records exactly what each quote was priced
@@ -117,7 +132,9 @@ pub struct ClientChanges {
 }
 
 /// Keeps "absent" (`None`, leave as is) apart from `null` (`Some(None)`, clear) through a JSON round trip.
-fn double_option<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<T>>, D::Error> {
+fn double_option<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)
 }
 

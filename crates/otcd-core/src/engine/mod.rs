@@ -42,11 +42,17 @@ pub enum Outcome {
     Key(ApiKey),
     Tier(Tier),
     /// `repeated`: the same deposit (same client, reference and body) was already credited; nothing moved.
-    Deposit { deposit: Deposit, repeated: bool },
+    Deposit {
+        deposit: Deposit,
+        repeated: bool,
+    },
     Quote(Quote),
     Ladder(Vec<Quote>),
     Skew(model::SkewSetting),
-    Funding { funding: model::DeskFunding, repeated: bool },
+    Funding {
+        funding: model::DeskFunding,
+        repeated: bool,
+    },
 }
 
 /// The result of an accepted command. `changed == false` means nothing changed (an idempotent repeat) and the
@@ -259,7 +265,9 @@ impl Desk {
                 self.ledger.account_id(&AccountKey { owner: owner.clone(), asset, purpose: Purpose::Available })
             })
             .collect();
-        if let Some(negative) = accounts.iter().find(|account| floor.is_some_and(|floor| self.ledger.balance(**account) < floor)) {
+        if let Some(negative) =
+            accounts.iter().find(|account| floor.is_some_and(|floor| self.ledger.balance(**account) < floor))
+        {
             let asset = self.ledger.account(*negative).map(|account| account.key.asset.to_string()).unwrap_or_default();
             return Err(CommandError::conflict(format!(
                 "the client owes {asset}; settle it before switching to prefunded"
@@ -271,7 +279,13 @@ impl Desk {
         Ok(())
     }
 
-    fn create_key(&mut self, at: TimestampMs, actor: &Actor, owner: &KeyOwner, key: &NewKey) -> Result<Executed, CommandError> {
+    fn create_key(
+        &mut self,
+        at: TimestampMs,
+        actor: &Actor,
+        owner: &KeyOwner,
+        key: &NewKey,
+    ) -> Result<Executed, CommandError> {
         validate_new_key(owner, key)?;
         if let KeyOwner::Client(client_id) = owner {
             if !self.clients.contains_key(client_id) {
@@ -312,7 +326,8 @@ impl Desk {
         if key.revoked_at.is_some() {
             return Ok(Executed { outcome: Outcome::Key(key.clone()), changed: false });
         }
-        let active_admin_keys = self.keys.values().filter(|other| other.revoked_at.is_none() && other.has_scope(Scope::Admin)).count();
+        let active_admin_keys =
+            self.keys.values().filter(|other| other.revoked_at.is_none() && other.has_scope(Scope::Admin)).count();
         if key.has_scope(Scope::Admin) && active_admin_keys == 1 {
             return Err(CommandError::conflict("this is the desk's last active admin key; create another first"));
         }
@@ -368,7 +383,10 @@ impl Desk {
             if original.asset != new.asset || original.amount != new.amount {
                 return Err(CommandError::conflict("this reference was used for a different deposit"));
             }
-            return Ok(Executed { outcome: Outcome::Deposit { deposit: original.clone(), repeated: true }, changed: false });
+            return Ok(Executed {
+                outcome: Outcome::Deposit { deposit: original.clone(), repeated: true },
+                changed: false,
+            });
         }
         let floor = available_floor(client.settlement);
         self.check_deposit_fits(new, asset.kind)?;
@@ -376,8 +394,12 @@ impl Desk {
             AccountKey { owner: Owner::Client(new.client_id.clone()), asset: new.asset, purpose: Purpose::Available },
             floor,
         );
-        let holding = self.ledger.open_account(AccountKey { owner: Owner::Desk, asset: new.asset, purpose: holding_purpose(asset.kind) }, None);
-        let postings = [Posting { account: holding, amount: -new.amount }, Posting { account: available, amount: new.amount }];
+        let holding = self.ledger.open_account(
+            AccountKey { owner: Owner::Desk, asset: new.asset, purpose: holding_purpose(asset.kind) },
+            None,
+        );
+        let postings =
+            [Posting { account: holding, amount: -new.amount }, Posting { account: available, amount: new.amount }];
         let kind = TransactionKind::Deposit { reference: new.reference.to_string() };
         let transaction = self.ledger.apply(at, kind, &postings)?;
         let deposit = Deposit {
@@ -442,18 +464,28 @@ impl Desk {
             if existing.asset != asset || existing.amount != amount {
                 return Err(CommandError::conflict("this reference was used for a different funding"));
             }
-            return Ok(Executed { outcome: Outcome::Funding { funding: existing.clone(), repeated: true }, changed: false });
+            return Ok(Executed {
+                outcome: Outcome::Funding { funding: existing.clone(), repeated: true },
+                changed: false,
+            });
         }
         let balance = |purpose| {
-            self.ledger.account_id(&AccountKey { owner: Owner::Desk, asset, purpose }).map_or(0, |id| self.ledger.balance(id))
+            self.ledger
+                .account_id(&AccountKey { owner: Owner::Desk, asset, purpose })
+                .map_or(0, |id| self.ledger.balance(id))
         };
-        if balance(Purpose::Inventory).checked_add(amount).is_none() || balance(holding_purpose(kind)).checked_sub(amount).is_none() {
+        if balance(Purpose::Inventory).checked_add(amount).is_none()
+            || balance(holding_purpose(kind)).checked_sub(amount).is_none()
+        {
             return Err(CommandError::invalid("amount", "is out of range"));
         }
-        let inventory = self.ledger.open_account(AccountKey { owner: Owner::Desk, asset, purpose: Purpose::Inventory }, None);
-        let holding = self.ledger.open_account(AccountKey { owner: Owner::Desk, asset, purpose: holding_purpose(kind) }, None);
+        let inventory =
+            self.ledger.open_account(AccountKey { owner: Owner::Desk, asset, purpose: Purpose::Inventory }, None);
+        let holding =
+            self.ledger.open_account(AccountKey { owner: Owner::Desk, asset, purpose: holding_purpose(kind) }, None);
         let postings = [Posting { account: holding, amount: -amount }, Posting { account: inventory, amount }];
-        let transaction = self.ledger.apply(at, TransactionKind::Funding { reference: reference.to_string() }, &postings)?;
+        let transaction =
+            self.ledger.apply(at, TransactionKind::Funding { reference: reference.to_string() }, &postings)?;
         let funding = model::DeskFunding {
             funding_id: format!("fund_{:08}", self.fundings.len() + 1),
             asset,
@@ -470,7 +502,11 @@ impl Desk {
     /// changes nothing (opening accounts would shift every later account id on replay).
     fn check_deposit_fits(&self, new: &NewDeposit, kind: AssetKind) -> Result<(), CommandError> {
         let balance = |key: AccountKey| self.ledger.account_id(&key).map_or(0, |account| self.ledger.balance(account));
-        let available = balance(AccountKey { owner: Owner::Client(new.client_id.clone()), asset: new.asset, purpose: Purpose::Available });
+        let available = balance(AccountKey {
+            owner: Owner::Client(new.client_id.clone()),
+            asset: new.asset,
+            purpose: Purpose::Available,
+        });
         let holding = balance(AccountKey { owner: Owner::Desk, asset: new.asset, purpose: holding_purpose(kind) });
         if available.checked_add(new.amount).is_none() || holding.checked_sub(new.amount).is_none() {
             return Err(CommandError::invalid("amount", "is out of range"));
@@ -482,7 +518,10 @@ impl Desk {
         if self.tiers.contains_key(tier) {
             Ok(())
         } else {
-            Err(CommandError::invalid("tier", format!("unknown tier {tier:?}; create it with PUT /v1/admin/tiers/{tier}")))
+            Err(CommandError::invalid(
+                "tier",
+                format!("unknown tier {tier:?}; create it with PUT /v1/admin/tiers/{tier}"),
+            ))
         }
     }
 }
@@ -491,8 +530,14 @@ fn validate_bands(bands: &[model::SpreadBand]) -> Result<(), CommandError> {
     if bands.len() > model::TIER_BANDS_MAX {
         return Err(CommandError::invalid("bands", "at most 16 bands"));
     }
-    if bands.iter().any(|band| band.notional_usd_min <= 0 || !(0..=SPREAD_CENTI_BPS_MAX).contains(&band.spread_centi_bps)) {
-        return Err(CommandError::invalid("bands", "each band needs a positive notional_usd_min and a spread between 0 and 10000 bps"));
+    if bands
+        .iter()
+        .any(|band| band.notional_usd_min <= 0 || !(0..=SPREAD_CENTI_BPS_MAX).contains(&band.spread_centi_bps))
+    {
+        return Err(CommandError::invalid(
+            "bands",
+            "each band needs a positive notional_usd_min and a spread between 0 and 10000 bps",
+        ));
     }
     if !bands.windows(2).all(|pair| pair[0].notional_usd_min < pair[1].notional_usd_min) {
         return Err(CommandError::invalid("bands", "must be in ascending order of notional_usd_min"));
@@ -517,7 +562,8 @@ fn available_floor(settlement: Settlement) -> Option<i128> {
 
 fn validate_name(name: &str) -> Result<(), CommandError> {
     let trimmed = name.trim();
-    if trimmed.is_empty() || name.chars().count() > model::CLIENT_NAME_LENGTH_MAX || name.chars().any(char::is_control) {
+    if trimmed.is_empty() || name.chars().count() > model::CLIENT_NAME_LENGTH_MAX || name.chars().any(char::is_control)
+    {
         return Err(CommandError::invalid("name", "must be 1 to 200 printable characters"));
     }
     Ok(())

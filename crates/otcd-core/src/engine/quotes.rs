@@ -143,8 +143,10 @@ impl Desk {
         let (quantity, price, executable) = match request.size {
             RequestedSize::Base(quantity) => {
                 validate_quantity(&instrument, quantity, "quantity")?;
-                let executable = pricing::executable(&request.books, request.side, quantity, at, i64::MAX).map_err(pricing_refusal)?;
-                let price = pricing::client_price(&executable, request.side, spread, skew, instrument.price_step).map_err(pricing_refusal)?;
+                let executable = pricing::executable(&request.books, request.side, quantity, at, i64::MAX)
+                    .map_err(pricing_refusal)?;
+                let price = pricing::client_price(&executable, request.side, spread, skew, instrument.price_step)
+                    .map_err(pricing_refusal)?;
                 (quantity, price, executable)
             }
             RequestedSize::Quote(amount) => self.price_quote_amount(at, &instrument, request, amount, spread, skew)?,
@@ -199,21 +201,30 @@ impl Desk {
             i64::MAX,
         )
         .map_err(|error| match error {
-            PricingError::OutsideLimits => {
-                CommandError::invalid("quote_quantity", "no quantity within the instrument's limits matches this amount")
-            }
+            PricingError::OutsideLimits => CommandError::invalid(
+                "quote_quantity",
+                "no quantity within the instrument's limits matches this amount",
+            ),
             other => pricing_refusal(other),
         })?;
-        let executable = pricing::executable(&request.books, request.side, quantity, at, i64::MAX).map_err(pricing_refusal)?;
+        let executable =
+            pricing::executable(&request.books, request.side, quantity, at, i64::MAX).map_err(pricing_refusal)?;
         Ok((quantity, price, executable))
     }
 
-    pub(super) fn request_ladder(&mut self, at: TimestampMs, request: &LadderRequest) -> Result<Executed, CommandError> {
+    pub(super) fn request_ladder(
+        &mut self,
+        at: TimestampMs,
+        request: &LadderRequest,
+    ) -> Result<Executed, CommandError> {
         let client = self.quoting_client(at, &request.client_id)?;
         let instrument = self.instrument(&request.instrument)?.clone();
         validate_validity(request.validity_ms)?;
         validate_books(&request.books, &instrument)?;
-        if request.sizes.is_empty() || request.sizes.len() > LADDER_SIZES_MAX || request.notional_usd.len() != request.sizes.len() {
+        if request.sizes.is_empty()
+            || request.sizes.len() > LADDER_SIZES_MAX
+            || request.notional_usd.len() != request.sizes.len()
+        {
             return Err(CommandError::invalid("levels", "1 to 10 sizes"));
         }
         let skew = self.skew_for(instrument.base);
@@ -221,11 +232,22 @@ impl Desk {
         for (quantity, notional) in request.sizes.iter().zip(&request.notional_usd) {
             validate_quantity(&instrument, *quantity, "levels")?;
             let spread = self.spread_for(&client, *notional)?;
-            let bid = pricing::executable(&request.books, Side::Sell, *quantity, at, i64::MAX).map_err(pricing_refusal)?;
-            let ask = pricing::executable(&request.books, Side::Buy, *quantity, at, i64::MAX).map_err(pricing_refusal)?;
-            let bid_price = pricing::client_price(&bid, Side::Sell, spread, skew, instrument.price_step).map_err(pricing_refusal)?;
-            let ask_price = pricing::client_price(&ask, Side::Buy, spread, skew, instrument.price_step).map_err(pricing_refusal)?;
-            priced.push((*quantity, bid_price, ask_price, bid.as_of.min(ask.as_of), bid.venues_used.max(ask.venues_used), spread));
+            let bid =
+                pricing::executable(&request.books, Side::Sell, *quantity, at, i64::MAX).map_err(pricing_refusal)?;
+            let ask =
+                pricing::executable(&request.books, Side::Buy, *quantity, at, i64::MAX).map_err(pricing_refusal)?;
+            let bid_price = pricing::client_price(&bid, Side::Sell, spread, skew, instrument.price_step)
+                .map_err(pricing_refusal)?;
+            let ask_price =
+                pricing::client_price(&ask, Side::Buy, spread, skew, instrument.price_step).map_err(pricing_refusal)?;
+            priced.push((
+                *quantity,
+                bid_price,
+                ask_price,
+                bid.as_of.min(ask.as_of),
+                bid.venues_used.max(ask.venues_used),
+                spread,
+            ));
         }
         if self.quotes.len() + priced.len() > QUOTES_HELD_MAX {
             return Err(CommandError::conflict("the desk holds too many live quotes; retry shortly"));
@@ -265,9 +287,9 @@ impl Desk {
     }
 
     pub(super) fn instrument(&self, symbol: &str) -> Result<&Instrument, CommandError> {
-        self.catalog()
-            .and_then(|catalog| catalog.instrument(symbol))
-            .ok_or_else(|| CommandError::InstrumentUnknown(format!("unknown instrument {symbol:?}; see GET /v1/instruments")))
+        self.catalog().and_then(|catalog| catalog.instrument(symbol)).ok_or_else(|| {
+            CommandError::InstrumentUnknown(format!("unknown instrument {symbol:?}; see GET /v1/instruments"))
+        })
     }
 
     fn spread_for(&self, client: &Client, notional_usd: Option<i128>) -> Result<i128, CommandError> {
@@ -276,12 +298,19 @@ impl Desk {
     }
 
     /// The original quote for a repeated client_rfq_id; `Err(conflict)` when the repeat asks for something else.
-    fn repeated_rfq(&self, client_id: &ClientId, reference: &ClientReference, request: &QuoteRequest) -> Result<Option<Quote>, CommandError> {
+    fn repeated_rfq(
+        &self,
+        client_id: &ClientId,
+        reference: &ClientReference,
+        request: &QuoteRequest,
+    ) -> Result<Option<Quote>, CommandError> {
         let Some(number) = self.quotes.by_client_rfq_id.get(&(client_id.clone(), reference.clone())) else {
             return Ok(None);
         };
         let original = self.quotes.quotes.get(number).expect("index points at a held quote");
-        let same = original.instrument == request.instrument && original.side == Some(request.side) && original.requested == request.size;
+        let same = original.instrument == request.instrument
+            && original.side == Some(request.side)
+            && original.requested == request.size;
         if !same {
             return Err(CommandError::conflict("this client_rfq_id was used for a different request"));
         }
@@ -319,7 +348,10 @@ fn validate_books(books: &[VenueBook], instrument: &Instrument) -> Result<(), Co
 /// Quantity rules of the instrument: on its step, within its minimum and maximum.
 pub fn validate_quantity(instrument: &Instrument, quantity: i128, field: &'static str) -> Result<(), CommandError> {
     if quantity < instrument.quantity_min || quantity > instrument.quantity_max {
-        return Err(CommandError::invalid(field, "is outside the instrument's minimum and maximum (see GET /v1/instruments)"));
+        return Err(CommandError::invalid(
+            field,
+            "is outside the instrument's minimum and maximum (see GET /v1/instruments)",
+        ));
     }
     if quantity % instrument.quantity_step != 0 {
         return Err(CommandError::invalid(field, "is not a multiple of the instrument's quantity increment"));
@@ -330,7 +362,9 @@ pub fn validate_quantity(instrument: &Instrument, quantity: i128, field: &'stati
 fn pricing_refusal(error: PricingError) -> CommandError {
     match error {
         PricingError::NoFreshBook => CommandError::PriceUnavailable("no venue has a fresh book".into()),
-        PricingError::InsufficientDepth => CommandError::PriceUnavailable("the fresh books cannot fill this size".into()),
+        PricingError::InsufficientDepth => {
+            CommandError::PriceUnavailable("the fresh books cannot fill this size".into())
+        }
         other => CommandError::invalid("quantity", other.to_string()),
     }
 }

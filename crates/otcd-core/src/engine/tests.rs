@@ -125,7 +125,11 @@ fn switching_to_prefunded_puts_a_zero_floor_on_available_accounts() {
 fn kyc_changes_are_recorded_with_who_made_them() {
     let mut desk = desk();
     let client_id = add_client(&mut desk);
-    let actor = Actor { key_id: Some(KeyId::parse("k_admin").unwrap()), source_ip: Some("127.0.0.1".into()), ..Actor::default() };
+    let actor = Actor {
+        key_id: Some(KeyId::parse("k_admin").unwrap()),
+        source_ip: Some("127.0.0.1".into()),
+        ..Actor::default()
+    };
     let changes = ClientChanges { kyc_status: Some(KycStatus::Rejected), ..ClientChanges::default() };
     let command = Command::UpdateClient { client_id: client_id.clone(), changes };
     desk.execute(&JournalRecord { at: TimestampMs(9), actor, command }).unwrap();
@@ -170,7 +174,11 @@ fn ledger_pages_follow_the_cursor() {
     let mut desk = desk();
     let client_id = add_client(&mut desk);
     for index in 0..5 {
-        desk.execute(&record(10 + index, deposit(&client_id, "USD", 100 + i128::from(index as u8), &format!("r{index}")))).unwrap();
+        desk.execute(&record(
+            10 + index,
+            deposit(&client_id, "USD", 100 + i128::from(index as u8), &format!("r{index}")),
+        ))
+        .unwrap();
     }
     let mut query = LedgerQuery { asset: None, from: None, to: None, after: None, limit: 2 };
     let mut amounts = Vec::new();
@@ -183,6 +191,9 @@ fn ledger_pages_follow_the_cursor() {
         }
     }
     assert_eq!(amounts, vec![100, 101, 102, 103, 104]);
-    let windowed = desk.ledger_lines(&client_id, &LedgerQuery { from: Some(TimestampMs(11)), to: Some(TimestampMs(13)), after: None, ..query });
+    let windowed = desk.ledger_lines(
+        &client_id,
+        &LedgerQuery { from: Some(TimestampMs(11)), to: Some(TimestampMs(13)), after: None, ..query },
+    );
     assert_eq!(windowed.items.iter().map(|line| line.amount).collect::<Vec<_>>(), vec![101, 102]);
 }

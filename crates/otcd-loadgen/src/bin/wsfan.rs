@@ -163,9 +163,9 @@ impl Connection {
         if message["firm"] == true {
             self.counters.firm.fetch_add(1, Ordering::Relaxed);
         }
-        let tick_at = message["tick_at"].as_str().and_then(|text| {
-            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
-        });
+        let tick_at = message["tick_at"]
+            .as_str()
+            .and_then(|text| time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok());
         if let Some(tick_at) = tick_at {
             let tick_ms = tick_at.unix_timestamp_nanos() / 1_000_000;
             let _ = latency_ms.record((received_ms - tick_ms).max(1) as u64);

@@ -35,7 +35,10 @@ fn stale_books_refuse_firm_quotes_until_the_next_update() {
     let stale = desk.rfq(&trader, &btc);
     assert_problem(&stale, 503, "price_unavailable");
     let retry_after = stale.header("retry-after").unwrap_or_else(|| panic!("a Retry-After header: {stale:?}"));
-    assert!(retry_after.parse::<u64>().is_ok_and(|seconds| seconds >= 1), "Retry-After in whole seconds: {retry_after:?}");
+    assert!(
+        retry_after.parse::<u64>().is_ok_and(|seconds| seconds >= 1),
+        "Retry-After in whole seconds: {retry_after:?}"
+    );
 
     // The indicative price still answers, marked with the old as_of.
     let indicative = desk.get(&trader, "/v1/prices/BTC-USD?quantity=1");
@@ -43,7 +46,11 @@ fn stale_books_refuse_firm_quotes_until_the_next_update() {
     assert_eq!(indicative["firm"], json!(false), "{indicative}");
     assert_eq!(indicative["as_of"], set["as_of"], "{indicative}");
     assert!(now_ms() - timestamp_ms(&indicative["as_of"]) > 800, "as_of is older than the maximum age: {indicative}");
-    assert_eq!((indicative["bid"].clone(), indicative["ask"].clone()), (json!("49900.00"), json!("50110.02")), "{indicative}");
+    assert_eq!(
+        (indicative["bid"].clone(), indicative["ask"].clone()),
+        (json!("49900.00"), json!("50110.02")),
+        "{indicative}"
+    );
 
     // A fresh update makes firm prices again, at the new price: 51010.00 × 1.002 = 51112.02.
     desk.set_price("BTC-USD", "51000.00", "51010.00");
@@ -76,7 +83,11 @@ fn quotes_are_firm_for_five_seconds_owned_and_idempotent() {
     assert_eq!(quote["firm"], json!(true), "{quote}");
     assert_eq!(quote["price"], json!("50110.02"), "{quote}");
     assert_eq!(quote["client_rfq_id"], json!("rfq-1"), "{quote}");
-    assert_eq!(timestamp_ms(&quote["valid_until"]) - timestamp_ms(&quote["created_at"]), 5_000, "default validity: {quote}");
+    assert_eq!(
+        timestamp_ms(&quote["valid_until"]) - timestamp_ms(&quote["created_at"]),
+        5_000,
+        "default validity: {quote}"
+    );
 
     let path = format!("/v1/quotes/{quote_id}");
     let seen = desk.get(&alice, &path).expect(200).clone();
@@ -159,7 +170,11 @@ fn only_kyc_approved_unexpired_clients_get_firm_quotes() {
     assert_problem(&desk.rfq(&pending, &btc), 403, "kyc_required");
     // Indicative prices are still shown.
     let indicative = desk.get(&pending, "/v1/prices/BTC-USD?quantity=1").expect(200).clone();
-    assert_eq!((indicative["bid"].clone(), indicative["ask"].clone()), (json!("49900.00"), json!("50110.02")), "{indicative}");
+    assert_eq!(
+        (indicative["bid"].clone(), indicative["ask"].clone()),
+        (json!("49900.00"), json!("50110.02")),
+        "{indicative}"
+    );
     assert_eq!(indicative["firm"], json!(false), "{indicative}");
     // Nothing was quoted for the refused request.
     assert_problem(&desk.get(&desk.admin, "/v1/quotes/q_000000000001"), 404, "quote_not_found");
@@ -177,7 +192,8 @@ fn only_kyc_approved_unexpired_clients_get_firm_quotes() {
     assert_problem(&desk.rfq(&pending, &btc), 403, "kyc_required");
 
     // A client onboarded with an expiry in the past.
-    let lapsed = desk.create_client(&json!({"name": "Lapsed", "jurisdiction": "DE", "tier": "standard", "kyc_status": "approved",
+    let lapsed = desk
+        .create_client(&json!({"name": "Lapsed", "jurisdiction": "DE", "tier": "standard", "kyc_status": "approved",
         "kyc_expires_at": "2020-01-01T00:00:00Z", "settlement": "prefunded"}));
     let lapsed = desk.key_for(&lapsed);
     assert_problem(&desk.rfq(&lapsed, &btc), 403, "kyc_required");

@@ -127,7 +127,11 @@ fn size_bands_apply_from_the_usd_notional_at_the_mid() {
         ],
     );
     let indicative = desk.get(&trader, "/v1/prices/BTC-USD?quantity=25").expect(200).clone();
-    assert_eq!((indicative["bid"].clone(), indicative["ask"].clone()), (json!("49975.00"), json!("50035.01")), "{indicative}");
+    assert_eq!(
+        (indicative["bid"].clone(), indicative["ask"].clone()),
+        (json!("49975.00"), json!("50035.01")),
+        "{indicative}"
+    );
 
     // BTC-EUR sizes its notional in USD through BTC-USD's mid: 21 × 50005 = 1,050,105 USD ≥ 1M (although
     // 21 × 46005 = 966,105 EUR is not): 5 bps. 46010 × 1.0005 = 46033.005 → 46033.01; 46000 × 0.9995 = 45977.00.
@@ -168,8 +172,14 @@ fn quote_quantity_finds_the_size_for_an_amount() {
     assert_invalid(&desk.rfq(&trader, &both), "quantity");
     assert_invalid(&desk.rfq(&trader, &json!({"instrument": "BTC-USD", "side": "buy"})), "quantity");
     // Nothing positive to spend, or less than the minimum size costs (0.0001 × 50110.02 = 5.011002 → 5.02).
-    assert_invalid(&desk.rfq(&trader, &json!({"instrument": "BTC-USD", "side": "buy", "quote_quantity": "0"})), "quote_quantity");
-    assert_invalid(&desk.rfq(&trader, &json!({"instrument": "BTC-USD", "side": "buy", "quote_quantity": "5.01"})), "quote_quantity");
+    assert_invalid(
+        &desk.rfq(&trader, &json!({"instrument": "BTC-USD", "side": "buy", "quote_quantity": "0"})),
+        "quote_quantity",
+    );
+    assert_invalid(
+        &desk.rfq(&trader, &json!({"instrument": "BTC-USD", "side": "buy", "quote_quantity": "5.01"})),
+        "quote_quantity",
+    );
     assert_eq!(by_amount("buy", "5.02"), ("0.00010000".into(), "50110.02".into()));
 }
 
@@ -179,7 +189,10 @@ fn quote_quantity_finds_the_size_for_an_amount() {
 #[ignore = "bug: quote_quantity RFQs ignore tier size bands (routes/quotes.rs passes notional_usd = None)"]
 fn quote_quantity_gets_the_size_band_spread() {
     let desk = Desk::start();
-    desk.put_tier("banded", &json!({"spread_bps": "10", "bands": [{"notional_usd_min": "1000000", "spread_bps": "5"}]}));
+    desk.put_tier(
+        "banded",
+        &json!({"spread_bps": "10", "bands": [{"notional_usd_min": "1000000", "spread_bps": "5"}]}),
+    );
     let (_, trader) = desk.client("Banded Amounts", "banded", "approved");
     desk.set_price("BTC-USD", "50000.00", "50010.00");
     // 25 BTC (1,250,125 USD at the mid) is in the 5 bps band: 50010 × 1.0005 = 50035.005 → 50035.01.
@@ -200,13 +213,24 @@ fn inventory_skew_shades_both_sides() {
     // No skew yet: 50110.02 / 49900.00.
     assert_prices(&desk, &trader, &[("BTC-USD", "buy", "1", "50110.02"), ("BTC-USD", "sell", "1", "49900.00")]);
 
-    let skew = desk.put(&desk.admin, "/v1/admin/skew/BTC", &json!({"bps_per_unit": "1", "max_bps": "5"})).expect(200).clone();
+    let skew =
+        desk.put(&desk.admin, "/v1/admin/skew/BTC", &json!({"bps_per_unit": "1", "max_bps": "5"})).expect(200).clone();
     assert_eq!(skew["current_bps"], json!("0"), "no position, no skew: {skew}");
     let funding = json!({"asset": "BTC", "amount": "3", "reference": "seed"});
     let position = desk.post(&desk.admin, "/v1/admin/desk/funding", &funding).expect(201).clone();
-    assert_eq!((position["position"].clone(), position["skew_bps"].clone()), (json!("3.00000000"), json!("3")), "{position}");
+    assert_eq!(
+        (position["position"].clone(), position["skew_bps"].clone()),
+        (json!("3.00000000"), json!("3")),
+        "{position}"
+    );
     let positions = desk.get(&desk.admin, "/v1/admin/desk/positions").expect(200).clone();
-    let btc = positions["items"].as_array().expect("items").iter().find(|item| item["asset"] == "BTC").expect("a BTC line").clone();
+    let btc = positions["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|item| item["asset"] == "BTC")
+        .expect("a BTC line")
+        .clone();
     assert_eq!((btc["position"].clone(), btc["skew_bps"].clone()), (json!("3.00000000"), json!("3")), "{positions}");
 
     // Long 3 BTC at 1 bps per BTC: skew 3 bps shades both sides down.
@@ -220,8 +244,16 @@ fn inventory_skew_shades_both_sides() {
     // 8 BTC long would be 8 bps, capped at 5: 50010.00 × 1.0015 = 50085.015 → 50085.02; 50000.00 × 0.9975 = 49875.00.
     let more = json!({"asset": "BTC", "amount": "5", "reference": "seed-2"});
     let position = desk.post(&desk.admin, "/v1/admin/desk/funding", &more).expect(201).clone();
-    assert_eq!((position["position"].clone(), position["skew_bps"].clone()), (json!("8.00000000"), json!("5")), "{position}");
+    assert_eq!(
+        (position["position"].clone(), position["skew_bps"].clone()),
+        (json!("8.00000000"), json!("5")),
+        "{position}"
+    );
     assert_prices(&desk, &trader, &[("BTC-USD", "buy", "1", "50085.02"), ("BTC-USD", "sell", "1", "49875.00")]);
     let indicative = desk.get(&trader, "/v1/prices/BTC-USD?quantity=1").expect(200).clone();
-    assert_eq!((indicative["bid"].clone(), indicative["ask"].clone()), (json!("49875.00"), json!("50085.02")), "{indicative}");
+    assert_eq!(
+        (indicative["bid"].clone(), indicative["ask"].clone()),
+        (json!("49875.00"), json!("50085.02")),
+        "{indicative}"
+    );
 }

@@ -86,12 +86,21 @@ fn bad_messages_get_errors_and_the_connection_stays_usable() {
         (r#"{"op": "dance", "channel": "quotes", "instrument": "BTC-USD", "levels": ["1"]}"#, "invalid_request"),
         (r#"{"op": "subscribe", "channel": "weather"}"#, "invalid_request"),
         (r#"{"op": "subscribe", "channel": "quotes", "levels": ["1"]}"#, "invalid_request"),
-        (r#"{"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD", "levels": ["0.00001"]}"#, "invalid_request"),
+        (
+            r#"{"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD", "levels": ["0.00001"]}"#,
+            "invalid_request",
+        ),
         (r#"{"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD", "levels": []}"#, "invalid_request"),
         (r#"{"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD", "levels": [1]}"#, "invalid_request"),
         (r#"{"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD"}"#, "invalid_request"),
-        (r#"{"op": "subscribe", "channel": "quotes", "instrument": "DOGE-USD", "levels": ["1"]}"#, "instrument_unknown"),
-        (r#"{"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD", "levels": ["1"], "extra": 1}"#, "invalid_request"),
+        (
+            r#"{"op": "subscribe", "channel": "quotes", "instrument": "DOGE-USD", "levels": ["1"]}"#,
+            "instrument_unknown",
+        ),
+        (
+            r#"{"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD", "levels": ["1"], "extra": 1}"#,
+            "invalid_request",
+        ),
     ];
     for (message, code) in bad {
         stream.send_text(message);
@@ -106,7 +115,11 @@ fn bad_messages_get_errors_and_the_connection_stays_usable() {
     // Still usable: a new subscription works and prices ETH-USD (3000.00 × 0.998 = 2994.00, 3001.00 × 1.002 = 3007.002 → 3007.01).
     stream.subscribe_quotes("ETH-USD", &["2"]);
     let reply = stream.next_reply(WAIT);
-    assert_eq!((reply["type"].clone(), reply["instrument"].clone()), (json!("subscribed"), json!("ETH-USD")), "{reply}");
+    assert_eq!(
+        (reply["type"].clone(), reply["instrument"].clone()),
+        (json!("subscribed"), json!("ETH-USD")),
+        "{reply}"
+    );
     let ladder = ladder_at(&mut stream, "ETH-USD", "2994.00", "3007.01");
     assert_eq!(ladder["levels"][0]["quantity"], json!("2.000000000000000000"), "{ladder}");
     // The earlier subscription still runs.
@@ -261,16 +274,21 @@ fn a_slow_consumer_is_cut_off_without_holding_back_others() {
     // The slow client was cut off: reading now drains what was queued and then meets the close (1008, slow
     // consumer) or the end of the connection, instead of a live stream that never ends.
     let mut drained = 0;
-    let deadline = Instant::now() + Duration::from_secs(30).saturating_sub(started.elapsed()).max(Duration::from_secs(5));
+    let deadline =
+        Instant::now() + Duration::from_secs(30).saturating_sub(started.elapsed()).max(Duration::from_secs(5));
     loop {
         match slow.read(deadline.saturating_duration_since(Instant::now())) {
             Event::Message(_) => drained += 1,
             Event::Closed(code, reason) => {
                 assert_eq!(code, 1008, "close code for a slow consumer: {reason}");
                 assert!(reason.contains("slow consumer"), "close reason: {reason:?}");
+                eprintln!("slow consumer: {drained} queued messages, then a close frame {code} {reason:?}");
                 break;
             }
-            Event::Ended(_) => break,
+            Event::Ended(error) => {
+                eprintln!("slow consumer: {drained} queued messages, then the connection ended: {error}");
+                break;
+            }
             Event::Timeout => panic!("the slow connection is still open after {drained} messages"),
         }
     }

@@ -213,15 +213,23 @@ impl Desk {
         for (name, value) in headers {
             request = request.set(name, value);
         }
-        let result =
-            if body.is_empty() { request.call() } else { request.set("Content-Type", "application/json").send_string(body) };
+        let result = if body.is_empty() {
+            request.call()
+        } else {
+            request.set("Content-Type", "application/json").send_string(body)
+        };
         let response = match result {
             Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(ureq::Error::Transport(error)) => panic!("{method} {path}: transport error {error}; log:\n{}", self.log()),
+            Err(ureq::Error::Transport(error)) => {
+                panic!("{method} {path}: transport error {error}; log:\n{}", self.log())
+            }
         };
         let status = response.status();
-        let headers =
-            response.headers_names().iter().map(|name| (name.clone(), response.header(name).unwrap_or("").to_owned())).collect();
+        let headers = response
+            .headers_names()
+            .iter()
+            .map(|name| (name.clone(), response.header(name).unwrap_or("").to_owned()))
+            .collect();
         let text = response.into_string().expect("a readable body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Reply { status, headers, text, body }
@@ -307,7 +315,8 @@ impl Desk {
 
     /// A WebSocket to `/v1/stream` signed with `signer`.
     pub fn stream(&self, signer: &Signer) -> Stream {
-        self.stream_with(&signer.headers("GET", "/v1/stream", "")).unwrap_or_else(|status| panic!("stream upgrade refused: {status}"))
+        self.stream_with(&signer.headers("GET", "/v1/stream", ""))
+            .unwrap_or_else(|status| panic!("stream upgrade refused: {status}"))
     }
 
     /// A WebSocket upgrade with explicit headers; `Err(status)` when the server answers with plain HTTP.
@@ -334,7 +343,8 @@ impl Desk {
         };
         assert_eq!(result, 0, "setsockopt(SO_RCVBUF)");
         let headers = signer.headers("GET", "/v1/stream", "");
-        Stream::handshake(&self.address, socket, &headers).unwrap_or_else(|status| panic!("stream upgrade refused: {status}"))
+        Stream::handshake(&self.address, socket, &headers)
+            .unwrap_or_else(|status| panic!("stream upgrade refused: {status}"))
     }
 }
 
@@ -389,7 +399,9 @@ impl Stream {
         socket.set_read_timeout(Some(Duration::from_secs(10))).expect("set a read timeout");
         match tungstenite::client(request, socket) {
             Ok((socket, _)) => Ok(Self { socket }),
-            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => Err(response.status().as_u16()),
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                Err(response.status().as_u16())
+            }
             Err(error) => panic!("WebSocket handshake failed: {error}"),
         }
     }
@@ -418,12 +430,14 @@ impl Stream {
             self.socket.get_ref().set_read_timeout(Some(left)).expect("set a read timeout");
             match self.socket.read() {
                 Ok(Message::Text(message)) => {
-                    let value = serde_json::from_str(message.as_str())
-                        .unwrap_or_else(|error| panic!("a stream message that is not JSON ({error}): {}", message.as_str()));
+                    let value = serde_json::from_str(message.as_str()).unwrap_or_else(|error| {
+                        panic!("a stream message that is not JSON ({error}): {}", message.as_str())
+                    });
                     return Event::Message(value);
                 }
                 Ok(Message::Close(frame)) => {
-                    let (code, reason) = frame.map_or((1005, String::new()), |frame| (u16::from(frame.code), frame.reason.to_string()));
+                    let (code, reason) =
+                        frame.map_or((1005, String::new()), |frame| (u16::from(frame.code), frame.reason.to_string()));
                     return Event::Closed(code, reason);
                 }
                 Ok(_) => {}

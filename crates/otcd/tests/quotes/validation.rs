@@ -48,7 +48,10 @@ fn malformed_rfqs_are_refused_and_create_nothing() {
     assert_invalid(&rfq(json!({"instrument": "BTC-USD", "quantity": "1"})), "side");
     // Unknown fields and a bad client_rfq_id.
     assert_invalid(&rfq(json!({"instrument": "BTC-USD", "side": "buy", "quantity": "1", "price": "1"})), "price");
-    assert_invalid(&rfq(json!({"instrument": "BTC-USD", "side": "buy", "quantity": "1", "client_rfq_id": "no spaces"})), "client_rfq_id");
+    assert_invalid(
+        &rfq(json!({"instrument": "BTC-USD", "side": "buy", "quantity": "1", "client_rfq_id": "no spaces"})),
+        "client_rfq_id",
+    );
     assert_invalid(&desk.signed(&trader, "POST", "/v1/rfq", "{\"instrument\": "), "body");
 
     // Nothing was quoted: the id the first quote would have had does not exist.
@@ -58,7 +61,8 @@ fn malformed_rfqs_are_refused_and_create_nothing() {
     // Limits are inclusive: the minimum and the maximum themselves are quotable.
     let first = desk.quote(&trader, "BTC-USD", "buy", "0.0001");
     assert_eq!(first["quantity"], json!("0.00010000"), "{first}");
-    let found = desk.get(&trader, &format!("/v1/quotes/{}", first["quote_id"].as_str().expect("quote_id"))).expect(200).clone();
+    let found =
+        desk.get(&trader, &format!("/v1/quotes/{}", first["quote_id"].as_str().expect("quote_id"))).expect(200).clone();
     assert_eq!(found["quote_id"], first["quote_id"], "{found}");
     let largest = desk.quote(&trader, "BTC-USD", "sell", "1000");
     assert_eq!(largest["quantity"], json!("1000.00000000"), "{largest}");
