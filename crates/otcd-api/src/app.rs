@@ -33,6 +33,7 @@ pub struct AppContext {
     pub quote_validity_ms: i64,
     pub events: crate::events::EventBus,
     pub stream_connections: crate::stream::ConnectionCounter,
+    pub ladders: crate::ladders::LadderHub,
     /// The data directory's lock, held as long as the server runs.
     pub _lock: std::fs::File,
 }

@@ -27,7 +27,10 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 
 /// serde reports an unknown field at its parent's path; name the field itself.
 fn field_name(path: &str, message: &str) -> String {
-    let unknown = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next());
+    let unknown = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
     match (unknown, path) {
         (Some(name), "." | "") => name.to_owned(),
         (Some(name), path) if path == name || path.ends_with(&format!(".{name}")) => path.to_owned(),

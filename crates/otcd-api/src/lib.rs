@@ -6,6 +6,7 @@ pub mod auth;
 pub mod demo;
 pub mod events;
 pub mod json;
+pub mod ladders;
 pub mod market_inputs;
 pub mod metrics;
 pub mod problem;

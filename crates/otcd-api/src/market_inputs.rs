@@ -74,6 +74,18 @@ pub fn notional_usd(hub: &MarketHub, catalog: &Catalog, instrument: &Instrument,
     pricing::quote_amount(rate, quote_amount, quote_usd.price_scale, quote_scale, USD_SCALE, false).ok()
 }
 
+/// Indicative USD value (cents) of `amount` minor units of the instrument's quote asset (for `quote_quantity`
+/// requests, whose base size is not known before pricing).
+pub fn quote_amount_usd(hub: &MarketHub, catalog: &Catalog, instrument: &Instrument, amount: i128) -> Option<i128> {
+    let quote_scale = catalog.asset(&instrument.quote)?.scale;
+    if instrument.quote.as_str() == "USD" {
+        return pricing::quote_amount(1, amount, 0, quote_scale, USD_SCALE, false).ok();
+    }
+    let quote_usd = catalog.instrument(&format!("{}-USD", instrument.quote))?;
+    let rate = mid(hub, &quote_usd.symbol)?;
+    pricing::quote_amount(rate, amount, quote_usd.price_scale, quote_scale, USD_SCALE, false).ok()
+}
+
 /// The freshest books of an instrument as of `now`.
 pub fn fresh(hub: &MarketHub, symbol: &str, now: TimestampMs) -> Vec<VenueBook> {
     hub.fresh_books(symbol, now)

@@ -188,6 +188,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         quote_validity_ms: options.quote_validity_ms,
         events: crate::events::EventBus::new(),
         stream_connections: crate::stream::ConnectionCounter::default(),
+        ladders: crate::ladders::LadderHub::default(),
     });
     Ok(StartedDesk { runner, context, listener, market_stop })
 }

@@ -10,20 +10,14 @@
 
 use crate::app::{AppState, Signed};
 use crate::events::{Channel, ClientEvent};
-use crate::json::{format_timestamp, DecimalText};
-use crate::market_inputs::{fresh, notional_usd, trim_for_quantity};
+use crate::json::DecimalText;
 use crate::problem::{ApiError, ApiResult};
-use crate::routes::quotes::{base_scale, instrument_of, parse_quantity};
-use crate::runner::{now_ms, SubmitError};
+use crate::routes::quotes::{instrument_of, parse_quantity};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use otcd_core::catalog::Instrument;
-use otcd_core::decimal::format_scaled;
-use otcd_core::engine::{Command, CommandError, LadderRequest, Outcome};
 use otcd_core::ids::{ClientId, KeyId};
-use otcd_core::market::{pricing, Side};
 use otcd_core::model::Scope;
 use serde::Deserialize;
 use serde_json::json;
@@ -41,6 +35,8 @@ pub const CLIENT_MESSAGE_BYTES_MAX: usize = 4_096;
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 /// A connection that answered no ping for this long is closed.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(45);
+/// Longest a single message may take to leave; a client that reads slower than this is gone.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// WebSocket close code for policy violations (RFC 6455), used for slow consumers and limits.
 const CLOSE_POLICY: u16 = 1008;
 
@@ -88,30 +84,29 @@ pub async fn stream(State(state): State<AppState>, upgrade: WebSocketUpgrade, si
         signed.principal.key.client_id.clone().ok_or_else(|| ApiError::forbidden("the stream is for client keys"))?;
     let slot = take_slot(&state, &signed.principal.key.key_id)?;
     let can_trade = signed.principal.key.has_scope(Scope::Trade);
-    let actor = signed.principal.actor();
     Ok(upgrade.max_message_size(CLIENT_MESSAGE_BYTES_MAX).on_upgrade(move |socket| async move {
-        Connection::new(state, client_id, can_trade, actor).run(socket).await;
+        Connection::new(state, client_id, can_trade).run(socket).await;
         drop(slot);
     }))
 }
 
 /// What may close a connection from inside.
 #[derive(Debug, Clone)]
-enum CloseReason {
+pub enum CloseReason {
     SlowConsumer,
     HeartbeatTimeout,
 }
 
 /// The producer side of a connection's outbound queue: never waits.
 #[derive(Clone)]
-struct Outbound {
+pub struct Outbound {
     sender: mpsc::Sender<Message>,
     close: watch::Sender<Option<CloseReason>>,
 }
 
 impl Outbound {
     /// Queues a message; when the queue is full, asks the connection to close as a slow consumer.
-    fn push(&self, text: String) -> bool {
+    pub fn push(&self, text: String) -> bool {
         match self.sender.try_send(Message::Text(Utf8Bytes::from(text))) {
             Ok(()) => true,
             Err(_) => {
@@ -126,7 +121,6 @@ struct Connection {
     state: AppState,
     client_id: ClientId,
     can_trade: bool,
-    actor: otcd_core::engine::Actor,
     subscriptions: HashMap<String, JoinHandle<()>>,
 }
 
@@ -140,8 +134,8 @@ struct ClientMessage {
 }
 
 impl Connection {
-    fn new(state: AppState, client_id: ClientId, can_trade: bool, actor: otcd_core::engine::Actor) -> Self {
-        Self { state, client_id, can_trade, actor, subscriptions: HashMap::new() }
+    fn new(state: AppState, client_id: ClientId, can_trade: bool) -> Self {
+        Self { state, client_id, can_trade, subscriptions: HashMap::new() }
     }
 
     async fn run(mut self, socket: WebSocket) {
@@ -153,7 +147,16 @@ impl Connection {
             loop {
                 tokio::select! {
                     message = receiver.recv() => match message {
-                        Some(message) => if sink.send(message).await.is_err() { return },
+                        Some(message) => {
+                            // A client that stops reading stalls this send: give up on it when the connection
+                            // is asked to close (slow consumer) or after SEND_TIMEOUT.
+                            tokio::select! {
+                                sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)) => {
+                                    if !matches!(sent, Ok(Ok(()))) { return }
+                                }
+                                _ = close_requested.changed() => return,
+                            }
+                        }
                         None => return,
                     },
                     _ = close_requested.changed() => {
@@ -245,15 +248,18 @@ impl Connection {
                     .enumerate()
                     .map(|(index, level)| parse_quantity(&self.state, &instrument, &format!("levels[{index}]"), level))
                     .collect::<ApiResult<Vec<_>>>()?;
-                let subscription = QuoteSubscription {
-                    state: self.state.clone(),
+                let subscriber = crate::ladders::Subscriber {
                     client_id: self.client_id.clone(),
-                    actor: self.actor.clone(),
-                    firm_allowed: self.can_trade,
-                    instrument,
                     sizes,
+                    firm_allowed: self.can_trade,
+                    outbound: outbound.clone(),
                 };
-                tokio::spawn(subscription.run(outbound.clone()))
+                let registration = self.state.ladders.subscribe(&self.state, &instrument, subscriber);
+                // The task only holds the registration: aborting it (unsubscribe, close) unregisters.
+                tokio::spawn(async move {
+                    let _registration = registration;
+                    std::future::pending::<()>().await;
+                })
             }
         };
         if let Some(previous) = self.subscriptions.insert(key, task) {
@@ -281,123 +287,6 @@ impl Connection {
                 }
             }
         })
-    }
-}
-
-struct QuoteSubscription {
-    state: AppState,
-    client_id: ClientId,
-    actor: otcd_core::engine::Actor,
-    firm_allowed: bool,
-    instrument: Instrument,
-    sizes: Vec<i128>,
-}
-
-impl QuoteSubscription {
-    async fn run(self, outbound: Outbound) {
-        let Some(mut version) = self.state.market.subscribe(&self.instrument.symbol) else { return };
-        // Re-quote before the last firm ladder expires, so a quiet market still has a live firm price.
-        let refresh = Duration::from_millis((self.state.quote_validity_ms.max(200) as u64) * 4 / 5);
-        loop {
-            let message = self.ladder().await;
-            if let Some(message) = message {
-                if !outbound.push(message.to_string()) {
-                    return;
-                }
-            }
-            tokio::select! {
-                changed = version.changed() => if changed.is_err() { return },
-                _ = tokio::time::sleep(refresh) => {}
-            }
-        }
-    }
-
-    /// A firm ladder when the client may trade and the market is fresh; otherwise an indicative one.
-    async fn ladder(&self) -> Option<serde_json::Value> {
-        let now = now_ms();
-        if self.firm_allowed {
-            let books = fresh(&self.state.market, &self.instrument.symbol, now);
-            let tick_at = books.iter().map(|book| book.as_of).max().unwrap_or(now);
-            let largest = self.sizes.iter().copied().max().unwrap_or_default();
-            let request = LadderRequest {
-                client_id: self.client_id.clone(),
-                instrument: self.instrument.symbol.clone(),
-                sizes: self.sizes.clone(),
-                validity_ms: self.state.quote_validity_ms,
-                notional_usd: self
-                    .sizes
-                    .iter()
-                    .map(|size| notional_usd(&self.state.market, &self.state.catalog, &self.instrument, *size))
-                    .collect(),
-                books: trim_for_quantity(&books, None, largest),
-            };
-            match self.state.engine.submit(self.actor.clone(), Command::RequestLadder(request)).await {
-                Ok(executed) => {
-                    if let Outcome::Ladder(quotes) = executed.outcome {
-                        return Some(self.firm_message(&quotes, tick_at));
-                    }
-                }
-                Err(SubmitError::Refused(CommandError::KycRequired | CommandError::PriceUnavailable(_))) => {}
-                Err(error) => tracing::debug!(%error, "firm ladder refused; sending indicative"),
-            }
-        }
-        self.indicative_message(now).await
-    }
-
-    /// `tick_at` (an extension of API.md's message): the newest market update behind the ladder, so clients can
-    /// measure tick-to-client latency.
-    fn firm_message(
-        &self,
-        quotes: &[otcd_core::model::Quote],
-        tick_at: otcd_core::time::TimestampMs,
-    ) -> serde_json::Value {
-        let scale = base_scale(&self.state, &self.instrument);
-        let price = |value: Option<i128>| value.map(|price| format_scaled(price, self.instrument.price_scale));
-        let levels: Vec<_> = quotes
-            .iter()
-            .map(|quote| {
-                json!({"quantity": format_scaled(quote.quantity, scale), "bid": price(quote.bid), "ask": price(quote.ask),
-                    "quote_id": quote.quote_id, "valid_until": format_timestamp(quote.valid_until)})
-            })
-            .collect();
-        let as_of = quotes.iter().map(|quote| quote.market_as_of).min().unwrap_or_default();
-        json!({"type": "quotes", "instrument": self.instrument.symbol, "firm": true, "as_of": format_timestamp(as_of),
-            "tick_at": format_timestamp(tick_at), "levels": levels})
-    }
-
-    async fn indicative_message(&self, now: otcd_core::time::TimestampMs) -> Option<serde_json::Value> {
-        let books = self.state.market.all_books(&self.instrument.symbol);
-        let client_id = self.client_id.clone();
-        let base = self.instrument.base;
-        let (tier, skew) = self
-            .state
-            .engine
-            .query(move |desk| {
-                desk.client(&client_id)
-                    .and_then(|client| desk.tier(&client.tier).cloned())
-                    .map(|tier| (tier, desk.skew_for(base)))
-            })
-            .await
-            .ok()??;
-        let scale = base_scale(&self.state, &self.instrument);
-        let mut levels = Vec::with_capacity(self.sizes.len());
-        let mut as_of = now;
-        let tick_at = books.iter().map(|book| book.as_of).max()?;
-        for size in &self.sizes {
-            let spread =
-                tier.spread_for(notional_usd(&self.state.market, &self.state.catalog, &self.instrument, *size));
-            let bid = pricing::executable(&books, Side::Sell, *size, now, i64::MAX).ok()?;
-            let ask = pricing::executable(&books, Side::Buy, *size, now, i64::MAX).ok()?;
-            as_of = as_of.min(bid.as_of).min(ask.as_of);
-            let bid_price = pricing::client_price(&bid, Side::Sell, spread, skew, self.instrument.price_step).ok()?;
-            let ask_price = pricing::client_price(&ask, Side::Buy, spread, skew, self.instrument.price_step).ok()?;
-            levels.push(json!({"quantity": format_scaled(*size, scale),
-                "bid": format_scaled(bid_price, self.instrument.price_scale), "ask": format_scaled(ask_price, self.instrument.price_scale)}));
-        }
-        Some(
-            json!({"type": "quotes", "instrument": self.instrument.symbol, "firm": false, "as_of": format_timestamp(as_of),
-            "tick_at": format_timestamp(tick_at), "levels": levels}),
-        )
     }
 }
 

@@ -3,7 +3,7 @@
 use super::parse_query;
 use crate::app::{AppState, Signed};
 use crate::json::{format_timestamp, parse_body, DecimalText};
-use crate::market_inputs::{fresh, notional_usd, one_side, trim_for_quantity};
+use crate::market_inputs::{fresh, notional_usd, one_side, quote_amount_usd, trim_for_quantity};
 use crate::problem::{ApiError, ApiResult};
 use crate::runner::now_ms;
 use crate::views::QuoteView;
@@ -166,7 +166,9 @@ pub async fn request_for_quote(
             trim_for_quantity(&books, Some(request.side), quantity),
             notional_usd(&state.market, &state.catalog, &instrument, quantity),
         ),
-        RequestedSize::Quote(_) => (one_side(&books, request.side), None),
+        RequestedSize::Quote(amount) => {
+            (one_side(&books, request.side), quote_amount_usd(&state.market, &state.catalog, &instrument, amount))
+        }
     };
     let command = Command::RequestQuote(QuoteRequest {
         client_id,

@@ -55,8 +55,8 @@ pub enum Command {
     Deposit(NewDeposit),
     /// A firm RFQ quote priced by the engine from the market data carried in the command.
     RequestQuote(QuoteRequest),
-    /// A two-way firm ladder (one quote per size) for a stream subscription.
-    RequestLadder(LadderRequest),
+    /// Two-way firm ladders for every stream subscriber of an instrument, priced from one set of books.
+    RequestLadders(LadderBatchRequest),
     /// Sets (or, with a zero rate, turns off) the inventory skew of an asset.
     PutSkew(SkewSetting),
     /// The desk puts its own capital into (or takes it out of) its inventory.
@@ -83,16 +83,23 @@ pub struct QuoteRequest {
     pub books: Vec<VenueBook>,
 }
 
+/// One journal record per market tick and instrument, however many clients subscribe: the books once, then
+/// who asked for which sizes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LadderRequest {
-    pub client_id: ClientId,
+pub struct LadderBatchRequest {
     pub instrument: String,
+    pub validity_ms: i64,
+    pub books: Vec<VenueBook>,
+    pub subscribers: Vec<LadderSubscriber>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LadderSubscriber {
+    pub client_id: ClientId,
     /// Base minor units, one two-way quote each.
     pub sizes: Vec<i128>,
-    pub validity_ms: i64,
     /// Indicative USD notional per size (same order), for size bands.
     pub notional_usd: Vec<Option<i128>>,
-    pub books: Vec<VenueBook>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

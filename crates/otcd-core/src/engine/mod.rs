@@ -11,7 +11,8 @@ mod queries;
 pub mod quotes;
 
 pub use command::{
-    Actor, ClientChanges, Command, JournalRecord, LadderRequest, NewClient, NewDeposit, NewKey, QuoteRequest, TierSpec,
+    Actor, ClientChanges, Command, JournalRecord, LadderBatchRequest, LadderSubscriber, NewClient, NewDeposit, NewKey,
+    QuoteRequest, TierSpec,
 };
 pub use error::CommandError;
 pub use queries::{BalanceLine, LedgerLine, LedgerQuery, Page, PAGE_LIMIT_MAX};
@@ -47,7 +48,8 @@ pub enum Outcome {
         repeated: bool,
     },
     Quote(Quote),
-    Ladder(Vec<Quote>),
+    /// One entry per subscriber, in request order: its quotes, or why it got none (KYC, no fresh price).
+    Ladders(Vec<Result<Vec<Quote>, CommandError>>),
     Skew(model::SkewSetting),
     Funding {
         funding: model::DeskFunding,
@@ -135,7 +137,7 @@ impl Desk {
             (Command::PutTier(spec), true) => self.put_tier(at, spec),
             (Command::Deposit(deposit), true) => self.deposit(at, &record.actor, deposit),
             (Command::RequestQuote(request), true) => self.request_quote(at, request),
-            (Command::RequestLadder(request), true) => self.request_ladder(at, request),
+            (Command::RequestLadders(request), true) => self.request_ladders(at, request),
             (Command::PutSkew(setting), true) => self.put_skew(setting),
             (Command::FundDesk { asset, amount, reference }, true) => self.fund_desk(at, *asset, *amount, reference),
         };

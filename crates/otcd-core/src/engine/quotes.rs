@@ -1,7 +1,7 @@
 //! Firm quotes: priced inside the engine from the market data in the command, bound to a client, single use,
 //! valid until `valid_until`, idempotent per `client_rfq_id`.
 
-use super::command::{LadderRequest, QuoteRequest};
+use super::command::{LadderBatchRequest, LadderSubscriber, QuoteRequest};
 use super::model::{Client, Quote, QuoteState, RequestedSize};
 use super::{CommandError, Desk, Executed, Outcome};
 use crate::catalog::Instrument;
@@ -21,10 +21,25 @@ pub const QUOTE_VALIDITY_MS_DEFAULT: i64 = 5_000;
 /// Short on purpose: at thousands of RFQs a second, every second of retention is thousands of quotes in memory
 /// and in every snapshot. The journal keeps every quote forever.
 pub const QUOTE_RETENTION_MS: i64 = 60 * 1_000;
+/// Streamed quotes are kept this long after they expire (an order that raced the expiry gets `quote_expired`
+/// rather than `quote_not_found`).
+pub const LADDER_QUOTE_RETENTION_MS: i64 = 5 * 1_000;
 /// Quotes held at once; beyond this new quotes are refused until old ones are pruned.
 pub const QUOTES_HELD_MAX: usize = 2_000_000;
 /// Sizes in one ladder.
 pub const LADDER_SIZES_MAX: usize = 10;
+/// Subscribers priced by one ladder command.
+pub const LADDER_SUBSCRIBERS_MAX: usize = 10_000;
+
+/// One priced two-way level of a ladder, before it becomes a quote.
+struct PricedLevel {
+    quantity: i128,
+    bid: i128,
+    ask: i128,
+    market_as_of: TimestampMs,
+    venues_used: u8,
+    spread: i128,
+}
 /// Venue books carried by one quote command.
 pub const QUOTE_BOOKS_MAX: usize = crate::market::VENUES_MAX;
 
@@ -33,10 +48,11 @@ pub const QUOTE_BOOKS_MAX: usize = crate::market::VENUES_MAX;
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct QuoteBook {
     quotes: HashMap<u64, Arc<Quote>>,
-    /// (prune at, quote number) in issue order. Validity is a desk setting, so prune times are nearly in order;
-    /// a quote behind a later one simply waits for it (bounded by the largest validity).
+    /// (prune at, quote number) in issue order, one queue per retention class (RFQ quotes, stream quotes).
+    /// Validity is a desk setting, so prune times are nearly in order within a class; a quote behind a later
+    /// one simply waits for it (bounded by the largest validity).
     #[serde(skip)]
-    prune_queue: VecDeque<(TimestampMs, u64)>,
+    prune_queues: [VecDeque<(TimestampMs, u64)>; 2],
     #[serde(skip)]
     by_client_rfq_id: HashMap<(ClientId, ClientReference), u64>,
     issued: u64,
@@ -65,10 +81,13 @@ impl QuoteBook {
     }
 
     pub fn rebuild_indexes(&mut self) {
-        let mut order: Vec<(TimestampMs, u64)> =
-            self.quotes.iter().map(|(number, quote)| (prune_at(quote), *number)).collect();
-        order.sort_unstable_by_key(|(_, number)| *number);
-        self.prune_queue = order.into();
+        let mut order: Vec<(u64, &Quote)> =
+            self.quotes.iter().map(|(number, quote)| (*number, quote.as_ref())).collect();
+        order.sort_unstable_by_key(|(number, _)| *number);
+        self.prune_queues = Default::default();
+        for (number, quote) in order {
+            self.prune_queues[retention_class(quote)].push_back((prune_at(quote), number));
+        }
         self.by_client_rfq_id = self
             .quotes
             .iter()
@@ -90,21 +109,23 @@ impl QuoteBook {
         if let Some(reference) = &quote.client_rfq_id {
             self.by_client_rfq_id.insert((quote.client_id.clone(), reference.clone()), number);
         }
-        self.prune_queue.push_back((prune_at(&quote), number));
+        self.prune_queues[retention_class(&quote)].push_back((prune_at(&quote), number));
         self.quotes.insert(number, Arc::new(quote));
     }
 
     /// Drops quotes whose retention has passed. Called only after a journaled command, so replay prunes the
     /// same quotes at the same points.
     pub fn prune(&mut self, now: TimestampMs) {
-        while let Some((at, number)) = self.prune_queue.front().copied() {
-            if at > now {
-                break;
-            }
-            self.prune_queue.pop_front();
-            if let Some(quote) = self.quotes.remove(&number) {
-                if let Some(reference) = &quote.client_rfq_id {
-                    self.by_client_rfq_id.remove(&(quote.client_id.clone(), reference.clone()));
+        for class in 0..self.prune_queues.len() {
+            while let Some((at, number)) = self.prune_queues[class].front().copied() {
+                if at > now {
+                    break;
+                }
+                self.prune_queues[class].pop_front();
+                if let Some(quote) = self.quotes.remove(&number) {
+                    if let Some(reference) = &quote.client_rfq_id {
+                        self.by_client_rfq_id.remove(&(quote.client_id.clone(), reference.clone()));
+                    }
                 }
             }
         }
@@ -119,8 +140,15 @@ impl QuoteBook {
     }
 }
 
+/// 0: RFQ quotes (one side, kept `QUOTE_RETENTION_MS` for lookups and idempotency); 1: streamed two-way
+/// quotes (many per second per subscriber, kept only `LADDER_QUOTE_RETENTION_MS`).
+fn retention_class(quote: &Quote) -> usize {
+    usize::from(quote.side.is_none())
+}
+
 fn prune_at(quote: &Quote) -> TimestampMs {
-    quote.valid_until.plus_ms(QUOTE_RETENTION_MS)
+    let retention = if retention_class(quote) == 0 { QUOTE_RETENTION_MS } else { LADDER_QUOTE_RETENTION_MS };
+    quote.valid_until.plus_ms(retention)
 }
 
 impl Desk {
@@ -212,69 +240,112 @@ impl Desk {
         Ok((quantity, price, executable))
     }
 
-    pub(super) fn request_ladder(
+    pub(super) fn request_ladders(
         &mut self,
         at: TimestampMs,
-        request: &LadderRequest,
+        request: &LadderBatchRequest,
     ) -> Result<Executed, CommandError> {
-        let client = self.quoting_client(at, &request.client_id)?;
         let instrument = self.instrument(&request.instrument)?.clone();
         validate_validity(request.validity_ms)?;
         validate_books(&request.books, &instrument)?;
-        if request.sizes.is_empty()
-            || request.sizes.len() > LADDER_SIZES_MAX
-            || request.notional_usd.len() != request.sizes.len()
+        if request.subscribers.is_empty() || request.subscribers.len() > LADDER_SUBSCRIBERS_MAX {
+            return Err(CommandError::invalid("subscribers", "1 to 10000 subscribers per batch"));
+        }
+        let skew = self.skew_for(instrument.base);
+        let priced: Vec<Result<Vec<PricedLevel>, CommandError>> = request
+            .subscribers
+            .iter()
+            .map(|subscriber| self.price_ladder(at, &instrument, &request.books, subscriber, skew))
+            .collect();
+        let quote_count: usize = priced.iter().filter_map(|ladder| ladder.as_ref().ok()).map(Vec::len).sum();
+        if self.quotes.len() + quote_count > QUOTES_HELD_MAX {
+            return Err(CommandError::conflict("the desk holds too many live quotes; retry shortly"));
+        }
+        let valid_until = at.plus_ms(request.validity_ms);
+        let results: Vec<Result<Vec<Quote>, CommandError>> = request
+            .subscribers
+            .iter()
+            .zip(priced)
+            .map(|(subscriber, ladder)| {
+                ladder.map(|levels| {
+                    levels
+                        .into_iter()
+                        .map(|level| {
+                            self.issue_ladder_quote(at, valid_until, &subscriber.client_id, &instrument, level)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        let changed = quote_count > 0;
+        Ok(Executed { outcome: Outcome::Ladders(results), changed })
+    }
+
+    fn price_ladder(
+        &self,
+        at: TimestampMs,
+        instrument: &Instrument,
+        books: &[VenueBook],
+        subscriber: &LadderSubscriber,
+        skew: i128,
+    ) -> Result<Vec<PricedLevel>, CommandError> {
+        let client = self.quoting_client(at, &subscriber.client_id)?;
+        if subscriber.sizes.is_empty()
+            || subscriber.sizes.len() > LADDER_SIZES_MAX
+            || subscriber.notional_usd.len() != subscriber.sizes.len()
         {
             return Err(CommandError::invalid("levels", "1 to 10 sizes"));
         }
-        let skew = self.skew_for(instrument.base);
-        let mut priced = Vec::with_capacity(request.sizes.len());
-        for (quantity, notional) in request.sizes.iter().zip(&request.notional_usd) {
-            validate_quantity(&instrument, *quantity, "levels")?;
-            let spread = self.spread_for(&client, *notional)?;
-            let bid =
-                pricing::executable(&request.books, Side::Sell, *quantity, at, i64::MAX).map_err(pricing_refusal)?;
-            let ask =
-                pricing::executable(&request.books, Side::Buy, *quantity, at, i64::MAX).map_err(pricing_refusal)?;
-            let bid_price = pricing::client_price(&bid, Side::Sell, spread, skew, instrument.price_step)
-                .map_err(pricing_refusal)?;
-            let ask_price =
-                pricing::client_price(&ask, Side::Buy, spread, skew, instrument.price_step).map_err(pricing_refusal)?;
-            priced.push((
-                *quantity,
-                bid_price,
-                ask_price,
-                bid.as_of.min(ask.as_of),
-                bid.venues_used.max(ask.venues_used),
-                spread,
-            ));
-        }
-        if self.quotes.len() + priced.len() > QUOTES_HELD_MAX {
-            return Err(CommandError::conflict("the desk holds too many live quotes; retry shortly"));
-        }
-        let mut quotes = Vec::with_capacity(priced.len());
-        for (quantity, bid, ask, market_as_of, venues_used, spread) in priced {
-            let quote = Quote {
-                quote_id: self.quotes.next_id(),
-                client_id: request.client_id.clone(),
-                client_rfq_id: None,
-                instrument: instrument.symbol.clone(),
-                side: None,
-                quantity,
-                bid: Some(bid),
-                ask: Some(ask),
-                requested: RequestedSize::Base(quantity),
-                created_at: at,
-                valid_until: at.plus_ms(request.validity_ms),
-                market_as_of,
-                venues_used,
-                spread_centi_bps: spread,
-                state: QuoteState::Open,
-            };
-            self.quotes.insert(quote.clone());
-            quotes.push(quote);
-        }
-        Ok(Executed { outcome: Outcome::Ladder(quotes), changed: true })
+        subscriber
+            .sizes
+            .iter()
+            .zip(&subscriber.notional_usd)
+            .map(|(quantity, notional)| {
+                validate_quantity(instrument, *quantity, "levels")?;
+                let spread = self.spread_for(&client, *notional)?;
+                let bid = pricing::executable(books, Side::Sell, *quantity, at, i64::MAX).map_err(pricing_refusal)?;
+                let ask = pricing::executable(books, Side::Buy, *quantity, at, i64::MAX).map_err(pricing_refusal)?;
+                Ok(PricedLevel {
+                    quantity: *quantity,
+                    bid: pricing::client_price(&bid, Side::Sell, spread, skew, instrument.price_step)
+                        .map_err(pricing_refusal)?,
+                    ask: pricing::client_price(&ask, Side::Buy, spread, skew, instrument.price_step)
+                        .map_err(pricing_refusal)?,
+                    market_as_of: bid.as_of.min(ask.as_of),
+                    venues_used: bid.venues_used.max(ask.venues_used),
+                    spread,
+                })
+            })
+            .collect()
+    }
+
+    fn issue_ladder_quote(
+        &mut self,
+        at: TimestampMs,
+        valid_until: TimestampMs,
+        client_id: &ClientId,
+        instrument: &Instrument,
+        level: PricedLevel,
+    ) -> Quote {
+        let quote = Quote {
+            quote_id: self.quotes.next_id(),
+            client_id: client_id.clone(),
+            client_rfq_id: None,
+            instrument: instrument.symbol.clone(),
+            side: None,
+            quantity: level.quantity,
+            bid: Some(level.bid),
+            ask: Some(level.ask),
+            requested: RequestedSize::Base(level.quantity),
+            created_at: at,
+            valid_until,
+            market_as_of: level.market_as_of,
+            venues_used: level.venues_used,
+            spread_centi_bps: level.spread,
+            state: QuoteState::Open,
+        };
+        self.quotes.insert(quote.clone());
+        quote
     }
 
     /// Only approved, unexpired clients get firm prices.

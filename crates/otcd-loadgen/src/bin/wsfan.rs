@@ -59,6 +59,8 @@ async fn main() -> anyhow::Result<()> {
         let key = keys[index / arguments.connections_per_key].clone();
         let connection = Connection {
             address: arguments.address,
+            // Connections sharing a key sign at distinct milliseconds, or the later ones would be replays.
+            timestamp_offset_ms: (index % arguments.connections_per_key) as u128,
             key,
             instruments: instruments.clone(),
             levels: levels.clone(),
@@ -106,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
 
 struct Connection {
     address: SocketAddr,
+    timestamp_offset_ms: u128,
     key: Key,
     instruments: Vec<String>,
     levels: Vec<String>,
@@ -117,7 +120,7 @@ struct Connection {
 impl Connection {
     async fn run(self) -> anyhow::Result<Histogram<u64>> {
         let mut latency_ms = Histogram::<u64>::new_with_bounds(1, 600_000, 3)?;
-        let timestamp = now_ms();
+        let timestamp = now_ms() + self.timestamp_offset_ms;
         let mut request = format!("ws://{}/v1/stream", self.address).into_client_request()?;
         let headers = request.headers_mut();
         headers.insert("OTC-KEY", self.key.key_id.parse()?);

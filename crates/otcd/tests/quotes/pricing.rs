@@ -186,7 +186,6 @@ fn quote_quantity_finds_the_size_for_an_amount() {
 /// A quote-amount RFQ large enough for a size band must get the band's spread, exactly as the same size asked for
 /// in base units does.
 #[test]
-#[ignore = "bug: quote_quantity RFQs ignore tier size bands (routes/quotes.rs passes notional_usd = None)"]
 fn quote_quantity_gets_the_size_band_spread() {
     let desk = Desk::start();
     desk.put_tier(

@@ -325,27 +325,57 @@ impl Desk {
         Stream::handshake(&self.address, socket, headers)
     }
 
-    /// A WebSocket whose socket receive buffer is shrunk to `receive_buffer` bytes before the upgrade, so that a
-    /// client that stops reading backs up quickly.
-    pub fn small_buffer_stream(&self, signer: &Signer, receive_buffer: i32) -> Stream {
-        use std::os::fd::AsRawFd;
-        let socket = TcpStream::connect(&self.address).expect("connect to the desk");
-        let size = receive_buffer;
-        // SAFETY: setsockopt on a socket we own, with a correctly sized int option value.
-        let result = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&size as *const i32).cast(),
-                std::mem::size_of::<i32>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(result, 0, "setsockopt(SO_RCVBUF)");
+    /// A WebSocket on a socket made to back up quickly when its client stops reading: a small receive buffer and
+    /// a small maximum segment size, both set before connecting (the server's send buffer is sized from the
+    /// segment size, and the advertised window from the receive buffer).
+    pub fn small_buffer_stream(&self, signer: &Signer) -> Stream {
+        let socket = small_socket(&self.address);
         let headers = signer.headers("GET", "/v1/stream", "");
         Stream::handshake(&self.address, socket, &headers)
             .unwrap_or_else(|status| panic!("stream upgrade refused: {status}"))
     }
+}
+
+/// A TCP connection to `address` (IPv4) with SO_RCVBUF = 4 KiB and TCP_MAXSEG = 536, set before `connect`.
+fn small_socket(address: &str) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let address: std::net::SocketAddrV4 = address.parse().expect("an IPv4 listening address");
+    let set = |fd: i32, level: i32, name: i32, value: i32| {
+        // SAFETY: setsockopt on a socket this function owns, with a correctly sized int option value.
+        let result = unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&value as *const i32).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(result, 0, "setsockopt({level}, {name}): {}", std::io::Error::last_os_error());
+    };
+    // SAFETY: plain socket creation; the descriptor is handed to a TcpStream (which closes it) below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket(): {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is a fresh socket owned by nothing else.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    set(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 4_096);
+    set(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG, 536);
+    let peer = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: address.port().to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(*address.ip()).to_be() },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `peer` is a valid sockaddr_in and the length is its size.
+    let connected = unsafe {
+        libc::connect(
+            fd,
+            (&peer as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(connected, 0, "connect(): {}", std::io::Error::last_os_error());
+    stream
 }
 
 impl Drop for Desk {
@@ -404,6 +434,11 @@ impl Stream {
             }
             Err(error) => panic!("WebSocket handshake failed: {error}"),
         }
+    }
+
+    /// The client's local TCP port.
+    pub fn local_port(&self) -> u16 {
+        self.socket.get_ref().local_addr().expect("a local address").port()
     }
 
     pub fn send_text(&mut self, text: &str) {

@@ -45,14 +45,15 @@ fn malformed_rfqs_are_refused_and_create_nothing() {
     // Sides are buy or sell.
     assert_invalid(&rfq(json!({"instrument": "BTC-USD", "side": "hold", "quantity": "1"})), "side");
     assert_invalid(&rfq(json!({"instrument": "BTC-USD", "side": "BUY", "quantity": "1"})), "side");
-    assert_invalid(&rfq(json!({"instrument": "BTC-USD", "quantity": "1"})), "side");
+    assert_problem(&rfq(json!({"instrument": "BTC-USD", "quantity": "1"})), 400, "invalid_request");
     // Unknown fields and a bad client_rfq_id.
     assert_invalid(&rfq(json!({"instrument": "BTC-USD", "side": "buy", "quantity": "1", "price": "1"})), "price");
     assert_invalid(
         &rfq(json!({"instrument": "BTC-USD", "side": "buy", "quantity": "1", "client_rfq_id": "no spaces"})),
         "client_rfq_id",
     );
-    assert_invalid(&desk.signed(&trader, "POST", "/v1/rfq", "{\"instrument\": "), "body");
+    assert_problem(&desk.signed(&trader, "POST", "/v1/rfq", "{\"instrument\": "), 400, "invalid_request");
+    assert_problem(&desk.signed(&trader, "POST", "/v1/rfq", ""), 400, "invalid_request");
 
     // Nothing was quoted: the id the first quote would have had does not exist.
     assert_problem(&desk.get(&trader, "/v1/quotes/q_000000000001"), 404, "quote_not_found");

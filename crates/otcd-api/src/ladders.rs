@@ -1,0 +1,278 @@
+//! Streamed quote ladders, published per instrument.
+//!
+//! One publisher task per instrument with subscribers. It wakes on the market hub's version for the
+//! instrument (a `watch`, so bursts conflate to the latest books), on a new subscriber, and on a refresh timer
+//! that keeps a live firm quote on the wire in a quiet market. Each wake-up prices every firm-eligible
+//! subscriber in ONE engine command (`RequestLadders`: the books once, then who asked for which sizes), so the
+//! journal grows per tick, not per subscriber, and pushes the results. Subscribers that may not get firm
+//! prices (no `trade` scope, KYC not approved, no fresh book) get an indicative ladder instead.
+
+use crate::app::AppState;
+use crate::json::format_timestamp;
+use crate::market_inputs::{fresh, notional_usd, trim_for_quantity};
+use crate::runner::now_ms;
+use crate::stream::Outbound;
+use otcd_core::catalog::Instrument;
+use otcd_core::decimal::format_scaled;
+use otcd_core::engine::{Actor, Command, LadderBatchRequest, LadderSubscriber, Outcome};
+use otcd_core::ids::ClientId;
+use otcd_core::market::{pricing, Side, VenueBook};
+use otcd_core::model::Quote;
+use otcd_core::time::TimestampMs;
+use parking_lot::Mutex;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Distinct (client, sizes) ladders priced by one engine command; more subscribers are split into chunks.
+const LADDERS_PER_COMMAND_MAX: usize = otcd_core::engine::quotes::LADDER_SUBSCRIBERS_MAX;
+
+#[derive(Clone)]
+pub struct Subscriber {
+    pub client_id: ClientId,
+    pub sizes: Vec<i128>,
+    /// The key has the `trade` scope (KYC is the engine's decision).
+    pub firm_allowed: bool,
+    pub outbound: Outbound,
+}
+
+#[derive(Default)]
+pub struct LadderHub {
+    instruments: Mutex<HashMap<String, Arc<InstrumentLadders>>>,
+    next_id: AtomicU64,
+}
+
+#[derive(Default)]
+struct InstrumentLadders {
+    subscribers: Mutex<HashMap<u64, Subscriber>>,
+    nudge: Notify,
+}
+
+/// Unsubscribes on drop.
+pub struct Registration {
+    ladders: Arc<InstrumentLadders>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.ladders.subscribers.lock().remove(&self.id);
+    }
+}
+
+impl LadderHub {
+    pub fn subscribe(&self, state: &AppState, instrument: &Instrument, subscriber: Subscriber) -> Registration {
+        let ladders = {
+            let mut instruments = self.instruments.lock();
+            match instruments.get(&instrument.symbol) {
+                Some(ladders) => ladders.clone(),
+                None => {
+                    let ladders = Arc::new(InstrumentLadders::default());
+                    instruments.insert(instrument.symbol.clone(), ladders.clone());
+                    let publisher =
+                        Publisher { state: state.clone(), instrument: instrument.clone(), ladders: ladders.clone() };
+                    tokio::spawn(publisher.run());
+                    ladders
+                }
+            }
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        ladders.subscribers.lock().insert(id, subscriber);
+        ladders.nudge.notify_one();
+        Registration { ladders, id }
+    }
+}
+
+struct Publisher {
+    state: AppState,
+    instrument: Instrument,
+    ladders: Arc<InstrumentLadders>,
+}
+
+/// Subscribers asking the same client's ladder for the same sizes share one priced ladder.
+type LadderKey = (ClientId, Vec<i128>);
+
+impl Publisher {
+    async fn run(self) {
+        let Some(mut version) = self.state.market.subscribe(&self.instrument.symbol) else { return };
+        // Re-quote before the last firm ladder expires, so a quiet market still has a live firm price.
+        let refresh = Duration::from_millis((self.state.quote_validity_ms.max(200) as u64) * 4 / 5);
+        loop {
+            self.publish().await;
+            tokio::select! {
+                changed = version.changed() => if changed.is_err() { return },
+                () = self.ladders.nudge.notified() => {}
+                () = tokio::time::sleep(refresh) => {}
+            }
+        }
+    }
+
+    async fn publish(&self) {
+        let subscribers: Vec<Subscriber> = self.ladders.subscribers.lock().values().cloned().collect();
+        if subscribers.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let books = fresh(&self.state.market, &self.instrument.symbol, now);
+        let mut groups: HashMap<LadderKey, Vec<Subscriber>> = HashMap::new();
+        let mut indicative: HashMap<LadderKey, Vec<Subscriber>> = HashMap::new();
+        for subscriber in subscribers {
+            let key = (subscriber.client_id.clone(), subscriber.sizes.clone());
+            let target = if subscriber.firm_allowed && !books.is_empty() { &mut groups } else { &mut indicative };
+            target.entry(key).or_default().push(subscriber);
+        }
+        let keys: Vec<LadderKey> = groups.keys().cloned().collect();
+        for chunk in keys.chunks(LADDERS_PER_COMMAND_MAX) {
+            let refused = self.publish_firm(chunk, &groups, &books, now).await;
+            for key in refused {
+                if let Some(subscribers) = groups.get(&key) {
+                    indicative.insert(key, subscribers.clone());
+                }
+            }
+        }
+        self.publish_indicative(&indicative, now).await;
+    }
+
+    /// Prices `keys` in one engine command and pushes each firm ladder; returns the keys that got none.
+    async fn publish_firm(
+        &self,
+        keys: &[LadderKey],
+        groups: &HashMap<LadderKey, Vec<Subscriber>>,
+        books: &[VenueBook],
+        now: TimestampMs,
+    ) -> Vec<LadderKey> {
+        let largest = keys.iter().flat_map(|(_, sizes)| sizes.iter().copied()).max().unwrap_or_default();
+        let tick_at = books.iter().map(|book| book.as_of).max().unwrap_or(now);
+        let request = LadderBatchRequest {
+            instrument: self.instrument.symbol.clone(),
+            validity_ms: self.state.quote_validity_ms,
+            books: trim_for_quantity(books, None, largest),
+            subscribers: keys
+                .iter()
+                .map(|(client_id, sizes)| LadderSubscriber {
+                    client_id: client_id.clone(),
+                    sizes: sizes.clone(),
+                    notional_usd: sizes
+                        .iter()
+                        .map(|size| notional_usd(&self.state.market, &self.state.catalog, &self.instrument, *size))
+                        .collect(),
+                })
+                .collect(),
+        };
+        let results = match self.state.engine.submit(Actor::default(), Command::RequestLadders(request)).await {
+            Ok(executed) => match executed.outcome {
+                Outcome::Ladders(results) => results,
+                _ => return keys.to_vec(),
+            },
+            Err(error) => {
+                tracing::debug!(%error, instrument = %self.instrument.symbol, "firm ladders refused; sending indicative");
+                return keys.to_vec();
+            }
+        };
+        let mut refused = Vec::new();
+        for (key, result) in keys.iter().zip(results) {
+            match result {
+                Ok(quotes) => {
+                    let message = self.firm_message(&quotes, tick_at).to_string();
+                    groups[key].iter().for_each(|subscriber| {
+                        subscriber.outbound.push(message.clone());
+                    });
+                }
+                Err(_) => refused.push(key.clone()),
+            }
+        }
+        refused
+    }
+
+    /// `tick_at` (an extension of API.md's message): the newest market update behind the ladder, so clients can
+    /// measure tick-to-client latency.
+    fn firm_message(&self, quotes: &[Quote], tick_at: TimestampMs) -> serde_json::Value {
+        let scale = self.base_scale();
+        let price = |value: Option<i128>| value.map(|price| format_scaled(price, self.instrument.price_scale));
+        let levels: Vec<_> = quotes
+            .iter()
+            .map(|quote| {
+                json!({"quantity": format_scaled(quote.quantity, scale), "bid": price(quote.bid), "ask": price(quote.ask),
+                    "quote_id": quote.quote_id, "valid_until": format_timestamp(quote.valid_until)})
+            })
+            .collect();
+        let as_of = quotes.iter().map(|quote| quote.market_as_of).min().unwrap_or_default();
+        json!({"type": "quotes", "instrument": self.instrument.symbol, "firm": true, "as_of": format_timestamp(as_of),
+            "tick_at": format_timestamp(tick_at), "levels": levels})
+    }
+
+    fn base_scale(&self) -> u8 {
+        self.state.catalog.asset(&self.instrument.base).map_or(0, |asset| asset.scale)
+    }
+
+    /// Indicative ladders at each client's tier spread, from every venue's latest book (stale ones included,
+    /// shown by `as_of`). Nothing is sent when there is no book at all.
+    async fn publish_indicative(&self, groups: &HashMap<LadderKey, Vec<Subscriber>>, now: TimestampMs) {
+        if groups.is_empty() {
+            return;
+        }
+        let books = self.state.market.all_books(&self.instrument.symbol);
+        let Some(tick_at) = books.iter().map(|book| book.as_of).max() else { return };
+        let clients: Vec<ClientId> = groups.keys().map(|(client_id, _)| client_id.clone()).collect();
+        let base = self.instrument.base;
+        let Ok(tiers) = self
+            .state
+            .engine
+            .query(move |desk| {
+                let skew = desk.skew_for(base);
+                clients
+                    .into_iter()
+                    .filter_map(|id| {
+                        desk.client(&id).and_then(|client| desk.tier(&client.tier).cloned()).map(|tier| (id, tier))
+                    })
+                    .collect::<HashMap<_, _>>()
+                    .into_iter()
+                    .map(|(id, tier)| (id, (tier, skew)))
+                    .collect::<HashMap<_, _>>()
+            })
+            .await
+        else {
+            return;
+        };
+        for ((client_id, sizes), subscribers) in groups {
+            let Some((tier, skew)) = tiers.get(client_id) else { continue };
+            let Some(message) = self.indicative_message(&books, sizes, tier, *skew, now, tick_at) else { continue };
+            let message = message.to_string();
+            subscribers.iter().for_each(|subscriber| {
+                subscriber.outbound.push(message.clone());
+            });
+        }
+    }
+
+    fn indicative_message(
+        &self,
+        books: &[VenueBook],
+        sizes: &[i128],
+        tier: &otcd_core::model::Tier,
+        skew: i128,
+        now: TimestampMs,
+        tick_at: TimestampMs,
+    ) -> Option<serde_json::Value> {
+        let scale = self.base_scale();
+        let mut levels = Vec::with_capacity(sizes.len());
+        let mut as_of = now;
+        for size in sizes {
+            let spread =
+                tier.spread_for(notional_usd(&self.state.market, &self.state.catalog, &self.instrument, *size));
+            let bid = pricing::executable(books, Side::Sell, *size, now, i64::MAX).ok()?;
+            let ask = pricing::executable(books, Side::Buy, *size, now, i64::MAX).ok()?;
+            as_of = as_of.min(bid.as_of).min(ask.as_of);
+            let bid_price = pricing::client_price(&bid, Side::Sell, spread, skew, self.instrument.price_step).ok()?;
+            let ask_price = pricing::client_price(&ask, Side::Buy, spread, skew, self.instrument.price_step).ok()?;
+            levels.push(json!({"quantity": format_scaled(*size, scale),
+                "bid": format_scaled(bid_price, self.instrument.price_scale), "ask": format_scaled(ask_price, self.instrument.price_scale)}));
+        }
+        Some(
+            json!({"type": "quotes", "instrument": self.instrument.symbol, "firm": false, "as_of": format_timestamp(as_of),
+            "tick_at": format_timestamp(tick_at), "levels": levels}),
+        )
+    }
+}
