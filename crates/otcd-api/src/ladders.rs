@@ -12,6 +12,7 @@ use crate::json::format_timestamp;
 use crate::market_inputs::{fresh, notional_usd, trim_for_quantity};
 use crate::runner::now_ms;
 use crate::stream::Outbound;
+use axum::extract::ws::Utf8Bytes;
 use otcd_core::catalog::Instrument;
 use otcd_core::decimal::format_scaled;
 use otcd_core::engine::{Actor, Command, LadderBatchRequest, LadderSubscriber, Outcome};
@@ -176,7 +177,8 @@ impl Publisher {
         for (key, result) in keys.iter().zip(results) {
             match result {
                 Ok(quotes) => {
-                    let message = self.firm_message(&quotes, tick_at).to_string();
+                    // Serialized once; every subscriber's copy shares the same bytes.
+                    let message = Utf8Bytes::from(self.firm_message(&quotes, tick_at).to_string());
                     groups[key].iter().for_each(|subscriber| {
                         subscriber.outbound.push(message.clone());
                     });
@@ -240,7 +242,7 @@ impl Publisher {
         for ((client_id, sizes), subscribers) in groups {
             let Some((tier, skew)) = tiers.get(client_id) else { continue };
             let Some(message) = self.indicative_message(&books, sizes, tier, *skew, now, tick_at) else { continue };
-            let message = message.to_string();
+            let message = Utf8Bytes::from(message.to_string());
             subscribers.iter().for_each(|subscriber| {
                 subscriber.outbound.push(message.clone());
             });

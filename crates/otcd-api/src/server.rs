@@ -107,6 +107,11 @@ impl StartedDesk {
             shutdown.await;
             stopping.send_replace(true);
         };
+        // Small messages (stream pushes, short responses) must not wait for Nagle's algorithm and the peer's
+        // delayed ACK (a ~40 ms stall per burst).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream: &mut tokio::net::TcpStream| {
+            let _ = stream.set_nodelay(true);
+        });
         let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
         let drain_deadline = async move {
             let _ = stop_requested.wait_for(|stopping| *stopping).await;

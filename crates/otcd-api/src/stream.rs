@@ -106,8 +106,8 @@ pub struct Outbound {
 
 impl Outbound {
     /// Queues a message; when the queue is full, asks the connection to close as a slow consumer.
-    pub fn push(&self, text: String) -> bool {
-        match self.sender.try_send(Message::Text(Utf8Bytes::from(text))) {
+    pub fn push(&self, text: impl Into<Utf8Bytes>) -> bool {
+        match self.sender.try_send(Message::Text(text.into())) {
             Ok(()) => true,
             Err(_) => {
                 self.close.send_replace(Some(CloseReason::SlowConsumer));

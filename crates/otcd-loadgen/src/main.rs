@@ -31,6 +31,10 @@ struct Arguments {
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// Keys each connection rotates through. A signature is single use and timestamps are milliseconds, so one
+    /// key can send at most 1,000 identical requests a second; rotating keeps every key under that.
+    #[arg(long, default_value_t = 8)]
+    keys_per_connection: usize,
     /// How long to measure, after a one-second warm-up.
     #[arg(long, default_value_t = 10)]
     duration_seconds: u64,
@@ -40,11 +44,12 @@ struct Arguments {
 async fn main() -> anyhow::Result<()> {
     let arguments = Arguments::parse();
     let admin = Key::from_file(&arguments.admin_key_file)?;
-    let keys = create_client_keys(arguments.address, &admin, arguments.connections).await?;
+    let keys = create_client_keys(arguments.address, &admin, arguments.connections * arguments.keys_per_connection).await?;
     let warm_up_until = Instant::now() + Duration::from_secs(1);
     let stop_at = warm_up_until + Duration::from_secs(arguments.duration_seconds);
     let mut workers = Vec::new();
-    for key in keys {
+    for key_set in keys.chunks(arguments.keys_per_connection) {
+        let key_set = key_set.to_vec();
         let request = match &arguments.rfq {
             Some(spec) => {
                 let (instrument, quantity) = spec.split_once(':').context("--rfq INSTRUMENT:QUANTITY")?;
@@ -53,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
             }
             None => Planned { method: "GET", path: arguments.path.clone(), body: String::new() },
         };
-        workers.push(tokio::spawn(run_connection(arguments.address, key, request, warm_up_until, stop_at)));
+        workers.push(tokio::spawn(run_connection(arguments.address, key_set, request, warm_up_until, stop_at)));
     }
     let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let (mut errors, mut requests) = (0u64, 0u64);
@@ -96,7 +101,7 @@ struct Planned {
 
 async fn run_connection(
     address: SocketAddr,
-    key: Key,
+    keys: Vec<Key>,
     planned: Planned,
     warm_up_until: Instant,
     stop_at: Instant,
@@ -104,16 +109,18 @@ async fn run_connection(
     let mut sender = connect(address).await?;
     let mut latencies_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut errors = 0;
-    let mut last_timestamp = 0u128;
+    let mut last_timestamps = vec![0u128; keys.len()];
+    let mut turn = 0usize;
     let (signed, path) = match planned.path.strip_prefix("unsigned:") {
         Some(path) => (false, path.to_owned()),
         None => (true, planned.path.clone()),
     };
     while Instant::now() < stop_at {
-        // A fresh timestamp per request keeps every signature unique for this key.
-        let timestamp = now_ms().max(last_timestamp + 1);
-        last_timestamp = timestamp;
-        let request = build_request(&key, planned.method, &path, &planned.body, timestamp, signed)?;
+        // A fresh timestamp per request and key keeps every signature unique.
+        turn = (turn + 1) % keys.len();
+        let timestamp = now_ms().max(last_timestamps[turn] + 1);
+        last_timestamps[turn] = timestamp;
+        let request = build_request(&keys[turn], planned.method, &path, &planned.body, timestamp, signed)?;
         let started = Instant::now();
         let response = sender.send_request(request).await?;
         let status = response.status();
@@ -124,6 +131,9 @@ async fn run_connection(
                 latencies_us.record(elapsed_us.max(1))?;
             } else {
                 errors += 1;
+                if errors == 1 {
+                    eprintln!("first error: {status}");
+                }
             }
         }
     }

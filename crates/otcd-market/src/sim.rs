@@ -478,11 +478,27 @@ impl MarketDataSource for SimulatedMarket {
                 }
                 let now = now_ms().max(last);
                 last = now;
-                for book in self.step(now) {
-                    if let Err(error) = hub.publish(book) {
-                        refused += 1;
-                        if refused.is_power_of_two() {
-                            tracing::warn!(%error, refused, "the hub refused a simulated book");
+                // Instruments are published at evenly spread moments within the interval, as independent
+                // real venues would, rather than all in one burst; each book is stamped when it is published.
+                let groups = group_by_instrument(self.step(now));
+                let slot = self.interval / groups.len().max(1) as u32;
+                for (index, group) in groups.into_iter().enumerate() {
+                    if index > 0 {
+                        tokio::select! {
+                            biased;
+                            _ = stop_requested(&mut stop) => return,
+                            () = tokio::time::sleep(slot) => {}
+                        }
+                    }
+                    let published_at = now_ms().max(last);
+                    last = published_at;
+                    for mut book in group {
+                        book.as_of = published_at;
+                        if let Err(error) = hub.publish(book) {
+                            refused += 1;
+                            if refused.is_power_of_two() {
+                                tracing::warn!(%error, refused, "the hub refused a simulated book");
+                            }
                         }
                     }
                 }
@@ -490,6 +506,18 @@ impl MarketDataSource for SimulatedMarket {
             tracing::info!("simulated market stopped");
         })
     }
+}
+
+/// Splits one step's books into per-instrument groups, keeping their order.
+fn group_by_instrument(books: Vec<VenueBook>) -> Vec<Vec<VenueBook>> {
+    let mut groups: Vec<Vec<VenueBook>> = Vec::new();
+    for book in books {
+        match groups.last_mut() {
+            Some(group) if group[0].instrument == book.instrument => group.push(book),
+            _ => groups.push(vec![book]),
+        }
+    }
+    groups
 }
 
 #[cfg(test)]

@@ -54,13 +54,14 @@ async fn main() -> anyhow::Result<()> {
     let counters = Arc::new(Counters::default());
     let measure_from = Instant::now() + Duration::from_secs(3);
     let stop_at = measure_from + Duration::from_secs(arguments.duration_seconds);
+    let last_timestamps: Vec<Arc<AtomicU64>> = keys.iter().map(|_| Arc::new(AtomicU64::new(0))).collect();
     let mut tasks = Vec::new();
     for index in 0..arguments.connections {
         let key = keys[index / arguments.connections_per_key].clone();
         let connection = Connection {
             address: arguments.address,
             // Connections sharing a key sign at distinct milliseconds, or the later ones would be replays.
-            timestamp_offset_ms: (index % arguments.connections_per_key) as u128,
+            last_timestamp: last_timestamps[index / arguments.connections_per_key].clone(),
             key,
             instruments: instruments.clone(),
             levels: levels.clone(),
@@ -108,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
 
 struct Connection {
     address: SocketAddr,
-    timestamp_offset_ms: u128,
+    last_timestamp: Arc<AtomicU64>,
     key: Key,
     instruments: Vec<String>,
     levels: Vec<String>,
@@ -120,7 +121,9 @@ struct Connection {
 impl Connection {
     async fn run(self) -> anyhow::Result<Histogram<u64>> {
         let mut latency_ms = Histogram::<u64>::new_with_bounds(1, 600_000, 3)?;
-        let timestamp = now_ms() + self.timestamp_offset_ms;
+        let now = now_ms() as u64;
+        let previous = self.last_timestamp.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)));
+        let timestamp = u128::from(now.max(previous.unwrap_or_default() + 1));
         let mut request = format!("ws://{}/v1/stream", self.address).into_client_request()?;
         let headers = request.headers_mut();
         headers.insert("OTC-KEY", self.key.key_id.parse()?);
