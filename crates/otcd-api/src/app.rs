@@ -34,6 +34,8 @@ pub struct AppContext {
     pub events: crate::events::EventBus,
     pub stream_connections: crate::stream::ConnectionCounter,
     pub ladders: crate::ladders::LadderHub,
+    /// Price instruments without a fresh book of their own through their USD legs.
+    pub cross_pricing: bool,
     /// The data directory's lock, held as long as the server runs.
     pub _lock: std::fs::File,
 }

@@ -9,7 +9,7 @@
 
 use crate::app::AppState;
 use crate::json::format_timestamp;
-use crate::market_inputs::{fresh, notional_usd, trim_for_quantity};
+use crate::market_inputs::{cross_books, fresh, notional_usd, trim_for_quantity};
 use crate::runner::now_ms;
 use crate::stream::Outbound;
 use axum::extract::ws::Utf8Bytes;
@@ -118,16 +118,22 @@ impl Publisher {
         }
         let now = now_ms();
         let books = fresh(&self.state.market, &self.instrument.symbol, now);
+        let cross = if books.is_empty() && self.state.cross_pricing {
+            cross_books(&self.state.market, &self.state.catalog, &self.instrument, now, true)
+        } else {
+            None
+        };
         let mut groups: HashMap<LadderKey, Vec<Subscriber>> = HashMap::new();
         let mut indicative: HashMap<LadderKey, Vec<Subscriber>> = HashMap::new();
         for subscriber in subscribers {
             let key = (subscriber.client_id.clone(), subscriber.sizes.clone());
-            let target = if subscriber.firm_allowed && !books.is_empty() { &mut groups } else { &mut indicative };
+            let priceable = !books.is_empty() || cross.is_some();
+            let target = if subscriber.firm_allowed && priceable { &mut groups } else { &mut indicative };
             target.entry(key).or_default().push(subscriber);
         }
         let keys: Vec<LadderKey> = groups.keys().cloned().collect();
         for chunk in keys.chunks(LADDERS_PER_COMMAND_MAX) {
-            let refused = self.publish_firm(chunk, &groups, &books, now).await;
+            let refused = self.publish_firm(chunk, &groups, &books, cross.as_ref(), now).await;
             for key in refused {
                 if let Some(subscribers) = groups.get(&key) {
                     indicative.insert(key, subscribers.clone());
@@ -143,14 +149,17 @@ impl Publisher {
         keys: &[LadderKey],
         groups: &HashMap<LadderKey, Vec<Subscriber>>,
         books: &[VenueBook],
+        cross: Option<&otcd_core::engine::CrossBooks>,
         now: TimestampMs,
     ) -> Vec<LadderKey> {
         let largest = keys.iter().flat_map(|(_, sizes)| sizes.iter().copied()).max().unwrap_or_default();
-        let tick_at = books.iter().map(|book| book.as_of).max().unwrap_or(now);
+        let leg_books = cross.iter().flat_map(|cross| cross.base_books.iter().chain(&cross.quote_books));
+        let tick_at = books.iter().chain(leg_books).map(|book| book.as_of).max().unwrap_or(now);
         let request = LadderBatchRequest {
             instrument: self.instrument.symbol.clone(),
             validity_ms: self.state.quote_validity_ms,
             books: trim_for_quantity(books, None, largest),
+            cross: cross.cloned(),
             subscribers: keys
                 .iter()
                 .map(|(client_id, sizes)| LadderSubscriber {
@@ -217,7 +226,13 @@ impl Publisher {
             return;
         }
         let books = self.state.market.all_books(&self.instrument.symbol);
-        let Some(tick_at) = books.iter().map(|book| book.as_of).max() else { return };
+        let cross = if books.is_empty() && self.state.cross_pricing {
+            cross_books(&self.state.market, &self.state.catalog, &self.instrument, now, false)
+        } else {
+            None
+        };
+        let leg_books = cross.iter().flat_map(|cross| cross.base_books.iter().chain(&cross.quote_books));
+        let Some(tick_at) = books.iter().chain(leg_books).map(|book| book.as_of).max() else { return };
         let clients: Vec<ClientId> = groups.keys().map(|(client_id, _)| client_id.clone()).collect();
         let base = self.instrument.base;
         let Ok(tiers) = self
@@ -228,11 +243,9 @@ impl Publisher {
                 clients
                     .into_iter()
                     .filter_map(|id| {
-                        desk.client(&id).and_then(|client| desk.tier(&client.tier).cloned()).map(|tier| (id, tier))
+                        let tier = desk.client(&id).and_then(|client| desk.tier(&client.tier).cloned())?;
+                        Some((id, (tier, skew)))
                     })
-                    .collect::<HashMap<_, _>>()
-                    .into_iter()
-                    .map(|(id, tier)| (id, (tier, skew)))
                     .collect::<HashMap<_, _>>()
             })
             .await
@@ -241,7 +254,10 @@ impl Publisher {
         };
         for ((client_id, sizes), subscribers) in groups {
             let Some((tier, skew)) = tiers.get(client_id) else { continue };
-            let Some(message) = self.indicative_message(&books, sizes, tier, *skew, now, tick_at) else { continue };
+            let Some(message) = self.indicative_message(&books, cross.as_ref(), sizes, tier, *skew, now, tick_at)
+            else {
+                continue;
+            };
             let message = Utf8Bytes::from(message.to_string());
             subscribers.iter().for_each(|subscriber| {
                 subscriber.outbound.push(message.clone());
@@ -249,9 +265,11 @@ impl Publisher {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn indicative_message(
         &self,
         books: &[VenueBook],
+        cross: Option<&otcd_core::engine::CrossBooks>,
         sizes: &[i128],
         tier: &otcd_core::model::Tier,
         skew: i128,
@@ -264,8 +282,19 @@ impl Publisher {
         for size in sizes {
             let spread =
                 tier.spread_for(notional_usd(&self.state.market, &self.state.catalog, &self.instrument, *size));
-            let bid = pricing::executable(books, Side::Sell, *size, now, i64::MAX).ok()?;
-            let ask = pricing::executable(books, Side::Buy, *size, now, i64::MAX).ok()?;
+            let executable = |side| {
+                crate::routes::quotes::indicative_executable(
+                    &self.state,
+                    &self.instrument,
+                    books,
+                    cross,
+                    side,
+                    *size,
+                    now,
+                )
+            };
+            let bid = executable(Side::Sell).ok()?;
+            let ask = executable(Side::Buy).ok()?;
             as_of = as_of.min(bid.as_of).min(ask.as_of);
             let bid_price = pricing::client_price(&bid, Side::Sell, spread, skew, self.instrument.price_step).ok()?;
             let ask_price = pricing::client_price(&ask, Side::Buy, spread, skew, self.instrument.price_step).ok()?;

@@ -2,6 +2,7 @@
 //! use, so the journal stays small) and the indicative USD notional that selects a tier's size band.
 
 use otcd_core::catalog::{Catalog, Instrument};
+use otcd_core::engine::CrossBooks;
 use otcd_core::market::{pricing, Level, Side, VenueBook};
 use otcd_core::time::TimestampMs;
 use otcd_market::MarketHub;
@@ -84,6 +85,32 @@ pub fn quote_amount_usd(hub: &MarketHub, catalog: &Catalog, instrument: &Instrum
     let quote_usd = catalog.instrument(&format!("{}-USD", instrument.quote))?;
     let rate = mid(hub, &quote_usd.symbol)?;
     pricing::quote_amount(rate, amount, quote_usd.price_scale, quote_scale, USD_SCALE, false).ok()
+}
+
+/// The middle asset crosses are priced through.
+pub const CROSS_VIA: &str = "USD";
+
+/// For an instrument without a fresh book of its own: its USD legs (BASE-USD and QUOTE-USD) with their books,
+/// fresh ones only when `fresh_only` (firm prices) or every venue's latest (indicative). `None` when a leg is
+/// missing from the catalog or has no book.
+pub fn cross_books(
+    hub: &MarketHub,
+    catalog: &Catalog,
+    instrument: &Instrument,
+    now: TimestampMs,
+    fresh_only: bool,
+) -> Option<CrossBooks> {
+    if instrument.quote.as_str() == CROSS_VIA || instrument.base.as_str() == CROSS_VIA {
+        return None;
+    }
+    let base_leg = catalog.instrument(&format!("{}-{CROSS_VIA}", instrument.base))?;
+    let quote_leg = catalog.instrument(&format!("{}-{CROSS_VIA}", instrument.quote))?;
+    let books = |symbol: &str| if fresh_only { hub.fresh_books(symbol, now) } else { hub.all_books(symbol) };
+    let (base_books, quote_books) = (books(&base_leg.symbol), books(&quote_leg.symbol));
+    if base_books.is_empty() || quote_books.is_empty() {
+        return None;
+    }
+    Some(CrossBooks { base_leg: base_leg.symbol.clone(), base_books, quote_leg: quote_leg.symbol.clone(), quote_books })
 }
 
 /// The freshest books of an instrument as of `now`.

@@ -29,6 +29,9 @@ pub struct ServeOptions {
     pub max_book_age_ms: i64,
     pub max_book_age_ms_by_venue: std::collections::HashMap<String, i64>,
     pub quote_validity_ms: i64,
+    /// Price an instrument with no fresh book of its own through BASE-USD and QUOTE-USD (e.g. ETH-EUR from
+    /// ETH-USD and EUR-USD).
+    pub cross_pricing: bool,
 }
 
 /// Where market data comes from (`--market`).
@@ -52,6 +55,7 @@ impl ServeOptions {
             max_book_age_ms: 2_000,
             max_book_age_ms_by_venue: std::collections::HashMap::new(),
             quote_validity_ms: otcd_core::engine::quotes::QUOTE_VALIDITY_MS_DEFAULT,
+            cross_pricing: true,
         }
     }
 }
@@ -194,6 +198,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         events: crate::events::EventBus::new(),
         stream_connections: crate::stream::ConnectionCounter::default(),
         ladders: crate::ladders::LadderHub::default(),
+        cross_pricing: options.cross_pricing,
     });
     Ok(StartedDesk { runner, context, listener, market_stop })
 }

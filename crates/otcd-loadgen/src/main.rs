@@ -44,7 +44,8 @@ struct Arguments {
 async fn main() -> anyhow::Result<()> {
     let arguments = Arguments::parse();
     let admin = Key::from_file(&arguments.admin_key_file)?;
-    let keys = create_client_keys(arguments.address, &admin, arguments.connections * arguments.keys_per_connection).await?;
+    let keys =
+        create_client_keys(arguments.address, &admin, arguments.connections * arguments.keys_per_connection).await?;
     let warm_up_until = Instant::now() + Duration::from_secs(1);
     let stop_at = warm_up_until + Duration::from_secs(arguments.duration_seconds);
     let mut workers = Vec::new();

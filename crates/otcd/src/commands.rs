@@ -53,6 +53,8 @@ struct ConfigFile {
     max_book_age_ms_by_venue: Option<std::collections::HashMap<String, i64>>,
     /// How long a firm quote stays executable (default 5000, 100 to 60000).
     quote_validity_ms: Option<i64>,
+    /// Price instruments without a fresh book of their own through their USD legs (default true).
+    cross_pricing: Option<bool>,
 }
 
 fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
@@ -66,6 +68,7 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
         options.max_book_age_ms = age;
     }
     options.max_book_age_ms_by_venue = config.max_book_age_ms_by_venue.unwrap_or_default();
+    options.cross_pricing = config.cross_pricing.unwrap_or(options.cross_pricing);
     if let Some(validity) = config.quote_validity_ms {
         let bounds =
             otcd_core::engine::quotes::QUOTE_VALIDITY_MS_MIN..=otcd_core::engine::quotes::QUOTE_VALIDITY_MS_MAX;

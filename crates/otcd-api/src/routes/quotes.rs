@@ -3,7 +3,7 @@
 use super::parse_query;
 use crate::app::{AppState, Signed};
 use crate::json::{format_timestamp, parse_body, DecimalText};
-use crate::market_inputs::{fresh, notional_usd, one_side, quote_amount_usd, trim_for_quantity};
+use crate::market_inputs::{cross_books, fresh, notional_usd, one_side, quote_amount_usd, trim_for_quantity};
 use crate::problem::{ApiError, ApiResult};
 use crate::runner::now_ms;
 use crate::views::QuoteView;
@@ -106,8 +106,14 @@ pub async fn indicative_price(
         )
     };
     let now = now_ms();
-    let bid = pricing::executable(&books, Side::Sell, quantity, now, i64::MAX).map_err(unavailable)?;
-    let ask = pricing::executable(&books, Side::Buy, quantity, now, i64::MAX).map_err(unavailable)?;
+    let cross = if books.is_empty() && state.cross_pricing {
+        cross_books(&state.market, &state.catalog, &instrument, now, false)
+    } else {
+        None
+    };
+    let executable = |side| indicative_executable(&state, &instrument, &books, cross.as_ref(), side, quantity, now);
+    let bid = executable(Side::Sell).map_err(unavailable)?;
+    let ask = executable(Side::Buy).map_err(unavailable)?;
     let bid_price =
         pricing::client_price(&bid, Side::Sell, spread, skew, instrument.price_step).map_err(unavailable)?;
     let ask_price = pricing::client_price(&ask, Side::Buy, spread, skew, instrument.price_step).map_err(unavailable)?;
@@ -119,6 +125,32 @@ pub async fn indicative_price(
         firm: false,
         as_of: format_timestamp(bid.as_of.min(ask.as_of)),
     }))
+}
+
+/// An executable from the instrument's own books or, when it has none, through its cross legs (staleness
+/// ignored: indicative).
+pub fn indicative_executable(
+    state: &AppState,
+    instrument: &Instrument,
+    books: &[otcd_core::market::VenueBook],
+    cross: Option<&otcd_core::engine::CrossBooks>,
+    side: Side,
+    quantity: i128,
+    now: otcd_core::time::TimestampMs,
+) -> Result<pricing::Executable, pricing::PricingError> {
+    let Some(cross) = cross.filter(|_| books.is_empty()) else {
+        return pricing::executable(books, side, quantity, now, i64::MAX);
+    };
+    let leg = |symbol: &str| state.catalog.instrument(symbol).ok_or(pricing::PricingError::InvalidBook);
+    let legs = otcd_core::market::cross::CrossLegs {
+        base_leg: leg(&cross.base_leg)?,
+        base_books: &cross.base_books,
+        quote_leg: leg(&cross.quote_leg)?,
+        quote_books: &cross.quote_books,
+        base_scale: base_scale(state, instrument),
+        quote_scale: quote_scale(state, instrument),
+    };
+    otcd_core::market::cross::cross_executable(instrument, &legs, side, quantity, now, i64::MAX)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -170,6 +202,11 @@ pub async fn request_for_quote(
             (one_side(&books, request.side), quote_amount_usd(&state.market, &state.catalog, &instrument, amount))
         }
     };
+    let cross = if books.is_empty() && state.cross_pricing {
+        cross_books(&state.market, &state.catalog, &instrument, now_ms(), true)
+    } else {
+        None
+    };
     let command = Command::RequestQuote(QuoteRequest {
         client_id,
         client_rfq_id,
@@ -179,6 +216,7 @@ pub async fn request_for_quote(
         validity_ms: state.quote_validity_ms,
         notional_usd: notional,
         books,
+        cross,
     });
     let executed = state.engine.submit(signed.principal.actor(), command).await?;
     match executed.outcome {

@@ -81,6 +81,18 @@ pub struct QuoteRequest {
     pub notional_usd: Option<i128>,
     /// The fresh venue books (trimmed to the side and depth the request needs).
     pub books: Vec<VenueBook>,
+    /// When the instrument has no fresh book of its own: the two legs it is priced through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross: Option<CrossBooks>,
+}
+
+/// The legs of a cross (for ETH-EUR: ETH-USD and EUR-USD) and their fresh books.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossBooks {
+    pub base_leg: String,
+    pub base_books: Vec<VenueBook>,
+    pub quote_leg: String,
+    pub quote_books: Vec<VenueBook>,
 }
 
 /// One journal record per market tick and instrument, however many clients subscribe: the books once, then
@@ -90,6 +102,8 @@ pub struct LadderBatchRequest {
     pub instrument: String,
     pub validity_ms: i64,
     pub books: Vec<VenueBook>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross: Option<CrossBooks>,
     pub subscribers: Vec<LadderSubscriber>,
 }
 

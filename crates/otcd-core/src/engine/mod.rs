@@ -11,8 +11,8 @@ mod queries;
 pub mod quotes;
 
 pub use command::{
-    Actor, ClientChanges, Command, JournalRecord, LadderBatchRequest, LadderSubscriber, NewClient, NewDeposit, NewKey,
-    QuoteRequest, TierSpec,
+    Actor, ClientChanges, Command, CrossBooks, JournalRecord, LadderBatchRequest, LadderSubscriber, NewClient,
+    NewDeposit, NewKey, QuoteRequest, TierSpec,
 };
 pub use error::CommandError;
 pub use queries::{BalanceLine, LedgerLine, LedgerQuery, Page, PAGE_LIMIT_MAX};

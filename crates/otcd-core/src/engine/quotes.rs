@@ -1,7 +1,7 @@
 //! Firm quotes: priced inside the engine from the market data in the command, bound to a client, single use,
 //! valid until `valid_until`, idempotent per `client_rfq_id`.
 
-use super::command::{LadderBatchRequest, LadderSubscriber, QuoteRequest};
+use super::command::{CrossBooks, LadderBatchRequest, LadderSubscriber, QuoteRequest};
 use super::model::{Client, Quote, QuoteState, RequestedSize};
 use super::{CommandError, Desk, Executed, Outcome};
 use crate::catalog::Instrument;
@@ -167,15 +167,21 @@ impl Desk {
         validate_validity(request.validity_ms)?;
         validate_books(&request.books, &instrument)?;
         let spread = self.spread_for(&client, request.notional_usd)?;
+        let cross = if request.books.is_empty() { request.cross.as_ref() } else { None };
         let skew = self.skew_for(instrument.base);
         let (quantity, price, executable) = match request.size {
             RequestedSize::Base(quantity) => {
                 validate_quantity(&instrument, quantity, "quantity")?;
-                let executable = pricing::executable(&request.books, request.side, quantity, at, i64::MAX)
-                    .map_err(pricing_refusal)?;
+                let executable = self.executable_for(&instrument, &request.books, cross, request.side, quantity, at)?;
                 let price = pricing::client_price(&executable, request.side, spread, skew, instrument.price_step)
                     .map_err(pricing_refusal)?;
                 (quantity, price, executable)
+            }
+            RequestedSize::Quote(_) if cross.is_some() => {
+                return Err(CommandError::invalid(
+                    "quote_quantity",
+                    "is not available for cross-priced instruments; ask with quantity",
+                ));
             }
             RequestedSize::Quote(amount) => self.price_quote_amount(at, &instrument, request, amount, spread, skew)?,
         };
@@ -248,6 +254,7 @@ impl Desk {
         let instrument = self.instrument(&request.instrument)?.clone();
         validate_validity(request.validity_ms)?;
         validate_books(&request.books, &instrument)?;
+        let cross = if request.books.is_empty() { request.cross.as_ref() } else { None };
         if request.subscribers.is_empty() || request.subscribers.len() > LADDER_SUBSCRIBERS_MAX {
             return Err(CommandError::invalid("subscribers", "1 to 10000 subscribers per batch"));
         }
@@ -255,7 +262,7 @@ impl Desk {
         let priced: Vec<Result<Vec<PricedLevel>, CommandError>> = request
             .subscribers
             .iter()
-            .map(|subscriber| self.price_ladder(at, &instrument, &request.books, subscriber, skew))
+            .map(|subscriber| self.price_ladder(at, &instrument, &request.books, cross, subscriber, skew))
             .collect();
         let quote_count: usize = priced.iter().filter_map(|ladder| ladder.as_ref().ok()).map(Vec::len).sum();
         if self.quotes.len() + quote_count > QUOTES_HELD_MAX {
@@ -286,6 +293,7 @@ impl Desk {
         at: TimestampMs,
         instrument: &Instrument,
         books: &[VenueBook],
+        cross: Option<&CrossBooks>,
         subscriber: &LadderSubscriber,
         skew: i128,
     ) -> Result<Vec<PricedLevel>, CommandError> {
@@ -303,8 +311,8 @@ impl Desk {
             .map(|(quantity, notional)| {
                 validate_quantity(instrument, *quantity, "levels")?;
                 let spread = self.spread_for(&client, *notional)?;
-                let bid = pricing::executable(books, Side::Sell, *quantity, at, i64::MAX).map_err(pricing_refusal)?;
-                let ask = pricing::executable(books, Side::Buy, *quantity, at, i64::MAX).map_err(pricing_refusal)?;
+                let bid = self.executable_for(instrument, books, cross, Side::Sell, *quantity, at)?;
+                let ask = self.executable_for(instrument, books, cross, Side::Buy, *quantity, at)?;
                 Ok(PricedLevel {
                     quantity: *quantity,
                     bid: pricing::client_price(&bid, Side::Sell, spread, skew, instrument.price_step)
@@ -346,6 +354,41 @@ impl Desk {
         };
         self.quotes.insert(quote.clone());
         quote
+    }
+
+    /// The executable for a size: from the instrument's own books, or through its cross legs when it has none.
+    fn executable_for(
+        &self,
+        instrument: &Instrument,
+        books: &[VenueBook],
+        cross: Option<&CrossBooks>,
+        side: Side,
+        quantity: i128,
+        at: TimestampMs,
+    ) -> Result<pricing::Executable, CommandError> {
+        let Some(cross) = cross.filter(|_| books.is_empty()) else {
+            return pricing::executable(books, side, quantity, at, i64::MAX).map_err(pricing_refusal);
+        };
+        let base_leg = self.instrument(&cross.base_leg)?;
+        let quote_leg = self.instrument(&cross.quote_leg)?;
+        validate_books(&cross.base_books, base_leg)?;
+        validate_books(&cross.quote_books, quote_leg)?;
+        let catalog = self.catalog().ok_or(CommandError::NotInitialized)?;
+        let scale = |code| catalog.asset(code).map_or(0, |asset| asset.scale);
+        let legs = crate::market::cross::CrossLegs {
+            base_leg,
+            base_books: &cross.base_books,
+            quote_leg,
+            quote_books: &cross.quote_books,
+            base_scale: scale(&instrument.base),
+            quote_scale: scale(&instrument.quote),
+        };
+        crate::market::cross::cross_executable(instrument, &legs, side, quantity, at, i64::MAX).map_err(|error| {
+            match error {
+                PricingError::InvalidBook => CommandError::invalid("cross", "the legs do not make this instrument"),
+                other => pricing_refusal(other),
+            }
+        })
     }
 
     /// Only approved, unexpired clients get firm prices.

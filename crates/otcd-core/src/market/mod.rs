@@ -5,6 +5,7 @@
 //! instrument's `price_scale`); a quantity is an integer count of base-asset minor units. No floats.
 
 pub mod book;
+pub mod cross;
 pub mod pricing;
 
 pub use book::{BookError, Level, VenueBook, BOOK_LEVELS_MAX, VENUES_MAX};

@@ -391,6 +391,8 @@ fn div_ceil(numerator: i128, denominator: i128) -> i128 {
     }
 }
 
+pub(crate) use wide::mul_div;
+
 /// 256-bit intermediates, written by hand (see the module documentation for why): an unsigned `(high, low)` pair
 /// of `u128`s with a widening multiply, multiplication by a `u128`, and division by a `u128` with a remainder.
 mod wide {
@@ -532,7 +534,7 @@ mod wide {
     /// product fits `u128` are applied in one division; otherwise one at a time, which gives the same result
     /// because `floor(floor(x / m) / n) = floor(x / (m n))` and likewise for the ceiling.
     #[inline]
-    pub(super) fn mul_div(a: i128, b: i128, divisors: &[i128], round_up: bool) -> Result<i128, PricingError> {
+    pub(crate) fn mul_div(a: i128, b: i128, divisors: &[i128], round_up: bool) -> Result<i128, PricingError> {
         debug_assert!(a >= 0 && b >= 0 && divisors.iter().all(|divisor| *divisor > 0));
         let product = U256::product(a.unsigned_abs(), b.unsigned_abs());
         let combined = divisors.iter().try_fold(1u128, |total, divisor| total.checked_mul(divisor.unsigned_abs()));

@@ -122,7 +122,8 @@ impl Connection {
     async fn run(self) -> anyhow::Result<Histogram<u64>> {
         let mut latency_ms = Histogram::<u64>::new_with_bounds(1, 600_000, 3)?;
         let now = now_ms() as u64;
-        let previous = self.last_timestamp.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)));
+        let previous =
+            self.last_timestamp.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)));
         let timestamp = u128::from(now.max(previous.unwrap_or_default() + 1));
         let mut request = format!("ws://{}/v1/stream", self.address).into_client_request()?;
         let headers = request.headers_mut();

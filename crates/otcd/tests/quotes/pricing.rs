@@ -256,3 +256,23 @@ fn inventory_skew_shades_both_sides() {
         "{indicative}"
     );
 }
+
+#[test]
+fn an_instrument_without_a_book_is_priced_through_its_usd_legs() {
+    let desk = Desk::start();
+    let trader = desk.trader("Cross Standard");
+    // No ETH-EUR price at all: no legs either → price_unavailable.
+    let refused = desk.rfq(&trader, &json!({"instrument": "ETH-EUR", "side": "buy", "quantity": "1"}));
+    crate::support::assert_problem(&refused, 503, "price_unavailable");
+    desk.set_price("ETH-USD", "2999.00", "3000.00");
+    desk.set_price("EUR-USD", "1.08000", "1.08100");
+    // Buy 1 ETH: 3000.00 USD, raised by selling EUR at 1.08000 → 2777.777… EUR (rounded up to 2777.78 per ETH),
+    // then × 1.002 (20 bps) = 2783.33355… → up to the 0.01 increment: 2783.34.
+    assert_eq!(desk.quote_price(&trader, "ETH-EUR", "buy", "1"), "2783.34");
+    // Sell 1 ETH: 2999.00 USD buys EUR at 1.08100 → 2774.2830… (down to 2774.28), × 0.998 = 2768.73144 → 2768.73.
+    assert_eq!(desk.quote_price(&trader, "ETH-EUR", "sell", "1"), "2768.73");
+    // Once ETH-EUR has a book of its own, that book is used.
+    desk.set_price("ETH-EUR", "2700.00", "2701.00");
+    // 2701.00 × 1.002 = 2706.402 → 2706.41.
+    assert_eq!(desk.quote_price(&trader, "ETH-EUR", "buy", "1"), "2706.41");
+}
