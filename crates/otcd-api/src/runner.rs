@@ -337,6 +337,9 @@ fn journal_groups(
     shared: &Shared,
     snapshot_sender: &crossbeam_channel::Sender<(ChainHead, Box<Desk>)>,
 ) {
+    // The newest snapshot that could not be handed over because one was being written; handed over (blocking)
+    // at the end, so the final snapshot of a shutdown is never lost.
+    let mut unsent: Option<(ChainHead, Box<Desk>)> = None;
     while let Ok(first) = receiver.recv() {
         let mut group = vec![first];
         while let Ok(more) = receiver.try_recv() {
@@ -374,8 +377,15 @@ fn journal_groups(
         if let (true, Some(snapshot)) = (durable, snapshot_due) {
             // Only a durable head may be snapshotted. A snapshot skipped because one is in progress is harmless:
             // recovery just replays more of the journal.
-            let _ = snapshot_sender.try_send(snapshot);
+            unsent = match snapshot_sender.try_send(snapshot) {
+                Ok(()) => None,
+                Err(crossbeam_channel::TrySendError::Full(snapshot)) => Some(snapshot),
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => None,
+            };
         }
+    }
+    if let Some(snapshot) = unsent {
+        let _ = snapshot_sender.send(snapshot);
     }
 }
 
