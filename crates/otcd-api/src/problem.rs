@@ -86,6 +86,8 @@ impl ApiError {
             "kyc_required" => "KYC required",
             "price_unavailable" => "Price unavailable",
             "quote_not_found" => "Quote not found",
+            "quote_expired" => "Quote expired",
+            "quote_already_used" => "Quote already used",
             _ => "Internal error",
         }
     }
@@ -126,6 +128,11 @@ impl From<CommandError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "instrument_unknown", detail.clone())
             }
             CommandError::KycRequired => ApiError::new(StatusCode::FORBIDDEN, "kyc_required", error.to_string()),
+            CommandError::QuoteNotFound => ApiError::new(StatusCode::NOT_FOUND, "quote_not_found", error.to_string()),
+            CommandError::QuoteExpired => ApiError::new(StatusCode::CONFLICT, "quote_expired", error.to_string()),
+            CommandError::QuoteAlreadyUsed => {
+                ApiError::new(StatusCode::CONFLICT, "quote_already_used", error.to_string())
+            }
             CommandError::PriceUnavailable(detail) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "price_unavailable",

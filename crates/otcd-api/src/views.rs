@@ -328,14 +328,15 @@ pub struct LimitsView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UsageView {
-    /// Notional traded in the current UTC day, in USD.
+    /// Notional traded since 00:00 UTC today, in USD (at each trade's USD value when it executed).
     pub daily_notional_usd: String,
-    /// Open exposure (credit obligations and resting orders), in USD.
+    /// Credit clients: USD notional traded on credit and not yet settled.
     pub open_exposure_usd: String,
 }
 
 impl AccountView {
-    pub fn new(client: &Client, tier: Option<&Tier>) -> Self {
+    /// `daily_notional_usd` and `credit_used_usd` in cents.
+    pub fn new(client: &Client, tier: Option<&Tier>, daily_notional_usd: i128, credit_used_usd: i128) -> Self {
         let usd = |value: Option<i128>| value.map(|cents| format_scaled(cents, USD_SCALE));
         Self {
             client_id: client.client_id.to_string(),
@@ -351,8 +352,8 @@ impl AccountView {
                 credit_limit_usd: usd(client.credit_limit_usd),
             },
             usage: UsageView {
-                daily_notional_usd: format_scaled(0, USD_SCALE),
-                open_exposure_usd: format_scaled(0, USD_SCALE),
+                daily_notional_usd: format_scaled(daily_notional_usd, USD_SCALE),
+                open_exposure_usd: format_scaled(credit_used_usd, USD_SCALE),
             },
         }
     }

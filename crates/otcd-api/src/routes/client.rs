@@ -53,9 +53,15 @@ fn subject(principal: &Principal, requested: Option<&str>) -> ApiResult<ClientId
 pub async fn account(State(state): State<AppState>, uri: Uri, signed: Signed) -> ApiResult<Json<AccountView>> {
     let params: OwnerQuery = parse_query(&uri)?;
     let client_id = subject(&signed.principal, params.client_id.as_deref())?;
+    // The daily window is the UTC calendar day of the request.
+    let day_start = otcd_core::time::TimestampMs(crate::runner::now_ms().0.div_euclid(86_400_000) * 86_400_000);
     let view = state
         .engine
-        .query(move |desk| desk.client(&client_id).map(|client| AccountView::new(client, desk.tier(&client.tier))))
+        .query(move |desk| {
+            let client = desk.client(&client_id)?;
+            let daily = desk.notional_traded_since(&client_id, day_start);
+            Some(AccountView::new(client, desk.tier(&client.tier), daily, desk.credit_used(&client_id)))
+        })
         .await?;
     view.map(Json).ok_or_else(|| ApiError::not_found("client not found"))
 }

@@ -57,6 +57,8 @@ pub enum Command {
     RequestQuote(QuoteRequest),
     /// Two-way firm ladders for every stream subscriber of an instrument, priced from one set of books.
     RequestLadders(LadderBatchRequest),
+    /// Executes a firm quote for its client (an order of type `quote`).
+    AcceptQuote(super::orders::AcceptQuote),
     /// Sets (or, with a zero rate, turns off) the inventory skew of an asset.
     PutSkew(SkewSetting),
     /// The desk puts its own capital into (or takes it out of) its inventory.

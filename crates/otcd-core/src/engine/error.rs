@@ -20,6 +20,12 @@ pub enum CommandError {
     KycRequired,
     #[error("no fresh market data: {0}")]
     PriceUnavailable(String),
+    #[error("no such quote for this client")]
+    QuoteNotFound,
+    #[error("the quote has expired")]
+    QuoteExpired,
+    #[error("the quote was already used")]
+    QuoteAlreadyUsed,
     #[error("the desk is not initialized")]
     NotInitialized,
     #[error("the desk is already initialized")]
@@ -39,6 +45,9 @@ impl CommandError {
             CommandError::InsufficientFunds { .. } => "insufficient_funds",
             CommandError::InstrumentUnknown(_) => "instrument_unknown",
             CommandError::KycRequired => "kyc_required",
+            CommandError::QuoteNotFound => "quote_not_found",
+            CommandError::QuoteExpired => "quote_expired",
+            CommandError::QuoteAlreadyUsed => "quote_already_used",
             CommandError::PriceUnavailable(_) => "price_unavailable",
             CommandError::NotInitialized | CommandError::Ledger(_) => "internal",
         }

@@ -7,6 +7,7 @@
 pub mod command;
 pub mod error;
 pub mod model;
+pub mod orders;
 mod queries;
 pub mod quotes;
 
@@ -51,6 +52,7 @@ pub enum Outcome {
     /// One entry per subscriber, in request order: its quotes, or why it got none (KYC, no fresh price).
     Ladders(Vec<Result<Vec<Quote>, CommandError>>),
     Skew(model::SkewSetting),
+    Order(orders::Order),
     Funding {
         funding: model::DeskFunding,
         repeated: bool,
@@ -81,6 +83,10 @@ pub struct Desk {
     deposits: Vec<Deposit>,
     quotes: quotes::QuoteBook,
     #[serde(default)]
+    orders: orders::OrderBook,
+    #[serde(default)]
+    credit_used: BTreeMap<ClientId, i128>,
+    #[serde(default)]
     skews: BTreeMap<crate::catalog::AssetCode, model::SkewSetting>,
     #[serde(default)]
     fundings: Vec<model::DeskFunding>,
@@ -100,6 +106,7 @@ impl Desk {
     pub fn rebuild_indexes(&mut self) {
         self.ledger.rebuild_indexes();
         self.quotes.rebuild_indexes();
+        self.orders.rebuild_indexes();
         self.deposit_index = self
             .deposits
             .iter()
@@ -139,6 +146,7 @@ impl Desk {
             (Command::RequestQuote(request), true) => self.request_quote(at, request),
             (Command::RequestLadders(request), true) => self.request_ladders(at, request),
             (Command::PutSkew(setting), true) => self.put_skew(setting),
+            (Command::AcceptQuote(request), true) => self.accept_quote(at, request),
             (Command::FundDesk { asset, amount, reference }, true) => self.fund_desk(at, *asset, *amount, reference),
         };
         if result.as_ref().is_ok_and(|executed| executed.changed) {

@@ -3,6 +3,7 @@
 //! starts its own `otcd serve --market manual` on a fresh data directory and port.
 
 mod lifecycle;
+mod orders;
 mod pricing;
 mod stream;
 mod support;

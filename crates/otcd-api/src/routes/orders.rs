@@ -1,0 +1,341 @@
+//! Orders and trades. `type: quote` executes a firm quote; market and limit orders arrive with the execution
+//! work (they are refused with `invalid_request` naming `type` until then).
+
+use super::{page_limit, parse_query};
+use crate::app::{AppState, Signed};
+use crate::events::{Channel, ClientEvent};
+use crate::json::{format_timestamp, parse_body};
+use crate::market_inputs::notional_usd;
+use crate::problem::{ApiError, ApiResult};
+use crate::routes::quotes::{base_scale, instrument_of, quote_scale};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::Json;
+use otcd_core::decimal::format_scaled;
+use otcd_core::engine::orders::{AcceptQuote, Order, OrderStatus, Trade};
+use otcd_core::engine::{Command, Outcome};
+use otcd_core::ids::{ClientId, ClientReference};
+use otcd_core::market::Side;
+use otcd_core::model::Scope;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteOrderRequest {
+    /// Unique per client: a repeat with the same body returns the original order.
+    client_order_id: String,
+    /// `quote`.
+    #[serde(rename = "type")]
+    order_type: String,
+    quote_id: String,
+    /// Needed for a streamed two-way quote (`buy` takes its ask, `sell` its bid); must match an RFQ quote's side.
+    #[schema(value_type = Option<String>)]
+    side: Option<Side>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderTradeView {
+    pub trade_id: String,
+    pub price: String,
+    pub quantity: String,
+    pub executed_at: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderView {
+    pub order_id: String,
+    pub client_order_id: String,
+    #[serde(rename = "type")]
+    pub order_type: String,
+    pub quote_id: Option<String>,
+    pub instrument: String,
+    pub side: String,
+    pub quantity: String,
+    /// `filled`, `open`, `partially_filled`, `cancelled` or `expired`.
+    pub status: String,
+    pub filled_quantity: String,
+    pub average_price: Option<String>,
+    pub created_at: String,
+    pub trades: Vec<OrderTradeView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TradeView {
+    pub trade_id: String,
+    pub order_id: String,
+    pub instrument: String,
+    pub side: String,
+    pub price: String,
+    pub quantity: String,
+    /// What the client paid (buy) or received (sell), in the quote asset.
+    pub quote_amount: String,
+    pub quote_asset: String,
+    pub executed_at: String,
+}
+
+fn side_text(side: Side) -> String {
+    match side {
+        Side::Buy => "buy".into(),
+        Side::Sell => "sell".into(),
+    }
+}
+
+fn status_text(status: OrderStatus) -> String {
+    serde_json::to_value(status).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn trade_view(state: &AppState, trade: &Trade) -> Option<TradeView> {
+    let instrument = state.catalog.instrument(&trade.instrument)?;
+    Some(TradeView {
+        trade_id: trade.trade_id.clone(),
+        order_id: trade.order_id.clone(),
+        instrument: trade.instrument.clone(),
+        side: side_text(trade.side),
+        price: format_scaled(trade.price, instrument.price_scale),
+        quantity: format_scaled(trade.quantity, base_scale(state, instrument)),
+        quote_amount: format_scaled(trade.quote_amount, quote_scale(state, instrument)),
+        quote_asset: instrument.quote.to_string(),
+        executed_at: format_timestamp(trade.executed_at),
+    })
+}
+
+fn order_view(state: &AppState, order: &Order, trades: &[Trade]) -> Option<OrderView> {
+    let instrument = state.catalog.instrument(&order.instrument)?;
+    let base = base_scale(state, instrument);
+    Some(OrderView {
+        order_id: order.order_id.clone(),
+        client_order_id: order.client_order_id.to_string(),
+        order_type: order.order_type.clone(),
+        quote_id: order.quote_id.clone(),
+        instrument: order.instrument.clone(),
+        side: side_text(order.side),
+        quantity: format_scaled(order.quantity, base),
+        status: status_text(order.status),
+        filled_quantity: format_scaled(order.filled_quantity, base),
+        average_price: order.average_price.map(|price| format_scaled(price, instrument.price_scale)),
+        created_at: format_timestamp(order.created_at),
+        trades: trades
+            .iter()
+            .map(|trade| OrderTradeView {
+                trade_id: trade.trade_id.clone(),
+                price: format_scaled(trade.price, instrument.price_scale),
+                quantity: format_scaled(trade.quantity, base),
+                executed_at: format_timestamp(trade.executed_at),
+            })
+            .collect(),
+    })
+}
+
+fn own_client(signed: &Signed) -> ApiResult<ClientId> {
+    signed.principal.key.client_id.clone().ok_or_else(|| ApiError::forbidden("orders are placed with client keys"))
+}
+
+/// Places an order. `type: quote` executes a firm quote at its price, once, before `valid_until`.
+#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = QuoteOrderRequest,
+    responses((status = 201, body = OrderView), (status = 200, description = "a repeat of an earlier order", body = OrderView),
+        (status = 404, body = crate::problem::Problem), (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+pub async fn place_order(State(state): State<AppState>, signed: Signed) -> ApiResult<(StatusCode, Json<OrderView>)> {
+    signed.principal.require(Scope::Trade)?;
+    let client_id = own_client(&signed)?;
+    let value: serde_json::Value = parse_body(&signed.body)?;
+    match value.get("type").and_then(|kind| kind.as_str()) {
+        Some("quote") => {}
+        Some("market" | "limit") => {
+            return Err(ApiError::invalid(
+                "type",
+                "market and limit orders are not available yet; execute a firm quote with type quote",
+            ))
+        }
+        _ => return Err(ApiError::invalid("type", "must be quote, market or limit")),
+    }
+    let request: QuoteOrderRequest = parse_body(&signed.body)?;
+    debug_assert_eq!(request.order_type, "quote");
+    let client_order_id = ClientReference::parse(&request.client_order_id)
+        .map_err(|error| ApiError::invalid("client_order_id", error))?;
+    let notional = quote_notional(&state, &client_id, &request.quote_id).await?;
+    let command = Command::AcceptQuote(AcceptQuote {
+        client_id: client_id.clone(),
+        client_order_id,
+        quote_id: request.quote_id,
+        side: request.side,
+        notional_usd: notional,
+    });
+    let executed = state.engine.submit(signed.principal.actor(), command).await?;
+    let Outcome::Order(order) = executed.outcome else { return Err(ApiError::internal("unexpected outcome")) };
+    let order_id = order.order_id.clone();
+    let trades = state.engine.query(move |desk| trades_of_order(desk, &order_id)).await?;
+    let view = order_view(&state, &order, &trades).ok_or_else(|| ApiError::internal("order instrument missing"))?;
+    if executed.changed {
+        publish_fill(&state, &client_id, &view, &trades).await;
+    }
+    let status = if executed.changed { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(view)))
+}
+
+/// USD notional of the quote's size (for credit limits); `None` when the quote is not the caller's (the engine
+/// then answers quote_not_found) or no USD price is known.
+async fn quote_notional(state: &AppState, client_id: &ClientId, quote_id: &str) -> ApiResult<Option<i128>> {
+    let (owner, quote_id) = (client_id.clone(), quote_id.to_owned());
+    let quote = state
+        .engine
+        .query(move |desk| {
+            desk.quote(&quote_id)
+                .filter(|quote| quote.client_id == owner)
+                .map(|quote| (quote.instrument.clone(), quote.quantity))
+        })
+        .await?;
+    Ok(quote.and_then(|(symbol, quantity)| {
+        let instrument = state.catalog.instrument(&symbol)?;
+        notional_usd(&state.market, &state.catalog, instrument, quantity)
+    }))
+}
+
+fn trades_of_order(desk: &otcd_core::engine::Desk, order_id: &str) -> Vec<Trade> {
+    desk.order(order_id)
+        .map_or_else(Vec::new, |order| order.trade_ids.iter().filter_map(|id| desk.trade(id).cloned()).collect())
+}
+
+/// Pushes the order, its trades and the two changed balances to the client's stream subscribers.
+async fn publish_fill(state: &AppState, client_id: &ClientId, view: &OrderView, trades: &[Trade]) {
+    let publish = |channel, message: serde_json::Value| {
+        state.events.publish(ClientEvent {
+            client_id: client_id.clone(),
+            channel,
+            message: message.to_string().into(),
+        });
+    };
+    let mut order = serde_json::to_value(view).unwrap_or_default();
+    order["type"] = json!("order");
+    order["order_type"] = json!(view.order_type);
+    publish(Channel::Orders, order);
+    for trade in trades.iter().filter_map(|trade| trade_view(state, trade)) {
+        let mut message = serde_json::to_value(&trade).unwrap_or_default();
+        message["type"] = json!("trade");
+        publish(Channel::Trades, message);
+    }
+    if let Ok(instrument) = instrument_of(state, &view.instrument) {
+        for asset in [instrument.base, instrument.quote] {
+            crate::routes::admin::publish_balance(state, client_id, asset).await;
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderListParams {
+    status: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// One of the caller's orders.
+#[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "orders", responses((status = 200, body = OrderView), (status = 404, body = crate::problem::Problem)))]
+pub async fn get_order(
+    State(state): State<AppState>,
+    Path(order_id): Path<String>,
+    signed: Signed,
+) -> ApiResult<Json<OrderView>> {
+    signed.principal.require(Scope::Read).or_else(|_| signed.principal.require(Scope::Trade))?;
+    let client_id = own_client(&signed)?;
+    let found = state
+        .engine
+        .query(move |desk| {
+            let order = desk.order(&order_id).filter(|order| order.client_id == client_id)?.clone();
+            let trades = trades_of_order(desk, &order.order_id);
+            Some((order, trades))
+        })
+        .await?;
+    let (order, trades) = found.ok_or_else(|| ApiError::not_found("no such order"))?;
+    order_view(&state, &order, &trades).map(Json).ok_or_else(|| ApiError::internal("order instrument missing"))
+}
+
+/// The caller's orders, newest first, optionally by `status`.
+#[utoipa::path(get, path = "/v1/orders", tag = "orders", params(("status" = Option<String>, Query,), ("limit" = Option<usize>, Query,), ("cursor" = Option<String>, Query,)),
+    responses((status = 200, body = crate::views::ListView<OrderView>)))]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    uri: Uri,
+    signed: Signed,
+) -> ApiResult<Json<crate::views::ListView<OrderView>>> {
+    signed.principal.require(Scope::Read).or_else(|_| signed.principal.require(Scope::Trade))?;
+    let client_id = own_client(&signed)?;
+    let params: OrderListParams = parse_query(&uri)?;
+    let limit = page_limit(params.limit)?;
+    let status = match params.status.as_deref() {
+        None => None,
+        Some(text @ ("filled" | "open" | "partially_filled" | "cancelled" | "expired")) => Some(text.to_owned()),
+        Some(_) => {
+            return Err(ApiError::invalid("status", "must be filled, open, partially_filled, cancelled or expired"))
+        }
+    };
+    let before: Option<String> = params.cursor;
+    let (page, more) = state
+        .engine
+        .query(move |desk| {
+            let mut matching = desk
+                .orders_of(&client_id)
+                .rev()
+                .filter(|order| before.as_ref().is_none_or(|cursor| order.order_id < *cursor))
+                .filter(|order| status.as_ref().is_none_or(|wanted| status_text(order.status) == *wanted));
+            let page: Vec<(Order, Vec<Trade>)> = matching
+                .by_ref()
+                .take(limit)
+                .map(|order| (order.clone(), trades_of_order(desk, &order.order_id)))
+                .collect();
+            (page, matching.next().is_some())
+        })
+        .await?;
+    let items: Vec<OrderView> = page.iter().filter_map(|(order, trades)| order_view(&state, order, trades)).collect();
+    let next_cursor = if more { items.last().map(|order| order.order_id.clone()) } else { None };
+    Ok(Json(crate::views::ListView { items, next_cursor }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TradeListParams {
+    instrument: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// The caller's trades, newest first, by instrument and time window (`from` inclusive, `to` exclusive).
+#[utoipa::path(get, path = "/v1/trades", tag = "orders",
+    params(("instrument" = Option<String>, Query,), ("from" = Option<String>, Query,), ("to" = Option<String>, Query,), ("limit" = Option<usize>, Query,), ("cursor" = Option<String>, Query,)),
+    responses((status = 200, body = crate::views::ListView<TradeView>)))]
+pub async fn list_trades(
+    State(state): State<AppState>,
+    uri: Uri,
+    signed: Signed,
+) -> ApiResult<Json<crate::views::ListView<TradeView>>> {
+    signed.principal.require(Scope::Read).or_else(|_| signed.principal.require(Scope::Trade))?;
+    let client_id = own_client(&signed)?;
+    let params: TradeListParams = parse_query(&uri)?;
+    let limit = page_limit(params.limit)?;
+    if let Some(symbol) = &params.instrument {
+        instrument_of(&state, symbol)?;
+    }
+    let from = params.from.as_deref().map(|text| crate::json::parse_timestamp("from", text)).transpose()?;
+    let to = params.to.as_deref().map(|text| crate::json::parse_timestamp("to", text)).transpose()?;
+    let (instrument, before) = (params.instrument, params.cursor);
+    let (page, more) = state
+        .engine
+        .query(move |desk| {
+            let mut matching = desk
+                .trades_of(&client_id)
+                .rev()
+                .filter(|trade| before.as_ref().is_none_or(|cursor| trade.trade_id < *cursor))
+                .filter(|trade| instrument.as_ref().is_none_or(|symbol| trade.instrument == *symbol))
+                .filter(|trade| {
+                    from.is_none_or(|from| trade.executed_at >= from) && to.is_none_or(|to| trade.executed_at < to)
+                });
+            let page: Vec<Trade> = matching.by_ref().take(limit).cloned().collect();
+            (page, matching.next().is_some())
+        })
+        .await?;
+    let items: Vec<TradeView> = page.iter().filter_map(|trade| trade_view(&state, trade)).collect();
+    let next_cursor = if more { items.last().map(|trade| trade.trade_id.clone()) } else { None };
+    Ok(Json(crate::views::ListView { items, next_cursor }))
+}

@@ -1,0 +1,343 @@
+//! Orders and trades. So far: accepting a firm quote (`type: quote`). Acceptance is decided here, in the
+//! engine's sequence: the quote must be the client's own, unused and unexpired at the engine's time, so of two
+//! concurrent accepts exactly one fills. A fill settles on the ledger at once: both legs in one balanced
+//! transaction, the client's cost rounded up and proceeds rounded down to the quote asset's minor unit.
+
+use super::model::{Client, Quote, QuoteState, Settlement};
+use super::{CommandError, Desk, Executed, Outcome};
+use crate::catalog::{AssetCode, Instrument};
+use crate::ids::{ClientId, ClientReference};
+use crate::ledger::{AccountKey, Owner, Posting, Purpose, TransactionId, TransactionKind};
+use crate::market::{pricing, Side};
+use crate::time::TimestampMs;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Orders held per desk before the oldest would have to be archived (a bound, not a business rule).
+pub const ORDERS_MAX: usize = 50_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptQuote {
+    pub client_id: ClientId,
+    pub client_order_id: ClientReference,
+    pub quote_id: String,
+    /// Required for two-way (streamed) quotes, optional (must match) for RFQ quotes.
+    pub side: Option<Side>,
+    /// Indicative USD value of the trade in cents, for credit clients' limits (`None` = unknown).
+    pub notional_usd: Option<i128>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Filled,
+    Open,
+    PartiallyFilled,
+    Cancelled,
+    Expired,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trade {
+    pub trade_id: String,
+    pub order_id: String,
+    pub client_id: ClientId,
+    pub instrument: String,
+    pub side: Side,
+    /// Price units of the instrument.
+    pub price: i128,
+    /// Base minor units.
+    pub quantity: i128,
+    /// Quote minor units the client paid (buy) or received (sell).
+    pub quote_amount: i128,
+    /// Indicative USD value at execution (cents), when known.
+    #[serde(default)]
+    pub notional_usd: Option<i128>,
+    pub executed_at: TimestampMs,
+    pub transaction: TransactionId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub order_id: String,
+    pub client_order_id: ClientReference,
+    pub client_id: ClientId,
+    /// `quote` so far.
+    pub order_type: String,
+    pub quote_id: Option<String>,
+    pub instrument: String,
+    pub side: Side,
+    pub quantity: i128,
+    pub status: OrderStatus,
+    pub filled_quantity: i128,
+    /// Quantity-weighted average fill price, rounded against the client (up for buys, down for sells).
+    pub average_price: Option<i128>,
+    pub created_at: TimestampMs,
+    pub trade_ids: Vec<String>,
+    /// What the request asked for, to tell an idempotent repeat from a conflicting one.
+    pub request: AcceptQuote,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OrderBook {
+    orders: Vec<Order>,
+    trades: Vec<Trade>,
+    #[serde(skip)]
+    by_client_order_id: HashMap<(ClientId, ClientReference), usize>,
+    #[serde(skip)]
+    by_order_id: HashMap<String, usize>,
+    /// Positions of each client's orders and trades, in time order (so per-client lists never scan the desk).
+    #[serde(skip)]
+    orders_by_client: HashMap<ClientId, Vec<usize>>,
+    #[serde(skip)]
+    trades_by_client: HashMap<ClientId, Vec<usize>>,
+}
+
+impl OrderBook {
+    pub fn rebuild_indexes(&mut self) {
+        self.by_client_order_id.clear();
+        self.by_order_id.clear();
+        self.orders_by_client.clear();
+        self.trades_by_client.clear();
+        for (position, order) in self.orders.iter().enumerate() {
+            self.by_client_order_id.insert((order.client_id.clone(), order.client_order_id.clone()), position);
+            self.by_order_id.insert(order.order_id.clone(), position);
+            self.orders_by_client.entry(order.client_id.clone()).or_default().push(position);
+        }
+        for (position, trade) in self.trades.iter().enumerate() {
+            self.trades_by_client.entry(trade.client_id.clone()).or_default().push(position);
+        }
+    }
+
+    fn push(&mut self, order: Order, trade: Trade) {
+        let position = self.orders.len();
+        self.by_client_order_id.insert((order.client_id.clone(), order.client_order_id.clone()), position);
+        self.by_order_id.insert(order.order_id.clone(), position);
+        self.orders_by_client.entry(order.client_id.clone()).or_default().push(position);
+        self.trades_by_client.entry(trade.client_id.clone()).or_default().push(self.trades.len());
+        self.orders.push(order);
+        self.trades.push(trade);
+    }
+
+    pub fn order(&self, order_id: &str) -> Option<&Order> {
+        self.by_order_id.get(order_id).map(|position| &self.orders[*position])
+    }
+
+    pub fn orders(&self) -> &[Order] {
+        &self.orders
+    }
+
+    pub fn trades(&self) -> &[Trade] {
+        &self.trades
+    }
+
+    pub fn trade(&self, trade_id: &str) -> Option<&Trade> {
+        let number: usize = trade_id.strip_prefix("t_")?.parse().ok()?;
+        self.trades.get(number.checked_sub(1)?)
+    }
+}
+
+impl Desk {
+    pub fn order(&self, order_id: &str) -> Option<&Order> {
+        self.orders.order(order_id)
+    }
+
+    /// A client's orders, oldest first.
+    pub fn orders_of<'a>(&'a self, client_id: &ClientId) -> impl DoubleEndedIterator<Item = &'a Order> + 'a {
+        let positions = self.orders.orders_by_client.get(client_id).map_or(&[][..], Vec::as_slice);
+        positions.iter().map(|position| &self.orders.orders[*position])
+    }
+
+    /// A client's trades, oldest first.
+    pub fn trades_of<'a>(&'a self, client_id: &ClientId) -> impl DoubleEndedIterator<Item = &'a Trade> + 'a {
+        let positions = self.orders.trades_by_client.get(client_id).map_or(&[][..], Vec::as_slice);
+        positions.iter().map(|position| &self.orders.trades[*position])
+    }
+
+    pub fn trade(&self, trade_id: &str) -> Option<&Trade> {
+        self.orders.trade(trade_id)
+    }
+
+    pub(super) fn accept_quote(&mut self, at: TimestampMs, request: &AcceptQuote) -> Result<Executed, CommandError> {
+        let key = (request.client_id.clone(), request.client_order_id.clone());
+        if let Some(position) = self.orders.by_client_order_id.get(&key) {
+            let original = &self.orders.orders[*position];
+            if original.request != *request {
+                return Err(CommandError::conflict("this client_order_id was used for a different order"));
+            }
+            return Ok(Executed { outcome: Outcome::Order(original.clone()), changed: false });
+        }
+        let client = self.clients.get(&request.client_id).ok_or_else(|| CommandError::not_found("client"))?.clone();
+        if !client.kyc_valid_at(at) {
+            return Err(CommandError::KycRequired);
+        }
+        let quote = self.usable_quote(at, request)?;
+        let side = quote
+            .side
+            .or(request.side)
+            .ok_or_else(|| CommandError::invalid("side", "a streamed two-way quote needs the side: buy or sell"))?;
+        if quote.side.is_some_and(|quoted| request.side.is_some_and(|asked| asked != quoted)) {
+            return Err(CommandError::invalid("side", "does not match the quote's side"));
+        }
+        let price =
+            quote.price_for(side).ok_or_else(|| CommandError::invalid("side", "the quote has no price for it"))?;
+        let instrument = self.instrument(&quote.instrument)?.clone();
+        if self.orders.orders.len() >= ORDERS_MAX {
+            return Err(CommandError::conflict("the desk holds the maximum number of orders"));
+        }
+        let trade = self.settle_trade(at, &client, &instrument, side, price, quote.quantity, request.notional_usd)?;
+        self.quotes.mark_used(&quote.quote_id, &trade.order_id, at);
+        let order = Order {
+            order_id: trade.order_id.clone(),
+            client_order_id: request.client_order_id.clone(),
+            client_id: request.client_id.clone(),
+            order_type: "quote".into(),
+            quote_id: Some(quote.quote_id.clone()),
+            instrument: instrument.symbol.clone(),
+            side,
+            quantity: quote.quantity,
+            status: OrderStatus::Filled,
+            filled_quantity: quote.quantity,
+            average_price: Some(price),
+            created_at: at,
+            trade_ids: vec![trade.trade_id.clone()],
+            request: request.clone(),
+        };
+        self.orders.push(order.clone(), trade);
+        Ok(Executed::changed(Outcome::Order(order)))
+    }
+
+    /// The client's own quote, unused and not expired at `at`. Someone else's quote is reported as not found,
+    /// so quote ids reveal nothing about other clients.
+    fn usable_quote(&self, at: TimestampMs, request: &AcceptQuote) -> Result<Quote, CommandError> {
+        let quote = self
+            .quotes
+            .get(&request.quote_id)
+            .filter(|quote| quote.client_id == request.client_id)
+            .ok_or(CommandError::QuoteNotFound)?;
+        if matches!(quote.state, QuoteState::Used { .. }) {
+            return Err(CommandError::QuoteAlreadyUsed);
+        }
+        if at >= quote.valid_until {
+            return Err(CommandError::QuoteExpired);
+        }
+        Ok(quote.clone())
+    }
+
+    /// Checks funds and posts both legs of a trade in one balanced transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn settle_trade(
+        &mut self,
+        at: TimestampMs,
+        client: &Client,
+        instrument: &Instrument,
+        side: Side,
+        price: i128,
+        quantity: i128,
+        notional_usd: Option<i128>,
+    ) -> Result<Trade, CommandError> {
+        let catalog = self.catalog().ok_or(CommandError::NotInitialized)?;
+        let scale = |code: &AssetCode| catalog.asset(code).map_or(0, |asset| asset.scale);
+        let (base_scale, quote_scale) = (scale(&instrument.base), scale(&instrument.quote));
+        let quote_amount =
+            pricing::quote_amount(price, quantity, instrument.price_scale, base_scale, quote_scale, side == Side::Buy)
+                .map_err(|error| CommandError::invalid("quantity", error.to_string()))?;
+        // What the client gives and receives.
+        let (gives, gives_amount, receives, receives_amount) = match side {
+            Side::Buy => (instrument.quote, quote_amount, instrument.base, quantity),
+            Side::Sell => (instrument.base, quantity, instrument.quote, quote_amount),
+        };
+        self.check_funds(client, gives, gives_amount, notional_usd)?;
+        let floor = match client.settlement {
+            Settlement::Prefunded => Some(0),
+            Settlement::Credit => None,
+        };
+        let owner = Owner::Client(client.client_id.clone());
+        let client_gives = self
+            .ledger
+            .open_account(AccountKey { owner: owner.clone(), asset: gives, purpose: Purpose::Available }, floor);
+        let client_receives =
+            self.ledger.open_account(AccountKey { owner, asset: receives, purpose: Purpose::Available }, floor);
+        let desk_receives = self
+            .ledger
+            .open_account(AccountKey { owner: Owner::Desk, asset: gives, purpose: Purpose::Inventory }, None);
+        let desk_gives = self
+            .ledger
+            .open_account(AccountKey { owner: Owner::Desk, asset: receives, purpose: Purpose::Inventory }, None);
+        let number = self.orders.trades.len() + 1;
+        let trade_id = format!("t_{number:012}");
+        let order_id = format!("o_{:012}", self.orders.orders.len() + 1);
+        let postings = [
+            Posting { account: client_gives, amount: -gives_amount },
+            Posting { account: desk_receives, amount: gives_amount },
+            Posting { account: desk_gives, amount: -receives_amount },
+            Posting { account: client_receives, amount: receives_amount },
+        ];
+        let transaction = self.ledger.apply(at, TransactionKind::Trade { reference: trade_id.clone() }, &postings)?;
+        if client.settlement == Settlement::Credit {
+            *self.credit_used.entry(client.client_id.clone()).or_default() += notional_usd.unwrap_or(0);
+        }
+        Ok(Trade {
+            trade_id,
+            order_id,
+            client_id: client.client_id.clone(),
+            instrument: instrument.symbol.clone(),
+            side,
+            price,
+            quantity,
+            quote_amount,
+            notional_usd,
+            executed_at: at,
+            transaction,
+        })
+    }
+
+    /// Prefunded clients need the funds available now. Credit clients need room under their credit limit for
+    /// the trade's USD notional; until net settlement exists (execution issue), usage is the sum of traded USD
+    /// notionals at trade time.
+    fn check_funds(
+        &self,
+        client: &Client,
+        asset: AssetCode,
+        amount: i128,
+        notional_usd: Option<i128>,
+    ) -> Result<(), CommandError> {
+        match client.settlement {
+            Settlement::Prefunded => {
+                let key =
+                    AccountKey { owner: Owner::Client(client.client_id.clone()), asset, purpose: Purpose::Available };
+                let available = self.ledger.account_id(&key).map_or(0, |account| self.ledger.balance(account));
+                if available < amount {
+                    return Err(CommandError::InsufficientFunds {
+                        detail: format!("{asset} available is below what the trade needs"),
+                    });
+                }
+            }
+            Settlement::Credit => {
+                let notional = notional_usd
+                    .ok_or_else(|| CommandError::PriceUnavailable("no USD price to check the credit limit".into()))?;
+                let used = self.credit_used.get(&client.client_id).copied().unwrap_or(0);
+                if used + notional > client.credit_limit_usd.unwrap_or(0) {
+                    return Err(CommandError::InsufficientFunds {
+                        detail: "the trade exceeds the client's credit limit".into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// USD notional the client traded since `since` (cents; trades without a known USD value count zero).
+    pub fn notional_traded_since(&self, client_id: &ClientId, since: TimestampMs) -> i128 {
+        self.trades_of(client_id)
+            .rev()
+            .take_while(|trade| trade.executed_at >= since)
+            .filter_map(|trade| trade.notional_usd)
+            .sum()
+    }
+
+    /// USD notional traded on credit so far (cents).
+    pub fn credit_used(&self, client_id: &ClientId) -> i128 {
+        self.credit_used.get(client_id).copied().unwrap_or(0)
+    }
+}

@@ -1,0 +1,188 @@
+//! Executing firm quotes (`POST /v1/orders` with `type: quote`): single use, expiry, ownership, funds, exact
+//! ledger effects, idempotent client_order_id, and the race of two accepts of one quote.
+
+use crate::support::{assert_invalid, assert_problem, text, Desk, Signer};
+use serde_json::{json, Value};
+
+fn deposit(desk: &Desk, client_id: &str, asset: &str, amount: &str, reference: &str) {
+    let body = json!({"client_id": client_id, "asset": asset, "amount": amount, "reference": reference});
+    desk.post(&desk.admin, "/v1/admin/deposits", &body).expect(201);
+}
+
+fn balance(desk: &Desk, signer: &Signer, asset: &str) -> (String, String) {
+    let reply = desk.get(signer, "/v1/balances");
+    let items = reply.expect(200)["items"].as_array().unwrap().clone();
+    let line = items.iter().find(|item| item["asset"] == json!(asset)).unwrap().clone();
+    (text(&line["available"]), text(&line["reserved"]))
+}
+
+fn accept(desk: &Desk, signer: &Signer, quote_id: &str, client_order_id: &str) -> crate::support::Reply {
+    desk.post(signer, "/v1/orders", &json!({"client_order_id": client_order_id, "type": "quote", "quote_id": quote_id}))
+}
+
+/// A funded, approved client at 0 bps, so quote prices equal the manual book.
+fn funded_trader(desk: &Desk, name: &str) -> (String, Signer) {
+    desk.put_tier("zero", &json!({"spread_bps": "0"}));
+    let (client_id, signer) = desk.client(name, "zero", "approved");
+    deposit(desk, &client_id, "USD", "100000.00", &format!("{name}-usd").replace(' ', "-"));
+    (client_id, signer)
+}
+
+#[test]
+fn buying_one_btc_at_50050_moves_exactly_50050_usd_and_one_btc() {
+    let desk = Desk::start();
+    let (_, trader) = funded_trader(&desk, "Exact Buyer");
+    desk.set_price("BTC-USD", "50000.00", "50050.00");
+    let quote = desk.quote(&trader, "BTC-USD", "buy", "1");
+    assert_eq!(quote["price"], json!("50050.00"));
+    let order = accept(&desk, &trader, &text(&quote["quote_id"]), "o-1").expect(201).clone();
+    assert_eq!(order["status"], json!("filled"), "{order}");
+    assert_eq!(order["type"], json!("quote"), "{order}");
+    assert_eq!(order["filled_quantity"], json!("1.00000000"), "{order}");
+    assert_eq!(order["average_price"], json!("50050.00"), "{order}");
+    assert_eq!(order["trades"].as_array().unwrap().len(), 1, "{order}");
+    assert_eq!(balance(&desk, &trader, "USD"), ("49950.00".into(), "0.00".into()));
+    assert_eq!(balance(&desk, &trader, "BTC"), ("1.00000000".into(), "0.00000000".into()));
+    let positions = desk.get(&desk.admin, "/v1/admin/desk/positions").expect(200).clone();
+    let position = |asset: &str| {
+        let items = positions["items"].as_array().unwrap();
+        text(&items.iter().find(|item| item["asset"] == json!(asset)).unwrap()["position"])
+    };
+    assert_eq!(position("BTC"), "-1.00000000", "the desk sold 1 BTC: {positions}");
+    assert_eq!(position("USD"), "50050.00", "{positions}");
+    let trades = desk.get(&trader, "/v1/trades").expect(200).clone();
+    assert_eq!(trades["items"][0]["quote_amount"], json!("50050.00"), "{trades}");
+    let verified = desk.get(&desk.admin, "/v1/admin/audit/verify").expect(200).clone();
+    assert_eq!(verified["valid"], json!(true), "{verified}");
+}
+
+#[test]
+fn rounding_of_the_quote_amount_goes_against_the_client() {
+    let desk = Desk::start();
+    let (client_id, trader) = funded_trader(&desk, "Rounding Trader");
+    deposit(&desk, &client_id, "BTC", "1", "btc-1");
+    desk.set_price("BTC-USD", "50000.01", "50000.03");
+    // Buy 0.0001 at 50000.03: 5.000003 USD → the client pays 5.01 (rounded up).
+    let buy = desk.quote(&trader, "BTC-USD", "buy", "0.0001");
+    accept(&desk, &trader, &text(&buy["quote_id"]), "buy-small").expect(201);
+    assert_eq!(balance(&desk, &trader, "USD").0, "99994.99");
+    // Sell 0.0001 at 50000.01: 5.000001 USD → the client receives 5.00 (rounded down).
+    let sell = desk.quote(&trader, "BTC-USD", "sell", "0.0001");
+    accept(&desk, &trader, &text(&sell["quote_id"]), "sell-small").expect(201);
+    assert_eq!(balance(&desk, &trader, "USD").0, "99999.99");
+    assert_eq!(balance(&desk, &trader, "BTC").0, "1.00000000");
+}
+
+#[test]
+fn a_quote_is_single_use_and_only_for_its_client() {
+    let desk = Desk::start();
+    let (_, trader) = funded_trader(&desk, "Single User");
+    let (_, other) = funded_trader(&desk, "Other User");
+    desk.set_price("BTC-USD", "50000.00", "50050.00");
+    let quote_id = text(&desk.quote(&trader, "BTC-USD", "buy", "0.1")["quote_id"]);
+    assert_problem(&accept(&desk, &other, &quote_id, "steal"), 404, "quote_not_found");
+    accept(&desk, &trader, &quote_id, "first").expect(201);
+    assert_problem(&accept(&desk, &trader, &quote_id, "second"), 409, "quote_already_used");
+    let view = desk.get(&trader, &format!("/v1/quotes/{quote_id}")).expect(200).clone();
+    assert_eq!(view["state"], json!("used"), "{view}");
+    assert_eq!(balance(&desk, &trader, "BTC").0, "0.10000000", "only one fill");
+    assert_problem(&accept(&desk, &trader, "q_999999999999", "missing"), 404, "quote_not_found");
+}
+
+#[test]
+fn an_expired_quote_is_refused_and_nothing_moves() {
+    let desk = Desk::with_config(Some("max_book_age_ms = 60000\nquote_validity_ms = 300\n"));
+    let (_, trader) = funded_trader(&desk, "Late Trader");
+    desk.set_price("BTC-USD", "50000.00", "50050.00");
+    let quote_id = text(&desk.quote(&trader, "BTC-USD", "buy", "0.1")["quote_id"]);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_problem(&accept(&desk, &trader, &quote_id, "late"), 409, "quote_expired");
+    assert_eq!(balance(&desk, &trader, "USD").0, "100000.00");
+    assert_eq!(balance(&desk, &trader, "BTC").0, "0.00000000");
+}
+
+#[test]
+fn insufficient_funds_are_refused_and_nothing_moves() {
+    let desk = Desk::start();
+    let (_, trader) = funded_trader(&desk, "Thin Wallet");
+    desk.set_price("BTC-USD", "50000.00", "50050.00");
+    let quote_id = text(&desk.quote(&trader, "BTC-USD", "buy", "2")["quote_id"]);
+    assert_problem(&accept(&desk, &trader, &quote_id, "too-big"), 422, "insufficient_funds");
+    let sell = text(&desk.quote(&trader, "BTC-USD", "sell", "0.5")["quote_id"]);
+    assert_problem(&accept(&desk, &trader, &sell, "no-btc"), 422, "insufficient_funds");
+    assert_eq!(balance(&desk, &trader, "USD").0, "100000.00");
+    // A refused acceptance does not use the quote up.
+    let view = desk.get(&trader, &format!("/v1/quotes/{quote_id}")).expect(200).clone();
+    assert_eq!(view["state"], json!("open"), "{view}");
+}
+
+#[test]
+fn client_order_id_is_idempotent() {
+    let desk = Desk::start();
+    let (_, trader) = funded_trader(&desk, "Idempotent Trader");
+    desk.set_price("BTC-USD", "50000.00", "50050.00");
+    let quote_id = text(&desk.quote(&trader, "BTC-USD", "buy", "0.1")["quote_id"]);
+    let first = accept(&desk, &trader, &quote_id, "same").expect(201).clone();
+    let again = accept(&desk, &trader, &quote_id, "same").expect(200).clone();
+    assert_eq!(first["order_id"], again["order_id"]);
+    let other_quote = text(&desk.quote(&trader, "BTC-USD", "buy", "0.1")["quote_id"]);
+    assert_problem(&accept(&desk, &trader, &other_quote, "same"), 409, "conflict");
+    assert_eq!(balance(&desk, &trader, "BTC").0, "0.10000000");
+    let order = desk.get(&trader, &format!("/v1/orders/{}", text(&first["order_id"]))).expect(200).clone();
+    assert_eq!(order["client_order_id"], json!("same"), "{order}");
+    let orders = desk.get(&trader, "/v1/orders?status=filled").expect(200).clone();
+    assert_eq!(orders["items"].as_array().unwrap().len(), 1, "{orders}");
+}
+
+#[test]
+fn two_concurrent_accepts_of_one_quote_fill_exactly_once() {
+    let desk = Desk::start();
+    let (_, trader) = funded_trader(&desk, "Racer");
+    desk.set_price("BTC-USD", "50000.00", "50050.00");
+    for round in 0..5 {
+        let quote_id = text(&desk.quote(&trader, "BTC-USD", "buy", "0.01")["quote_id"]);
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..2)
+                .map(|index| {
+                    let (desk, trader, quote_id) = (&desk, &trader, &quote_id);
+                    scope.spawn(move || accept(desk, trader, quote_id, &format!("race-{round}-{index}")).status)
+                })
+                .collect();
+            racers.into_iter().map(|racer| racer.join().unwrap()).collect()
+        });
+        let mut sorted = statuses.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, vec![201, 409], "round {round}: {statuses:?}");
+    }
+    assert_eq!(balance(&desk, &trader, "BTC").0, "0.05000000", "five fills of 0.01");
+}
+
+#[test]
+fn streamed_two_way_quotes_need_a_side() {
+    let desk = Desk::start();
+    let (_, trader) = funded_trader(&desk, "Streamer");
+    desk.set_price("BTC-USD", "50000.00", "50050.00");
+    let mut stream = desk.stream(&trader);
+    stream.subscribe_quotes("BTC-USD", &["0.5"]);
+    let ladder: Value =
+        stream.next_where(std::time::Duration::from_secs(5), "firm ladder", |message| message["firm"] == json!(true));
+    let quote_id = text(&ladder["levels"][0]["quote_id"]);
+    assert_invalid(&accept(&desk, &trader, &quote_id, "no-side"), "side");
+    let body = json!({"client_order_id": "with-side", "type": "quote", "quote_id": quote_id, "side": "sell"});
+    desk.post(&desk.admin, "/v1/admin/deposits", &json!({"client_id": text(&desk.get(&trader, "/v1/account").expect(200)["client_id"]), "asset": "BTC", "amount": "1", "reference": "btc"})).expect(201);
+    let order = desk.post(&trader, "/v1/orders", &body).expect(201).clone();
+    assert_eq!(order["average_price"], json!("50000.00"), "a sell takes the ladder's bid: {order}");
+    assert_eq!(balance(&desk, &trader, "BTC").0, "0.50000000");
+}
+
+#[test]
+fn account_usage_counts_todays_notional() {
+    let desk = Desk::start();
+    let (_, trader) = funded_trader(&desk, "Usage Trader");
+    desk.set_price("BTC-USD", "50000.00", "50050.00");
+    let quote_id = text(&desk.quote(&trader, "BTC-USD", "buy", "1")["quote_id"]);
+    accept(&desk, &trader, &quote_id, "usage-1").expect(201);
+    let account = desk.get(&trader, "/v1/account").expect(200).clone();
+    // USD notional at the BTC-USD mid (50025.00) × 1 BTC.
+    assert_eq!(account["usage"]["daily_notional_usd"], json!("50025.00"), "{account}");
+}
