@@ -32,14 +32,14 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as i64
 }
 
-/// A timestamp never handed out before in this process: two identical requests signed in the same millisecond
-/// must not look like a replay.
-pub fn fresh_timestamp() -> i64 {
-    static LAST: AtomicI64 = AtomicI64::new(0);
-    let mut previous = LAST.load(Ordering::Relaxed);
+/// A timestamp never handed out before for this key: two identical requests signed in the same millisecond
+/// must not look like a replay. Per key, not per process: a process-wide counter runs ahead of the clock (and
+/// out of the server's 30 s window) when many keys sign quickly at once.
+fn fresh_timestamp(last: &AtomicI64) -> i64 {
+    let mut previous = last.load(Ordering::Relaxed);
     loop {
         let next = now_ms().max(previous + 1);
-        match LAST.compare_exchange(previous, next, Ordering::Relaxed, Ordering::Relaxed) {
+        match last.compare_exchange(previous, next, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return next,
             Err(current) => previous = current,
         }
@@ -51,16 +51,17 @@ pub fn fresh_timestamp() -> i64 {
 pub struct Signer {
     pub key_id: String,
     secret: String,
+    last_timestamp: Arc<AtomicI64>,
 }
 
 impl Signer {
     pub fn new(key_id: &str, secret: &str) -> Self {
-        Self { key_id: key_id.to_owned(), secret: secret.to_owned() }
+        Self { key_id: key_id.to_owned(), secret: secret.to_owned(), last_timestamp: Arc::new(AtomicI64::new(0)) }
     }
 
     /// OTC-KEY, OTC-TIMESTAMP and OTC-SIGNATURE for one request.
     pub fn headers(&self, method: &str, path_with_query: &str, body: &str) -> Vec<(String, String)> {
-        let timestamp = fresh_timestamp().to_string();
+        let timestamp = fresh_timestamp(&self.last_timestamp).to_string();
         let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.as_bytes()).expect("any key length");
         mac.update(format!("{timestamp}\n{method}\n{path_with_query}\n{body}").as_bytes());
         vec![
