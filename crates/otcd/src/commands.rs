@@ -94,11 +94,12 @@ async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<(
     println!("  admin key:       {}", admin_file.display());
     println!("  client keys:     {}", clients_file.display());
     println!("  API contract:    http://{address}/openapi.json");
+    let otcd = std::env::current_exe().map_or_else(|_| "otcd".to_owned(), |path| path.display().to_string());
+    let keys = clients_file.display();
+    println!("  balances: curl -s $({otcd} sign --key-file {keys} --client cl_00000001 /v1/balances) http://{address}/v1/balances");
     println!(
-        "  try:  curl -s $(otcd sign --key-file {} --client cl_00000001 /v1/balances) http://{address}/v1/balances",
-        clients_file.display()
+        "  prices:   curl -s $({otcd} sign --key-file {keys} --client cl_00000001 '/v1/prices/BTC-USD?quantity=1') 'http://{address}/v1/prices/BTC-USD?quantity=1'"
     );
-    println!("  prices:  curl -s $(otcd sign --key-file {} --client cl_00000001 /v1/prices/BTC-USD?quantity=1) 'http://{address}/v1/prices/BTC-USD?quantity=1'", clients_file.display());
     println!("  (web console: arrives with the operations-console issue)");
     println!("  Ctrl-C stops the desk; its state stays in {}", data_dir.display());
     println!();
