@@ -88,6 +88,7 @@ impl ApiError {
             "quote_not_found" => "Quote not found",
             "quote_expired" => "Quote expired",
             "quote_already_used" => "Quote already used",
+            "slippage_exceeded" => "Slippage exceeded",
             _ => "Internal error",
         }
     }
@@ -141,6 +142,9 @@ impl From<CommandError> for ApiError {
             .with_retry_after(1),
             CommandError::InsufficientFunds { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds", error.to_string())
+            }
+            CommandError::SlippageExceeded { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "slippage_exceeded", error.to_string())
             }
             CommandError::NotInitialized | CommandError::Ledger(_) => {
                 tracing::error!(%error, "engine refused a command for an internal reason");

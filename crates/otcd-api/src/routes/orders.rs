@@ -1,5 +1,6 @@
-//! Orders and trades. `type: quote` executes a firm quote; market and limit orders arrive with the execution
-//! work (they are refused with `invalid_request` naming `type` until then).
+//! Orders and trades. `type: quote` executes a firm quote; `type: market` executes now at the desk's firm price
+//! for the size within a slippage tolerance; limit orders arrive with the execution work (refused with
+//! `invalid_request` naming `type` until then).
 
 use super::{page_limit, parse_query};
 use crate::app::{AppState, Signed};
@@ -131,7 +132,8 @@ fn own_client(signed: &Signed) -> ApiResult<ClientId> {
     signed.principal.key.client_id.clone().ok_or_else(|| ApiError::forbidden("orders are placed with client keys"))
 }
 
-/// Places an order. `type: quote` executes a firm quote at its price, once, before `valid_until`.
+/// Places an order. `type: quote` executes a firm quote at its price, once, before `valid_until`; `type: market`
+/// executes now at the firm price for the size, refused with `slippage_exceeded` beyond the tolerance.
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = QuoteOrderRequest,
     responses((status = 201, body = OrderView), (status = 200, description = "a repeat of an earlier order", body = OrderView),
         (status = 404, body = crate::problem::Problem), (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
@@ -141,11 +143,9 @@ pub async fn place_order(State(state): State<AppState>, signed: Signed) -> ApiRe
     let value: serde_json::Value = parse_body(&signed.body)?;
     match value.get("type").and_then(|kind| kind.as_str()) {
         Some("quote") => {}
-        Some("market" | "limit") => {
-            return Err(ApiError::invalid(
-                "type",
-                "market and limit orders are not available yet; execute a firm quote with type quote",
-            ))
+        Some("market") => return place_market_order(state, signed, client_id).await,
+        Some("limit") => {
+            return Err(ApiError::invalid("type", "limit orders are not available yet; use type quote or market"))
         }
         _ => return Err(ApiError::invalid("type", "must be quote, market or limit")),
     }
@@ -161,13 +161,83 @@ pub async fn place_order(State(state): State<AppState>, signed: Signed) -> ApiRe
         side: request.side,
         notional_usd: notional,
     });
+    submit_order(&state, &signed, &client_id, command).await
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarketOrderRequest {
+    client_order_id: String,
+    /// `market`.
+    #[serde(rename = "type")]
+    order_type: String,
+    instrument: String,
+    #[schema(value_type = String, example = "buy")]
+    side: Side,
+    quantity: crate::json::DecimalText,
+    /// The price the client expects; with `slippage_bps`, a worse firm price refuses the order.
+    reference_price: Option<crate::json::DecimalText>,
+    /// Tolerance in bps against `reference_price` (default 0).
+    slippage_bps: Option<crate::json::DecimalText>,
+}
+
+async fn place_market_order(
+    state: AppState,
+    signed: Signed,
+    client_id: ClientId,
+) -> ApiResult<(StatusCode, Json<OrderView>)> {
+    let request: MarketOrderRequest = parse_body(&signed.body)?;
+    debug_assert_eq!(request.order_type, "market");
+    let client_order_id = ClientReference::parse(&request.client_order_id)
+        .map_err(|error| ApiError::invalid("client_order_id", error))?;
+    let instrument = instrument_of(&state, &request.instrument)?.clone();
+    let quantity = crate::routes::quotes::parse_quantity(&state, &instrument, "quantity", &request.quantity)?;
+    let reference_price = request
+        .reference_price
+        .as_ref()
+        .map(|price| price.positive("reference_price", instrument.price_scale))
+        .transpose()?;
+    let slippage = request.slippage_bps.as_ref().map(|bps| bps.non_negative("slippage_bps", 2)).transpose()?;
+    if slippage.is_some_and(|centi_bps| centi_bps >= otcd_core::market::pricing::CENTI_BPS_ONE) {
+        return Err(ApiError::invalid("slippage_bps", "must be below 10000"));
+    }
+    let now = crate::runner::now_ms();
+    let books = crate::market_inputs::fresh(&state.market, &instrument.symbol, now);
+    let books = crate::market_inputs::trim_for_quantity(&books, Some(request.side), quantity);
+    let cross = if books.is_empty() && state.cross_pricing {
+        crate::market_inputs::cross_books(&state.market, &state.catalog, &instrument, now, true)
+    } else {
+        None
+    };
+    let command = Command::MarketOrder(otcd_core::engine::orders::MarketOrder {
+        client_id: client_id.clone(),
+        client_order_id,
+        instrument: instrument.symbol.clone(),
+        side: request.side,
+        quantity,
+        reference_price,
+        slippage_centi_bps: slippage,
+        notional_usd: notional_usd(&state.market, &state.catalog, &instrument, quantity),
+        books,
+        cross,
+    });
+    submit_order(&state, &signed, &client_id, command).await
+}
+
+/// Submits an order command and answers with the order (201 when new, 200 for an idempotent repeat).
+async fn submit_order(
+    state: &AppState,
+    signed: &Signed,
+    client_id: &ClientId,
+    command: Command,
+) -> ApiResult<(StatusCode, Json<OrderView>)> {
     let executed = state.engine.submit(signed.principal.actor(), command).await?;
     let Outcome::Order(order) = executed.outcome else { return Err(ApiError::internal("unexpected outcome")) };
     let order_id = order.order_id.clone();
     let trades = state.engine.query(move |desk| trades_of_order(desk, &order_id)).await?;
-    let view = order_view(&state, &order, &trades).ok_or_else(|| ApiError::internal("order instrument missing"))?;
+    let view = order_view(state, &order, &trades).ok_or_else(|| ApiError::internal("order instrument missing"))?;
     if executed.changed {
-        publish_fill(&state, &client_id, &view, &trades).await;
+        publish_fill(state, client_id, &view, &trades).await;
     }
     let status = if executed.changed { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(view)))

@@ -59,6 +59,8 @@ pub enum Command {
     RequestLadders(LadderBatchRequest),
     /// Executes a firm quote for its client (an order of type `quote`).
     AcceptQuote(super::orders::AcceptQuote),
+    /// Executes now at the desk's firm price for the size, within the client's slippage tolerance.
+    MarketOrder(super::orders::MarketOrder),
     /// Sets (or, with a zero rate, turns off) the inventory skew of an asset.
     PutSkew(SkewSetting),
     /// The desk puts its own capital into (or takes it out of) its inventory.

@@ -26,6 +26,8 @@ pub enum CommandError {
     QuoteExpired,
     #[error("the quote was already used")]
     QuoteAlreadyUsed,
+    #[error("the firm price {price} is worse than the reference {reference} by more than the allowed slippage")]
+    SlippageExceeded { price: i128, reference: i128 },
     #[error("the desk is not initialized")]
     NotInitialized,
     #[error("the desk is already initialized")]
@@ -48,6 +50,7 @@ impl CommandError {
             CommandError::QuoteNotFound => "quote_not_found",
             CommandError::QuoteExpired => "quote_expired",
             CommandError::QuoteAlreadyUsed => "quote_already_used",
+            CommandError::SlippageExceeded { .. } => "slippage_exceeded",
             CommandError::PriceUnavailable(_) => "price_unavailable",
             CommandError::NotInitialized | CommandError::Ledger(_) => "internal",
         }

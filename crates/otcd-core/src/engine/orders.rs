@@ -1,4 +1,5 @@
-//! Orders and trades. So far: accepting a firm quote (`type: quote`). Acceptance is decided here, in the
+//! Orders and trades: accepting a firm quote (`type: quote`) and market orders (`type: market`, priced from
+//! the books carried in the command, with a slippage guard). Acceptance is decided here, in the
 //! engine's sequence: the quote must be the client's own, unused and unexpired at the engine's time, so of two
 //! concurrent accepts exactly one fills. A fill settles on the ledger at once: both legs in one balanced
 //! transaction, the client's cost rounded up and proceeds rounded down to the quote asset's minor unit.
@@ -25,6 +26,40 @@ pub struct AcceptQuote {
     pub side: Option<Side>,
     /// Indicative USD value of the trade in cents, for credit clients' limits (`None` = unknown).
     pub notional_usd: Option<i128>,
+}
+
+/// A market order: executes now at the desk's firm price for the size, unless that price is worse than
+/// `reference_price` by more than `slippage_centi_bps`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketOrder {
+    pub client_id: ClientId,
+    pub client_order_id: ClientReference,
+    pub instrument: String,
+    pub side: Side,
+    /// Base minor units.
+    pub quantity: i128,
+    /// Price units of the instrument.
+    pub reference_price: Option<i128>,
+    /// Hundredths of a basis point; absent with a reference price means no worse price is accepted.
+    pub slippage_centi_bps: Option<i128>,
+    pub notional_usd: Option<i128>,
+    pub books: Vec<crate::market::VenueBook>,
+    pub cross: Option<super::command::CrossBooks>,
+}
+
+/// What an order asked for, kept to tell an idempotent repeat from a conflicting one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderRequest {
+    Quote(AcceptQuote),
+    /// The market data is not part of the identity of a market order: a retry sees other books.
+    Market {
+        instrument: String,
+        side: Side,
+        quantity: i128,
+        reference_price: Option<i128>,
+        slippage_centi_bps: Option<i128>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +110,7 @@ pub struct Order {
     pub created_at: TimestampMs,
     pub trade_ids: Vec<String>,
     /// What the request asked for, to tell an idempotent repeat from a conflicting one.
-    pub request: AcceptQuote,
+    pub request: OrderRequest,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -158,19 +193,64 @@ impl Desk {
         self.orders.trade(trade_id)
     }
 
-    pub(super) fn accept_quote(&mut self, at: TimestampMs, request: &AcceptQuote) -> Result<Executed, CommandError> {
-        let key = (request.client_id.clone(), request.client_order_id.clone());
-        if let Some(position) = self.orders.by_client_order_id.get(&key) {
-            let original = &self.orders.orders[*position];
-            if original.request != *request {
-                return Err(CommandError::conflict("this client_order_id was used for a different order"));
-            }
-            return Ok(Executed { outcome: Outcome::Order(original.clone()), changed: false });
+    /// The original order for a repeated client_order_id; `Err(conflict)` when the repeat asks for something else.
+    fn repeated_order(
+        &self,
+        client_id: &ClientId,
+        client_order_id: &ClientReference,
+        request: &OrderRequest,
+    ) -> Result<Option<Order>, CommandError> {
+        let Some(position) = self.orders.by_client_order_id.get(&(client_id.clone(), client_order_id.clone())) else {
+            return Ok(None);
+        };
+        let original = &self.orders.orders[*position];
+        if original.request != *request {
+            return Err(CommandError::conflict("this client_order_id was used for a different order"));
         }
-        let client = self.clients.get(&request.client_id).ok_or_else(|| CommandError::not_found("client"))?.clone();
+        Ok(Some(original.clone()))
+    }
+
+    /// The client, if it may trade now (approved, unexpired KYC).
+    fn trading_client(&self, at: TimestampMs, client_id: &ClientId) -> Result<Client, CommandError> {
+        let client = self.clients.get(client_id).ok_or_else(|| CommandError::not_found("client"))?;
         if !client.kyc_valid_at(at) {
             return Err(CommandError::KycRequired);
         }
+        if self.orders.orders.len() >= ORDERS_MAX {
+            return Err(CommandError::conflict("the desk holds the maximum number of orders"));
+        }
+        Ok(client.clone())
+    }
+
+    pub(super) fn market_order(&mut self, at: TimestampMs, request: &MarketOrder) -> Result<Executed, CommandError> {
+        let identity = OrderRequest::Market {
+            instrument: request.instrument.clone(),
+            side: request.side,
+            quantity: request.quantity,
+            reference_price: request.reference_price,
+            slippage_centi_bps: request.slippage_centi_bps,
+        };
+        if let Some(original) = self.repeated_order(&request.client_id, &request.client_order_id, &identity)? {
+            return Ok(Executed { outcome: Outcome::Order(original), changed: false });
+        }
+        let client = self.trading_client(at, &request.client_id)?;
+        let instrument = self.instrument(&request.instrument)?.clone();
+        super::quotes::validate_quantity(&instrument, request.quantity, "quantity")?;
+        let price = self.firm_price(at, &client, &instrument, request)?;
+        check_slippage(request.side, price, request.reference_price, request.slippage_centi_bps)?;
+        let trade =
+            self.settle_trade(at, &client, &instrument, request.side, price, request.quantity, request.notional_usd)?;
+        let order = filled_order(&trade, &request.client_order_id, "market", None, identity, at);
+        self.orders.push(order.clone(), trade);
+        Ok(Executed::changed(Outcome::Order(order)))
+    }
+
+    pub(super) fn accept_quote(&mut self, at: TimestampMs, request: &AcceptQuote) -> Result<Executed, CommandError> {
+        let identity = OrderRequest::Quote(request.clone());
+        if let Some(original) = self.repeated_order(&request.client_id, &request.client_order_id, &identity)? {
+            return Ok(Executed { outcome: Outcome::Order(original), changed: false });
+        }
+        let client = self.trading_client(at, &request.client_id)?;
         let quote = self.usable_quote(at, request)?;
         let side = quote
             .side
@@ -182,29 +262,32 @@ impl Desk {
         let price =
             quote.price_for(side).ok_or_else(|| CommandError::invalid("side", "the quote has no price for it"))?;
         let instrument = self.instrument(&quote.instrument)?.clone();
-        if self.orders.orders.len() >= ORDERS_MAX {
-            return Err(CommandError::conflict("the desk holds the maximum number of orders"));
-        }
         let trade = self.settle_trade(at, &client, &instrument, side, price, quote.quantity, request.notional_usd)?;
         self.quotes.mark_used(&quote.quote_id, &trade.order_id, at);
-        let order = Order {
-            order_id: trade.order_id.clone(),
-            client_order_id: request.client_order_id.clone(),
-            client_id: request.client_id.clone(),
-            order_type: "quote".into(),
-            quote_id: Some(quote.quote_id.clone()),
-            instrument: instrument.symbol.clone(),
-            side,
-            quantity: quote.quantity,
-            status: OrderStatus::Filled,
-            filled_quantity: quote.quantity,
-            average_price: Some(price),
-            created_at: at,
-            trade_ids: vec![trade.trade_id.clone()],
-            request: request.clone(),
-        };
+        let order = filled_order(&trade, &request.client_order_id, "quote", Some(quote.quote_id.clone()), identity, at);
         self.orders.push(order.clone(), trade);
         Ok(Executed::changed(Outcome::Order(order)))
+    }
+
+    /// The desk's firm price for a market order's size: the same pricing as an RFQ quote.
+    fn firm_price(
+        &self,
+        at: TimestampMs,
+        client: &Client,
+        instrument: &Instrument,
+        request: &MarketOrder,
+    ) -> Result<i128, CommandError> {
+        super::quotes::validate_order_books(&request.books, instrument)?;
+        let cross = if request.books.is_empty() { request.cross.as_ref() } else { None };
+        let spread = self
+            .tiers
+            .get(&client.tier)
+            .ok_or_else(|| CommandError::not_found("the client's tier"))?
+            .spread_for(request.notional_usd);
+        let skew = self.skew_for(instrument.base);
+        let executable = self.executable_for(instrument, &request.books, cross, request.side, request.quantity, at)?;
+        pricing::client_price(&executable, request.side, spread, skew, instrument.price_step)
+            .map_err(|error| CommandError::PriceUnavailable(error.to_string()))
     }
 
     /// The client's own quote, unused and not expired at `at`. Someone else's quote is reported as not found,
@@ -340,4 +423,55 @@ impl Desk {
     pub fn credit_used(&self, client_id: &ClientId) -> i128 {
         self.credit_used.get(client_id).copied().unwrap_or(0)
     }
+}
+
+/// An order filled at once by one trade.
+fn filled_order(
+    trade: &Trade,
+    client_order_id: &ClientReference,
+    order_type: &str,
+    quote_id: Option<String>,
+    request: OrderRequest,
+    at: TimestampMs,
+) -> Order {
+    Order {
+        order_id: trade.order_id.clone(),
+        client_order_id: client_order_id.clone(),
+        client_id: trade.client_id.clone(),
+        order_type: order_type.to_owned(),
+        quote_id,
+        instrument: trade.instrument.clone(),
+        side: trade.side,
+        quantity: trade.quantity,
+        status: OrderStatus::Filled,
+        filled_quantity: trade.quantity,
+        average_price: Some(trade.price),
+        created_at: at,
+        trade_ids: vec![trade.trade_id.clone()],
+        request,
+    }
+}
+
+/// Refuses a price worse than `reference` by more than `slippage_centi_bps` (0 when absent), compared exactly:
+/// a buy refuses `price × 10^6 > reference × (10^6 + slippage)`, a sell `price × 10^6 < reference × (10^6 − slippage)`.
+fn check_slippage(
+    side: Side,
+    price: i128,
+    reference: Option<i128>,
+    slippage_centi_bps: Option<i128>,
+) -> Result<(), CommandError> {
+    let Some(reference) = reference else { return Ok(()) };
+    let slippage = slippage_centi_bps.unwrap_or(0);
+    let scaled_price =
+        price.checked_mul(pricing::CENTI_BPS_ONE).ok_or(CommandError::invalid("reference_price", "is out of range"))?;
+    let (factor, worse) = match side {
+        Side::Buy => (pricing::CENTI_BPS_ONE + slippage, true),
+        Side::Sell => (pricing::CENTI_BPS_ONE - slippage, false),
+    };
+    let bound = reference.checked_mul(factor).ok_or(CommandError::invalid("reference_price", "is out of range"))?;
+    let exceeded = if worse { scaled_price > bound } else { scaled_price < bound };
+    if exceeded {
+        return Err(CommandError::SlippageExceeded { price, reference });
+    }
+    Ok(())
 }

@@ -357,7 +357,7 @@ impl Desk {
     }
 
     /// The executable for a size: from the instrument's own books, or through its cross legs when it has none.
-    fn executable_for(
+    pub(super) fn executable_for(
         &self,
         instrument: &Instrument,
         books: &[VenueBook],
@@ -444,6 +444,11 @@ fn validate_validity(validity_ms: i64) -> Result<(), CommandError> {
         return Err(CommandError::invalid("validity_ms", "must be between 100 and 60000"));
     }
     Ok(())
+}
+
+/// Checks market data carried by an order command (the same rules as for quotes).
+pub(super) fn validate_order_books(books: &[VenueBook], instrument: &Instrument) -> Result<(), CommandError> {
+    validate_books(books, instrument)
 }
 
 fn validate_books(books: &[VenueBook], instrument: &Instrument) -> Result<(), CommandError> {

@@ -186,3 +186,73 @@ fn account_usage_counts_todays_notional() {
     // USD notional at the BTC-USD mid (50025.00) × 1 BTC.
     assert_eq!(account["usage"]["daily_notional_usd"], json!("50025.00"), "{account}");
 }
+
+fn market(desk: &Desk, signer: &Signer, body: Value) -> crate::support::Reply {
+    desk.post(signer, "/v1/orders", &body)
+}
+
+#[test]
+fn a_market_order_fills_at_the_firm_price_within_its_slippage() {
+    let desk = Desk::start();
+    let (_, trader) = funded_trader(&desk, "Market Taker");
+    desk.set_price("BTC-USD", "50000.00", "50050.00");
+    let order = market(
+        &desk,
+        &trader,
+        json!({"client_order_id": "m-1", "type": "market", "instrument": "BTC-USD", "side": "buy", "quantity": "0.5",
+            "reference_price": "50000.00", "slippage_bps": "10"}),
+    )
+    .expect(201)
+    .clone();
+    // 0 bps tier: the firm ask is 50050.00; the reference allows up to 50000.00 × 1.001 = 50050.00 exactly.
+    assert_eq!(order["status"], json!("filled"), "{order}");
+    assert_eq!(order["type"], json!("market"), "{order}");
+    assert_eq!(order["average_price"], json!("50050.00"), "{order}");
+    assert_eq!(balance(&desk, &trader, "USD").0, "74975.00", "100000.00 − 0.5 × 50050.00");
+    assert_eq!(balance(&desk, &trader, "BTC").0, "0.50000000");
+    // 9.99 bps is not enough: 50000.00 × 1.000999 = 50049.95 < 50050.00.
+    let refused = market(
+        &desk,
+        &trader,
+        json!({"client_order_id": "m-2", "type": "market", "instrument": "BTC-USD", "side": "buy", "quantity": "0.5",
+            "reference_price": "50000.00", "slippage_bps": "9.99"}),
+    );
+    assert_problem(&refused, 422, "slippage_exceeded");
+    assert_eq!(balance(&desk, &trader, "USD").0, "74975.00", "a refused order moves nothing");
+    // A sell without a reference price takes the firm bid.
+    let sell = market(
+        &desk,
+        &trader,
+        json!({"client_order_id": "m-3", "type": "market", "instrument": "BTC-USD", "side": "sell", "quantity": "0.5"}),
+    )
+    .expect(201)
+    .clone();
+    assert_eq!(sell["average_price"], json!("50000.00"), "{sell}");
+    assert_eq!(balance(&desk, &trader, "BTC").0, "0.00000000");
+    // Idempotent repeat, conflicting repeat.
+    let again = market(
+        &desk,
+        &trader,
+        json!({"client_order_id": "m-3", "type": "market", "instrument": "BTC-USD", "side": "sell", "quantity": "0.5"}),
+    );
+    assert_eq!(again.expect(200)["order_id"], sell["order_id"]);
+    let conflict = market(
+        &desk,
+        &trader,
+        json!({"client_order_id": "m-3", "type": "market", "instrument": "BTC-USD", "side": "sell", "quantity": "0.4"}),
+    );
+    assert_problem(&conflict, 409, "conflict");
+    // No fresh price → price_unavailable; limit orders are not offered yet.
+    let no_price = market(
+        &desk,
+        &trader,
+        json!({"client_order_id": "m-4", "type": "market", "instrument": "GBP-USD", "side": "buy", "quantity": "100"}),
+    );
+    assert_problem(&no_price, 503, "price_unavailable");
+    let limit = market(
+        &desk,
+        &trader,
+        json!({"client_order_id": "l-1", "type": "limit", "instrument": "BTC-USD", "side": "buy", "quantity": "0.5", "limit_price": "1", "time_in_force": "gtc"}),
+    );
+    assert_invalid(&limit, "type");
+}
