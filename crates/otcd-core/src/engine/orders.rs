@@ -325,6 +325,10 @@ impl Desk {
         let quote_amount =
             pricing::quote_amount(price, quantity, instrument.price_scale, base_scale, quote_scale, side == Side::Buy)
                 .map_err(|error| CommandError::invalid("quantity", error.to_string()))?;
+        if quote_amount <= 0 {
+            // Checked before any account is opened: a refused command must change nothing.
+            return Err(CommandError::invalid("quantity", "the trade is too small: its value rounds to zero"));
+        }
         // What the client gives and receives.
         let (gives, gives_amount, receives, receives_amount) = match side {
             Side::Buy => (instrument.quote, quote_amount, instrument.base, quantity),

@@ -9,7 +9,7 @@ use crate::ids::{ClientId, ClientReference};
 use crate::market::{pricing, PricingError, Side, VenueBook};
 use crate::time::TimestampMs;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Quote validity bounds (ms). The desk's default is 5 s; a quote must be long enough to act on and short
@@ -43,11 +43,11 @@ struct PricedLevel {
 /// Venue books carried by one quote command.
 pub const QUOTE_BOOKS_MAX: usize = crate::market::VENUES_MAX;
 
-/// Held quotes, keyed by the number inside their id. Values are shared (`Arc`) so that cloning the desk for a
-/// snapshot costs a reference count per quote rather than a deep copy.
+/// Held quotes, keyed by the number inside their id (ordered, so snapshots serialize deterministically). Values
+/// are shared (`Arc`) so that cloning the desk for a snapshot costs a reference count per quote, not a deep copy.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct QuoteBook {
-    quotes: HashMap<u64, Arc<Quote>>,
+    quotes: BTreeMap<u64, Arc<Quote>>,
     /// (prune at, quote number) in issue order, one queue per retention class (RFQ quotes, stream quotes).
     /// Validity is a desk setting, so prune times are nearly in order within a class; a quote behind a later
     /// one simply waits for it (bounded by the largest validity).
