@@ -89,6 +89,7 @@ impl ApiError {
             "quote_expired" => "Quote expired",
             "quote_already_used" => "Quote already used",
             "slippage_exceeded" => "Slippage exceeded",
+            "limit_exceeded" => "Limit exceeded",
             _ => "Internal error",
         }
     }
@@ -143,6 +144,11 @@ impl From<CommandError> for ApiError {
             CommandError::InsufficientFunds { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds", error.to_string())
             }
+            CommandError::LimitExceeded { limit, excess_usd_cents } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "limit_exceeded",
+                format!("{limit} would be exceeded by {} USD", otcd_core::decimal::format_scaled(*excess_usd_cents, 2)),
+            ),
             CommandError::SlippageExceeded { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "slippage_exceeded", error.to_string())
             }

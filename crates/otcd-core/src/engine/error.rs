@@ -14,6 +14,9 @@ pub enum CommandError {
     Conflict { detail: String },
     #[error("insufficient funds: {detail}")]
     InsufficientFunds { detail: String },
+    /// A tier limit would be exceeded: which one, and by how much (USD cents).
+    #[error("{limit} would be exceeded by {excess_usd_cents} USD cents")]
+    LimitExceeded { limit: &'static str, excess_usd_cents: i128 },
     #[error("{0}")]
     InstrumentUnknown(String),
     #[error("KYC is not approved or has expired: firm prices, trading and withdrawals need approved KYC")]
@@ -45,6 +48,7 @@ impl CommandError {
             CommandError::NotFound { .. } => "not_found",
             CommandError::Conflict { .. } | CommandError::AlreadyInitialized => "conflict",
             CommandError::InsufficientFunds { .. } => "insufficient_funds",
+            CommandError::LimitExceeded { .. } => "limit_exceeded",
             CommandError::InstrumentUnknown(_) => "instrument_unknown",
             CommandError::KycRequired => "kyc_required",
             CommandError::QuoteNotFound => "quote_not_found",

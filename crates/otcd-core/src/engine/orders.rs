@@ -14,6 +14,8 @@ use crate::time::TimestampMs;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+const DAY_MS: i64 = 86_400_000;
+
 /// Orders held per desk before the oldest would have to be archived (a bound, not a business rule).
 pub const ORDERS_MAX: usize = 50_000_000;
 
@@ -334,6 +336,7 @@ impl Desk {
             Side::Buy => (instrument.quote, quote_amount, instrument.base, quantity),
             Side::Sell => (instrument.base, quantity, instrument.quote, quote_amount),
         };
+        self.check_tier_limits(at, client, notional_usd)?;
         self.check_funds(client, gives, gives_amount, notional_usd)?;
         let floor = match client.settlement {
             Settlement::Prefunded => Some(0),
@@ -409,6 +412,40 @@ impl Desk {
                         detail: "the trade exceeds the client's credit limit".into(),
                     });
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// The client's tier limits for a trade of `notional_usd` cents: per trade, and per UTC day (trades since
+    /// 00:00 UTC of the engine's time, at each trade's USD value when it executed). An unknown USD value passes
+    /// only when the tier has no limits.
+    pub(super) fn check_tier_limits(
+        &self,
+        at: TimestampMs,
+        client: &Client,
+        notional_usd: Option<i128>,
+    ) -> Result<(), CommandError> {
+        let Some(tier) = self.tiers.get(&client.tier) else { return Ok(()) };
+        if tier.trade_notional_usd_max.is_none() && tier.daily_notional_usd_max.is_none() {
+            return Ok(());
+        }
+        let notional = notional_usd
+            .ok_or_else(|| CommandError::PriceUnavailable("no USD price to check the tier's limits".into()))?;
+        if let Some(maximum) = tier.trade_notional_usd_max.filter(|maximum| notional > *maximum) {
+            return Err(CommandError::LimitExceeded {
+                limit: "trade_notional_usd_max",
+                excess_usd_cents: notional - maximum,
+            });
+        }
+        if let Some(maximum) = tier.daily_notional_usd_max {
+            let day_start = TimestampMs(at.0.div_euclid(DAY_MS) * DAY_MS);
+            let used = self.notional_traded_since(&client.client_id, day_start);
+            if used + notional > maximum {
+                return Err(CommandError::LimitExceeded {
+                    limit: "daily_notional_usd_max",
+                    excess_usd_cents: used + notional - maximum,
+                });
             }
         }
         Ok(())

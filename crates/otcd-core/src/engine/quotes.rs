@@ -166,6 +166,10 @@ impl Desk {
         }
         validate_validity(request.validity_ms)?;
         validate_books(&request.books, &instrument)?;
+        // A quote the client could not execute is not given.
+        if matches!(request.size, RequestedSize::Base(_)) {
+            self.check_tier_limits(at, &client, request.notional_usd)?;
+        }
         let spread = self.spread_for(&client, request.notional_usd)?;
         let cross = if request.books.is_empty() { request.cross.as_ref() } else { None };
         let skew = self.skew_for(instrument.base);

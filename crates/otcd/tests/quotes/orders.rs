@@ -256,3 +256,33 @@ fn a_market_order_fills_at_the_firm_price_within_its_slippage() {
     );
     assert_invalid(&limit, "type");
 }
+
+#[test]
+fn tier_notional_limits_refuse_with_which_limit_and_by_how_much() {
+    let desk = Desk::start();
+    desk.put_tier(
+        "capped",
+        &json!({"spread_bps": "0", "trade_notional_usd_max": "60000", "daily_notional_usd_max": "70000"}),
+    );
+    let (client_id, trader) = desk.client("Capped Trader", "capped", "approved");
+    deposit(&desk, &client_id, "USD", "200000.00", "capped-usd");
+    desk.set_price("BTC-USD", "50000.00", "50050.00");
+    // USD notional at the mid: 2 BTC × 50025.00 = 100050.00 > 60000.00 by 40050.00 — refused at the RFQ.
+    let refused = desk.rfq(&trader, &json!({"instrument": "BTC-USD", "side": "buy", "quantity": "2"}));
+    let problem = assert_problem(&refused, 422, "limit_exceeded").clone();
+    assert!(text(&problem["detail"]).contains("trade_notional_usd_max would be exceeded by 40050.00 USD"), "{problem}");
+    // 1 BTC (50025.00) fits both limits; a further 0.5 BTC (25012.50) breaks the daily 70000.00 by 5037.50.
+    let first = desk.quote(&trader, "BTC-USD", "buy", "1");
+    accept(&desk, &trader, &text(&first["quote_id"]), "capped-1").expect(201);
+    let market = desk.post(
+        &trader,
+        "/v1/orders",
+        &json!({"client_order_id": "capped-2", "type": "market", "instrument": "BTC-USD", "side": "buy", "quantity": "0.5"}),
+    );
+    let problem = assert_problem(&market, 422, "limit_exceeded").clone();
+    assert!(text(&problem["detail"]).contains("daily_notional_usd_max would be exceeded by 5037.50 USD"), "{problem}");
+    assert_eq!(balance(&desk, &trader, "BTC").0, "1.00000000", "the refused order moved nothing");
+    let account = desk.get(&trader, "/v1/account").expect(200).clone();
+    assert_eq!(account["usage"]["daily_notional_usd"], json!("50025.00"), "{account}");
+    assert_eq!(account["limits"]["daily_notional_usd_max"], json!("70000.00"), "{account}");
+}
