@@ -90,6 +90,7 @@ impl ApiError {
             "quote_already_used" => "Quote already used",
             "slippage_exceeded" => "Slippage exceeded",
             "limit_exceeded" => "Limit exceeded",
+            "order_not_cancelable" => "Order not cancelable",
             _ => "Internal error",
         }
     }

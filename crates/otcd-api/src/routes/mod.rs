@@ -42,7 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/prices/{instrument}", get(quotes::indicative_price))
         .route("/v1/rfq", post(quotes::request_for_quote))
         .route("/v1/orders", post(orders::place_order).get(orders::list_orders))
-        .route("/v1/orders/{order_id}", get(orders::get_order))
+        .route("/v1/orders/{order_id}", get(orders::get_order).delete(orders::cancel_order))
         .route("/v1/trades", get(orders::list_trades))
         .route("/v1/quotes/{quote_id}", get(quotes::get_quote))
         .route("/v1/stream", get(crate::stream::stream))
@@ -58,7 +58,7 @@ pub fn routes() -> Router<AppState> {
         admin::create_client_key, admin::create_desk_key, admin::revoke_key,
         admin::list_tiers, admin::put_tier, admin::create_deposit, admin::audit_verify,
         admin::put_skew, admin::fund_desk, admin::desk_positions,
-        orders::place_order, orders::get_order, orders::list_orders, orders::list_trades,
+        orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order,
         quotes::indicative_price, quotes::request_for_quote, quotes::get_quote, quotes::put_manual_market,
     ),
     components(schemas(crate::problem::Problem)),

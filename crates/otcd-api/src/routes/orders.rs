@@ -409,3 +409,26 @@ pub async fn list_trades(
     let next_cursor = if more { items.last().map(|trade| trade.trade_id.clone()) } else { None };
     Ok(Json(crate::views::ListView { items, next_cursor }))
 }
+
+/// Cancels a resting order. Quote and market orders fill at once, so every order so far is final: cancelling
+/// one answers `409 order_not_cancelable` (resting limit orders arrive with the execution work).
+#[utoipa::path(delete, path = "/v1/orders/{order_id}", tag = "orders",
+    responses((status = 404, body = crate::problem::Problem), (status = 409, body = crate::problem::Problem)))]
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    Path(order_id): Path<String>,
+    signed: Signed,
+) -> ApiResult<Json<OrderView>> {
+    signed.principal.require(Scope::Trade)?;
+    let client_id = own_client(&signed)?;
+    let status = state
+        .engine
+        .query(move |desk| desk.order(&order_id).filter(|order| order.client_id == client_id).map(|order| order.status))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such order"))?;
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "order_not_cancelable",
+        format!("the order is {}; only open orders can be cancelled", status_text(status)),
+    ))
+}

@@ -286,3 +286,16 @@ fn tier_notional_limits_refuse_with_which_limit_and_by_how_much() {
     assert_eq!(account["usage"]["daily_notional_usd"], json!("50025.00"), "{account}");
     assert_eq!(account["limits"]["daily_notional_usd_max"], json!("70000.00"), "{account}");
 }
+
+#[test]
+fn a_filled_order_cannot_be_cancelled() {
+    let desk = Desk::start();
+    let (_, trader) = funded_trader(&desk, "Canceller");
+    desk.set_price("BTC-USD", "50000.00", "50050.00");
+    let quote_id = text(&desk.quote(&trader, "BTC-USD", "buy", "0.1")["quote_id"]);
+    let order = accept(&desk, &trader, &quote_id, "cancel-me").expect(201).clone();
+    let path = format!("/v1/orders/{}", text(&order["order_id"]));
+    assert_problem(&desk.signed(&trader, "DELETE", &path, ""), 409, "order_not_cancelable");
+    assert_problem(&desk.signed(&trader, "DELETE", "/v1/orders/o_999999999999", ""), 404, "not_found");
+    assert_eq!(balance(&desk, &trader, "BTC").0, "0.10000000");
+}
