@@ -36,6 +36,7 @@ pub struct AppContext {
     pub ladders: crate::ladders::LadderHub,
     /// Price instruments without a fresh book of their own through their USD legs.
     pub cross_pricing: bool,
+    pub rate_limits: crate::ratelimit::RateLimits,
     /// The data directory's lock, held as long as the server runs.
     pub _lock: std::fs::File,
 }
@@ -91,6 +92,8 @@ impl FromRequest<AppState> for Signed {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip())
             .ok_or_else(|| ApiError::internal("the peer address is unknown"))?;
+        let class = crate::ratelimit::RequestClass::of(&parts.method, parts.uri.path());
+        state.rate_limits.check_ip(source_ip, class)?;
         let body = axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX).await.map_err(|_| {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -110,6 +113,7 @@ impl FromRequest<AppState> for Signed {
         };
         let principal = auth::authenticate(&state.keys, &state.replay, &signed, now_ms().0, state.started_at_ms)
             .inspect_err(|error| tracing::info!(code = error.code, detail = %error.detail, %source_ip, "request refused by authentication"))?;
+        state.rate_limits.check_key(&principal, class)?;
         Ok(Signed { principal, body })
     }
 }

@@ -82,6 +82,7 @@ pub async fn seed(desk: &StartedDesk, data_dir: &Path) -> Result<Vec<DemoClient>
         }],
         trade_notional_usd_max: Some(500_000_000),
         daily_notional_usd_max: Some(2_000_000_000),
+        rate_limits: None,
     };
     submit(&engine, Command::PutTier(tier("gold", 1_000))).await?;
     submit(&engine, Command::PutTier(tier("platinum", 500))).await?;
@@ -107,6 +108,7 @@ async fn seed_client(desk: &StartedDesk, engine: &EngineHandle, sample: &Sample)
     let Outcome::Client(client) = submit(engine, Command::CreateClient(new)).await? else {
         return Err(ApiError::internal("unexpected outcome"));
     };
+    desk.rate_limits().set_client_tier(&client.client_id, &client.tier);
     for (asset, amount) in sample.deposits {
         let code = AssetCode::parse(asset).expect("valid");
         let scale = desk.catalog().asset(&code).expect("catalog asset").scale;

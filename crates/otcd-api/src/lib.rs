@@ -10,6 +10,7 @@ pub mod ladders;
 pub mod market_inputs;
 pub mod metrics;
 pub mod problem;
+pub mod ratelimit;
 pub mod routes;
 pub mod runner;
 pub mod secrets;

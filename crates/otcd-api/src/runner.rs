@@ -449,6 +449,7 @@ mod tests {
             bands: Vec::new(),
             trade_notional_usd_max: None,
             daily_notional_usd_max: None,
+            rate_limits: None,
         })
     }
 

@@ -32,6 +32,7 @@ pub struct ServeOptions {
     /// Price an instrument with no fresh book of its own through BASE-USD and QUOTE-USD (e.g. ETH-EUR from
     /// ETH-USD and EUR-USD).
     pub cross_pricing: bool,
+    pub rate_limits: crate::ratelimit::RateLimitConfig,
 }
 
 /// Where market data comes from (`--market`).
@@ -56,6 +57,7 @@ impl ServeOptions {
             max_book_age_ms_by_venue: std::collections::HashMap::new(),
             quote_validity_ms: otcd_core::engine::quotes::QUOTE_VALIDITY_MS_DEFAULT,
             cross_pricing: true,
+            rate_limits: crate::ratelimit::RateLimitConfig::default(),
         }
     }
 }
@@ -95,6 +97,10 @@ impl StartedDesk {
 
     pub fn keys(&self) -> &KeyRegistry {
         &self.context.keys
+    }
+
+    pub fn rate_limits(&self) -> &crate::ratelimit::RateLimits {
+        &self.context.rate_limits
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -156,6 +162,9 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
     opened.desk.keys().for_each(|key| keys.upsert(key));
     let initialized = opened.desk.is_initialized();
     let recent_signatures = opened.recent_signatures;
+    let rate_limits = crate::ratelimit::RateLimits::new(options.rate_limits);
+    opened.desk.tiers().for_each(|tier| rate_limits.set_tier(&tier.name, tier.rate_limits));
+    opened.desk.clients().for_each(|client| rate_limits.set_client_tier(&client.client_id, &client.tier));
     let catalog = opened.desk.catalog().cloned().unwrap_or_else(Catalog::builtin);
     // The lock file travels with the runner's lifetime: dropping it would let a second process in.
     let lock = opened.lock;
@@ -199,6 +208,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         stream_connections: crate::stream::ConnectionCounter::default(),
         ladders: crate::ladders::LadderHub::default(),
         cross_pricing: options.cross_pricing,
+        rate_limits,
     });
     Ok(StartedDesk { runner, context, listener, market_stop })
 }

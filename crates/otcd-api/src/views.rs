@@ -131,7 +131,17 @@ pub struct TierView {
     pub bands: Vec<SpreadBandView>,
     pub trade_notional_usd_max: Option<String>,
     pub daily_notional_usd_max: Option<String>,
+    /// Requests per second one key may send, per class.
+    pub rate_limits: RateLimitsView,
     pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RateLimitsView {
+    pub reads: u32,
+    pub rfq: u32,
+    pub orders: u32,
+    pub withdrawals: u32,
 }
 
 impl From<&Tier> for TierView {
@@ -149,6 +159,12 @@ impl From<&Tier> for TierView {
                 .collect(),
             trade_notional_usd_max: tier.trade_notional_usd_max.map(|limit| format_scaled(limit, USD_SCALE)),
             daily_notional_usd_max: tier.daily_notional_usd_max.map(|limit| format_scaled(limit, USD_SCALE)),
+            rate_limits: RateLimitsView {
+                reads: tier.rate_limits.reads,
+                rfq: tier.rate_limits.rfq,
+                orders: tier.rate_limits.orders,
+                withdrawals: tier.rate_limits.withdrawals,
+            },
             updated_at: format_timestamp(tier.updated_at),
         }
     }

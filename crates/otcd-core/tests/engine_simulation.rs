@@ -256,6 +256,7 @@ impl Simulation {
                 bands: Vec::new(),
                 trade_notional_usd_max: None,
                 daily_notional_usd_max: None,
+                rate_limits: None,
             }),
             _ => Command::Deposit(NewDeposit {
                 client_id,
@@ -461,6 +462,7 @@ impl Simulation {
             bands: spec.bands.clone(),
             trade_notional_usd_max: spec.trade_notional_usd_max,
             daily_notional_usd_max: spec.daily_notional_usd_max,
+            rate_limits: None,
         });
         self.plan(command, expect, Effect::PutTier(name, spec), None)
     }

@@ -806,6 +806,7 @@ impl Simulation {
             bands: tier.bands.clone(),
             trade_notional_usd_max: None,
             daily_notional_usd_max: None,
+            rate_limits: None,
         };
         self.planned("put_tier", Command::PutTier(spec), expect, Check::Tier(name, tier))
     }

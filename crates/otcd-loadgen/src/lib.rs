@@ -71,12 +71,16 @@ pub fn now_ms() -> u128 {
 /// Creates one funded client and one read key per connection through the admin API.
 pub async fn create_client_keys(address: SocketAddr, admin: &Key, count: usize) -> anyhow::Result<Vec<Key>> {
     let mut sender = connect(address).await?;
+    // A tier of its own: the load must measure the desk, not the standard tier's 100 requests a second per key.
+    let tier =
+        r#"{"spread_bps":"20","rate_limits":{"reads":1000000,"rfq":1000000,"orders":1000000,"withdrawals":1000000}}"#;
+    admin_call(&mut sender, admin, "PUT", "/v1/admin/tiers/loadtest", tier).await?;
     let client = admin_call(
         &mut sender,
         admin,
         "POST",
         "/v1/admin/clients",
-        r#"{"name":"Load Test Ltd","jurisdiction":"DE","kyc_status":"approved","settlement":"prefunded"}"#,
+        r#"{"name":"Load Test Ltd","jurisdiction":"DE","tier":"loadtest","kyc_status":"approved","settlement":"prefunded"}"#,
     )
     .await?;
     let client_id = client["client_id"].as_str().context("client_id")?.to_owned();

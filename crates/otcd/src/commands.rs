@@ -55,6 +55,10 @@ struct ConfigFile {
     quote_validity_ms: Option<i64>,
     /// Price instruments without a fresh book of their own through their USD legs (default true).
     cross_pricing: Option<bool>,
+    /// Requests per second of one class from one source address (default 20000).
+    rate_limit_per_ip_per_second: Option<u32>,
+    /// Requests per second of one class from one desk (operator) key (default 10000).
+    rate_limit_desk_key_per_second: Option<u32>,
 }
 
 fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
@@ -69,6 +73,14 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     }
     options.max_book_age_ms_by_venue = config.max_book_age_ms_by_venue.unwrap_or_default();
     options.cross_pricing = config.cross_pricing.unwrap_or(options.cross_pricing);
+    if let Some(per_second) = config.rate_limit_per_ip_per_second {
+        anyhow::ensure!(per_second > 0, "rate_limit_per_ip_per_second must be positive");
+        options.rate_limits.per_ip_per_second = per_second;
+    }
+    if let Some(per_second) = config.rate_limit_desk_key_per_second {
+        anyhow::ensure!(per_second > 0, "rate_limit_desk_key_per_second must be positive");
+        options.rate_limits.desk_key_per_second = per_second;
+    }
     if let Some(validity) = config.quote_validity_ms {
         let bounds =
             otcd_core::engine::quotes::QUOTE_VALIDITY_MS_MIN..=otcd_core::engine::quotes::QUOTE_VALIDITY_MS_MAX;

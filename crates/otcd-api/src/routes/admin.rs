@@ -76,9 +76,13 @@ fn usd(field: &str, text: &DecimalText) -> ApiResult<i128> {
     text.non_negative(field, USD_SCALE)
 }
 
-fn client_of(outcome: Outcome) -> ApiResult<ClientView> {
+/// The client view of a client command's outcome; keeps the rate limiter's view of the client's tier current.
+fn client_of(state: &AppState, outcome: Outcome) -> ApiResult<ClientView> {
     match outcome {
-        Outcome::Client(client) => Ok(ClientView::from(&client)),
+        Outcome::Client(client) => {
+            state.rate_limits.set_client_tier(&client.client_id, &client.tier);
+            Ok(ClientView::from(&client))
+        }
         other => Err(ApiError::internal(format!("unexpected outcome {other:?}"))),
     }
 }
@@ -107,7 +111,7 @@ pub async fn create_client(State(state): State<AppState>, signed: Signed) -> Api
         },
     };
     let executed = state.engine.submit(signed.principal.actor(), Command::CreateClient(new)).await?;
-    Ok((StatusCode::CREATED, Json(client_of(executed.outcome)?)))
+    Ok((StatusCode::CREATED, Json(client_of(&state, executed.outcome)?)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,7 +186,7 @@ pub async fn update_client(
         },
     };
     let executed = state.engine.submit(signed.principal.actor(), Command::UpdateClient { client_id, changes }).await?;
-    Ok(Json(client_of(executed.outcome)?))
+    Ok(Json(client_of(&state, executed.outcome)?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -309,6 +313,17 @@ pub struct PutTierRequest {
     bands: Option<Vec<SpreadBandRequest>>,
     trade_notional_usd_max: Option<DecimalText>,
     daily_notional_usd_max: Option<DecimalText>,
+    /// Requests per second one key may send, per class (each defaults to 100).
+    rate_limits: Option<RateLimitsRequest>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsRequest {
+    reads: Option<u32>,
+    rfq: Option<u32>,
+    orders: Option<u32>,
+    withdrawals: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -355,10 +370,22 @@ pub async fn put_tier(
             .collect::<ApiResult<Vec<_>>>()?,
         trade_notional_usd_max: positive_usd("trade_notional_usd_max", &request.trade_notional_usd_max)?,
         daily_notional_usd_max: positive_usd("daily_notional_usd_max", &request.daily_notional_usd_max)?,
+        rate_limits: request.rate_limits.map(|limits| {
+            let defaults = otcd_core::model::RateLimits::default();
+            otcd_core::model::RateLimits {
+                reads: limits.reads.unwrap_or(defaults.reads),
+                rfq: limits.rfq.unwrap_or(defaults.rfq),
+                orders: limits.orders.unwrap_or(defaults.orders),
+                withdrawals: limits.withdrawals.unwrap_or(defaults.withdrawals),
+            }
+        }),
     };
     let executed = state.engine.submit(signed.principal.actor(), Command::PutTier(spec)).await?;
     match executed.outcome {
-        Outcome::Tier(tier) => Ok(Json(TierView::from(&tier))),
+        Outcome::Tier(tier) => {
+            state.rate_limits.set_tier(&tier.name, tier.rate_limits);
+            Ok(Json(TierView::from(&tier)))
+        }
         other => Err(ApiError::internal(format!("unexpected outcome {other:?}"))),
     }
 }

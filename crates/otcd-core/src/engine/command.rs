@@ -171,6 +171,9 @@ pub struct TierSpec {
     pub bands: Vec<SpreadBand>,
     pub trade_notional_usd_max: Option<i128>,
     pub daily_notional_usd_max: Option<i128>,
+    /// `None` keeps the defaults (100 per second per class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<super::model::RateLimits>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

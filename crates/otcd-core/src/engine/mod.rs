@@ -35,6 +35,8 @@ pub const CLIENTS_MAX: usize = 1_000_000;
 pub const KEYS_MAX: usize = 1_000_000;
 pub const TIERS_MAX: usize = 1_000;
 pub const CREDENTIAL_BYTES_MAX: usize = 256;
+/// Highest per-key rate a tier may allow for one request class.
+pub const RATE_LIMIT_PER_SECOND_MAX: u32 = 1_000_000;
 
 /// What a successful command produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +175,7 @@ impl Desk {
             bands: Vec::new(),
             trade_notional_usd_max: None,
             daily_notional_usd_max: None,
+            rate_limits: model::RateLimits::default(),
             updated_at: at,
         };
         self.tiers.insert(standard, tier);
@@ -364,12 +367,19 @@ impl Desk {
             return Err(CommandError::conflict("the desk holds the maximum number of tiers"));
         }
         validate_bands(&spec.bands)?;
+        if let Some(limits) = spec.rate_limits {
+            let all = [limits.reads, limits.rfq, limits.orders, limits.withdrawals];
+            if all.iter().any(|per_second| !(1..=RATE_LIMIT_PER_SECOND_MAX).contains(per_second)) {
+                return Err(CommandError::invalid("rate_limits", "each class allows 1 to 1000000 requests per second"));
+            }
+        }
         let tier = Tier {
             name: spec.name.clone(),
             spread_centi_bps: spec.spread_centi_bps,
             bands: spec.bands.clone(),
             trade_notional_usd_max: spec.trade_notional_usd_max,
             daily_notional_usd_max: spec.daily_notional_usd_max,
+            rate_limits: spec.rate_limits.unwrap_or_default(),
             updated_at: at,
         };
         if let Some(existing) = self.tiers.get(&spec.name) {

@@ -180,6 +180,22 @@ impl ApiKey {
     }
 }
 
+/// Requests per second one key of a tier may send, per request class (API.md: the `standard` tier allows no
+/// more than 100 of one class from one key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimits {
+    pub reads: u32,
+    pub rfq: u32,
+    pub orders: u32,
+    pub withdrawals: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self { reads: 100, rfq: 100, orders: 100, withdrawals: 100 }
+    }
+}
+
 /// A spread that applies from a USD notional upwards (size bands: larger trades can get tighter spreads).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpreadBand {
@@ -199,6 +215,8 @@ pub struct Tier {
     /// USD cents; `None` = no limit.
     pub trade_notional_usd_max: Option<i128>,
     pub daily_notional_usd_max: Option<i128>,
+    #[serde(default)]
+    pub rate_limits: RateLimits,
     pub updated_at: TimestampMs,
 }
 

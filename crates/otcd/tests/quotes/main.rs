@@ -5,6 +5,7 @@
 mod lifecycle;
 mod orders;
 mod pricing;
+mod rate_limits;
 mod stream;
 mod support;
 mod validation;
