@@ -85,10 +85,13 @@ pub struct RateLimits {
     tiers: RwLock<HashMap<TierName, TierRateLimits>>,
     client_tiers: RwLock<HashMap<ClientId, TierName>>,
     /// One limiter per (key, class), with the rate it was made for (a tier change replaces it).
-    per_key: Mutex<HashMap<(KeyId, RequestClass), (u32, Arc<DefaultDirectRateLimiter>)>>,
+    per_key: Mutex<HashMap<(KeyId, RequestClass), KeyLimiter>>,
     per_ip: Vec<DefaultKeyedRateLimiter<IpAddr>>,
     checks: AtomicU64,
 }
+
+/// A key's limiter for one class and the rate it was made for.
+type KeyLimiter = (u32, Arc<DefaultDirectRateLimiter>);
 
 fn quota(per_second: u32) -> Quota {
     Quota::per_second(NonZeroU32::new(per_second.max(1)).expect("at least 1"))
@@ -125,7 +128,7 @@ impl RateLimits {
 
     /// The source address's budget for this class; checked before authentication.
     pub fn check_ip(&self, address: IpAddr, class: RequestClass) -> Result<(), ApiError> {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % RETAIN_EVERY_CHECKS == 0 {
+        if self.checks.fetch_add(1, Ordering::Relaxed).is_multiple_of(RETAIN_EVERY_CHECKS) {
             self.per_ip.iter().for_each(|limiter| limiter.retain_recent());
         }
         self.per_ip[class.index()].check_key(&address).map_err(|not_until| {
