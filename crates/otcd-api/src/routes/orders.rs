@@ -144,9 +144,7 @@ pub async fn place_order(State(state): State<AppState>, signed: Signed) -> ApiRe
     match value.get("type").and_then(|kind| kind.as_str()) {
         Some("quote") => {}
         Some("market") => return place_market_order(state, signed, client_id).await,
-        Some("limit") => {
-            return Err(ApiError::invalid("type", "limit orders are not available yet; use type quote or market"))
-        }
+        Some("limit") => return place_limit_order(state, signed, client_id).await,
         _ => return Err(ApiError::invalid("type", "must be quote, market or limit")),
     }
     let request: QuoteOrderRequest = parse_body(&signed.body)?;
@@ -201,27 +199,110 @@ async fn place_market_order(
     if slippage.is_some_and(|centi_bps| centi_bps >= otcd_core::market::pricing::CENTI_BPS_ONE) {
         return Err(ApiError::invalid("slippage_bps", "must be below 10000"));
     }
+    let order = market_order_command(
+        &state,
+        &instrument,
+        client_id.clone(),
+        client_order_id,
+        request.side,
+        quantity,
+        reference_price,
+        slippage,
+    );
+    let command = Command::MarketOrder(order);
+    submit_order(&state, &signed, &client_id, command).await
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOrderRequest {
+    client_order_id: String,
+    /// `limit`.
+    #[serde(rename = "type")]
+    order_type: String,
+    instrument: String,
+    #[schema(value_type = String, example = "buy")]
+    side: Side,
+    quantity: crate::json::DecimalText,
+    limit_price: crate::json::DecimalText,
+    /// `ioc` or `fok`; resting `gtc` and `gtd` arrive with reservations.
+    time_in_force: String,
+    expire_at: Option<String>,
+}
+
+async fn place_limit_order(
+    state: AppState,
+    signed: Signed,
+    client_id: ClientId,
+) -> ApiResult<(StatusCode, Json<OrderView>)> {
+    use otcd_core::engine::orders::TimeInForce;
+    let request: LimitOrderRequest = parse_body(&signed.body)?;
+    debug_assert_eq!(request.order_type, "limit");
+    let time_in_force = match request.time_in_force.as_str() {
+        "ioc" => TimeInForce::Ioc,
+        "fok" => TimeInForce::Fok,
+        "gtc" | "gtd" => {
+            return Err(ApiError::invalid(
+                "time_in_force",
+                "resting orders (gtc, gtd) are not available yet; use ioc or fok",
+            ))
+        }
+        _ => return Err(ApiError::invalid("time_in_force", "must be gtc, gtd, ioc or fok")),
+    };
+    if request.expire_at.is_some() {
+        return Err(ApiError::invalid("expire_at", "only gtd orders take expire_at"));
+    }
+    let client_order_id = ClientReference::parse(&request.client_order_id)
+        .map_err(|error| ApiError::invalid("client_order_id", error))?;
+    let instrument = instrument_of(&state, &request.instrument)?.clone();
+    let quantity = crate::routes::quotes::parse_quantity(&state, &instrument, "quantity", &request.quantity)?;
+    let limit_price = request.limit_price.positive("limit_price", instrument.price_scale)?;
+    let order = market_order_command(
+        &state,
+        &instrument,
+        client_id.clone(),
+        client_order_id,
+        request.side,
+        quantity,
+        None,
+        None,
+    );
+    let command = Command::LimitOrder(otcd_core::engine::orders::LimitOrder { order, limit_price, time_in_force });
+    submit_order(&state, &signed, &client_id, command).await
+}
+
+/// A market order with the books (or cross legs) and USD notional it is priced from.
+#[allow(clippy::too_many_arguments)]
+fn market_order_command(
+    state: &AppState,
+    instrument: &otcd_core::catalog::Instrument,
+    client_id: ClientId,
+    client_order_id: ClientReference,
+    side: Side,
+    quantity: i128,
+    reference_price: Option<i128>,
+    slippage_centi_bps: Option<i128>,
+) -> otcd_core::engine::orders::MarketOrder {
     let now = crate::runner::now_ms();
     let books = crate::market_inputs::fresh(&state.market, &instrument.symbol, now);
-    let books = crate::market_inputs::trim_for_quantity(&books, Some(request.side), quantity);
+    let books = crate::market_inputs::trim_for_quantity(&books, Some(side), quantity);
     let cross = if books.is_empty() && state.cross_pricing {
-        crate::market_inputs::cross_books(&state.market, &state.catalog, &instrument, now, true)
+        crate::market_inputs::cross_books(&state.market, &state.catalog, instrument, now, true)
     } else {
         None
     };
-    let command = Command::MarketOrder(otcd_core::engine::orders::MarketOrder {
-        client_id: client_id.clone(),
+    otcd_core::engine::orders::MarketOrder {
+        client_id,
         client_order_id,
         instrument: instrument.symbol.clone(),
-        side: request.side,
+        side,
         quantity,
         reference_price,
-        slippage_centi_bps: slippage,
-        notional_usd: notional_usd(&state.market, &state.catalog, &instrument, quantity),
+        slippage_centi_bps,
+        notional_usd: notional_usd(&state.market, &state.catalog, instrument, quantity),
         books,
         cross,
-    });
-    submit_order(&state, &signed, &client_id, command).await
+    }
 }
 
 /// Submits an order command and answers with the order (201 when new, 200 for an idempotent repeat).

@@ -61,6 +61,8 @@ pub enum Command {
     AcceptQuote(super::orders::AcceptQuote),
     /// Executes now at the desk's firm price for the size, within the client's slippage tolerance.
     MarketOrder(super::orders::MarketOrder),
+    /// Executes now if the firm price for the size reaches the limit, else records the order as cancelled.
+    LimitOrder(super::orders::LimitOrder),
     /// Sets (or, with a zero rate, turns off) the inventory skew of an asset.
     PutSkew(SkewSetting),
     /// The desk puts its own capital into (or takes it out of) its inventory.

@@ -150,6 +150,7 @@ impl Desk {
             (Command::PutSkew(setting), true) => self.put_skew(setting),
             (Command::AcceptQuote(request), true) => self.accept_quote(at, request),
             (Command::MarketOrder(request), true) => self.market_order(at, request),
+            (Command::LimitOrder(request), true) => self.limit_order(at, request),
             (Command::FundDesk { asset, amount, reference }, true) => self.fund_desk(at, *asset, *amount, reference),
         };
         if result.as_ref().is_ok_and(|executed| executed.changed) {

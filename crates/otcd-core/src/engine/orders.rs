@@ -49,6 +49,26 @@ pub struct MarketOrder {
     pub cross: Option<super::command::CrossBooks>,
 }
 
+/// Time in force of a limit order that never rests: `ioc` fills what it can now, `fok` fills whole or not at
+/// all. The desk fills any size its books can (no partial-capacity rule yet), so both fill whole or not at all
+/// today. Resting orders (`gtc`, `gtd`) arrive with reservations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeInForce {
+    Ioc,
+    Fok,
+}
+
+/// A limit order that executes now if the desk's firm price for its size reaches the limit, else is cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitOrder {
+    /// The order as a market order (no reference price) plus the limit below.
+    pub order: MarketOrder,
+    /// Price units of the instrument: the most a buyer pays, the least a seller takes.
+    pub limit_price: i128,
+    pub time_in_force: TimeInForce,
+}
+
 /// What an order asked for, kept to tell an idempotent repeat from a conflicting one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -61,6 +81,13 @@ pub enum OrderRequest {
         quantity: i128,
         reference_price: Option<i128>,
         slippage_centi_bps: Option<i128>,
+    },
+    Limit {
+        instrument: String,
+        side: Side,
+        quantity: i128,
+        limit_price: i128,
+        time_in_force: TimeInForce,
     },
 }
 
@@ -144,6 +171,15 @@ impl OrderBook {
         for (position, trade) in self.trades.iter().enumerate() {
             self.trades_by_client.entry(trade.client_id.clone()).or_default().push(position);
         }
+    }
+
+    /// Records an order that ended without a trade (an immediate limit order whose limit was not reached).
+    fn push_unfilled(&mut self, order: Order) {
+        let position = self.orders.len();
+        self.by_client_order_id.insert((order.client_id.clone(), order.client_order_id.clone()), position);
+        self.by_order_id.insert(order.order_id.clone(), position);
+        self.orders_by_client.entry(order.client_id.clone()).or_default().push(position);
+        self.orders.push(order);
     }
 
     fn push(&mut self, order: Order, trade: Trade) {
@@ -243,6 +279,59 @@ impl Desk {
         let trade =
             self.settle_trade(at, &client, &instrument, request.side, price, request.quantity, request.notional_usd)?;
         let order = filled_order(&trade, &request.client_order_id, "market", None, identity, at);
+        self.orders.push(order.clone(), trade);
+        Ok(Executed::changed(Outcome::Order(order)))
+    }
+
+    pub(super) fn limit_order(&mut self, at: TimestampMs, request: &LimitOrder) -> Result<Executed, CommandError> {
+        let market = &request.order;
+        let identity = OrderRequest::Limit {
+            instrument: market.instrument.clone(),
+            side: market.side,
+            quantity: market.quantity,
+            limit_price: request.limit_price,
+            time_in_force: request.time_in_force,
+        };
+        if let Some(original) = self.repeated_order(&market.client_id, &market.client_order_id, &identity)? {
+            return Ok(Executed { outcome: Outcome::Order(original), changed: false });
+        }
+        let client = self.trading_client(at, &market.client_id)?;
+        let instrument = self.instrument(&market.instrument)?.clone();
+        super::quotes::validate_quantity(&instrument, market.quantity, "quantity")?;
+        if request.limit_price <= 0 || request.limit_price % instrument.price_step != 0 {
+            return Err(CommandError::invalid(
+                "limit_price",
+                "must be positive and on the instrument's price increment",
+            ));
+        }
+        let price = self.firm_price(at, &client, &instrument, market)?;
+        let reached = match market.side {
+            Side::Buy => price <= request.limit_price,
+            Side::Sell => price >= request.limit_price,
+        };
+        if !reached {
+            let order = Order {
+                order_id: format!("o_{:012}", self.orders.orders.len() + 1),
+                client_order_id: market.client_order_id.clone(),
+                client_id: market.client_id.clone(),
+                order_type: "limit".into(),
+                quote_id: None,
+                instrument: instrument.symbol.clone(),
+                side: market.side,
+                quantity: market.quantity,
+                status: OrderStatus::Cancelled,
+                filled_quantity: 0,
+                average_price: None,
+                created_at: at,
+                trade_ids: Vec::new(),
+                request: identity,
+            };
+            self.orders.push_unfilled(order.clone());
+            return Ok(Executed::changed(Outcome::Order(order)));
+        }
+        let trade =
+            self.settle_trade(at, &client, &instrument, market.side, price, market.quantity, market.notional_usd)?;
+        let order = filled_order(&trade, &market.client_order_id, "limit", None, identity, at);
         self.orders.push(order.clone(), trade);
         Ok(Executed::changed(Outcome::Order(order)))
     }

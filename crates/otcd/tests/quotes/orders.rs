@@ -242,7 +242,7 @@ fn a_market_order_fills_at_the_firm_price_within_its_slippage() {
         json!({"client_order_id": "m-3", "type": "market", "instrument": "BTC-USD", "side": "sell", "quantity": "0.4"}),
     );
     assert_problem(&conflict, 409, "conflict");
-    // No fresh price → price_unavailable; limit orders are not offered yet.
+    // No fresh price → price_unavailable; resting limit orders are not offered yet.
     let no_price = market(
         &desk,
         &trader,
@@ -254,7 +254,7 @@ fn a_market_order_fills_at_the_firm_price_within_its_slippage() {
         &trader,
         json!({"client_order_id": "l-1", "type": "limit", "instrument": "BTC-USD", "side": "buy", "quantity": "0.5", "limit_price": "1", "time_in_force": "gtc"}),
     );
-    assert_invalid(&limit, "type");
+    assert_invalid(&limit, "time_in_force");
 }
 
 #[test]
@@ -298,4 +298,41 @@ fn a_filled_order_cannot_be_cancelled() {
     assert_problem(&desk.signed(&trader, "DELETE", &path, ""), 409, "order_not_cancelable");
     assert_problem(&desk.signed(&trader, "DELETE", "/v1/orders/o_999999999999", ""), 404, "not_found");
     assert_eq!(balance(&desk, &trader, "BTC").0, "0.10000000");
+}
+
+#[test]
+fn immediate_limit_orders_fill_when_the_firm_price_reaches_the_limit_else_cancel() {
+    let desk = Desk::start();
+    let (client_id, trader) = funded_trader(&desk, "Limit Trader");
+    deposit(&desk, &client_id, "BTC", "1", "limit-btc");
+    desk.set_price("BTC-USD", "50000.00", "50050.00");
+    let limit = |id: &str, side: &str, price: &str, tif: &str| {
+        market(
+            &desk,
+            &trader,
+            json!({"client_order_id": id, "type": "limit", "instrument": "BTC-USD", "side": side, "quantity": "0.5",
+                "limit_price": price, "time_in_force": tif}),
+        )
+    };
+    // Buy at most 50049.99: the firm ask is 50050.00 → not reached → recorded as cancelled, nothing moves.
+    let missed = limit("l-miss", "buy", "50049.99", "ioc").expect(201).clone();
+    assert_eq!(missed["status"], json!("cancelled"), "{missed}");
+    assert_eq!(missed["filled_quantity"], json!("0.00000000"), "{missed}");
+    assert_eq!(missed["trades"], json!([]), "{missed}");
+    assert_eq!(balance(&desk, &trader, "USD").0, "100000.00");
+    // Buy at most 50050.00: reached → filled at the firm price.
+    let filled = limit("l-fill", "buy", "50050.00", "fok").expect(201).clone();
+    assert_eq!(filled["status"], json!("filled"), "{filled}");
+    assert_eq!(filled["average_price"], json!("50050.00"), "{filled}");
+    assert_eq!(balance(&desk, &trader, "BTC").0, "1.50000000");
+    // Sell at least 50000.01: the firm bid is 50000.00 → cancelled; at least 49000.00 → filled at 50000.00.
+    assert_eq!(limit("s-miss", "sell", "50000.01", "fok").expect(201)["status"], json!("cancelled"));
+    let sold = limit("s-fill", "sell", "49000.00", "ioc").expect(201).clone();
+    assert_eq!(sold["average_price"], json!("50000.00"), "{sold}");
+    assert_eq!(balance(&desk, &trader, "BTC").0, "1.00000000");
+    // Idempotent; off-step limit prices are refused; the cancelled orders are listed.
+    assert_eq!(limit("l-miss", "buy", "50049.99", "ioc").expect(200)["order_id"], missed["order_id"]);
+    assert_invalid(&limit("l-bad", "buy", "50049.995", "ioc"), "limit_price");
+    let cancelled = desk.get(&trader, "/v1/orders?status=cancelled").expect(200).clone();
+    assert_eq!(cancelled["items"].as_array().unwrap().len(), 2, "{cancelled}");
 }
