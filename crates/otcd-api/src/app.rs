@@ -43,6 +43,23 @@ pub struct AppContext {
 
 pub type AppState = Arc<AppContext>;
 
+impl AppContext {
+    /// The cross legs to price `instrument` through, only when it has no `books` of its own and cross pricing is
+    /// on: fresh legs for firm prices, every venue's latest for indicative ones.
+    pub fn cross_for(
+        &self,
+        instrument: &otcd_core::catalog::Instrument,
+        books: &[otcd_core::market::VenueBook],
+        now: otcd_core::time::TimestampMs,
+        fresh_only: bool,
+    ) -> Option<otcd_core::engine::CrossBooks> {
+        if !books.is_empty() || !self.cross_pricing {
+            return None;
+        }
+        crate::market_inputs::cross_books(&self.market, &self.catalog, instrument, now, fresh_only)
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     routes::routes()
         .fallback(|| async { ApiError::not_found("no such endpoint") })

@@ -9,7 +9,7 @@
 
 use crate::app::AppState;
 use crate::json::format_timestamp;
-use crate::market_inputs::{cross_books, fresh, notional_usd, trim_for_quantity};
+use crate::market_inputs::{fresh, notional_usd, trim_for_quantity};
 use crate::runner::now_ms;
 use crate::stream::Outbound;
 use axum::extract::ws::Utf8Bytes;
@@ -118,11 +118,7 @@ impl Publisher {
         }
         let now = now_ms();
         let books = fresh(&self.state.market, &self.instrument.symbol, now);
-        let cross = if books.is_empty() && self.state.cross_pricing {
-            cross_books(&self.state.market, &self.state.catalog, &self.instrument, now, true)
-        } else {
-            None
-        };
+        let cross = self.state.cross_for(&self.instrument, &books, now, true);
         let mut groups: HashMap<LadderKey, Vec<Subscriber>> = HashMap::new();
         let mut indicative: HashMap<LadderKey, Vec<Subscriber>> = HashMap::new();
         for subscriber in subscribers {
@@ -226,11 +222,7 @@ impl Publisher {
             return;
         }
         let books = self.state.market.all_books(&self.instrument.symbol);
-        let cross = if books.is_empty() && self.state.cross_pricing {
-            cross_books(&self.state.market, &self.state.catalog, &self.instrument, now, false)
-        } else {
-            None
-        };
+        let cross = self.state.cross_for(&self.instrument, &books, now, false);
         let leg_books = cross.iter().flat_map(|cross| cross.base_books.iter().chain(&cross.quote_books));
         let Some(tick_at) = books.iter().chain(leg_books).map(|book| book.as_of).max() else { return };
         let clients: Vec<ClientId> = groups.keys().map(|(client_id, _)| client_id.clone()).collect();

@@ -286,11 +286,7 @@ fn market_order_command(
     let now = crate::runner::now_ms();
     let books = crate::market_inputs::fresh(&state.market, &instrument.symbol, now);
     let books = crate::market_inputs::trim_for_quantity(&books, Some(side), quantity);
-    let cross = if books.is_empty() && state.cross_pricing {
-        crate::market_inputs::cross_books(&state.market, &state.catalog, instrument, now, true)
-    } else {
-        None
-    };
+    let cross = state.cross_for(instrument, &books, now, true);
     otcd_core::engine::orders::MarketOrder {
         client_id,
         client_order_id,

@@ -3,7 +3,7 @@
 use super::parse_query;
 use crate::app::{AppState, Signed};
 use crate::json::{format_timestamp, parse_body, DecimalText};
-use crate::market_inputs::{cross_books, fresh, notional_usd, one_side, quote_amount_usd, trim_for_quantity};
+use crate::market_inputs::{fresh, notional_usd, one_side, quote_amount_usd, trim_for_quantity};
 use crate::problem::{ApiError, ApiResult};
 use crate::runner::now_ms;
 use crate::views::QuoteView;
@@ -106,11 +106,7 @@ pub async fn indicative_price(
         )
     };
     let now = now_ms();
-    let cross = if books.is_empty() && state.cross_pricing {
-        cross_books(&state.market, &state.catalog, &instrument, now, false)
-    } else {
-        None
-    };
+    let cross = state.cross_for(&instrument, &books, now, false);
     let executable = |side| indicative_executable(&state, &instrument, &books, cross.as_ref(), side, quantity, now);
     let bid = executable(Side::Sell).map_err(unavailable)?;
     let ask = executable(Side::Buy).map_err(unavailable)?;
@@ -202,11 +198,7 @@ pub async fn request_for_quote(
             (one_side(&books, request.side), quote_amount_usd(&state.market, &state.catalog, &instrument, amount))
         }
     };
-    let cross = if books.is_empty() && state.cross_pricing {
-        cross_books(&state.market, &state.catalog, &instrument, now_ms(), true)
-    } else {
-        None
-    };
+    let cross = state.cross_for(&instrument, &books, now_ms(), true);
     let command = Command::RequestQuote(QuoteRequest {
         client_id,
         client_rfq_id,

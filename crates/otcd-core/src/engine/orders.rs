@@ -173,8 +173,8 @@ impl OrderBook {
         }
     }
 
-    /// Records an order that ended without a trade (an immediate limit order whose limit was not reached).
-    fn push_unfilled(&mut self, order: Order) {
+    /// Records an order and indexes it (alone: an immediate limit order whose limit was not reached).
+    fn push_order(&mut self, order: Order) {
         let position = self.orders.len();
         self.by_client_order_id.insert((order.client_id.clone(), order.client_order_id.clone()), position);
         self.by_order_id.insert(order.order_id.clone(), position);
@@ -182,14 +182,11 @@ impl OrderBook {
         self.orders.push(order);
     }
 
+    /// Records an order filled by one trade.
     fn push(&mut self, order: Order, trade: Trade) {
-        let position = self.orders.len();
-        self.by_client_order_id.insert((order.client_id.clone(), order.client_order_id.clone()), position);
-        self.by_order_id.insert(order.order_id.clone(), position);
-        self.orders_by_client.entry(order.client_id.clone()).or_default().push(position);
         self.trades_by_client.entry(trade.client_id.clone()).or_default().push(self.trades.len());
-        self.orders.push(order);
         self.trades.push(trade);
+        self.push_order(order);
     }
 
     pub fn order(&self, order_id: &str) -> Option<&Order> {
@@ -326,7 +323,7 @@ impl Desk {
                 trade_ids: Vec::new(),
                 request: identity,
             };
-            self.orders.push_unfilled(order.clone());
+            self.orders.push_order(order.clone());
             return Ok(Executed::changed(Outcome::Order(order)));
         }
         let trade =
