@@ -1,0 +1,1 @@
+//! Sanctions lists and screening (under construction).
