@@ -19,9 +19,9 @@ pub async fn run_server(command: CliCommand) -> anyhow::Result<()> {
 async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
     if let Some(directory) = &arguments.sanctions_dir {
         anyhow::ensure!(directory.is_dir(), "--sanctions-dir {} is not a directory", directory.display());
-        tracing::warn!(dir = %directory.display(), "sanctions lists are not screened yet (compliance issue); clients show screening lists: []");
     }
     let mut options = ServeOptions::new(arguments.data_dir, arguments.listen);
+    options.sanctions_dir = arguments.sanctions_dir.clone();
     options.market = match arguments.market {
         MarketMode::Sim => MarketSource::Sim { seed: arguments.market_seed, interval_ms: 100 },
         MarketMode::Manual => MarketSource::Manual,
@@ -59,11 +59,22 @@ struct ConfigFile {
     rate_limit_per_ip_per_second: Option<u32>,
     /// Requests per second of one class from one desk (operator) key (default 10000).
     rate_limit_desk_key_per_second: Option<u32>,
+    /// Simulated custodian: ms from submission to confirmation of a crypto payout (default 1000).
+    settlement_confirm_after_ms: Option<i64>,
+    /// Simulated bank: ms from submission to confirmation of a fiat payout (default 2000).
+    settlement_bank_confirm_after_ms: Option<i64>,
+    /// Percent of payouts the simulated rails fail or return (default 0).
+    settlement_failure_percent: Option<u8>,
 }
 
 fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let config: ConfigFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let rails = &mut options.settlement;
+    rails.confirm_after_ms = config.settlement_confirm_after_ms.unwrap_or(rails.confirm_after_ms).clamp(0, 86_400_000);
+    rails.bank_confirm_after_ms =
+        config.settlement_bank_confirm_after_ms.unwrap_or(rails.bank_confirm_after_ms).clamp(0, 86_400_000);
+    rails.failure_percent = config.settlement_failure_percent.unwrap_or(rails.failure_percent).min(100);
     if let Some(records) = config.snapshot_every_records {
         options.snapshot_every_records = records.max(1);
     }

@@ -58,6 +58,8 @@ pub struct UpdateClientRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     credit_limit_usd: Option<Option<DecimalText>>,
+    /// `"cleared"`: a compliance user reviewed the screening matches and clears the client.
+    screening_decision: Option<String>,
 }
 
 fn parse_jurisdiction(text: &str) -> ApiResult<Jurisdiction> {
@@ -93,9 +95,12 @@ fn client_of(state: &AppState, outcome: Outcome) -> ApiResult<ClientView> {
 pub async fn create_client(State(state): State<AppState>, signed: Signed) -> ApiResult<Created<ClientView>> {
     admin(&signed)?;
     let request: CreateClientRequest = parse_body(&signed.body)?;
+    let jurisdiction = parse_jurisdiction(&request.jurisdiction)?;
+    let screening = state.screening.screen_client(&request.name, jurisdiction.country());
     let new = NewClient {
+        screening,
         name: request.name,
-        jurisdiction: parse_jurisdiction(&request.jurisdiction)?,
+        jurisdiction,
         tier: parse_tier_name("tier", request.tier.as_deref().unwrap_or("standard"))?,
         kyc_status: request.kyc_status,
         kyc_expires_at: request
@@ -168,7 +173,9 @@ pub async fn update_client(
     admin(&signed)?;
     let client_id = parse_client_id(&client_id)?;
     let request: UpdateClientRequest = parse_body(&signed.body)?;
+    let screening = rescreen(&state, &client_id, &request).await?;
     let changes = ClientChanges {
+        screening,
         name: request.name,
         jurisdiction: request.jurisdiction.as_deref().map(parse_jurisdiction).transpose()?,
         tier: request.tier.as_deref().map(|text| parse_tier_name("tier", text)).transpose()?,
@@ -187,6 +194,38 @@ pub async fn update_client(
     };
     let executed = state.engine.submit(signed.principal.actor(), Command::UpdateClient { client_id, changes }).await?;
     Ok(Json(client_of(&state, executed.outcome)?))
+}
+
+/// A new screening when the name or jurisdiction changes (against the loaded lists), or a compliance decision
+/// (`screening_decision: "cleared"`) that keeps the matches and clears the client.
+async fn rescreen(
+    state: &AppState,
+    client_id: &ClientId,
+    request: &UpdateClientRequest,
+) -> ApiResult<Option<otcd_core::model::ClientScreening>> {
+    let wanted = client_id.clone();
+    let current = state.engine.query(move |desk| desk.client(&wanted).cloned()).await?;
+    let Some(current) = current else { return Ok(None) };
+    match request.screening_decision.as_deref() {
+        None => {}
+        Some("cleared") => {
+            let Some(mut screening) = current.screening.clone() else {
+                return Err(ApiError::invalid("screening_decision", "the client has no screening to clear"));
+            };
+            screening.status = otcd_core::model::ScreeningStatus::Cleared;
+            return Ok(Some(screening));
+        }
+        Some(_) => return Err(ApiError::invalid("screening_decision", "must be \"cleared\"")),
+    }
+    if request.name.is_none() && request.jurisdiction.is_none() {
+        return Ok(None);
+    }
+    let name = request.name.clone().unwrap_or(current.name);
+    let jurisdiction = match &request.jurisdiction {
+        Some(text) => parse_jurisdiction(text)?,
+        None => current.jurisdiction,
+    };
+    Ok(state.screening.screen_client(&name, jurisdiction.country()))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -411,11 +450,13 @@ pub async fn create_deposit(State(state): State<AppState>, signed: Signed) -> Ap
         .asset_by_text(&request.asset)
         .ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?
         .clone();
+    let amount = request.amount.positive("amount", asset.scale)?;
     let deposit = NewDeposit {
         client_id: ClientId::parse(&request.client_id).map_err(|error| ApiError::invalid("client_id", error))?,
         asset: asset.code,
-        amount: request.amount.positive("amount", asset.scale)?,
+        amount,
         reference: ClientReference::parse(&request.reference).map_err(|error| ApiError::invalid("reference", error))?,
+        notional_usd: crate::market_inputs::asset_usd(&state.market, &state.catalog, asset.code, amount),
     };
     let executed = state.engine.submit(signed.principal.actor(), Command::Deposit(deposit)).await?;
     match executed.outcome {
