@@ -33,6 +33,10 @@ pub struct ServeOptions {
     /// ETH-USD and EUR-USD).
     pub cross_pricing: bool,
     pub rate_limits: crate::ratelimit::RateLimitConfig,
+    /// Journal records between two signed checkpoints.
+    pub checkpoint_every_records: u64,
+    /// Longest time a durable record waits for a signed checkpoint.
+    pub checkpoint_every: std::time::Duration,
 }
 
 /// Where market data comes from (`--market`).
@@ -58,6 +62,8 @@ impl ServeOptions {
             quote_validity_ms: otcd_core::engine::quotes::QUOTE_VALIDITY_MS_DEFAULT,
             cross_pricing: true,
             rate_limits: crate::ratelimit::RateLimitConfig::default(),
+            checkpoint_every_records: crate::runner::CHECKPOINT_EVERY_RECORDS_DEFAULT,
+            checkpoint_every: crate::runner::CHECKPOINT_EVERY_DEFAULT,
         }
     }
 }
@@ -172,7 +178,14 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         opened.desk,
         Box::new(opened.journal),
         opened.snapshots,
-        RunnerConfig { snapshot_every_records: options.snapshot_every_records },
+        RunnerConfig {
+            snapshot_every_records: options.snapshot_every_records,
+            checkpoints: Some(crate::runner::CheckpointSettings {
+                log: opened.checkpoints,
+                every_records: options.checkpoint_every_records,
+                every: options.checkpoint_every,
+            }),
+        },
         metrics.clone(),
     );
     let engine = runner.handle();

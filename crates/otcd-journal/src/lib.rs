@@ -97,6 +97,7 @@ pub use audit::{
 pub use checkpoint::{
     read_checkpoints, Checkpoint, CheckpointError, CheckpointFile, CheckpointLog, SignatureCheck, CHECKPOINT_DOMAIN,
 };
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use error::JournalError;
 pub use file_journal::{FileJournal, JournalOptions, OpenReport};
 pub use format::{

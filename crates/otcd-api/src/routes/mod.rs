@@ -35,6 +35,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/tiers/{tier}", put(admin::put_tier))
         .route("/v1/admin/deposits", post(admin::create_deposit))
         .route("/v1/admin/audit/verify", get(admin::audit_verify))
+        .route("/v1/admin/audit/checkpoints", get(admin::audit_checkpoints))
+        .route("/v1/admin/audit/export", get(admin::audit_export))
         .route("/v1/admin/market/{instrument}", put(quotes::put_manual_market))
         .route("/v1/admin/skew/{asset}", put(admin::put_skew))
         .route("/v1/admin/desk/funding", post(admin::fund_desk))
@@ -57,6 +59,7 @@ pub fn routes() -> Router<AppState> {
         admin::create_client, admin::list_clients, admin::get_client, admin::update_client,
         admin::create_client_key, admin::create_desk_key, admin::revoke_key,
         admin::list_tiers, admin::put_tier, admin::create_deposit, admin::audit_verify,
+        admin::audit_checkpoints, admin::audit_export,
         admin::put_skew, admin::fund_desk, admin::desk_positions,
         orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order,
         quotes::indicative_price, quotes::request_for_quote, quotes::get_quote, quotes::put_manual_market,
