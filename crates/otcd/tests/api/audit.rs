@@ -288,3 +288,28 @@ fn exports_from_the_api_and_the_cli_verify_offline_and_an_altered_record_is_name
     let output = run_otcd(&["verify", "--export", out.to_str().unwrap()], &data_dir);
     assert!(output.status.success(), "{}", combined(&output));
 }
+
+#[test]
+fn a_desk_from_before_checkpoints_verifies_and_gets_a_key_and_a_checkpoint_at_its_next_start() {
+    let temp = tempfile::tempdir().unwrap();
+    let (data_dir, config) = setup(temp.path());
+    let (desk, _) = session(&data_dir, &config, "legacy", 2);
+    assert!(desk.terminate().success());
+    for file in ["desk-signing.key", "desk-signing.pub", "checkpoints.jsonl"] {
+        std::fs::remove_file(data_dir.join(file)).unwrap();
+    }
+    let output = run_otcd(&["verify"], &data_dir);
+    assert!(output.status.success() && combined(&output).contains("no signed checkpoints"), "{}", combined(&output));
+
+    let desk = start(&data_dir, &config);
+    let page = wait_for_checkpoint_at(&desk, 4);
+    assert_eq!(page["count"], 1, "one checkpoint at start covers the whole history: {page}");
+    assert!(desk.terminate().success());
+    let output = run_otcd(&["verify", "--public-key", &public_key(&data_dir)], &data_dir);
+    assert!(output.status.success(), "{}", combined(&output));
+
+    // Losing the key once checkpoints exist stops the desk instead of silently starting a new key.
+    std::fs::remove_file(data_dir.join("desk-signing.key")).unwrap();
+    let serve = run_otcd(&["serve", "--listen", "127.0.0.1:0", "--market", "manual"], &data_dir);
+    assert!(!serve.status.success() && combined(&serve).contains("restore the key"), "{}", combined(&serve));
+}
