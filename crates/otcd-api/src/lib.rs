@@ -2,6 +2,7 @@
 //! directory (recovery), and the HTTP API (signed requests, problem+json, metrics, OpenAPI).
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod demo;
 pub mod events;

@@ -37,6 +37,10 @@ pub struct ServeOptions {
     pub sanctions_dir: Option<PathBuf>,
     /// The simulated custodian and bank: how long a payout takes and how often one fails (percent).
     pub settlement: crate::settlement_worker::SimulatedRails,
+    /// Journal records between two signed checkpoints.
+    pub checkpoint_every_records: u64,
+    /// Longest time a durable record waits for a signed checkpoint.
+    pub checkpoint_every: std::time::Duration,
 }
 
 /// Where market data comes from (`--market`).
@@ -64,6 +68,8 @@ impl ServeOptions {
             rate_limits: crate::ratelimit::RateLimitConfig::default(),
             sanctions_dir: None,
             settlement: crate::settlement_worker::SimulatedRails::default(),
+            checkpoint_every_records: crate::runner::CHECKPOINT_EVERY_RECORDS_DEFAULT,
+            checkpoint_every: crate::runner::CHECKPOINT_EVERY_DEFAULT,
         }
     }
 }
@@ -183,7 +189,14 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         opened.desk,
         Box::new(opened.journal),
         opened.snapshots,
-        RunnerConfig { snapshot_every_records: options.snapshot_every_records },
+        RunnerConfig {
+            snapshot_every_records: options.snapshot_every_records,
+            checkpoints: Some(crate::runner::CheckpointSettings {
+                log: opened.checkpoints,
+                every_records: options.checkpoint_every_records,
+                every: options.checkpoint_every,
+            }),
+        },
         metrics.clone(),
     );
     let engine = runner.handle();

@@ -47,6 +47,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/tiers/{tier}", put(admin::put_tier))
         .route("/v1/admin/deposits", post(admin::create_deposit))
         .route("/v1/admin/audit/verify", get(admin::audit_verify))
+        .route("/v1/admin/audit/checkpoints", get(admin::audit_checkpoints))
+        .route("/v1/admin/audit/export", get(admin::audit_export))
         .route("/v1/admin/market/{instrument}", put(quotes::put_manual_market))
         .route("/v1/admin/skew/{asset}", put(admin::put_skew))
         .route("/v1/admin/instruments/{instrument}", put(controls::put_instrument_control))
@@ -85,13 +87,15 @@ pub fn routes() -> Router<AppState> {
         admin::create_client, admin::list_clients, admin::get_client, admin::update_client,
         admin::create_client_key, admin::create_desk_key, admin::revoke_key,
         admin::list_tiers, admin::put_tier, admin::create_deposit, admin::audit_verify,
+        admin::audit_checkpoints, admin::audit_export,
         admin::put_skew, admin::fund_desk, controls::put_instrument_control, controls::put_kill_switch,
         controls::put_position_limit, controls::get_trading_controls, compliance::put_jurisdiction,
         compliance::list_jurisdictions, compliance::screen, compliance::reload_sanctions, compliance::list_alerts,
         compliance::update_alert, compliance::put_aml_rules, withdrawals::create_destination, withdrawals::list_destinations,
         withdrawals::create_withdrawal, withdrawals::list_withdrawals, withdrawals::get_withdrawal,
         withdrawals::set_destination_status, withdrawals::admin_withdrawals, admin::desk_positions,
-        orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order, orders::cancel_all_orders,
+        orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order,
+        orders::cancel_all_orders,
         quotes::indicative_price, quotes::request_for_quote, quotes::get_quote, quotes::put_manual_market,
     ),
     components(schemas(crate::problem::Problem)),
