@@ -172,9 +172,38 @@ pub async fn reload_sanctions(State(state): State<AppState>, signed: Signed) -> 
         state.engine.submit(signed.principal.actor(), command).await?;
         changed += 1;
     }
-    Ok(Json(
-        serde_json::json!({"lists_version": screener.lists().digest(), "clients_screened": clients.len(), "changed": changed}),
-    ))
+    let destinations_rejected = rescreen_destinations(&state, &signed, &screener).await?;
+    Ok(Json(serde_json::json!({"lists_version": screener.lists().digest(), "clients_screened": clients.len(),
+        "changed": changed, "destinations_rejected": destinations_rejected})))
+}
+
+/// Re-screens every destination's address; a newly listed one is rejected (and alerted) by the engine.
+async fn rescreen_destinations(
+    state: &AppState,
+    signed: &Signed,
+    screener: &otcd_sanctions::Screener,
+) -> ApiResult<usize> {
+    let destinations: Vec<(String, String)> = state
+        .engine
+        .query(|desk| {
+            desk.clients()
+                .flat_map(|client| desk.destinations_of(&client.client_id))
+                .filter(|destination| destination.status != otcd_core::engine::settlement::DestinationStatus::Rejected)
+                .map(|destination| (destination.destination_id.clone(), destination.address.clone()))
+                .collect()
+        })
+        .await?;
+    let mut rejected = 0;
+    for (destination_id, address) in destinations {
+        let matches: Vec<_> = screener.screen_address(&address).iter().map(crate::screening::recorded).collect();
+        if matches.is_empty() {
+            continue;
+        }
+        let command = Command::RescreenDestination { destination_id, matches };
+        state.engine.submit(signed.principal.actor(), command).await?;
+        rejected += 1;
+    }
+    Ok(rejected)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -277,6 +306,11 @@ pub struct AmlRulesRequest {
     structuring_threshold_usd: crate::json::DecimalText,
     structuring_floor_percent: i128,
     structuring_count: usize,
+    /// Velocity: alert when a window's notional exceeds this multiple of the client's baseline (default 5).
+    velocity_multiple: Option<i128>,
+    /// Windows the baseline averages over (default 30) and how many must be active (default 5).
+    baseline_windows: Option<i64>,
+    baseline_windows_min: Option<usize>,
 }
 
 /// Sets the AML rules' thresholds (see docs/compliance.md).
@@ -289,10 +323,15 @@ pub async fn put_aml_rules(State(state): State<AppState>, signed: Signed) -> Api
         structuring_threshold_usd: request.structuring_threshold_usd.positive("structuring_threshold_usd", 2)?,
         structuring_floor_percent: request.structuring_floor_percent,
         structuring_count: request.structuring_count,
+        velocity_multiple: request.velocity_multiple.unwrap_or(5),
+        baseline_windows: request.baseline_windows.unwrap_or(30),
+        baseline_windows_min: request.baseline_windows_min.unwrap_or(5),
     };
     state.engine.submit(signed.principal.actor(), Command::PutAmlRules(rules.clone())).await?;
     Ok(Json(
         serde_json::json!({"window_ms": rules.window_ms, "structuring_threshold_usd": request.structuring_threshold_usd.0,
-        "structuring_floor_percent": rules.structuring_floor_percent, "structuring_count": rules.structuring_count}),
+        "structuring_floor_percent": rules.structuring_floor_percent, "structuring_count": rules.structuring_count,
+        "velocity_multiple": rules.velocity_multiple, "baseline_windows": rules.baseline_windows,
+        "baseline_windows_min": rules.baseline_windows_min}),
     ))
 }

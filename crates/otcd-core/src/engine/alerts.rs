@@ -7,7 +7,11 @@
 //! - structuring: `structuring_count` or more deposits within `window_ms`, each worth between
 //!   `structuring_floor_percent`% of `structuring_threshold_usd` and the threshold itself;
 //! - rapid in-and-out: a withdrawal to a destination registered within `window_ms`, by a client who deposited
-//!   and traded within `window_ms`.
+//!   and traded within `window_ms`;
+//! - velocity: the client's USD notional traded within `window_ms` exceeds `velocity_multiple` times its own
+//!   baseline (its average per window over the previous windows, at most `baseline_windows` of them, counted
+//!   from its first trade in that period), once it traded in at least `baseline_windows_min` of them (a new
+//!   client has no baseline to compare with).
 
 use super::{CommandError, Desk, Executed, Outcome};
 use crate::ids::ClientId;
@@ -19,6 +23,8 @@ pub const NOTES_PER_ALERT_MAX: usize = 100;
 pub const NOTE_BYTES_MAX: usize = 2_000;
 /// Deposits looked at per structuring check (a bound on the engine's work per deposit).
 const DEPOSITS_SCANNED_MAX: usize = 10_000;
+/// Trades looked at per velocity check.
+const TRADES_SCANNED_MAX: usize = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,6 +33,7 @@ pub enum AlertKind {
     SanctionsAddress,
     Structuring,
     RapidInAndOut,
+    Velocity,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +70,24 @@ pub struct AmlRules {
     pub structuring_threshold_usd: i128,
     pub structuring_floor_percent: i128,
     pub structuring_count: usize,
+    #[serde(default = "velocity_multiple_default")]
+    pub velocity_multiple: i128,
+    #[serde(default = "baseline_windows_default")]
+    pub baseline_windows: i64,
+    #[serde(default = "baseline_windows_min_default")]
+    pub baseline_windows_min: usize,
+}
+
+fn velocity_multiple_default() -> i128 {
+    5
+}
+
+fn baseline_windows_default() -> i64 {
+    30
+}
+
+fn baseline_windows_min_default() -> usize {
+    5
 }
 
 impl Default for AmlRules {
@@ -72,6 +97,9 @@ impl Default for AmlRules {
             structuring_threshold_usd: 1_000_000,
             structuring_floor_percent: 80,
             structuring_count: 3,
+            velocity_multiple: velocity_multiple_default(),
+            baseline_windows: baseline_windows_default(),
+            baseline_windows_min: baseline_windows_min_default(),
         }
     }
 }
@@ -159,6 +187,16 @@ impl Desk {
         if !(2..=1_000).contains(&rules.structuring_count) {
             return Err(CommandError::invalid("structuring_count", "2 to 1000"));
         }
+        if !(2..=1_000).contains(&rules.velocity_multiple)
+            || !(2..=365).contains(&rules.baseline_windows)
+            || rules.baseline_windows_min < 1
+            || rules.baseline_windows_min as i64 > rules.baseline_windows
+        {
+            return Err(CommandError::invalid(
+                "velocity_multiple",
+                "a multiple of 2 to 1000 over 2 to 365 baseline windows, at least one of them active",
+            ));
+        }
         self.aml_rules = rules.clone();
         Ok(Executed::changed(Outcome::AmlRules(rules.clone())))
     }
@@ -236,6 +274,47 @@ impl Desk {
             );
             self.raise_alert(at, AlertKind::RapidInAndOut, Some(withdrawal.client_id.clone()), evidence);
         }
+    }
+
+    /// Velocity: after a trade, the client's notional in the current window against its own baseline.
+    pub(super) fn after_trade(&mut self, at: TimestampMs, client_id: &ClientId) {
+        let rules = &self.aml_rules;
+        let window = rules.window_ms;
+        let baseline_start = at.0 - window * (rules.baseline_windows + 1);
+        let mut current = 0i128;
+        let mut baseline = 0i128;
+        let mut active_windows = std::collections::BTreeSet::new();
+        for trade in self.trades_of(client_id).rev().take(TRADES_SCANNED_MAX) {
+            if trade.executed_at.0 < baseline_start {
+                break;
+            }
+            let notional = trade.notional_usd.unwrap_or(0);
+            let windows_back = (at.0 - trade.executed_at.0) / window;
+            if windows_back == 0 {
+                current += notional;
+            } else {
+                baseline += notional;
+                active_windows.insert(windows_back);
+            }
+        }
+        // Averaged over the windows since the client's first trade in the baseline period, so a client with a
+        // short history is compared with what it actually did, not with empty windows before it existed.
+        let span = active_windows.last().copied().unwrap_or(1).max(1);
+        let average = baseline / i128::from(span);
+        let exceeded = active_windows.len() >= rules.baseline_windows_min
+            && average > 0
+            && current > average.saturating_mul(rules.velocity_multiple);
+        if !exceeded || self.recent_alert(client_id, AlertKind::Velocity, at.0 - window) {
+            return;
+        }
+        let evidence = format!(
+            "USD cents traded within {window} ms: {current}; baseline average per window over the previous {} windows: \
+             {average} ({} active); more than {} times the baseline",
+            rules.baseline_windows,
+            active_windows.len(),
+            rules.velocity_multiple
+        );
+        self.raise_alert(at, AlertKind::Velocity, Some(client_id.clone()), evidence);
     }
 
     fn recent_alert(&self, client_id: &ClientId, kind: AlertKind, since: i64) -> bool {

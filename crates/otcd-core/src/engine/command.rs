@@ -100,6 +100,11 @@ pub enum Command {
         destination_id: String,
         status: super::settlement::DestinationStatus,
     },
+    /// A list reload found the destination's address listed: rejected, with an alert.
+    RescreenDestination {
+        destination_id: String,
+        matches: Vec<super::settlement::ScreeningMatch>,
+    },
     /// Reserves the funds and records a withdrawal to an approved destination.
     RequestWithdrawal(super::settlement::NewWithdrawal),
     /// The settlement adapter reports a withdrawal submitted, completed or failed.

@@ -198,6 +198,9 @@ impl Desk {
             (Command::SetDestinationStatus { destination_id, status }, true) => {
                 self.set_destination_status(at, destination_id, *status)
             }
+            (Command::RescreenDestination { destination_id, matches }, true) => {
+                self.rescreen_destination(at, destination_id, matches)
+            }
             (Command::RequestWithdrawal(new), true) => self.request_withdrawal(at, new),
             (Command::SettleWithdrawal { withdrawal_id, outcome }, true) => {
                 self.settle_withdrawal(at, withdrawal_id, outcome)

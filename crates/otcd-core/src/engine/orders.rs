@@ -336,6 +336,7 @@ impl Desk {
         )?;
         let order = filled_order(&trade, &request.client_order_id, "market", None, identity, at);
         self.orders.push(order.clone(), trade);
+        self.after_trade(at, &order.client_id);
         Ok(Executed::changed(Outcome::Order(order)))
     }
 
@@ -409,6 +410,7 @@ impl Desk {
             order.cancel_reason = Some("desk capacity: the rest of an ioc order is cancelled".into());
         }
         self.orders.push(order.clone(), trade);
+        self.after_trade(at, &order.client_id);
         Ok(Executed::changed(Outcome::Order(order)))
     }
 
@@ -474,6 +476,7 @@ impl Desk {
         self.quotes.mark_used(&quote.quote_id, &trade.order_id, at);
         let order = filled_order(&trade, &request.client_order_id, "quote", Some(quote.quote_id.clone()), identity, at);
         self.orders.push(order.clone(), trade);
+        self.after_trade(at, &order.client_id);
         Ok(Executed::changed(Outcome::Order(order)))
     }
 

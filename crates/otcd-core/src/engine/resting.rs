@@ -435,7 +435,9 @@ impl Desk {
         order.average_price = Some(average(fill_value, order.filled_quantity, rounding_up));
         let complete = order.filled_quantity == order.quantity;
         order.status = OrderStatus::PartiallyFilled;
+        let client_id = trade.client_id.clone();
         self.orders.push_trade(trade);
+        self.after_trade(at, &client_id);
         if complete {
             self.finish_order(at, position, OrderStatus::Filled, None)?;
         }

@@ -267,6 +267,29 @@ impl Desk {
         Ok(Executed::changed(Outcome::Destination(destination.clone())))
     }
 
+    pub(super) fn rescreen_destination(
+        &mut self,
+        at: TimestampMs,
+        destination_id: &str,
+        matches: &[ScreeningMatch],
+    ) -> Result<Executed, CommandError> {
+        let position = self
+            .settlement
+            .destination_position(destination_id)
+            .ok_or_else(|| CommandError::not_found("destination"))?;
+        let destination = &mut self.settlement.destinations[position];
+        if matches.is_empty() || destination.status == DestinationStatus::Rejected {
+            return Ok(Executed { outcome: Outcome::Destination(destination.clone()), changed: false });
+        }
+        destination.status = DestinationStatus::Rejected;
+        destination.matches = matches.iter().take(SCREENING_MATCHES_MAX).cloned().collect();
+        destination.updated_at = at;
+        let destination = destination.clone();
+        let evidence = destination_evidence(&destination);
+        self.raise_alert(at, super::alerts::AlertKind::SanctionsAddress, Some(destination.client_id.clone()), evidence);
+        Ok(Executed::changed(Outcome::Destination(destination)))
+    }
+
     pub(super) fn request_withdrawal(
         &mut self,
         at: TimestampMs,

@@ -1,0 +1,207 @@
+//! AML rules inside the engine: velocity against the client's own baseline and rapid in-and-out, each firing on
+//! its planted pattern and quiet on normal flow; withdrawals' two-phase life (pending → submitted → completed or
+//! failed) and refused transitions.
+
+use otcd_core::address::Network;
+use otcd_core::catalog::{AssetCode, Catalog};
+use otcd_core::engine::alerts::AlertKind;
+use otcd_core::engine::orders::MarketOrder;
+use otcd_core::engine::settlement::{NewDestination, NewWithdrawal, SettlementOutcome, WithdrawalStatus};
+use otcd_core::engine::{Actor, Command, CommandError, Desk, JournalRecord, NewClient, NewDeposit, NewKey, Outcome};
+use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
+use otcd_core::market::{Level, Side, VenueBook};
+use otcd_core::model::{Jurisdiction, KeyAlgorithm, KycStatus, Scope, Settlement};
+use otcd_core::time::TimestampMs;
+
+const DAY_MS: i64 = 86_400_000;
+
+struct Session {
+    desk: Desk,
+    at: i64,
+    references: u64,
+}
+
+impl Session {
+    fn new() -> Self {
+        let mut session = Session { desk: Desk::new(), at: 10 * DAY_MS, references: 0 };
+        let admin_key = NewKey {
+            key_id: KeyId::parse("k_admin").unwrap(),
+            scopes: vec![Scope::Admin],
+            algorithm: KeyAlgorithm::Hmac,
+            credential: vec![7; 60],
+            allowed_ips: vec![],
+        };
+        session.run(Command::InitializeDesk { catalog: Catalog::builtin(), admin_key }).unwrap();
+        session
+    }
+
+    fn run(&mut self, command: Command) -> Result<Outcome, CommandError> {
+        self.at += 1_000;
+        let record = JournalRecord { at: TimestampMs(self.at), actor: Actor::default(), command };
+        let executed = self.desk.execute(&record)?;
+        self.desk.ledger().check_invariants().unwrap();
+        Ok(executed.outcome)
+    }
+
+    fn reference(&mut self) -> ClientReference {
+        self.references += 1;
+        ClientReference::parse(&format!("ref-{}", self.references)).unwrap()
+    }
+
+    fn client(&mut self) -> ClientId {
+        let new = NewClient {
+            name: "Baseline Trader".into(),
+            jurisdiction: Jurisdiction::parse("DE").unwrap(),
+            tier: TierName::parse("standard").unwrap(),
+            kyc_status: KycStatus::Approved,
+            kyc_expires_at: None,
+            settlement: Settlement::Prefunded,
+            credit_limit_usd: None,
+            screening: None,
+        };
+        let Outcome::Client(client) = self.run(Command::CreateClient(new)).unwrap() else { panic!() };
+        client.client_id
+    }
+
+    fn deposit(&mut self, client_id: &ClientId, asset: &str, amount: i128) {
+        let reference = self.reference();
+        let asset = AssetCode::parse(asset).unwrap();
+        let deposit = NewDeposit { client_id: client_id.clone(), asset, amount, reference, notional_usd: None };
+        self.run(Command::Deposit(deposit)).unwrap();
+    }
+
+    /// Buys `quantity` BTC at about 50,100.00 with the given USD notional (cents).
+    fn buy(&mut self, client_id: &ClientId, quantity: i128, notional_usd: i128) {
+        let book = VenueBook {
+            venue: "manual".into(),
+            instrument: "BTC-USD".into(),
+            bids: vec![Level { price: 4_999_000, quantity: i128::MAX / 4 }],
+            asks: vec![Level { price: 5_000_000, quantity: i128::MAX / 4 }],
+            as_of: TimestampMs(self.at + 1_000),
+        };
+        let order = MarketOrder {
+            client_id: client_id.clone(),
+            client_order_id: self.reference(),
+            instrument: "BTC-USD".into(),
+            side: Side::Buy,
+            quantity,
+            reference_price: None,
+            slippage_centi_bps: None,
+            notional_usd: Some(notional_usd),
+            books: vec![book],
+            cross: None,
+        };
+        self.run(Command::MarketOrder(order)).unwrap();
+    }
+
+    fn alerts(&self, kind: AlertKind) -> usize {
+        self.desk.alerts().iter().filter(|alert| alert.kind == kind).count()
+    }
+}
+
+#[test]
+fn velocity_fires_when_a_day_is_far_above_the_clients_own_baseline_and_not_on_normal_days() {
+    let mut session = Session::new();
+    let client = session.client();
+    session.deposit(&client, "USD", 1_000_000_000);
+    // Six days of about 501 USD a day (0.01 BTC): the baseline.
+    for _ in 0..6 {
+        session.buy(&client, 1_000_000, 50_100);
+        session.at += DAY_MS;
+    }
+    session.buy(&client, 1_000_000, 50_100);
+    assert_eq!(session.alerts(AlertKind::Velocity), 0, "a normal day is quiet");
+    // 0.2 BTC more today: far above 5 × the 30-day average.
+    session.buy(&client, 20_000_000, 1_002_000);
+    assert_eq!(session.alerts(AlertKind::Velocity), 1);
+    let alert = session.desk.alerts().iter().find(|alert| alert.kind == AlertKind::Velocity).unwrap();
+    assert!(alert.evidence.contains("baseline"), "{}", alert.evidence);
+    // Not raised again within the same window.
+    session.buy(&client, 20_000_000, 1_002_000);
+    assert_eq!(session.alerts(AlertKind::Velocity), 1);
+}
+
+#[test]
+fn a_new_client_without_a_baseline_raises_no_velocity_alert() {
+    let mut session = Session::new();
+    let client = session.client();
+    session.deposit(&client, "USD", 1_000_000_000);
+    session.buy(&client, 100_000_000, 5_010_000);
+    assert_eq!(session.alerts(AlertKind::Velocity), 0);
+}
+
+fn destination(session: &mut Session, client: &ClientId) -> String {
+    let new = NewDestination {
+        client_id: client.clone(),
+        asset: AssetCode::parse("BTC").unwrap(),
+        network: Network::Bitcoin,
+        address: "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4".into(),
+        label: None,
+        matches: vec![],
+    };
+    let Outcome::Destination(destination) = session.run(Command::AddDestination(new)).unwrap() else { panic!() };
+    destination.destination_id
+}
+
+fn withdraw(session: &mut Session, client: &ClientId, destination_id: &str, amount: i128) -> String {
+    let new = NewWithdrawal {
+        client_id: client.clone(),
+        client_withdrawal_id: session.reference(),
+        asset: AssetCode::parse("BTC").unwrap(),
+        amount,
+        destination_id: destination_id.to_owned(),
+    };
+    let Outcome::Withdrawal(withdrawal) = session.run(Command::RequestWithdrawal(new)).unwrap() else { panic!() };
+    withdrawal.withdrawal_id
+}
+
+#[test]
+fn rapid_in_and_out_fires_on_deposit_trade_and_withdrawal_to_a_new_destination() {
+    let mut session = Session::new();
+    let quiet = session.client();
+    session.deposit(&quiet, "BTC", 100_000_000);
+    let destination_id = destination(&mut session, &quiet);
+    withdraw(&mut session, &quiet, &destination_id, 10_000_000);
+    assert_eq!(session.alerts(AlertKind::RapidInAndOut), 0, "no trade: quiet");
+    let client = session.client();
+    session.deposit(&client, "USD", 10_000_000);
+    session.buy(&client, 10_000_000, 501_000);
+    let destination_id = destination(&mut session, &client);
+    withdraw(&mut session, &client, &destination_id, 10_000_000);
+    assert_eq!(session.alerts(AlertKind::RapidInAndOut), 1);
+}
+
+#[test]
+fn a_withdrawal_moves_pending_submitted_completed_and_refuses_other_steps() {
+    let mut session = Session::new();
+    let client = session.client();
+    session.deposit(&client, "BTC", 100_000_000);
+    let destination_id = destination(&mut session, &client);
+    let withdrawal_id = withdraw(&mut session, &client, &destination_id, 40_000_000);
+    let settle = |outcome| Command::SettleWithdrawal { withdrawal_id: withdrawal_id.clone(), outcome };
+    // Completing before submission is refused and moves nothing.
+    assert_eq!(session.run(settle(SettlementOutcome::Completed)).unwrap_err().code(), "conflict");
+    session.run(settle(SettlementOutcome::Submitted { external_reference: "tx-1".into() })).unwrap();
+    session.run(settle(SettlementOutcome::Completed)).unwrap();
+    // A second completion (a replayed adapter report) cannot post twice.
+    assert_eq!(session.run(settle(SettlementOutcome::Completed)).unwrap_err().code(), "conflict");
+    let withdrawal = session.desk.withdrawal(&withdrawal_id).unwrap();
+    assert_eq!(withdrawal.status, WithdrawalStatus::Completed);
+    let btc = session.desk.balances(&client).into_iter().find(|line| line.asset.as_str() == "BTC").unwrap();
+    assert_eq!((btc.available, btc.reserved), (60_000_000, 0));
+    assert!(session.desk.withdrawals_in_flight(10).is_empty());
+}
+
+#[test]
+fn a_failed_withdrawal_voids_its_reservation() {
+    let mut session = Session::new();
+    let client = session.client();
+    session.deposit(&client, "BTC", 100_000_000);
+    let destination_id = destination(&mut session, &client);
+    let withdrawal_id = withdraw(&mut session, &client, &destination_id, 40_000_000);
+    let failed = SettlementOutcome::Failed { reason: "returned".into() };
+    session.run(Command::SettleWithdrawal { withdrawal_id: withdrawal_id.clone(), outcome: failed }).unwrap();
+    let btc = session.desk.balances(&client).into_iter().find(|line| line.asset.as_str() == "BTC").unwrap();
+    assert_eq!((btc.available, btc.reserved), (100_000_000, 0));
+    assert_eq!(session.desk.withdrawal(&withdrawal_id).unwrap().status, WithdrawalStatus::Failed);
+}
