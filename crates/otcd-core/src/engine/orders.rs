@@ -259,6 +259,11 @@ impl Desk {
         self.orders.order(order_id)
     }
 
+    /// Every order, oldest first (operators, simulations).
+    pub fn all_orders(&self) -> &[Order] {
+        self.orders.orders()
+    }
+
     /// A client's orders, oldest first.
     pub fn orders_of<'a>(&'a self, client_id: &ClientId) -> impl DoubleEndedIterator<Item = &'a Order> + 'a {
         let positions = self.orders.orders_by_client.get(client_id).map_or(&[][..], Vec::as_slice);
