@@ -202,7 +202,10 @@ impl Connection {
 
     async fn handle(&mut self, text: &str, outbound: &Outbound) {
         let reply = match serde_json::from_str::<ClientMessage>(text) {
-            Ok(message) => self.apply(message, outbound),
+            Ok(message) => match self.check_compliance(&message).await {
+                Ok(()) => self.apply(message, outbound),
+                Err(error) => Err(error),
+            },
             Err(error) => Err(ApiError::invalid("message", error)),
         };
         let reply = match reply {
@@ -210,6 +213,17 @@ impl Connection {
             Err(error) => json!({"type": "error", "code": error.code, "detail": error.detail}),
         };
         outbound.push(reply.to_string());
+    }
+
+    /// Jurisdiction rules and sanctions gate quote subscriptions (KYC only decides firm vs indicative).
+    async fn check_compliance(&self, message: &ClientMessage) -> ApiResult<()> {
+        let (true, "quotes", Some(symbol)) = (message.op == "subscribe", &message.channel[..], &message.instrument)
+        else {
+            return Ok(());
+        };
+        let (client_id, symbol) = (self.client_id.clone(), symbol.clone());
+        self.state.engine.query(move |desk| desk.check_client_instrument(&client_id, &symbol)).await??;
+        Ok(())
     }
 
     fn apply(&mut self, message: ClientMessage, outbound: &Outbound) -> ApiResult<serde_json::Value> {

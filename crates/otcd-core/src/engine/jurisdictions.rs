@@ -91,6 +91,15 @@ impl Desk {
         Ok(())
     }
 
+    /// May the client see prices of this instrument at all (stream subscriptions)? Refuses a blocked
+    /// jurisdiction or instrument and a sanctions hit; KYC is not required for indicative prices.
+    pub fn check_client_instrument(&self, client_id: &crate::ids::ClientId, symbol: &str) -> Result<(), CommandError> {
+        let client = self.clients.get(client_id).ok_or_else(|| CommandError::not_found("client"))?;
+        let instrument = self.instrument(symbol)?;
+        self.check_screening(client)?;
+        self.check_jurisdiction_instrument(client, instrument)
+    }
+
     /// May the client move this asset (withdrawals) from its jurisdiction?
     pub(super) fn check_jurisdiction_asset(&self, client: &Client, asset: AssetCode) -> Result<(), CommandError> {
         for rule in self.rules_for(&client.jurisdiction) {

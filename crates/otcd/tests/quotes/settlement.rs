@@ -216,3 +216,77 @@ fn structuring_deposits_raise_an_alert_with_their_evidence() {
     assert_eq!(items[0]["kind"], json!("structuring"), "{alerts}");
     assert!(text(&items[0]["evidence"]).contains("cash-2"), "{alerts}");
 }
+
+#[test]
+fn onboarding_screens_un_names_variants_and_common_names_on_the_real_lists() {
+    let dir = sanctions_dir();
+    let desk = Desk::with_args(Some(RELAXED_CONFIG), &["--sanctions-dir", &dir]);
+    let onboard = |name: &str| {
+        let body = json!({"name": name, "jurisdiction": "GB", "tier": "standard", "kyc_status": "approved", "settlement": "prefunded"});
+        desk.post(&desk.admin, "/v1/admin/clients", &body).expect(201).clone()
+    };
+    // A UN-listed name (by its listed alias).
+    let un = onboard("Frank Kakorere");
+    assert_eq!(un["screening"]["status"], json!("hit"), "{un}");
+    assert_eq!(un["screening"]["matches"][0]["list"], json!("un"), "{un}");
+    // A misspelled variant of an OFAC-listed name is held for review at least.
+    let variant = onboard("Jorge Milton Cifuentes Vila");
+    let status = text(&variant["screening"]["status"]);
+    assert!(status == "hit" || status == "review", "{variant}");
+    assert_eq!(variant["kyc_status"], json!("pending"), "{variant}");
+    // A common unlisted name is clear and keeps its approval.
+    let common = onboard("Maria Schmidt");
+    assert_eq!(common["screening"]["status"], json!("clear"), "{common}");
+    assert_eq!(common["kyc_status"], json!("approved"), "{common}");
+    // A compliance decision clears the held client, who can then be approved.
+    let path = format!("/v1/admin/clients/{}", text(&variant["client_id"]));
+    let cleared = desk.patch(&desk.admin, &path, &json!({"screening_decision": "cleared"})).expect(200).clone();
+    assert_eq!(cleared["screening"]["status"], json!("cleared"), "{cleared}");
+    let approved = desk.patch(&desk.admin, &path, &json!({"kyc_status": "approved"})).expect(200).clone();
+    assert_eq!(approved["kyc_status"], json!("approved"), "{approved}");
+    // A reload re-screens everyone; nothing changed in the lists, so nothing changes.
+    let reload = desk.post(&desk.admin, "/v1/admin/sanctions/reload", &json!({})).expect(200).clone();
+    assert_eq!(reload["clients_screened"], json!(3), "{reload}");
+    assert_eq!(reload["changed"], json!(0), "{reload}");
+}
+
+#[test]
+fn every_gate_guards_its_paths_rfq_order_stream_and_withdrawal() {
+    let desk = Desk::start();
+    desk.set_price("BTC-USD", "50000.00", "50100.00");
+    let (client_id, client) = withdrawer(&desk, "Gated Client");
+    let destination =
+        desk.post(&client, "/v1/destinations", &json!({"asset": "BTC", "address": BECH32})).expect(201).clone();
+    let withdrawal = json!({"client_withdrawal_id": "g-1", "asset": "BTC", "amount": "0.1", "destination_id": destination["destination_id"]});
+    let rfq = json!({"instrument": "BTC-USD", "side": "sell", "quantity": "0.1"});
+    let order =
+        json!({"client_order_id": "g-o", "type": "market", "instrument": "BTC-USD", "side": "sell", "quantity": "0.1"});
+    let subscribe = json!({"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD", "levels": ["0.1"]});
+    // KYC pending: no firm quote, no order, no withdrawal.
+    let path = format!("/v1/admin/clients/{client_id}");
+    desk.patch(&desk.admin, &path, &json!({"kyc_status": "pending"})).expect(200);
+    assert_problem(&desk.rfq(&client, &rfq), 403, "kyc_required");
+    assert_problem(&desk.post(&client, "/v1/orders", &order), 403, "kyc_required");
+    assert_problem(&desk.post(&client, "/v1/withdrawals", &withdrawal), 403, "kyc_required");
+    desk.patch(&desk.admin, &path, &json!({"kyc_status": "approved"})).expect(200);
+    // A blocked jurisdiction: every path, the stream subscription included.
+    desk.put(&desk.admin, "/v1/admin/jurisdictions/DE", &json!({"blocked": true})).expect(200);
+    assert_problem(&desk.rfq(&client, &rfq), 403, "jurisdiction_restricted");
+    assert_problem(&desk.post(&client, "/v1/orders", &order), 403, "jurisdiction_restricted");
+    assert_problem(&desk.post(&client, "/v1/withdrawals", &withdrawal), 403, "jurisdiction_restricted");
+    let mut stream = desk.stream(&client);
+    stream.send(&subscribe);
+    let reply = stream.next_reply(Duration::from_secs(5));
+    assert_eq!(
+        (reply["type"].clone(), reply["code"].clone()),
+        (json!("error"), json!("jurisdiction_restricted")),
+        "{reply}"
+    );
+    // Lifted: the next command passes on every path.
+    desk.put(&desk.admin, "/v1/admin/jurisdictions/DE", &json!({"blocked": false})).expect(200);
+    stream.send(&subscribe);
+    assert_eq!(stream.next_reply(Duration::from_secs(5))["type"], json!("subscribed"));
+    desk.rfq(&client, &rfq).expect(201);
+    desk.post(&client, "/v1/orders", &order).expect(201);
+    desk.post(&client, "/v1/withdrawals", &withdrawal).expect(201);
+}
