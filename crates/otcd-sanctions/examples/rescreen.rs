@@ -11,8 +11,10 @@ use std::time::Instant;
 const CLIENTS: usize = 100_000;
 
 fn main() {
-    let dir = std::env::var_os("OTCD_SANCTIONS_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sanctions"), PathBuf::from);
+    let dir = std::env::var_os("OTCD_SANCTIONS_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sanctions"),
+        PathBuf::from,
+    );
     let started = Instant::now();
     let lists = Arc::new(SanctionsLists::load_dir(&dir).expect("sanctions data (set OTCD_SANCTIONS_DIR)"));
     let load = started.elapsed();
@@ -32,7 +34,8 @@ fn main() {
     }
     let total = started.elapsed();
     latencies_ns.sort_unstable();
-    let percentile = |fraction: f64| latencies_ns[((latencies_ns.len() as f64 - 1.0) * fraction) as usize] as f64 / 1_000.0;
+    let percentile =
+        |fraction: f64| latencies_ns[((latencies_ns.len() as f64 - 1.0) * fraction) as usize] as f64 / 1_000.0;
     println!("lists loaded in {load:?}");
     println!(
         "re-screened {} names in {:.2} s on one thread: {:.0} names/s; p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs; {} flagged",

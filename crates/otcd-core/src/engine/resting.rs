@@ -7,7 +7,8 @@
 //!
 //! Orders are indexed by instrument, side and limit price (time priority within a price). A market tick arrives
 //! as a `FillRestingOrders` command carrying the fresh books; the engine computes the best price any client could
-//! get (zero spread, smallest size, with the asset's skew) and walks only the orders whose limit reaches it:
+//! get (the lowest spread of any tier, smallest size, with the asset's skew) and walks only the orders whose limit
+//! reaches it:
 //! a buy with a limit below that bound cannot fill, whatever its size or tier, so the walk stops there.
 //!
 //! Each fill is ONE ledger transaction: the reserved leg (`Ledger::settle_pending`), the desk's other leg and,
@@ -277,7 +278,20 @@ impl Desk {
         Ok(Executed { outcome: Outcome::Orders(changed), changed: any })
     }
 
-    /// The best firm price any client could get on `side`: zero spread, the smallest size, the asset's skew.
+    /// The lowest spread any tier (or size band) charges: no client gets a better price than the book with it.
+    fn lowest_spread(&self) -> i128 {
+        self.tiers
+            .values()
+            .flat_map(|tier| {
+                std::iter::once(tier.spread_centi_bps).chain(tier.bands.iter().map(|band| band.spread_centi_bps))
+            })
+            .min()
+            .unwrap_or(0)
+            .max(0)
+    }
+
+    /// The best firm price any client could get on `side`: the lowest spread of any tier, the smallest size, the
+    /// asset's skew.
     fn best_possible_price(
         &self,
         at: TimestampMs,
@@ -288,7 +302,8 @@ impl Desk {
     ) -> Option<i128> {
         let cross = if books.is_empty() { cross } else { None };
         let executable = self.executable_for(instrument, books, cross, side, instrument.quantity_step, at).ok()?;
-        pricing::client_price(&executable, side, 0, self.skew_for(instrument.base), instrument.price_step).ok()
+        let spread = self.lowest_spread();
+        pricing::client_price(&executable, side, spread, self.skew_for(instrument.base), instrument.price_step).ok()
     }
 
     /// Tries to fill one live resting order now. `Ok(true)` when it changed (filled, partly filled, or cancelled
