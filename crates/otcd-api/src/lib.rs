@@ -15,6 +15,8 @@ pub mod routes;
 pub mod runner;
 pub mod secrets;
 pub mod server;
+pub mod sessions;
 pub mod store;
 pub mod stream;
 pub mod views;
+pub mod web;

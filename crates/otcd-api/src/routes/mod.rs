@@ -2,9 +2,11 @@
 
 pub mod admin;
 pub mod client;
+pub mod console;
 pub mod orders;
 pub mod public;
 pub mod quotes;
+pub mod sessions;
 
 use crate::app::AppState;
 use crate::problem::{ApiError, ApiResult};
@@ -46,6 +48,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/trades", get(orders::list_trades))
         .route("/v1/quotes/{quote_id}", get(quotes::get_quote))
         .route("/v1/stream", get(crate::stream::stream))
+        .route("/v1/sessions", post(sessions::create_session))
+        .route("/v1/admin/trades", get(console::recent_trades))
+        .route("/v1/admin/desk/exposure", get(console::desk_exposure))
+        .route("/", get(crate::web::console))
+        .route("/ui/{*path}", get(crate::web::ui))
 }
 
 #[derive(OpenApi)]
@@ -60,6 +67,7 @@ pub fn routes() -> Router<AppState> {
         admin::put_skew, admin::fund_desk, admin::desk_positions,
         orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order,
         quotes::indicative_price, quotes::request_for_quote, quotes::get_quote, quotes::put_manual_market,
+        sessions::create_session, console::recent_trades, console::desk_exposure,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&SignedRequests),
@@ -77,6 +85,11 @@ impl utoipa::Modify for SignedRequests {
         {
             components.add_security_scheme(name, SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))));
         }
+        // Session tokens from POST /v1/sessions, for web pages.
+        components.add_security_scheme(
+            "session_token",
+            SecurityScheme::Http(utoipa::openapi::security::Http::new(utoipa::openapi::security::HttpAuthScheme::Bearer)),
+        );
     }
 }
 
