@@ -120,8 +120,9 @@ impl FromRequest<AppState> for Signed {
             )
         })?;
         if let Some(token) = session_token(&parts) {
-            let principal = crate::sessions::authenticate(&state.keys, token, source_ip, now_ms().0)
-                .inspect_err(|error| tracing::info!(code = error.code, detail = %error.detail, %source_ip, "session token refused"))?;
+            let principal = crate::sessions::authenticate(&state.keys, token, source_ip, now_ms().0).inspect_err(
+                |error| tracing::info!(code = error.code, detail = %error.detail, %source_ip, "session token refused"),
+            )?;
             state.rate_limits.check_key(&principal, class)?;
             return Ok(Signed { principal, body });
         }

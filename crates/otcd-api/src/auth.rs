@@ -269,7 +269,13 @@ pub fn authenticate(
     if !key.allowed_ips.is_empty() && !key.allowed_ips.iter().any(|network| network.contains(&parts.source_ip)) {
         return Err(ApiError::forbidden(format!("source address {} is not in this key's allow-list", parts.source_ip)));
     }
-    Ok(Principal { key, source_ip: parts.source_ip, fingerprint, signed_at_ms: timestamp_ms, session_expires_at_ms: None })
+    Ok(Principal {
+        key,
+        source_ip: parts.source_ip,
+        fingerprint,
+        signed_at_ms: timestamp_ms,
+        session_expires_at_ms: None,
+    })
 }
 
 #[cfg(test)]

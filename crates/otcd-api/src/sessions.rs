@@ -70,7 +70,12 @@ fn open(session_key: &[u8; 32], token: &str) -> Option<(TokenPayload, [u8; 16])>
 
 /// Authenticates a request carrying a session token: the principal is the issuing key narrowed to the token's
 /// scopes. The "fingerprint" journaled with its commands is the token's MAC prefix, which ties them to the session.
-pub fn authenticate(registry: &KeyRegistry, token: &str, source_ip: IpAddr, now_ms: i64) -> Result<Principal, ApiError> {
+pub fn authenticate(
+    registry: &KeyRegistry,
+    token: &str,
+    source_ip: IpAddr,
+    now_ms: i64,
+) -> Result<Principal, ApiError> {
     let (payload, fingerprint) = open(registry.master_key().session_key(), token)
         .ok_or_else(|| ApiError::unauthenticated("the session token is malformed or was altered"))?;
     if now_ms >= payload.expires_at_ms {

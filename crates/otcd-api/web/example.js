@@ -23,6 +23,12 @@ if (token) {
   formSection.hidden = false;
 }
 
+// A new link with another token while the page is open (same document, only the fragment changes).
+window.addEventListener("hashchange", () => {
+  const next = new URLSearchParams(window.location.hash.slice(1)).get("token");
+  if (next) useToken(next);
+});
+
 document.getElementById("token-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const value = new FormData(event.target).get("token").trim();

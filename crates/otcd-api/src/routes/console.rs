@@ -62,7 +62,10 @@ pub async fn recent_trades(
             let mut newest: Vec<(Trade, String)> = desk
                 .clients()
                 .flat_map(|client| {
-                    desk.trades_of(&client.client_id).rev().take(limit).map(|trade| (trade.clone(), client.name.clone()))
+                    desk.trades_of(&client.client_id)
+                        .rev()
+                        .take(limit)
+                        .map(|trade| (trade.clone(), client.name.clone()))
                 })
                 .collect();
             newest.sort_by_key(|(trade, _)| std::cmp::Reverse(trade_number(trade)));
@@ -120,7 +123,9 @@ pub async fn desk_exposure(State(state): State<AppState>, signed: Signed) -> Api
     let assets: Vec<_> = state.catalog.assets().iter().map(|asset| (asset.code, asset.scale)).collect();
     let positions = state
         .engine
-        .query(move |desk| assets.iter().map(|(code, scale)| (*code, *scale, desk.desk_position(*code))).collect::<Vec<_>>())
+        .query(move |desk| {
+            assets.iter().map(|(code, scale)| (*code, *scale, desk.desk_position(*code))).collect::<Vec<_>>()
+        })
         .await?;
     let (mut net, mut gross) = (0i128, 0i128);
     let mut items = Vec::new();
@@ -129,7 +134,8 @@ pub async fn desk_exposure(State(state): State<AppState>, signed: Signed) -> Api
             Some(position)
         } else {
             state.catalog.instrument(&format!("{code}-USD")).and_then(|instrument| {
-                notional_usd(&state.market, &state.catalog, instrument, position.abs()).map(|cents| cents * position.signum())
+                notional_usd(&state.market, &state.catalog, instrument, position.abs())
+                    .map(|cents| cents * position.signum())
             })
         };
         if let Some(cents) = value {

@@ -88,7 +88,9 @@ impl utoipa::Modify for SignedRequests {
         // Session tokens from POST /v1/sessions, for web pages.
         components.add_security_scheme(
             "session_token",
-            SecurityScheme::Http(utoipa::openapi::security::Http::new(utoipa::openapi::security::HttpAuthScheme::Bearer)),
+            SecurityScheme::Http(utoipa::openapi::security::Http::new(
+                utoipa::openapi::security::HttpAuthScheme::Bearer,
+            )),
         );
     }
 }

@@ -45,8 +45,11 @@ pub async fn create_session(
     if signed.principal.session_expires_at_ms.is_some() {
         return Err(ApiError::forbidden("a session token cannot create sessions; sign this request with the key"));
     }
-    let request: SessionRequest =
-        if signed.body.iter().all(u8::is_ascii_whitespace) { SessionRequest::default() } else { parse_body(&signed.body)? };
+    let request: SessionRequest = if signed.body.iter().all(u8::is_ascii_whitespace) {
+        SessionRequest::default()
+    } else {
+        parse_body(&signed.body)?
+    };
     let ttl = request.ttl_seconds.unwrap_or(TTL_SECONDS_DEFAULT);
     if !(TTL_SECONDS_MIN..=TTL_SECONDS_MAX).contains(&ttl) {
         return Err(ApiError::invalid("ttl_seconds", "must be between 60 and 3600"));

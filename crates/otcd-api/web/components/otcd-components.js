@@ -193,7 +193,7 @@ table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nu
 th { text-align: left; color: var(--_muted); font-weight: 500; font-size: 12px; padding: 6px 8px; border-bottom: 1px solid var(--_border); }
 td { padding: 7px 8px; border-bottom: 1px solid var(--_border); }
 tr:last-child td { border-bottom: none; }
-.num { text-align: right; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+.num { text-align: right; white-space: nowrap; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .buy { color: var(--_buy); }
 .sell { color: var(--_sell); }
 .muted { color: var(--_muted); }

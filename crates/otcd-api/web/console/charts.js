@@ -29,13 +29,13 @@ export function compact(value) {
 }
 
 function svg(width, height, label, body) {
-  return `<svg xmlns="${NS}" viewBox="0 0 ${width} ${height}" width="100%" height="${height}" role="img" aria-label="${esc(label)}" preserveAspectRatio="none">${body}</svg>`;
+  return `<svg xmlns="${NS}" viewBox="0 0 ${width} ${height}" width="100%" height="${height}" role="img" aria-label="${esc(label)}">${body}</svg>`;
 }
 
 /**
  * A price chart: `points` = [{t: ms, bid: number, ask: number}], drawn as a bid/ask band with a mid line.
  */
-export function priceChart(element, points, { label, width = 640, height = 220 } = {}) {
+export function priceChart(element, points, { label, width = element.clientWidth || 640, height = 220 } = {}) {
   if (points.length < 2) {
     element.innerHTML = `<div class="chart-empty">Collecting prices…</div>`;
     return;
@@ -80,7 +80,7 @@ export function priceChart(element, points, { label, width = 640, height = 220 }
 /**
  * Horizontal diverging bars: `rows` = [{label, value: number, text}], long to the right, short to the left.
  */
-export function divergingBars(element, rows, { label, width = 640 } = {}) {
+export function divergingBars(element, rows, { label, width = element.clientWidth || 640 } = {}) {
   const shown = rows.filter((row) => row.value !== 0);
   if (!shown.length) {
     element.innerHTML = `<div class="chart-empty">The desk is flat: no positions</div>`;
@@ -110,7 +110,7 @@ export function divergingBars(element, rows, { label, width = 640 } = {}) {
  * Stacked columns per time bucket: `buckets` = [{t, a: number, b: number}] (a = buys, b = sells), plus an
  * optional line series `line` (e.g. RFQs per bucket) on its own scale.
  */
-export function flowChart(element, buckets, { label, width = 640, height = 180, line = null } = {}) {
+export function flowChart(element, buckets, { label, width = element.clientWidth || 640, height = 180, line = null } = {}) {
   const pad = { left: 8, right: 56, top: 10, bottom: 22 };
   const max = Math.max(1, ...buckets.map((b) => b.a + b.b));
   const n = buckets.length;

@@ -65,7 +65,9 @@ impl Drop for Driver {
 
 fn find_program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).flat_map(|dir| names.iter().map(move |name| dir.join(name))).find(|path| path.is_file())
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|path| path.is_file())
 }
 
 fn start_driver(chromedriver: &Path) -> Driver {
@@ -219,7 +221,9 @@ fn console_and_components_work_in_a_real_browser() {
             std::env::var_os("OTCD_REQUIRE_BROWSER").is_none(),
             "OTCD_REQUIRE_BROWSER is set but chromedriver is not installed (apt-get install chromium chromium-driver)"
         );
-        eprintln!("SKIPPED: the browser test needs chromium and chromium-driver (apt-get install chromium chromium-driver)");
+        eprintln!(
+            "SKIPPED: the browser test needs chromium and chromium-driver (apt-get install chromium chromium-driver)"
+        );
         return;
     };
     let desk = Desk::start();
@@ -232,7 +236,8 @@ fn console_and_components_work_in_a_real_browser() {
     }
     desk.client("Cirrus Ventures Ltd", "standard", "pending");
     // Some earlier flow for the console's charts.
-    for (instrument, side, quantity) in [("BTC-USD", "buy", "2"), ("ETH-USD", "sell", "40"), ("BTC-USD", "sell", "0.5")] {
+    for (instrument, side, quantity) in [("BTC-USD", "buy", "2"), ("ETH-USD", "sell", "40"), ("BTC-USD", "sell", "0.5")]
+    {
         let quote = desk.quote(&key, instrument, side, quantity);
         let order = json!({"client_order_id": format!("seed-{instrument}-{side}"), "type": "quote", "quote_id": quote["quote_id"]});
         desk.post(&key, "/v1/orders", &order).expect(201);
@@ -281,9 +286,21 @@ async fn scenario(browser: &mut Browser, desk: &Desk, key: &Signer, token: &str)
     browser.goto(&format!("{base}/ui/example.html#token={token}")).await;
     browser.until("a firm ladder", &format!("{LADDER}.querySelector('[data-kind]').textContent === 'FIRM'")).await;
     // 50000.00 × 0.998 and 50010.00 × 1.002 at the standard tier.
-    browser.until("the ladder's bid", &format!("{LADDER}.querySelector('[data-bid]').textContent === '49900.00'")).await;
-    browser.until("the balances", "document.querySelector('otcd-balances').shadowRoot.querySelector('[data-available=USD]')").await;
-    browser.until("the KYC checklist", "document.querySelector('otcd-kyc-status').shadowRoot.querySelectorAll('li.done').length >= 2").await;
+    browser
+        .until("the ladder's bid", &format!("{LADDER}.querySelector('[data-bid]').textContent === '49900.00'"))
+        .await;
+    browser
+        .until(
+            "the balances",
+            "document.querySelector('otcd-balances').shadowRoot.querySelector('[data-available=USD]')",
+        )
+        .await;
+    browser
+        .until(
+            "the KYC checklist",
+            "document.querySelector('otcd-kyc-status').shadowRoot.querySelectorAll('li.done').length >= 2",
+        )
+        .await;
     browser.assert_labelled("components").await;
 
     // Keyboard only: Tab to the quantity field, type, Enter requests a quote.
@@ -301,7 +318,8 @@ async fn scenario(browser: &mut Browser, desk: &Desk, key: &Signer, token: &str)
     browser.type_text("1.5").await;
     browser.press(Key::Enter).await;
     browser.until("a firm quote", &format!("!{TICKET}.querySelector('[data-quote]').hidden")).await;
-    let countdown = browser.until("the countdown", &format!("{TICKET}.querySelector('[data-countdown]').textContent")).await;
+    let countdown =
+        browser.until("the countdown", &format!("{TICKET}.querySelector('[data-countdown]').textContent")).await;
     assert!(countdown.as_str().unwrap().starts_with("Valid for"), "{countdown}");
     let price = browser.js(&format!("return {TICKET}.querySelector('[data-price]').textContent")).await;
     assert_eq!(price, json!("50110.02 USD"), "the quote's price, as the API gave it");
@@ -310,28 +328,53 @@ async fn scenario(browser: &mut Browser, desk: &Desk, key: &Signer, token: &str)
     let focused = browser.js(&format!("return {TICKET}.activeElement && {TICKET}.activeElement.textContent")).await;
     assert_eq!(focused, json!("Accept"));
     browser.press(Key::Enter).await;
-    let fill = browser.until("the fill", &format!("!{TICKET}.querySelector('[data-fill]').hidden && {TICKET}.querySelector('[data-fill]').textContent")).await;
+    let fill = browser
+        .until(
+            "the fill",
+            &format!(
+                "!{TICKET}.querySelector('[data-fill]').hidden && {TICKET}.querySelector('[data-fill]').textContent"
+            ),
+        )
+        .await;
     assert!(fill.as_str().unwrap().contains("filled: buy 1.50000000 BTC-USD at 50110.02"), "{fill}");
 
     // The trade is in the client's history (and the API agrees).
     let trades = desk.get(key, "/v1/trades?limit=1").expect(200).clone();
     let trade_id = text(&trades["items"][0]["trade_id"]);
     assert_eq!(trades["items"][0]["quantity"], json!("1.50000000"));
-    browser.until("the trade in the history", &format!("{HISTORY}.querySelector('tr[data-trade=\"{trade_id}\"]')")).await;
+    browser
+        .until("the trade in the history", &format!("{HISTORY}.querySelector('tr[data-trade=\"{trade_id}\"]')"))
+        .await;
 
     // A manual price change reaches the ladder: 51000.00 × 0.998 = 50898.00, 51010.00 × 1.002 = 51112.02.
     desk.set_price("BTC-USD", "51000.00", "51010.00");
     browser.until("the new bid", &format!("{LADDER}.querySelector('[data-bid]').textContent === '50898.00'")).await;
     browser.until("the new ask", &format!("{LADDER}.querySelector('[data-ask]').textContent === '51112.02'")).await;
 
+    // A read-only session sees the same ladder as indicative, marked as such, and cannot be mistaken for firm.
+    let read_only = text(&session(desk, key, &json!({"scopes": ["read"]})).expect(201)["token"]);
+    browser.goto(&format!("{base}/ui/example.html#token={read_only}")).await;
+    browser
+        .until("an indicative ladder", &format!("{LADDER}.querySelector('[data-kind]').textContent === 'INDICATIVE'"))
+        .await;
+    let note = browser.js(&format!("return {LADDER}.querySelector('[data-note]').textContent")).await;
+    assert!(note.as_str().unwrap().contains("not executable"), "{note}");
+
     // 3. Back on the console (the session token is still in this tab): the trade is there.
     browser.goto(&format!("{base}/")).await;
     browser.until("the console again", "!document.getElementById('app').hidden").await;
-    browser.until("the client's trade on the console", &format!("document.querySelector('#trades tr[data-trade=\"{trade_id}\"]')")).await;
+    browser
+        .until(
+            "the client's trade on the console",
+            &format!("document.querySelector('#trades tr[data-trade=\"{trade_id}\"]')"),
+        )
+        .await;
     browser.until("a price chart", "document.querySelector('#price-chart svg')").await;
     browser.until("an exposure chart", "document.querySelector('#exposure-chart svg')").await;
     // Let the price chart gather a few seconds of samples before the picture.
-    for (bid, ask) in [("51020.00", "51030.00"), ("50990.00", "51000.00"), ("51045.00", "51055.00"), ("51030.00", "51040.00")] {
+    for (bid, ask) in
+        [("51020.00", "51030.00"), ("50990.00", "51000.00"), ("51045.00", "51055.00"), ("51030.00", "51040.00")]
+    {
         desk.set_price("BTC-USD", bid, ask);
         tokio::time::sleep(Duration::from_millis(1_100)).await;
     }
