@@ -172,6 +172,33 @@ async function refreshHealth() {
   }
 }
 
+// Trading controls (kill switch, halted instruments, desk position limits): GET /v1/admin/trading, when served.
+async function refreshControls() {
+  const pill = $("trading-pill");
+  try {
+    const controls = await api("/v1/admin/trading");
+    state.limits = new Map((controls.position_limits || []).map((limit) => [limit.asset, limit]));
+    const halted = (controls.instruments || []).filter((control) => control.halted);
+    if (controls.kill_switch && controls.kill_switch.engaged) {
+      pill.textContent = `KILL SWITCH ENGAGED${controls.kill_switch.reason ? `: ${controls.kill_switch.reason}` : ""}`;
+      pill.className = "pill bad";
+    } else {
+      pill.textContent = halted.length ? `trading on · ${halted.length} halted` : "trading on";
+      pill.className = `pill ${halted.length ? "warn" : "ok"}`;
+    }
+    $("halts").textContent = halted.length
+      ? `Halted: ${halted.map((control) => `${control.instrument}${control.reason ? ` (${control.reason})` : ""}`).join(", ")}`
+      : "";
+  } catch (error) {
+    if (error.status === 404 || error.status === 405) {
+      pill.textContent = "trading controls: n/a";
+      state.limits = new Map();
+    } else if (error.status !== 401) {
+      pill.textContent = "trading: unknown";
+    }
+  }
+}
+
 async function refreshExposure() {
   const [exposure, positions] = await Promise.all([api("/v1/admin/desk/exposure"), api("/v1/admin/desk/positions")]);
   const skew = new Map(positions.items.map((line) => [line.asset, line.skew_bps]));
@@ -181,7 +208,8 @@ async function refreshExposure() {
   $("positions").innerHTML = exposure.items
     .map(
       (line) => `<tr><td>${esc(line.asset)}</td><td class="num ${line.position.startsWith("-") ? "neg" : ""}">${esc(grouped(line.position))}</td>
-        <td class="num">${esc(line.value_usd === null ? "—" : grouped(line.value_usd))}</td><td class="num">${esc(skew.get(line.asset) ?? "0")}</td></tr>`,
+        <td class="num">${esc(line.value_usd === null ? "—" : grouped(line.value_usd))}</td><td class="num">${esc(skew.get(line.asset) ?? "0")}</td>
+        <td class="num muted">${esc(limitText(state.limits && state.limits.get(line.asset)))}</td></tr>`,
     )
     .join("");
   divergingBars(
@@ -189,6 +217,11 @@ async function refreshExposure() {
     exposure.items.map((line) => ({ label: line.asset, value: line.value_usd === null ? 0 : Number(line.value_usd), text: line.value_usd === null ? "" : `${grouped(line.value_usd)} USD` })),
     { label: "Desk exposure per asset in USD: long to the right, short to the left" },
   );
+}
+
+function limitText(limit) {
+  if (!limit || (limit.short_max == null && limit.long_max == null)) return "none";
+  return `${limit.short_max == null ? "∞" : grouped(limit.short_max)} / ${limit.long_max == null ? "∞" : grouped(limit.long_max)}`;
 }
 
 async function refreshPrice() {
@@ -406,6 +439,7 @@ function startConsole() {
   $("operator").textContent = session.keyId;
   refreshHealth();
   loadInstruments().catch(() => {});
+  every(5_000, refreshControls);
   every(2_000, refreshExposure);
   every(1_000, refreshPrice);
   every(2_000, refreshTrades);
