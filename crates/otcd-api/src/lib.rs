@@ -9,6 +9,7 @@ pub mod json;
 pub mod ladders;
 pub mod market_inputs;
 pub mod metrics;
+pub mod order_watch;
 pub mod problem;
 pub mod ratelimit;
 pub mod routes;

@@ -153,6 +153,18 @@ impl From<CommandError> for ApiError {
             CommandError::SlippageExceeded { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "slippage_exceeded", error.to_string())
             }
+            CommandError::JurisdictionRestricted { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "jurisdiction_restricted", error.to_string())
+            }
+            CommandError::TradingHalted { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "trading_halted", error.to_string())
+            }
+            CommandError::DeskCapacity { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded", error.to_string())
+            }
+            CommandError::OrderNotCancelable { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "order_not_cancelable", error.to_string())
+            }
             CommandError::NotInitialized | CommandError::Ledger(_) => {
                 tracing::error!(%error, "engine refused a command for an internal reason");
                 ApiError::internal("the desk could not process the command")

@@ -111,6 +111,7 @@ impl StartedDesk {
     /// client that never completes its request must not keep the desk from stopping) and flushes the journal.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let StartedDesk { runner, context, listener, market_stop } = self;
+        tokio::spawn(crate::order_watch::run(context.clone(), market_stop.subscribe()));
         let app = router(context).into_make_service_with_connect_info::<SocketAddr>();
         let (stopping, mut stop_requested) = tokio::sync::watch::channel(false);
         let signal = async move {

@@ -408,6 +408,36 @@ impl Ledger {
         Ok(transaction)
     }
 
+    /// Phase two as part of a larger transaction: takes `amount` (all or part of what is still pending) out of the
+    /// reserved account, together with `others` (the rest of the trade: the other leg, any top-up from the
+    /// available account), all in ONE balanced transaction, so a fill from a reservation is atomic.
+    pub fn settle_pending(
+        &mut self,
+        at: TimestampMs,
+        id: PendingId,
+        amount: i128,
+        others: &[Posting],
+        kind: TransactionKind,
+    ) -> Result<TransactionId, LedgerError> {
+        let pending = self.pending.get(&id).ok_or(LedgerError::UnknownPending(id))?.clone();
+        check_positive(amount)?;
+        if amount > pending.remaining {
+            return Err(LedgerError::ExceedsPending { amount, remaining: pending.remaining });
+        }
+        if others.iter().any(|posting| posting.account == pending.reserved) {
+            return Err(LedgerError::ReservedAccount);
+        }
+        if others.iter().any(|posting| self.purpose_of(posting.account) == Some(Purpose::Reserved)) {
+            return Err(LedgerError::ReservedAccount);
+        }
+        let mut postings = Vec::with_capacity(others.len() + 1);
+        postings.push(Posting { account: pending.reserved, amount: -amount });
+        postings.extend_from_slice(others);
+        let transaction = self.apply_postings(at, kind, &postings)?;
+        self.shrink_pending(id, amount);
+        Ok(transaction)
+    }
+
     /// Phase two, the other way: returns whatever is still pending to the available account.
     pub fn void_pending(
         &mut self,

@@ -4,6 +4,7 @@
 //! is a pure state machine (commands in, outcomes out), which is what makes replay, crash recovery and
 //! simulation testing possible. Adapters live in `otcd-journal` and `otcd-api`.
 
+pub mod address;
 pub mod catalog;
 pub mod decimal;
 pub mod engine;

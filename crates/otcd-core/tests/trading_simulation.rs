@@ -1585,6 +1585,8 @@ impl Simulation {
                 created_at: TimestampMs(at),
                 trade_ids: vec![format!("t_{sequence:012}")],
                 request: OrderRequest::Quote(request.clone()),
+                resting: None,
+                cancel_reason: None,
             };
             let fill = ExpectedFill {
                 order,

@@ -21,7 +21,7 @@ use std::net::IpAddr;
 
 type Created<T> = (StatusCode, Json<T>);
 
-fn admin(signed: &Signed) -> ApiResult<()> {
+pub(crate) fn admin(signed: &Signed) -> ApiResult<()> {
     signed.principal.require(Scope::Admin)
 }
 

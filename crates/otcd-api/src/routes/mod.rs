@@ -2,7 +2,9 @@
 
 pub mod admin;
 pub mod client;
+pub mod compliance;
 pub mod console;
+pub mod controls;
 pub mod orders;
 pub mod public;
 pub mod quotes;
@@ -39,11 +41,17 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/audit/verify", get(admin::audit_verify))
         .route("/v1/admin/market/{instrument}", put(quotes::put_manual_market))
         .route("/v1/admin/skew/{asset}", put(admin::put_skew))
+        .route("/v1/admin/instruments/{instrument}", put(controls::put_instrument_control))
+        .route("/v1/admin/desk/kill-switch", put(controls::put_kill_switch))
+        .route("/v1/admin/desk/position-limits/{asset}", put(controls::put_position_limit))
+        .route("/v1/admin/trading", get(controls::get_trading_controls))
+        .route("/v1/admin/jurisdictions", get(compliance::list_jurisdictions))
+        .route("/v1/admin/jurisdictions/{code}", put(compliance::put_jurisdiction))
         .route("/v1/admin/desk/funding", post(admin::fund_desk))
         .route("/v1/admin/desk/positions", get(admin::desk_positions))
         .route("/v1/prices/{instrument}", get(quotes::indicative_price))
         .route("/v1/rfq", post(quotes::request_for_quote))
-        .route("/v1/orders", post(orders::place_order).get(orders::list_orders))
+        .route("/v1/orders", post(orders::place_order).get(orders::list_orders).delete(orders::cancel_all_orders))
         .route("/v1/orders/{order_id}", get(orders::get_order).delete(orders::cancel_order))
         .route("/v1/trades", get(orders::list_trades))
         .route("/v1/quotes/{quote_id}", get(quotes::get_quote))
@@ -64,8 +72,10 @@ pub fn routes() -> Router<AppState> {
         admin::create_client, admin::list_clients, admin::get_client, admin::update_client,
         admin::create_client_key, admin::create_desk_key, admin::revoke_key,
         admin::list_tiers, admin::put_tier, admin::create_deposit, admin::audit_verify,
-        admin::put_skew, admin::fund_desk, admin::desk_positions,
-        orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order,
+        admin::put_skew, admin::fund_desk, controls::put_instrument_control, controls::put_kill_switch,
+        controls::put_position_limit, controls::get_trading_controls, compliance::put_jurisdiction,
+        compliance::list_jurisdictions, admin::desk_positions,
+        orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order, orders::cancel_all_orders,
         quotes::indicative_price, quotes::request_for_quote, quotes::get_quote, quotes::put_manual_market,
         sessions::create_session, console::recent_trades, console::desk_exposure,
     ),

@@ -1,6 +1,7 @@
 //! Orders and trades. `type: quote` executes a firm quote; `type: market` executes now at the desk's firm price
-//! for the size within a slippage tolerance; limit orders arrive with the execution work (refused with
-//! `invalid_request` naming `type` until then).
+//! for the size within a slippage tolerance; `type: limit` fills when the firm price for its size reaches the
+//! limit: `ioc`/`fok` now or never, `gtc`/`gtd` resting with their funds reserved (filled by the order watcher,
+//! `order_watch.rs`). Cancels release the reservation.
 
 use super::{page_limit, parse_query};
 use crate::app::{AppState, Signed};
@@ -59,6 +60,16 @@ pub struct OrderView {
     pub average_price: Option<String>,
     pub created_at: String,
     pub trades: Vec<OrderTradeView>,
+    /// Limit orders: the limit, time in force and (gtd) expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_price: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_in_force: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire_at: Option<String>,
+    /// Why the desk cancelled the order (e.g. desk capacity for the rest of an ioc order).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -101,10 +112,22 @@ fn trade_view(state: &AppState, trade: &Trade) -> Option<TradeView> {
     })
 }
 
-fn order_view(state: &AppState, order: &Order, trades: &[Trade]) -> Option<OrderView> {
+pub(crate) fn order_view(state: &AppState, order: &Order, trades: &[Trade]) -> Option<OrderView> {
     let instrument = state.catalog.instrument(&order.instrument)?;
     let base = base_scale(state, instrument);
+    let (limit_price, time_in_force, expire_at) = match &order.request {
+        otcd_core::engine::orders::OrderRequest::Limit { limit_price, time_in_force, expire_at, .. } => (
+            Some(format_scaled(*limit_price, instrument.price_scale)),
+            serde_json::to_value(time_in_force).ok().and_then(|value| value.as_str().map(str::to_owned)),
+            expire_at.map(format_timestamp),
+        ),
+        _ => (None, None, None),
+    };
     Some(OrderView {
+        limit_price,
+        time_in_force,
+        expire_at,
+        cancel_reason: order.cancel_reason.clone(),
         order_id: order.order_id.clone(),
         client_order_id: order.client_order_id.to_string(),
         order_type: order.order_type.clone(),
@@ -225,8 +248,9 @@ pub struct LimitOrderRequest {
     side: Side,
     quantity: crate::json::DecimalText,
     limit_price: crate::json::DecimalText,
-    /// `ioc` or `fok`; resting `gtc` and `gtd` arrive with reservations.
+    /// `gtc`, `gtd` (with `expire_at`), `ioc` or `fok`.
     time_in_force: String,
+    /// RFC 3339; `gtd` only.
     expire_at: Option<String>,
 }
 
@@ -241,16 +265,18 @@ async fn place_limit_order(
     let time_in_force = match request.time_in_force.as_str() {
         "ioc" => TimeInForce::Ioc,
         "fok" => TimeInForce::Fok,
-        "gtc" | "gtd" => {
-            return Err(ApiError::invalid(
-                "time_in_force",
-                "resting orders (gtc, gtd) are not available yet; use ioc or fok",
-            ))
-        }
+        "gtc" => TimeInForce::Gtc,
+        "gtd" => TimeInForce::Gtd,
         _ => return Err(ApiError::invalid("time_in_force", "must be gtc, gtd, ioc or fok")),
     };
-    if request.expire_at.is_some() {
-        return Err(ApiError::invalid("expire_at", "only gtd orders take expire_at"));
+    let expire_at =
+        request.expire_at.as_deref().map(|text| crate::json::parse_timestamp("expire_at", text)).transpose()?;
+    match (time_in_force, expire_at) {
+        (TimeInForce::Gtd, None) => return Err(ApiError::invalid("expire_at", "a gtd order needs expire_at")),
+        (TimeInForce::Gtc | TimeInForce::Ioc | TimeInForce::Fok, Some(_)) => {
+            return Err(ApiError::invalid("expire_at", "only gtd orders take expire_at"))
+        }
+        _ => {}
     }
     let client_order_id = ClientReference::parse(&request.client_order_id)
         .map_err(|error| ApiError::invalid("client_order_id", error))?;
@@ -267,7 +293,8 @@ async fn place_limit_order(
         None,
         None,
     );
-    let command = Command::LimitOrder(otcd_core::engine::orders::LimitOrder { order, limit_price, time_in_force });
+    let command =
+        Command::LimitOrder(otcd_core::engine::orders::LimitOrder { order, limit_price, time_in_force, expire_at });
     submit_order(&state, &signed, &client_id, command).await
 }
 
@@ -424,7 +451,7 @@ pub async fn list_orders(
                 .orders_of(&client_id)
                 .rev()
                 .filter(|order| before.as_ref().is_none_or(|cursor| order.order_id < *cursor))
-                .filter(|order| status.as_ref().is_none_or(|wanted| status_text(order.status) == *wanted));
+                .filter(|order| status.as_ref().is_none_or(|wanted| status_matches(order, wanted)));
             let page: Vec<(Order, Vec<Trade>)> = matching
                 .by_ref()
                 .take(limit)
@@ -487,10 +514,10 @@ pub async fn list_trades(
     Ok(Json(crate::views::ListView { items, next_cursor }))
 }
 
-/// Cancels a resting order. Quote and market orders fill at once, so every order so far is final: cancelling
-/// one answers `409 order_not_cancelable` (resting limit orders arrive with the execution work).
+/// Cancels one of the caller's live (open or partially filled) orders and releases its reservation; any other
+/// order answers `409 order_not_cancelable`.
 #[utoipa::path(delete, path = "/v1/orders/{order_id}", tag = "orders",
-    responses((status = 404, body = crate::problem::Problem), (status = 409, body = crate::problem::Problem)))]
+    responses((status = 200, body = OrderView), (status = 404, body = crate::problem::Problem), (status = 409, body = crate::problem::Problem)))]
 pub async fn cancel_order(
     State(state): State<AppState>,
     Path(order_id): Path<String>,
@@ -498,14 +525,63 @@ pub async fn cancel_order(
 ) -> ApiResult<Json<OrderView>> {
     signed.principal.require(Scope::Trade)?;
     let client_id = own_client(&signed)?;
-    let status = state
-        .engine
-        .query(move |desk| desk.order(&order_id).filter(|order| order.client_id == client_id).map(|order| order.status))
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such order"))?;
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "order_not_cancelable",
-        format!("the order is {}; only open orders can be cancelled", status_text(status)),
-    ))
+    if order_id.len() > 64 {
+        return Err(ApiError::not_found("no such order"));
+    }
+    let command = Command::CancelOrder { client_id, order_id };
+    let executed = state.engine.submit(signed.principal.actor(), command).await?;
+    let Outcome::Order(order) = executed.outcome else { return Err(ApiError::internal("unexpected outcome")) };
+    let view = publish_orders(&state, vec![order], false).await.pop();
+    view.map(Json).ok_or_else(|| ApiError::internal("order instrument missing"))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelAllParams {
+    instrument: Option<String>,
+}
+
+/// Cancels all of the caller's live orders, or those of `?instrument=`; answers the cancelled orders.
+#[utoipa::path(delete, path = "/v1/orders", tag = "orders", params(("instrument" = Option<String>, Query,)),
+    responses((status = 200, body = crate::views::ListView<OrderView>)))]
+pub async fn cancel_all_orders(
+    State(state): State<AppState>,
+    uri: Uri,
+    signed: Signed,
+) -> ApiResult<Json<crate::views::ListView<OrderView>>> {
+    signed.principal.require(Scope::Trade)?;
+    let client_id = own_client(&signed)?;
+    let params: CancelAllParams = parse_query(&uri)?;
+    if let Some(symbol) = &params.instrument {
+        instrument_of(&state, symbol)?;
+    }
+    let command = Command::CancelAllOrders { client_id: client_id.clone(), instrument: params.instrument };
+    let executed = state.engine.submit(signed.principal.actor(), command).await?;
+    let Outcome::Orders(orders) = executed.outcome else { return Err(ApiError::internal("unexpected outcome")) };
+    let items = publish_orders(&state, orders, false).await;
+    Ok(Json(crate::views::ListView { items, next_cursor: None }))
+}
+
+/// Pushes orders a command changed (fills from a tick, expiries, cancels) to their clients' streams, with the
+/// order's latest trade when `with_latest_trade` (a tick fills an order at most once) and the balances; answers
+/// their views.
+pub(crate) async fn publish_orders(state: &AppState, orders: Vec<Order>, with_latest_trade: bool) -> Vec<OrderView> {
+    let mut views = Vec::with_capacity(orders.len());
+    for order in orders {
+        let order_id = order.order_id.clone();
+        let Ok(trades) = state.engine.query(move |desk| trades_of_order(desk, &order_id)).await else { continue };
+        let Some(view) = order_view(state, &order, &trades) else { continue };
+        let new_trades = if with_latest_trade { trades.last().cloned().into_iter().collect() } else { Vec::new() };
+        publish_fill(state, &order.client_id, &view, &new_trades).await;
+        views.push(view);
+    }
+    views
+}
+
+/// `open` lists every live order (open or partially filled); the other statuses match exactly.
+fn status_matches(order: &Order, wanted: &str) -> bool {
+    if wanted == "open" {
+        return order.is_live();
+    }
+    status_text(order.status) == wanted
 }

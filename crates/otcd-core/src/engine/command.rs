@@ -71,6 +71,28 @@ pub enum Command {
         amount: i128,
         reference: ClientReference,
     },
+    /// A market tick for an instrument with resting orders: fills those its books now reach.
+    FillRestingOrders(super::resting::FillResting),
+    /// Expires the `gtd` orders whose `expire_at` has come (sent by a timer).
+    ExpireOrders,
+    /// Cancels one of the client's live orders and releases its reservation.
+    CancelOrder {
+        client_id: ClientId,
+        order_id: String,
+    },
+    /// Cancels all of the client's live orders (of one instrument when given).
+    CancelAllOrders {
+        client_id: ClientId,
+        instrument: Option<String>,
+    },
+    /// Halts or resumes an instrument, and its largest fill per trade.
+    PutInstrumentControl(super::controls::InstrumentControl),
+    /// Engages or releases the desk-wide kill switch.
+    PutKillSwitch(super::controls::KillSwitch),
+    /// Sets (or with both limits absent, removes) the desk's position limits in an asset.
+    PutPositionLimit(super::controls::PositionLimit),
+    /// Creates or replaces the rule of a country or subdivision (the engine assigns its version).
+    PutJurisdiction(super::jurisdictions::JurisdictionRule),
 }
 
 /// Market data travels inside quote commands: the journal then records exactly what each quote was priced

@@ -31,6 +31,16 @@ pub enum CommandError {
     QuoteAlreadyUsed,
     #[error("the firm price {price} is worse than the reference {reference} by more than the allowed slippage")]
     SlippageExceeded { price: i128, reference: i128 },
+    /// The kill switch is engaged (`scope` = "desk") or the instrument is halted.
+    #[error("trading is halted ({scope}){}", reason.as_deref().map(|reason| format!(": {reason}")).unwrap_or_default())]
+    TradingHalted { scope: String, reason: Option<String> },
+    /// The desk cannot take the whole size now (position limits, largest fill per trade).
+    #[error("desk capacity: {detail}")]
+    DeskCapacity { detail: String },
+    #[error("the order is {status:?}; only open or partially filled orders can be cancelled")]
+    OrderNotCancelable { status: super::orders::OrderStatus },
+    #[error("jurisdiction restricted: {detail}")]
+    JurisdictionRestricted { detail: String },
     #[error("the desk is not initialized")]
     NotInitialized,
     #[error("the desk is already initialized")]
@@ -56,6 +66,10 @@ impl CommandError {
             CommandError::QuoteAlreadyUsed => "quote_already_used",
             CommandError::SlippageExceeded { .. } => "slippage_exceeded",
             CommandError::PriceUnavailable(_) => "price_unavailable",
+            CommandError::TradingHalted { .. } => "trading_halted",
+            CommandError::JurisdictionRestricted { .. } => "jurisdiction_restricted",
+            CommandError::DeskCapacity { .. } => "limit_exceeded",
+            CommandError::OrderNotCancelable { .. } => "order_not_cancelable",
             CommandError::NotInitialized | CommandError::Ledger(_) => "internal",
         }
     }

@@ -5,11 +5,14 @@
 //! each accepted record and rebuild the exact same state by replaying them.
 
 pub mod command;
+pub mod controls;
 pub mod error;
+pub mod jurisdictions;
 pub mod model;
 pub mod orders;
 mod queries;
 pub mod quotes;
+pub mod resting;
 
 pub use command::{
     Actor, ClientChanges, Command, CrossBooks, JournalRecord, LadderBatchRequest, LadderSubscriber, NewClient,
@@ -39,6 +42,8 @@ pub const CREDENTIAL_BYTES_MAX: usize = 256;
 pub const RATE_LIMIT_PER_SECOND_MAX: u32 = 1_000_000;
 
 /// What a successful command produced.
+// One outcome is moved once per command; boxing the large variants would buy nothing measurable.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     DeskInitialized,
@@ -55,6 +60,12 @@ pub enum Outcome {
     Ladders(Vec<Result<Vec<Quote>, CommandError>>),
     Skew(model::SkewSetting),
     Order(orders::Order),
+    /// Orders a command changed: fills of a market tick, expiries, a cancel-all.
+    Orders(Vec<orders::Order>),
+    InstrumentControl(controls::InstrumentControl),
+    KillSwitch(controls::KillSwitch),
+    PositionLimit(controls::PositionLimit),
+    Jurisdiction(jurisdictions::JurisdictionRule),
     Funding {
         funding: model::DeskFunding,
         repeated: bool,
@@ -92,6 +103,14 @@ pub struct Desk {
     skews: BTreeMap<crate::catalog::AssetCode, model::SkewSetting>,
     #[serde(default)]
     fundings: Vec<model::DeskFunding>,
+    #[serde(default)]
+    instrument_controls: BTreeMap<String, controls::InstrumentControl>,
+    #[serde(default)]
+    kill_switch: controls::KillSwitch,
+    #[serde(default)]
+    position_limits: BTreeMap<crate::catalog::AssetCode, controls::PositionLimit>,
+    #[serde(default)]
+    jurisdictions: BTreeMap<model::Jurisdiction, jurisdictions::JurisdictionRule>,
     clients_created: u64,
     /// Time of the last executed command; command times never go backwards inside the engine.
     clock: TimestampMs,
@@ -152,6 +171,16 @@ impl Desk {
             (Command::MarketOrder(request), true) => self.market_order(at, request),
             (Command::LimitOrder(request), true) => self.limit_order(at, request),
             (Command::FundDesk { asset, amount, reference }, true) => self.fund_desk(at, *asset, *amount, reference),
+            (Command::FillRestingOrders(tick), true) => self.fill_resting_orders(at, tick),
+            (Command::ExpireOrders, true) => self.expire_orders(at),
+            (Command::CancelOrder { client_id, order_id }, true) => self.cancel_order(at, client_id, order_id),
+            (Command::CancelAllOrders { client_id, instrument }, true) => {
+                self.cancel_all_orders(at, client_id, instrument.as_deref())
+            }
+            (Command::PutInstrumentControl(control), true) => self.put_instrument_control(control),
+            (Command::PutKillSwitch(switch), true) => self.put_kill_switch(switch),
+            (Command::PutPositionLimit(limit), true) => self.put_position_limit(limit),
+            (Command::PutJurisdiction(rule), true) => self.put_jurisdiction(rule),
         };
         if result.as_ref().is_ok_and(|executed| executed.changed) {
             self.clock = at;

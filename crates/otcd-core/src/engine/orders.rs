@@ -49,14 +49,22 @@ pub struct MarketOrder {
     pub cross: Option<super::command::CrossBooks>,
 }
 
-/// Time in force of a limit order that never rests: `ioc` fills what it can now, `fok` fills whole or not at
-/// all. The desk fills any size its books can (no partial-capacity rule yet), so both fill whole or not at all
-/// today. Resting orders (`gtc`, `gtd`) arrive with reservations.
+/// Time in force of a limit order: `ioc` fills what the desk can take now and cancels the rest, `fok` fills
+/// whole now or not at all, `gtc` rests until filled or cancelled, `gtd` until its `expire_at`. Resting orders
+/// reserve their funds (see `resting.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeInForce {
     Ioc,
     Fok,
+    Gtc,
+    Gtd,
+}
+
+impl TimeInForce {
+    pub fn rests(self) -> bool {
+        matches!(self, TimeInForce::Gtc | TimeInForce::Gtd)
+    }
 }
 
 /// A limit order that executes now if the desk's firm price for its size reaches the limit, else is cancelled.
@@ -67,6 +75,9 @@ pub struct LimitOrder {
     /// Price units of the instrument: the most a buyer pays, the least a seller takes.
     pub limit_price: i128,
     pub time_in_force: TimeInForce,
+    /// `gtd` only: when the order expires if not filled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_at: Option<TimestampMs>,
 }
 
 /// What an order asked for, kept to tell an idempotent repeat from a conflicting one.
@@ -88,6 +99,8 @@ pub enum OrderRequest {
         quantity: i128,
         limit_price: i128,
         time_in_force: TimeInForce,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expire_at: Option<TimestampMs>,
     },
 }
 
@@ -140,12 +153,28 @@ pub struct Order {
     pub trade_ids: Vec<String>,
     /// What the request asked for, to tell an idempotent repeat from a conflicting one.
     pub request: OrderRequest,
+    /// Limit orders that rest (`gtc`, `gtd`): their limit, reservation and fills so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resting: Option<super::resting::RestingState>,
+    /// Why the desk (not the client) cancelled the order, e.g. the client's credit no longer covers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
+}
+
+impl Order {
+    /// Still working: open or partially filled.
+    pub fn is_live(&self) -> bool {
+        matches!(self.status, OrderStatus::Open | OrderStatus::PartiallyFilled)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct OrderBook {
-    orders: Vec<Order>,
-    trades: Vec<Trade>,
+    pub(super) orders: Vec<Order>,
+    pub(super) trades: Vec<Trade>,
+    /// Live resting orders by instrument, side and limit price, and by expiry (rebuilt from `orders`).
+    #[serde(skip)]
+    pub(super) resting: super::resting::RestingIndex,
     #[serde(skip)]
     by_client_order_id: HashMap<(ClientId, ClientReference), usize>,
     #[serde(skip)]
@@ -171,10 +200,29 @@ impl OrderBook {
         for (position, trade) in self.trades.iter().enumerate() {
             self.trades_by_client.entry(trade.client_id.clone()).or_default().push(position);
         }
+        self.resting = super::resting::RestingIndex::default();
+        for (position, order) in self.orders.iter().enumerate() {
+            if order.is_live() {
+                self.resting.insert(position, order);
+            }
+        }
+    }
+
+    pub(super) fn next_order_id(&self) -> String {
+        format!("o_{:012}", self.orders.len() + 1)
+    }
+
+    pub(super) fn position_of(&self, order_id: &str) -> Option<usize> {
+        self.by_order_id.get(order_id).copied()
+    }
+
+    pub(super) fn push_trade(&mut self, trade: Trade) {
+        self.trades_by_client.entry(trade.client_id.clone()).or_default().push(self.trades.len());
+        self.trades.push(trade);
     }
 
     /// Records an order and indexes it (alone: an immediate limit order whose limit was not reached).
-    fn push_order(&mut self, order: Order) {
+    pub(super) fn push_order(&mut self, order: Order) {
         let position = self.orders.len();
         self.by_client_order_id.insert((order.client_id.clone(), order.client_order_id.clone()), position);
         self.by_order_id.insert(order.order_id.clone(), position);
@@ -184,8 +232,7 @@ impl OrderBook {
 
     /// Records an order filled by one trade.
     fn push(&mut self, order: Order, trade: Trade) {
-        self.trades_by_client.entry(trade.client_id.clone()).or_default().push(self.trades.len());
-        self.trades.push(trade);
+        self.push_trade(trade);
         self.push_order(order);
     }
 
@@ -229,7 +276,7 @@ impl Desk {
     }
 
     /// The original order for a repeated client_order_id; `Err(conflict)` when the repeat asks for something else.
-    fn repeated_order(
+    pub(super) fn repeated_order(
         &self,
         client_id: &ClientId,
         client_order_id: &ClientReference,
@@ -246,7 +293,7 @@ impl Desk {
     }
 
     /// The client, if it may trade now (approved, unexpired KYC).
-    fn trading_client(&self, at: TimestampMs, client_id: &ClientId) -> Result<Client, CommandError> {
+    pub(super) fn trading_client(&self, at: TimestampMs, client_id: &ClientId) -> Result<Client, CommandError> {
         let client = self.clients.get(client_id).ok_or_else(|| CommandError::not_found("client"))?;
         if !client.kyc_valid_at(at) {
             return Err(CommandError::KycRequired);
@@ -271,10 +318,21 @@ impl Desk {
         let client = self.trading_client(at, &request.client_id)?;
         let instrument = self.instrument(&request.instrument)?.clone();
         super::quotes::validate_quantity(&instrument, request.quantity, "quantity")?;
+        self.check_trading_allowed(&instrument)?;
+        self.check_jurisdiction_instrument(&client, &instrument)?;
+        self.require_capacity(&instrument, request.side, request.quantity)?;
         let price = self.firm_price(at, &client, &instrument, request)?;
         check_slippage(request.side, price, request.reference_price, request.slippage_centi_bps)?;
-        let trade =
-            self.settle_trade(at, &client, &instrument, request.side, price, request.quantity, request.notional_usd)?;
+        let trade = self.settle_trade(
+            at,
+            self.orders.next_order_id(),
+            &client,
+            &instrument,
+            request.side,
+            price,
+            request.quantity,
+            request.notional_usd,
+        )?;
         let order = filled_order(&trade, &request.client_order_id, "market", None, identity, at);
         self.orders.push(order.clone(), trade);
         Ok(Executed::changed(Outcome::Order(order)))
@@ -288,6 +346,7 @@ impl Desk {
             quantity: market.quantity,
             limit_price: request.limit_price,
             time_in_force: request.time_in_force,
+            expire_at: request.expire_at,
         };
         if let Some(original) = self.repeated_order(&market.client_id, &market.client_order_id, &identity)? {
             return Ok(Executed { outcome: Outcome::Order(original), changed: false });
@@ -301,36 +360,84 @@ impl Desk {
                 "must be positive and on the instrument's price increment",
             ));
         }
+        self.check_trading_allowed(&instrument)?;
+        self.check_jurisdiction_instrument(&client, &instrument)?;
+        if request.time_in_force.rests() {
+            return self.place_resting_order(at, &client, &instrument, request, identity);
+        }
+        if request.expire_at.is_some() {
+            return Err(CommandError::invalid("expire_at", "only gtd orders take expire_at"));
+        }
         let price = self.firm_price(at, &client, &instrument, market)?;
-        let reached = match market.side {
-            Side::Buy => price <= request.limit_price,
-            Side::Sell => price >= request.limit_price,
+        let reached = limit_reached(market.side, price, request.limit_price);
+        let capacity = self.desk_capacity(&instrument, market.side, market.quantity);
+        let fill_quantity = match request.time_in_force {
+            TimeInForce::Fok if capacity < market.quantity => 0,
+            _ => capacity.min(market.quantity),
         };
-        if !reached {
-            let order = Order {
-                order_id: format!("o_{:012}", self.orders.orders.len() + 1),
-                client_order_id: market.client_order_id.clone(),
-                client_id: market.client_id.clone(),
-                order_type: "limit".into(),
-                quote_id: None,
-                instrument: instrument.symbol.clone(),
-                side: market.side,
-                quantity: market.quantity,
-                status: OrderStatus::Cancelled,
-                filled_quantity: 0,
-                average_price: None,
-                created_at: at,
-                trade_ids: Vec::new(),
-                request: identity,
-            };
+        if !reached || fill_quantity == 0 {
+            let order = self.unfilled_order(at, market, &instrument, identity, OrderStatus::Cancelled);
             self.orders.push_order(order.clone());
             return Ok(Executed::changed(Outcome::Order(order)));
         }
-        let trade =
-            self.settle_trade(at, &client, &instrument, market.side, price, market.quantity, market.notional_usd)?;
-        let order = filled_order(&trade, &market.client_order_id, "limit", None, identity, at);
+        // A smaller fill is priced for its own size (never worse than the whole order's price).
+        let (price, notional) = if fill_quantity < market.quantity {
+            let partial = MarketOrder { quantity: fill_quantity, ..market.clone() };
+            (
+                self.firm_price(at, &client, &instrument, &partial)?,
+                prorate(market.notional_usd, fill_quantity, market.quantity),
+            )
+        } else {
+            (price, market.notional_usd)
+        };
+        let trade = self.settle_trade(
+            at,
+            self.orders.next_order_id(),
+            &client,
+            &instrument,
+            market.side,
+            price,
+            fill_quantity,
+            notional,
+        )?;
+        let mut order = filled_order(&trade, &market.client_order_id, "limit", None, identity, at);
+        if fill_quantity < market.quantity {
+            // ioc: the rest is cancelled at once.
+            order.quantity = market.quantity;
+            order.status = OrderStatus::Cancelled;
+            order.cancel_reason = Some("desk capacity: the rest of an ioc order is cancelled".into());
+        }
         self.orders.push(order.clone(), trade);
         Ok(Executed::changed(Outcome::Order(order)))
+    }
+
+    /// An order recorded without any fill: an immediate order whose limit was not reached, or a new resting order.
+    pub(super) fn unfilled_order(
+        &self,
+        at: TimestampMs,
+        market: &MarketOrder,
+        instrument: &Instrument,
+        identity: OrderRequest,
+        status: OrderStatus,
+    ) -> Order {
+        Order {
+            order_id: self.orders.next_order_id(),
+            client_order_id: market.client_order_id.clone(),
+            client_id: market.client_id.clone(),
+            order_type: "limit".into(),
+            quote_id: None,
+            instrument: instrument.symbol.clone(),
+            side: market.side,
+            quantity: market.quantity,
+            status,
+            filled_quantity: 0,
+            average_price: None,
+            created_at: at,
+            trade_ids: Vec::new(),
+            request: identity,
+            resting: None,
+            cancel_reason: None,
+        }
     }
 
     pub(super) fn accept_quote(&mut self, at: TimestampMs, request: &AcceptQuote) -> Result<Executed, CommandError> {
@@ -350,7 +457,19 @@ impl Desk {
         let price =
             quote.price_for(side).ok_or_else(|| CommandError::invalid("side", "the quote has no price for it"))?;
         let instrument = self.instrument(&quote.instrument)?.clone();
-        let trade = self.settle_trade(at, &client, &instrument, side, price, quote.quantity, request.notional_usd)?;
+        self.check_trading_allowed(&instrument)?;
+        self.check_jurisdiction_instrument(&client, &instrument)?;
+        self.require_capacity(&instrument, side, quote.quantity)?;
+        let trade = self.settle_trade(
+            at,
+            self.orders.next_order_id(),
+            &client,
+            &instrument,
+            side,
+            price,
+            quote.quantity,
+            request.notional_usd,
+        )?;
         self.quotes.mark_used(&quote.quote_id, &trade.order_id, at);
         let order = filled_order(&trade, &request.client_order_id, "quote", Some(quote.quote_id.clone()), identity, at);
         self.orders.push(order.clone(), trade);
@@ -358,7 +477,7 @@ impl Desk {
     }
 
     /// The desk's firm price for a market order's size: the same pricing as an RFQ quote.
-    fn firm_price(
+    pub(super) fn firm_price(
         &self,
         at: TimestampMs,
         client: &Client,
@@ -397,9 +516,10 @@ impl Desk {
 
     /// Checks funds and posts both legs of a trade in one balanced transaction.
     #[allow(clippy::too_many_arguments)]
-    fn settle_trade(
+    pub(super) fn settle_trade(
         &mut self,
         at: TimestampMs,
+        order_id: String,
         client: &Client,
         instrument: &Instrument,
         side: Side,
@@ -424,6 +544,7 @@ impl Desk {
         };
         self.check_tier_limits(at, client, notional_usd)?;
         self.check_funds(client, gives, gives_amount, notional_usd)?;
+        self.check_quote_asset_limit(instrument.quote, if side == Side::Buy { quote_amount } else { -quote_amount })?;
         let floor = match client.settlement {
             Settlement::Prefunded => Some(0),
             Settlement::Credit => None,
@@ -442,7 +563,6 @@ impl Desk {
             .open_account(AccountKey { owner: Owner::Desk, asset: receives, purpose: Purpose::Inventory }, None);
         let number = self.orders.trades.len() + 1;
         let trade_id = format!("t_{number:012}");
-        let order_id = format!("o_{:012}", self.orders.orders.len() + 1);
         let postings = [
             Posting { account: client_gives, amount: -gives_amount },
             Posting { account: desk_receives, amount: gives_amount },
@@ -471,7 +591,7 @@ impl Desk {
     /// Prefunded clients need the funds available now. Credit clients need room under their credit limit for
     /// the trade's USD notional; until net settlement exists (execution issue), usage is the sum of traded USD
     /// notionals at trade time.
-    fn check_funds(
+    pub(super) fn check_funds(
         &self,
         client: &Client,
         asset: AssetCode,
@@ -576,7 +696,27 @@ fn filled_order(
         created_at: at,
         trade_ids: vec![trade.trade_id.clone()],
         request,
+        resting: None,
+        cancel_reason: None,
     }
+}
+
+/// Whether a firm `price` satisfies a limit: a buyer pays at most the limit, a seller takes at least it.
+pub(super) fn limit_reached(side: Side, price: i128, limit_price: i128) -> bool {
+    match side {
+        Side::Buy => price <= limit_price,
+        Side::Sell => price >= limit_price,
+    }
+}
+
+/// The USD value of part of an order, in proportion, rounded up (limits are checked against the client).
+pub(super) fn prorate(notional_usd: Option<i128>, part: i128, whole: i128) -> Option<i128> {
+    let notional = notional_usd?;
+    if whole <= 0 {
+        return Some(notional);
+    }
+    let scaled = notional.checked_mul(part)?;
+    Some(scaled.div_euclid(whole) + i128::from(scaled.rem_euclid(whole) != 0))
 }
 
 /// Refuses a price worse than `reference` by more than `slippage_centi_bps` (0 when absent), compared exactly:

@@ -159,6 +159,8 @@ impl Desk {
     pub(super) fn request_quote(&mut self, at: TimestampMs, request: &QuoteRequest) -> Result<Executed, CommandError> {
         let client = self.quoting_client(at, &request.client_id)?;
         let instrument = self.instrument(&request.instrument)?.clone();
+        self.check_trading_allowed(&instrument)?;
+        self.check_jurisdiction_instrument(&client, &instrument)?;
         if let Some(reference) = &request.client_rfq_id {
             if let Some(existing) = self.repeated_rfq(&request.client_id, reference, request)? {
                 return Ok(Executed { outcome: Outcome::Quote(existing), changed: false });
@@ -263,10 +265,14 @@ impl Desk {
             return Err(CommandError::invalid("subscribers", "1 to 10000 subscribers per batch"));
         }
         let skew = self.skew_for(instrument.base);
+        let trading = self.check_trading_allowed(&instrument);
         let priced: Vec<Result<Vec<PricedLevel>, CommandError>> = request
             .subscribers
             .iter()
-            .map(|subscriber| self.price_ladder(at, &instrument, &request.books, cross, subscriber, skew))
+            .map(|subscriber| {
+                trading.clone()?;
+                self.price_ladder(at, &instrument, &request.books, cross, subscriber, skew)
+            })
             .collect();
         let quote_count: usize = priced.iter().filter_map(|ladder| ladder.as_ref().ok()).map(Vec::len).sum();
         if self.quotes.len() + quote_count > QUOTES_HELD_MAX {
@@ -302,6 +308,7 @@ impl Desk {
         skew: i128,
     ) -> Result<Vec<PricedLevel>, CommandError> {
         let client = self.quoting_client(at, &subscriber.client_id)?;
+        self.check_jurisdiction_instrument(&client, instrument)?;
         if subscriber.sizes.is_empty()
             || subscriber.sizes.len() > LADDER_SIZES_MAX
             || subscriber.notional_usd.len() != subscriber.sizes.len()

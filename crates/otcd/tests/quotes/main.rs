@@ -6,6 +6,7 @@ mod lifecycle;
 mod orders;
 mod pricing;
 mod rate_limits;
+mod resting;
 mod stream;
 mod support;
 mod validation;

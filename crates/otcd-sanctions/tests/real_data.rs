@@ -1,0 +1,114 @@
+//! Tests on the real published lists (read from shared data, never copied).
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use otcd_sanctions::evaluation::{evaluate, generate};
+use otcd_sanctions::{ListId, NameQuery, SanctionsLists, Screener, ScreeningStatus};
+
+fn data_dir() -> PathBuf {
+    let dir = std::env::var_os("OTCD_SANCTIONS_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sanctions"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("ofac/sdn.csv").is_file(),
+        "sanctions data not found at {}: set OTCD_SANCTIONS_DIR to the directory holding ofac/ and un/",
+        dir.display()
+    );
+    dir
+}
+
+fn lists() -> Arc<SanctionsLists> {
+    static LISTS: OnceLock<Arc<SanctionsLists>> = OnceLock::new();
+    LISTS
+        .get_or_init(|| {
+            let started = Instant::now();
+            let lists = SanctionsLists::load_dir(&data_dir()).expect("real lists load");
+            println!(
+                "loaded in {:?}: {} entries, {} names, {} addresses, report {:?}",
+                started.elapsed(),
+                lists.entry_count(),
+                lists.name_count(),
+                lists.address_count(),
+                lists.report()
+            );
+            Arc::new(lists)
+        })
+        .clone()
+}
+
+fn query(name: &str) -> NameQuery<'_> {
+    NameQuery { name, ..NameQuery::default() }
+}
+
+#[test]
+fn counts_are_plausible() {
+    let lists = lists();
+    assert!(lists.entry_count() > 9_500 && lists.entry_count() < 11_000, "{}", lists.entry_count());
+    assert!(lists.name_count() > 20_000, "{}", lists.name_count());
+    assert!(lists.address_count() >= 80, "{}", lists.address_count());
+    assert_eq!(lists.digest().len(), 64);
+    assert_eq!(lists.report().ofac_rows_skipped, 0);
+    let person = lists.entry(ListId::OfacSdn, "12300").expect("ent_num 12300");
+    assert_eq!(person.name, "CIFUENTES VILLA, Jorge Milton");
+    assert!(person.dates_of_birth.len() >= 3);
+}
+
+#[test]
+fn finds_known_entries() {
+    let screener = Screener::new(lists());
+    let sdn = screener.screen_client(&query("Jorge Milton Cifuentes Villa"));
+    assert_eq!(sdn.status, ScreeningStatus::Hit);
+    assert_eq!(sdn.matches[0].entry_id, "12300");
+    let un_alias = screener.screen_client(&query("Frank Kakorere"));
+    assert_eq!(un_alias.status, ScreeningStatus::Hit);
+    assert!(un_alias.matches.iter().any(|found| found.list == ListId::Un && found.entry_id == "CDi.002"));
+    let entity = screener.screen_client(&query("Banco Nacional de Cuba"));
+    assert_eq!(entity.status, ScreeningStatus::Hit);
+    assert_eq!(entity.matches[0].entry_id, "306");
+    let clear = screener.screen_client(&query("Zbigniew Kowalczykowski"));
+    assert_eq!(clear.status, ScreeningStatus::Clear);
+}
+
+#[test]
+fn digital_currency_address_matches_exactly() {
+    let screener = Screener::new(lists());
+    let listed = "12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9h";
+    let found = screener.screen_address(listed);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].list, ListId::OfacSdn);
+    assert!(screener.screen_address("12QtD5BFwRsdNsAZY76UVE1xyCGNTojH9i").is_empty());
+    assert!(screener.screen_address(&listed.to_lowercase()).is_empty());
+    // From sdn_comments.csv, hex: case-insensitive.
+    let hex = "0x8576ACC5C05D6CE88F4E49BF65BDF0C62F91353C";
+    assert_eq!(screener.screen_address(hex).len(), 1);
+    let blocked = screener.clone().with_blocklist(["bc1qexampleexampleexampleexample0000"]);
+    assert_eq!(blocked.screen_address("BC1QEXAMPLEEXAMPLEEXAMPLEEXAMPLE0000")[0].list, ListId::Blocklist);
+}
+
+#[test]
+fn namesake_with_other_birth_date_is_not_a_hit() {
+    let screener = Screener::new(lists());
+    let thresholds = screener.thresholds();
+    let name = "Jorge Milton Cifuentes Villa";
+    let namesake = NameQuery { name, date_of_birth: Some("1990-02-02"), country: None };
+    let score = screener.screen_name(&namesake, 1)[0].score;
+    assert!(score < thresholds.hit && score >= thresholds.review, "{score}");
+    let same = NameQuery { name, date_of_birth: Some("1965-05-13"), country: Some("CO") };
+    assert_eq!(screener.screen_name(&same, 1)[0].score, 1.0);
+}
+
+#[test]
+fn evaluation_meets_minimums() {
+    let lists = lists();
+    let queries = generate(&lists, 7, 1_800, 1_500);
+    let report = evaluate(&Screener::new(lists), &queries);
+    println!("{}", report.table());
+    assert!(report.positives >= 1_500 && report.negatives >= 1_400);
+    assert!(report.recall_at_review >= 0.95, "{}", report.recall_at_review);
+    assert!(report.recall_at_hit >= 0.85, "{}", report.recall_at_hit);
+    assert!(report.false_hit_rate <= 0.01, "{}", report.false_hit_rate);
+    assert!(report.false_review_rate <= 0.05, "{}", report.false_review_rate);
+}
