@@ -34,6 +34,7 @@ fn setup_commands() -> Vec<Command> {
             kyc_expires_at: None,
             settlement: Settlement::Prefunded,
             credit_limit_usd: None,
+            screening: None,
         }));
     }
     commands
@@ -45,6 +46,7 @@ fn deposit(index: u64) -> Command {
         asset: AssetCode::parse("USD").unwrap(),
         amount: i128::from(index % 1_000 + 1),
         reference: ClientReference::parse(&format!("bench-{index}")).unwrap(),
+        notional_usd: None,
     })
 }
 

@@ -37,6 +37,7 @@ pub struct AppContext {
     /// Price instruments without a fresh book of their own through their USD legs.
     pub cross_pricing: bool,
     pub rate_limits: crate::ratelimit::RateLimits,
+    pub screening: crate::screening::ScreeningService,
     /// The data directory's lock, held as long as the server runs.
     pub _lock: std::fs::File,
 }

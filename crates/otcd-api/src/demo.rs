@@ -104,6 +104,7 @@ async fn seed_client(desk: &StartedDesk, engine: &EngineHandle, sample: &Sample)
         kyc_expires_at: None,
         settlement: sample.settlement,
         credit_limit_usd: sample.credit_limit_usd_cents,
+        screening: None,
     };
     let Outcome::Client(client) = submit(engine, Command::CreateClient(new)).await? else {
         return Err(ApiError::internal("unexpected outcome"));
@@ -117,6 +118,7 @@ async fn seed_client(desk: &StartedDesk, engine: &EngineHandle, sample: &Sample)
             asset: code,
             amount: parse_positive(amount, scale).expect("valid amount"),
             reference: ClientReference::parse(&format!("demo-{asset}")).expect("valid"),
+            notional_usd: None,
         };
         submit(engine, Command::Deposit(deposit)).await?;
     }

@@ -2,6 +2,7 @@
 //! directory (recovery), and the HTTP API (signed requests, problem+json, metrics, OpenAPI).
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod demo;
 pub mod events;
@@ -14,9 +15,11 @@ pub mod problem;
 pub mod ratelimit;
 pub mod routes;
 pub mod runner;
+pub mod screening;
 pub mod secrets;
 pub mod server;
 pub mod sessions;
+pub mod settlement_worker;
 pub mod store;
 pub mod stream;
 pub mod views;

@@ -75,6 +75,22 @@ pub fn notional_usd(hub: &MarketHub, catalog: &Catalog, instrument: &Instrument,
     pricing::quote_amount(rate, quote_amount, quote_usd.price_scale, quote_scale, USD_SCALE, false).ok()
 }
 
+/// Indicative USD value (cents) of `amount` minor units of `asset` (USD itself, or through ASSET-USD's mid).
+pub fn asset_usd(
+    hub: &MarketHub,
+    catalog: &Catalog,
+    asset: otcd_core::catalog::AssetCode,
+    amount: i128,
+) -> Option<i128> {
+    let scale = catalog.asset(&asset)?.scale;
+    if asset.as_str() == "USD" {
+        return pricing::quote_amount(1, amount, 0, scale, USD_SCALE, false).ok();
+    }
+    let instrument = catalog.instrument(&format!("{asset}-USD"))?;
+    let price = mid(hub, &instrument.symbol)?;
+    pricing::quote_amount(price, amount, instrument.price_scale, scale, USD_SCALE, false).ok()
+}
+
 /// Indicative USD value (cents) of `amount` minor units of the instrument's quote asset (for `quote_quantity`
 /// requests, whose base size is not known before pricing).
 pub fn quote_amount_usd(hub: &MarketHub, catalog: &Catalog, instrument: &Instrument, amount: i128) -> Option<i128> {

@@ -153,6 +153,10 @@ impl From<CommandError> for ApiError {
             CommandError::SlippageExceeded { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "slippage_exceeded", error.to_string())
             }
+            CommandError::DestinationNotApproved { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "destination_not_approved", error.to_string())
+            }
+            CommandError::SanctionsHit => ApiError::new(StatusCode::FORBIDDEN, "sanctions_hit", error.to_string()),
             CommandError::JurisdictionRestricted { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, "jurisdiction_restricted", error.to_string())
             }

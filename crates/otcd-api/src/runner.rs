@@ -8,6 +8,11 @@
 //!   the replies. A reply (2xx or a read that may have seen a new change) therefore never leaves before the
 //!   records it depends on are on disk.
 //!
+//! After a sync, the journal thread may hand the durable head to the **checkpoint thread**, which signs it and
+//! appends it to the checkpoints file (every `every_records` records, at least every `every` while records
+//! arrive, at start when the journal is ahead of the last checkpoint, and at shutdown). Signing and its fsync
+//! never delay a group commit, and a checkpoint never covers a record that is not yet durable.
+//!
 //! If the journal fails, the runner is poisoned: the in-memory state may be ahead of the disk, so every pending
 //! and later request is answered `Unavailable` (503) until an operator restarts the desk, which recovers exactly
 //! the durable state.
@@ -15,11 +20,11 @@
 use crate::metrics::Metrics;
 use otcd_core::engine::{Actor, Command, CommandError, Desk, Executed, JournalRecord};
 use otcd_core::time::TimestampMs;
-use otcd_journal::{ChainHead, Journal, SnapshotStore};
+use otcd_journal::{ChainHead, CheckpointLog, Journal, SnapshotStore};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
 /// Requests waiting for the engine. Beyond this the HTTP layer answers 503 with Retry-After rather than
@@ -67,13 +72,29 @@ struct JournalBatch {
 pub struct RunnerConfig {
     /// Accepted records between two snapshots.
     pub snapshot_every_records: u64,
+    /// Signed checkpoints of the journal (none in unit tests that run without a data directory).
+    pub checkpoints: Option<CheckpointSettings>,
 }
 
 impl Default for RunnerConfig {
     fn default() -> Self {
-        Self { snapshot_every_records: SNAPSHOT_EVERY_RECORDS_DEFAULT }
+        Self { snapshot_every_records: SNAPSHOT_EVERY_RECORDS_DEFAULT, checkpoints: None }
     }
 }
+
+/// When the journal thread asks for a signed checkpoint of the durable head.
+pub struct CheckpointSettings {
+    pub log: CheckpointLog,
+    /// A checkpoint at least every this many records...
+    pub every_records: u64,
+    /// ...and at least this often while records arrive (unsigned records wait at most this long).
+    pub every: Duration,
+}
+
+/// Records between two checkpoints by default.
+pub const CHECKPOINT_EVERY_RECORDS_DEFAULT: u64 = 1_000;
+/// Longest time a durable record waits for a checkpoint by default.
+pub const CHECKPOINT_EVERY_DEFAULT: Duration = Duration::from_secs(10);
 
 /// Records between snapshots by default: recovery replays at most this many (about a second's work).
 pub const SNAPSHOT_EVERY_RECORDS_DEFAULT: u64 = 500_000;
@@ -103,7 +124,7 @@ impl Runner {
         desk: Desk,
         journal: Box<dyn Journal>,
         snapshots: SnapshotStore,
-        config: RunnerConfig,
+        mut config: RunnerConfig,
         metrics: Arc<Metrics>,
     ) -> Runner {
         let head = journal.durable_head();
@@ -111,6 +132,7 @@ impl Runner {
             Arc::new(Shared { poisoned: AtomicBool::new(false), durable_seq: AtomicU64::new(head.seq), metrics });
         let (sender, receiver) = crossbeam_channel::bounded(ENGINE_QUEUE_CAPACITY);
         let (journal_sender, journal_receiver) = crossbeam_channel::bounded(JOURNAL_QUEUE_CAPACITY);
+        let checkpoints = config.checkpoints.take();
         let engine_shared = shared.clone();
         let engine_thread = std::thread::Builder::new()
             .name("otcd-engine".into())
@@ -129,7 +151,7 @@ impl Runner {
         let journal_shared = shared.clone();
         let journal_thread = std::thread::Builder::new()
             .name("otcd-journal".into())
-            .spawn(move || journal_loop(journal, snapshots, journal_receiver, &journal_shared))
+            .spawn(move || journal_loop(journal, snapshots, checkpoints, journal_receiver, &journal_shared))
             .expect("spawn journal thread");
         Runner {
             handle: Some(EngineHandle { sender, shared }),
@@ -310,6 +332,7 @@ impl EngineLoop {
 fn journal_loop(
     mut journal: Box<dyn Journal>,
     snapshots: SnapshotStore,
+    checkpoints: Option<CheckpointSettings>,
     receiver: crossbeam_channel::Receiver<JournalBatch>,
     shared: &Shared,
 ) {
@@ -326,9 +349,87 @@ fn journal_loop(
             }
         })
         .expect("spawn snapshot thread");
-    journal_groups(journal.as_mut(), &receiver, shared, &snapshot_sender);
+    let (mut scheduler, checkpoint_thread) = match checkpoints {
+        Some(settings) => {
+            let (scheduler, thread) = CheckpointScheduler::start(settings);
+            (Some(scheduler), Some(thread))
+        }
+        None => (None, None),
+    };
+    if let Some(scheduler) = &mut scheduler {
+        // A desk that stopped uncleanly (or predates checkpoints) has durable records no checkpoint covers yet.
+        scheduler.offer(journal.durable_head(), true);
+    }
+    journal_groups(journal.as_mut(), &receiver, shared, &snapshot_sender, scheduler.as_mut());
+    if let Some(scheduler) = scheduler {
+        scheduler.finish(journal.durable_head());
+    }
+    if let Some(thread) = checkpoint_thread {
+        let _ = thread.join();
+    }
     drop(snapshot_sender);
     let _ = snapshot_thread.join();
+}
+
+/// Decides, on the journal thread, when the durable head gets a signed checkpoint; the checkpoint thread signs
+/// and writes it. Only heads returned by a successful `sync` are ever offered.
+struct CheckpointScheduler {
+    sender: crossbeam_channel::Sender<ChainHead>,
+    every_records: u64,
+    every: Duration,
+    /// The newest head handed to the checkpoint thread.
+    last_seq: u64,
+    last_at: Instant,
+}
+
+impl CheckpointScheduler {
+    fn start(settings: CheckpointSettings) -> (Self, JoinHandle<()>) {
+        let CheckpointSettings { mut log, every_records, every } = settings;
+        let last_seq = log.last().map_or(0, |checkpoint| checkpoint.seq);
+        let (sender, receiver) = crossbeam_channel::bounded::<ChainHead>(16);
+        let thread = std::thread::Builder::new()
+            .name("otcd-checkpoint".into())
+            .spawn(move || {
+                for head in receiver {
+                    match log.append(head, now_ms().0) {
+                        Ok(checkpoint) => {
+                            tracing::debug!(index = checkpoint.index, seq = checkpoint.seq, "journal checkpoint signed")
+                        }
+                        Err(error) => tracing::error!(%error, seq = head.seq, "journal checkpoint failed"),
+                    }
+                }
+            })
+            .expect("spawn checkpoint thread");
+        let scheduler = Self { sender, every_records: every_records.max(1), every, last_seq, last_at: Instant::now() };
+        (scheduler, thread)
+    }
+
+    /// When the journal thread must wake up to checkpoint records that are durable but not yet signed.
+    fn deadline(&self, durable_seq: u64) -> Option<Instant> {
+        (durable_seq > self.last_seq).then(|| self.last_at + self.every)
+    }
+
+    fn offer(&mut self, durable: ChainHead, force: bool) {
+        if durable.seq <= self.last_seq {
+            return;
+        }
+        let due = force || durable.seq - self.last_seq >= self.every_records || self.last_at.elapsed() >= self.every;
+        if !due {
+            return;
+        }
+        // A full queue (a very slow disk) postpones this checkpoint; the next one covers these records.
+        if self.sender.try_send(durable).is_ok() {
+            self.last_seq = durable.seq;
+        }
+        self.last_at = Instant::now();
+    }
+
+    /// The final checkpoint of a clean stop, then the checkpoint thread ends.
+    fn finish(self, durable: ChainHead) {
+        if durable.seq > self.last_seq {
+            let _ = self.sender.send(durable);
+        }
+    }
 }
 
 fn journal_groups(
@@ -336,11 +437,29 @@ fn journal_groups(
     receiver: &crossbeam_channel::Receiver<JournalBatch>,
     shared: &Shared,
     snapshot_sender: &crossbeam_channel::Sender<(ChainHead, Box<Desk>)>,
+    mut checkpoints: Option<&mut CheckpointScheduler>,
 ) {
     // The newest snapshot that could not be handed over because one was being written; handed over (blocking)
     // at the end, so the final snapshot of a shutdown is never lost.
     let mut unsent: Option<(ChainHead, Box<Desk>)> = None;
-    while let Ok(first) = receiver.recv() {
+    loop {
+        let deadline = checkpoints.as_ref().and_then(|scheduler| scheduler.deadline(journal.durable_head().seq));
+        let first = match deadline {
+            Some(deadline) => match receiver.recv_deadline(deadline) {
+                Ok(batch) => batch,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    if let Some(scheduler) = checkpoints.as_deref_mut() {
+                        scheduler.offer(journal.durable_head(), false);
+                    }
+                    continue;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            },
+            None => match receiver.recv() {
+                Ok(batch) => batch,
+                Err(_) => break,
+            },
+        };
         let mut group = vec![first];
         while let Ok(more) = receiver.try_recv() {
             group.push(more);
@@ -363,6 +482,9 @@ fn journal_groups(
         let durable = match synced {
             Ok(head) => {
                 shared.durable_seq.store(head.seq, Ordering::Release);
+                if let Some(scheduler) = checkpoints.as_deref_mut() {
+                    scheduler.offer(head, false);
+                }
                 true
             }
             Err(error) => {
@@ -481,7 +603,7 @@ mod tests {
             Desk::new(),
             Box::new(journal),
             snapshots,
-            RunnerConfig { snapshot_every_records: 2 },
+            RunnerConfig { snapshot_every_records: 2, checkpoints: None },
             Arc::new(Metrics::new()),
         );
         let engine = runner.handle();

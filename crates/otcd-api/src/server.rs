@@ -33,6 +33,14 @@ pub struct ServeOptions {
     /// ETH-USD and EUR-USD).
     pub cross_pricing: bool,
     pub rate_limits: crate::ratelimit::RateLimitConfig,
+    /// `--sanctions-dir`: ofac/{sdn,add,alt,sdn_comments}.csv and un/consolidated.xml.
+    pub sanctions_dir: Option<PathBuf>,
+    /// The simulated custodian and bank: how long a payout takes and how often one fails (percent).
+    pub settlement: crate::settlement_worker::SimulatedRails,
+    /// Journal records between two signed checkpoints.
+    pub checkpoint_every_records: u64,
+    /// Longest time a durable record waits for a signed checkpoint.
+    pub checkpoint_every: std::time::Duration,
 }
 
 /// Where market data comes from (`--market`).
@@ -58,6 +66,10 @@ impl ServeOptions {
             quote_validity_ms: otcd_core::engine::quotes::QUOTE_VALIDITY_MS_DEFAULT,
             cross_pricing: true,
             rate_limits: crate::ratelimit::RateLimitConfig::default(),
+            sanctions_dir: None,
+            settlement: crate::settlement_worker::SimulatedRails::default(),
+            checkpoint_every_records: crate::runner::CHECKPOINT_EVERY_RECORDS_DEFAULT,
+            checkpoint_every: crate::runner::CHECKPOINT_EVERY_DEFAULT,
         }
     }
 }
@@ -74,6 +86,8 @@ pub enum ServerError {
     Initialize(SubmitError),
     #[error("cannot read market data file {path}: {source}")]
     Market { path: PathBuf, source: std::io::Error },
+    #[error("cannot load the sanctions lists: {0}")]
+    Sanctions(String),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -84,6 +98,7 @@ pub struct StartedDesk {
     context: Arc<AppContext>,
     listener: tokio::net::TcpListener,
     market_stop: tokio::sync::watch::Sender<bool>,
+    settlement: crate::settlement_worker::SimulatedRails,
 }
 
 impl StartedDesk {
@@ -110,8 +125,9 @@ impl StartedDesk {
     /// Serves until `shutdown` resolves, then finishes in-flight requests (for at most `SHUTDOWN_DRAIN`: a
     /// client that never completes its request must not keep the desk from stopping) and flushes the journal.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-        let StartedDesk { runner, context, listener, market_stop } = self;
+        let StartedDesk { runner, context, listener, market_stop, settlement } = self;
         tokio::spawn(crate::order_watch::run(context.clone(), market_stop.subscribe()));
+        tokio::spawn(crate::settlement_worker::run(context.clone(), settlement, market_stop.subscribe()));
         let app = router(context).into_make_service_with_connect_info::<SocketAddr>();
         let (stopping, mut stop_requested) = tokio::sync::watch::channel(false);
         let signal = async move {
@@ -173,7 +189,14 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         opened.desk,
         Box::new(opened.journal),
         opened.snapshots,
-        RunnerConfig { snapshot_every_records: options.snapshot_every_records },
+        RunnerConfig {
+            snapshot_every_records: options.snapshot_every_records,
+            checkpoints: Some(crate::runner::CheckpointSettings {
+                log: opened.checkpoints,
+                every_records: options.checkpoint_every_records,
+                every: options.checkpoint_every,
+            }),
+        },
         metrics.clone(),
     );
     let engine = runner.handle();
@@ -194,6 +217,11 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
     for (signature, signed_at_ms) in &recent_signatures {
         replay.seed(signature, *signed_at_ms);
     }
+    let sanctions_dir = options.sanctions_dir.clone();
+    let screening = tokio::task::spawn_blocking(move || crate::screening::ScreeningService::load(sanctions_dir))
+        .await
+        .expect("loading the lists does not panic")
+        .map_err(|error| ServerError::Sanctions(error.to_string()))?;
     let context = Arc::new(AppContext {
         engine,
         keys,
@@ -210,8 +238,9 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         ladders: crate::ladders::LadderHub::default(),
         cross_pricing: options.cross_pricing,
         rate_limits,
+        screening,
     });
-    Ok(StartedDesk { runner, context, listener, market_stop })
+    Ok(StartedDesk { runner, context, listener, market_stop, settlement: options.settlement.clone() })
 }
 
 fn start_market_source(

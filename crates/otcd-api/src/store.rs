@@ -6,6 +6,7 @@
 //!   LOCK             held (flock) while a process uses the directory
 //!   master.key       32-byte key sealing HMAC secrets (0600)
 //!   admin-key.json   the first operator key, written on creation (0600)
+//!   desk-signing.key / desk-signing.pub / checkpoints.jsonl   the audit trail (see `audit.rs`)
 //!   journal/         hash-chained segments (otcd-journal)
 //!   snapshots/       periodic snapshots of the desk state
 //! ```
@@ -13,7 +14,7 @@
 use crate::runner::now_ms;
 use crate::secrets::MasterKey;
 use otcd_core::engine::{Desk, JournalRecord};
-use otcd_journal::{FileJournal, JournalError, JournalOptions, SnapshotStore};
+use otcd_journal::{Anchor, CheckpointError, CheckpointLog, FileJournal, JournalError, JournalOptions, SnapshotStore};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,10 @@ pub enum StoreError {
     Journal(#[from] JournalError),
     #[error("snapshot at seq {seq} cannot be loaded: {detail}")]
     Snapshot { seq: u64, detail: String },
+    #[error(transparent)]
+    SigningKey(#[from] crate::audit::AuditKeyError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     #[error("recovered state breaks a ledger invariant: {0}")]
     Invariant(String),
 }
@@ -38,6 +43,8 @@ pub struct OpenedDesk {
     pub journal: FileJournal,
     pub snapshots: SnapshotStore,
     pub master_key: MasterKey,
+    /// The signed checkpoints file, checked against the journal (its newest checkpoint must be in it).
+    pub checkpoints: CheckpointLog,
     pub recovery: RecoveryReport,
     /// Signatures of commands journaled within the last timestamp window (fingerprint hex, signed-at ms):
     /// the replay guard starts with them.
@@ -72,6 +79,8 @@ pub fn open(data_dir: &Path) -> Result<OpenedDesk, StoreError> {
     std::fs::create_dir_all(data_dir).map_err(io_error)?;
     let lock = lock_directory(data_dir)?;
     let master_key = MasterKey::load_or_create(&data_dir.join("master.key")).map_err(io_error)?;
+    let signing_key = crate::audit::load_or_create_signing_key(data_dir)?;
+    let (checkpoints, _) = CheckpointLog::open(&crate::audit::checkpoints_path(data_dir), signing_key)?;
     let snapshots = SnapshotStore::new(&data_dir.join("snapshots"))?;
     let (mut desk, snapshot_head) = match snapshots.load_newest()? {
         Some(snapshot) => {
@@ -86,11 +95,21 @@ pub fn open(data_dir: &Path) -> Result<OpenedDesk, StoreError> {
     let mut replayed_records = 0;
     let mut recent_signatures = Vec::new();
     let recent_after_ms = now_ms().0 - 2 * crate::auth::TIMESTAMP_WINDOW_MS;
-    let (journal, report) = FileJournal::open(
+    // The journal must hold the snapshot's head and reach the newest signed checkpoint with exactly its hash: a
+    // checkpoint is only written after its records were fsynced, so one beyond the journal means signed,
+    // durable records were removed (never a torn tail).
+    // (Checkpoint first: at the same seq, its mismatch is the one reported.)
+    let anchors: Vec<Anchor> = checkpoints
+        .last()
+        .map(|checkpoint| Anchor::checkpoint(checkpoint.index, checkpoint.head()))
+        .into_iter()
+        .chain(snapshot_head.map(Anchor::snapshot))
+        .collect();
+    let (journal, report) = FileJournal::open_anchored(
         &journal_dir(data_dir),
         JournalOptions::default(),
         snapshot_seq,
-        snapshot_head,
+        &anchors,
         |seq, payload| {
             replayed_records += 1;
             let record = replay(&mut desk, seq, payload)?;
@@ -111,7 +130,7 @@ pub fn open(data_dir: &Path) -> Result<OpenedDesk, StoreError> {
         torn_bytes_truncated: report.truncated_torn_bytes,
         elapsed: started.elapsed(),
     };
-    Ok(OpenedDesk { desk, journal, snapshots, master_key, recovery, recent_signatures, lock })
+    Ok(OpenedDesk { desk, journal, snapshots, master_key, checkpoints, recovery, recent_signatures, lock })
 }
 
 /// Re-executes one journaled record. It was accepted once, so it must be accepted again: anything else means

@@ -27,6 +27,29 @@ pub struct ScreeningView {
     pub lists: Vec<String>,
 }
 
+impl From<Option<&otcd_core::model::ClientScreening>> for ScreeningView {
+    fn from(screening: Option<&otcd_core::model::ClientScreening>) -> Self {
+        let Some(screening) = screening else {
+            return Self { status: "clear".into(), matches: Vec::new(), lists: Vec::new() };
+        };
+        let status = serde_json::to_value(screening.status).ok().and_then(|value| value.as_str().map(str::to_owned));
+        Self {
+            status: status.unwrap_or_default(),
+            matches: screening
+                .matches
+                .iter()
+                .map(|found| ScreeningMatchView {
+                    list: found.list.clone(),
+                    entry_id: found.entry_id.clone(),
+                    name: found.name.clone(),
+                    score: format_trimmed(i128::from(found.score_thousandths), 3),
+                })
+                .collect(),
+            lists: vec![format!("ofac_sdn+un@{}", screening.screening_version_short())],
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScreeningMatchView {
     pub list: String,
@@ -76,7 +99,7 @@ impl From<&Client> for ClientView {
             created_at: format_timestamp(client.created_at),
             updated_at: format_timestamp(client.updated_at),
             kyc_history: client.kyc_history.iter().map(KycChangeView::from).collect(),
-            screening: ScreeningView { status: "clear".into(), matches: Vec::new(), lists: Vec::new() },
+            screening: ScreeningView::from(client.screening.as_ref()),
         }
     }
 }

@@ -263,6 +263,7 @@ impl Simulation {
                 asset: AssetCode::parse("BTC").expect("valid"),
                 amount: 5,
                 reference: ClientReference::parse("early").expect("valid"),
+                notional_usd: None,
             }),
         }
     }
@@ -293,7 +294,19 @@ impl Simulation {
             credit_limit_usd,
             kyc_changes: 1,
         };
-        (NewClient { name, jurisdiction, tier, kyc_status, kyc_expires_at, settlement, credit_limit_usd }, model)
+        (
+            NewClient {
+                name,
+                jurisdiction,
+                tier,
+                kyc_status,
+                kyc_expires_at,
+                settlement,
+                credit_limit_usd,
+                screening: None,
+            },
+            model,
+        )
     }
 
     fn known_client(&mut self) -> Option<ClientId> {
@@ -560,6 +573,7 @@ impl Simulation {
                 asset: assets[0],
                 amount: 1,
                 reference: ClientReference::parse("nobody").expect("valid"),
+                notional_usd: None,
             };
             return self.plan(Command::Deposit(deposit), Expect::Refused("not_found"), Effect::Nothing, None);
         };
@@ -600,7 +614,8 @@ impl Simulation {
             _ => expect,
         };
         let effect = Effect::Deposit { client_id: client_id.clone(), reference: reference.clone(), asset, amount };
-        let command = Command::Deposit(NewDeposit { client_id: client_id.clone(), asset, amount, reference });
+        let command =
+            Command::Deposit(NewDeposit { client_id: client_id.clone(), asset, amount, reference, notional_usd: None });
         self.plan(command, expect, effect, Some(client_id))
     }
 
@@ -1049,6 +1064,7 @@ fn add_client(desk: &mut Desk, settlement: Settlement, credit_limit_usd: Option<
         kyc_expires_at: Some(TimestampMs(1_000_000)),
         settlement,
         credit_limit_usd,
+        screening: None,
     };
     match desk.execute(&at(2, Command::CreateClient(new))).expect("created").outcome {
         Outcome::Client(client) => client.client_id,
@@ -1062,6 +1078,7 @@ fn deposit(client_id: &ClientId, asset: &str, amount: i128, reference: &str) -> 
         asset: AssetCode::parse(asset).expect("valid"),
         amount,
         reference: ClientReference::parse(reference).expect("valid"),
+        notional_usd: None,
     })
 }
 

@@ -54,6 +54,7 @@ impl Session {
             kyc_expires_at: None,
             settlement,
             credit_limit_usd,
+            screening: None,
         };
         match self.run(Command::CreateClient(new)).unwrap() {
             Outcome::Client(client) => client.client_id,
@@ -63,7 +64,8 @@ impl Session {
 
     fn deposit(&mut self, client_id: &ClientId, asset: &str, amount: i128) {
         let reference = ClientReference::parse(&format!("dep-{}", self.at)).unwrap();
-        let deposit = NewDeposit { client_id: client_id.clone(), asset: code(asset), amount, reference };
+        let deposit =
+            NewDeposit { client_id: client_id.clone(), asset: code(asset), amount, reference, notional_usd: None };
         self.run(Command::Deposit(deposit)).unwrap();
     }
 

@@ -766,6 +766,7 @@ impl Simulation {
                     asset: code(asset),
                     amount,
                     reference: reference(&format!("seed-{asset}")),
+                    notional_usd: None,
                 };
                 let check = Check::Deposit {
                     client_id: client_id.clone(),
@@ -849,6 +850,7 @@ impl Simulation {
             kyc_expires_at: client.kyc_expires_at,
             settlement: client.settlement,
             credit_limit_usd: client.credit_limit_usd,
+            screening: None,
         };
         self.planned("create_client", Command::CreateClient(new), Expect::Changed, Check::CreateClient(client))
     }
@@ -926,7 +928,7 @@ impl Simulation {
             expect = Expect::Refused(INVALID);
         }
         let check = Check::Deposit { client_id: client_id.clone(), reference: reference.clone(), asset, amount };
-        let command = Command::Deposit(NewDeposit { client_id, asset, amount, reference });
+        let command = Command::Deposit(NewDeposit { client_id, asset, amount, reference, notional_usd: None });
         self.planned("deposit", command, expect, check)
     }
 
@@ -2233,6 +2235,7 @@ fn desk_with_btc_holder() -> (Desk, ClientId) {
         kyc_expires_at: None,
         settlement: Settlement::Prefunded,
         credit_limit_usd: None,
+        screening: None,
     };
     let Outcome::Client(client) = desk.execute(&record(2, Command::CreateClient(new))).expect("created").outcome else {
         panic!("a client")
@@ -2242,6 +2245,7 @@ fn desk_with_btc_holder() -> (Desk, ClientId) {
         asset: code("BTC"),
         amount: 100_000_000,
         reference: reference("btc-in"),
+        notional_usd: None,
     };
     desk.execute(&record(3, Command::Deposit(deposit))).expect("deposited");
     (desk, client.client_id)

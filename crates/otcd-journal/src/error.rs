@@ -41,6 +41,9 @@ pub enum JournalError {
     #[error("snapshot taken at seq {seq} does not match the journal in {file}: {reason}")]
     SnapshotMismatch { seq: u64, file: PathBuf, reason: String },
 
+    #[error("signed checkpoint #{index} at seq {seq} does not match the journal in {file}: {reason}")]
+    CheckpointMismatch { index: u64, seq: u64, file: PathBuf, reason: String },
+
     #[error("journal payload for seq {seq} is {len} bytes, more than the maximum of {max} bytes")]
     PayloadTooLarge { seq: u64, len: usize, max: u32 },
 
@@ -67,9 +70,18 @@ impl JournalError {
             Self::Corrupt { seq, .. }
             | Self::ChainBroken { seq, .. }
             | Self::SnapshotMismatch { seq, .. }
+            | Self::CheckpointMismatch { seq, .. }
             | Self::PayloadTooLarge { seq, .. } => Some(*seq),
             Self::Gap { expected, .. } | Self::MissingSegment { expected, .. } => Some(*expected),
             Self::Io { .. } | Self::Visit(_) | Self::Locked { .. } | Self::Poisoned => None,
+        }
+    }
+
+    /// The index of the signed checkpoint the error is about, when there is one.
+    pub fn checkpoint_index(&self) -> Option<u64> {
+        match self {
+            Self::CheckpointMismatch { index, .. } => Some(*index),
+            _ => None,
         }
     }
 
@@ -81,7 +93,8 @@ impl JournalError {
             | Self::ChainBroken { file, .. }
             | Self::Gap { file, .. }
             | Self::MissingSegment { file, .. }
-            | Self::SnapshotMismatch { file, .. } => Some(file),
+            | Self::SnapshotMismatch { file, .. }
+            | Self::CheckpointMismatch { file, .. } => Some(file),
             Self::PayloadTooLarge { .. } | Self::Visit(_) | Self::Poisoned => None,
         }
     }
@@ -96,6 +109,7 @@ impl JournalError {
                 | Self::Gap { .. }
                 | Self::MissingSegment { .. }
                 | Self::SnapshotMismatch { .. }
+                | Self::CheckpointMismatch { .. }
         )
     }
 }

@@ -9,7 +9,7 @@ use crate::format::{
     encode_segment_header, peek_record_seq, segment_file_name, RecordHeader, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::scan::{scan_journal, LastSegment, ScanOutcome};
-use crate::{chain_hash, fs_util, ChainHead, Journal};
+use crate::{chain_hash, fs_util, Anchor, ChainHead, Journal};
 
 /// Buffered records are handed to the OS once this many bytes are pending, so that a caller
 /// that syncs rarely does not grow the buffer without bound. This is not a durability point.
@@ -119,9 +119,23 @@ impl FileJournal {
         expected_at: Option<ChainHead>,
         visit: impl FnMut(u64, &[u8]) -> Result<(), String>,
     ) -> Result<(FileJournal, OpenReport), JournalError> {
+        let anchors: Vec<Anchor> = expected_at.into_iter().map(Anchor::snapshot).collect();
+        Self::open_anchored(dir, options, replay_after_seq, &anchors, visit)
+    }
+
+    /// [`open`](Self::open) with any number of anchors: chain heads (of a snapshot, of signed checkpoints)
+    /// the journal must match exactly at their seq, and must reach. A checkpoint beyond the end of the
+    /// journal means signed, durable records were removed: that is an error, never a torn tail.
+    pub fn open_anchored(
+        dir: &Path,
+        options: JournalOptions,
+        replay_after_seq: u64,
+        anchors: &[Anchor],
+        visit: impl FnMut(u64, &[u8]) -> Result<(), String>,
+    ) -> Result<(FileJournal, OpenReport), JournalError> {
         fs::create_dir_all(dir).map_err(io_error("create journal directory", dir))?;
         let directory = fs_util::lock_directory(dir)?;
-        let outcome = scan_journal(dir, replay_after_seq, expected_at, visit)?;
+        let outcome = scan_journal(dir, replay_after_seq, anchors, visit)?;
         let report = OpenReport {
             head: outcome.head,
             records: outcome.records,

@@ -78,6 +78,8 @@
 //! `sync` does one `write` and one `fdatasync` per group; open reads each segment with one large
 //! read.
 
+mod audit;
+mod checkpoint;
 mod error;
 mod file_journal;
 mod format;
@@ -88,6 +90,14 @@ mod verify;
 
 use sha2::{Digest, Sha256};
 
+pub use audit::{
+    export, verify_audit, verify_export, AuditError, AuditReport, ExportReport, ExportSummary, ExportWindow,
+    EXPORT_LEADING_RECORDS_MAX, EXPORT_RECORDS_MAX,
+};
+pub use checkpoint::{
+    read_checkpoints, Checkpoint, CheckpointError, CheckpointFile, CheckpointLog, SignatureCheck, CHECKPOINT_DOMAIN,
+};
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use error::JournalError;
 pub use file_journal::{FileJournal, JournalOptions, OpenReport};
 pub use format::{
@@ -130,6 +140,32 @@ impl std::fmt::Display for ChainHead {
     }
 }
 
+/// A chain head the journal must contain exactly (same hash at that seq), and reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    pub head: ChainHead,
+    pub kind: AnchorKind,
+}
+
+/// Where an [`Anchor`] comes from (it decides the error reported on a mismatch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnchorKind {
+    /// The head a snapshot was taken at.
+    Snapshot,
+    /// A signed checkpoint, by its index in the checkpoints file (from 1).
+    Checkpoint { index: u64 },
+}
+
+impl Anchor {
+    pub fn snapshot(head: ChainHead) -> Self {
+        Self { head, kind: AnchorKind::Snapshot }
+    }
+
+    pub fn checkpoint(index: u64, head: ChainHead) -> Self {
+        Self { head, kind: AnchorKind::Checkpoint { index } }
+    }
+}
+
 /// The chain rule: `SHA-256(previous || seq as u64 little-endian || payload)`.
 pub fn chain_hash(previous: &Hash, seq: u64, payload: &[u8]) -> Hash {
     let mut hasher = Sha256::new();
@@ -157,3 +193,6 @@ pub trait Journal: Send {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod audit_tests;

@@ -9,7 +9,7 @@ use crate::error::{corrupt, io_error, JournalError};
 use crate::format::{
     decode_segment_header, parse_segment_file_name, RecordHeader, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
-use crate::{chain_hash, ChainHead};
+use crate::{chain_hash, Anchor, AnchorKind, ChainHead};
 
 /// A segment file found in the journal directory.
 #[derive(Clone, Debug)]
@@ -68,19 +68,23 @@ impl ScanOutcome {
 }
 
 /// Reads every segment of `dir` in order and checks checksums, seq continuity and the hash chain
-/// from genesis. `visit` sees every record with seq > `replay_after_seq`.
+/// from genesis. `visit` sees every record with seq > `replay_after_seq`. Every anchor (a snapshot's or a
+/// signed checkpoint's chain head) must match the chain exactly at its seq, and none may lie beyond the end.
 pub(crate) fn scan_journal<V>(
     dir: &Path,
     replay_after_seq: u64,
-    expected_at: Option<ChainHead>,
+    anchors: &[Anchor],
     visit: V,
 ) -> Result<ScanOutcome, JournalError>
 where
     V: FnMut(u64, &[u8]) -> Result<(), String>,
 {
     let segments = list_segments(dir)?;
-    let mut scanner = Scanner { head: ChainHead::genesis(), records: 0, replay_after_seq, expected_at, visit };
-    scanner.check_expected_at(dir)?;
+    let mut anchors = anchors.to_vec();
+    anchors.sort_by_key(|anchor| anchor.head.seq);
+    let mut scanner =
+        Scanner { head: ChainHead::genesis(), records: 0, replay_after_seq, anchors, next_anchor: 0, visit };
+    scanner.check_anchors(dir)?;
     let mut buffer = Vec::new();
     let mut last_segment = None;
     for (index, segment) in segments.iter().enumerate() {
@@ -92,7 +96,7 @@ where
         }
     }
     let end_file = last_segment.as_ref().map_or(dir, |last| last.path.as_path());
-    scanner.check_snapshot_not_beyond_end(end_file)?;
+    scanner.check_no_anchor_beyond_end(end_file)?;
     Ok(ScanOutcome { head: scanner.head, records: scanner.records, segment_count: segments.len(), last_segment })
 }
 
@@ -138,7 +142,9 @@ struct Scanner<V> {
     head: ChainHead,
     records: u64,
     replay_after_seq: u64,
-    expected_at: Option<ChainHead>,
+    /// Sorted by seq; `next_anchor` is the first one not yet reached.
+    anchors: Vec<Anchor>,
+    next_anchor: usize,
     visit: V,
 }
 
@@ -211,7 +217,7 @@ where
         }
         self.head = ChainHead { seq: header.seq, hash: computed };
         self.records += 1;
-        self.check_expected_at(file)?;
+        self.check_anchors(file)?;
         if header.seq > self.replay_after_seq {
             (self.visit)(header.seq, payload).map_err(|message| {
                 JournalError::Visit(format!("replay of seq {} from {} failed: {message}", header.seq, file.display()))
@@ -220,34 +226,56 @@ where
         Ok(())
     }
 
-    /// Called whenever the head moves (and once at genesis): when the head reaches the
-    /// snapshot's seq, the hashes must be identical.
-    fn check_expected_at(&self, file: &Path) -> Result<(), JournalError> {
-        let Some(expected) = self.expected_at else {
-            return Ok(());
-        };
-        if expected.seq != self.head.seq || expected.hash == self.head.hash {
-            return Ok(());
-        }
-        Err(JournalError::SnapshotMismatch {
-            seq: expected.seq,
-            file: file.to_path_buf(),
-            reason: format!(
-                "the snapshot expects chain hash {} but the journal has {}",
-                expected.hash_hex(),
+    /// Called whenever the head moves (and once at genesis): every anchor at the head's seq must carry
+    /// exactly the head's hash.
+    fn check_anchors(&mut self, file: &Path) -> Result<(), JournalError> {
+        while let Some(anchor) = self.anchors.get(self.next_anchor) {
+            if anchor.head.seq > self.head.seq {
+                return Ok(());
+            }
+            self.next_anchor += 1;
+            if anchor.head.hash == self.head.hash {
+                continue;
+            }
+            let reason = format!(
+                "it signs chain hash {} for seq {} but the journal has {}",
+                anchor.head.hash_hex(),
+                anchor.head.seq,
                 self.head.hash_hex()
-            ),
-        })
+            );
+            return Err(anchor_error(anchor, file, reason));
+        }
+        Ok(())
     }
 
-    fn check_snapshot_not_beyond_end(&self, file: &Path) -> Result<(), JournalError> {
-        match self.expected_at {
-            Some(expected) if expected.seq > self.head.seq => Err(JournalError::SnapshotMismatch {
-                seq: expected.seq,
-                file: file.to_path_buf(),
-                reason: format!("the journal ends at seq {}, before the snapshot", self.head.seq),
-            }),
+    fn check_no_anchor_beyond_end(&self, file: &Path) -> Result<(), JournalError> {
+        match self.anchors.get(self.next_anchor) {
+            Some(anchor) if anchor.head.seq > self.head.seq => {
+                let reason = match anchor.kind {
+                    AnchorKind::Snapshot => format!("the journal ends at seq {}, before the snapshot", self.head.seq),
+                    AnchorKind::Checkpoint { .. } => format!(
+                        "the journal ends at seq {} but the checkpoint covers records up to seq {}: \
+                         records from seq {} onwards were removed",
+                        self.head.seq,
+                        anchor.head.seq,
+                        self.head.seq + 1
+                    ),
+                };
+                Err(anchor_error(anchor, file, reason))
+            }
             _ => Ok(()),
+        }
+    }
+}
+
+fn anchor_error(anchor: &Anchor, file: &Path, reason: String) -> JournalError {
+    match anchor.kind {
+        AnchorKind::Snapshot => {
+            let reason = reason.replace("it signs", "the snapshot expects");
+            JournalError::SnapshotMismatch { seq: anchor.head.seq, file: file.to_path_buf(), reason }
+        }
+        AnchorKind::Checkpoint { index } => {
+            JournalError::CheckpointMismatch { index, seq: anchor.head.seq, file: file.to_path_buf(), reason }
         }
     }
 }

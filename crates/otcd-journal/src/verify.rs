@@ -24,7 +24,7 @@ pub struct VerifyReport {
 /// genesis) without modifying anything and without taking the writer lock, so it can run next
 /// to a live server (whose in-flight write then shows up as a torn tail).
 pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
-    let outcome = scan_journal(dir, u64::MAX, None, |_, _| Ok(()))?;
+    let outcome = scan_journal(dir, u64::MAX, &[], |_, _| Ok(()))?;
     Ok(VerifyReport {
         events: outcome.records,
         head: outcome.head,

@@ -1,4 +1,4 @@
-//! Command-line interface: `otcd serve`, `otcd demo`, `otcd verify`, `otcd sign`.
+//! Command-line interface: `otcd serve`, `otcd demo`, `otcd verify`, `otcd audit-export`, `otcd sign`.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -57,10 +57,34 @@ pub enum CliCommand {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
-    /// Check the tamper-evident journal offline: exit 0 when intact, non-zero naming the first bad record.
+    /// Check the tamper-evident journal and its signed checkpoints offline (or an audit export bundle with
+    /// --export): exit 0 when intact, non-zero naming the first bad record or checkpoint.
     Verify {
         #[arg(long, default_value = "./otcd-data")]
         data_dir: PathBuf,
+        /// The desk's Ed25519 public key (64 hex digits) obtained from the operator out of band; default: the
+        /// data directory's desk-signing.pub (or, with --export, the key the bundle names).
+        #[arg(long)]
+        public_key: Option<String>,
+        /// Verify this export bundle (from `otcd audit-export` or GET /v1/admin/audit/export) instead of a data
+        /// directory.
+        #[arg(long)]
+        export: Option<PathBuf>,
+    },
+    /// Write a self-contained audit bundle of the journal records stamped in [--from, --to), anchored by signed
+    /// checkpoints, for `otcd verify --export`.
+    AuditExport {
+        #[arg(long, default_value = "./otcd-data")]
+        data_dir: PathBuf,
+        /// RFC 3339 start of the window (inclusive).
+        #[arg(long)]
+        from: String,
+        /// RFC 3339 end of the window (exclusive).
+        #[arg(long)]
+        to: String,
+        /// Where to write the bundle (JSON lines).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Print the OTC-* headers that sign a request, for curl: `curl $(otcd sign ...) http://...`.
     Sign {

@@ -19,9 +19,9 @@ pub async fn run_server(command: CliCommand) -> anyhow::Result<()> {
 async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
     if let Some(directory) = &arguments.sanctions_dir {
         anyhow::ensure!(directory.is_dir(), "--sanctions-dir {} is not a directory", directory.display());
-        tracing::warn!(dir = %directory.display(), "sanctions lists are not screened yet (compliance issue); clients show screening lists: []");
     }
     let mut options = ServeOptions::new(arguments.data_dir, arguments.listen);
+    options.sanctions_dir = arguments.sanctions_dir.clone();
     options.market = match arguments.market {
         MarketMode::Sim => MarketSource::Sim { seed: arguments.market_seed, interval_ms: 100 },
         MarketMode::Manual => MarketSource::Manual,
@@ -59,11 +59,26 @@ struct ConfigFile {
     rate_limit_per_ip_per_second: Option<u32>,
     /// Requests per second of one class from one desk (operator) key (default 10000).
     rate_limit_desk_key_per_second: Option<u32>,
+    /// Simulated custodian: ms from submission to confirmation of a crypto payout (default 1000).
+    settlement_confirm_after_ms: Option<i64>,
+    /// Simulated bank: ms from submission to confirmation of a fiat payout (default 2000).
+    settlement_bank_confirm_after_ms: Option<i64>,
+    /// Percent of payouts the simulated rails fail or return (default 0).
+    settlement_failure_percent: Option<u8>,
+    /// Journal records between two signed checkpoints (default 1000).
+    checkpoint_every_records: Option<u64>,
+    /// Longest time, ms, a durable record waits for a signed checkpoint (default 10000).
+    checkpoint_every_ms: Option<u64>,
 }
 
 fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let config: ConfigFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let rails = &mut options.settlement;
+    rails.confirm_after_ms = config.settlement_confirm_after_ms.unwrap_or(rails.confirm_after_ms).clamp(0, 86_400_000);
+    rails.bank_confirm_after_ms =
+        config.settlement_bank_confirm_after_ms.unwrap_or(rails.bank_confirm_after_ms).clamp(0, 86_400_000);
+    rails.failure_percent = config.settlement_failure_percent.unwrap_or(rails.failure_percent).min(100);
     if let Some(records) = config.snapshot_every_records {
         options.snapshot_every_records = records.max(1);
     }
@@ -80,6 +95,14 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     if let Some(per_second) = config.rate_limit_desk_key_per_second {
         anyhow::ensure!(per_second > 0, "rate_limit_desk_key_per_second must be positive");
         options.rate_limits.desk_key_per_second = per_second;
+    }
+    if let Some(records) = config.checkpoint_every_records {
+        anyhow::ensure!(records > 0, "checkpoint_every_records must be positive");
+        options.checkpoint_every_records = records;
+    }
+    if let Some(every_ms) = config.checkpoint_every_ms {
+        anyhow::ensure!((10..=3_600_000).contains(&every_ms), "checkpoint_every_ms must be between 10 and 3600000");
+        options.checkpoint_every = std::time::Duration::from_millis(every_ms);
     }
     if let Some(validity) = config.quote_validity_ms {
         let bounds =
@@ -127,33 +150,111 @@ async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<(
     Ok(())
 }
 
-pub fn verify(data_dir: &Path) -> anyhow::Result<()> {
+pub fn verify(data_dir: &Path, public_key: Option<&str>, export: Option<&Path>) -> anyhow::Result<()> {
+    let public_key = public_key
+        .map(otcd_api::audit::parse_public_key)
+        .transpose()
+        .map_err(|error| anyhow::anyhow!("--public-key: {error}"))?;
+    if let Some(export) = export {
+        return verify_export(export, public_key.as_ref());
+    }
     let directory = journal_dir(data_dir);
     if !directory.is_dir() {
         bail!("{} holds no journal", data_dir.display());
     }
-    match otcd_journal::verify(&directory) {
+    match otcd_api::audit::verify_data_dir(data_dir, public_key.as_ref()) {
         Ok(report) => {
+            let journal = &report.journal;
             println!(
                 "journal intact: {} events, head {} (seq {})",
-                report.events,
-                report.head.hash_hex(),
-                report.head.seq
+                journal.events,
+                journal.head.hash_hex(),
+                journal.head.seq
             );
-            if report.torn_tail_bytes > 0 {
+            match &report.last_checkpoint {
+                Some(last) => println!(
+                    "checkpoints intact: {} signed checkpoints, the last (#{}) at seq {}; {} records after it are \
+                     chained but not yet signed",
+                    report.checkpoints, last.index, last.seq, report.unanchored_records
+                ),
+                None => println!("no signed checkpoints yet: {} records are chained but not signed", journal.events),
+            }
+            if journal.torn_tail_bytes > 0 {
                 println!(
                     "note: {} bytes of a torn, never-acknowledged final record will be dropped on the next start",
-                    report.torn_tail_bytes
+                    journal.torn_tail_bytes
+                );
+            }
+            if report.checkpoint_torn_bytes > 0 {
+                println!(
+                    "note: {} bytes of an interrupted final checkpoint line will be dropped on the next start",
+                    report.checkpoint_torn_bytes
                 );
             }
             Ok(())
         }
         Err(error) => {
             let seq = error.seq().map_or_else(|| "unknown".to_owned(), |seq| seq.to_string());
-            eprintln!("journal verification FAILED at seq {seq}: {error}");
+            match error.checkpoint_index() {
+                Some(index) => eprintln!("verification FAILED at checkpoint #{index} (seq {seq}): {error}"),
+                None => eprintln!("journal verification FAILED at seq {seq}: {error}"),
+            }
             std::process::exit(1);
         }
     }
+}
+
+fn verify_export(path: &Path, public_key: Option<&otcd_journal::VerifyingKey>) -> anyhow::Result<()> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    match otcd_journal::verify_export(std::io::BufReader::new(file), public_key) {
+        Ok(report) => {
+            println!(
+                "export intact: {} records in the window (seq {}..={}), {} records in all, {} checkpoints signed by \
+                 {}; the window's end is anchored by checkpoint #{} at seq {}; its start by {}",
+                report.window_records,
+                report.window_first_seq,
+                report.window_last_seq,
+                report.records,
+                report.checkpoints,
+                report.public_key_hex,
+                report.anchor.0,
+                report.anchor.1,
+                report.start_anchor
+            );
+            if public_key.is_none() {
+                println!(
+                    "note: checked with the key the bundle names; pass --public-key to check against the key you trust"
+                );
+            }
+            Ok(())
+        }
+        Err(error) => {
+            eprintln!("export verification FAILED: {error}");
+            std::process::exit(1);
+        }
+    }
+}
+
+pub fn audit_export(data_dir: &Path, from: &str, to: &str, out: &Path) -> anyhow::Result<()> {
+    let parse = |field: &str, text: &str| {
+        otcd_api::json::parse_timestamp(field, text).map_err(|error| anyhow::anyhow!("--{}", error.detail))
+    };
+    let (from_ms, to_ms) = (parse("from", from)?.0, parse("to", to)?.0);
+    anyhow::ensure!(to_ms > from_ms, "--to must be after --from");
+    let window = otcd_journal::ExportWindow { from_ms, to_ms, from: from.to_owned(), to: to.to_owned() };
+    let mut bundle = Vec::new();
+    let summary = otcd_api::audit::export_data_dir(data_dir, &window, otcd_journal::EXPORT_RECORDS_MAX, &mut bundle)?;
+    otcd_api::secrets::write_private_file(out, &bundle).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "wrote {}: {} records (window seq {}..={}), {} checkpoints, anchored at seq {}",
+        out.display(),
+        summary.records,
+        summary.window_first_seq,
+        summary.window_last_seq,
+        summary.checkpoints,
+        summary.last_seq
+    );
+    Ok(())
 }
 
 #[derive(serde::Deserialize)]

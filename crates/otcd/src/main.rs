@@ -9,7 +9,10 @@ use clap::Parser;
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     match cli.command {
-        cli::CliCommand::Verify { data_dir } => commands::verify(&data_dir),
+        cli::CliCommand::Verify { data_dir, public_key, export } => {
+            commands::verify(&data_dir, public_key.as_deref(), export.as_deref())
+        }
+        cli::CliCommand::AuditExport { data_dir, from, to, out } => commands::audit_export(&data_dir, &from, &to, &out),
         cli::CliCommand::Sign { key_file, client, method, path, body } => {
             commands::sign(&key_file, client.as_deref(), &method, &path, &body)
         }

@@ -5,7 +5,6 @@ use crate::app::{AppState, Signed};
 use crate::json::{double_option, parse_body, parse_timestamp, DecimalText};
 use crate::problem::{ApiError, ApiResult};
 use crate::secrets::{new_hmac_secret, new_key_id};
-use crate::store::journal_dir;
 use crate::views::{ClientView, DepositView, KeyView, ListView, TierView, USD_SCALE};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
@@ -58,6 +57,8 @@ pub struct UpdateClientRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     credit_limit_usd: Option<Option<DecimalText>>,
+    /// `"cleared"`: a compliance user reviewed the screening matches and clears the client.
+    screening_decision: Option<String>,
 }
 
 fn parse_jurisdiction(text: &str) -> ApiResult<Jurisdiction> {
@@ -93,9 +94,12 @@ fn client_of(state: &AppState, outcome: Outcome) -> ApiResult<ClientView> {
 pub async fn create_client(State(state): State<AppState>, signed: Signed) -> ApiResult<Created<ClientView>> {
     admin(&signed)?;
     let request: CreateClientRequest = parse_body(&signed.body)?;
+    let jurisdiction = parse_jurisdiction(&request.jurisdiction)?;
+    let screening = state.screening.screen_client(&request.name, jurisdiction.country());
     let new = NewClient {
+        screening,
         name: request.name,
-        jurisdiction: parse_jurisdiction(&request.jurisdiction)?,
+        jurisdiction,
         tier: parse_tier_name("tier", request.tier.as_deref().unwrap_or("standard"))?,
         kyc_status: request.kyc_status,
         kyc_expires_at: request
@@ -168,7 +172,9 @@ pub async fn update_client(
     admin(&signed)?;
     let client_id = parse_client_id(&client_id)?;
     let request: UpdateClientRequest = parse_body(&signed.body)?;
+    let screening = rescreen(&state, &client_id, &request).await?;
     let changes = ClientChanges {
+        screening,
         name: request.name,
         jurisdiction: request.jurisdiction.as_deref().map(parse_jurisdiction).transpose()?,
         tier: request.tier.as_deref().map(|text| parse_tier_name("tier", text)).transpose()?,
@@ -187,6 +193,38 @@ pub async fn update_client(
     };
     let executed = state.engine.submit(signed.principal.actor(), Command::UpdateClient { client_id, changes }).await?;
     Ok(Json(client_of(&state, executed.outcome)?))
+}
+
+/// A new screening when the name or jurisdiction changes (against the loaded lists), or a compliance decision
+/// (`screening_decision: "cleared"`) that keeps the matches and clears the client.
+async fn rescreen(
+    state: &AppState,
+    client_id: &ClientId,
+    request: &UpdateClientRequest,
+) -> ApiResult<Option<otcd_core::model::ClientScreening>> {
+    let wanted = client_id.clone();
+    let current = state.engine.query(move |desk| desk.client(&wanted).cloned()).await?;
+    let Some(current) = current else { return Ok(None) };
+    match request.screening_decision.as_deref() {
+        None => {}
+        Some("cleared") => {
+            let Some(mut screening) = current.screening.clone() else {
+                return Err(ApiError::invalid("screening_decision", "the client has no screening to clear"));
+            };
+            screening.status = otcd_core::model::ScreeningStatus::Cleared;
+            return Ok(Some(screening));
+        }
+        Some(_) => return Err(ApiError::invalid("screening_decision", "must be \"cleared\"")),
+    }
+    if request.name.is_none() && request.jurisdiction.is_none() {
+        return Ok(None);
+    }
+    let name = request.name.clone().unwrap_or(current.name);
+    let jurisdiction = match &request.jurisdiction {
+        Some(text) => parse_jurisdiction(text)?,
+        None => current.jurisdiction,
+    };
+    Ok(state.screening.screen_client(&name, jurisdiction.country()))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -411,11 +449,13 @@ pub async fn create_deposit(State(state): State<AppState>, signed: Signed) -> Ap
         .asset_by_text(&request.asset)
         .ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?
         .clone();
+    let amount = request.amount.positive("amount", asset.scale)?;
     let deposit = NewDeposit {
         client_id: ClientId::parse(&request.client_id).map_err(|error| ApiError::invalid("client_id", error))?,
         asset: asset.code,
-        amount: request.amount.positive("amount", asset.scale)?,
+        amount,
         reference: ClientReference::parse(&request.reference).map_err(|error| ApiError::invalid("reference", error))?,
+        notional_usd: crate::market_inputs::asset_usd(&state.market, &state.catalog, asset.code, amount),
     };
     let executed = state.engine.submit(signed.principal.actor(), Command::Deposit(deposit)).await?;
     match executed.outcome {
@@ -446,20 +486,139 @@ pub async fn publish_balance(state: &AppState, client_id: &ClientId, asset: otcd
     }
 }
 
-/// Verifies the whole hash chain of the journal on disk.
-#[utoipa::path(get, path = "/v1/admin/audit/verify", tag = "admin", responses((status = 200, description = "{\"valid\", \"events\", \"head\"}")))]
+/// Verifies the whole hash chain of the journal on disk, and the desk's signed checkpoints against it.
+#[utoipa::path(get, path = "/v1/admin/audit/verify", tag = "admin", responses((status = 200, description = "{\"valid\", \"events\", \"head\", \"head_seq\", \"checkpoints\", \"last_checkpoint_seq\", \"unanchored_records\"}; when invalid also \"first_bad_seq\", \"checkpoint_index\", \"error\"")))]
 pub async fn audit_verify(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<serde_json::Value>> {
     admin(&signed)?;
-    let directory = journal_dir(&state.data_dir);
-    let result = tokio::task::spawn_blocking(move || otcd_journal::verify(&directory))
+    let data_dir = state.data_dir.clone();
+    let result = tokio::task::spawn_blocking(move || crate::audit::verify_data_dir(&data_dir, None))
         .await
         .map_err(|_| ApiError::internal("verification was interrupted"))?;
     Ok(Json(match result {
-        Ok(report) => json!({"valid": true, "events": report.events, "head": report.head.hash_hex()}),
-        Err(error) => {
-            json!({"valid": false, "events": null, "head": null, "first_bad_seq": error.seq(), "error": error.to_string()})
-        }
+        Ok(report) => json!({
+            "valid": true,
+            "events": report.journal.events,
+            "head": report.journal.head.hash_hex(),
+            "head_seq": report.journal.head.seq,
+            "checkpoints": report.checkpoints,
+            "last_checkpoint_seq": report.last_checkpoint.map(|checkpoint| checkpoint.seq),
+            "unanchored_records": report.unanchored_records,
+        }),
+        Err(error) => json!({
+            "valid": false,
+            "events": null,
+            "head": null,
+            "first_bad_seq": error.seq(),
+            "checkpoint_index": error.checkpoint_index(),
+            "error": error.to_string(),
+        }),
     }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointsQuery {
+    limit: Option<usize>,
+    /// The index of the last checkpoint of the previous page (pages go from the newest back).
+    cursor: Option<String>,
+}
+
+/// The desk's public signing key and its signed journal checkpoints, newest first.
+#[utoipa::path(get, path = "/v1/admin/audit/checkpoints", tag = "admin", responses((status = 200, description = "{\"algorithm\": \"ed25519\", \"public_key\", \"count\", \"items\": [{\"index\", \"seq\", \"record_count\", \"head_hash\", \"timestamp\", \"timestamp_ms\", \"prev_checkpoint_hash\", \"signature\"}], \"next_cursor\"}")))]
+pub async fn audit_checkpoints(
+    State(state): State<AppState>,
+    uri: Uri,
+    signed: Signed,
+) -> ApiResult<Json<serde_json::Value>> {
+    admin(&signed)?;
+    let query: CheckpointsQuery = parse_query(&uri)?;
+    let limit = page_limit(query.limit)?;
+    let before = match query.cursor {
+        Some(cursor) => {
+            cursor.parse::<u64>().map_err(|_| ApiError::invalid("cursor", "is not a cursor from this list"))?
+        }
+        None => u64::MAX,
+    };
+    let data_dir = state.data_dir.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let key = crate::audit::read_public_key(&data_dir)?;
+        let path = crate::audit::checkpoints_path(&data_dir);
+        let file = otcd_journal::read_checkpoints(&path, otcd_journal::SignatureCheck::None)
+            .map_err(|error| error.to_string())?;
+        Ok::<_, String>((key, file.checkpoints))
+    })
+    .await
+    .map_err(|_| ApiError::internal("reading the checkpoints was interrupted"))?;
+    let (key, checkpoints) = read.map_err(ApiError::internal)?;
+    let count = checkpoints.len();
+    let mut page = checkpoints.iter().rev().filter(|checkpoint| checkpoint.index < before);
+    let items: Vec<serde_json::Value> = page
+        .by_ref()
+        .take(limit)
+        .map(|checkpoint| {
+            let mut item = serde_json::to_value(checkpoint).expect("checkpoints serialize");
+            item["timestamp"] =
+                crate::json::format_timestamp(otcd_core::time::TimestampMs(checkpoint.timestamp_ms)).into();
+            item
+        })
+        .collect();
+    let next_cursor = match page.next() {
+        Some(_) => items.last().map(|item| item["index"].to_string()),
+        None => None,
+    };
+    Ok(Json(json!({
+        "algorithm": "ed25519",
+        "public_key": hex::encode(key.as_bytes()),
+        "count": count,
+        "items": items,
+        "next_cursor": next_cursor,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    from: String,
+    to: String,
+}
+
+/// A self-contained audit bundle (JSON lines) of the journal records stamped in `[from, to)`, with the signed
+/// checkpoints that anchor them and the desk public key; `otcd verify --export FILE` checks it offline.
+#[utoipa::path(get, path = "/v1/admin/audit/export", tag = "admin", params(("from" = String, Query, description = "RFC 3339"), ("to" = String, Query, description = "RFC 3339")), responses((status = 200, description = "application/x-ndjson bundle (docs/audit.md)"), (status = 404, description = "no records in the window"), (status = 400, description = "window holds more than 50000 records"), (status = 503, description = "the window's end is not yet covered by a checkpoint")))]
+pub async fn audit_export(
+    State(state): State<AppState>,
+    uri: Uri,
+    signed: Signed,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    admin(&signed)?;
+    let query: ExportQuery = parse_query(&uri)?;
+    let from = parse_timestamp("from", &query.from)?;
+    let to = parse_timestamp("to", &query.to)?;
+    if to <= from {
+        return Err(ApiError::invalid("to", "must be after from"));
+    }
+    let window = otcd_journal::ExportWindow { from_ms: from.0, to_ms: to.0, from: query.from, to: query.to };
+    let data_dir = state.data_dir.clone();
+    let exported = tokio::task::spawn_blocking(move || {
+        let mut bundle = Vec::new();
+        crate::audit::export_data_dir(&data_dir, &window, otcd_journal::EXPORT_RECORDS_MAX, &mut bundle).map(|_| bundle)
+    })
+    .await
+    .map_err(|_| ApiError::internal("the export was interrupted"))?;
+    let bundle = exported.map_err(|failure| match failure {
+        crate::audit::VerifyFailure::Audit(error @ otcd_journal::AuditError::EmptyWindow { .. }) => {
+            ApiError::not_found(error.to_string())
+        }
+        crate::audit::VerifyFailure::Audit(error @ otcd_journal::AuditError::TooLarge { .. }) => {
+            ApiError::invalid("to", error)
+        }
+        crate::audit::VerifyFailure::Audit(error @ otcd_journal::AuditError::NotAnchored { .. }) => {
+            ApiError::unavailable(error.to_string(), crate::runner::CHECKPOINT_EVERY_DEFAULT.as_secs())
+        }
+        other => ApiError::internal(other.to_string()),
+    })?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], bundle).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -88,3 +88,211 @@ pub async fn list_jurisdictions(
     let items = state.engine.query(|desk| desk.jurisdiction_rules().map(view).collect()).await?;
     Ok(Json(crate::views::ListView { items, next_cursor: None }))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScreenParams {
+    name: String,
+    date_of_birth: Option<String>,
+    country: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Screens a name against the loaded lists: `{"matches": [{"list", "entry_id", "name", "score"}]}`, best first.
+#[utoipa::path(get, path = "/v1/admin/sanctions/screen", tag = "compliance",
+    params(("name" = String, Query,), ("date_of_birth" = Option<String>, Query,), ("country" = Option<String>, Query,)),
+    responses((status = 200, description = "{\"matches\": [...]}"), (status = 503, body = crate::problem::Problem)))]
+pub async fn screen(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    signed: Signed,
+) -> ApiResult<Json<serde_json::Value>> {
+    admin(&signed)?;
+    let params: ScreenParams = super::parse_query(&uri)?;
+    if params.name.trim().is_empty() || params.name.len() > 300 {
+        return Err(ApiError::invalid("name", "1 to 300 bytes"));
+    }
+    let limit = super::page_limit(params.limit.or(Some(20)))?;
+    let screener = state
+        .screening
+        .screener()
+        .ok_or_else(|| ApiError::unavailable("no sanctions lists are loaded: start otcd with --sanctions-dir", 60))?;
+    let query = otcd_sanctions::NameQuery {
+        name: &params.name,
+        date_of_birth: params.date_of_birth.as_deref(),
+        country: params.country.as_deref(),
+    };
+    let matches: Vec<serde_json::Value> = screener
+        .screen_name(&query, limit)
+        .iter()
+        .map(|found| {
+            let recorded = crate::screening::recorded(found);
+            serde_json::json!({"list": recorded.list, "entry_id": recorded.entry_id, "name": recorded.name,
+                "score": (found.score * 1000.0).floor() / 1000.0})
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"matches": matches, "lists_version": screener.lists().digest()})))
+}
+
+/// Reloads the lists from `--sanctions-dir` without downtime and re-screens every client; new possible matches
+/// raise alerts.
+#[utoipa::path(post, path = "/v1/admin/sanctions/reload", tag = "compliance", responses((status = 200, description = "{\"lists_version\", \"clients_screened\", \"changed\"}")))]
+pub async fn reload_sanctions(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<serde_json::Value>> {
+    admin(&signed)?;
+    let service = state.clone();
+    let screener = tokio::task::spawn_blocking(move || service.screening.reload())
+        .await
+        .map_err(|_| ApiError::internal("reload was interrupted"))?
+        .map_err(|error| ApiError::unavailable(format!("cannot load the lists: {error}"), 60))?
+        .ok_or_else(|| ApiError::unavailable("otcd runs without --sanctions-dir", 60))?;
+    let clients: Vec<(otcd_core::ids::ClientId, String, String, Option<otcd_core::model::ClientScreening>)> = state
+        .engine
+        .query(|desk| {
+            desk.clients()
+                .map(|client| {
+                    let country = client.jurisdiction.country().to_owned();
+                    (client.client_id.clone(), client.name.clone(), country, client.screening.clone())
+                })
+                .collect()
+        })
+        .await?;
+    let mut changed = 0;
+    for (client_id, name, country, previous) in &clients {
+        let screening = crate::screening::screen_client_with(&screener, name, country);
+        let same_result = previous.as_ref().is_some_and(|previous| {
+            previous.matches == screening.matches
+                && (previous.status == screening.status
+                    || previous.status == otcd_core::model::ScreeningStatus::Cleared)
+        });
+        if same_result {
+            continue;
+        }
+        let changes = otcd_core::engine::ClientChanges { screening: Some(screening), ..Default::default() };
+        let command = Command::UpdateClient { client_id: client_id.clone(), changes };
+        state.engine.submit(signed.principal.actor(), command).await?;
+        changed += 1;
+    }
+    Ok(Json(
+        serde_json::json!({"lists_version": screener.lists().digest(), "clients_screened": clients.len(), "changed": changed}),
+    ))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AlertView {
+    pub alert_id: String,
+    /// `sanctions_screening`, `sanctions_address`, `structuring` or `rapid_in_and_out`.
+    pub kind: String,
+    pub client_id: Option<String>,
+    pub created_at: String,
+    pub evidence: String,
+    /// Case status: `open`, `investigating` or `closed`.
+    pub status: String,
+    pub notes: Vec<serde_json::Value>,
+    pub updated_at: String,
+}
+
+fn alert_view(alert: &otcd_core::engine::alerts::Alert) -> AlertView {
+    let text = |value: serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+    AlertView {
+        alert_id: alert.alert_id.clone(),
+        kind: text(serde_json::to_value(alert.kind).unwrap_or_default()),
+        client_id: alert.client_id.as_ref().map(ToString::to_string),
+        created_at: crate::json::format_timestamp(alert.created_at),
+        evidence: alert.evidence.clone(),
+        status: text(serde_json::to_value(alert.status).unwrap_or_default()),
+        notes: alert
+            .notes
+            .iter()
+            .map(|note| serde_json::json!({"at": crate::json::format_timestamp(note.at), "by": note.by, "text": note.text}))
+            .collect(),
+        updated_at: crate::json::format_timestamp(alert.updated_at),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertParams {
+    status: Option<String>,
+    client_id: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Compliance alerts, newest first, by case status and client.
+#[utoipa::path(get, path = "/v1/admin/alerts", tag = "compliance", responses((status = 200, body = crate::views::ListView<AlertView>)))]
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    signed: Signed,
+) -> ApiResult<Json<crate::views::ListView<AlertView>>> {
+    admin(&signed)?;
+    let params: AlertParams = super::parse_query(&uri)?;
+    let limit = super::page_limit(params.limit)?;
+    let items = state
+        .engine
+        .query(move |desk| {
+            desk.alerts()
+                .iter()
+                .rev()
+                .map(alert_view)
+                .filter(|alert| params.status.as_ref().is_none_or(|status| alert.status == *status))
+                .filter(|alert| params.client_id.as_ref().is_none_or(|client| alert.client_id.as_ref() == Some(client)))
+                .take(limit)
+                .collect()
+        })
+        .await?;
+    Ok(Json(crate::views::ListView { items, next_cursor: None }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertUpdateRequest {
+    /// `open`, `investigating` or `closed`.
+    #[schema(value_type = Option<String>)]
+    status: Option<otcd_core::engine::alerts::CaseStatus>,
+    note: Option<String>,
+}
+
+/// Changes an alert's case status and/or adds a note (journaled with the key that made it).
+#[utoipa::path(patch, path = "/v1/admin/alerts/{alert_id}", tag = "compliance", request_body = AlertUpdateRequest, responses((status = 200, body = AlertView)))]
+pub async fn update_alert(
+    State(state): State<AppState>,
+    Path(alert_id): Path<String>,
+    signed: Signed,
+) -> ApiResult<Json<AlertView>> {
+    admin(&signed)?;
+    let request: AlertUpdateRequest = parse_body(&signed.body)?;
+    if request.status.is_none() && request.note.is_none() {
+        return Err(ApiError::invalid("status", "give a status, a note or both"));
+    }
+    let update = otcd_core::engine::alerts::AlertUpdate { alert_id, status: request.status, note: request.note };
+    let executed = state.engine.submit(signed.principal.actor(), Command::UpdateAlert(update)).await?;
+    let Outcome::Alert(alert) = executed.outcome else { return Err(ApiError::internal("unexpected outcome")) };
+    Ok(Json(alert_view(&alert)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmlRulesRequest {
+    window_ms: i64,
+    structuring_threshold_usd: crate::json::DecimalText,
+    structuring_floor_percent: i128,
+    structuring_count: usize,
+}
+
+/// Sets the AML rules' thresholds (see docs/compliance.md).
+#[utoipa::path(put, path = "/v1/admin/aml-rules", tag = "compliance", request_body = AmlRulesRequest, responses((status = 200)))]
+pub async fn put_aml_rules(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<serde_json::Value>> {
+    admin(&signed)?;
+    let request: AmlRulesRequest = parse_body(&signed.body)?;
+    let rules = otcd_core::engine::alerts::AmlRules {
+        window_ms: request.window_ms,
+        structuring_threshold_usd: request.structuring_threshold_usd.positive("structuring_threshold_usd", 2)?,
+        structuring_floor_percent: request.structuring_floor_percent,
+        structuring_count: request.structuring_count,
+    };
+    state.engine.submit(signed.principal.actor(), Command::PutAmlRules(rules.clone())).await?;
+    Ok(Json(
+        serde_json::json!({"window_ms": rules.window_ms, "structuring_threshold_usd": request.structuring_threshold_usd.0,
+        "structuring_floor_percent": rules.structuring_floor_percent, "structuring_count": rules.structuring_count}),
+    ))
+}

@@ -9,6 +9,16 @@ pub mod orders;
 pub mod public;
 pub mod quotes;
 pub mod sessions;
+pub mod withdrawals;
+
+/// Query parameters shared by simple lists.
+pub mod orders_params {
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct LimitOnly {
+        pub limit: Option<usize>,
+    }
+}
 
 use crate::app::AppState;
 use crate::problem::{ApiError, ApiResult};
@@ -39,6 +49,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/tiers/{tier}", put(admin::put_tier))
         .route("/v1/admin/deposits", post(admin::create_deposit))
         .route("/v1/admin/audit/verify", get(admin::audit_verify))
+        .route("/v1/admin/audit/checkpoints", get(admin::audit_checkpoints))
+        .route("/v1/admin/audit/export", get(admin::audit_export))
         .route("/v1/admin/market/{instrument}", put(quotes::put_manual_market))
         .route("/v1/admin/skew/{asset}", put(admin::put_skew))
         .route("/v1/admin/instruments/{instrument}", put(controls::put_instrument_control))
@@ -46,6 +58,16 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/desk/position-limits/{asset}", put(controls::put_position_limit))
         .route("/v1/admin/trading", get(controls::get_trading_controls))
         .route("/v1/admin/jurisdictions", get(compliance::list_jurisdictions))
+        .route("/v1/destinations", post(withdrawals::create_destination).get(withdrawals::list_destinations))
+        .route("/v1/withdrawals", post(withdrawals::create_withdrawal).get(withdrawals::list_withdrawals))
+        .route("/v1/withdrawals/{withdrawal_id}", get(withdrawals::get_withdrawal))
+        .route("/v1/admin/destinations/{destination_id}", axum::routing::patch(withdrawals::set_destination_status))
+        .route("/v1/admin/withdrawals", get(withdrawals::admin_withdrawals))
+        .route("/v1/admin/sanctions/screen", get(compliance::screen))
+        .route("/v1/admin/sanctions/reload", post(compliance::reload_sanctions))
+        .route("/v1/admin/alerts", get(compliance::list_alerts))
+        .route("/v1/admin/alerts/{alert_id}", axum::routing::patch(compliance::update_alert))
+        .route("/v1/admin/aml-rules", put(compliance::put_aml_rules))
         .route("/v1/admin/jurisdictions/{code}", put(compliance::put_jurisdiction))
         .route("/v1/admin/desk/funding", post(admin::fund_desk))
         .route("/v1/admin/desk/positions", get(admin::desk_positions))
@@ -72,10 +94,15 @@ pub fn routes() -> Router<AppState> {
         admin::create_client, admin::list_clients, admin::get_client, admin::update_client,
         admin::create_client_key, admin::create_desk_key, admin::revoke_key,
         admin::list_tiers, admin::put_tier, admin::create_deposit, admin::audit_verify,
+        admin::audit_checkpoints, admin::audit_export,
         admin::put_skew, admin::fund_desk, controls::put_instrument_control, controls::put_kill_switch,
         controls::put_position_limit, controls::get_trading_controls, compliance::put_jurisdiction,
-        compliance::list_jurisdictions, admin::desk_positions,
-        orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order, orders::cancel_all_orders,
+        compliance::list_jurisdictions, compliance::screen, compliance::reload_sanctions, compliance::list_alerts,
+        compliance::update_alert, compliance::put_aml_rules, withdrawals::create_destination, withdrawals::list_destinations,
+        withdrawals::create_withdrawal, withdrawals::list_withdrawals, withdrawals::get_withdrawal,
+        withdrawals::set_destination_status, withdrawals::admin_withdrawals, admin::desk_positions,
+        orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order,
+        orders::cancel_all_orders,
         quotes::indicative_price, quotes::request_for_quote, quotes::get_quote, quotes::put_manual_market,
         sessions::create_session, console::recent_trades, console::desk_exposure,
     ),

@@ -357,11 +357,11 @@ async function refreshCredit(creditClients) {
 }
 
 /** A panel fed by an endpoint that this desk may not serve yet: 404 shows an empty state. */
-async function optionalList(path, element, render, missing) {
+async function optionalList(path, element, render, missing, empty = "Nothing to review") {
   try {
     const body = await api(path);
     const items = body.items || [];
-    element.innerHTML = items.length ? render(items) : `<div class="empty">Nothing to review</div>`;
+    element.innerHTML = items.length ? render(items) : `<div class="empty">${esc(empty)}</div>`;
   } catch (error) {
     if (error.status === 401) return;
     element.innerHTML =
@@ -371,28 +371,56 @@ async function optionalList(path, element, render, missing) {
   }
 }
 
+const ALERT_KINDS = {
+  sanctions_screening: ["bad", "sanctions: client"],
+  sanctions_address: ["bad", "sanctions: address"],
+  structuring: ["warn", "structuring"],
+  rapid_in_and_out: ["warn", "rapid in and out"],
+};
+const CASE_STATUS = { open: "bad", investigating: "warn", closed: "ok" };
+
 async function refreshAlerts() {
   await optionalList(
-    "/v1/admin/alerts",
+    "/v1/admin/alerts?limit=50",
     $("alerts"),
-    (items) =>
-      `<ul class="alerts">${items
-        .map((alert) => `<li><span class="tag ${alert.severity === "high" ? "bad" : "warn"}">${esc(alert.severity || alert.kind || "alert")}</span> ${esc(alert.summary || alert.detail || alert.type || JSON.stringify(alert))} <span class="muted small">${esc(alert.client_id || "")} ${esc(alert.created_at || "")}</span></li>`)
-        .join("")}</ul>`,
+    (items) => {
+      const open = items.filter((alert) => alert.status !== "closed").length;
+      return `<p class="small muted">${open} open of the latest ${items.length}</p><div class="scroll short"><table class="compact"><thead><tr><th scope="col">Time</th><th scope="col">Kind</th><th scope="col">Client</th><th scope="col">Evidence</th><th scope="col">Case</th></tr></thead><tbody>${items
+        .map((alert) => {
+          const [level, label] = ALERT_KINDS[alert.kind] || ["warn", alert.kind || "alert"];
+          return `<tr><td class="small">${esc(shortTime(alert.created_at))}</td><td><span class="tag ${level}">${esc(label)}</span></td>
+            <td class="mono">${esc(alert.client_id || "—")}</td><td class="small">${esc(alert.evidence || "")}</td>
+            <td><span class="tag ${CASE_STATUS[alert.status] || "warn"}">${esc(alert.status || "open")}</span></td></tr>`;
+        })
+        .join("")}</tbody></table></div>`;
+    },
     "Compliance and surveillance alerts appear here once the desk serves",
+    "No alerts: nothing to review",
   );
 }
+
+const WITHDRAWAL_STATUS = { pending: "warn", submitted: "warn", completed: "ok", failed: "bad" };
 
 async function refreshWithdrawals() {
   await optionalList(
     "/v1/admin/withdrawals?limit=50",
     $("withdrawals"),
     (items) =>
-      `<table class="compact"><thead><tr><th scope="col">Withdrawal</th><th scope="col">Client</th><th scope="col" class="num">Amount</th><th scope="col">Status</th></tr></thead><tbody>${items
-        .map((w) => `<tr><td class="mono">${esc(w.withdrawal_id)}</td><td>${esc(w.client_id)}</td><td class="num">${esc(w.amount)} ${esc(w.asset)}</td><td><span class="tag ${w.status === "completed" ? "ok" : "warn"}">${esc(w.status)}</span></td></tr>`)
-        .join("")}</tbody></table>`,
+      `<div class="scroll short"><table class="compact"><thead><tr><th scope="col">Time</th><th scope="col">Withdrawal</th><th scope="col" class="num">Amount</th><th scope="col">Status</th><th scope="col">Reference</th></tr></thead><tbody>${items
+        .map(
+          (w) => `<tr><td class="small">${esc(shortTime(w.created_at))}</td><td class="mono">${esc(w.withdrawal_id)}${w.client_id ? ` <span class="muted">${esc(w.client_id)}</span>` : ""}</td>
+            <td class="num">${esc(w.amount)} ${esc(w.asset)}</td><td><span class="tag ${WITHDRAWAL_STATUS[w.status] || "warn"}">${esc(w.status)}</span></td>
+            <td class="small muted">${esc(w.failure_reason || w.external_reference || "")}</td></tr>`,
+        )
+        .join("")}</tbody></table></div>`,
     "Withdrawals and their settlement status appear here once the desk serves",
+    "No withdrawals yet",
   );
+}
+
+function shortTime(rfc3339) {
+  const date = new Date(rfc3339);
+  return Number.isNaN(date.getTime()) ? rfc3339 || "" : `${date.toLocaleDateString([], { month: "short", day: "numeric" })} ${date.toLocaleTimeString([], { hour12: false })}`;
 }
 
 async function verifyAudit() {

@@ -93,6 +93,23 @@ pub enum Command {
     PutPositionLimit(super::controls::PositionLimit),
     /// Creates or replaces the rule of a country or subdivision (the engine assigns its version).
     PutJurisdiction(super::jurisdictions::JurisdictionRule),
+    /// Registers a validated, screened withdrawal destination.
+    AddDestination(super::settlement::NewDestination),
+    /// An operator approves, rejects or holds a destination for review.
+    SetDestinationStatus {
+        destination_id: String,
+        status: super::settlement::DestinationStatus,
+    },
+    /// Reserves the funds and records a withdrawal to an approved destination.
+    RequestWithdrawal(super::settlement::NewWithdrawal),
+    /// The settlement adapter reports a withdrawal submitted, completed or failed.
+    SettleWithdrawal {
+        withdrawal_id: String,
+        outcome: super::settlement::SettlementOutcome,
+    },
+    /// A compliance user changes an alert's case status or adds a note.
+    UpdateAlert(super::alerts::AlertUpdate),
+    PutAmlRules(super::alerts::AmlRules),
 }
 
 /// Market data travels inside quote commands: the journal then records exactly what each quote was priced
@@ -164,6 +181,8 @@ pub struct NewClient {
     pub kyc_expires_at: Option<TimestampMs>,
     pub settlement: Settlement,
     pub credit_limit_usd: Option<i128>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screening: Option<super::model::ClientScreening>,
 }
 
 /// A partial update: `None` leaves a field as it is. For the two optional fields, `Some(None)` clears them.
@@ -178,6 +197,9 @@ pub struct ClientChanges {
     pub settlement: Option<Settlement>,
     #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
     pub credit_limit_usd: Option<Option<i128>>,
+    /// A new screening result (name or jurisdiction changed, lists reloaded, or a compliance decision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screening: Option<super::model::ClientScreening>,
 }
 
 /// Keeps "absent" (`None`, leave as is) apart from `null` (`Some(None)`, clear) through a JSON round trip.
@@ -206,6 +228,9 @@ pub struct NewDeposit {
     pub asset: AssetCode,
     pub amount: i128,
     pub reference: ClientReference,
+    /// USD value (cents) at the edge's prices, for AML rules; `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notional_usd: Option<i128>,
 }
 
 mod hex_vec {

@@ -39,6 +39,10 @@ pub enum CommandError {
     DeskCapacity { detail: String },
     #[error("the order is {status:?}; only open or partially filled orders can be cancelled")]
     OrderNotCancelable { status: super::orders::OrderStatus },
+    #[error("the destination is {status:?}: withdrawals go only to approved destinations")]
+    DestinationNotApproved { status: super::settlement::DestinationStatus },
+    #[error("the client matched a sanctions list; firm prices, trading and withdrawals are blocked")]
+    SanctionsHit,
     #[error("jurisdiction restricted: {detail}")]
     JurisdictionRestricted { detail: String },
     #[error("the desk is not initialized")]
@@ -67,6 +71,8 @@ impl CommandError {
             CommandError::SlippageExceeded { .. } => "slippage_exceeded",
             CommandError::PriceUnavailable(_) => "price_unavailable",
             CommandError::TradingHalted { .. } => "trading_halted",
+            CommandError::DestinationNotApproved { .. } => "destination_not_approved",
+            CommandError::SanctionsHit => "sanctions_hit",
             CommandError::JurisdictionRestricted { .. } => "jurisdiction_restricted",
             CommandError::DeskCapacity { .. } => "limit_exceeded",
             CommandError::OrderNotCancelable { .. } => "order_not_cancelable",

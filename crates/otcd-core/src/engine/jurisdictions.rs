@@ -92,7 +92,6 @@ impl Desk {
     }
 
     /// May the client move this asset (withdrawals) from its jurisdiction?
-    #[allow(dead_code)] // Called by withdrawals (execution issue #4).
     pub(super) fn check_jurisdiction_asset(&self, client: &Client, asset: AssetCode) -> Result<(), CommandError> {
         for rule in self.rules_for(&client.jurisdiction) {
             check_blocked(rule)?;

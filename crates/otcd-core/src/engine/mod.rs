@@ -4,6 +4,7 @@
 //! or refuses it without changing anything. It performs no I/O and reads no clock, so the adapters can journal
 //! each accepted record and rebuild the exact same state by replaying them.
 
+pub mod alerts;
 pub mod command;
 pub mod controls;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod orders;
 mod queries;
 pub mod quotes;
 pub mod resting;
+pub mod settlement;
 
 pub use command::{
     Actor, ClientChanges, Command, CrossBooks, JournalRecord, LadderBatchRequest, LadderSubscriber, NewClient,
@@ -66,6 +68,10 @@ pub enum Outcome {
     KillSwitch(controls::KillSwitch),
     PositionLimit(controls::PositionLimit),
     Jurisdiction(jurisdictions::JurisdictionRule),
+    Destination(settlement::Destination),
+    Withdrawal(settlement::Withdrawal),
+    Alert(alerts::Alert),
+    AmlRules(alerts::AmlRules),
     Funding {
         funding: model::DeskFunding,
         repeated: bool,
@@ -111,6 +117,12 @@ pub struct Desk {
     position_limits: BTreeMap<crate::catalog::AssetCode, controls::PositionLimit>,
     #[serde(default)]
     jurisdictions: BTreeMap<model::Jurisdiction, jurisdictions::JurisdictionRule>,
+    #[serde(default)]
+    settlement: settlement::SettlementBook,
+    #[serde(default)]
+    alerts: Vec<alerts::Alert>,
+    #[serde(default)]
+    aml_rules: alerts::AmlRules,
     clients_created: u64,
     /// Time of the last executed command; command times never go backwards inside the engine.
     clock: TimestampMs,
@@ -128,6 +140,7 @@ impl Desk {
         self.ledger.rebuild_indexes();
         self.quotes.rebuild_indexes();
         self.orders.rebuild_indexes();
+        self.settlement.rebuild_indexes();
         self.deposit_index = self
             .deposits
             .iter()
@@ -181,6 +194,18 @@ impl Desk {
             (Command::PutKillSwitch(switch), true) => self.put_kill_switch(switch),
             (Command::PutPositionLimit(limit), true) => self.put_position_limit(limit),
             (Command::PutJurisdiction(rule), true) => self.put_jurisdiction(rule),
+            (Command::AddDestination(new), true) => self.add_destination(at, new),
+            (Command::SetDestinationStatus { destination_id, status }, true) => {
+                self.set_destination_status(at, destination_id, *status)
+            }
+            (Command::RequestWithdrawal(new), true) => self.request_withdrawal(at, new),
+            (Command::SettleWithdrawal { withdrawal_id, outcome }, true) => {
+                self.settle_withdrawal(at, withdrawal_id, outcome)
+            }
+            (Command::UpdateAlert(update), true) => {
+                self.update_alert(at, record.actor.key_id.as_ref().map(ToString::to_string), update)
+            }
+            (Command::PutAmlRules(rules), true) => self.put_aml_rules(rules),
         };
         if result.as_ref().is_ok_and(|executed| executed.changed) {
             self.clock = at;
@@ -238,7 +263,15 @@ impl Desk {
                 status: new.kyc_status,
                 expires_at: new.kyc_expires_at,
             }],
+            screening: new.screening.clone(),
         };
+        let mut client = client;
+        if client.screening.as_ref().is_some_and(model::ClientScreening::needs_decision) {
+            // A possible match keeps the client pending until compliance decides (and raises an alert).
+            client.kyc_status = model::KycStatus::Pending;
+            client.kyc_history[0].status = model::KycStatus::Pending;
+            self.raise_screening_alert(at, &client);
+        }
         self.clients_created += 1;
         self.clients.insert(client_id, client.clone());
         Ok(Executed::changed(Outcome::Client(client)))
@@ -263,6 +296,16 @@ impl Desk {
         }
         if let Some(jurisdiction) = &changes.jurisdiction {
             updated.jurisdiction = jurisdiction.clone();
+        }
+        let rescreened = changes.screening.is_some() && changes.screening != current.screening;
+        if let Some(screening) = &changes.screening {
+            updated.screening = Some(screening.clone());
+        }
+        let needs_decision = updated.screening.as_ref().is_some_and(model::ClientScreening::needs_decision);
+        if needs_decision && changes.kyc_status == Some(model::KycStatus::Approved) {
+            return Err(CommandError::conflict(
+                "the client's sanctions screening needs a compliance decision before KYC can be approved",
+            ));
         }
         updated.kyc_status = changes.kyc_status.unwrap_or(updated.kyc_status);
         updated.kyc_expires_at = changes.kyc_expires_at.unwrap_or(updated.kyc_expires_at);
@@ -289,6 +332,9 @@ impl Desk {
         }
         if updated == current {
             return Ok(Executed { outcome: Outcome::Client(updated), changed: false });
+        }
+        if rescreened && needs_decision {
+            self.raise_screening_alert(at, &updated);
         }
         updated.updated_at = at;
         self.clients.insert(client_id.clone(), updated.clone());
@@ -462,9 +508,11 @@ impl Desk {
             transaction,
             created_at: at,
             created_by: actor.key_id.clone(),
+            notional_usd: new.notional_usd,
         };
         self.deposit_index.insert(key, self.deposits.len());
         self.deposits.push(deposit.clone());
+        self.after_deposit(at, &new.client_id);
         Ok(Executed::changed(Outcome::Deposit { deposit, repeated: false }))
     }
 
@@ -597,7 +645,7 @@ fn validate_bands(bands: &[model::SpreadBand]) -> Result<(), CommandError> {
 }
 
 /// Where the desk holds deposits of an asset: crypto at its custodian, fiat at its bank.
-fn holding_purpose(kind: AssetKind) -> Purpose {
+pub(super) fn holding_purpose(kind: AssetKind) -> Purpose {
     match kind {
         AssetKind::Crypto => Purpose::Custody,
         AssetKind::Fiat => Purpose::Bank,

@@ -104,6 +104,40 @@ pub struct Client {
     pub created_at: TimestampMs,
     pub updated_at: TimestampMs,
     pub kyc_history: Vec<KycChange>,
+    /// The latest sanctions screening of the client's name (absent when the desk runs without lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screening: Option<ClientScreening>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScreeningStatus {
+    Clear,
+    Review,
+    Hit,
+    /// A compliance user reviewed the matches and cleared the client.
+    Cleared,
+}
+
+/// A client's screening result, computed at the edge against the loaded lists and journaled with the command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientScreening {
+    pub status: ScreeningStatus,
+    pub matches: Vec<super::settlement::ScreeningMatch>,
+    /// The lists' digest, so every decision names the list version it was made on.
+    pub lists_version: String,
+}
+
+impl ClientScreening {
+    /// `review` and `hit` wait for a compliance decision (KYC cannot be approved meanwhile).
+    pub fn needs_decision(&self) -> bool {
+        matches!(self.status, ScreeningStatus::Review | ScreeningStatus::Hit)
+    }
+
+    /// The first 12 hex digits of the lists' digest, for evidence texts.
+    pub fn screening_version_short(&self) -> &str {
+        self.lists_version.get(..12).unwrap_or(&self.lists_version)
+    }
 }
 
 impl Client {
@@ -335,6 +369,9 @@ pub struct Deposit {
     pub transaction: TransactionId,
     pub created_at: TimestampMs,
     pub created_by: Option<KeyId>,
+    /// USD value at deposit time (cents), for AML rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notional_usd: Option<i128>,
 }
 
 /// Hex in JSON keeps binary credentials readable in journal dumps without a base64 dependency in the core.

@@ -295,6 +295,7 @@ impl Desk {
     /// The client, if it may trade now (approved, unexpired KYC).
     pub(super) fn trading_client(&self, at: TimestampMs, client_id: &ClientId) -> Result<Client, CommandError> {
         let client = self.clients.get(client_id).ok_or_else(|| CommandError::not_found("client"))?;
+        self.check_screening(client)?;
         if !client.kyc_valid_at(at) {
             return Err(CommandError::KycRequired);
         }

@@ -405,6 +405,7 @@ impl Desk {
     /// Only approved, unexpired clients get firm prices.
     fn quoting_client(&self, at: TimestampMs, client_id: &ClientId) -> Result<Client, CommandError> {
         let client = self.clients.get(client_id).ok_or_else(|| CommandError::not_found("client"))?;
+        self.check_screening(client)?;
         if !client.kyc_valid_at(at) {
             return Err(CommandError::KycRequired);
         }

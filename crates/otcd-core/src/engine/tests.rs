@@ -31,6 +31,7 @@ fn new_client(settlement: Settlement) -> NewClient {
         kyc_expires_at: None,
         settlement,
         credit_limit_usd: None,
+        screening: None,
     }
 }
 
@@ -47,6 +48,7 @@ fn deposit(client_id: &ClientId, asset: &str, amount: i128, reference: &str) -> 
         asset: AssetCode::parse(asset).unwrap(),
         amount,
         reference: ClientReference::parse(reference).unwrap(),
+        notional_usd: None,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Black-box tests of the `otcd` binary against the public contract (API.md): each test starts its own
 //! `otcd serve` on a fresh data directory and port and talks to it over HTTP only.
 
+mod audit;
 mod auth;
 mod deposits;
 mod durability;

@@ -198,10 +198,16 @@ impl TestDesk {
 
     /// A desk on `data_dir`, new or existing; the caller keeps the directory alive.
     pub fn start_in(data_dir: &Path) -> Self {
+        Self::start_in_with(data_dir, &[])
+    }
+
+    /// `start_in` with more `otcd serve` arguments (such as `--config FILE`).
+    pub fn start_in_with(data_dir: &Path, extra_args: &[&str]) -> Self {
         let mut child = Command::new(otcd_binary())
             .args(["serve", "--data-dir"])
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0", "--market", "manual"])
+            .args(extra_args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -7,6 +7,7 @@ mod orders;
 mod pricing;
 mod rate_limits;
 mod resting;
+mod settlement;
 mod stream;
 mod support;
 mod validation;

@@ -164,10 +164,16 @@ impl Desk {
 
     /// A new desk; `config` is the text of the `--config` TOML file, if any.
     pub fn with_config(config: Option<&str>) -> Self {
+        Self::with_args(config, &[])
+    }
+
+    /// A new desk with extra command-line arguments (e.g. `--sanctions-dir DIR`).
+    pub fn with_args(config: Option<&str>, extra: &[&str]) -> Self {
         let data = tempfile::tempdir().expect("a temporary directory");
         let data_dir = data.path().join("desk");
         let mut command = Command::new(env!("CARGO_BIN_EXE_otcd"));
         command.args(["serve", "--data-dir"]).arg(&data_dir).args(["--listen", "127.0.0.1:0", "--market", "manual"]);
+        command.args(extra);
         if let Some(config) = config {
             let path = data.path().join("otcd.toml");
             std::fs::write(&path, config).expect("write the config file");

@@ -1,0 +1,136 @@
+//! The settlement worker and the simulated rails behind it.
+//!
+//! Every `POLL_INTERVAL` the worker asks the engine for withdrawals in flight and moves each one step: a
+//! `pending` one is handed to the rail (custodian for crypto, bank for fiat) and recorded `submitted` with the
+//! rail's reference; a `submitted` one is asked about and recorded `completed` or `failed`. The rails are keyed by
+//! the withdrawal id, so asking again after a crash never pays twice, and each step is a journaled command, so a
+//! restart resumes from the last acknowledged step.
+//!
+//! `SimulatedRails` stands in for a custodian and a bank (the `Rail` trait is the port a real adapter
+//! implements): a payout confirms `confirm_after_ms` after submission (crypto) or `bank_confirm_after_ms` (fiat),
+//! and fails (a rejected broadcast, a returned SEPA payment) for `failure_percent` of withdrawal ids, chosen by a
+//! hash of the id so the outcome is the same after a restart.
+
+use crate::app::AppState;
+use crate::runner::now_ms;
+use otcd_core::catalog::AssetKind;
+use otcd_core::engine::settlement::{SettlementOutcome, Withdrawal, WithdrawalStatus};
+use otcd_core::engine::{Actor, Command, Outcome};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// Withdrawals moved per poll (a bound on the work per interval).
+pub const WITHDRAWALS_PER_POLL_MAX: usize = 500;
+
+/// What a rail says about a payout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RailStatus {
+    InFlight,
+    Confirmed,
+    Failed(String),
+}
+
+/// The port a custodian or bank adapter implements. `submit` must be idempotent per withdrawal id.
+pub trait Rail: Send + Sync {
+    fn submit(&self, withdrawal: &Withdrawal) -> Result<String, String>;
+    fn status(&self, withdrawal: &Withdrawal, now_ms: i64) -> RailStatus;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatedRails {
+    pub confirm_after_ms: i64,
+    pub bank_confirm_after_ms: i64,
+    pub failure_percent: u8,
+}
+
+impl Default for SimulatedRails {
+    fn default() -> Self {
+        Self { confirm_after_ms: 1_000, bank_confirm_after_ms: 2_000, failure_percent: 0 }
+    }
+}
+
+impl SimulatedRails {
+    fn fails(&self, withdrawal: &Withdrawal) -> bool {
+        let digest = Sha256::digest(withdrawal.withdrawal_id.as_bytes());
+        u32::from(digest[0]) * 100 / 256 < u32::from(self.failure_percent)
+    }
+}
+
+impl Rail for SimulatedRails {
+    fn submit(&self, withdrawal: &Withdrawal) -> Result<String, String> {
+        // Deterministic per withdrawal id: a resubmission after a crash gets the same reference.
+        let digest = Sha256::digest(withdrawal.withdrawal_id.as_bytes());
+        Ok(format!("sim-{}", hex::encode(&digest[..12])))
+    }
+
+    fn status(&self, withdrawal: &Withdrawal, now_ms: i64) -> RailStatus {
+        let delay = if withdrawal.asset.as_str().len() == 3 && is_fiat(withdrawal) {
+            self.bank_confirm_after_ms
+        } else {
+            self.confirm_after_ms
+        };
+        let submitted = withdrawal.submitted_at.map_or(now_ms, |at| at.0);
+        if now_ms < submitted + delay {
+            return RailStatus::InFlight;
+        }
+        if self.fails(withdrawal) {
+            return RailStatus::Failed("the simulated rail returned the payment".into());
+        }
+        RailStatus::Confirmed
+    }
+}
+
+fn is_fiat(withdrawal: &Withdrawal) -> bool {
+    matches!(withdrawal.asset.as_str(), "USD" | "EUR" | "GBP")
+}
+
+pub async fn run(state: AppState, rails: SimulatedRails, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(POLL_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.wait_for(|stopping| *stopping) => return,
+        }
+        let Ok(in_flight) = state.engine.query(|desk| desk.withdrawals_in_flight(WITHDRAWALS_PER_POLL_MAX)).await
+        else {
+            continue;
+        };
+        for withdrawal in in_flight {
+            step(&state, &rails, &withdrawal).await;
+        }
+    }
+}
+
+async fn step(state: &AppState, rail: &dyn Rail, withdrawal: &Withdrawal) {
+    let outcome = match withdrawal.status {
+        WithdrawalStatus::Pending => match rail.submit(withdrawal) {
+            Ok(external_reference) => SettlementOutcome::Submitted { external_reference },
+            Err(reason) => SettlementOutcome::Failed { reason },
+        },
+        WithdrawalStatus::Submitted => match rail.status(withdrawal, now_ms().0) {
+            RailStatus::InFlight => return,
+            RailStatus::Confirmed => SettlementOutcome::Completed,
+            RailStatus::Failed(reason) => SettlementOutcome::Failed { reason },
+        },
+        WithdrawalStatus::Completed | WithdrawalStatus::Failed => return,
+    };
+    let command = Command::SettleWithdrawal { withdrawal_id: withdrawal.withdrawal_id.clone(), outcome };
+    match state.engine.submit(Actor::default(), command).await {
+        Ok(executed) => {
+            if let Outcome::Withdrawal(updated) = executed.outcome {
+                crate::routes::withdrawals::publish_withdrawal(state, &updated).await;
+            }
+        }
+        Err(error) => tracing::warn!(%error, withdrawal_id = %withdrawal.withdrawal_id, "settlement step not recorded"),
+    }
+}
+
+/// Crypto settles through the custodian, fiat through the bank.
+pub fn rail_kind(kind: AssetKind) -> &'static str {
+    match kind {
+        AssetKind::Crypto => "custodian",
+        AssetKind::Fiat => "bank",
+    }
+}
