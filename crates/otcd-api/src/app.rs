@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(middleware::from_fn(crate::web::cors))
         .with_state(state)
 }
 
@@ -119,6 +120,13 @@ impl FromRequest<AppState> for Signed {
                 format!("request bodies are limited to {REQUEST_BODY_BYTES_MAX} bytes"),
             )
         })?;
+        if let Some(token) = session_token(&parts) {
+            let principal = crate::sessions::authenticate(&state.keys, token, source_ip, now_ms().0).inspect_err(
+                |error| tracing::info!(code = error.code, detail = %error.detail, %source_ip, "session token refused"),
+            )?;
+            state.rate_limits.check_key(&principal, class)?;
+            return Ok(Signed { principal, body });
+        }
         let path_with_query = parts.uri.path_and_query().map_or("/", |path| path.as_str());
         let signed = SignedParts {
             key_id: header(&parts.headers, "otc-key"),
@@ -134,6 +142,18 @@ impl FromRequest<AppState> for Signed {
         state.rate_limits.check_key(&principal, class)?;
         Ok(Signed { principal, body })
     }
+}
+
+/// A session token: `Authorization: Bearer otcd_sess_...`, or for the WebSocket upgrade (browsers cannot set its
+/// headers) the `token` query parameter of `GET /v1/stream`.
+fn session_token(parts: &axum::http::request::Parts) -> Option<&str> {
+    if let Some(token) = header(&parts.headers, "authorization").and_then(|value| value.strip_prefix("Bearer ")) {
+        return Some(token.trim());
+    }
+    if parts.uri.path() != "/v1/stream" {
+        return None;
+    }
+    parts.uri.query()?.split('&').find_map(|pair| pair.strip_prefix("token="))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -31,6 +31,7 @@ pub struct AuthKey {
     verifier: Verifier,
 }
 
+#[derive(Clone)]
 enum Verifier {
     /// An HMAC already keyed with the secret; cloned per request instead of re-keyed.
     Hmac(Hmac<Sha256>),
@@ -92,6 +93,18 @@ impl AuthKey {
 
     pub fn has_scope(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
+    }
+
+    /// The same key with only `scopes` (those it has): what a session token made by this key may do.
+    pub fn narrowed(&self, scopes: &[Scope]) -> AuthKey {
+        AuthKey {
+            key_id: self.key_id.clone(),
+            client_id: self.client_id.clone(),
+            scopes: self.scopes.iter().copied().filter(|scope| scopes.contains(scope)).collect(),
+            allowed_ips: self.allowed_ips.clone(),
+            revoked: self.revoked,
+            verifier: self.verifier.clone(),
+        }
     }
 }
 
@@ -188,6 +201,8 @@ pub struct Principal {
     /// The signature's replay fingerprint and timestamp, journaled with the commands it causes.
     pub fingerprint: [u8; 16],
     pub signed_at_ms: i64,
+    /// When the request came with a session token (`Authorization: Bearer`): the token's expiry, Unix ms.
+    pub session_expires_at_ms: Option<i64>,
 }
 
 impl Principal {
@@ -254,7 +269,13 @@ pub fn authenticate(
     if !key.allowed_ips.is_empty() && !key.allowed_ips.iter().any(|network| network.contains(&parts.source_ip)) {
         return Err(ApiError::forbidden(format!("source address {} is not in this key's allow-list", parts.source_ip)));
     }
-    Ok(Principal { key, source_ip: parts.source_ip, fingerprint, signed_at_ms: timestamp_ms })
+    Ok(Principal {
+        key,
+        source_ip: parts.source_ip,
+        fingerprint,
+        signed_at_ms: timestamp_ms,
+        session_expires_at_ms: None,
+    })
 }
 
 #[cfg(test)]

@@ -162,3 +162,22 @@ async fn submit(engine: &EngineHandle, command: Command) -> Result<Outcome, ApiE
         .map(|executed| executed.outcome)
         .map_err(|error: SubmitError| error.into())
 }
+
+/// A session token (read and trade, one hour) for the first demo client, for the components' example page:
+/// `otcd demo` prints `/ui/example.html#token=...`. This stands in for a host application's backend, which would
+/// call `POST /v1/sessions` with its own signed key. `None` when the demo clients file is missing or unreadable.
+pub fn example_session_token(desk: &StartedDesk, data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(demo_clients_path(data_dir)).ok()?;
+    let clients: Vec<serde_json::Value> = serde_json::from_str(&text).ok()?;
+    let key_id = clients.first()?.get("key_id")?.as_str()?;
+    let key = desk.keys().get(key_id).filter(|key| !key.revoked)?;
+    let scopes = crate::sessions::grantable(&key.scopes, Some(&[Scope::Read, Scope::Trade])).ok()?;
+    let payload = crate::sessions::TokenPayload {
+        key_id: key.key_id.to_string(),
+        client_id: key.client_id.as_ref().map(ToString::to_string),
+        scopes,
+        expires_at_ms: crate::runner::now_ms().0 + 3_600_000,
+        nonce: String::new(),
+    };
+    Some(crate::sessions::mint(desk.keys().master_key().session_key(), payload))
+}

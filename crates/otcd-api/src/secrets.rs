@@ -20,6 +20,8 @@ const HMAC_SECRET_BYTES: usize = 32;
 
 pub struct MasterKey {
     cipher: ChaCha20Poly1305,
+    /// HMAC-SHA256 key for browser session tokens, derived from the master key (never stored).
+    session_key: [u8; 32],
 }
 
 impl MasterKey {
@@ -38,7 +40,13 @@ impl MasterKey {
         if bytes.len() != MASTER_KEY_BYTES {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} is not a 32-byte key", path.display())));
         }
-        Ok(Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&bytes)) })
+        Ok(Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&bytes)), session_key: derive_session_key(&bytes) })
+    }
+
+    /// The key that signs session tokens (`POST /v1/sessions`): HMAC-SHA256(master key, a fixed label), so a
+    /// token can be checked by any process holding the master key and by nothing else.
+    pub fn session_key(&self) -> &[u8; 32] {
+        &self.session_key
     }
 
     pub fn seal(&self, key_id: &str, secret: &[u8]) -> Vec<u8> {
@@ -59,6 +67,13 @@ impl MasterKey {
         let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
         self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: key_id.as_bytes() }).ok()
     }
+}
+
+fn derive_session_key(master: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(master).expect("any key length");
+    mac.update(b"otcd session tokens v1");
+    mac.finalize().into_bytes().into()
 }
 
 fn create_key_file(path: &Path) -> io::Result<Vec<u8>> {

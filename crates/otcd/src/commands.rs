@@ -135,7 +135,15 @@ async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<(
     println!(
         "  prices:   curl -s $({otcd} sign --key-file {keys} --client cl_00000001 '/v1/prices/BTC-USD?quantity=1') 'http://{address}/v1/prices/BTC-USD?quantity=1'"
     );
-    println!("  (web console: arrives with the operations-console issue)");
+    println!();
+    println!("  web console:     http://{address}/  (sign in with key_id and secret from {})", admin_file.display());
+    match otcd_api::demo::example_session_token(&desk, data_dir) {
+        Some(token) => println!(
+            "  client example:  http://{address}/ui/example.html#token={token}\n                   (web components as Aurora Capital GmbH; the link holds a 1-hour session token)"
+        ),
+        None => println!("  client example:  http://{address}/ui/example.html"),
+    }
+    println!();
     println!("  Ctrl-C stops the desk; its state stays in {}", data_dir.display());
     println!();
     desk.serve(shutdown).await?;

@@ -3,10 +3,12 @@
 pub mod admin;
 pub mod client;
 pub mod compliance;
+pub mod console;
 pub mod controls;
 pub mod orders;
 pub mod public;
 pub mod quotes;
+pub mod sessions;
 pub mod withdrawals;
 
 /// Query parameters shared by simple lists.
@@ -76,6 +78,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/trades", get(orders::list_trades))
         .route("/v1/quotes/{quote_id}", get(quotes::get_quote))
         .route("/v1/stream", get(crate::stream::stream))
+        .route("/v1/sessions", post(sessions::create_session))
+        .route("/v1/admin/trades", get(console::recent_trades))
+        .route("/v1/admin/desk/exposure", get(console::desk_exposure))
+        .route("/", get(crate::web::console))
+        .route("/ui/{*path}", get(crate::web::ui))
 }
 
 #[derive(OpenApi)]
@@ -97,6 +104,7 @@ pub fn routes() -> Router<AppState> {
         orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order,
         orders::cancel_all_orders,
         quotes::indicative_price, quotes::request_for_quote, quotes::get_quote, quotes::put_manual_market,
+        sessions::create_session, console::recent_trades, console::desk_exposure,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&SignedRequests),
@@ -114,6 +122,13 @@ impl utoipa::Modify for SignedRequests {
         {
             components.add_security_scheme(name, SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))));
         }
+        // Session tokens from POST /v1/sessions, for web pages.
+        components.add_security_scheme(
+            "session_token",
+            SecurityScheme::Http(utoipa::openapi::security::Http::new(
+                utoipa::openapi::security::HttpAuthScheme::Bearer,
+            )),
+        );
     }
 }
 

@@ -1,0 +1,393 @@
+//! The console and the components in a real headless Chromium, driven over WebDriver (chromedriver + fantoccini):
+//! an operator signs in; a client's ticket (keyboard only) requests a quote, accepts it, and the trade shows in the
+//! client's trade history and on the console; a manual price change reaches the ladder; every input is labelled;
+//! the pages log no error (a hook installed before any page script collects `window.onerror`, unhandled
+//! rejections, `console.error` and CSP violations).
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the test says so and
+//! passes, unless `OTCD_REQUIRE_BROWSER=1` (set by `.ci/run`). `OTCD_WRITE_SCREENSHOTS=1` writes
+//! `docs/console.png` and `docs/ticket.png`.
+
+use crate::sessions::session;
+use crate::support::{text, Desk, Signer};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Collects errors from the moment a document starts, before the page's own scripts.
+const ERROR_HOOK: &str = r#"
+window.__otcdErrors = [];
+window.addEventListener("error", (e) => window.__otcdErrors.push("error: " + e.message + " at " + e.filename + ":" + e.lineno));
+window.addEventListener("unhandledrejection", (e) => window.__otcdErrors.push("unhandled rejection: " + (e.reason && e.reason.stack || e.reason)));
+document.addEventListener("securitypolicyviolation", (e) => window.__otcdErrors.push("CSP violation: " + e.violatedDirective + " " + e.blockedURI));
+const originalError = console.error.bind(console);
+console.error = (...args) => { window.__otcdErrors.push("console.error: " + args.map(String).join(" ")); originalError(...args); };
+"#;
+
+/// Inputs, selects and textareas, in the page and in every open shadow root, with no accessible label.
+const UNLABELLED: &str = r#"
+const roots = [document];
+for (const element of document.querySelectorAll("*")) if (element.shadowRoot) roots.push(element.shadowRoot);
+const missing = [];
+for (const root of roots) {
+  for (const field of root.querySelectorAll("input, select, textarea")) {
+    if (field.type === "hidden") continue;
+    const labelled = (field.labels && field.labels.length) || field.getAttribute("aria-label") || field.getAttribute("aria-labelledby");
+    if (!labelled) missing.push((root.host ? root.host.localName + " " : "") + (field.name || field.id || field.outerHTML.slice(0, 60)));
+  }
+}
+return missing;
+"#;
+
+/// A chromedriver process on a free port; killed when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // chromedriver leads its own process group: end the browser it started with it.
+        // SAFETY: kill(2) on a process group this test created.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|path| path.is_file())
+}
+
+fn start_driver(chromedriver: &Path) -> Driver {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    use std::os::unix::process::CommandExt;
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver { child, port };
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    driver
+}
+
+/// `Page.addScriptToEvaluateOnNewDocument` through chromedriver's CDP passthrough.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({"cmd": self.cmd, "params": self.params}).to_string()))
+    }
+}
+
+struct Browser {
+    client: Client,
+    errors: Vec<String>,
+}
+
+impl Browser {
+    async fn start(driver: &Driver, profile: &Path) -> Self {
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-extensions".to_owned(),
+            "--disable-sync".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--no-first-run".to_owned(),
+            "--hide-scrollbars".to_owned(),
+            "--window-size=1440,1000".to_owned(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        args.push("--force-device-scale-factor=1".to_owned());
+        let mut options = json!({"args": args});
+        if let Some(binary) = find_program(&["chromium", "chromium-browser"]) {
+            options["binary"] = json!(binary.display().to_string());
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".to_owned(), options);
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await
+            .expect("a WebDriver session with headless Chromium");
+        client
+            .issue_cmd(Cdp { cmd: "Page.addScriptToEvaluateOnNewDocument", params: json!({"source": ERROR_HOOK}) })
+            .await
+            .expect("install the error hook");
+        Self { client, errors: Vec::new() }
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap_or_else(|error| panic!("script failed ({error}): {script}"))
+    }
+
+    /// Polls `expression` until it is truthy; returns its value.
+    async fn until(&self, what: &str, expression: &str) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let value = self.js(&format!("try {{ return ({expression}); }} catch (e) {{ return null; }}")).await;
+            if !(value.is_null() || value == json!(false) || value == json!("") || value == json!(0)) {
+                return value;
+            }
+            if Instant::now() > deadline {
+                let errors = self.js("return window.__otcdErrors || []").await;
+                panic!("timed out waiting for {what}: {expression}\npage errors: {errors}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Navigates, keeping the errors the previous document collected.
+    async fn goto(&mut self, url: &str) {
+        self.collect_errors().await;
+        self.client.goto(url).await.unwrap_or_else(|error| panic!("goto {url}: {error}"));
+    }
+
+    async fn collect_errors(&mut self) {
+        if let Ok(Value::Array(errors)) = self.client.execute("return window.__otcdErrors || []", vec![]).await {
+            self.errors.extend(errors.iter().map(|error| error.as_str().unwrap_or_default().to_owned()));
+        }
+    }
+
+    async fn press(&self, key: Key) {
+        let value: char = key.into();
+        let keys = KeyActions::new("keyboard".to_owned()).then(KeyAction::Down { value }).then(KeyAction::Up { value });
+        self.client.perform_actions(keys).await.expect("key press");
+    }
+
+    async fn type_text(&self, text: &str) {
+        let mut keys = KeyActions::new("keyboard".to_owned());
+        for value in text.chars() {
+            keys = keys.then(KeyAction::Down { value }).then(KeyAction::Up { value });
+        }
+        self.client.perform_actions(keys).await.expect("typing");
+    }
+
+    async fn assert_labelled(&self, page: &str) {
+        let missing = self.js(UNLABELLED).await;
+        assert_eq!(missing, json!([]), "{page}: every input has a label");
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let directory = if std::env::var_os("OTCD_WRITE_SCREENSHOTS").is_some() {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs")
+        } else {
+            std::env::temp_dir().join("otcd-screenshots")
+        };
+        std::fs::create_dir_all(&directory).unwrap();
+        std::fs::write(directory.join(name), png).unwrap();
+    }
+}
+
+const TICKET: &str = "document.querySelector('otcd-rfq-ticket').shadowRoot";
+const LADDER: &str = "document.querySelector('otcd-price-ladder').shadowRoot";
+const HISTORY: &str = "document.querySelector('otcd-trade-history').shadowRoot";
+
+#[test]
+fn console_and_components_work_in_a_real_browser() {
+    let Some(chromedriver) = find_program(&["chromedriver"]) else {
+        assert!(
+            std::env::var_os("OTCD_REQUIRE_BROWSER").is_none(),
+            "OTCD_REQUIRE_BROWSER is set but chromedriver is not installed (apt-get install chromium chromium-driver)"
+        );
+        eprintln!(
+            "SKIPPED: the browser test needs chromium and chromium-driver (apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    let desk = Desk::start();
+    desk.set_price("BTC-USD", "50000.00", "50010.00");
+    desk.set_price("ETH-USD", "3000.00", "3001.00");
+    let (client_id, key) = desk.client("Aurora Capital GmbH", "standard", "approved");
+    for (asset, amount) in [("USD", "2000000"), ("BTC", "20"), ("ETH", "200")] {
+        let body = json!({"client_id": client_id, "asset": asset, "amount": amount, "reference": format!("d-{asset}")});
+        desk.post(&desk.admin, "/v1/admin/deposits", &body).expect(201);
+    }
+    desk.client("Cirrus Ventures Ltd", "standard", "pending");
+    // Some earlier flow for the console's charts.
+    for (instrument, side, quantity) in [("BTC-USD", "buy", "2"), ("ETH-USD", "sell", "40"), ("BTC-USD", "sell", "0.5")]
+    {
+        let quote = desk.quote(&key, instrument, side, quantity);
+        let order = json!({"client_order_id": format!("seed-{instrument}-{side}"), "type": "quote", "quote_id": quote["quote_id"]});
+        desk.post(&key, "/v1/orders", &order).expect(201);
+    }
+    let token = text(&session(&desk, &key, &json!({"scopes": ["read", "trade"]})).expect(201)["token"]);
+
+    let driver = start_driver(&chromedriver);
+    let profile = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        use futures_util::FutureExt;
+        let mut browser = Browser::start(&driver, profile.path()).await;
+        let outcome = std::panic::AssertUnwindSafe(scenario(&mut browser, &desk, &key, &token)).catch_unwind().await;
+        let _ = browser.client.clone().close().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
+
+async fn scenario(browser: &mut Browser, desk: &Desk, key: &Signer, token: &str) {
+    let base = format!("http://{}", desk.address);
+
+    // 1. The console: nothing without signing in; sign in with the admin key.
+    browser.goto(&format!("{base}/")).await;
+    browser.until("the sign-in form", "!document.getElementById('signin').hidden").await;
+    browser.assert_labelled("sign-in").await;
+    // Any operator key signs in; a new one here, since its secret is shown once, on creation.
+    let operator = desk.post(&desk.admin, "/v1/admin/keys", &json!({"scopes": ["read", "admin"], "algorithm": "hmac"}));
+    let operator = operator.expect(201).clone();
+    let (operator_id, operator_secret) = (text(&operator["key_id"]), text(&operator["secret"]));
+    let key_id = browser.client.find(Locator::Id("key-id")).await.unwrap();
+    key_id.send_keys(&operator_id).await.unwrap();
+    let secret = browser.client.find(Locator::Id("secret")).await.unwrap();
+    secret.send_keys(&operator_secret).await.unwrap();
+    browser.press(Key::Enter).await;
+    browser.until("the console", "!document.getElementById('app').hidden").await;
+    browser.until("the clients", "document.querySelectorAll('#clients tr').length >= 2").await;
+    browser.until("the seeded trades", "document.querySelectorAll('#trades tr[data-trade]').length >= 3").await;
+    browser.until("the audit check", "document.getElementById('audit-pill').textContent.includes('intact')").await;
+    let secret_kept = browser.js(&format!("return JSON.stringify(sessionStorage).includes('{operator_secret}')")).await;
+    assert_eq!(secret_kept, json!(false), "the secret is never stored");
+    browser.assert_labelled("console").await;
+
+    // 2. The client's page: components with a session token in the fragment.
+    browser.goto(&format!("{base}/ui/example.html#token={token}")).await;
+    browser.until("a firm ladder", &format!("{LADDER}.querySelector('[data-kind]').textContent === 'FIRM'")).await;
+    // 50000.00 × 0.998 and 50010.00 × 1.002 at the standard tier.
+    browser
+        .until("the ladder's bid", &format!("{LADDER}.querySelector('[data-bid]').textContent === '49900.00'"))
+        .await;
+    browser
+        .until(
+            "the balances",
+            "document.querySelector('otcd-balances').shadowRoot.querySelector('[data-available=USD]')",
+        )
+        .await;
+    browser
+        .until(
+            "the KYC checklist",
+            "document.querySelector('otcd-kyc-status').shadowRoot.querySelectorAll('li.done').length >= 2",
+        )
+        .await;
+    browser.assert_labelled("components").await;
+
+    // Keyboard only: Tab to the quantity field, type, Enter requests a quote.
+    let mut reached = false;
+    for _ in 0..25 {
+        browser.press(Key::Tab).await;
+        let focused = browser.js(&format!("const a = {TICKET}.activeElement; return a ? a.name : null")).await;
+        if focused == json!("quantity") {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "Tab reaches the ticket's quantity field");
+    browser.js(&format!("{TICKET}.activeElement.select()")).await;
+    browser.type_text("1.5").await;
+    browser.press(Key::Enter).await;
+    browser.until("a firm quote", &format!("!{TICKET}.querySelector('[data-quote]').hidden")).await;
+    let countdown =
+        browser.until("the countdown", &format!("{TICKET}.querySelector('[data-countdown]').textContent")).await;
+    assert!(countdown.as_str().unwrap().starts_with("Valid for"), "{countdown}");
+    let price = browser.js(&format!("return {TICKET}.querySelector('[data-price]').textContent")).await;
+    assert_eq!(price, json!("50110.02 USD"), "the quote's price, as the API gave it");
+    browser.screenshot("ticket.png").await;
+    // Focus is on Accept: Enter accepts.
+    let focused = browser.js(&format!("return {TICKET}.activeElement && {TICKET}.activeElement.textContent")).await;
+    assert_eq!(focused, json!("Accept"));
+    browser.press(Key::Enter).await;
+    let fill = browser
+        .until(
+            "the fill",
+            &format!(
+                "!{TICKET}.querySelector('[data-fill]').hidden && {TICKET}.querySelector('[data-fill]').textContent"
+            ),
+        )
+        .await;
+    assert!(fill.as_str().unwrap().contains("filled: buy 1.50000000 BTC-USD at 50110.02"), "{fill}");
+
+    // The trade is in the client's history (and the API agrees).
+    let trades = desk.get(key, "/v1/trades?limit=1").expect(200).clone();
+    let trade_id = text(&trades["items"][0]["trade_id"]);
+    assert_eq!(trades["items"][0]["quantity"], json!("1.50000000"));
+    browser
+        .until("the trade in the history", &format!("{HISTORY}.querySelector('tr[data-trade=\"{trade_id}\"]')"))
+        .await;
+
+    // A manual price change reaches the ladder: 51000.00 × 0.998 = 50898.00, 51010.00 × 1.002 = 51112.02.
+    desk.set_price("BTC-USD", "51000.00", "51010.00");
+    browser.until("the new bid", &format!("{LADDER}.querySelector('[data-bid]').textContent === '50898.00'")).await;
+    browser.until("the new ask", &format!("{LADDER}.querySelector('[data-ask]').textContent === '51112.02'")).await;
+
+    // A read-only session sees the same ladder as indicative, marked as such, and cannot be mistaken for firm.
+    let read_only = text(&session(desk, key, &json!({"scopes": ["read"]})).expect(201)["token"]);
+    browser.goto(&format!("{base}/ui/example.html#token={read_only}")).await;
+    browser
+        .until("an indicative ladder", &format!("{LADDER}.querySelector('[data-kind]').textContent === 'INDICATIVE'"))
+        .await;
+    let note = browser.js(&format!("return {LADDER}.querySelector('[data-note]').textContent")).await;
+    assert!(note.as_str().unwrap().contains("not executable"), "{note}");
+
+    // 3. Back on the console (the session token is still in this tab): the trade is there.
+    browser.goto(&format!("{base}/")).await;
+    browser.until("the console again", "!document.getElementById('app').hidden").await;
+    browser
+        .until(
+            "the client's trade on the console",
+            &format!("document.querySelector('#trades tr[data-trade=\"{trade_id}\"]')"),
+        )
+        .await;
+    browser.until("a price chart", "document.querySelector('#price-chart svg')").await;
+    browser.until("an exposure chart", "document.querySelector('#exposure-chart svg')").await;
+    // Let the price chart gather a few seconds of samples before the picture.
+    for (bid, ask) in
+        [("51020.00", "51030.00"), ("50990.00", "51000.00"), ("51045.00", "51055.00"), ("51030.00", "51040.00")]
+    {
+        desk.set_price("BTC-USD", bid, ask);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+    browser.client.set_window_size(1440, 1900).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    browser.screenshot("console.png").await;
+
+    // 4. Sign out: the dashboard is gone and the token is forgotten.
+    browser.client.find(Locator::Id("signout")).await.unwrap().click().await.unwrap();
+    browser.until("the sign-in form again", "!document.getElementById('signin').hidden").await;
+    let kept = browser.js("return sessionStorage.getItem('otcd-console-session')").await;
+    assert_eq!(kept, Value::Null);
+
+    browser.collect_errors().await;
+    assert!(browser.errors.is_empty(), "the pages logged errors: {:#?}", browser.errors);
+}
