@@ -42,17 +42,28 @@ pub struct SimulatedRails {
     pub confirm_after_ms: i64,
     pub bank_confirm_after_ms: i64,
     pub failure_percent: u8,
+    /// How often the worker runs a net settlement cycle for credit clients (0: only on request).
+    pub net_settlement_every_ms: i64,
 }
 
 impl Default for SimulatedRails {
     fn default() -> Self {
-        Self { confirm_after_ms: 1_000, bank_confirm_after_ms: 2_000, failure_percent: 0 }
+        Self {
+            confirm_after_ms: 1_000,
+            bank_confirm_after_ms: 2_000,
+            failure_percent: 0,
+            net_settlement_every_ms: 3_600_000,
+        }
     }
 }
 
 impl SimulatedRails {
     fn fails(&self, withdrawal: &Withdrawal) -> bool {
-        let digest = Sha256::digest(withdrawal.withdrawal_id.as_bytes());
+        self.fails_id(&withdrawal.withdrawal_id)
+    }
+
+    fn fails_id(&self, id: &str) -> bool {
+        let digest = Sha256::digest(id.as_bytes());
         u32::from(digest[0]) * 100 / 256 < u32::from(self.failure_percent)
     }
 }
@@ -88,6 +99,7 @@ fn is_fiat(withdrawal: &Withdrawal) -> bool {
 pub async fn run(state: AppState, rails: SimulatedRails, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(POLL_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_cycle_ms = now_ms().0 + rails.net_settlement_every_ms;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -100,6 +112,13 @@ pub async fn run(state: AppState, rails: SimulatedRails, mut stop: tokio::sync::
         for withdrawal in in_flight {
             step(&state, &rails, &withdrawal).await;
         }
+        if rails.net_settlement_every_ms > 0 && now_ms().0 >= next_cycle_ms {
+            next_cycle_ms = now_ms().0 + rails.net_settlement_every_ms;
+            if let Err(error) = state.engine.submit(Actor::default(), Command::RunNetSettlement).await {
+                tracing::warn!(%error, "scheduled net settlement cycle not run");
+            }
+        }
+        step_instructions(&state, &rails).await;
     }
 }
 
@@ -124,6 +143,31 @@ async fn step(state: &AppState, rail: &dyn Rail, withdrawal: &Withdrawal) {
             }
         }
         Err(error) => tracing::warn!(%error, withdrawal_id = %withdrawal.withdrawal_id, "settlement step not recorded"),
+    }
+}
+
+/// Net settlement instructions settle through the same simulated rails: after the rail's delay they complete
+/// (the client's delivery arrived, or the desk's payout confirmed), or fail for `failure_percent` of ids.
+async fn step_instructions(state: &AppState, rails: &SimulatedRails) {
+    let Ok(pending) = state.engine.query(|desk| desk.instructions_pending(WITHDRAWALS_PER_POLL_MAX)).await else {
+        return;
+    };
+    let now = now_ms().0;
+    for instruction in pending {
+        let fiat = matches!(instruction.asset.as_str(), "USD" | "EUR" | "GBP");
+        let delay = if fiat { rails.bank_confirm_after_ms } else { rails.confirm_after_ms };
+        if now < instruction.created_at.0 + delay {
+            continue;
+        }
+        let outcome = if rails.fails_id(&instruction.instruction_id) {
+            otcd_core::engine::netting::InstructionOutcome::Failed { reason: "the simulated rail returned it".into() }
+        } else {
+            otcd_core::engine::netting::InstructionOutcome::Completed
+        };
+        let command = Command::SettleInstruction { instruction_id: instruction.instruction_id.clone(), outcome };
+        if let Err(error) = state.engine.submit(Actor::default(), command).await {
+            tracing::warn!(%error, instruction_id = %instruction.instruction_id, "settlement instruction step not recorded");
+        }
     }
 }
 

@@ -292,6 +292,7 @@ fn describe(kind: &TransactionKind) -> (&'static str, String) {
         TransactionKind::ReservationReleased { reference, .. } => ("reservation_released", reference.clone()),
         TransactionKind::Reversal { of } => ("reversal", of.0.to_string()),
         TransactionKind::Funding { reference } => ("funding", reference.clone()),
+        TransactionKind::Settlement { reference } => ("settlement", reference.clone()),
     }
 }
 
@@ -355,6 +356,15 @@ pub struct AccountView {
     pub settlement: Settlement,
     pub limits: LimitsView,
     pub usage: UsageView,
+    /// Credit clients: net obligations per asset since the last settlement cycle (negative: owed to the desk).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unsettled: Vec<UnsettledView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnsettledView {
+    pub asset: String,
+    pub amount: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -394,6 +404,7 @@ impl AccountView {
                 daily_notional_usd: format_scaled(daily_notional_usd, USD_SCALE),
                 open_exposure_usd: format_scaled(credit_used_usd, USD_SCALE),
             },
+            unsettled: Vec::new(),
         }
     }
 }

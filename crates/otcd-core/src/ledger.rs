@@ -86,15 +86,40 @@ pub struct Posting {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum TransactionKind {
-    Deposit { reference: String },
-    Withdrawal { reference: String },
-    Trade { reference: String },
-    Fee { reference: String },
-    Reservation { pending: PendingId, reference: String },
-    ReservationPosted { pending: PendingId, reference: String },
-    ReservationReleased { pending: PendingId, reference: String },
-    Reversal { of: TransactionId },
-    Funding { reference: String },
+    Deposit {
+        reference: String,
+    },
+    Withdrawal {
+        reference: String,
+    },
+    Trade {
+        reference: String,
+    },
+    Fee {
+        reference: String,
+    },
+    Reservation {
+        pending: PendingId,
+        reference: String,
+    },
+    ReservationPosted {
+        pending: PendingId,
+        reference: String,
+    },
+    ReservationReleased {
+        pending: PendingId,
+        reference: String,
+    },
+    Reversal {
+        of: TransactionId,
+    },
+    Funding {
+        reference: String,
+    },
+    /// A net settlement instruction of a credit client completed.
+    Settlement {
+        reference: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -205,3 +205,56 @@ fn a_failed_withdrawal_voids_its_reservation() {
     assert_eq!((btc.available, btc.reserved), (100_000_000, 0));
     assert_eq!(session.desk.withdrawal(&withdrawal_id).unwrap().status, WithdrawalStatus::Failed);
 }
+
+#[test]
+fn a_failed_settlement_instruction_is_carried_into_the_next_cycle() {
+    use otcd_core::engine::netting::{Direction, InstructionOutcome, InstructionStatus};
+    let mut session = Session::new();
+    let new = NewClient {
+        name: "Credit Client".into(),
+        jurisdiction: Jurisdiction::parse("DE").unwrap(),
+        tier: TierName::parse("standard").unwrap(),
+        kyc_status: KycStatus::Approved,
+        kyc_expires_at: None,
+        settlement: Settlement::Credit,
+        credit_limit_usd: Some(100_000_000),
+        screening: None,
+    };
+    let Outcome::Client(client) = session.run(Command::CreateClient(new)).unwrap() else { panic!() };
+    session.buy(&client.client_id, 10_000_000, 501_000);
+    assert_eq!(session.desk.credit_used(&client.client_id), 501_000);
+    let Outcome::Instructions(first) = session.run(Command::RunNetSettlement).unwrap() else { panic!() };
+    assert_eq!(first.len(), 2);
+    let usd = first.iter().find(|instruction| instruction.asset.as_str() == "USD").unwrap().clone();
+    assert_eq!(usd.direction, Direction::ClientPays);
+    let btc = first.iter().find(|instruction| instruction.asset.as_str() == "BTC").unwrap().clone();
+    assert_eq!((btc.direction, btc.amount), (Direction::DeskPays, 10_000_000));
+    let failed = InstructionOutcome::Failed { reason: "returned".into() };
+    session.run(Command::SettleInstruction { instruction_id: usd.instruction_id.clone(), outcome: failed }).unwrap();
+    session
+        .run(Command::SettleInstruction {
+            instruction_id: btc.instruction_id.clone(),
+            outcome: InstructionOutcome::Completed,
+        })
+        .unwrap();
+    // Not released: the USD leg failed.
+    assert_eq!(session.desk.credit_used(&client.client_id), 501_000);
+    let again =
+        Command::SettleInstruction { instruction_id: btc.instruction_id, outcome: InstructionOutcome::Completed };
+    assert_eq!(session.run(again).unwrap_err().code(), "conflict");
+    let Outcome::Instructions(second) = session.run(Command::RunNetSettlement).unwrap() else { panic!() };
+    assert_eq!(second.len(), 1);
+    assert_eq!(
+        (second[0].asset, second[0].amount, second[0].direction),
+        (usd.asset, usd.amount, Direction::ClientPays)
+    );
+    let done = Command::SettleInstruction {
+        instruction_id: second[0].instruction_id.clone(),
+        outcome: InstructionOutcome::Completed,
+    };
+    let Outcome::Instruction(completed) = session.run(done).unwrap() else { panic!() };
+    assert_eq!(completed.status, InstructionStatus::Completed);
+    assert_eq!(session.desk.credit_used(&client.client_id), 0);
+    let balances = session.desk.balances(&client.client_id);
+    assert!(balances.iter().all(|line| line.available == 0), "{balances:?}");
+}

@@ -7,6 +7,7 @@
 use otcd_core::address::Network;
 use otcd_core::catalog::{AssetCode, Catalog};
 use otcd_core::engine::controls::{KillSwitch, PositionLimit};
+use otcd_core::engine::netting::InstructionOutcome;
 use otcd_core::engine::orders::{LimitOrder, MarketOrder, TimeInForce};
 use otcd_core::engine::resting::FillResting;
 use otcd_core::engine::settlement::{NewDestination, NewWithdrawal, SettlementOutcome, WithdrawalStatus};
@@ -148,7 +149,11 @@ impl Simulation {
             74..=77 => self.controls(),
             78..=82 => self.destination(),
             83..=89 => self.withdraw(),
-            _ => self.settle(),
+            90..=95 => self.settle(),
+            96 => {
+                self.run(Command::RunNetSettlement);
+            }
+            _ => self.settle_instruction(),
         }
     }
 
@@ -268,6 +273,20 @@ impl Simulation {
         self.run(Command::SettleWithdrawal { withdrawal_id: withdrawal.withdrawal_id, outcome });
     }
 
+    fn settle_instruction(&mut self) {
+        let pending = self.desk.instructions_pending(100);
+        if pending.is_empty() {
+            return;
+        }
+        let instruction = pending[self.rng.below(pending.len() as u64) as usize].clone();
+        let outcome = if self.rng.chance(20) {
+            InstructionOutcome::Failed { reason: "returned".into() }
+        } else {
+            InstructionOutcome::Completed
+        };
+        self.run(Command::SettleInstruction { instruction_id: instruction.instruction_id, outcome });
+    }
+
     /// The ledger's invariants and the desk's reservation invariants.
     fn check_invariants(&self, record: &JournalRecord) {
         let ledger = self.desk.ledger();
@@ -327,6 +346,8 @@ fn seeded_trading_settlement_and_restarts_keep_every_invariant_and_replay_exactl
             filled > 50 && completed > 5,
             "seed {seed}: the run exercised too little ({filled} fills, {completed} payouts)"
         );
+        let netted = simulation.desk.instructions().len();
+        assert!(netted > 3, "seed {seed}: too few settlement instructions ({netted})");
         let mut replayed = Desk::new();
         for record in &simulation.journal {
             replayed

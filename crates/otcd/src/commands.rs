@@ -65,6 +65,8 @@ struct ConfigFile {
     settlement_bank_confirm_after_ms: Option<i64>,
     /// Percent of payouts the simulated rails fail or return (default 0).
     settlement_failure_percent: Option<u8>,
+    /// How often a net settlement cycle runs for credit clients, ms (default 3600000; 0 = only on request).
+    net_settlement_every_ms: Option<i64>,
     /// Journal records between two signed checkpoints (default 1000).
     checkpoint_every_records: Option<u64>,
     /// Longest time, ms, a durable record waits for a signed checkpoint (default 10000).
@@ -79,6 +81,8 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     rails.bank_confirm_after_ms =
         config.settlement_bank_confirm_after_ms.unwrap_or(rails.bank_confirm_after_ms).clamp(0, 86_400_000);
     rails.failure_percent = config.settlement_failure_percent.unwrap_or(rails.failure_percent).min(100);
+    rails.net_settlement_every_ms =
+        config.net_settlement_every_ms.unwrap_or(rails.net_settlement_every_ms).clamp(0, 30 * 86_400_000);
     if let Some(records) = config.snapshot_every_records {
         options.snapshot_every_records = records.max(1);
     }

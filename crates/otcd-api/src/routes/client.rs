@@ -60,7 +60,20 @@ pub async fn account(State(state): State<AppState>, uri: Uri, signed: Signed) ->
         .query(move |desk| {
             let client = desk.client(&client_id)?;
             let daily = desk.notional_traded_since(&client_id, day_start);
-            Some(AccountView::new(client, desk.tier(&client.tier), daily, desk.credit_used(&client_id)))
+            let mut view = AccountView::new(client, desk.tier(&client.tier), daily, desk.credit_used(&client_id));
+            let catalog = desk.catalog()?;
+            view.unsettled = desk
+                .unsettled_obligations(&client_id)
+                .into_iter()
+                .map(|(asset, amount)| crate::views::UnsettledView {
+                    asset: asset.to_string(),
+                    amount: otcd_core::decimal::format_scaled(
+                        amount,
+                        catalog.asset(&asset).map_or(0, |asset| asset.scale),
+                    ),
+                })
+                .collect();
+            Some(view)
         })
         .await?;
     view.map(Json).ok_or_else(|| ApiError::not_found("client not found"))

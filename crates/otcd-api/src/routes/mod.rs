@@ -63,6 +63,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/withdrawals/{withdrawal_id}", get(withdrawals::get_withdrawal))
         .route("/v1/admin/destinations/{destination_id}", axum::routing::patch(withdrawals::set_destination_status))
         .route("/v1/admin/withdrawals", get(withdrawals::admin_withdrawals))
+        .route("/v1/admin/settlements", get(withdrawals::list_instructions))
+        .route("/v1/admin/settlements/run", post(withdrawals::run_net_settlement))
         .route("/v1/admin/sanctions/screen", get(compliance::screen))
         .route("/v1/admin/sanctions/reload", post(compliance::reload_sanctions))
         .route("/v1/admin/alerts", get(compliance::list_alerts))
@@ -100,7 +102,8 @@ pub fn routes() -> Router<AppState> {
         compliance::list_jurisdictions, compliance::screen, compliance::reload_sanctions, compliance::list_alerts,
         compliance::update_alert, compliance::put_aml_rules, withdrawals::create_destination, withdrawals::list_destinations,
         withdrawals::create_withdrawal, withdrawals::list_withdrawals, withdrawals::get_withdrawal,
-        withdrawals::set_destination_status, withdrawals::admin_withdrawals, admin::desk_positions,
+        withdrawals::set_destination_status, withdrawals::admin_withdrawals, withdrawals::run_net_settlement,
+        withdrawals::list_instructions, admin::desk_positions,
         orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order,
         orders::cancel_all_orders,
         quotes::indicative_price, quotes::request_for_quote, quotes::get_quote, quotes::put_manual_market,

@@ -285,3 +285,69 @@ pub async fn publish_withdrawal(state: &AppState, withdrawal: &Withdrawal) {
     });
     super::admin::publish_balance(state, &withdrawal.client_id, withdrawal.asset).await;
 }
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InstructionView {
+    pub instruction_id: String,
+    pub cycle: u64,
+    pub client_id: String,
+    pub asset: String,
+    /// `client_pays` (the client delivers to the desk) or `desk_pays`.
+    pub direction: String,
+    pub amount: String,
+    /// `pending`, `completed` or `failed`.
+    pub status: String,
+    pub failure_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn instruction_view(state: &AppState, instruction: &otcd_core::engine::netting::Instruction) -> InstructionView {
+    let scale = state.catalog.asset(&instruction.asset).map_or(0, |asset| asset.scale);
+    InstructionView {
+        instruction_id: instruction.instruction_id.clone(),
+        cycle: instruction.cycle,
+        client_id: instruction.client_id.to_string(),
+        asset: instruction.asset.to_string(),
+        direction: snake(instruction.direction),
+        amount: format_scaled(instruction.amount, scale),
+        status: snake(instruction.status),
+        failure_reason: instruction.failure_reason.clone(),
+        created_at: format_timestamp(instruction.created_at),
+        updated_at: format_timestamp(instruction.updated_at),
+    }
+}
+
+/// Runs a net settlement cycle now: every credit client's obligations per asset since the last cycle become one
+/// instruction each; answers the instructions issued (empty when nothing is owed either way).
+#[utoipa::path(post, path = "/v1/admin/settlements/run", tag = "settlement", responses((status = 200, body = ListView<InstructionView>)))]
+pub async fn run_net_settlement(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> ApiResult<Json<ListView<InstructionView>>> {
+    admin(&signed)?;
+    let executed = state.engine.submit(signed.principal.actor(), Command::RunNetSettlement).await?;
+    let Outcome::Instructions(issued) = executed.outcome else { return Err(ApiError::internal("unexpected outcome")) };
+    Ok(Json(ListView {
+        items: issued.iter().map(|instruction| instruction_view(&state, instruction)).collect(),
+        next_cursor: None,
+    }))
+}
+
+/// Settlement instructions, newest first.
+#[utoipa::path(get, path = "/v1/admin/settlements", tag = "settlement", responses((status = 200, body = ListView<InstructionView>)))]
+pub async fn list_instructions(
+    State(state): State<AppState>,
+    uri: Uri,
+    signed: Signed,
+) -> ApiResult<Json<ListView<InstructionView>>> {
+    admin(&signed)?;
+    let params: super::orders_params::LimitOnly = parse_query(&uri)?;
+    let limit = page_limit(params.limit)?;
+    let page: Vec<otcd_core::engine::netting::Instruction> =
+        state.engine.query(move |desk| desk.instructions().iter().rev().take(limit).cloned().collect()).await?;
+    Ok(Json(ListView {
+        items: page.iter().map(|instruction| instruction_view(&state, instruction)).collect(),
+        next_cursor: None,
+    }))
+}

@@ -115,6 +115,13 @@ pub enum Command {
     /// A compliance user changes an alert's case status or adds a note.
     UpdateAlert(super::alerts::AlertUpdate),
     PutAmlRules(super::alerts::AmlRules),
+    /// Nets every credit client's obligations since the last cycle into settlement instructions.
+    RunNetSettlement,
+    /// The settlement worker reports an instruction completed or failed.
+    SettleInstruction {
+        instruction_id: String,
+        outcome: super::netting::InstructionOutcome,
+    },
 }
 
 /// Market data travels inside quote commands: the journal then records exactly what each quote was priced

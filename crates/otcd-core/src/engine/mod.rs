@@ -10,6 +10,7 @@ pub mod controls;
 pub mod error;
 pub mod jurisdictions;
 pub mod model;
+pub mod netting;
 pub mod orders;
 mod queries;
 pub mod quotes;
@@ -72,6 +73,8 @@ pub enum Outcome {
     Withdrawal(settlement::Withdrawal),
     Alert(alerts::Alert),
     AmlRules(alerts::AmlRules),
+    Instructions(Vec<netting::Instruction>),
+    Instruction(netting::Instruction),
     Funding {
         funding: model::DeskFunding,
         repeated: bool,
@@ -123,6 +126,8 @@ pub struct Desk {
     alerts: Vec<alerts::Alert>,
     #[serde(default)]
     aml_rules: alerts::AmlRules,
+    #[serde(default)]
+    netting: netting::NettingBook,
     clients_created: u64,
     /// Time of the last executed command; command times never go backwards inside the engine.
     clock: TimestampMs,
@@ -209,6 +214,10 @@ impl Desk {
                 self.update_alert(at, record.actor.key_id.as_ref().map(ToString::to_string), update)
             }
             (Command::PutAmlRules(rules), true) => self.put_aml_rules(rules),
+            (Command::RunNetSettlement, true) => self.run_net_settlement(at),
+            (Command::SettleInstruction { instruction_id, outcome }, true) => {
+                self.settle_instruction(at, instruction_id, outcome)
+            }
         };
         if result.as_ref().is_ok_and(|executed| executed.changed) {
             self.clock = at;

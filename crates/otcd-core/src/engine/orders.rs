@@ -581,6 +581,8 @@ impl Desk {
         let transaction = self.ledger.apply(at, TransactionKind::Trade { reference: trade_id.clone() }, &postings)?;
         if client.settlement == Settlement::Credit {
             *self.credit_used.entry(client.client_id.clone()).or_default() += notional_usd.unwrap_or(0);
+            let legs = [(gives, -gives_amount), (receives, receives_amount)];
+            self.accrue_obligation(&client.client_id, legs, notional_usd.unwrap_or(0));
         }
         Ok(Trade {
             trade_id,

@@ -290,3 +290,71 @@ fn every_gate_guards_its_paths_rfq_order_stream_and_withdrawal() {
     desk.post(&client, "/v1/orders", &order).expect(201);
     desk.post(&client, "/v1/withdrawals", &withdrawal).expect(201);
 }
+
+#[test]
+fn a_net_settlement_cycle_nets_a_credit_clients_trades_and_releases_its_exposure() {
+    let config = format!("{RELAXED_CONFIG}{FAST_RAILS}net_settlement_every_ms = 0\n");
+    let desk = Desk::with_config(Some(&config));
+    desk.put_tier("zero", &json!({"spread_bps": "0"}));
+    let body = json!({"name": "Credit Fund", "jurisdiction": "DE", "tier": "zero", "kyc_status": "approved",
+        "settlement": "credit", "credit_limit_usd": "1000000.00"});
+    let client_id = desk.create_client(&body);
+    let client = desk.key_for(&client_id);
+    desk.set_price("BTC-USD", "50000.00", "50050.00");
+    for (id, side) in [("n-1", "buy"), ("n-2", "buy"), ("n-3", "sell")] {
+        let order =
+            json!({"client_order_id": id, "type": "market", "instrument": "BTC-USD", "side": side, "quantity": "1"});
+        desk.post(&client, "/v1/orders", &order).expect(201);
+    }
+    // Bought 2 at 50050.00, sold 1 at 50000.00: owes 50100.00 USD net, is owed 1 BTC.
+    let account = desk.get(&client, "/v1/account").expect(200).clone();
+    let unsettled: Vec<(String, String)> = account["unsettled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| (text(&line["asset"]), text(&line["amount"])))
+        .collect();
+    assert_eq!(
+        unsettled,
+        vec![("BTC".to_owned(), "1.00000000".to_owned()), ("USD".to_owned(), "-50100.00".to_owned())],
+        "{account}"
+    );
+    assert_ne!(account["usage"]["open_exposure_usd"], json!("0.00"), "{account}");
+    let issued = desk.post(&desk.admin, "/v1/admin/settlements/run", &json!({})).expect(200).clone();
+    let items = issued["items"].as_array().unwrap();
+    let instruction = |asset: &str| items.iter().find(|item| item["asset"] == json!(asset)).unwrap().clone();
+    assert_eq!(
+        (instruction("USD")["direction"].clone(), instruction("USD")["amount"].clone()),
+        (json!("client_pays"), json!("50100.00")),
+        "{issued}"
+    );
+    assert_eq!(
+        (instruction("BTC")["direction"].clone(), instruction("BTC")["amount"].clone()),
+        (json!("desk_pays"), json!("1.00000000")),
+        "{issued}"
+    );
+    // Nothing new to net: an empty cycle.
+    assert_eq!(desk.post(&desk.admin, "/v1/admin/settlements/run", &json!({})).expect(200)["items"], json!([]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = desk.get(&desk.admin, "/v1/admin/settlements").expect(200).clone();
+        if listed["items"].as_array().unwrap().iter().all(|item| item["status"] == json!("completed")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "instructions did not complete: {listed}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let account = desk.get(&client, "/v1/account").expect(200).clone();
+    assert!(account.get("unsettled").is_none(), "{account}");
+    assert_eq!(account["usage"]["open_exposure_usd"], json!("0.00"), "{account}");
+    // The client delivered its USD and received its BTC: both balances are flat.
+    let balances = desk.get(&client, "/v1/balances").expect(200)["items"].clone();
+    for line in balances
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|line| line["asset"] == json!("USD") || line["asset"] == json!("BTC"))
+    {
+        assert!(text(&line["available"]).trim_start_matches(['0', '.']).is_empty(), "{balances}");
+    }
+}
