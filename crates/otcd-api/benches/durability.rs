@@ -1,5 +1,6 @@
-//! Durable command throughput through the runner (engine thread + journal group commit, real fsync) and
-//! recovery time of a journal of 1,000,000 events.
+//! Durable command throughput through the runner (engine thread + journal group commit, real fsync): deposits,
+//! and trades (a firm RFQ quote, then its acceptance: two durable commands per trade, the second settling both
+//! legs on the ledger); and recovery time of a journal of 1,000,000 events.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use otcd_api::metrics::Metrics;
@@ -89,6 +90,92 @@ fn durable_deposits(count: u64, concurrency: u64) -> Duration {
     elapsed
 }
 
+fn btc_usd_book() -> otcd_core::market::VenueBook {
+    let level = |price| otcd_core::market::Level { price, quantity: 1_000_000_000_000 };
+    otcd_core::market::VenueBook {
+        venue: "bench".into(),
+        instrument: "BTC-USD".into(),
+        bids: vec![level(4_999_000)],
+        asks: vec![level(5_000_000)],
+        as_of: otcd_api::runner::now_ms(),
+    }
+}
+
+/// `count` trades from `concurrency` tasks, each an RFQ quote then its acceptance; returns the wall time.
+fn durable_trades(count: u64, concurrency: u64) -> Duration {
+    use otcd_core::engine::orders::AcceptQuote;
+    use otcd_core::engine::{Outcome, QuoteRequest};
+    use otcd_core::model::RequestedSize;
+    let directory = tempfile::tempdir().unwrap();
+    let opened = store::open(directory.path()).unwrap();
+    let runner = Runner::start(
+        opened.desk,
+        Box::new(opened.journal),
+        opened.snapshots,
+        RunnerConfig::default(),
+        Arc::new(Metrics::new()),
+    );
+    let engine = runner.handle();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let elapsed = runtime.block_on(async {
+        for command in setup_commands() {
+            engine.submit(Actor::default(), command).await.unwrap();
+        }
+        for client in 0..CLIENTS {
+            let client_id = ClientId::parse(&format!("cl_{:08}", client + 1)).unwrap();
+            let funding = NewDeposit {
+                client_id,
+                asset: AssetCode::parse("USD").unwrap(),
+                amount: 1_000_000_000_000,
+                reference: ClientReference::parse("bench-funding").unwrap(),
+                notional_usd: None,
+            };
+            engine.submit(Actor::default(), Command::Deposit(funding)).await.unwrap();
+        }
+        let book = btc_usd_book();
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for task in 0..concurrency {
+            let (engine, book) = (engine.clone(), book.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut index = task;
+                while index < count {
+                    let client_id = ClientId::parse(&format!("cl_{:08}", index % CLIENTS as u64 + 1)).unwrap();
+                    let request = QuoteRequest {
+                        client_id: client_id.clone(),
+                        client_rfq_id: None,
+                        instrument: "BTC-USD".into(),
+                        side: otcd_core::market::Side::Buy,
+                        size: RequestedSize::Base(1_000_000),
+                        validity_ms: 60_000,
+                        notional_usd: None,
+                        books: vec![book.clone()],
+                        cross: None,
+                    };
+                    let executed = engine.submit(Actor::default(), Command::RequestQuote(request)).await.unwrap();
+                    let Outcome::Quote(quote) = executed.outcome else { panic!("a quote") };
+                    let accept = AcceptQuote {
+                        client_id,
+                        client_order_id: ClientReference::parse(&format!("t-{index}")).unwrap(),
+                        quote_id: quote.quote_id,
+                        side: None,
+                        notional_usd: None,
+                    };
+                    engine.submit(Actor::default(), Command::AcceptQuote(accept)).await.unwrap();
+                    index += concurrency;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        started.elapsed()
+    });
+    drop(engine);
+    runner.shutdown();
+    elapsed
+}
+
 /// Writes a journal of `count` records (setup plus deposits) the way the runner does, without a snapshot.
 fn write_journal(directory: &std::path::Path, count: u64) {
     let (mut journal, _) =
@@ -117,6 +204,17 @@ fn benchmarks(criterion: &mut Criterion) {
     for concurrency in [256, 2_048] {
         group.bench_function(format!("deposits_{concurrency}_in_flight"), |bencher| {
             bencher.iter_custom(|iterations| (0..iterations).map(|_| durable_deposits(DEPOSITS, concurrency)).sum())
+        });
+    }
+    group.finish();
+
+    let mut group = criterion.benchmark_group("durable_trades");
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    const TRADES: u64 = 50_000;
+    group.throughput(Throughput::Elements(TRADES));
+    for concurrency in [256, 2_048] {
+        group.bench_function(format!("rfq_and_accept_{concurrency}_in_flight"), |bencher| {
+            bencher.iter_custom(|iterations| (0..iterations).map(|_| durable_trades(TRADES, concurrency)).sum())
         });
     }
     group.finish();
