@@ -119,6 +119,7 @@ pub async fn run(state: AppState, rails: SimulatedRails, mut stop: tokio::sync::
             }
         }
         step_instructions(&state, &rails).await;
+        confirm_deposits(&state).await;
     }
 }
 
@@ -167,6 +168,33 @@ async fn step_instructions(state: &AppState, rails: &SimulatedRails) {
         let command = Command::SettleInstruction { instruction_id: instruction.instruction_id.clone(), outcome };
         if let Err(error) = state.engine.submit(Actor::default(), command).await {
             tracing::warn!(%error, instruction_id = %instruction.instruction_id, "settlement instruction step not recorded");
+        }
+    }
+}
+
+/// The simulated chain: every poll is one more block, so each deposit still confirming gains a confirmation (the
+/// engine credits it when it reaches the asset's requirement).
+async fn confirm_deposits(state: &AppState) {
+    let Ok(confirming) = state.engine.query(|desk| desk.chain_deposits_confirming()).await else { return };
+    for deposit in confirming.into_iter().take(WITHDRAWALS_PER_POLL_MAX) {
+        let seen = otcd_core::engine::custody::DepositObservation {
+            transaction_id: deposit.transaction_id.clone(),
+            asset: deposit.asset,
+            address: deposit.address.clone(),
+            amount: deposit.amount,
+            confirmations: deposit.confirmations + 1,
+        };
+        match state.engine.submit(Actor::default(), Command::ObserveDeposit(seen)).await {
+            Ok(executed) => {
+                if let Outcome::ChainDeposit(updated) = executed.outcome {
+                    if updated.credited_at.is_some() {
+                        crate::routes::admin::publish_balance(state, &updated.client_id, updated.asset).await;
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, transaction_id = %deposit.transaction_id, "deposit confirmation not recorded")
+            }
         }
     }
 }

@@ -293,6 +293,7 @@ fn describe(kind: &TransactionKind) -> (&'static str, String) {
         TransactionKind::Reversal { of } => ("reversal", of.0.to_string()),
         TransactionKind::Funding { reference } => ("funding", reference.clone()),
         TransactionKind::Settlement { reference } => ("settlement", reference.clone()),
+        TransactionKind::Transfer { reference } => ("transfer", reference.clone()),
     }
 }
 

@@ -50,8 +50,10 @@ pub enum Purpose {
     Reserved,
     /// The desk's own trading position.
     Inventory,
-    /// Crypto the desk holds at its custodian.
+    /// Crypto the desk holds at its custodian, in the hot wallet.
     Custody,
+    /// Crypto the desk holds in the custodian's cold wallet.
+    ColdCustody,
     /// Fiat the desk holds at its bank.
     Bank,
     /// Fee revenue.
@@ -118,6 +120,10 @@ pub enum TransactionKind {
     },
     /// A net settlement instruction of a credit client completed.
     Settlement {
+        reference: String,
+    },
+    /// Holdings moved between the desk's own wallets (sweeps to cold, top-ups from cold).
+    Transfer {
         reference: String,
     },
 }

@@ -7,6 +7,7 @@
 use otcd_core::address::Network;
 use otcd_core::catalog::{AssetCode, Catalog};
 use otcd_core::engine::controls::{KillSwitch, PositionLimit};
+use otcd_core::engine::custody::{CustodyPolicy, DepositObservation};
 use otcd_core::engine::netting::InstructionOutcome;
 use otcd_core::engine::orders::{LimitOrder, MarketOrder, TimeInForce};
 use otcd_core::engine::resting::FillResting;
@@ -134,7 +135,8 @@ impl Simulation {
 
     fn step(&mut self) {
         match self.rng.below(100) {
-            0..=9 => self.deposit(),
+            0..=6 => self.deposit(),
+            7..=9 => self.custody(),
             10..=29 => self.limit_order(),
             30..=39 => self.market_order(),
             40..=59 => self.tick(),
@@ -271,6 +273,40 @@ impl Simulation {
             _ => SettlementOutcome::Submitted { external_reference: format!("tx-{}", withdrawal.withdrawal_id) },
         };
         self.run(Command::SettleWithdrawal { withdrawal_id: withdrawal.withdrawal_id, outcome });
+    }
+
+    /// Deposit addresses, on-chain deposits reported with growing confirmations, hot/cold policy and top-ups.
+    fn custody(&mut self) {
+        let btc = AssetCode::parse("BTC").unwrap();
+        match self.rng.below(4) {
+            0 => {
+                let client_id = self.client();
+                self.run(Command::AssignDepositAddress { client_id, asset: btc });
+            }
+            1 => {
+                let hot_min = self.rng.below(100_000_000) as i128;
+                let hot_target = hot_min + self.rng.below(100_000_000) as i128;
+                let hot_max = hot_target + self.rng.below(100_000_000) as i128;
+                self.run(Command::PutCustodyPolicy(CustodyPolicy { asset: btc, hot_min, hot_target, hot_max }));
+            }
+            2 => {
+                if let Some(top_up) = self.desk.top_ups().last().cloned() {
+                    self.run(Command::ApproveTopUp { top_up_id: top_up.top_up_id });
+                }
+            }
+            _ => {
+                let client_id = self.client();
+                let Some(address) = self.desk.deposit_address(&client_id, btc).map(|found| found.address.clone())
+                else {
+                    return;
+                };
+                let transaction_id = format!("tx-{}", self.rng.below(40));
+                let amount = 1 + self.rng.below(30_000_000) as i128;
+                let confirmations = self.rng.below(4) as u32;
+                let seen = DepositObservation { transaction_id, asset: btc, address, amount, confirmations };
+                self.run(Command::ObserveDeposit(seen));
+            }
+        }
     }
 
     fn settle_instruction(&mut self) {

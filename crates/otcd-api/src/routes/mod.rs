@@ -5,6 +5,7 @@ pub mod client;
 pub mod compliance;
 pub mod console;
 pub mod controls;
+pub mod custody;
 pub mod orders;
 pub mod public;
 pub mod quotes;
@@ -64,6 +65,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/destinations/{destination_id}", axum::routing::patch(withdrawals::set_destination_status))
         .route("/v1/admin/withdrawals", get(withdrawals::admin_withdrawals))
         .route("/v1/admin/settlements", get(withdrawals::list_instructions))
+        .route("/v1/deposit-addresses", post(custody::deposit_address))
+        .route("/v1/admin/custody", get(custody::get_custody))
+        .route("/v1/admin/custody/simulate-deposit", post(custody::simulate_deposit))
+        .route("/v1/admin/custody/policies/{asset}", put(custody::put_policy))
+        .route("/v1/admin/custody/top-ups/{top_up_id}/approve", post(custody::approve_top_up))
         .route("/v1/admin/settlements/run", post(withdrawals::run_net_settlement))
         .route("/v1/admin/sanctions/screen", get(compliance::screen))
         .route("/v1/admin/sanctions/reload", post(compliance::reload_sanctions))
@@ -103,7 +109,8 @@ pub fn routes() -> Router<AppState> {
         compliance::update_alert, compliance::put_aml_rules, withdrawals::create_destination, withdrawals::list_destinations,
         withdrawals::create_withdrawal, withdrawals::list_withdrawals, withdrawals::get_withdrawal,
         withdrawals::set_destination_status, withdrawals::admin_withdrawals, withdrawals::run_net_settlement,
-        withdrawals::list_instructions, admin::desk_positions,
+        withdrawals::list_instructions, custody::deposit_address, custody::get_custody, custody::simulate_deposit,
+        custody::put_policy, custody::approve_top_up, admin::desk_positions,
         orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order,
         orders::cancel_all_orders,
         quotes::indicative_price, quotes::request_for_quote, quotes::get_quote, quotes::put_manual_market,

@@ -117,6 +117,19 @@ pub enum Command {
     PutAmlRules(super::alerts::AmlRules),
     /// Nets every credit client's obligations since the last cycle into settlement instructions.
     RunNetSettlement,
+    /// Gives the client its deposit address for the asset (derived once, then the same).
+    AssignDepositAddress {
+        client_id: ClientId,
+        asset: AssetCode,
+    },
+    /// The custodian saw a transaction to a deposit address; credited at the asset's confirmations.
+    ObserveDeposit(super::custody::DepositObservation),
+    /// Hot-wallet bounds of a crypto asset: sweeps above `hot_max`, top-up requests below `hot_min`.
+    PutCustodyPolicy(super::custody::CustodyPolicy),
+    /// An operator approves a top-up of the hot wallet from cold.
+    ApproveTopUp {
+        top_up_id: String,
+    },
     /// The settlement worker reports an instruction completed or failed.
     SettleInstruction {
         instruction_id: String,

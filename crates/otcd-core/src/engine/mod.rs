@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod command;
 pub mod controls;
+pub mod custody;
 pub mod error;
 pub mod jurisdictions;
 pub mod model;
@@ -75,6 +76,10 @@ pub enum Outcome {
     AmlRules(alerts::AmlRules),
     Instructions(Vec<netting::Instruction>),
     Instruction(netting::Instruction),
+    DepositAddress(custody::DepositAddress),
+    ChainDeposit(custody::ChainDeposit),
+    CustodyPolicy(custody::CustodyPolicy),
+    TopUp(custody::TopUp),
     Funding {
         funding: model::DeskFunding,
         repeated: bool,
@@ -128,6 +133,8 @@ pub struct Desk {
     aml_rules: alerts::AmlRules,
     #[serde(default)]
     netting: netting::NettingBook,
+    #[serde(default)]
+    custody: custody::CustodyBook,
     clients_created: u64,
     /// Time of the last executed command; command times never go backwards inside the engine.
     clock: TimestampMs,
@@ -215,6 +222,14 @@ impl Desk {
             }
             (Command::PutAmlRules(rules), true) => self.put_aml_rules(rules),
             (Command::RunNetSettlement, true) => self.run_net_settlement(at),
+            (Command::AssignDepositAddress { client_id, asset }, true) => {
+                self.assign_deposit_address(at, client_id, *asset)
+            }
+            (Command::ObserveDeposit(seen), true) => self.observe_deposit(at, seen),
+            (Command::PutCustodyPolicy(policy), true) => self.put_custody_policy(at, policy),
+            (Command::ApproveTopUp { top_up_id }, true) => {
+                self.approve_top_up(at, record.actor.key_id.as_ref().map(ToString::to_string), top_up_id)
+            }
             (Command::SettleInstruction { instruction_id, outcome }, true) => {
                 self.settle_instruction(at, instruction_id, outcome)
             }
@@ -525,6 +540,9 @@ impl Desk {
         self.deposit_index.insert(key, self.deposits.len());
         self.deposits.push(deposit.clone());
         self.after_deposit(at, &new.client_id);
+        if asset.kind == AssetKind::Crypto {
+            self.apply_custody_policy(at, new.asset)?;
+        }
         Ok(Executed::changed(Outcome::Deposit { deposit, repeated: false }))
     }
 
@@ -664,7 +682,7 @@ pub(super) fn holding_purpose(kind: AssetKind) -> Purpose {
     }
 }
 
-fn available_floor(settlement: Settlement) -> Option<i128> {
+pub(super) fn available_floor(settlement: Settlement) -> Option<i128> {
     match settlement {
         Settlement::Prefunded => Some(0),
         Settlement::Credit => None,

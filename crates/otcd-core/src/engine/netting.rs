@@ -249,7 +249,7 @@ fn instruction_position(instruction_id: &str) -> Option<usize> {
 }
 
 /// Maps with tuple keys as lists of `[key, value]` pairs: JSON (the snapshot format) only has string keys.
-mod pairs {
+pub(super) mod pairs {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use std::collections::BTreeMap;
 

@@ -437,6 +437,10 @@ impl Desk {
         if !withdrawal.in_flight() {
             self.settlement.in_flight.remove(&position);
         }
+        if status == WithdrawalStatus::Completed {
+            let asset = self.settlement.withdrawals[position].asset;
+            self.apply_custody_policy(at, asset)?;
+        }
         Ok(Executed::changed(Outcome::Withdrawal(self.settlement.withdrawals[position].clone())))
     }
 }

@@ -358,3 +358,61 @@ fn a_net_settlement_cycle_nets_a_credit_clients_trades_and_releases_its_exposure
         assert!(text(&line["available"]).trim_start_matches(['0', '.']).is_empty(), "{balances}");
     }
 }
+
+fn wallet(desk: &Desk, asset: &str) -> (String, String) {
+    let custody = desk.get(&desk.admin, "/v1/admin/custody").expect(200).clone();
+    let line =
+        custody["wallets"].as_array().unwrap().iter().find(|line| line["asset"] == json!(asset)).unwrap().clone();
+    (text(&line["hot"]), text(&line["cold"]))
+}
+
+#[test]
+fn deposits_to_a_client_address_credit_after_confirmations_and_the_hot_wallet_follows_its_policy() {
+    let config = format!("{RELAXED_CONFIG}{FAST_RAILS}");
+    let desk = Desk::with_config(Some(&config));
+    let (client_id, client) = withdrawer(&desk, "Depositing Fund"); // 2 BTC credited by the operator (hot)
+    let first = desk.post(&client, "/v1/deposit-addresses", &json!({"asset": "BTC"})).expect(201).clone();
+    let address = text(&first["address"]);
+    assert!(address.starts_with("bc1q"), "{first}");
+    assert_eq!(
+        desk.post(&client, "/v1/deposit-addresses", &json!({"asset": "BTC"})).expect(200)["address"],
+        json!(address)
+    );
+    assert_invalid(&desk.post(&client, "/v1/deposit-addresses", &json!({"asset": "EUR"})), "asset");
+    // The custodian sees 1 BTC arrive: confirming, then credited after 2 confirmations.
+    let seen = desk.post(
+        &desk.admin,
+        "/v1/admin/custody/simulate-deposit",
+        &json!({"address": address, "asset": "BTC", "amount": "1"}),
+    );
+    assert_eq!(seen.expect(201)["status"], json!("confirming"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while btc(&desk, &client).0 != "3.00000000" {
+        assert!(Instant::now() < deadline, "the deposit was not credited: {:?}", btc(&desk, &client));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(wallet(&desk, "BTC"), ("3.00000000".into(), "0.00000000".into()));
+    // Policy: keep 0.5–1.5 BTC hot (target 1): 2 BTC are swept to cold at once.
+    let policy = json!({"hot_min": "0.5", "hot_target": "1", "hot_max": "1.5"});
+    desk.put(&desk.admin, "/v1/admin/custody/policies/BTC", &policy).expect(200);
+    assert_eq!(wallet(&desk, "BTC"), ("1.00000000".into(), "2.00000000".into()));
+    // A payout of 0.8 BTC leaves 0.2 hot: below the minimum, a top-up from cold waits for an operator.
+    let destination =
+        desk.post(&client, "/v1/destinations", &json!({"asset": "BTC", "address": BECH32})).expect(201).clone();
+    let body = json!({"client_withdrawal_id": "c-1", "asset": "BTC", "amount": "0.8", "destination_id": destination["destination_id"]});
+    let withdrawal = desk.post(&client, "/v1/withdrawals", &body).expect(201).clone();
+    wait_for_withdrawal(&desk, &client, &text(&withdrawal["withdrawal_id"]), "completed");
+    assert_eq!(wallet(&desk, "BTC"), ("0.20000000".into(), "2.00000000".into()));
+    let custody = desk.get(&desk.admin, "/v1/admin/custody").expect(200).clone();
+    let top_up = custody["top_ups"][0].clone();
+    assert_eq!(
+        (top_up["status"].clone(), top_up["amount"].clone()),
+        (json!("awaiting_approval"), json!("0.80000000")),
+        "{custody}"
+    );
+    let approve = format!("/v1/admin/custody/top-ups/{}/approve", text(&top_up["top_up_id"]));
+    desk.post(&desk.admin, &approve, &json!({})).expect(200);
+    assert_eq!(wallet(&desk, "BTC"), ("1.00000000".into(), "1.20000000".into()));
+    assert_problem(&desk.post(&desk.admin, &approve, &json!({})), 409, "conflict");
+    let _ = client_id;
+}
