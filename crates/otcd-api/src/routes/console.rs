@@ -46,7 +46,7 @@ fn trade_number(trade: &Trade) -> u64 {
 }
 
 /// The newest trades of every client, newest first (`limit` 1 to 1000, default 100).
-#[utoipa::path(get, path = "/v1/admin/trades", tag = "admin", params(("limit" = Option<usize>, Query,)),
+#[utoipa::path(get, path = "/v1/admin/console/trades", tag = "admin", params(("limit" = Option<usize>, Query,)),
     responses((status = 200, body = ListView<DeskTradeView>)))]
 pub async fn recent_trades(
     State(state): State<AppState>,

@@ -87,7 +87,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/quotes/{quote_id}", get(quotes::get_quote))
         .route("/v1/stream", get(crate::stream::stream))
         .route("/v1/sessions", post(sessions::create_session))
-        .route("/v1/admin/trades", get(console::recent_trades))
+        .route("/v1/admin/console/trades", get(console::recent_trades))
         .route("/v1/admin/desk/exposure", get(console::desk_exposure))
         .route("/", get(crate::web::console))
         .route("/ui/{*path}", get(crate::web::ui))

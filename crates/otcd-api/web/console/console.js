@@ -246,7 +246,7 @@ async function refreshPrice() {
 }
 
 async function refreshTrades() {
-  const { items } = await api("/v1/admin/trades?limit=1000");
+  const { items } = await api("/v1/admin/console/trades?limit=1000");
   $("kpi-trades").textContent = String(items.length);
   let notional = 0n;
   for (const trade of items) notional += toUnits(trade.notional_usd, 2);

@@ -54,7 +54,7 @@ fn the_api_answers_cross_origin_requests_and_documents_sessions() {
     assert_eq!(catalog.header("access-control-allow-origin"), Some("*"));
 
     let document = desk.send("GET", "/openapi.json", "", &[]).body;
-    for path in ["/v1/sessions", "/v1/admin/trades", "/v1/admin/desk/exposure"] {
+    for path in ["/v1/sessions", "/v1/admin/console/trades", "/v1/admin/desk/exposure"] {
         assert!(document["paths"][path].is_object(), "{path} is documented");
     }
     assert!(document["components"]["securitySchemes"]["session_token"].is_object());
