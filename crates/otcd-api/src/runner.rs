@@ -74,11 +74,13 @@ pub struct RunnerConfig {
     pub snapshot_every_records: u64,
     /// Signed checkpoints of the journal (none in unit tests that run without a data directory).
     pub checkpoints: Option<CheckpointSettings>,
+    /// Where durable records are offered to the reports projection (`try_send`: never waited for).
+    pub projection: Option<crate::reports::ProjectionSender>,
 }
 
 impl Default for RunnerConfig {
     fn default() -> Self {
-        Self { snapshot_every_records: SNAPSHOT_EVERY_RECORDS_DEFAULT, checkpoints: None }
+        Self { snapshot_every_records: SNAPSHOT_EVERY_RECORDS_DEFAULT, checkpoints: None, projection: None }
     }
 }
 
@@ -133,6 +135,7 @@ impl Runner {
         let (sender, receiver) = crossbeam_channel::bounded(ENGINE_QUEUE_CAPACITY);
         let (journal_sender, journal_receiver) = crossbeam_channel::bounded(JOURNAL_QUEUE_CAPACITY);
         let checkpoints = config.checkpoints.take();
+        let projection = config.projection.take();
         let engine_shared = shared.clone();
         let engine_thread = std::thread::Builder::new()
             .name("otcd-engine".into())
@@ -151,7 +154,7 @@ impl Runner {
         let journal_shared = shared.clone();
         let journal_thread = std::thread::Builder::new()
             .name("otcd-journal".into())
-            .spawn(move || journal_loop(journal, snapshots, checkpoints, journal_receiver, &journal_shared))
+            .spawn(move || journal_loop(journal, snapshots, checkpoints, projection, journal_receiver, &journal_shared))
             .expect("spawn journal thread");
         Runner {
             handle: Some(EngineHandle { sender, shared }),
@@ -333,6 +336,7 @@ fn journal_loop(
     mut journal: Box<dyn Journal>,
     snapshots: SnapshotStore,
     checkpoints: Option<CheckpointSettings>,
+    projection: Option<crate::reports::ProjectionSender>,
     receiver: crossbeam_channel::Receiver<JournalBatch>,
     shared: &Shared,
 ) {
@@ -360,7 +364,7 @@ fn journal_loop(
         // A desk that stopped uncleanly (or predates checkpoints) has durable records no checkpoint covers yet.
         scheduler.offer(journal.durable_head(), true);
     }
-    journal_groups(journal.as_mut(), &receiver, shared, &snapshot_sender, scheduler.as_mut());
+    journal_groups(journal.as_mut(), &receiver, shared, &snapshot_sender, scheduler.as_mut(), projection.as_ref());
     if let Some(scheduler) = scheduler {
         scheduler.finish(journal.durable_head());
     }
@@ -438,6 +442,7 @@ fn journal_groups(
     shared: &Shared,
     snapshot_sender: &crossbeam_channel::Sender<(ChainHead, Box<Desk>)>,
     mut checkpoints: Option<&mut CheckpointScheduler>,
+    projection: Option<&crate::reports::ProjectionSender>,
 ) {
     // The newest snapshot that could not be handed over because one was being written; handed over (blocking)
     // at the end, so the final snapshot of a shutdown is never lost.
@@ -465,6 +470,7 @@ fn journal_groups(
             group.push(more);
         }
         let mut snapshot_due: Option<(ChainHead, Box<Desk>)> = None;
+        let first_seq = journal.head().seq + 1;
         let mut result = Ok(journal.durable_head());
         for batch in &mut group {
             for payload in &batch.payloads {
@@ -493,6 +499,14 @@ fn journal_groups(
                 false
             }
         };
+        if let (true, Some(projection)) = (durable, projection) {
+            let payloads: Vec<Vec<u8>> =
+                group.iter_mut().flat_map(|batch| std::mem::take(&mut batch.payloads)).collect();
+            if !payloads.is_empty() {
+                // Never waits: a full queue drops the offer and the projector re-reads these records from disk.
+                let _ = projection.try_send(crate::reports::DurableRecords { first_seq, payloads });
+            }
+        }
         for batch in group {
             batch.deliveries.into_iter().for_each(|deliver| deliver(durable));
         }
@@ -603,7 +617,7 @@ mod tests {
             Desk::new(),
             Box::new(journal),
             snapshots,
-            RunnerConfig { snapshot_every_records: 2, checkpoints: None },
+            RunnerConfig { snapshot_every_records: 2, checkpoints: None, projection: None },
             Arc::new(Metrics::new()),
         );
         let engine = runner.handle();

@@ -41,6 +41,8 @@ pub struct ServeOptions {
     pub checkpoint_every_records: u64,
     /// Longest time a durable record waits for a signed checkpoint.
     pub checkpoint_every: std::time::Duration,
+    /// Surveillance rules' thresholds (`[surveillance]` in `--config`).
+    pub surveillance: otcd_reports::SurveillanceConfig,
 }
 
 /// Where market data comes from (`--market`).
@@ -70,6 +72,7 @@ impl ServeOptions {
             settlement: crate::settlement_worker::SimulatedRails::default(),
             checkpoint_every_records: crate::runner::CHECKPOINT_EVERY_RECORDS_DEFAULT,
             checkpoint_every: crate::runner::CHECKPOINT_EVERY_DEFAULT,
+            surveillance: otcd_reports::SurveillanceConfig::default(),
         }
     }
 }
@@ -185,6 +188,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
     let catalog = opened.desk.catalog().cloned().unwrap_or_else(Catalog::builtin);
     // The lock file travels with the runner's lifetime: dropping it would let a second process in.
     let lock = opened.lock;
+    let (projection_sender, projection_receiver) = crate::reports::channel();
     let runner = Runner::start(
         opened.desk,
         Box::new(opened.journal),
@@ -196,10 +200,18 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
                 every_records: options.checkpoint_every_records,
                 every: options.checkpoint_every,
             }),
+            projection: Some(projection_sender),
         },
         metrics.clone(),
     );
     let engine = runner.handle();
+    // The projector thread ends when the journal thread drops its sender (at shutdown).
+    let (reports, _projector) = crate::reports::ReportsService::start(
+        store::journal_dir(&options.data_dir),
+        options.surveillance.clone(),
+        projection_receiver,
+        engine.clone(),
+    );
     if !initialized {
         initialize_desk(&engine, &keys, &master_key, options, &catalog).await?;
     }
@@ -239,6 +251,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         cross_pricing: options.cross_pricing,
         rate_limits,
         screening,
+        reports,
     });
     Ok(StartedDesk { runner, context, listener, market_stop, settlement: options.settlement.clone() })
 }

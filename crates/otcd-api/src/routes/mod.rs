@@ -7,6 +7,7 @@ pub mod controls;
 pub mod orders;
 pub mod public;
 pub mod quotes;
+pub mod reports;
 pub mod withdrawals;
 
 /// Query parameters shared by simple lists.
@@ -64,6 +65,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/sanctions/screen", get(compliance::screen))
         .route("/v1/admin/sanctions/reload", post(compliance::reload_sanctions))
         .route("/v1/admin/alerts", get(compliance::list_alerts))
+        .route("/v1/admin/trades", get(reports::trades))
+        .route("/v1/admin/reports/{report}", get(reports::report))
         .route("/v1/admin/alerts/{alert_id}", axum::routing::patch(compliance::update_alert))
         .route("/v1/admin/aml-rules", put(compliance::put_aml_rules))
         .route("/v1/admin/jurisdictions/{code}", put(compliance::put_jurisdiction))
@@ -97,6 +100,7 @@ pub fn routes() -> Router<AppState> {
         orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order,
         orders::cancel_all_orders,
         quotes::indicative_price, quotes::request_for_quote, quotes::get_quote, quotes::put_manual_market,
+        reports::trades, reports::report,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&SignedRequests),

@@ -6,5 +6,6 @@ mod auth;
 mod deposits;
 mod durability;
 mod onboarding;
+mod reports;
 mod support;
 mod tamper;

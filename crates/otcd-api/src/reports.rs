@@ -1,0 +1,197 @@
+//! The reports projection, run on its own thread and fed only by durable records.
+//!
+//! The journal thread, after each successful group fsync, offers the group's payloads to the projector through a
+//! bounded queue with `try_send`: it never waits for the projector, so reports can never slow down trading. A
+//! full queue drops the offer; the projector notices the gap (the next batch starts beyond its seq, or it is
+//! idle while the durable seq is ahead) and reads the missing records from the journal files, up to the durable
+//! seq and never beyond (a record not yet fsynced is never projected). At start it rebuilds the same way from the
+//! whole journal. Queries wait (at most [`QUERY_WAIT`]) until the projection reaches the durable seq of the
+//! moment they arrived, so a report reflects every command acknowledged before it; then they read the projection
+//! under a shared lock on a blocking thread.
+
+use crate::runner::EngineHandle;
+use otcd_reports::{Projection, SurveillanceConfig};
+use parking_lot::RwLock;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Durable groups waiting for the projector; beyond this they are dropped and re-read from the journal files.
+pub const PROJECTION_QUEUE_CAPACITY: usize = 1_024;
+/// Records applied under one write lock (readers wait at most this much work).
+const APPLY_CHUNK: usize = 512;
+/// Longest a report waits for the projection to catch up before answering 503.
+pub const QUERY_WAIT: Duration = Duration::from_secs(10);
+
+/// A group of durable records: seqs `first_seq ..` in order.
+pub struct DurableRecords {
+    pub first_seq: u64,
+    pub payloads: Vec<Vec<u8>>,
+}
+
+pub type ProjectionSender = crossbeam_channel::Sender<DurableRecords>;
+pub type ProjectionReceiver = crossbeam_channel::Receiver<DurableRecords>;
+
+pub fn channel() -> (ProjectionSender, ProjectionReceiver) {
+    crossbeam_channel::bounded(PROJECTION_QUEUE_CAPACITY)
+}
+
+struct Inner {
+    projection: RwLock<Projection>,
+    applied: AtomicU64,
+    failed: RwLock<Option<String>>,
+}
+
+/// Cloneable access to the projection for the HTTP handlers.
+#[derive(Clone)]
+pub struct ReportsService {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportsUnavailable {
+    #[error("reports are catching up with the journal (at seq {applied} of {wanted}); retry shortly")]
+    CatchingUp { applied: u64, wanted: u64 },
+    #[error("the reports projection stopped: {0}")]
+    Failed(String),
+}
+
+impl ReportsService {
+    /// Starts the projector thread over `journal_dir`, fed by `receiver`.
+    pub fn start(
+        journal_dir: PathBuf,
+        config: SurveillanceConfig,
+        receiver: ProjectionReceiver,
+        engine: EngineHandle,
+    ) -> (ReportsService, JoinHandle<()>) {
+        let inner = Arc::new(Inner {
+            projection: RwLock::new(Projection::new(config)),
+            applied: AtomicU64::new(0),
+            failed: RwLock::new(None),
+        });
+        let service = ReportsService { inner: inner.clone() };
+        let thread = std::thread::Builder::new()
+            .name("otcd-reports".into())
+            .spawn(move || {
+                let mut projector = Projector { inner, journal_dir };
+                if let Err(error) = projector.run(&receiver, &engine) {
+                    tracing::error!(%error, "reports projection stopped; reports answer 503 until restart");
+                    *projector.inner.failed.write() = Some(error);
+                }
+            })
+            .expect("spawn reports thread");
+        (service, thread)
+    }
+
+    pub fn applied_seq(&self) -> u64 {
+        self.inner.applied.load(Ordering::Acquire)
+    }
+
+    /// Runs `read` on the projection once it has applied every record up to `min_seq`, on a blocking thread.
+    pub async fn read<R: Send + 'static>(
+        &self,
+        min_seq: u64,
+        read: impl FnOnce(&Projection) -> R + Send + 'static,
+    ) -> Result<R, ReportsUnavailable> {
+        let deadline = tokio::time::Instant::now() + QUERY_WAIT;
+        loop {
+            if let Some(error) = self.inner.failed.read().clone() {
+                return Err(ReportsUnavailable::Failed(error));
+            }
+            let applied = self.applied_seq();
+            if applied >= min_seq {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ReportsUnavailable::CatchingUp { applied, wanted: min_seq });
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || read(&inner.projection.read()))
+            .await
+            .map_err(|error| ReportsUnavailable::Failed(error.to_string()))
+    }
+}
+
+struct Projector {
+    inner: Arc<Inner>,
+    journal_dir: PathBuf,
+}
+
+impl Projector {
+    fn run(&mut self, receiver: &ProjectionReceiver, engine: &EngineHandle) -> Result<(), String> {
+        self.catch_up(engine.durable_seq())?;
+        loop {
+            match receiver.recv_timeout(Duration::from_millis(200)) {
+                Ok(batch) => {
+                    let applied = self.applied();
+                    if batch.first_seq > applied + 1 {
+                        // Earlier offers were dropped (full queue): read them back from the files.
+                        self.catch_up(batch.first_seq - 1)?;
+                    }
+                    let applied = self.applied();
+                    let mut chunk = Vec::with_capacity(batch.payloads.len());
+                    for (offset, payload) in batch.payloads.into_iter().enumerate() {
+                        let seq = batch.first_seq + offset as u64;
+                        if seq > applied {
+                            chunk.push((seq, payload));
+                        }
+                    }
+                    self.apply(&chunk)?;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    let durable = engine.durable_seq();
+                    if self.applied() < durable {
+                        self.catch_up(durable)?;
+                    }
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+        }
+    }
+
+    fn applied(&self) -> u64 {
+        self.inner.applied.load(Ordering::Acquire)
+    }
+
+    fn apply(&self, records: &[(u64, Vec<u8>)]) -> Result<(), String> {
+        for chunk in records.chunks(APPLY_CHUNK) {
+            let mut projection = self.inner.projection.write();
+            for (seq, payload) in chunk {
+                projection.apply_payload(*seq, payload).map_err(|error| error.to_string())?;
+            }
+            self.inner.applied.store(projection.applied_seq(), Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Reads records `applied + 1 ..= up_to` from the journal files.
+    fn catch_up(&self, up_to: u64) -> Result<(), String> {
+        let after = self.applied();
+        if up_to <= after {
+            return Ok(());
+        }
+        let mut chunk: Vec<(u64, Vec<u8>)> = Vec::with_capacity(APPLY_CHUNK);
+        let mut failure = None;
+        otcd_journal::read_records(&self.journal_dir, after, up_to, |seq, payload| {
+            chunk.push((seq, payload.to_vec()));
+            if chunk.len() >= APPLY_CHUNK {
+                if let Err(error) = self.apply(&chunk) {
+                    failure = Some(error.clone());
+                    return Err(error);
+                }
+                chunk.clear();
+            }
+            Ok(())
+        })
+        .map_err(|error| failure.clone().unwrap_or_else(|| error.to_string()))?;
+        self.apply(&chunk)?;
+        if self.applied() < up_to {
+            return Err(format!("the journal ends at seq {} before the durable seq {up_to}", self.applied()));
+        }
+        Ok(())
+    }
+}
