@@ -13,6 +13,9 @@
 //! arrive, at start when the journal is ahead of the last checkpoint, and at shutdown). Signing and its fsync
 //! never delay a group commit, and a checkpoint never covers a record that is not yet durable.
 //!
+//! After a successful sync the journal thread also offers the group's payloads to the reports projection
+//! (`reports.rs`) with `try_send`: never waiting for it, and never offering a record that is not durable.
+//!
 //! If the journal fails, the runner is poisoned: the in-memory state may be ahead of the disk, so every pending
 //! and later request is answered `Unavailable` (503) until an operator restarts the desk, which recovers exactly
 //! the durable state.
