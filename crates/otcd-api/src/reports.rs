@@ -85,6 +85,17 @@ impl ReportsService {
         (service, thread)
     }
 
+    /// A service that answers every read with 503 (`reports = false` in the config): reports then come from the
+    /// `otcd report` CLI, off the desk's host.
+    pub fn disabled() -> ReportsService {
+        let inner = Arc::new(Inner {
+            projection: RwLock::new(Projection::default()),
+            applied: AtomicU64::new(0),
+            failed: RwLock::new(Some("reports are disabled on this desk (`reports = false` in --config)".into())),
+        });
+        ReportsService { inner }
+    }
+
     pub fn applied_seq(&self) -> u64 {
         self.inner.applied.load(Ordering::Acquire)
     }

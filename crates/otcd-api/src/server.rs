@@ -43,6 +43,8 @@ pub struct ServeOptions {
     pub checkpoint_every: std::time::Duration,
     /// Surveillance rules' thresholds (`[surveillance]` in `--config`).
     pub surveillance: otcd_reports::SurveillanceConfig,
+    /// Run the reports projection (default true).
+    pub reports: bool,
 }
 
 /// Where market data comes from (`--market`).
@@ -73,6 +75,7 @@ impl ServeOptions {
             checkpoint_every_records: crate::runner::CHECKPOINT_EVERY_RECORDS_DEFAULT,
             checkpoint_every: crate::runner::CHECKPOINT_EVERY_DEFAULT,
             surveillance: otcd_reports::SurveillanceConfig::default(),
+            reports: true,
         }
     }
 }
@@ -200,18 +203,23 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
                 every_records: options.checkpoint_every_records,
                 every: options.checkpoint_every,
             }),
-            projection: Some(projection_sender),
+            projection: options.reports.then_some(projection_sender),
         },
         metrics.clone(),
     );
     let engine = runner.handle();
     // The projector thread ends when the journal thread drops its sender (at shutdown).
-    let (reports, _projector) = crate::reports::ReportsService::start(
-        store::journal_dir(&options.data_dir),
-        options.surveillance.clone(),
-        projection_receiver,
-        engine.clone(),
-    );
+    let reports = if options.reports {
+        crate::reports::ReportsService::start(
+            store::journal_dir(&options.data_dir),
+            options.surveillance.clone(),
+            projection_receiver,
+            engine.clone(),
+        )
+        .0
+    } else {
+        crate::reports::ReportsService::disabled()
+    };
     if !initialized {
         initialize_desk(&engine, &keys, &master_key, options, &catalog).await?;
     }

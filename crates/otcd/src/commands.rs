@@ -71,6 +71,8 @@ struct ConfigFile {
     checkpoint_every_ms: Option<u64>,
     /// Surveillance thresholds (docs/reports.md); every key optional.
     surveillance: Option<otcd_reports::SurveillanceConfig>,
+    /// Run the reports projection in the desk (default true); false: reports only from `otcd report`.
+    reports: Option<bool>,
 }
 
 fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
@@ -101,6 +103,7 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     if let Some(surveillance) = config.surveillance {
         options.surveillance = surveillance;
     }
+    options.reports = config.reports.unwrap_or(options.reports);
     if let Some(records) = config.checkpoint_every_records {
         anyhow::ensure!(records > 0, "checkpoint_every_records must be positive");
         options.checkpoint_every_records = records;
