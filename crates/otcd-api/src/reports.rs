@@ -25,10 +25,18 @@ const APPLY_CHUNK: usize = 512;
 /// Longest a report waits for the projection to catch up before answering 503.
 pub const QUERY_WAIT: Duration = Duration::from_secs(10);
 
-/// A group of durable records: seqs `first_seq ..` in order.
+/// A group of durable records: seqs `first_seq ..` in order, as the engine executed them (already decoded).
 pub struct DurableRecords {
     pub first_seq: u64,
-    pub payloads: Vec<Vec<u8>>,
+    pub records: Vec<otcd_core::engine::JournalRecord>,
+}
+
+/// A record to apply: from the runner (decoded) or from the journal files (bytes). Items live in short chunks;
+/// boxing the record would cost an allocation per record for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Item {
+    Record(otcd_core::engine::JournalRecord),
+    Payload(Vec<u8>),
 }
 
 pub type ProjectionSender = crossbeam_channel::Sender<DurableRecords>;
@@ -144,11 +152,11 @@ impl Projector {
                         self.catch_up(batch.first_seq - 1)?;
                     }
                     let applied = self.applied();
-                    let mut chunk = Vec::with_capacity(batch.payloads.len());
-                    for (offset, payload) in batch.payloads.into_iter().enumerate() {
+                    let mut chunk = Vec::with_capacity(batch.records.len());
+                    for (offset, record) in batch.records.into_iter().enumerate() {
                         let seq = batch.first_seq + offset as u64;
                         if seq > applied {
-                            chunk.push((seq, payload));
+                            chunk.push((seq, Item::Record(record)));
                         }
                     }
                     self.apply(&chunk)?;
@@ -168,11 +176,15 @@ impl Projector {
         self.inner.applied.load(Ordering::Acquire)
     }
 
-    fn apply(&self, records: &[(u64, Vec<u8>)]) -> Result<(), String> {
+    fn apply(&self, records: &[(u64, Item)]) -> Result<(), String> {
         for chunk in records.chunks(APPLY_CHUNK) {
             let mut projection = self.inner.projection.write();
-            for (seq, payload) in chunk {
-                projection.apply_payload(*seq, payload).map_err(|error| error.to_string())?;
+            for (seq, item) in chunk {
+                match item {
+                    Item::Record(record) => projection.apply(*seq, record),
+                    Item::Payload(payload) => projection.apply_payload(*seq, payload),
+                }
+                .map_err(|error| error.to_string())?;
             }
             self.inner.applied.store(projection.applied_seq(), Ordering::Release);
         }
@@ -185,10 +197,10 @@ impl Projector {
         if up_to <= after {
             return Ok(());
         }
-        let mut chunk: Vec<(u64, Vec<u8>)> = Vec::with_capacity(APPLY_CHUNK);
+        let mut chunk: Vec<(u64, Item)> = Vec::with_capacity(APPLY_CHUNK);
         let mut failure = None;
         otcd_journal::read_records(&self.journal_dir, after, up_to, |seq, payload| {
-            chunk.push((seq, payload.to_vec()));
+            chunk.push((seq, Item::Payload(payload.to_vec())));
             if chunk.len() >= APPLY_CHUNK {
                 if let Err(error) = self.apply(&chunk) {
                     failure = Some(error.clone());
