@@ -218,3 +218,65 @@ impl Projector {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::runner::{Runner, RunnerConfig};
+    use otcd_core::catalog::Catalog;
+    use otcd_core::engine::{Actor, Command, Desk, NewKey, TierSpec};
+    use otcd_core::ids::{KeyId, TierName};
+    use otcd_core::model::{KeyAlgorithm, Scope};
+    use otcd_journal::{FileJournal, JournalOptions, SnapshotStore};
+
+    fn tier(name: &str) -> Command {
+        Command::PutTier(TierSpec {
+            name: TierName::parse(name).unwrap(),
+            spread_centi_bps: 100,
+            bands: Vec::new(),
+            trade_notional_usd_max: None,
+            daily_notional_usd_max: None,
+            rate_limits: None,
+        })
+    }
+
+    /// Every offer dropped (the runner has no projection sender here): the projector notices it is behind the
+    /// durable seq and reads the records from the journal files; a read waits for it and sees every record.
+    #[tokio::test]
+    async fn dropped_offers_are_read_back_from_the_journal_files() {
+        let directory = tempfile::tempdir().unwrap();
+        let journal_dir = directory.path().join("journal");
+        let (journal, _) = FileJournal::open(&journal_dir, JournalOptions::default(), 0, None, |_, _| Ok(())).unwrap();
+        let snapshots = SnapshotStore::new(&directory.path().join("snapshots")).unwrap();
+        let runner =
+            Runner::start(Desk::new(), Box::new(journal), snapshots, RunnerConfig::default(), Arc::new(Metrics::new()));
+        let engine = runner.handle();
+        let admin_key = NewKey {
+            key_id: KeyId::parse("k_admin").unwrap(),
+            scopes: vec![Scope::Admin],
+            algorithm: KeyAlgorithm::Hmac,
+            credential: vec![1; 60],
+            allowed_ips: vec![],
+        };
+        engine
+            .submit(Actor::default(), Command::InitializeDesk { catalog: Catalog::builtin(), admin_key })
+            .await
+            .unwrap();
+        let (_sender, receiver) = channel();
+        let (service, _thread) =
+            ReportsService::start(journal_dir, SurveillanceConfig::default(), receiver, engine.clone());
+        for index in 0..10 {
+            engine.submit(Actor::default(), tier(&format!("tier{index}"))).await.unwrap();
+        }
+        let durable = engine.durable_seq();
+        assert_eq!(durable, 11);
+        let (applied, tiers) = service
+            .read(durable, |projection| (projection.applied_seq(), projection.desk().tiers().count()))
+            .await
+            .unwrap();
+        assert_eq!((applied, tiers), (11, 11));
+        drop(engine);
+        runner.shutdown();
+    }
+}
