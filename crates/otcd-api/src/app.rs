@@ -38,6 +38,8 @@ pub struct AppContext {
     pub cross_pricing: bool,
     pub rate_limits: crate::ratelimit::RateLimits,
     pub screening: crate::screening::ScreeningService,
+    /// The reports projection (its own thread, fed by durable records).
+    pub reports: crate::reports::ReportsService,
     /// The data directory's lock, held as long as the server runs.
     pub _lock: std::fs::File,
 }

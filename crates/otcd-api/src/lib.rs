@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod order_watch;
 pub mod problem;
 pub mod ratelimit;
+pub mod reports;
 pub mod routes;
 pub mod runner;
 pub mod screening;

@@ -13,6 +13,9 @@
 //! arrive, at start when the journal is ahead of the last checkpoint, and at shutdown). Signing and its fsync
 //! never delay a group commit, and a checkpoint never covers a record that is not yet durable.
 //!
+//! After a successful sync the journal thread also offers the group's records (moved from the engine thread,
+//! already decoded) to the reports projection (`reports.rs`) with `try_send`: never waiting for it, and never offering a record that is not durable.
+//!
 //! If the journal fails, the runner is poisoned: the in-memory state may be ahead of the disk, so every pending
 //! and later request is answered `Unavailable` (503) until an operator restarts the desk, which recovers exactly
 //! the durable state.
@@ -64,6 +67,9 @@ enum Request {
 
 struct JournalBatch {
     payloads: Vec<Vec<u8>>,
+    /// The same records, decoded, for the reports projection (empty when it is off): it gets them without
+    /// decoding the payloads again.
+    records: Vec<JournalRecord>,
     deliveries: Vec<Delivery>,
     /// A copy of the desk after this batch, to be serialized and written off the engine thread.
     snapshot: Option<Box<Desk>>,
@@ -74,11 +80,13 @@ pub struct RunnerConfig {
     pub snapshot_every_records: u64,
     /// Signed checkpoints of the journal (none in unit tests that run without a data directory).
     pub checkpoints: Option<CheckpointSettings>,
+    /// Where durable records are offered to the reports projection (`try_send`: never waited for).
+    pub projection: Option<crate::reports::ProjectionSender>,
 }
 
 impl Default for RunnerConfig {
     fn default() -> Self {
-        Self { snapshot_every_records: SNAPSHOT_EVERY_RECORDS_DEFAULT, checkpoints: None }
+        Self { snapshot_every_records: SNAPSHOT_EVERY_RECORDS_DEFAULT, checkpoints: None, projection: None }
     }
 }
 
@@ -133,6 +141,8 @@ impl Runner {
         let (sender, receiver) = crossbeam_channel::bounded(ENGINE_QUEUE_CAPACITY);
         let (journal_sender, journal_receiver) = crossbeam_channel::bounded(JOURNAL_QUEUE_CAPACITY);
         let checkpoints = config.checkpoints.take();
+        let projection = config.projection.take();
+        let keep_records = projection.is_some();
         let engine_shared = shared.clone();
         let engine_thread = std::thread::Builder::new()
             .name("otcd-engine".into())
@@ -144,6 +154,7 @@ impl Runner {
                     last_seq: head.seq,
                     config,
                     last_snapshot_seq: head.seq,
+                    keep_records,
                 }
                 .run(receiver)
             })
@@ -151,7 +162,7 @@ impl Runner {
         let journal_shared = shared.clone();
         let journal_thread = std::thread::Builder::new()
             .name("otcd-journal".into())
-            .spawn(move || journal_loop(journal, snapshots, checkpoints, journal_receiver, &journal_shared))
+            .spawn(move || journal_loop(journal, snapshots, checkpoints, projection, journal_receiver, &journal_shared))
             .expect("spawn journal thread");
         Runner {
             handle: Some(EngineHandle { sender, shared }),
@@ -240,6 +251,8 @@ struct EngineLoop {
     last_seq: u64,
     last_snapshot_seq: u64,
     config: RunnerConfig,
+    /// Hand executed records to the reports projection (moved, not cloned).
+    keep_records: bool,
 }
 
 impl EngineLoop {
@@ -268,11 +281,17 @@ impl EngineLoop {
         drop(receiver);
         // The queue is closed: ask for a final snapshot so the next start replays little.
         let snapshot = (self.last_seq > self.last_snapshot_seq).then(|| Box::new(self.desk.clone()));
-        let _ = self.journal.send(JournalBatch { payloads: Vec::new(), deliveries: Vec::new(), snapshot });
+        let _ = self.journal.send(JournalBatch {
+            payloads: Vec::new(),
+            records: Vec::new(),
+            deliveries: Vec::new(),
+            snapshot,
+        });
     }
 
     fn process(&mut self, batch: &mut Vec<Request>) {
         let mut payloads = Vec::new();
+        let mut records = Vec::new();
         let mut deliveries: Vec<Delivery> = Vec::with_capacity(batch.len());
         let poisoned = self.shared.poisoned.load(Ordering::Acquire);
         for request in batch.drain(..) {
@@ -282,7 +301,7 @@ impl EngineLoop {
                 }
                 Request::Query { run } if poisoned => run(&self.desk)(false),
                 Request::Command { actor, command, reply } => {
-                    let result = self.execute(actor, *command, &mut payloads);
+                    let result = self.execute(actor, *command, &mut payloads, &mut records);
                     deliveries.push(Box::new(move |durable: bool| {
                         let _ = reply.send(if durable { result } else { Err(SubmitError::Unavailable) });
                     }));
@@ -307,7 +326,7 @@ impl EngineLoop {
             Box::new(self.desk.clone())
         });
         if let Err(crossbeam_channel::SendError(batch)) =
-            self.journal.send(JournalBatch { payloads, deliveries, snapshot })
+            self.journal.send(JournalBatch { payloads, records, deliveries, snapshot })
         {
             batch.deliveries.into_iter().for_each(|deliver| deliver(false));
         }
@@ -318,12 +337,16 @@ impl EngineLoop {
         actor: Actor,
         command: Command,
         payloads: &mut Vec<Vec<u8>>,
+        records: &mut Vec<JournalRecord>,
     ) -> Result<Executed, SubmitError> {
         let record = JournalRecord { at: now_ms(), actor, command };
         let executed = self.desk.execute(&record)?;
         if executed.changed {
             payloads.push(serde_json::to_vec(&record).expect("journal records serialize"));
             self.last_seq += 1;
+            if self.keep_records {
+                records.push(record);
+            }
         }
         Ok(executed)
     }
@@ -333,6 +356,7 @@ fn journal_loop(
     mut journal: Box<dyn Journal>,
     snapshots: SnapshotStore,
     checkpoints: Option<CheckpointSettings>,
+    projection: Option<crate::reports::ProjectionSender>,
     receiver: crossbeam_channel::Receiver<JournalBatch>,
     shared: &Shared,
 ) {
@@ -360,7 +384,7 @@ fn journal_loop(
         // A desk that stopped uncleanly (or predates checkpoints) has durable records no checkpoint covers yet.
         scheduler.offer(journal.durable_head(), true);
     }
-    journal_groups(journal.as_mut(), &receiver, shared, &snapshot_sender, scheduler.as_mut());
+    journal_groups(journal.as_mut(), &receiver, shared, &snapshot_sender, scheduler.as_mut(), projection.as_ref());
     if let Some(scheduler) = scheduler {
         scheduler.finish(journal.durable_head());
     }
@@ -438,6 +462,7 @@ fn journal_groups(
     shared: &Shared,
     snapshot_sender: &crossbeam_channel::Sender<(ChainHead, Box<Desk>)>,
     mut checkpoints: Option<&mut CheckpointScheduler>,
+    projection: Option<&crate::reports::ProjectionSender>,
 ) {
     // The newest snapshot that could not be handed over because one was being written; handed over (blocking)
     // at the end, so the final snapshot of a shutdown is never lost.
@@ -465,6 +490,7 @@ fn journal_groups(
             group.push(more);
         }
         let mut snapshot_due: Option<(ChainHead, Box<Desk>)> = None;
+        let first_seq = journal.head().seq + 1;
         let mut result = Ok(journal.durable_head());
         for batch in &mut group {
             for payload in &batch.payloads {
@@ -493,6 +519,14 @@ fn journal_groups(
                 false
             }
         };
+        if let (true, Some(projection)) = (durable, projection) {
+            let records: Vec<JournalRecord> =
+                group.iter_mut().flat_map(|batch| std::mem::take(&mut batch.records)).collect();
+            if !records.is_empty() {
+                // Never waits: a full queue drops the offer and the projector re-reads these records from disk.
+                let _ = projection.try_send(crate::reports::DurableRecords { first_seq, records });
+            }
+        }
         for batch in group {
             batch.deliveries.into_iter().for_each(|deliver| deliver(durable));
         }
@@ -603,7 +637,7 @@ mod tests {
             Desk::new(),
             Box::new(journal),
             snapshots,
-            RunnerConfig { snapshot_every_records: 2, checkpoints: None },
+            RunnerConfig { snapshot_every_records: 2, checkpoints: None, projection: None },
             Arc::new(Metrics::new()),
         );
         let engine = runner.handle();

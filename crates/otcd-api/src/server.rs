@@ -41,6 +41,10 @@ pub struct ServeOptions {
     pub checkpoint_every_records: u64,
     /// Longest time a durable record waits for a signed checkpoint.
     pub checkpoint_every: std::time::Duration,
+    /// Surveillance rules' thresholds (`[surveillance]` in `--config`).
+    pub surveillance: otcd_reports::SurveillanceConfig,
+    /// Run the reports projection (default true).
+    pub reports: bool,
 }
 
 /// Where market data comes from (`--market`).
@@ -70,6 +74,8 @@ impl ServeOptions {
             settlement: crate::settlement_worker::SimulatedRails::default(),
             checkpoint_every_records: crate::runner::CHECKPOINT_EVERY_RECORDS_DEFAULT,
             checkpoint_every: crate::runner::CHECKPOINT_EVERY_DEFAULT,
+            surveillance: otcd_reports::SurveillanceConfig::default(),
+            reports: true,
         }
     }
 }
@@ -185,6 +191,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
     let catalog = opened.desk.catalog().cloned().unwrap_or_else(Catalog::builtin);
     // The lock file travels with the runner's lifetime: dropping it would let a second process in.
     let lock = opened.lock;
+    let (projection_sender, projection_receiver) = crate::reports::channel();
     let runner = Runner::start(
         opened.desk,
         Box::new(opened.journal),
@@ -196,10 +203,23 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
                 every_records: options.checkpoint_every_records,
                 every: options.checkpoint_every,
             }),
+            projection: options.reports.then_some(projection_sender),
         },
         metrics.clone(),
     );
     let engine = runner.handle();
+    // The projector thread ends when the journal thread drops its sender (at shutdown).
+    let reports = if options.reports {
+        crate::reports::ReportsService::start(
+            store::journal_dir(&options.data_dir),
+            options.surveillance.clone(),
+            projection_receiver,
+            engine.clone(),
+        )
+        .0
+    } else {
+        crate::reports::ReportsService::disabled()
+    };
     if !initialized {
         initialize_desk(&engine, &keys, &master_key, options, &catalog).await?;
     }
@@ -239,6 +259,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         cross_pricing: options.cross_pricing,
         rate_limits,
         screening,
+        reports,
     });
     Ok(StartedDesk { runner, context, listener, market_stop, settlement: options.settlement.clone() })
 }

@@ -282,19 +282,7 @@ impl From<&LedgerLine> for LedgerEntryView {
 }
 
 fn describe(kind: &TransactionKind) -> (&'static str, String) {
-    match kind {
-        TransactionKind::Deposit { reference } => ("deposit", reference.clone()),
-        TransactionKind::Withdrawal { reference } => ("withdrawal", reference.clone()),
-        TransactionKind::Trade { reference } => ("trade", reference.clone()),
-        TransactionKind::Fee { reference } => ("fee", reference.clone()),
-        TransactionKind::Reservation { reference, .. } => ("reservation", reference.clone()),
-        TransactionKind::ReservationPosted { reference, .. } => ("reservation_posted", reference.clone()),
-        TransactionKind::ReservationReleased { reference, .. } => ("reservation_released", reference.clone()),
-        TransactionKind::Reversal { of } => ("reversal", of.0.to_string()),
-        TransactionKind::Funding { reference } => ("funding", reference.clone()),
-        TransactionKind::Settlement { reference } => ("settlement", reference.clone()),
-        TransactionKind::Transfer { reference } => ("transfer", reference.clone()),
-    }
+    kind.label()
 }
 
 #[derive(Debug, Serialize, ToSchema)]

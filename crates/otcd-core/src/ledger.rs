@@ -128,6 +128,25 @@ pub enum TransactionKind {
     },
 }
 
+impl TransactionKind {
+    /// A stable name for statements and exports, and the reference the transaction carries.
+    pub fn label(&self) -> (&'static str, String) {
+        match self {
+            TransactionKind::Deposit { reference } => ("deposit", reference.clone()),
+            TransactionKind::Withdrawal { reference } => ("withdrawal", reference.clone()),
+            TransactionKind::Trade { reference } => ("trade", reference.clone()),
+            TransactionKind::Fee { reference } => ("fee", reference.clone()),
+            TransactionKind::Reservation { reference, .. } => ("reservation", reference.clone()),
+            TransactionKind::ReservationPosted { reference, .. } => ("reservation_posted", reference.clone()),
+            TransactionKind::ReservationReleased { reference, .. } => ("reservation_released", reference.clone()),
+            TransactionKind::Reversal { of } => ("reversal", of.0.to_string()),
+            TransactionKind::Funding { reference } => ("funding", reference.clone()),
+            TransactionKind::Settlement { reference } => ("settlement", reference.clone()),
+            TransactionKind::Transfer { reference } => ("transfer", reference.clone()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {
     pub id: TransactionId,

@@ -175,6 +175,34 @@ pub fn chain_hash(previous: &Hash, seq: u64, payload: &[u8]) -> Hash {
     hasher.finalize().into()
 }
 
+/// Reads a journal directory without opening it for writing (another process may be appending): checks every
+/// record as [`verify`] does and hands each one with `after_seq < seq <= up_to_seq` to `visit`, in order. Records
+/// beyond `up_to_seq` are read but not visited, so a reader that passes the writer's durable seq never sees a
+/// record that is not yet fsynced. A torn tail (a record being written right now) ends the scan quietly.
+pub fn read_records<V>(
+    dir: &std::path::Path,
+    after_seq: u64,
+    up_to_seq: u64,
+    mut visit: V,
+) -> Result<ChainHead, JournalError>
+where
+    V: FnMut(u64, &[u8]) -> Result<(), String>,
+{
+    let outcome = scan::scan_journal(
+        dir,
+        after_seq,
+        &[],
+        |seq, payload| {
+            if seq <= up_to_seq {
+                visit(seq, payload)
+            } else {
+                Ok(())
+            }
+        },
+    )?;
+    Ok(outcome.head)
+}
+
 /// The port the engine runner talks to (a PostgreSQL-backed journal will implement it later).
 pub trait Journal: Send {
     /// Buffers one record; assigns and returns the next seq. Not durable until [`sync`].

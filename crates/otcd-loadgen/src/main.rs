@@ -38,6 +38,10 @@ struct Arguments {
     /// How long to measure, after a one-second warm-up.
     #[arg(long, default_value_t = 10)]
     duration_seconds: u64,
+    /// Also read this admin path (e.g. `/v1/admin/reports/volume`) back to back on one more connection with the
+    /// admin key, during the same window, and print its own line (reports read concurrently with the load).
+    #[arg(long)]
+    admin_reader_path: Option<String>,
 }
 
 #[tokio::main]
@@ -61,6 +65,10 @@ async fn main() -> anyhow::Result<()> {
         };
         workers.push(tokio::spawn(run_connection(arguments.address, key_set, request, warm_up_until, stop_at)));
     }
+    let reader = arguments.admin_reader_path.clone().map(|path| {
+        let planned = Planned { method: "GET", path, body: String::new() };
+        tokio::spawn(run_connection(arguments.address, vec![admin.clone()], planned, warm_up_until, stop_at))
+    });
     let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let (mut errors, mut requests) = (0u64, 0u64);
     for worker in workers {
@@ -84,6 +92,16 @@ async fn main() -> anyhow::Result<()> {
         latencies.value_at_quantile(0.999),
         latencies.max(),
     );
+    if let (Some(reader), Some(path)) = (reader, &arguments.admin_reader_path) {
+        let report = reader.await??;
+        println!(
+            "{{\"admin_reader_path\": \"{path}\", \"requests\": {}, \"errors\": {}, \"p50_us\": {}, \"p99_us\": {}}}",
+            report.latencies_us.len(),
+            report.errors,
+            report.latencies_us.value_at_quantile(0.50),
+            report.latencies_us.value_at_quantile(0.99),
+        );
+    }
     Ok(())
 }
 

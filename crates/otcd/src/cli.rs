@@ -86,6 +86,10 @@ pub enum CliCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// A report or export from the journal (offline; the desk may be running): trades, positions, volume,
+    /// revenue, statement, settlement, kyc, screening, alerts. Same filters and columns as
+    /// GET /v1/admin/reports/{report} (docs/reports.md); CSV writes every matching row.
+    Report(Box<ReportArgs>),
     /// Print the OTC-* headers that sign a request, for curl: `curl $(otcd sign ...) http://...`.
     Sign {
         /// A key file such as DATA_DIR/admin-key.json ({"key_id", "secret", "algorithm": "hmac"}).
@@ -103,4 +107,48 @@ pub enum CliCommand {
         #[arg(long, default_value = "")]
         body: String,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// trades, positions, volume, revenue, statement, settlement, kyc, screening or alerts.
+    pub report: String,
+    #[arg(long, default_value = "./otcd-data")]
+    pub data_dir: PathBuf,
+    /// The `[surveillance]` thresholds of the desk's --config (for the alerts report).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub client_id: Option<String>,
+    #[arg(long)]
+    pub instrument: Option<String>,
+    /// Trades whose base or quote is this asset; ledger entries of this asset.
+    #[arg(long)]
+    pub asset: Option<String>,
+    /// buy or sell.
+    #[arg(long)]
+    pub side: Option<String>,
+    /// Withdrawal or alert status.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Alert kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// RFC 3339, inclusive.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// RFC 3339, exclusive.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// JSON: rows in the page (1..1000, default 100). CSV: every row unless given.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// json or csv.
+    #[arg(long, default_value = "json")]
+    pub format: String,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }

@@ -71,6 +71,10 @@ struct ConfigFile {
     checkpoint_every_records: Option<u64>,
     /// Longest time, ms, a durable record waits for a signed checkpoint (default 10000).
     checkpoint_every_ms: Option<u64>,
+    /// Surveillance thresholds (docs/reports.md); every key optional.
+    surveillance: Option<otcd_reports::SurveillanceConfig>,
+    /// Run the reports projection in the desk (default true); false: reports only from `otcd report`.
+    reports: Option<bool>,
 }
 
 fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
@@ -100,6 +104,10 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
         anyhow::ensure!(per_second > 0, "rate_limit_desk_key_per_second must be positive");
         options.rate_limits.desk_key_per_second = per_second;
     }
+    if let Some(surveillance) = config.surveillance {
+        options.surveillance = surveillance;
+    }
+    options.reports = config.reports.unwrap_or(options.reports);
     if let Some(records) = config.checkpoint_every_records {
         anyhow::ensure!(records > 0, "checkpoint_every_records must be positive");
         options.checkpoint_every_records = records;
@@ -310,4 +318,65 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
         }
         tracing::info!("shutdown requested: finishing in-flight requests and flushing the journal");
     })
+}
+
+/// `otcd report`: rebuilds the projection from the journal (read-only; a running desk may be appending, only
+/// records up to the end of the files are read) and renders one report.
+pub fn report(arguments: crate::cli::ReportArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let kind = otcd_reports::ReportKind::parse(&arguments.report).with_context(|| {
+        format!(
+            "unknown report {:?}: trades, positions, volume, revenue, statement, settlement, kyc, screening or alerts",
+            arguments.report
+        )
+    })?;
+    let mut options = ServeOptions::new(arguments.data_dir.clone(), "127.0.0.1:0".parse().expect("valid address"));
+    if let Some(path) = &arguments.config {
+        apply_config(&mut options, path)?;
+    }
+    let directory = journal_dir(&arguments.data_dir);
+    anyhow::ensure!(directory.is_dir(), "{} holds no journal", arguments.data_dir.display());
+    let mut projection = otcd_reports::Projection::new(options.surveillance);
+    otcd_journal::read_records(&directory, 0, u64::MAX, |seq, payload| {
+        projection.apply_payload(seq, payload).map_err(|error| error.to_string())
+    })
+    .context("reading the journal")?;
+    let csv = arguments.format == "csv";
+    let mut params = otcd_reports::ReportParams {
+        client_id: arguments.client_id,
+        instrument: arguments.instrument,
+        asset: arguments.asset,
+        side: arguments.side,
+        status: arguments.status,
+        kind: arguments.kind,
+        from: arguments.from,
+        to: arguments.to,
+        limit: arguments.limit,
+        cursor: arguments.cursor,
+        format: Some(arguments.format),
+    };
+    let mut output: Box<dyn Write> = match &arguments.out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let every_row = csv && arguments.limit.is_none();
+    let mut first = true;
+    loop {
+        let rendered = otcd_reports::render(&projection, kind, &params).map_err(|error| anyhow::anyhow!("{error}"))?;
+        let body =
+            if first { rendered.body.as_str() } else { rendered.body.split_once("\r\n").map_or("", |(_, rows)| rows) };
+        output.write_all(body.as_bytes())?;
+        first = false;
+        match rendered.next_cursor {
+            Some(cursor) if every_row => params.cursor = Some(cursor),
+            _ => break,
+        }
+    }
+    if !csv {
+        output.write_all(b"\n")?;
+    }
+    output.flush()?;
+    Ok(())
 }

@@ -13,6 +13,7 @@ fn main() -> anyhow::Result<()> {
             commands::verify(&data_dir, public_key.as_deref(), export.as_deref())
         }
         cli::CliCommand::AuditExport { data_dir, from, to, out } => commands::audit_export(&data_dir, &from, &to, &out),
+        cli::CliCommand::Report(arguments) => commands::report(*arguments),
         cli::CliCommand::Sign { key_file, client, method, path, body } => {
             commands::sign(&key_file, client.as_deref(), &method, &path, &body)
         }

@@ -218,6 +218,19 @@ pub struct AlertView {
     pub status: String,
     pub notes: Vec<serde_json::Value>,
     pub updated_at: String,
+    /// `surveillance` for alerts of the reports projection's market-abuse rules (kinds `surveillance_*`); absent
+    /// for engine alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instrument: Option<String>,
+    /// Evidence: the trades and orders that form the pattern.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trade_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub order_ids: Vec<String>,
+    #[serde(skip)]
+    sort_at: i64,
 }
 
 fn alert_view(alert: &otcd_core::engine::alerts::Alert) -> AlertView {
@@ -235,6 +248,30 @@ fn alert_view(alert: &otcd_core::engine::alerts::Alert) -> AlertView {
             .map(|note| serde_json::json!({"at": crate::json::format_timestamp(note.at), "by": note.by, "text": note.text}))
             .collect(),
         updated_at: crate::json::format_timestamp(alert.updated_at),
+        source: None,
+        instrument: None,
+        trade_ids: Vec::new(),
+        order_ids: Vec::new(),
+        sort_at: alert.created_at.0,
+    }
+}
+
+fn surveillance_view(alert: &otcd_reports::SurveillanceAlert) -> AlertView {
+    let at = crate::json::format_timestamp(otcd_core::time::TimestampMs(alert.created_at));
+    AlertView {
+        alert_id: alert.alert_id.clone(),
+        kind: alert.kind.to_owned(),
+        client_id: Some(alert.client_id.to_string()),
+        created_at: at.clone(),
+        evidence: alert.evidence.clone(),
+        status: "open".into(),
+        notes: Vec::new(),
+        updated_at: at,
+        source: Some("surveillance".into()),
+        instrument: Some(alert.instrument.clone()),
+        trade_ids: alert.trade_ids.clone(),
+        order_ids: alert.order_ids.clone(),
+        sort_at: alert.created_at,
     }
 }
 
@@ -243,6 +280,8 @@ fn alert_view(alert: &otcd_core::engine::alerts::Alert) -> AlertView {
 struct AlertParams {
     status: Option<String>,
     client_id: Option<String>,
+    /// One alert kind, e.g. `structuring` or `surveillance_wash_trade`.
+    kind: Option<String>,
     limit: Option<usize>,
 }
 
@@ -256,19 +295,31 @@ pub async fn list_alerts(
     admin(&signed)?;
     let params: AlertParams = super::parse_query(&uri)?;
     let limit = super::page_limit(params.limit)?;
-    let items = state
+    let keep = move |alert: &AlertView| {
+        params.status.as_ref().is_none_or(|status| alert.status == *status)
+            && params.client_id.as_ref().is_none_or(|client| alert.client_id.as_ref() == Some(client))
+            && params.kind.as_ref().is_none_or(|kind| alert.kind == *kind)
+    };
+    let engine_keep = keep.clone();
+    let mut items: Vec<AlertView> = state
         .engine
-        .query(move |desk| {
-            desk.alerts()
-                .iter()
-                .rev()
-                .map(alert_view)
-                .filter(|alert| params.status.as_ref().is_none_or(|status| alert.status == *status))
-                .filter(|alert| params.client_id.as_ref().is_none_or(|client| alert.client_id.as_ref() == Some(client)))
-                .take(limit)
-                .collect()
-        })
+        .query(move |desk| desk.alerts().iter().rev().map(alert_view).filter(engine_keep).take(limit).collect())
         .await?;
+    // Surveillance alerts come from the reports projection (derived from durable records, rebuilt identically
+    // after a restart); if it is unavailable the engine's alerts are still listed.
+    let wanted = state.engine.durable_seq();
+    match state
+        .reports
+        .read(wanted, move |projection| {
+            projection.surveillance().alerts().rev().map(surveillance_view).filter(keep).take(limit).collect::<Vec<_>>()
+        })
+        .await
+    {
+        Ok(surveillance) => items.extend(surveillance),
+        Err(error) => tracing::warn!(%error, "surveillance alerts left out of the alert list"),
+    }
+    items.sort_by(|a, b| b.sort_at.cmp(&a.sort_at).then_with(|| b.alert_id.cmp(&a.alert_id)));
+    items.truncate(limit);
     Ok(Json(crate::views::ListView { items, next_cursor: None }))
 }
 

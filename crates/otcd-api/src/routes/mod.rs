@@ -9,6 +9,7 @@ pub mod custody;
 pub mod orders;
 pub mod public;
 pub mod quotes;
+pub mod reports;
 pub mod sessions;
 pub mod withdrawals;
 
@@ -74,6 +75,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/sanctions/screen", get(compliance::screen))
         .route("/v1/admin/sanctions/reload", post(compliance::reload_sanctions))
         .route("/v1/admin/alerts", get(compliance::list_alerts))
+        .route("/v1/admin/trades", get(reports::trades))
+        .route("/v1/admin/reports/{report}", get(reports::report))
         .route("/v1/admin/alerts/{alert_id}", axum::routing::patch(compliance::update_alert))
         .route("/v1/admin/aml-rules", put(compliance::put_aml_rules))
         .route("/v1/admin/jurisdictions/{code}", put(compliance::put_jurisdiction))
@@ -115,6 +118,7 @@ pub fn routes() -> Router<AppState> {
         orders::cancel_all_orders,
         quotes::indicative_price, quotes::request_for_quote, quotes::get_quote, quotes::put_manual_market,
         sessions::create_session, console::recent_trades, console::desk_exposure,
+        reports::trades, reports::report,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&SignedRequests),

@@ -6,6 +6,7 @@ mod auth;
 mod deposits;
 mod durability;
 mod onboarding;
+mod reports;
 mod settlement_crash;
 mod support;
 mod tamper;
