@@ -140,10 +140,31 @@ impl FromRequest<AppState> for Signed {
             source_ip,
         };
         let principal = auth::authenticate(&state.keys, &state.replay, &signed, now_ms().0, state.started_at_ms)
-            .inspect_err(|error| tracing::info!(code = error.code, detail = %error.detail, %source_ip, "request refused by authentication"))?;
+            .inspect_err(|error| {
+                tracing::info!(code = error.code, detail = %error.detail, %source_ip, "request refused by authentication");
+                audit_failed_authentication(state, &signed, error);
+            })?;
         state.rate_limits.check_key(&principal, class)?;
         Ok(Signed { principal, body })
     }
+}
+
+/// Records a failed authentication in the audit trail: nobody was authenticated, so the actor carries only the
+/// source address, and the key id the request claimed goes in the event.
+fn audit_failed_authentication(state: &AppState, signed: &SignedParts<'_>, error: &ApiError) {
+    if error.status != StatusCode::UNAUTHORIZED {
+        return; // 403s (scope, allow-list) come from authenticated keys' requests and 503s from load.
+    }
+    let clip = |text: &str| text.chars().take(200).collect::<String>();
+    let event = otcd_core::engine::audit::AuditEvent {
+        kind: otcd_core::engine::audit::AuditKind::AuthenticationFailed,
+        code: error.code.to_owned(),
+        detail: clip(&error.detail),
+        what: clip(&format!("{} {}", signed.method, signed.path_with_query)),
+        claimed_key_id: signed.key_id.map(clip),
+    };
+    let actor = otcd_core::engine::Actor { source_ip: Some(signed.source_ip.to_string()), ..Default::default() };
+    state.engine.record_audit(actor, event);
 }
 
 /// A session token: `Authorization: Bearer otcd_sess_...`, or for the WebSocket upgrade (browsers cannot set its

@@ -197,9 +197,32 @@ impl EngineHandle {
         if self.shared.poisoned.load(Ordering::Acquire) {
             return Err(SubmitError::Unavailable);
         }
+        // A signed request's refused command is itself recorded in the audit trail (who, from where, what, why).
+        let audited =
+            (actor.key_id.is_some() && !matches!(command, Command::Audit(_))).then(|| (actor.clone(), command.name()));
         let (reply, receiver) = oneshot::channel();
         self.enqueue(Request::Command { actor, command: Box::new(command), reply })?;
-        receiver.await.unwrap_or(Err(SubmitError::Unavailable))
+        let result = receiver.await.unwrap_or(Err(SubmitError::Unavailable));
+        if let (Err(SubmitError::Refused(refusal)), Some((actor, name))) = (&result, audited) {
+            let event = otcd_core::engine::audit::AuditEvent {
+                kind: otcd_core::engine::audit::AuditKind::Refused,
+                code: refusal.code().to_owned(),
+                detail: truncated(&refusal.to_string()),
+                what: name.to_owned(),
+                claimed_key_id: None,
+            };
+            self.record_audit(actor, event);
+        }
+        result
+    }
+
+    /// Journals an audit event without waiting for it (the request it describes is answered already).
+    pub fn record_audit(&self, actor: Actor, event: otcd_core::engine::audit::AuditEvent) {
+        let (reply, _ignored) = oneshot::channel();
+        let request = Request::Command { actor, command: Box::new(Command::Audit(event)), reply };
+        if self.enqueue(request).is_err() {
+            tracing::warn!("the engine queue is full: an audit event was not recorded");
+        }
     }
 
     /// Runs a read-only query in sequence with commands. The answer is released only once every change it may
@@ -653,4 +676,13 @@ mod tests {
             SnapshotStore::new(directory.path()).unwrap().load_newest().unwrap().expect("snapshots were taken");
         assert!(snapshot.at.seq >= 20, "final snapshot at shutdown covers the last records: {}", snapshot.at.seq);
     }
+}
+
+/// Audit texts are bounded (500 bytes); a longer refusal detail is cut on a character boundary.
+fn truncated(text: &str) -> String {
+    let mut end = text.len().min(otcd_core::engine::audit::AUDIT_TEXT_BYTES_MAX);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
 }

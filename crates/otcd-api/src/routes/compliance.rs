@@ -386,3 +386,47 @@ pub async fn put_aml_rules(State(state): State<AppState>, signed: Signed) -> Api
         "baseline_windows_min": rules.baseline_windows_min}),
     ))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditEventParams {
+    kind: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Recent audit records of refused commands and failed authentications, newest first (`kind=refused` or
+/// `authentication_failed`). They are journaled like every command, so exports and `otcd verify` cover them.
+#[utoipa::path(get, path = "/v1/admin/audit/events", tag = "admin", params(("kind" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
+    responses((status = 200, description = "{\"items\": [{\"at\", \"kind\", \"code\", \"detail\", \"what\", \"key_id\", \"claimed_key_id\", \"source_ip\"}]}")))]
+pub async fn audit_events(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    signed: Signed,
+) -> ApiResult<Json<serde_json::Value>> {
+    admin(&signed)?;
+    let params: AuditEventParams = super::parse_query(&uri)?;
+    let limit = super::page_limit(params.limit)?;
+    if params.kind.as_deref().is_some_and(|kind| kind != "refused" && kind != "authentication_failed") {
+        return Err(ApiError::invalid("kind", "must be refused or authentication_failed"));
+    }
+    let items: Vec<serde_json::Value> = state
+        .engine
+        .query(move |desk| {
+            desk.audit_events()
+                .iter()
+                .rev()
+                .filter_map(|entry| {
+                    let kind = serde_json::to_value(entry.event.kind).ok()?;
+                    if params.kind.as_deref().is_some_and(|wanted| kind != wanted) {
+                        return None;
+                    }
+                    Some(serde_json::json!({"at": crate::json::format_timestamp(entry.at), "kind": kind,
+                        "code": entry.event.code, "detail": entry.event.detail, "what": entry.event.what,
+                        "key_id": entry.key_id, "claimed_key_id": entry.event.claimed_key_id, "source_ip": entry.source_ip}))
+                })
+                .take(limit)
+                .collect()
+        })
+        .await?;
+    Ok(Json(serde_json::json!({"items": items, "next_cursor": null})))
+}

@@ -75,6 +75,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/sanctions/screen", get(compliance::screen))
         .route("/v1/admin/sanctions/reload", post(compliance::reload_sanctions))
         .route("/v1/admin/alerts", get(compliance::list_alerts))
+        .route("/v1/admin/audit/events", get(compliance::audit_events))
         .route("/v1/admin/trades", get(reports::trades))
         .route("/v1/admin/reports/{report}", get(reports::report))
         .route("/v1/admin/alerts/{alert_id}", axum::routing::patch(compliance::update_alert))
@@ -109,7 +110,7 @@ pub fn routes() -> Router<AppState> {
         admin::put_skew, admin::fund_desk, controls::put_instrument_control, controls::put_kill_switch,
         controls::put_position_limit, controls::get_trading_controls, compliance::put_jurisdiction,
         compliance::list_jurisdictions, compliance::screen, compliance::reload_sanctions, compliance::list_alerts,
-        compliance::update_alert, compliance::put_aml_rules, withdrawals::create_destination, withdrawals::list_destinations,
+        compliance::update_alert, compliance::audit_events, compliance::put_aml_rules, withdrawals::create_destination, withdrawals::list_destinations,
         withdrawals::create_withdrawal, withdrawals::list_withdrawals, withdrawals::get_withdrawal,
         withdrawals::set_destination_status, withdrawals::admin_withdrawals, withdrawals::run_net_settlement,
         withdrawals::list_instructions, custody::deposit_address, custody::get_custody, custody::simulate_deposit,

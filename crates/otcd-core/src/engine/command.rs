@@ -117,6 +117,8 @@ pub enum Command {
     PutAmlRules(super::alerts::AmlRules),
     /// Nets every credit client's obligations since the last cycle into settlement instructions.
     RunNetSettlement,
+    /// Records a refused command or a failed authentication in the audit trail; changes nothing else.
+    Audit(super::audit::AuditEvent),
     /// Gives the client its deposit address for the asset (derived once, then the same).
     AssignDepositAddress {
         client_id: ClientId,
@@ -135,6 +137,50 @@ pub enum Command {
         instruction_id: String,
         outcome: super::netting::InstructionOutcome,
     },
+}
+
+impl Command {
+    /// The command's name as journaled (`snake_case`), for audit records and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::InitializeDesk { .. } => "initialize_desk",
+            Command::CreateClient(_) => "create_client",
+            Command::UpdateClient { .. } => "update_client",
+            Command::CreateKey { .. } => "create_key",
+            Command::RevokeKey { .. } => "revoke_key",
+            Command::PutTier(_) => "put_tier",
+            Command::Deposit(_) => "deposit",
+            Command::RequestQuote(_) => "request_quote",
+            Command::RequestLadders(_) => "request_ladders",
+            Command::AcceptQuote(_) => "accept_quote",
+            Command::MarketOrder(_) => "market_order",
+            Command::LimitOrder(_) => "limit_order",
+            Command::PutSkew(_) => "put_skew",
+            Command::FundDesk { .. } => "fund_desk",
+            Command::FillRestingOrders(_) => "fill_resting_orders",
+            Command::ExpireOrders => "expire_orders",
+            Command::CancelOrder { .. } => "cancel_order",
+            Command::CancelAllOrders { .. } => "cancel_all_orders",
+            Command::PutInstrumentControl(_) => "put_instrument_control",
+            Command::PutKillSwitch(_) => "put_kill_switch",
+            Command::PutPositionLimit(_) => "put_position_limit",
+            Command::PutJurisdiction(_) => "put_jurisdiction",
+            Command::AddDestination(_) => "add_destination",
+            Command::SetDestinationStatus { .. } => "set_destination_status",
+            Command::RescreenDestination { .. } => "rescreen_destination",
+            Command::RequestWithdrawal(_) => "request_withdrawal",
+            Command::SettleWithdrawal { .. } => "settle_withdrawal",
+            Command::UpdateAlert(_) => "update_alert",
+            Command::PutAmlRules(_) => "put_aml_rules",
+            Command::RunNetSettlement => "run_net_settlement",
+            Command::Audit(_) => "audit",
+            Command::AssignDepositAddress { .. } => "assign_deposit_address",
+            Command::ObserveDeposit(_) => "observe_deposit",
+            Command::PutCustodyPolicy(_) => "put_custody_policy",
+            Command::ApproveTopUp { .. } => "approve_top_up",
+            Command::SettleInstruction { .. } => "settle_instruction",
+        }
+    }
 }
 
 /// Market data travels inside quote commands: the journal then records exactly what each quote was priced

@@ -5,6 +5,7 @@
 //! each accepted record and rebuild the exact same state by replaying them.
 
 pub mod alerts;
+pub mod audit;
 pub mod command;
 pub mod controls;
 pub mod custody;
@@ -80,6 +81,8 @@ pub enum Outcome {
     ChainDeposit(custody::ChainDeposit),
     CustodyPolicy(custody::CustodyPolicy),
     TopUp(custody::TopUp),
+    /// An audit record of a refusal or a failed authentication was journaled.
+    Audited,
     Funding {
         funding: model::DeskFunding,
         repeated: bool,
@@ -135,6 +138,8 @@ pub struct Desk {
     netting: netting::NettingBook,
     #[serde(default)]
     custody: custody::CustodyBook,
+    #[serde(default)]
+    audit_events: std::collections::VecDeque<audit::AuditEntry>,
     clients_created: u64,
     /// Time of the last executed command; command times never go backwards inside the engine.
     clock: TimestampMs,
@@ -222,6 +227,7 @@ impl Desk {
             }
             (Command::PutAmlRules(rules), true) => self.put_aml_rules(rules),
             (Command::RunNetSettlement, true) => self.run_net_settlement(at),
+            (Command::Audit(event), true) => self.record_audit(at, &record.actor, event),
             (Command::AssignDepositAddress { client_id, asset }, true) => {
                 self.assign_deposit_address(at, client_id, *asset)
             }

@@ -416,3 +416,48 @@ fn deposits_to_a_client_address_credit_after_confirmations_and_the_hot_wallet_fo
     assert_problem(&desk.post(&desk.admin, &approve, &json!({})), 409, "conflict");
     let _ = client_id;
 }
+
+#[test]
+fn refused_commands_and_failed_authentications_are_in_the_audit_trail() {
+    let desk = Desk::start();
+    desk.set_price("BTC-USD", "50000.00", "50100.00");
+    let (_, pending) = desk.client("Not Yet Approved", "standard", "pending");
+    assert_problem(
+        &desk.rfq(&pending, &json!({"instrument": "BTC-USD", "side": "buy", "quantity": "0.1"})),
+        403,
+        "kyc_required",
+    );
+    // A request signed with a wrong secret for a real key id.
+    let forged = Signer::new(&pending.key_id, "not-the-secret");
+    assert_problem(&desk.get(&forged, "/v1/balances"), 401, "unauthenticated");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let events = loop {
+        let events = desk.get(&desk.admin, "/v1/admin/audit/events").expect(200).clone();
+        if events["items"].as_array().unwrap().len() >= 2 || Instant::now() > deadline {
+            break events;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let items = events["items"].as_array().unwrap();
+    let refused = items.iter().find(|item| item["kind"] == json!("refused")).expect("a refusal record").clone();
+    assert_eq!(
+        (refused["code"].clone(), refused["what"].clone()),
+        (json!("kyc_required"), json!("request_quote")),
+        "{events}"
+    );
+    assert_eq!(refused["key_id"], json!(pending.key_id), "{events}");
+    assert_eq!(refused["source_ip"], json!("127.0.0.1"), "{events}");
+    let failed =
+        items.iter().find(|item| item["kind"] == json!("authentication_failed")).expect("a failed login").clone();
+    assert_eq!(
+        (failed["claimed_key_id"].clone(), failed["key_id"].clone()),
+        (json!(pending.key_id), json!(null)),
+        "{events}"
+    );
+    assert_eq!(failed["what"], json!("GET /v1/balances"), "{events}");
+    // They are part of the verified journal, and changed nothing else.
+    let verified = desk.get(&desk.admin, "/v1/admin/audit/verify").expect(200).clone();
+    assert_eq!(verified["valid"], json!(true), "{verified}");
+    let only_refusals = desk.get(&desk.admin, "/v1/admin/audit/events?kind=refused").expect(200).clone();
+    assert!(only_refusals["items"].as_array().unwrap().iter().all(|item| item["kind"] == json!("refused")));
+}
