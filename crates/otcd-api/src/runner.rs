@@ -573,6 +573,15 @@ pub fn now_ms() -> TimestampMs {
     TimestampMs(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Audit texts are bounded (500 bytes); a longer refusal detail is cut on a character boundary.
+fn truncated(text: &str) -> String {
+    let mut end = text.len().min(otcd_core::engine::audit::AUDIT_TEXT_BYTES_MAX);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -676,13 +685,4 @@ mod tests {
             SnapshotStore::new(directory.path()).unwrap().load_newest().unwrap().expect("snapshots were taken");
         assert!(snapshot.at.seq >= 20, "final snapshot at shutdown covers the last records: {}", snapshot.at.seq);
     }
-}
-
-/// Audit texts are bounded (500 bytes); a longer refusal detail is cut on a character boundary.
-fn truncated(text: &str) -> String {
-    let mut end = text.len().min(otcd_core::engine::audit::AUDIT_TEXT_BYTES_MAX);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
 }
