@@ -34,7 +34,8 @@ pub enum RailStatus {
 /// The port a custodian or bank adapter implements. `submit` must be idempotent per withdrawal id.
 pub trait Rail: Send + Sync {
     fn submit(&self, withdrawal: &Withdrawal) -> Result<String, String>;
-    fn status(&self, withdrawal: &Withdrawal, now_ms: i64) -> RailStatus;
+    /// `kind`: the asset's kind from the catalog (a crypto payout goes through the custodian, fiat through the bank).
+    fn status(&self, withdrawal: &Withdrawal, kind: AssetKind, now_ms: i64) -> RailStatus;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,14 @@ impl Default for SimulatedRails {
 }
 
 impl SimulatedRails {
+    /// How long the custodian (crypto) or the bank (fiat) takes to confirm.
+    fn delay_ms(&self, kind: AssetKind) -> i64 {
+        match kind {
+            AssetKind::Crypto => self.confirm_after_ms,
+            AssetKind::Fiat => self.bank_confirm_after_ms,
+        }
+    }
+
     fn fails(&self, withdrawal: &Withdrawal) -> bool {
         self.fails_id(&withdrawal.withdrawal_id)
     }
@@ -75,12 +84,8 @@ impl Rail for SimulatedRails {
         Ok(format!("sim-{}", hex::encode(&digest[..12])))
     }
 
-    fn status(&self, withdrawal: &Withdrawal, now_ms: i64) -> RailStatus {
-        let delay = if withdrawal.asset.as_str().len() == 3 && is_fiat(withdrawal) {
-            self.bank_confirm_after_ms
-        } else {
-            self.confirm_after_ms
-        };
+    fn status(&self, withdrawal: &Withdrawal, kind: AssetKind, now_ms: i64) -> RailStatus {
+        let delay = self.delay_ms(kind);
         let submitted = withdrawal.submitted_at.map_or(now_ms, |at| at.0);
         if now_ms < submitted + delay {
             return RailStatus::InFlight;
@@ -90,10 +95,6 @@ impl Rail for SimulatedRails {
         }
         RailStatus::Confirmed
     }
-}
-
-fn is_fiat(withdrawal: &Withdrawal) -> bool {
-    matches!(withdrawal.asset.as_str(), "USD" | "EUR" | "GBP")
 }
 
 pub async fn run(state: AppState, rails: SimulatedRails, mut stop: tokio::sync::watch::Receiver<bool>) {
@@ -129,7 +130,7 @@ async fn step(state: &AppState, rail: &dyn Rail, withdrawal: &Withdrawal) {
             Ok(external_reference) => SettlementOutcome::Submitted { external_reference },
             Err(reason) => SettlementOutcome::Failed { reason },
         },
-        WithdrawalStatus::Submitted => match rail.status(withdrawal, now_ms().0) {
+        WithdrawalStatus::Submitted => match rail.status(withdrawal, asset_kind(state, withdrawal.asset), now_ms().0) {
             RailStatus::InFlight => return,
             RailStatus::Confirmed => SettlementOutcome::Completed,
             RailStatus::Failed(reason) => SettlementOutcome::Failed { reason },
@@ -155,9 +156,7 @@ async fn step_instructions(state: &AppState, rails: &SimulatedRails) {
     };
     let now = now_ms().0;
     for instruction in pending {
-        let fiat = matches!(instruction.asset.as_str(), "USD" | "EUR" | "GBP");
-        let delay = if fiat { rails.bank_confirm_after_ms } else { rails.confirm_after_ms };
-        if now < instruction.created_at.0 + delay {
+        if now < instruction.created_at.0 + rails.delay_ms(asset_kind(state, instruction.asset)) {
             continue;
         }
         let outcome = if rails.fails_id(&instruction.instruction_id) {
@@ -199,10 +198,7 @@ async fn confirm_deposits(state: &AppState) {
     }
 }
 
-/// Crypto settles through the custodian, fiat through the bank.
-pub fn rail_kind(kind: AssetKind) -> &'static str {
-    match kind {
-        AssetKind::Crypto => "custodian",
-        AssetKind::Fiat => "bank",
-    }
+/// The asset's kind from the catalog (every asset the engine accepted is in it; crypto otherwise).
+fn asset_kind(state: &AppState, asset: otcd_core::catalog::AssetCode) -> AssetKind {
+    state.catalog.asset(&asset).map_or(AssetKind::Crypto, |asset| asset.kind)
 }
