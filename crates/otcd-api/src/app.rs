@@ -40,6 +40,11 @@ pub struct AppContext {
     pub screening: crate::screening::ScreeningService,
     /// The reports projection (its own thread, fed by durable records).
     pub reports: crate::reports::ReportsService,
+    /// The simulated custodian's and bank's own books (reconciliation compares the ledger with them).
+    pub rail_books: Arc<crate::rail_books::SimulatedRailBooks>,
+    /// Held while a rail movement and the engine command that records it happen together, and while
+    /// reconciliation reads both sides, so it never sees one without the other (a false, passing break).
+    pub rail_step: tokio::sync::Mutex<()>,
     /// The data directory's lock, held as long as the server runs.
     pub _lock: std::fs::File,
 }
@@ -47,6 +52,19 @@ pub struct AppContext {
 pub type AppState = Arc<AppContext>;
 
 impl AppContext {
+    /// Writes a movement the simulated rails performed or saw on their own books, in the asset's account
+    /// (custody for crypto, bank for fiat).
+    pub fn record_rail_movement(&self, reference: String, asset: otcd_core::catalog::AssetCode, amount: i128) {
+        let Some(kind) = self.catalog.asset(&asset).map(|asset| asset.kind) else { return };
+        self.rail_books.record_or_log(crate::reconciliation::RailMovement {
+            reference,
+            asset,
+            account: crate::reconciliation::RailAccount::for_kind(kind),
+            amount,
+            at_ms: crate::runner::now_ms().0,
+        });
+    }
+
     /// The cross legs to price `instrument` through, only when it has no `books` of its own and cross pricing is
     /// on: fresh legs for firm prices, every venue's latest for indicative ones.
     pub fn cross_for(

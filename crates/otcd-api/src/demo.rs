@@ -83,6 +83,8 @@ pub async fn seed(desk: &StartedDesk, data_dir: &Path) -> Result<Vec<DemoClient>
         trade_notional_usd_max: Some(500_000_000),
         daily_notional_usd_max: Some(2_000_000_000),
         rate_limits: None,
+        // 0.5 bps fee on every trade, on top of the spread (shown as `fee` on each trade).
+        fee_centi_bps: 50,
     };
     submit(&engine, Command::PutTier(tier("gold", 1_000))).await?;
     submit(&engine, Command::PutTier(tier("platinum", 500))).await?;
@@ -120,7 +122,10 @@ async fn seed_client(desk: &StartedDesk, engine: &EngineHandle, sample: &Sample)
             reference: ClientReference::parse(&format!("demo-{asset}")).expect("valid"),
             notional_usd: None,
         };
-        submit(engine, Command::Deposit(deposit)).await?;
+        if let Outcome::Deposit { deposit, .. } = submit(engine, Command::Deposit(deposit)).await? {
+            // The simulated bank and custodian hold what the demo clients deposited (reconciliation matches).
+            desk.state().record_rail_movement(format!("deposit:{}", deposit.deposit_id), deposit.asset, deposit.amount);
+        }
     }
     let (key_id, secret) = seed_key(desk, engine, &client.client_id).await?;
     Ok(DemoClient {

@@ -238,6 +238,7 @@ mod tests {
             trade_notional_usd_max: None,
             daily_notional_usd_max: None,
             rate_limits: None,
+            fee_centi_bps: 0,
         })
     }
 

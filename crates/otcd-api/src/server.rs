@@ -96,6 +96,8 @@ pub enum ServerError {
     Sanctions(String),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error(transparent)]
+    RailBooks(#[from] crate::rail_books::RailBooksError),
 }
 
 /// A desk that has recovered its state and is ready to serve.
@@ -114,6 +116,10 @@ impl StartedDesk {
 
     pub fn engine(&self) -> EngineHandle {
         self.context.engine.clone()
+    }
+
+    pub(crate) fn state(&self) -> &Arc<AppContext> {
+        &self.context
     }
 
     pub fn keys(&self) -> &KeyRegistry {
@@ -260,6 +266,8 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         rate_limits,
         screening,
         reports,
+        rail_books: Arc::new(crate::rail_books::SimulatedRailBooks::open(&options.data_dir)?),
+        rail_step: tokio::sync::Mutex::new(()),
     });
     Ok(StartedDesk { runner, context, listener, market_stop, settlement: options.settlement.clone() })
 }

@@ -45,6 +45,8 @@ pub struct SimulatedRails {
     pub failure_percent: u8,
     /// How often the worker runs a net settlement cycle for credit clients (0: only on request).
     pub net_settlement_every_ms: i64,
+    /// How often the worker reconciles the ledger with the rails' books and logs any break (0: only on request).
+    pub reconcile_every_ms: i64,
 }
 
 impl Default for SimulatedRails {
@@ -54,6 +56,7 @@ impl Default for SimulatedRails {
             bank_confirm_after_ms: 2_000,
             failure_percent: 0,
             net_settlement_every_ms: 3_600_000,
+            reconcile_every_ms: 60_000,
         }
     }
 }
@@ -101,6 +104,7 @@ pub async fn run(state: AppState, rails: SimulatedRails, mut stop: tokio::sync::
     let mut interval = tokio::time::interval(POLL_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_cycle_ms = now_ms().0 + rails.net_settlement_every_ms;
+    let mut next_reconciliation_ms = now_ms().0 + rails.reconcile_every_ms;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -119,13 +123,19 @@ pub async fn run(state: AppState, rails: SimulatedRails, mut stop: tokio::sync::
                 tracing::warn!(%error, "scheduled net settlement cycle not run");
             }
         }
+        if rails.reconcile_every_ms > 0 && now_ms().0 >= next_reconciliation_ms {
+            next_reconciliation_ms = now_ms().0 + rails.reconcile_every_ms;
+            log_breaks(&state).await;
+        }
         step_instructions(&state, &rails).await;
         confirm_deposits(&state).await;
     }
 }
 
 async fn step(state: &AppState, rail: &dyn Rail, withdrawal: &Withdrawal) {
+    let _rail_step = state.rail_step.lock().await;
     let outcome = match withdrawal.status {
+        WithdrawalStatus::Pending if !payout_covered(state, withdrawal).await => return,
         WithdrawalStatus::Pending => match rail.submit(withdrawal) {
             Ok(external_reference) => SettlementOutcome::Submitted { external_reference },
             Err(reason) => SettlementOutcome::Failed { reason },
@@ -137,6 +147,7 @@ async fn step(state: &AppState, rail: &dyn Rail, withdrawal: &Withdrawal) {
         },
         WithdrawalStatus::Completed | WithdrawalStatus::Failed => return,
     };
+    record_payout_movement(state, withdrawal, &outcome);
     let command = Command::SettleWithdrawal { withdrawal_id: withdrawal.withdrawal_id.clone(), outcome };
     match state.engine.submit(Actor::default(), command).await {
         Ok(executed) => {
@@ -145,6 +156,40 @@ async fn step(state: &AppState, rail: &dyn Rail, withdrawal: &Withdrawal) {
             }
         }
         Err(error) => tracing::warn!(%error, withdrawal_id = %withdrawal.withdrawal_id, "settlement step not recorded"),
+    }
+}
+
+/// The simulated rail's own books: a payout leaves the desk's account when broadcast (submitted), and comes back
+/// when returned. Once per withdrawal id, so a resubmission after a crash is not counted twice.
+fn record_payout_movement(state: &AppState, withdrawal: &Withdrawal, outcome: &SettlementOutcome) {
+    let id = &withdrawal.withdrawal_id;
+    match (withdrawal.status, outcome) {
+        (WithdrawalStatus::Pending, SettlementOutcome::Submitted { .. }) => {
+            state.record_rail_movement(format!("payout:{id}"), withdrawal.asset, -withdrawal.amount);
+        }
+        (WithdrawalStatus::Submitted, SettlementOutcome::Failed { .. }) => {
+            state.record_rail_movement(format!("return:{id}"), withdrawal.asset, withdrawal.amount);
+        }
+        _ => {}
+    }
+}
+
+/// Whether the desk's hot wallet (or bank account) can pay the withdrawal now. A payout is handed to a rail only
+/// then: the engine would refuse to record a submission it cannot cover, and a rail must never be asked to send
+/// funds the desk's wallet lacks. The withdrawal stays pending (its top-up request, if the asset has a custody
+/// policy, is already waiting for an operator) and is tried again on the next poll.
+async fn payout_covered(state: &AppState, withdrawal: &Withdrawal) -> bool {
+    wallet_covers(state, withdrawal.asset, withdrawal.amount).await
+}
+
+async fn wallet_covers(state: &AppState, asset: otcd_core::catalog::AssetCode, amount: i128) -> bool {
+    match state.engine.query(move |desk| desk.check_wallet_covers(asset, amount)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(refusal)) => {
+            tracing::debug!(%asset, amount, %refusal, "payout waits for liquidity");
+            false
+        }
+        Err(_) => false,
     }
 }
 
@@ -159,11 +204,25 @@ async fn step_instructions(state: &AppState, rails: &SimulatedRails) {
         if now < instruction.created_at.0 + rails.delay_ms(asset_kind(state, instruction.asset)) {
             continue;
         }
+        if instruction.direction == otcd_core::engine::netting::Direction::DeskPays
+            && !wallet_covers(state, instruction.asset, instruction.amount).await
+        {
+            continue;
+        }
         let outcome = if rails.fails_id(&instruction.instruction_id) {
             otcd_core::engine::netting::InstructionOutcome::Failed { reason: "the simulated rail returned it".into() }
         } else {
             otcd_core::engine::netting::InstructionOutcome::Completed
         };
+        let _rail_step = state.rail_step.lock().await;
+        if outcome == otcd_core::engine::netting::InstructionOutcome::Completed {
+            let signed = match instruction.direction {
+                otcd_core::engine::netting::Direction::ClientPays => instruction.amount,
+                otcd_core::engine::netting::Direction::DeskPays => -instruction.amount,
+            };
+            let reference = format!("instruction:{}", instruction.instruction_id);
+            state.record_rail_movement(reference, instruction.asset, signed);
+        }
         let command = Command::SettleInstruction { instruction_id: instruction.instruction_id.clone(), outcome };
         if let Err(error) = state.engine.submit(Actor::default(), command).await {
             tracing::warn!(%error, instruction_id = %instruction.instruction_id, "settlement instruction step not recorded");
@@ -195,6 +254,20 @@ async fn confirm_deposits(state: &AppState) {
                 tracing::warn!(%error, transaction_id = %deposit.transaction_id, "deposit confirmation not recorded")
             }
         }
+    }
+}
+
+/// A scheduled reconciliation: every break is logged (an operator reads the details at
+/// `GET /v1/admin/reconciliation`).
+async fn log_breaks(state: &AppState) {
+    match crate::reconciliation::reconcile_now(state).await {
+        Ok(report) => {
+            for line in report.lines.iter().filter(|line| line.status == "break") {
+                tracing::warn!(asset = %line.asset, account = %line.account, difference = %line.difference,
+                    unmatched = line.unmatched_movements.len(), "reconciliation break");
+            }
+        }
+        Err(error) => tracing::warn!(?error, "scheduled reconciliation not run"),
     }
 }
 

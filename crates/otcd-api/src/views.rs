@@ -156,6 +156,8 @@ pub struct TierView {
     pub daily_notional_usd_max: Option<String>,
     /// Requests per second one key may send, per class.
     pub rate_limits: RateLimitsView,
+    /// The fee per trade in basis points of its quote amount (`"0"`: none).
+    pub fee_bps: String,
     pub updated_at: String,
 }
 
@@ -188,6 +190,7 @@ impl From<&Tier> for TierView {
                 orders: tier.rate_limits.orders,
                 withdrawals: tier.rate_limits.withdrawals,
             },
+            fee_bps: format_trimmed(tier.fee_centi_bps, 2),
             updated_at: format_timestamp(tier.updated_at),
         }
     }
@@ -421,6 +424,8 @@ pub struct QuoteView {
     pub state: String,
     /// The oldest market data behind the price.
     pub market_as_of: String,
+    /// The fee the desk charges on a trade on this quote, basis points of its quote amount (`"0"`: none).
+    pub fee_bps: String,
 }
 
 impl QuoteView {
@@ -453,6 +458,7 @@ impl QuoteView {
                 otcd_core::model::QuoteState::Open => "open".into(),
             },
             market_as_of: format_timestamp(quote.market_as_of),
+            fee_bps: format_trimmed(quote.fee_centi_bps, 2),
         }
     }
 }

@@ -233,6 +233,16 @@ fn a_failed_settlement_instruction_is_carried_into_the_next_cycle() {
     assert_eq!((btc.direction, btc.amount), (Direction::DeskPays, 10_000_000));
     let failed = InstructionOutcome::Failed { reason: "returned".into() };
     session.run(Command::SettleInstruction { instruction_id: usd.instruction_id.clone(), outcome: failed }).unwrap();
+    // The desk holds no BTC at its custodian: its delivery cannot complete (and nothing moves) until it does.
+    let deliver = Command::SettleInstruction {
+        instruction_id: btc.instruction_id.clone(),
+        outcome: InstructionOutcome::Completed,
+    };
+    assert_eq!(session.run(deliver).unwrap_err().code(), "insufficient_funds");
+    let capital = ClientReference::parse("capital-btc").unwrap();
+    session
+        .run(Command::FundDesk { asset: AssetCode::parse("BTC").unwrap(), amount: 10_000_000, reference: capital })
+        .unwrap();
     session
         .run(Command::SettleInstruction {
             instruction_id: btc.instruction_id.clone(),

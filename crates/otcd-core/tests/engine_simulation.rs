@@ -257,6 +257,7 @@ impl Simulation {
                 trade_notional_usd_max: None,
                 daily_notional_usd_max: None,
                 rate_limits: None,
+                fee_centi_bps: 0,
             }),
             _ => Command::Deposit(NewDeposit {
                 client_id,
@@ -476,6 +477,7 @@ impl Simulation {
             trade_notional_usd_max: spec.trade_notional_usd_max,
             daily_notional_usd_max: spec.daily_notional_usd_max,
             rate_limits: None,
+            fee_centi_bps: 0,
         });
         self.plan(command, expect, Effect::PutTier(name, spec), None)
     }

@@ -18,7 +18,9 @@
 
 use otcd_core::catalog::{AssetCode, Instrument};
 use otcd_core::market::book::UNLIMITED_QUANTITY;
-use otcd_core::market::pricing::{client_price, executable, quantity_for_quote_amount, quote_amount};
+use otcd_core::market::pricing::{
+    client_price, executable, fee_amount, quantity_for_quote_amount, quote_amount, CENTI_BPS_ONE, FEE_CENTI_BPS_MAX,
+};
 use otcd_core::market::{Executable, Level, PricingError, Side, VenueBook};
 use otcd_core::time::TimestampMs;
 use proptest::prelude::*;
@@ -282,6 +284,20 @@ proptest! {
                 prop_assert_eq!(compare(&scaled(i128::MAX), &exact), Ordering::Less, "{:?} {:?}", paid, received);
             }
         }
+    }
+
+    #[test]
+    fn fees_round_against_the_client(
+        quote_amount in 0i128..1_000_000_000_000_000_000_000_000,
+        fee_centi_bps in 0i128..=FEE_CENTI_BPS_MAX,
+    ) {
+        // fee = ceil(amount × rate / 10^6): the smallest integer whose 10^6 multiple covers amount × rate.
+        let fee = fee_amount(quote_amount, fee_centi_bps).unwrap();
+        let exact = quote_amount * fee_centi_bps;
+        prop_assert!(fee * CENTI_BPS_ONE >= exact);
+        prop_assert!((fee - 1) * CENTI_BPS_ONE < exact || fee == 0);
+        prop_assert!(fee <= quote_amount / 10 + 1, "never more than the 10 % cap allows");
+        prop_assert_eq!(fee == 0, exact == 0);
     }
 
     #[test]

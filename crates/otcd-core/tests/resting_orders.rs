@@ -1,160 +1,17 @@
 //! Resting limit orders, cancels, expiry, trading controls and the desk-capacity rule, through the engine.
 //! Prices are hand computed: BTC-USD, standard tier (20 bps), manual books with unlimited depth.
 
-use otcd_core::catalog::{AssetCode, Catalog};
 use otcd_core::engine::controls::{InstrumentControl, KillSwitch, PositionLimit};
-use otcd_core::engine::orders::{LimitOrder, MarketOrder, Order, OrderStatus, TimeInForce};
-use otcd_core::engine::resting::FillResting;
-use otcd_core::engine::{Actor, Command, CommandError, Desk, JournalRecord, NewClient, NewDeposit, NewKey, Outcome};
-use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
-use otcd_core::market::{Level, Side, VenueBook};
-use otcd_core::model::{Jurisdiction, KeyAlgorithm, KycStatus, Scope, Settlement};
+use otcd_core::engine::orders::{LimitOrder, MarketOrder, OrderStatus, TimeInForce};
+use otcd_core::engine::{Command, Outcome};
+use otcd_core::ids::ClientReference;
+use otcd_core::market::Side;
+use otcd_core::model::Settlement;
 use otcd_core::time::TimestampMs;
 
-const BTC: i128 = 100_000_000;
-const UNLIMITED: i128 = i128::MAX / 4;
+mod common;
 
-struct Session {
-    desk: Desk,
-    records: Vec<JournalRecord>,
-    at: i64,
-}
-
-impl Session {
-    fn new() -> Self {
-        let mut session = Session { desk: Desk::new(), records: Vec::new(), at: 1_000 };
-        let admin_key = NewKey {
-            key_id: KeyId::parse("k_admin").unwrap(),
-            scopes: vec![Scope::Admin],
-            algorithm: KeyAlgorithm::Hmac,
-            credential: vec![7; 60],
-            allowed_ips: vec![],
-        };
-        session.run(Command::InitializeDesk { catalog: Catalog::builtin(), admin_key }).unwrap();
-        session
-    }
-
-    fn run(&mut self, command: Command) -> Result<Outcome, CommandError> {
-        self.at += 10;
-        let record = JournalRecord { at: TimestampMs(self.at), actor: Actor::default(), command };
-        let executed = self.desk.execute(&record)?;
-        if executed.changed {
-            self.records.push(record);
-        }
-        self.desk.ledger().check_invariants().unwrap();
-        Ok(executed.outcome)
-    }
-
-    fn client(&mut self, settlement: Settlement, credit_limit_usd: Option<i128>) -> ClientId {
-        let new = NewClient {
-            name: "Acme Capital".into(),
-            jurisdiction: Jurisdiction::parse("DE").unwrap(),
-            tier: TierName::parse("standard").unwrap(),
-            kyc_status: KycStatus::Approved,
-            kyc_expires_at: None,
-            settlement,
-            credit_limit_usd,
-            screening: None,
-        };
-        match self.run(Command::CreateClient(new)).unwrap() {
-            Outcome::Client(client) => client.client_id,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    fn deposit(&mut self, client_id: &ClientId, asset: &str, amount: i128) {
-        let reference = ClientReference::parse(&format!("dep-{}", self.at)).unwrap();
-        let deposit =
-            NewDeposit { client_id: client_id.clone(), asset: code(asset), amount, reference, notional_usd: None };
-        self.run(Command::Deposit(deposit)).unwrap();
-    }
-
-    fn balance(&self, client_id: &ClientId, asset: &str) -> (i128, i128) {
-        let line = self.desk.balances(client_id).into_iter().find(|line| line.asset == code(asset));
-        line.map_or((0, 0), |line| (line.available, line.reserved))
-    }
-
-    fn book(&self, bid: i128, ask: i128) -> VenueBook {
-        VenueBook {
-            venue: "manual".into(),
-            instrument: "BTC-USD".into(),
-            bids: vec![Level { price: bid, quantity: UNLIMITED }],
-            asks: vec![Level { price: ask, quantity: UNLIMITED }],
-            as_of: TimestampMs(self.at + 10),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn limit(
-        &mut self,
-        client_id: &ClientId,
-        id: &str,
-        side: Side,
-        quantity: i128,
-        limit_price: i128,
-        time_in_force: TimeInForce,
-        expire_at: Option<i64>,
-        book: (i128, i128),
-    ) -> Result<Order, CommandError> {
-        let order = MarketOrder {
-            client_id: client_id.clone(),
-            client_order_id: ClientReference::parse(id).unwrap(),
-            instrument: "BTC-USD".into(),
-            side,
-            quantity,
-            reference_price: None,
-            slippage_centi_bps: None,
-            notional_usd: None,
-            books: vec![self.book(book.0, book.1)],
-            cross: None,
-        };
-        let request = LimitOrder { order, limit_price, time_in_force, expire_at: expire_at.map(TimestampMs) };
-        match self.run(Command::LimitOrder(request))? {
-            Outcome::Order(order) => Ok(order),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    fn tick(&mut self, bid: i128, ask: i128) -> Vec<Order> {
-        let tick = FillResting { instrument: "BTC-USD".into(), books: vec![self.book(bid, ask)], cross: None };
-        match self.run(Command::FillRestingOrders(tick)).unwrap() {
-            Outcome::Orders(orders) => orders,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    fn order(&self, order_id: &str) -> Order {
-        self.desk.order(order_id).unwrap().clone()
-    }
-
-    /// Replaying the journaled records rebuilds the same orders and balances.
-    fn assert_replay_matches(&self) {
-        let mut replayed = Desk::new();
-        for record in &self.records {
-            replayed.execute(record).unwrap();
-        }
-        let orders = |desk: &Desk| serde_json::to_string(&desk.orders_of_all()).unwrap();
-        assert_eq!(orders(&replayed), orders(&self.desk));
-        assert_eq!(
-            serde_json::to_string(replayed.ledger()).unwrap(),
-            serde_json::to_string(self.desk.ledger()).unwrap()
-        );
-    }
-}
-
-trait AllOrders {
-    fn orders_of_all(&self) -> Vec<Order>;
-}
-
-impl AllOrders for Desk {
-    fn orders_of_all(&self) -> Vec<Order> {
-        self.clients().flat_map(|client| self.orders_of(&client.client_id).cloned().collect::<Vec<_>>()).collect()
-    }
-}
-
-fn code(text: &str) -> AssetCode {
-    AssetCode::parse(text).unwrap()
-}
+use common::{code, Session, BTC};
 
 #[test]
 fn gtc_buy_rests_with_its_funds_reserved_and_fills_when_the_price_reaches_the_limit() {

@@ -808,6 +808,7 @@ impl Simulation {
             trade_notional_usd_max: None,
             daily_notional_usd_max: None,
             rate_limits: None,
+            fee_centi_bps: 0,
         };
         self.planned("put_tier", Command::PutTier(spec), expect, Check::Tier(name, tier))
     }
@@ -1146,6 +1147,7 @@ impl Simulation {
                 market_as_of: fill.as_of,
                 venues_used: fill.venues,
                 spread_centi_bps: spread,
+                fee_centi_bps: 0,
                 state: QuoteState::Open,
             };
             (Expect::Changed, Check::Quote(Box::new(quote)))
@@ -1320,6 +1322,7 @@ impl Simulation {
                                 market_as_of: as_of,
                                 venues_used: venues,
                                 spread_centi_bps: spread,
+                                fee_centi_bps: 0,
                                 state: QuoteState::Open,
                             }
                         })

@@ -67,6 +67,9 @@ struct ConfigFile {
     settlement_failure_percent: Option<u8>,
     /// How often a net settlement cycle runs for credit clients, ms (default 3600000; 0 = only on request).
     net_settlement_every_ms: Option<i64>,
+    /// How often the ledger is reconciled with the rails' books and breaks logged, ms (default 60000; 0 = only
+    /// on request at `GET /v1/admin/reconciliation`).
+    reconcile_every_ms: Option<i64>,
     /// Journal records between two signed checkpoints (default 1000).
     checkpoint_every_records: Option<u64>,
     /// Longest time, ms, a durable record waits for a signed checkpoint (default 10000).
@@ -87,6 +90,7 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     rails.failure_percent = config.settlement_failure_percent.unwrap_or(rails.failure_percent).min(100);
     rails.net_settlement_every_ms =
         config.net_settlement_every_ms.unwrap_or(rails.net_settlement_every_ms).clamp(0, 30 * 86_400_000);
+    rails.reconcile_every_ms = config.reconcile_every_ms.unwrap_or(rails.reconcile_every_ms).clamp(0, 86_400_000);
     if let Some(records) = config.snapshot_every_records {
         options.snapshot_every_records = records.max(1);
     }

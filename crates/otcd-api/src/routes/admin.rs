@@ -353,6 +353,9 @@ pub struct PutTierRequest {
     daily_notional_usd_max: Option<DecimalText>,
     /// Requests per second one key may send, per class (each defaults to 100).
     rate_limits: Option<RateLimitsRequest>,
+    /// The desk's fee per trade in basis points of the trade's quote amount, e.g. `"2.5"` (default `"0"`: no
+    /// fee leg; at most `"1000"`). Charged in the quote asset and rounded up.
+    fee_bps: Option<DecimalText>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -408,6 +411,7 @@ pub async fn put_tier(
             .collect::<ApiResult<Vec<_>>>()?,
         trade_notional_usd_max: positive_usd("trade_notional_usd_max", &request.trade_notional_usd_max)?,
         daily_notional_usd_max: positive_usd("daily_notional_usd_max", &request.daily_notional_usd_max)?,
+        fee_centi_bps: request.fee_bps.as_ref().map(|fee| fee.non_negative("fee_bps", 2)).transpose()?.unwrap_or(0),
         rate_limits: request.rate_limits.map(|limits| {
             let defaults = otcd_core::model::RateLimits::default();
             otcd_core::model::RateLimits {
@@ -457,9 +461,13 @@ pub async fn create_deposit(State(state): State<AppState>, signed: Signed) -> Ap
         reference: ClientReference::parse(&request.reference).map_err(|error| ApiError::invalid("reference", error))?,
         notional_usd: crate::market_inputs::asset_usd(&state.market, &state.catalog, asset.code, amount),
     };
+    let rail_step = state.rail_step.lock().await;
     let executed = state.engine.submit(signed.principal.actor(), Command::Deposit(deposit)).await?;
     match executed.outcome {
         Outcome::Deposit { deposit, repeated } => {
+            // An operator records a receipt the bank or custodian already has (once per deposit id).
+            state.record_rail_movement(format!("deposit:{}", deposit.deposit_id), deposit.asset, deposit.amount);
+            drop(rail_step);
             if !repeated {
                 publish_balance(&state, &deposit.client_id, deposit.asset).await;
             }
@@ -705,10 +713,16 @@ pub async fn fund_desk(State(state): State<AppState>, signed: Signed) -> ApiResu
         .map_err(|error| ApiError::invalid("amount", error))?;
     let reference =
         ClientReference::parse(&request.reference).map_err(|error| ApiError::invalid("reference", error))?;
+    let rail_step = state.rail_step.lock().await;
     let executed = state
         .engine
         .submit(signed.principal.actor(), Command::FundDesk { asset: asset.code, amount, reference })
         .await?;
+    if let Outcome::Funding { funding, .. } = &executed.outcome {
+        // The desk's capital arrives at (or, negative, leaves) its bank or custodian.
+        state.record_rail_movement(format!("funding:{}", funding.funding_id), funding.asset, funding.amount);
+    }
+    drop(rail_step);
     let status = if executed.changed { StatusCode::CREATED } else { StatusCode::OK };
     let view = state.engine.query(move |desk| position_view(desk, asset.code, asset.scale)).await?;
     Ok((status, Json(view)))

@@ -36,6 +36,8 @@ pub struct DeskTradeView {
     pub quantity: String,
     pub quote_amount: String,
     pub quote_asset: String,
+    /// The desk's fee, in the quote asset.
+    pub fee: String,
     /// Indicative USD value at execution, when it was known.
     pub notional_usd: Option<String>,
     pub executed_at: String,
@@ -88,6 +90,7 @@ pub async fn recent_trades(
                 quantity: format_scaled(trade.quantity, base_scale(&state, instrument)),
                 quote_amount: format_scaled(trade.quote_amount, quote_scale(&state, instrument)),
                 quote_asset: instrument.quote.to_string(),
+                fee: format_scaled(trade.fee, quote_scale(&state, instrument)),
                 notional_usd: trade.notional_usd.map(|cents| format_scaled(cents, USD_SCALE)),
                 executed_at: format_timestamp(trade.executed_at),
             })

@@ -85,8 +85,13 @@ pub async fn simulate_deposit(State(state): State<AppState>, signed: Signed) -> 
     let transaction_id = format!("simtx-{}-{}", crate::runner::now_ms().0, rand::random::<u32>());
     let seen =
         DepositObservation { transaction_id, asset: asset.code, address: request.address, amount, confirmations: 0 };
+    let rail_step = state.rail_step.lock().await;
     let executed = state.engine.submit(signed.principal.actor(), Command::ObserveDeposit(seen)).await?;
     let Outcome::ChainDeposit(deposit) = executed.outcome else { return Err(ApiError::internal("unexpected outcome")) };
+    // The custodian holds the coins from the moment it sees the transaction; the ledger credits them once
+    // confirmed (reconciliation shows the difference as confirming deposits).
+    state.record_rail_movement(format!("chain:{}", deposit.transaction_id), deposit.asset, deposit.amount);
+    drop(rail_step);
     Ok((StatusCode::CREATED, Json(chain_deposit_view(&state, &deposit))))
 }
 
@@ -130,6 +135,69 @@ pub async fn approve_top_up(
     admin(&signed)?;
     state.engine.submit(signed.principal.actor(), Command::ApproveTopUp { top_up_id }).await?;
     custody_overview(&state).await.map(Json)
+}
+
+/// The desk's custody and bank holdings per asset against what the (simulated) custodian and bank report, with
+/// submitted payouts and confirming deposits as reconciling items and every unexplained difference as a break.
+#[utoipa::path(get, path = "/v1/admin/reconciliation", tag = "settlement",
+    responses((status = 200, body = crate::reconciliation::ReconciliationView)))]
+pub async fn get_reconciliation(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> ApiResult<Json<crate::reconciliation::ReconciliationView>> {
+    admin(&signed)?;
+    crate::reconciliation::reconcile_now(&state).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RailMovementRequest {
+    asset: String,
+    /// Signed decimal: positive arrives at the desk's account at the rail, negative leaves it.
+    amount: DecimalText,
+    /// The rail's own reference, 1 to 200 bytes; recorded once.
+    reference: String,
+}
+
+/// The simulated custodian or bank books a movement the desk has no record of (a network fee, an unannounced
+/// wire): what reconciliation exists to catch. Only the simulated rails take this.
+#[utoipa::path(post, path = "/v1/admin/custody/simulate-rail-movement", tag = "settlement", request_body = RailMovementRequest,
+    responses((status = 201, description = "recorded"), (status = 409, description = "the reference is already on the rail's books")))]
+pub async fn simulate_rail_movement(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    admin(&signed)?;
+    let request: RailMovementRequest = parse_body(&signed.body)?;
+    let asset = state
+        .catalog
+        .asset_by_text(&request.asset)
+        .ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?
+        .clone();
+    let amount = otcd_core::decimal::parse_scaled(&request.amount.0, asset.scale)
+        .map_err(|error| ApiError::invalid("amount", error))?;
+    if amount == 0 {
+        return Err(ApiError::invalid("amount", "must not be zero"));
+    }
+    let movement = crate::reconciliation::RailMovement {
+        reference: request.reference.clone(),
+        asset: asset.code,
+        account: crate::reconciliation::RailAccount::for_kind(asset.kind),
+        amount,
+        at_ms: crate::runner::now_ms().0,
+    };
+    match state.rail_books.record(movement) {
+        Ok(true) => Ok((
+            StatusCode::CREATED,
+            Json(json!({"reference": request.reference, "asset": asset.code.to_string(),
+            "amount": format_scaled(amount, asset.scale)})),
+        )),
+        Ok(false) => {
+            Err(ApiError::new(StatusCode::CONFLICT, "conflict", "the reference is already on the rail's books"))
+        }
+        Err(crate::rail_books::RailBooksError::Reference) => Err(ApiError::invalid("reference", "1 to 200 bytes")),
+        Err(error) => Err(ApiError::internal(error.to_string())),
+    }
 }
 
 /// Hot and cold holdings per crypto asset, the policies, top-ups and deposits still confirming.

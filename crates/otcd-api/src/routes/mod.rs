@@ -69,6 +69,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/deposit-addresses", post(custody::deposit_address))
         .route("/v1/admin/custody", get(custody::get_custody))
         .route("/v1/admin/custody/simulate-deposit", post(custody::simulate_deposit))
+        .route("/v1/admin/custody/simulate-rail-movement", post(custody::simulate_rail_movement))
+        .route("/v1/admin/reconciliation", get(custody::get_reconciliation))
         .route("/v1/admin/custody/policies/{asset}", put(custody::put_policy))
         .route("/v1/admin/custody/top-ups/{top_up_id}/approve", post(custody::approve_top_up))
         .route("/v1/admin/settlements/run", post(withdrawals::run_net_settlement))
@@ -114,6 +116,7 @@ pub fn routes() -> Router<AppState> {
         withdrawals::create_withdrawal, withdrawals::list_withdrawals, withdrawals::get_withdrawal,
         withdrawals::set_destination_status, withdrawals::admin_withdrawals, withdrawals::run_net_settlement,
         withdrawals::list_instructions, custody::deposit_address, custody::get_custody, custody::simulate_deposit,
+        custody::simulate_rail_movement, custody::get_reconciliation,
         custody::put_policy, custody::approve_top_up, admin::desk_positions,
         orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order,
         orders::cancel_all_orders,

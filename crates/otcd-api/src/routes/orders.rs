@@ -41,6 +41,8 @@ pub struct OrderTradeView {
     pub trade_id: String,
     pub price: String,
     pub quantity: String,
+    /// The desk's fee on this fill, in the instrument's quote asset.
+    pub fee: String,
     pub executed_at: String,
 }
 
@@ -80,9 +82,13 @@ pub struct TradeView {
     pub side: String,
     pub price: String,
     pub quantity: String,
-    /// What the client paid (buy) or received (sell), in the quote asset.
+    /// The trade's value at its price, in the quote asset (before the fee).
     pub quote_amount: String,
     pub quote_asset: String,
+    /// The desk's fee, in the quote asset (`"0.00"` when the client's tier has none).
+    pub fee: String,
+    /// What the client paid (buy: `quote_amount + fee`) or received (sell: `quote_amount − fee`).
+    pub net_amount: String,
     pub executed_at: String,
 }
 
@@ -97,6 +103,14 @@ fn status_text(status: OrderStatus) -> String {
     serde_json::to_value(status).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
+/// What the client paid (buy) or received (sell) in the quote asset, the fee included.
+pub(crate) fn net_amount(trade: &Trade) -> i128 {
+    match trade.side {
+        Side::Buy => trade.quote_amount + trade.fee,
+        Side::Sell => trade.quote_amount - trade.fee,
+    }
+}
+
 fn trade_view(state: &AppState, trade: &Trade) -> Option<TradeView> {
     let instrument = state.catalog.instrument(&trade.instrument)?;
     Some(TradeView {
@@ -108,6 +122,8 @@ fn trade_view(state: &AppState, trade: &Trade) -> Option<TradeView> {
         quantity: format_scaled(trade.quantity, base_scale(state, instrument)),
         quote_amount: format_scaled(trade.quote_amount, quote_scale(state, instrument)),
         quote_asset: instrument.quote.to_string(),
+        fee: format_scaled(trade.fee, quote_scale(state, instrument)),
+        net_amount: format_scaled(net_amount(trade), quote_scale(state, instrument)),
         executed_at: format_timestamp(trade.executed_at),
     })
 }
@@ -145,6 +161,7 @@ pub(crate) fn order_view(state: &AppState, order: &Order, trades: &[Trade]) -> O
                 trade_id: trade.trade_id.clone(),
                 price: format_scaled(trade.price, instrument.price_scale),
                 quantity: format_scaled(trade.quantity, base),
+                fee: format_scaled(trade.fee, quote_scale(state, instrument)),
                 executed_at: format_timestamp(trade.executed_at),
             })
             .collect(),

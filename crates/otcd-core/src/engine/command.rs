@@ -291,6 +291,13 @@ pub struct TierSpec {
     /// `None` keeps the defaults (100 per second per class).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limits: Option<super::model::RateLimits>,
+    /// Hundredths of a basis point of each trade's quote amount (0: no fee); at most `FEE_CENTI_BPS_MAX`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fee_centi_bps: i128,
+}
+
+fn is_zero(value: &i128) -> bool {
+    *value == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@
 //!   once; hot holdings below `hot_min` raise a top-up request from cold for `hot_target − holdings`, which moves
 //!   only when an operator approves it (cold funds need a human).
 
+use super::settlement::WithdrawalStatus;
 use super::{CommandError, Desk, Executed, Outcome};
 use crate::address::{self, Network};
 use crate::catalog::AssetCode;
@@ -268,17 +269,27 @@ impl Desk {
         Ok(Executed::changed(Outcome::CustodyPolicy(policy.clone())))
     }
 
-    /// Sweeps excess hot holdings to cold at once; asks for a top-up from cold when hot runs low.
+    /// The hot wallet's level as the policy sees it: holdings less the withdrawals in flight (pending or
+    /// submitted), which will leave it.
+    pub fn hot_level(&self, asset: AssetCode) -> i128 {
+        let (hot, _) = self.wallet_holdings(asset);
+        hot - self.withdrawals_outflow(asset, WithdrawalStatus::Pending)
+            - self.withdrawals_outflow(asset, WithdrawalStatus::Submitted)
+    }
+
+    /// Sweeps excess hot holdings to cold at once; asks for a top-up from cold when hot runs low. Both look at
+    /// the level net of withdrawals in flight, so a sweep never takes what a payout needs and a large withdrawal
+    /// raises its top-up request as soon as it is made.
     pub(super) fn apply_custody_policy(&mut self, at: TimestampMs, asset: AssetCode) -> Result<(), CommandError> {
         let Some(policy) = self.custody.policies.get(&asset).cloned() else { return Ok(()) };
-        let (hot, _) = self.wallet_holdings(asset);
-        if hot > policy.hot_max {
-            self.move_between_wallets(at, asset, hot - policy.hot_target, Purpose::Custody, "sweep to cold")?;
-        } else if hot < policy.hot_min && !self.top_up_waiting(asset) {
+        let level = self.hot_level(asset);
+        if level > policy.hot_max {
+            self.move_between_wallets(at, asset, level - policy.hot_target, Purpose::Custody, "sweep to cold")?;
+        } else if level < policy.hot_min && !self.top_up_waiting(asset) {
             let top_up = TopUp {
                 top_up_id: format!("tu_{:08}", self.custody.top_ups.len() + 1),
                 asset,
-                amount: policy.hot_target - hot,
+                amount: policy.hot_target - level,
                 status: TopUpStatus::AwaitingApproval,
                 requested_at: at,
                 approved_by: None,

@@ -10,6 +10,7 @@ pub mod command;
 pub mod controls;
 pub mod custody;
 pub mod error;
+mod fills;
 pub mod jurisdictions;
 pub mod model;
 pub mod netting;
@@ -264,6 +265,7 @@ impl Desk {
             trade_notional_usd_max: None,
             daily_notional_usd_max: None,
             rate_limits: model::RateLimits::default(),
+            fee_centi_bps: 0,
             updated_at: at,
         };
         self.tiers.insert(standard, tier);
@@ -476,6 +478,9 @@ impl Desk {
             return Err(CommandError::conflict("the desk holds the maximum number of tiers"));
         }
         validate_bands(&spec.bands)?;
+        if !(0..=crate::market::pricing::FEE_CENTI_BPS_MAX).contains(&spec.fee_centi_bps) {
+            return Err(CommandError::invalid("fee_bps", "must be from 0 to 1000 bps"));
+        }
         if let Some(limits) = spec.rate_limits {
             let all = [limits.reads, limits.rfq, limits.orders, limits.withdrawals];
             if all.iter().any(|per_second| !(1..=RATE_LIMIT_PER_SECOND_MAX).contains(per_second)) {
@@ -489,6 +494,7 @@ impl Desk {
             trade_notional_usd_max: spec.trade_notional_usd_max,
             daily_notional_usd_max: spec.daily_notional_usd_max,
             rate_limits: spec.rate_limits.unwrap_or_default(),
+            fee_centi_bps: spec.fee_centi_bps,
             updated_at: at,
         };
         if let Some(existing) = self.tiers.get(&spec.name) {

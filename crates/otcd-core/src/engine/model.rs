@@ -251,6 +251,10 @@ pub struct Tier {
     pub daily_notional_usd_max: Option<i128>,
     #[serde(default)]
     pub rate_limits: RateLimits,
+    /// The desk's fee on each trade, hundredths of a basis point of the trade's quote amount, charged in the
+    /// quote asset on top of the spread (0: no fee leg). Quotes and resting orders keep the rate they were made at.
+    #[serde(default)]
+    pub fee_centi_bps: i128,
     pub updated_at: TimestampMs,
 }
 
@@ -334,6 +338,9 @@ pub struct Quote {
     pub market_as_of: TimestampMs,
     pub venues_used: u8,
     pub spread_centi_bps: i128,
+    /// The fee rate the client's tier charged when quoted; accepting the quote trades at this rate.
+    #[serde(default)]
+    pub fee_centi_bps: i128,
     pub state: QuoteState,
 }
 

@@ -206,6 +206,10 @@ impl Desk {
 
     /// Moves the settled amount between the client's available balance and the desk's bank or custody account.
     fn post_instruction(&mut self, at: TimestampMs, instruction: &Instruction) -> Result<(), CommandError> {
+        if instruction.direction == Direction::DeskPays {
+            // The desk pays from its wallet: never below what submitted withdrawals already need from it.
+            self.check_wallet_covers(instruction.asset, instruction.amount)?;
+        }
         let kind = self.catalog().and_then(|catalog| catalog.asset(&instruction.asset)).map(|asset| asset.kind);
         let purpose = super::holding_purpose(kind.ok_or(CommandError::NotInitialized)?);
         let owner = Owner::Client(instruction.client_id.clone());

@@ -4,6 +4,7 @@
 //! concurrent accepts exactly one fills. A fill settles on the ledger at once: both legs in one balanced
 //! transaction, the client's cost rounded up and proceeds rounded down to the quote asset's minor unit.
 
+use super::fills::{FillAmounts, FillTerms};
 use super::model::{Client, Quote, QuoteState, Settlement};
 use super::{CommandError, Desk, Executed, Outcome};
 use crate::catalog::{AssetCode, Instrument};
@@ -125,8 +126,12 @@ pub struct Trade {
     pub price: i128,
     /// Base minor units.
     pub quantity: i128,
-    /// Quote minor units the client paid (buy) or received (sell).
+    /// Quote minor units the trade is worth at its price (before the fee).
     pub quote_amount: i128,
+    /// The desk's fee, quote minor units: a buyer pays `quote_amount + fee`, a seller receives
+    /// `quote_amount − fee`.
+    #[serde(default)]
+    pub fee: i128,
     /// Indicative USD value at execution (cents), when known.
     #[serde(default)]
     pub notional_usd: Option<i128>,
@@ -329,16 +334,14 @@ impl Desk {
         self.require_capacity(&instrument, request.side, request.quantity)?;
         let price = self.firm_price(at, &client, &instrument, request)?;
         check_slippage(request.side, price, request.reference_price, request.slippage_centi_bps)?;
-        let trade = self.settle_trade(
-            at,
-            self.orders.next_order_id(),
-            &client,
-            &instrument,
-            request.side,
+        let terms = FillTerms {
+            side: request.side,
             price,
-            request.quantity,
-            request.notional_usd,
-        )?;
+            quantity: request.quantity,
+            notional_usd: request.notional_usd,
+            fee_centi_bps: self.fee_rate(&client),
+        };
+        let trade = self.settle_trade(at, self.orders.next_order_id(), &client, &instrument, &terms)?;
         let order = filled_order(&trade, &request.client_order_id, "market", None, identity, at);
         self.orders.push(order.clone(), trade);
         self.after_trade(at, &order.client_id);
@@ -397,16 +400,14 @@ impl Desk {
         } else {
             (price, market.notional_usd)
         };
-        let trade = self.settle_trade(
-            at,
-            self.orders.next_order_id(),
-            &client,
-            &instrument,
-            market.side,
+        let terms = FillTerms {
+            side: market.side,
             price,
-            fill_quantity,
-            notional,
-        )?;
+            quantity: fill_quantity,
+            notional_usd: notional,
+            fee_centi_bps: self.fee_rate(&client),
+        };
+        let trade = self.settle_trade(at, self.orders.next_order_id(), &client, &instrument, &terms)?;
         let mut order = filled_order(&trade, &market.client_order_id, "limit", None, identity, at);
         if fill_quantity < market.quantity {
             // ioc: the rest is cancelled at once.
@@ -468,16 +469,15 @@ impl Desk {
         self.check_trading_allowed(&instrument)?;
         self.check_jurisdiction_instrument(&client, &instrument)?;
         self.require_capacity(&instrument, side, quote.quantity)?;
-        let trade = self.settle_trade(
-            at,
-            self.orders.next_order_id(),
-            &client,
-            &instrument,
+        let terms = FillTerms {
             side,
             price,
-            quote.quantity,
-            request.notional_usd,
-        )?;
+            quantity: quote.quantity,
+            notional_usd: request.notional_usd,
+            // The rate the quote was given at: the client accepted the quote with it.
+            fee_centi_bps: quote.fee_centi_bps,
+        };
+        let trade = self.settle_trade(at, self.orders.next_order_id(), &client, &instrument, &terms)?;
         self.quotes.mark_used(&quote.quote_id, &trade.order_id, at);
         let order = filled_order(&trade, &request.client_order_id, "quote", Some(quote.quote_id.clone()), identity, at);
         self.orders.push(order.clone(), trade);
@@ -523,80 +523,45 @@ impl Desk {
         Ok(quote.clone())
     }
 
-    /// Checks funds and posts both legs of a trade in one balanced transaction.
-    #[allow(clippy::too_many_arguments)]
+    /// Checks funds and limits, then posts both legs of a trade and its fee in one balanced transaction.
     pub(super) fn settle_trade(
         &mut self,
         at: TimestampMs,
         order_id: String,
         client: &Client,
         instrument: &Instrument,
-        side: Side,
-        price: i128,
-        quantity: i128,
-        notional_usd: Option<i128>,
+        terms: &FillTerms,
     ) -> Result<Trade, CommandError> {
-        let catalog = self.catalog().ok_or(CommandError::NotInitialized)?;
-        let scale = |code: &AssetCode| catalog.asset(code).map_or(0, |asset| asset.scale);
-        let (base_scale, quote_scale) = (scale(&instrument.base), scale(&instrument.quote));
-        let quote_amount =
-            pricing::quote_amount(price, quantity, instrument.price_scale, base_scale, quote_scale, side == Side::Buy)
-                .map_err(|error| CommandError::invalid("quantity", error.to_string()))?;
-        if quote_amount <= 0 {
-            // Checked before any account is opened: a refused command must change nothing.
-            return Err(CommandError::invalid("quantity", "the trade is too small: its value rounds to zero"));
-        }
-        // What the client gives and receives.
-        let (gives, gives_amount, receives, receives_amount) = match side {
-            Side::Buy => (instrument.quote, quote_amount, instrument.base, quantity),
-            Side::Sell => (instrument.base, quantity, instrument.quote, quote_amount),
-        };
-        self.check_tier_limits(at, client, notional_usd)?;
-        self.check_funds(client, gives, gives_amount, notional_usd)?;
-        self.check_quote_asset_limit(instrument.quote, if side == Side::Buy { quote_amount } else { -quote_amount })?;
+        // Computed before any account is opened: a refused command must change nothing.
+        let amounts = self.fill_amounts(instrument, terms)?;
+        let desk_quote_change = if terms.side == Side::Buy { amounts.quote_amount } else { -amounts.quote_amount };
+        self.check_tier_limits(at, client, terms.notional_usd)?;
+        self.check_funds(client, amounts.gives, amounts.gives_amount, terms.notional_usd)?;
+        self.check_quote_asset_limit(instrument.quote, desk_quote_change)?;
         let floor = match client.settlement {
             Settlement::Prefunded => Some(0),
             Settlement::Credit => None,
         };
         let owner = Owner::Client(client.client_id.clone());
-        let client_gives = self
-            .ledger
-            .open_account(AccountKey { owner: owner.clone(), asset: gives, purpose: Purpose::Available }, floor);
+        let client_gives = self.ledger.open_account(
+            AccountKey { owner: owner.clone(), asset: amounts.gives, purpose: Purpose::Available },
+            floor,
+        );
         let client_receives =
-            self.ledger.open_account(AccountKey { owner, asset: receives, purpose: Purpose::Available }, floor);
-        let desk_receives = self
-            .ledger
-            .open_account(AccountKey { owner: Owner::Desk, asset: gives, purpose: Purpose::Inventory }, None);
-        let desk_gives = self
-            .ledger
-            .open_account(AccountKey { owner: Owner::Desk, asset: receives, purpose: Purpose::Inventory }, None);
-        let number = self.orders.trades.len() + 1;
-        let trade_id = format!("t_{number:012}");
-        let postings = [
-            Posting { account: client_gives, amount: -gives_amount },
-            Posting { account: desk_receives, amount: gives_amount },
-            Posting { account: desk_gives, amount: -receives_amount },
-            Posting { account: client_receives, amount: receives_amount },
+            self.ledger.open_account(AccountKey { owner, asset: amounts.receives, purpose: Purpose::Available }, floor);
+        let trade_id = format!("t_{:012}", self.orders.trades.len() + 1);
+        let mut postings = vec![
+            Posting { account: client_gives, amount: -amounts.gives_amount },
+            Posting { account: client_receives, amount: amounts.receives_amount },
         ];
+        postings.extend(self.desk_fill_postings(instrument, &amounts));
         let transaction = self.ledger.apply(at, TransactionKind::Trade { reference: trade_id.clone() }, &postings)?;
         if client.settlement == Settlement::Credit {
-            *self.credit_used.entry(client.client_id.clone()).or_default() += notional_usd.unwrap_or(0);
-            let legs = [(gives, -gives_amount), (receives, receives_amount)];
-            self.accrue_obligation(&client.client_id, legs, notional_usd.unwrap_or(0));
+            *self.credit_used.entry(client.client_id.clone()).or_default() += terms.notional_usd.unwrap_or(0);
+            let legs = [(amounts.gives, -amounts.gives_amount), (amounts.receives, amounts.receives_amount)];
+            self.accrue_obligation(&client.client_id, legs, terms.notional_usd.unwrap_or(0));
         }
-        Ok(Trade {
-            trade_id,
-            order_id,
-            client_id: client.client_id.clone(),
-            instrument: instrument.symbol.clone(),
-            side,
-            price,
-            quantity,
-            quote_amount,
-            notional_usd,
-            executed_at: at,
-            transaction,
-        })
+        Ok(new_trade(trade_id, order_id, client, instrument, terms, &amounts, at, transaction))
     }
 
     /// Prefunded clients need the funds available now. Credit clients need room under their credit limit for
@@ -680,6 +645,34 @@ impl Desk {
     /// USD notional traded on credit so far (cents).
     pub fn credit_used(&self, client_id: &ClientId) -> i128 {
         self.credit_used.get(client_id).copied().unwrap_or(0)
+    }
+}
+
+/// The trade record of one fill.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn new_trade(
+    trade_id: String,
+    order_id: String,
+    client: &Client,
+    instrument: &Instrument,
+    terms: &FillTerms,
+    amounts: &FillAmounts,
+    executed_at: TimestampMs,
+    transaction: TransactionId,
+) -> Trade {
+    Trade {
+        trade_id,
+        order_id,
+        client_id: client.client_id.clone(),
+        instrument: instrument.symbol.clone(),
+        side: terms.side,
+        price: terms.price,
+        quantity: terms.quantity,
+        quote_amount: amounts.quote_amount,
+        fee: amounts.fee,
+        notional_usd: terms.notional_usd,
+        executed_at,
+        transaction,
     }
 }
 

@@ -74,6 +74,18 @@ impl Desk {
         self.tiers.values()
     }
 
+    /// A deposit by its id (`dep_0000000001`: the position is in the id, so this is a lookup, not a scan).
+    pub fn deposit_by_id(&self, deposit_id: &str) -> Option<&super::model::Deposit> {
+        let number: usize = deposit_id.strip_prefix("dep_")?.parse().ok()?;
+        self.deposits.get(number.checked_sub(1)?).filter(|deposit| deposit.deposit_id == deposit_id)
+    }
+
+    /// A funding of the desk's inventory by its id (`fund_00000001`).
+    pub fn funding(&self, funding_id: &str) -> Option<&super::model::DeskFunding> {
+        let number: usize = funding_id.strip_prefix("fund_")?.parse().ok()?;
+        self.fundings.get(number.checked_sub(1)?).filter(|funding| funding.funding_id == funding_id)
+    }
+
     /// Every catalog asset's available and reserved balance for a client, zeros included.
     pub fn balances(&self, client_id: &ClientId) -> Vec<BalanceLine> {
         let Some(catalog) = self.catalog() else { return Vec::new() };

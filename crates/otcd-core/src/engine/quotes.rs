@@ -207,6 +207,7 @@ impl Desk {
             market_as_of: executable.as_of,
             venues_used: executable.venues_used,
             spread_centi_bps: spread,
+            fee_centi_bps: self.fee_rate(&client),
             state: QuoteState::Open,
         };
         self.quotes.insert(quote.clone());
@@ -346,6 +347,7 @@ impl Desk {
         instrument: &Instrument,
         level: PricedLevel,
     ) -> Quote {
+        let fee_centi_bps = self.clients.get(client_id).map_or(0, |client| self.fee_rate(client));
         let quote = Quote {
             quote_id: self.quotes.next_id(),
             client_id: client_id.clone(),
@@ -361,6 +363,7 @@ impl Desk {
             market_as_of: level.market_as_of,
             venues_used: level.venues_used,
             spread_centi_bps: level.spread,
+            fee_centi_bps,
             state: QuoteState::Open,
         };
         self.quotes.insert(quote.clone());

@@ -17,9 +17,10 @@
 //! released. Expiry is a command too (`ExpireOrders`), sent by a timer in the adapters, so replay expires the
 //! same orders at the same points.
 
+use super::fills::FillTerms;
 use super::orders::{limit_reached, prorate, LimitOrder, MarketOrder, Order, OrderRequest, OrderStatus, TimeInForce};
 use super::{CommandError, Desk, Executed, Outcome};
-use crate::catalog::{AssetCode, Instrument};
+use crate::catalog::Instrument;
 use crate::ids::ClientId;
 use crate::ledger::{AccountKey, Owner, PendingId, Posting, Purpose, TransactionKind};
 use crate::market::{pricing, Side, VenueBook};
@@ -54,6 +55,9 @@ pub struct RestingState {
     pub notional_usd: Option<i128>,
     /// Σ price × quantity over the fills, for the average price.
     pub fill_value: i128,
+    /// The tier's fee rate at placement: the reservation covers it, and every fill is charged at it.
+    #[serde(default)]
+    pub fee_centi_bps: i128,
 }
 
 /// The market data a tick brings for one instrument.
@@ -180,8 +184,15 @@ impl Desk {
         }
         self.check_tier_limits(at, client, market.notional_usd)?;
         let mut order = self.unfilled_order(at, market, instrument, identity, OrderStatus::Open);
-        let reservation =
-            self.reserve_for_order(at, client, instrument, market, request.limit_price, &order.order_id)?;
+        let fee_centi_bps = self.fee_rate(client);
+        let limit = FillTerms {
+            side: market.side,
+            price: request.limit_price,
+            quantity: market.quantity,
+            notional_usd: market.notional_usd,
+            fee_centi_bps,
+        };
+        let reservation = self.reserve_for_order(at, client, instrument, &limit, &order.order_id)?;
         order.resting = Some(RestingState {
             limit_price: request.limit_price,
             time_in_force: request.time_in_force,
@@ -189,6 +200,7 @@ impl Desk {
             reservation,
             notional_usd: market.notional_usd,
             fill_value: 0,
+            fee_centi_bps,
         });
         let position = self.orders.orders.len();
         self.orders.resting.insert(position, &order);
@@ -198,50 +210,28 @@ impl Desk {
         Ok(Executed::changed(Outcome::Order(self.orders.orders[position].clone())))
     }
 
-    /// Holds what a resting order may spend: a prefunded buyer's quote amount at the limit, a seller's base.
+    /// Holds what a resting order may spend: a prefunded buyer's quote amount at the limit plus its fee, a
+    /// seller's base quantity.
     fn reserve_for_order(
         &mut self,
         at: TimestampMs,
         client: &Client,
         instrument: &Instrument,
-        market: &MarketOrder,
-        limit_price: i128,
+        limit: &FillTerms,
         order_id: &str,
     ) -> Result<Option<PendingId>, CommandError> {
         if client.settlement == Settlement::Credit {
-            self.check_funds(client, instrument.quote, 0, market.notional_usd)?;
+            self.check_funds(client, instrument.quote, 0, limit.notional_usd)?;
             return Ok(None);
         }
-        let (asset, amount) = match market.side {
-            Side::Buy => (instrument.quote, self.quote_amount_of(instrument, limit_price, market.quantity, true)?),
-            Side::Sell => (instrument.base, market.quantity),
-        };
-        self.check_funds(client, asset, amount, market.notional_usd)?;
+        let whole = self.fill_amounts(instrument, limit)?;
+        let (asset, amount) = (whole.gives, whole.gives_amount);
+        self.check_funds(client, asset, amount, limit.notional_usd)?;
         let owner = Owner::Client(client.client_id.clone());
         let available =
             self.ledger.open_account(AccountKey { owner: owner.clone(), asset, purpose: Purpose::Available }, Some(0));
         let reserved = self.ledger.open_account(AccountKey { owner, asset, purpose: Purpose::Reserved }, Some(0));
         Ok(Some(self.ledger.reserve(at, available, reserved, amount, order_id)?))
-    }
-
-    fn quote_amount_of(
-        &self,
-        instrument: &Instrument,
-        price: i128,
-        quantity: i128,
-        round_up: bool,
-    ) -> Result<i128, CommandError> {
-        let catalog = self.catalog().ok_or(CommandError::NotInitialized)?;
-        let scale = |code: &AssetCode| catalog.asset(code).map_or(0, |asset| asset.scale);
-        pricing::quote_amount(
-            price,
-            quantity,
-            instrument.price_scale,
-            scale(&instrument.base),
-            scale(&instrument.quote),
-            round_up,
-        )
-        .map_err(|error| CommandError::invalid("quantity", error.to_string()))
     }
 
     /// A market tick: fills the resting orders of the instrument that the books now reach.
@@ -344,20 +334,16 @@ impl Desk {
         if !limit_reached(order.side, price, resting.limit_price) {
             return Ok(false);
         }
+        let terms = FillTerms {
+            side: order.side,
+            price,
+            quantity,
+            notional_usd: sized.notional_usd,
+            fee_centi_bps: resting.fee_centi_bps,
+        };
         let trade = match resting.reservation {
-            Some(reservation) => {
-                self.settle_reserved_fill(at, &order, &client, &instrument, reservation, price, &sized)?
-            }
-            None => match self.settle_trade(
-                at,
-                order.order_id.clone(),
-                &client,
-                &instrument,
-                order.side,
-                price,
-                quantity,
-                sized.notional_usd,
-            ) {
+            Some(reservation) => self.settle_reserved_fill(at, &order, &client, &instrument, reservation, &terms)?,
+            None => match self.settle_trade(at, order.order_id.clone(), &client, &instrument, &terms) {
                 Ok(trade) => trade,
                 Err(CommandError::InsufficientFunds { detail }) => {
                     self.finish_order(at, position, OrderStatus::Cancelled, Some(detail))?;
@@ -371,7 +357,6 @@ impl Desk {
     }
 
     /// One fill of a prefunded order, in one ledger transaction out of its reservation.
-    #[allow(clippy::too_many_arguments)]
     fn settle_reserved_fill(
         &mut self,
         at: TimestampMs,
@@ -379,56 +364,41 @@ impl Desk {
         client: &Client,
         instrument: &Instrument,
         reservation: PendingId,
-        price: i128,
-        sized: &MarketOrder,
+        terms: &FillTerms,
     ) -> Result<super::orders::Trade, CommandError> {
-        let quantity = sized.quantity;
-        let quote_amount = self.quote_amount_of(instrument, price, quantity, order.side == Side::Buy)?;
-        if quote_amount <= 0 {
-            return Err(CommandError::invalid("quantity", "the fill is too small: its value rounds to zero"));
-        }
-        self.check_tier_limits(at, client, sized.notional_usd)?;
-        let desk_quote_change = if order.side == Side::Buy { quote_amount } else { -quote_amount };
+        let amounts = self.fill_amounts(instrument, terms)?;
+        self.check_tier_limits(at, client, terms.notional_usd)?;
+        let desk_quote_change = if order.side == Side::Buy { amounts.quote_amount } else { -amounts.quote_amount };
         self.check_quote_asset_limit(instrument.quote, desk_quote_change)?;
-        let (gives, gives_amount, receives, receives_amount) = match order.side {
-            Side::Buy => (instrument.quote, quote_amount, instrument.base, quantity),
-            Side::Sell => (instrument.base, quantity, instrument.quote, quote_amount),
-        };
         let held = self.ledger.pending(reservation).map_or(0, |pending| pending.remaining);
-        let from_reserved = gives_amount.min(held);
-        let top_up = gives_amount - from_reserved;
+        let from_reserved = amounts.gives_amount.min(held);
+        let top_up = amounts.gives_amount - from_reserved;
         let owner = Owner::Client(client.client_id.clone());
-        let account = |desk: &mut Desk, owner: Owner, asset, purpose, floor| {
-            desk.ledger.open_account(AccountKey { owner, asset, purpose }, floor)
-        };
-        let desk_receives = account(self, Owner::Desk, gives, Purpose::Inventory, None);
-        let desk_gives = account(self, Owner::Desk, receives, Purpose::Inventory, None);
-        let client_receives = account(self, owner.clone(), receives, Purpose::Available, Some(0));
-        let mut others = vec![
-            Posting { account: desk_receives, amount: gives_amount },
-            Posting { account: desk_gives, amount: -receives_amount },
-            Posting { account: client_receives, amount: receives_amount },
-        ];
+        let client_receives = self.ledger.open_account(
+            AccountKey { owner: owner.clone(), asset: amounts.receives, purpose: Purpose::Available },
+            Some(0),
+        );
+        let mut others = vec![Posting { account: client_receives, amount: amounts.receives_amount }];
+        others.extend(self.desk_fill_postings(instrument, &amounts));
         if top_up > 0 {
-            let client_available = account(self, owner, gives, Purpose::Available, Some(0));
+            let client_available = self
+                .ledger
+                .open_account(AccountKey { owner, asset: amounts.gives, purpose: Purpose::Available }, Some(0));
             others.push(Posting { account: client_available, amount: -top_up });
         }
         let trade_id = format!("t_{:012}", self.orders.trades.len() + 1);
         let kind = TransactionKind::Trade { reference: trade_id.clone() };
         let transaction = self.ledger.settle_pending(at, reservation, from_reserved, &others, kind)?;
-        Ok(super::orders::Trade {
+        Ok(super::orders::new_trade(
             trade_id,
-            order_id: order.order_id.clone(),
-            client_id: client.client_id.clone(),
-            instrument: instrument.symbol.clone(),
-            side: order.side,
-            price,
-            quantity,
-            quote_amount,
-            notional_usd: sized.notional_usd,
-            executed_at: at,
+            order.order_id.clone(),
+            client,
+            instrument,
+            terms,
+            &amounts,
+            at,
             transaction,
-        })
+        ))
     }
 
     fn record_fill(

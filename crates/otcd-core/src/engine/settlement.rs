@@ -70,7 +70,7 @@ pub struct NewDestination {
     pub matches: Vec<ScreeningMatch>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WithdrawalStatus {
     Pending,
@@ -135,6 +135,9 @@ pub struct SettlementBook {
     /// Positions of withdrawals still pending or submitted.
     #[serde(skip)]
     in_flight: BTreeSet<usize>,
+    /// Σ amount of the withdrawals in flight, per asset and status (`Pending` or `Submitted`).
+    #[serde(skip)]
+    outflows: HashMap<(AssetCode, WithdrawalStatus), i128>,
 }
 
 impl SettlementBook {
@@ -143,6 +146,7 @@ impl SettlementBook {
         self.withdrawals_by_client.clear();
         self.by_client_reference.clear();
         self.in_flight.clear();
+        self.outflows.clear();
         for (position, destination) in self.destinations.iter().enumerate() {
             self.destinations_by_client.entry(destination.client_id.clone()).or_default().push(position);
         }
@@ -158,7 +162,28 @@ impl SettlementBook {
         self.by_client_reference.insert(key, position);
         if withdrawal.in_flight() {
             self.in_flight.insert(position);
+            *self.outflows.entry((withdrawal.asset, withdrawal.status)).or_default() += withdrawal.amount;
         }
+    }
+
+    /// Moves a withdrawal's amount between the in-flight sums when its status changes.
+    fn record_transition(&mut self, position: usize, from: WithdrawalStatus) {
+        let withdrawal = &self.withdrawals[position];
+        let (asset, amount, to) = (withdrawal.asset, withdrawal.amount, withdrawal.status);
+        if let Some(sum) = self.outflows.get_mut(&(asset, from)) {
+            *sum -= amount;
+            debug_assert!(*sum >= 0, "in-flight sums never go negative");
+        }
+        if withdrawal.in_flight() {
+            *self.outflows.entry((asset, to)).or_default() += amount;
+        } else {
+            self.in_flight.remove(&position);
+        }
+    }
+
+    /// Σ amount of the asset's withdrawals in a status (pending or submitted), minor units.
+    pub fn outflow(&self, asset: AssetCode, status: WithdrawalStatus) -> i128 {
+        self.outflows.get(&(asset, status)).copied().unwrap_or(0)
     }
 
     fn destination_position(&self, destination_id: &str) -> Option<usize> {
@@ -197,6 +222,44 @@ impl Desk {
     /// Every withdrawal, oldest first (for operators).
     pub fn withdrawals(&self) -> &[Withdrawal] {
         &self.settlement.withdrawals
+    }
+
+    /// The desk's wallet (crypto: hot) or bank account for an asset: what it holds, minor units.
+    pub fn payout_holdings(&self, asset: AssetCode) -> i128 {
+        let Some(kind) = self.catalog().and_then(|catalog| catalog.asset(&asset)).map(|asset| asset.kind) else {
+            return 0;
+        };
+        let key = AccountKey { owner: Owner::Desk, asset, purpose: super::holding_purpose(kind) };
+        self.ledger.account_id(&key).map_or(0, |account| -self.ledger.balance(account))
+    }
+
+    /// Σ amount of the asset's withdrawals pending (`Pending`) or handed to a rail and not yet settled
+    /// (`Submitted`), minor units.
+    pub fn withdrawals_outflow(&self, asset: AssetCode, status: WithdrawalStatus) -> i128 {
+        self.settlement.outflow(asset, status)
+    }
+
+    /// Whether the hot wallet (crypto) or bank account (fiat) can pay this withdrawal now, on top of what is
+    /// already submitted and not yet settled. The settlement worker asks before handing a payout to a rail, and
+    /// the engine checks again when the submission is recorded, so a payout is never sent from funds the desk
+    /// does not hold in that wallet; it waits (pending) for a deposit or an approved top-up from cold.
+    pub fn check_payout_liquidity(&self, withdrawal: &Withdrawal) -> Result<(), CommandError> {
+        self.check_wallet_covers(withdrawal.asset, withdrawal.amount)
+    }
+
+    /// Whether the asset's paying wallet holds `amount` beyond the payouts already submitted.
+    pub fn check_wallet_covers(&self, asset: AssetCode, amount: i128) -> Result<(), CommandError> {
+        let holdings = self.payout_holdings(asset);
+        let committed = self.settlement.outflow(asset, WithdrawalStatus::Submitted);
+        if holdings - committed < amount {
+            return Err(CommandError::InsufficientFunds {
+                detail: format!(
+                    "the desk's {asset} payout wallet holds {holdings} minor units with {committed} already submitted; \
+                     a payout of {amount} waits for a deposit or a top-up from cold"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Withdrawals still pending or submitted, oldest first (for the settlement worker).
@@ -344,6 +407,8 @@ impl Desk {
         });
         self.settlement.index_withdrawal(position);
         self.after_withdrawal_requested(at, position);
+        // The policy keeps the hot wallet's level net of payouts in flight: a large withdrawal may need a top-up.
+        self.apply_custody_policy(at, new.asset)?;
         Ok(Executed::changed(Outcome::Withdrawal(self.settlement.withdrawals[position].clone())))
     }
 
@@ -391,11 +456,13 @@ impl Desk {
         let position =
             self.settlement.withdrawal_position(withdrawal_id).ok_or_else(|| CommandError::not_found("withdrawal"))?;
         let withdrawal = self.settlement.withdrawals[position].clone();
+        let (asset, status_before) = (withdrawal.asset, withdrawal.status);
         let status = match (withdrawal.status, outcome) {
             (WithdrawalStatus::Pending, SettlementOutcome::Submitted { external_reference }) => {
                 if external_reference.is_empty() || external_reference.len() > REASON_BYTES_MAX {
                     return Err(CommandError::invalid("external_reference", "1 to 500 bytes"));
                 }
+                self.check_payout_liquidity(&withdrawal)?;
                 WithdrawalStatus::Submitted
             }
             (WithdrawalStatus::Submitted, SettlementOutcome::Completed) => {
@@ -434,11 +501,9 @@ impl Desk {
             SettlementOutcome::Failed { reason } => withdrawal.failure_reason = Some(reason.clone()),
             SettlementOutcome::Completed => {}
         }
-        if !withdrawal.in_flight() {
-            self.settlement.in_flight.remove(&position);
-        }
-        if status == WithdrawalStatus::Completed {
-            let asset = self.settlement.withdrawals[position].asset;
+        self.settlement.record_transition(position, status_before);
+        if status != WithdrawalStatus::Submitted {
+            // A payout changes the hot wallet; a failure frees what the policy had set aside for it.
             self.apply_custody_policy(at, asset)?;
         }
         Ok(Executed::changed(Outcome::Withdrawal(self.settlement.withdrawals[position].clone())))

@@ -274,6 +274,29 @@ pub fn quote_amount(
     wide::scaled_mul_div(price, quantity, multiplier, divisor, round_up)
 }
 
+/// Largest fee rate a tier may charge: 10 % (1,000 bps).
+pub const FEE_CENTI_BPS_MAX: i128 = CENTI_BPS_ONE / 10;
+
+/// The desk's fee on a trade of `quote_amount` quote minor units at `fee_centi_bps` hundredths of a basis point:
+/// `ceil(quote_amount × fee_centi_bps / 10^6)`. Rounded **up**: the fee is charged to the client, so rounding
+/// never gives the client the unit (a buyer pays it on top of the quote amount, a seller has it taken from the
+/// proceeds). Zero when the rate is zero.
+///
+/// Errors: `InvalidAmount` (a negative amount), `InvalidSpread` (a rate below zero or above
+/// [`FEE_CENTI_BPS_MAX`]), `Overflow`.
+#[inline]
+pub fn fee_amount(quote_amount: i128, fee_centi_bps: i128) -> Result<i128, PricingError> {
+    if quote_amount < 0 {
+        return Err(PricingError::InvalidAmount);
+    }
+    if !(0..=FEE_CENTI_BPS_MAX).contains(&fee_centi_bps) {
+        return Err(PricingError::InvalidSpread);
+    }
+    let product = quote_amount.checked_mul(fee_centi_bps).ok_or(PricingError::Overflow)?;
+    // Both factors are non-negative, so the ceiling is (product + divisor − 1) / divisor without sign cases.
+    Ok(product.div_euclid(CENTI_BPS_ONE) + i128::from(product.rem_euclid(CENTI_BPS_ONE) != 0))
+}
+
 /// The `quote_quantity` form of an RFQ: the base quantity (on the instrument's `quantity_step`, within
 /// `[quantity_min, quantity_max]`) and its client price for a client who states the quote-asset amount.
 ///

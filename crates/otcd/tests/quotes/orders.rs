@@ -337,3 +337,45 @@ fn immediate_limit_orders_fill_when_the_firm_price_reaches_the_limit_else_cancel
     let cancelled = desk.get(&trader, "/v1/orders?status=cancelled").expect(200).clone();
     assert_eq!(cancelled["items"].as_array().unwrap().len(), 2, "{cancelled}");
 }
+
+#[test]
+fn a_tier_fee_is_charged_in_the_quote_asset_rounded_up_and_shown_on_quote_order_and_trade() {
+    let desk = Desk::start();
+    // 0 bps spread, 2.5 bps fee: the price is the book's, the fee is on top.
+    let tier = desk.put_tier("fee", &json!({"spread_bps": "0", "fee_bps": "2.5"}));
+    assert_eq!(tier["fee_bps"], json!("2.5"), "{tier}");
+    let (client_id, trader) = desk.client("Fee Payer", "fee", "approved");
+    deposit(&desk, &client_id, "USD", "100000.00", "fee-usd");
+    desk.set_price("BTC-USD", "50000.00", "50050.00");
+    let quote = desk.quote(&trader, "BTC-USD", "buy", "1");
+    assert_eq!((quote["price"].clone(), quote["fee_bps"].clone()), (json!("50050.00"), json!("2.5")), "{quote}");
+    // 50,050.00 × 2.5 bps = 12.5125 → 12.52 (rounded up: the fee never favours the client by accident).
+    let order = accept(&desk, &trader, &text(&quote["quote_id"]), "fee-1").expect(201).clone();
+    assert_eq!(order["trades"][0]["fee"], json!("12.52"), "{order}");
+    assert_eq!(balance(&desk, &trader, "USD"), ("49937.48".into(), "0.00".into()));
+    let trades = desk.get(&trader, "/v1/trades").expect(200).clone();
+    let trade = &trades["items"][0];
+    assert_eq!(
+        (trade["quote_amount"].clone(), trade["fee"].clone(), trade["net_amount"].clone()),
+        (json!("50050.00"), json!("12.52"), json!("50062.52")),
+        "{trades}"
+    );
+    // A seller has the fee taken from the proceeds: 1 BTC at 50,000.00 → 50,000.00 − 12.50.
+    let sell = desk.quote(&trader, "BTC-USD", "sell", "1");
+    accept(&desk, &trader, &text(&sell["quote_id"]), "fee-2").expect(201);
+    assert_eq!(balance(&desk, &trader, "USD"), ("99924.98".into(), "0.00".into()));
+    assert_eq!(balance(&desk, &trader, "BTC"), ("0.00000000".into(), "0.00000000".into()));
+    // Fees outside 0..=1000 bps are refused and change nothing.
+    assert_invalid(
+        &desk.put(&desk.admin, "/v1/admin/tiers/fee", &json!({"spread_bps": "0", "fee_bps": "1000.01"})),
+        "fee_bps",
+    );
+    assert_invalid(
+        &desk.put(&desk.admin, "/v1/admin/tiers/fee", &json!({"spread_bps": "0", "fee_bps": "-1"})),
+        "fee_bps",
+    );
+    assert_invalid(&desk.put(&desk.admin, "/v1/admin/tiers/fee", &json!({"spread_bps": "0", "fee_bps": 2})), "fee_bps");
+    let tiers = desk.get(&desk.admin, "/v1/admin/tiers").expect(200).clone();
+    let kept = tiers["items"].as_array().unwrap().iter().find(|tier| tier["tier"] == json!("fee")).unwrap().clone();
+    assert_eq!(kept["fee_bps"], json!("2.5"), "{tiers}");
+}

@@ -335,6 +335,17 @@ fn a_net_settlement_cycle_nets_a_credit_clients_trades_and_releases_its_exposure
     );
     // Nothing new to net: an empty cycle.
     assert_eq!(desk.post(&desk.admin, "/v1/admin/settlements/run", &json!({})).expect(200)["items"], json!([]));
+    // The desk holds no BTC at its custodian yet: its delivery waits while the client's USD arrives.
+    std::thread::sleep(Duration::from_millis(800));
+    let listed = desk.get(&desk.admin, "/v1/admin/settlements").expect(200).clone();
+    let status = |asset: &str| {
+        let items = listed["items"].as_array().unwrap();
+        items.iter().find(|item| item["asset"] == json!(asset)).unwrap()["status"].clone()
+    };
+    assert_eq!((status("USD"), status("BTC")), (json!("completed"), json!("pending")), "{listed}");
+    // The desk's own capital arrives at the custodian; the delivery goes out.
+    let funding = json!({"asset": "BTC", "amount": "3", "reference": "capital-btc"});
+    desk.post(&desk.admin, "/v1/admin/desk/funding", &funding).expect(201);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let listed = desk.get(&desk.admin, "/v1/admin/settlements").expect(200).clone();
@@ -460,4 +471,94 @@ fn refused_commands_and_failed_authentications_are_in_the_audit_trail() {
     assert_eq!(verified["valid"], json!(true), "{verified}");
     let only_refusals = desk.get(&desk.admin, "/v1/admin/audit/events?kind=refused").expect(200).clone();
     assert!(only_refusals["items"].as_array().unwrap().iter().all(|item| item["kind"] == json!("refused")));
+}
+
+fn custody_top_ups(desk: &Desk) -> Vec<Value> {
+    desk.get(&desk.admin, "/v1/admin/custody").expect(200)["top_ups"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_payout_larger_than_the_hot_wallet_waits_pending_until_an_operator_approves_the_top_up() {
+    let config = format!("{RELAXED_CONFIG}{FAST_RAILS}");
+    let desk = Desk::with_config(Some(&config));
+    let (client_id, client) = withdrawer(&desk, "Large Payout Fund"); // 2 BTC
+    let more = json!({"client_id": client_id, "asset": "BTC", "amount": "2", "reference": "more-btc"});
+    desk.post(&desk.admin, "/v1/admin/deposits", &more).expect(201);
+    let policy = json!({"hot_min": "0.5", "hot_target": "1", "hot_max": "1.5"});
+    desk.put(&desk.admin, "/v1/admin/custody/policies/BTC", &policy).expect(200);
+    assert_eq!(wallet(&desk, "BTC"), ("1.00000000".into(), "3.00000000".into()));
+    let destination =
+        desk.post(&client, "/v1/destinations", &json!({"asset": "BTC", "address": BECH32})).expect(201).clone();
+    let body = json!({"client_withdrawal_id": "big-1", "asset": "BTC", "amount": "1.5", "destination_id": destination["destination_id"]});
+    let withdrawal = desk.post(&client, "/v1/withdrawals", &body).expect(201).clone();
+    // The hot wallet (1 BTC) cannot pay 1.5: a top-up for what the payout and the target need is requested at once.
+    let top_ups = custody_top_ups(&desk);
+    assert_eq!((top_ups.len(), top_ups[0]["amount"].clone()), (1, json!("1.50000000")), "{top_ups:?}");
+    // Several polls of the settlement worker later the payout still waits, unsent.
+    std::thread::sleep(Duration::from_millis(1_000));
+    let waiting =
+        desk.get(&client, &format!("/v1/withdrawals/{}", text(&withdrawal["withdrawal_id"]))).expect(200).clone();
+    assert_eq!(waiting["status"], json!("pending"), "{waiting}");
+    assert_eq!(wallet(&desk, "BTC"), ("1.00000000".into(), "3.00000000".into()));
+    let approve = format!("/v1/admin/custody/top-ups/{}/approve", text(&top_ups[0]["top_up_id"]));
+    desk.post(&desk.admin, &approve, &json!({})).expect(200);
+    wait_for_withdrawal(&desk, &client, &text(&withdrawal["withdrawal_id"]), "completed");
+    assert_eq!(wallet(&desk, "BTC"), ("1.00000000".into(), "1.50000000".into()));
+    assert_eq!(btc(&desk, &client), ("2.50000000".into(), "0.00000000".into()));
+    let reconciliation = desk.get(&desk.admin, "/v1/admin/reconciliation").expect(200).clone();
+    assert_eq!(reconciliation["status"], json!("matched"), "{reconciliation}");
+}
+
+fn reconciliation_line(report: &Value, asset: &str) -> Value {
+    let lines = report["lines"].as_array().unwrap();
+    lines
+        .iter()
+        .find(|line| line["asset"] == json!(asset))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {asset} line: {report}"))
+}
+
+#[test]
+fn reconciliation_matches_the_rails_books_and_lists_a_break_with_the_movement_the_desk_does_not_know() {
+    let config = format!("{RELAXED_CONFIG}{FAST_RAILS}");
+    let desk = Desk::with_config(Some(&config));
+    let (client_id, client) = withdrawer(&desk, "Reconciled Fund"); // 2 BTC, recorded by the custodian too
+    let usd = json!({"client_id": client_id, "asset": "USD", "amount": "1000.00", "reference": "wire-1"});
+    desk.post(&desk.admin, "/v1/admin/deposits", &usd).expect(201);
+    let address = text(&desk.post(&client, "/v1/deposit-addresses", &json!({"asset": "BTC"})).expect(201)["address"]);
+    desk.post(
+        &desk.admin,
+        "/v1/admin/custody/simulate-deposit",
+        &json!({"address": address, "asset": "BTC", "amount": "0.3"}),
+    )
+    .expect(201);
+    let destination =
+        desk.post(&client, "/v1/destinations", &json!({"asset": "BTC", "address": BECH32})).expect(201).clone();
+    let body = json!({"client_withdrawal_id": "r-1", "asset": "BTC", "amount": "0.5", "destination_id": destination["destination_id"]});
+    let withdrawal = desk.post(&client, "/v1/withdrawals", &body).expect(201).clone();
+    wait_for_withdrawal(&desk, &client, &text(&withdrawal["withdrawal_id"]), "completed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while btc(&desk, &client).0 != "1.80000000" {
+        assert!(Instant::now() < deadline, "the chain deposit was not credited: {:?}", btc(&desk, &client));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let report = desk.get(&desk.admin, "/v1/admin/reconciliation").expect(200).clone();
+    assert_eq!((report["status"].clone(), report["breaks"].clone()), (json!("matched"), json!(0)), "{report}");
+    let btc_line = reconciliation_line(&report, "BTC");
+    assert_eq!((btc_line["ledger"].clone(), btc_line["at_rail"].clone()), (json!("1.80000000"), json!("1.80000000")));
+    assert_eq!(reconciliation_line(&report, "USD")["account"], json!("bank"), "{report}");
+    // The custodian charges a network fee the desk never booked: a break, with the movement as the lead.
+    let fee = json!({"asset": "BTC", "amount": "-0.0001", "reference": "network-fee-7"});
+    desk.post(&desk.admin, "/v1/admin/custody/simulate-rail-movement", &fee).expect(201);
+    assert_problem(&desk.post(&desk.admin, "/v1/admin/custody/simulate-rail-movement", &fee), 409, "conflict");
+    let zero = json!({"asset": "BTC", "amount": "0", "reference": "nothing"});
+    assert_invalid(&desk.post(&desk.admin, "/v1/admin/custody/simulate-rail-movement", &zero), "amount");
+    let report = desk.get(&desk.admin, "/v1/admin/reconciliation").expect(200).clone();
+    assert_eq!((report["status"].clone(), report["breaks"].clone()), (json!("breaks"), json!(1)), "{report}");
+    let line = reconciliation_line(&report, "BTC");
+    assert_eq!((line["status"].clone(), line["difference"].clone()), (json!("break"), json!("-0.00010000")), "{line}");
+    let unmatched = line["unmatched_movements"].as_array().unwrap();
+    assert_eq!(unmatched.len(), 1, "only the unknown movement is listed: {line}");
+    assert_eq!(unmatched[0]["reference"], json!("network-fee-7"), "{line}");
+    assert_eq!(reconciliation_line(&report, "USD")["status"], json!("matched"), "{report}");
 }
