@@ -418,6 +418,33 @@ async function refreshWithdrawals() {
   );
 }
 
+async function refreshReconciliation() {
+  const pill = $("reconciliation-pill");
+  let report;
+  try {
+    report = await api("/v1/admin/reconciliation");
+  } catch (error) {
+    if (error.status === 401) return;
+    pill.textContent = "n/a";
+    $("reconciliation").innerHTML = `<div class="error">${esc(error.message)}</div>`;
+    return;
+  }
+  pill.textContent = report.status === "matched" ? "matched" : `${report.breaks} break${report.breaks === 1 ? "" : "s"}`;
+  pill.className = `tag ${report.status === "matched" ? "ok" : "bad"}`;
+  // Trailing zeros dropped: an 18-decimal asset would not fit the panel.
+  const trim = (text) => (text.includes(".") ? text.replace(/\.?0+$/, "") : text);
+  $("reconciliation").innerHTML = report.lines.length
+    ? `<div class="scroll short"><table class="compact"><thead><tr><th scope="col">Asset</th><th scope="col" class="num">Ledger</th><th scope="col" class="num">At rail</th><th scope="col" class="num">Difference</th></tr></thead><tbody>${report.lines
+        .map(
+          (line) => `<tr><td>${esc(line.asset)} <span class="muted small">${esc(line.account)}</span></td>
+            <td class="num" title="submitted payouts ${esc(line.submitted_payouts)}, confirming deposits ${esc(line.confirming_deposits)}">${esc(grouped(trim(line.ledger)))}</td>
+            <td class="num">${esc(grouped(trim(line.at_rail)))}</td>
+            <td class="num ${line.status === "break" ? "neg" : "muted"}" title="${esc(line.unmatched_movements.map((movement) => `${movement.reference} ${movement.amount}`).join(", "))}">${esc(trim(line.difference))}</td></tr>`,
+        )
+        .join("")}</tbody></table></div>`
+    : `<div class="empty">Nothing held yet</div>`;
+}
+
 function shortTime(rfc3339) {
   const date = new Date(rfc3339);
   return Number.isNaN(date.getTime()) ? rfc3339 || "" : `${date.toLocaleDateString([], { month: "short", day: "numeric" })} ${date.toLocaleTimeString([], { hour12: false })}`;
@@ -475,6 +502,7 @@ function startConsole() {
   every(10_000, refreshClients);
   every(15_000, refreshAlerts);
   every(15_000, refreshWithdrawals);
+  every(15_000, refreshReconciliation);
   every(5_000, async () => refreshHealth());
   verifyAudit();
 }

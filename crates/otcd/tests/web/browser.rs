@@ -278,6 +278,9 @@ async fn scenario(browser: &mut Browser, desk: &Desk, key: &Signer, token: &str)
     browser.until("the clients", "document.querySelectorAll('#clients tr').length >= 2").await;
     browser.until("the seeded trades", "document.querySelectorAll('#trades tr[data-trade]').length >= 3").await;
     browser.until("the audit check", "document.getElementById('audit-pill').textContent.includes('intact')").await;
+    browser
+        .until("the reconciliation", "document.getElementById('reconciliation-pill').textContent === 'matched'")
+        .await;
     let secret_kept = browser.js(&format!("return JSON.stringify(sessionStorage).includes('{operator_secret}')")).await;
     assert_eq!(secret_kept, json!(false), "the secret is never stored");
     browser.assert_labelled("console").await;
