@@ -52,6 +52,14 @@ pub struct AppContext {
 pub type AppState = Arc<AppContext>;
 
 impl AppContext {
+    /// The catalog asset `text` names, or `400 invalid_request` on `asset`.
+    pub fn catalog_asset(&self, text: &str) -> crate::problem::ApiResult<otcd_core::catalog::Asset> {
+        self.catalog
+            .asset_by_text(text)
+            .cloned()
+            .ok_or_else(|| crate::problem::ApiError::invalid("asset", "is not in the catalog"))
+    }
+
     /// Writes a movement the simulated rails performed or saw on their own books, in the asset's account
     /// (custody for crypto, bank for fiat).
     pub fn record_rail_movement(&self, reference: String, asset: otcd_core::catalog::AssetCode, amount: i128) {

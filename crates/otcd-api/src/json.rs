@@ -76,6 +76,11 @@ impl DecimalText {
     pub fn non_negative(&self, field: &str, scale: u8) -> ApiResult<i128> {
         decimal::parse_non_negative(&self.0, scale).map_err(|error| decimal_error(field, error))
     }
+
+    /// Any sign (a movement in or out).
+    pub fn signed(&self, field: &str, scale: u8) -> ApiResult<i128> {
+        decimal::parse_scaled(&self.0, scale).map_err(|error| decimal_error(field, error))
+    }
 }
 
 fn decimal_error(field: &str, error: DecimalError) -> ApiError {

@@ -3,44 +3,42 @@
 //! failed) and refused transitions.
 
 use otcd_core::address::Network;
-use otcd_core::catalog::{AssetCode, Catalog};
+use otcd_core::catalog::AssetCode;
 use otcd_core::engine::alerts::AlertKind;
 use otcd_core::engine::orders::MarketOrder;
 use otcd_core::engine::settlement::{NewDestination, NewWithdrawal, SettlementOutcome, WithdrawalStatus};
-use otcd_core::engine::{Actor, Command, CommandError, Desk, JournalRecord, NewClient, NewDeposit, NewKey, Outcome};
-use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
+use otcd_core::engine::{Command, NewClient, NewDeposit, Outcome};
+use otcd_core::ids::{ClientId, ClientReference, TierName};
 use otcd_core::market::{Level, Side, VenueBook};
-use otcd_core::model::{Jurisdiction, KeyAlgorithm, KycStatus, Scope, Settlement};
+use otcd_core::model::{Jurisdiction, KycStatus, Settlement};
 use otcd_core::time::TimestampMs;
+
+mod common;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// The shared engine session with a clock from day 10 in 1 s steps, and the helpers these rules need.
 struct Session {
-    desk: Desk,
-    at: i64,
+    inner: common::Session,
     references: u64,
+}
+
+impl std::ops::Deref for Session {
+    type Target = common::Session;
+    fn deref(&self) -> &common::Session {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut common::Session {
+        &mut self.inner
+    }
 }
 
 impl Session {
     fn new() -> Self {
-        let mut session = Session { desk: Desk::new(), at: 10 * DAY_MS, references: 0 };
-        let admin_key = NewKey {
-            key_id: KeyId::parse("k_admin").unwrap(),
-            scopes: vec![Scope::Admin],
-            algorithm: KeyAlgorithm::Hmac,
-            credential: vec![7; 60],
-            allowed_ips: vec![],
-        };
-        session.run(Command::InitializeDesk { catalog: Catalog::builtin(), admin_key }).unwrap();
-        session
-    }
-
-    fn run(&mut self, command: Command) -> Result<Outcome, CommandError> {
-        self.at += 1_000;
-        let record = JournalRecord { at: TimestampMs(self.at), actor: Actor::default(), command };
-        let executed = self.desk.execute(&record)?;
-        self.desk.ledger().check_invariants().unwrap();
-        Ok(executed.outcome)
+        Session { inner: common::Session::with_clock(10 * DAY_MS, 1_000), references: 0 }
     }
 
     fn reference(&mut self) -> ClientReference {

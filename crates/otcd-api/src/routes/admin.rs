@@ -448,11 +448,7 @@ pub struct DepositRequest {
 pub async fn create_deposit(State(state): State<AppState>, signed: Signed) -> ApiResult<Created<DepositView>> {
     admin(&signed)?;
     let request: DepositRequest = parse_body(&signed.body)?;
-    let asset = state
-        .catalog
-        .asset_by_text(&request.asset)
-        .ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?
-        .clone();
+    let asset = state.catalog_asset(&request.asset)?;
     let amount = request.amount.positive("amount", asset.scale)?;
     let deposit = NewDeposit {
         client_id: ClientId::parse(&request.client_id).map_err(|error| ApiError::invalid("client_id", error))?,
@@ -668,8 +664,7 @@ pub async fn put_skew(
 ) -> ApiResult<Json<SkewView>> {
     admin(&signed)?;
     let request: SkewRequest = parse_body(&signed.body)?;
-    let asset =
-        state.catalog.asset_by_text(&asset).ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?.clone();
+    let asset = state.catalog_asset(&asset)?;
     let setting = otcd_core::model::SkewSetting {
         asset: asset.code,
         centi_bps_per_unit: request.bps_per_unit.non_negative("bps_per_unit", 2)?,
@@ -704,13 +699,8 @@ pub struct PositionView {
 pub async fn fund_desk(State(state): State<AppState>, signed: Signed) -> ApiResult<Created<PositionView>> {
     admin(&signed)?;
     let request: FundingRequest = parse_body(&signed.body)?;
-    let asset = state
-        .catalog
-        .asset_by_text(&request.asset)
-        .ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?
-        .clone();
-    let amount = otcd_core::decimal::parse_scaled(&request.amount.0, asset.scale)
-        .map_err(|error| ApiError::invalid("amount", error))?;
+    let asset = state.catalog_asset(&request.asset)?;
+    let amount = request.amount.signed("amount", asset.scale)?;
     let reference =
         ClientReference::parse(&request.reference).map_err(|error| ApiError::invalid("reference", error))?;
     let rail_step = state.rail_step.lock().await;

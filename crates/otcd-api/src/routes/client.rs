@@ -113,9 +113,7 @@ pub async fn ledger(
     let params: LedgerParams = parse_query(&uri)?;
     let client_id = subject(&signed.principal, params.client_id.as_deref())?;
     let asset = match &params.asset {
-        Some(text) => Some(
-            state.catalog.asset_by_text(text).ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?.code,
-        ),
+        Some(text) => Some(state.catalog_asset(text)?.code),
         None => None,
     };
     let query = LedgerQuery {

@@ -4,7 +4,7 @@
 use super::admin::admin;
 use crate::app::{AppState, Signed};
 use crate::json::{parse_body, DecimalText};
-use crate::problem::{ApiError, ApiResult};
+use crate::problem::ApiResult;
 use crate::routes::quotes::instrument_of;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -143,8 +143,7 @@ pub async fn put_position_limit(
 ) -> ApiResult<Json<PositionLimitView>> {
     admin(&signed)?;
     let request: PositionLimitRequest = parse_body(&signed.body)?;
-    let asset =
-        state.catalog.asset_by_text(&asset).ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?.clone();
+    let asset = state.catalog_asset(&asset)?;
     let parse = |value: &Option<DecimalText>, field: &str| {
         value.as_ref().map(|amount| amount.non_negative(field, asset.scale)).transpose()
     };

@@ -37,11 +37,7 @@ pub async fn deposit_address(State(state): State<AppState>, signed: Signed) -> A
         .clone()
         .ok_or_else(|| ApiError::forbidden("deposit addresses belong to client keys"))?;
     let request: DepositAddressRequest = parse_body(&signed.body)?;
-    let asset = state
-        .catalog
-        .asset_by_text(&request.asset)
-        .ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?
-        .code;
+    let asset = state.catalog_asset(&request.asset)?.code;
     let executed =
         state.engine.submit(signed.principal.actor(), Command::AssignDepositAddress { client_id, asset }).await?;
     let Outcome::DepositAddress(assigned) = executed.outcome else {
@@ -76,11 +72,7 @@ fn chain_deposit_view(state: &AppState, deposit: &ChainDeposit) -> Value {
 pub async fn simulate_deposit(State(state): State<AppState>, signed: Signed) -> ApiResult<(StatusCode, Json<Value>)> {
     admin(&signed)?;
     let request: SimulatedDepositRequest = parse_body(&signed.body)?;
-    let asset = state
-        .catalog
-        .asset_by_text(&request.asset)
-        .ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?
-        .clone();
+    let asset = state.catalog_asset(&request.asset)?;
     let amount = request.amount.positive("amount", asset.scale)?;
     let transaction_id = format!("simtx-{}-{}", crate::runner::now_ms().0, rand::random::<u32>());
     let seen =
@@ -113,8 +105,7 @@ pub async fn put_policy(
 ) -> ApiResult<Json<Value>> {
     admin(&signed)?;
     let request: CustodyPolicyRequest = parse_body(&signed.body)?;
-    let asset =
-        state.catalog.asset_by_text(&asset).ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?.clone();
+    let asset = state.catalog_asset(&asset)?;
     let policy = CustodyPolicy {
         asset: asset.code,
         hot_min: request.hot_min.non_negative("hot_min", asset.scale)?,
@@ -169,13 +160,8 @@ pub async fn simulate_rail_movement(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     admin(&signed)?;
     let request: RailMovementRequest = parse_body(&signed.body)?;
-    let asset = state
-        .catalog
-        .asset_by_text(&request.asset)
-        .ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?
-        .clone();
-    let amount = otcd_core::decimal::parse_scaled(&request.amount.0, asset.scale)
-        .map_err(|error| ApiError::invalid("amount", error))?;
+    let asset = state.catalog_asset(&request.asset)?;
+    let amount = request.amount.signed("amount", asset.scale)?;
     if amount == 0 {
         return Err(ApiError::invalid("amount", "must not be zero"));
     }

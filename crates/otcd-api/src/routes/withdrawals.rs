@@ -120,11 +120,7 @@ pub async fn create_destination(
     signed.principal.require(Scope::Withdraw)?;
     let client_id = own_client(&signed)?;
     let request: DestinationRequest = parse_body(&signed.body)?;
-    let asset = state
-        .catalog
-        .asset_by_text(&request.asset)
-        .ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?
-        .code;
+    let asset = state.catalog_asset(&request.asset)?.code;
     let validated = address::validate(asset.as_str(), &request.address, request.network)
         .map_err(|error| ApiError::invalid("address", error.to_string()))?;
     let matches = state.screening.screen_address(&validated.normalized);
@@ -167,11 +163,7 @@ pub async fn create_withdrawal(
     signed.principal.require(Scope::Withdraw)?;
     let client_id = own_client(&signed)?;
     let request: WithdrawalRequest = parse_body(&signed.body)?;
-    let asset = state
-        .catalog
-        .asset_by_text(&request.asset)
-        .ok_or_else(|| ApiError::invalid("asset", "is not in the catalog"))?
-        .clone();
+    let asset = state.catalog_asset(&request.asset)?;
     let new = NewWithdrawal {
         client_id,
         client_withdrawal_id: ClientReference::parse(&request.client_withdrawal_id)

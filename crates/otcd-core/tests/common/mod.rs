@@ -19,11 +19,18 @@ pub struct Session {
     pub desk: Desk,
     pub records: Vec<JournalRecord>,
     pub at: i64,
+    /// How far the clock moves per command.
+    pub step_ms: i64,
 }
 
 impl Session {
     pub fn new() -> Self {
-        let mut session = Session { desk: Desk::new(), records: Vec::new(), at: 1_000 };
+        Self::with_clock(1_000, 10)
+    }
+
+    /// A desk whose clock starts at `start_ms` and moves `step_ms` per command.
+    pub fn with_clock(start_ms: i64, step_ms: i64) -> Self {
+        let mut session = Session { desk: Desk::new(), records: Vec::new(), at: start_ms, step_ms };
         let admin_key = NewKey {
             key_id: KeyId::parse("k_admin").unwrap(),
             scopes: vec![Scope::Admin],
@@ -36,7 +43,7 @@ impl Session {
     }
 
     pub fn run(&mut self, command: Command) -> Result<Outcome, CommandError> {
-        self.at += 10;
+        self.at += self.step_ms;
         let record = JournalRecord { at: TimestampMs(self.at), actor: Actor::default(), command };
         let executed = self.desk.execute(&record)?;
         if executed.changed {
