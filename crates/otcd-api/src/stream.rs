@@ -120,8 +120,8 @@ impl Outbound {
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 
 /// Most queued messages written with one flush: a writer that fell behind catches up with one `write` for a few
-/// messages instead of one each. Small, because the frame buffer keeps the capacity it grew to (64 messages
-/// cost ~45 KB per connection, ~100 MB of resident memory at 1,000 connections).
+/// messages instead of one each. Small, because the frame buffer keeps the capacity it grew to for the life of
+/// the connection.
 const MESSAGES_PER_FLUSH_MAX: usize = 4;
 
 /// Drains the connection's outbound queue to the socket until the queue closes, a write fails or stalls
