@@ -21,7 +21,7 @@ use otcd_core::market::{pricing, Side, VenueBook};
 use otcd_core::model::Quote;
 use otcd_core::time::TimestampMs;
 use parking_lot::Mutex;
-use serde_json::json;
+use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -31,7 +31,6 @@ use tokio::sync::Notify;
 /// Distinct (client, sizes) ladders priced by one engine command; more subscribers are split into chunks.
 const LADDERS_PER_COMMAND_MAX: usize = otcd_core::engine::quotes::LADDER_SUBSCRIBERS_MAX;
 
-#[derive(Clone)]
 pub struct Subscriber {
     pub client_id: ClientId,
     pub sizes: Vec<i128>,
@@ -46,21 +45,53 @@ pub struct LadderHub {
     next_id: AtomicU64,
 }
 
+/// Subscribers asking the same client's ladder for the same sizes share one priced ladder (and its quote ids).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct LadderKey {
+    client_id: ClientId,
+    sizes: Vec<i128>,
+    firm_allowed: bool,
+}
+
+/// Subscribers kept grouped by ladder as they come and go, so that a tick clones one key per distinct ladder
+/// rather than every subscriber, and pushes one shared message to a group under one lock.
 #[derive(Default)]
 struct InstrumentLadders {
-    subscribers: Mutex<HashMap<u64, Subscriber>>,
+    groups: Mutex<HashMap<LadderKey, HashMap<u64, Outbound>>>,
     nudge: Notify,
+}
+
+impl InstrumentLadders {
+    fn keys(&self) -> Vec<LadderKey> {
+        self.groups.lock().keys().cloned().collect()
+    }
+
+    /// Queues `message` for every subscriber of the ladder (never waits: a full queue closes that connection).
+    fn deliver(&self, key: &LadderKey, message: &Utf8Bytes) {
+        if let Some(group) = self.groups.lock().get(key) {
+            group.values().for_each(|outbound| {
+                outbound.push(message.clone());
+            });
+        }
+    }
 }
 
 /// Unsubscribes on drop.
 pub struct Registration {
     ladders: Arc<InstrumentLadders>,
+    key: LadderKey,
     id: u64,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.ladders.subscribers.lock().remove(&self.id);
+        let mut groups = self.ladders.groups.lock();
+        if let Some(group) = groups.get_mut(&self.key) {
+            group.remove(&self.id);
+            if group.is_empty() {
+                groups.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -81,9 +112,14 @@ impl LadderHub {
             }
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        ladders.subscribers.lock().insert(id, subscriber);
+        let key = LadderKey {
+            client_id: subscriber.client_id,
+            sizes: subscriber.sizes,
+            firm_allowed: subscriber.firm_allowed,
+        };
+        ladders.groups.lock().entry(key.clone()).or_default().insert(id, subscriber.outbound);
         ladders.nudge.notify_one();
-        Registration { ladders, id }
+        Registration { ladders, key, id }
     }
 }
 
@@ -92,9 +128,6 @@ struct Publisher {
     instrument: Instrument,
     ladders: Arc<InstrumentLadders>,
 }
-
-/// Subscribers asking the same client's ladder for the same sizes share one priced ladder.
-type LadderKey = (ClientId, Vec<i128>);
 
 impl Publisher {
     async fn run(self) {
@@ -112,29 +145,18 @@ impl Publisher {
     }
 
     async fn publish(&self) {
-        let subscribers: Vec<Subscriber> = self.ladders.subscribers.lock().values().cloned().collect();
-        if subscribers.is_empty() {
+        let keys = self.ladders.keys();
+        if keys.is_empty() {
             return;
         }
         let now = now_ms();
         let books = fresh(&self.state.market, &self.instrument.symbol, now);
         let cross = self.state.cross_for(&self.instrument, &books, now, true);
-        let mut groups: HashMap<LadderKey, Vec<Subscriber>> = HashMap::new();
-        let mut indicative: HashMap<LadderKey, Vec<Subscriber>> = HashMap::new();
-        for subscriber in subscribers {
-            let key = (subscriber.client_id.clone(), subscriber.sizes.clone());
-            let priceable = !books.is_empty() || cross.is_some();
-            let target = if subscriber.firm_allowed && priceable { &mut groups } else { &mut indicative };
-            target.entry(key).or_default().push(subscriber);
-        }
-        let keys: Vec<LadderKey> = groups.keys().cloned().collect();
-        for chunk in keys.chunks(LADDERS_PER_COMMAND_MAX) {
-            let refused = self.publish_firm(chunk, &groups, &books, cross.as_ref(), now).await;
-            for key in refused {
-                if let Some(subscribers) = groups.get(&key) {
-                    indicative.insert(key, subscribers.clone());
-                }
-            }
+        let priceable = !books.is_empty() || cross.is_some();
+        let (firm, mut indicative): (Vec<LadderKey>, Vec<LadderKey>) =
+            keys.into_iter().partition(|key| key.firm_allowed && priceable);
+        for chunk in firm.chunks(LADDERS_PER_COMMAND_MAX) {
+            indicative.extend(self.publish_firm(chunk, &books, cross.as_ref(), now).await);
         }
         self.publish_indicative(&indicative, now).await;
     }
@@ -143,12 +165,11 @@ impl Publisher {
     async fn publish_firm(
         &self,
         keys: &[LadderKey],
-        groups: &HashMap<LadderKey, Vec<Subscriber>>,
         books: &[VenueBook],
         cross: Option<&otcd_core::engine::CrossBooks>,
         now: TimestampMs,
     ) -> Vec<LadderKey> {
-        let largest = keys.iter().flat_map(|(_, sizes)| sizes.iter().copied()).max().unwrap_or_default();
+        let largest = keys.iter().flat_map(|key| key.sizes.iter().copied()).max().unwrap_or_default();
         let leg_books = cross.iter().flat_map(|cross| cross.base_books.iter().chain(&cross.quote_books));
         let tick_at = books.iter().chain(leg_books).map(|book| book.as_of).max().unwrap_or(now);
         let request = LadderBatchRequest {
@@ -158,10 +179,11 @@ impl Publisher {
             cross: cross.cloned(),
             subscribers: keys
                 .iter()
-                .map(|(client_id, sizes)| LadderSubscriber {
-                    client_id: client_id.clone(),
-                    sizes: sizes.clone(),
-                    notional_usd: sizes
+                .map(|key| LadderSubscriber {
+                    client_id: key.client_id.clone(),
+                    sizes: key.sizes.clone(),
+                    notional_usd: key
+                        .sizes
                         .iter()
                         .map(|size| notional_usd(&self.state.market, &self.state.catalog, &self.instrument, *size))
                         .collect(),
@@ -183,32 +205,33 @@ impl Publisher {
             match result {
                 Ok(quotes) => {
                     // Serialized once; every subscriber's copy shares the same bytes.
-                    let message = Utf8Bytes::from(self.firm_message(&quotes, tick_at).to_string());
-                    groups[key].iter().for_each(|subscriber| {
-                        subscriber.outbound.push(message.clone());
-                    });
+                    self.ladders.deliver(key, &self.firm_message(&quotes, tick_at));
                 }
                 Err(_) => refused.push(key.clone()),
             }
         }
+        let published_ms = (now_ms().0 - tick_at.0).max(0);
+        self.state.metrics.ladder_publish_seconds.observe(published_ms as f64 / 1_000.0);
         refused
     }
 
     /// `tick_at` (an extension of API.md's message): the newest market update behind the ladder, so clients can
     /// measure tick-to-client latency.
-    fn firm_message(&self, quotes: &[Quote], tick_at: TimestampMs) -> serde_json::Value {
+    fn firm_message(&self, quotes: &[Quote], tick_at: TimestampMs) -> Utf8Bytes {
         let scale = self.base_scale();
         let price = |value: Option<i128>| value.map(|price| format_scaled(price, self.instrument.price_scale));
-        let levels: Vec<_> = quotes
+        let levels = quotes
             .iter()
-            .map(|quote| {
-                json!({"quantity": format_scaled(quote.quantity, scale), "bid": price(quote.bid), "ask": price(quote.ask),
-                    "quote_id": quote.quote_id, "valid_until": format_timestamp(quote.valid_until)})
+            .map(|quote| LevelMessage {
+                quantity: format_scaled(quote.quantity, scale),
+                bid: price(quote.bid),
+                ask: price(quote.ask),
+                quote_id: Some(&quote.quote_id),
+                valid_until: Some(format_timestamp(quote.valid_until)),
             })
             .collect();
         let as_of = quotes.iter().map(|quote| quote.market_as_of).min().unwrap_or_default();
-        json!({"type": "quotes", "instrument": self.instrument.symbol, "firm": true, "as_of": format_timestamp(as_of),
-            "tick_at": format_timestamp(tick_at), "levels": levels})
+        LadderMessage::new(&self.instrument.symbol, true, as_of, tick_at, levels).to_text()
     }
 
     fn base_scale(&self) -> u8 {
@@ -217,15 +240,15 @@ impl Publisher {
 
     /// Indicative ladders at each client's tier spread, from every venue's latest book (stale ones included,
     /// shown by `as_of`). Nothing is sent when there is no book at all.
-    async fn publish_indicative(&self, groups: &HashMap<LadderKey, Vec<Subscriber>>, now: TimestampMs) {
-        if groups.is_empty() {
+    async fn publish_indicative(&self, keys: &[LadderKey], now: TimestampMs) {
+        if keys.is_empty() {
             return;
         }
         let books = self.state.market.all_books(&self.instrument.symbol);
         let cross = self.state.cross_for(&self.instrument, &books, now, false);
         let leg_books = cross.iter().flat_map(|cross| cross.base_books.iter().chain(&cross.quote_books));
         let Some(tick_at) = books.iter().chain(leg_books).map(|book| book.as_of).max() else { return };
-        let clients: Vec<ClientId> = groups.keys().map(|(client_id, _)| client_id.clone()).collect();
+        let clients: Vec<ClientId> = keys.iter().map(|key| key.client_id.clone()).collect();
         let base = self.instrument.base;
         let Ok(tiers) = self
             .state
@@ -244,16 +267,13 @@ impl Publisher {
         else {
             return;
         };
-        for ((client_id, sizes), subscribers) in groups {
-            let Some((tier, skew)) = tiers.get(client_id) else { continue };
-            let Some(message) = self.indicative_message(&books, cross.as_ref(), sizes, tier, *skew, now, tick_at)
+        for key in keys {
+            let Some((tier, skew)) = tiers.get(&key.client_id) else { continue };
+            let Some(message) = self.indicative_message(&books, cross.as_ref(), &key.sizes, tier, *skew, now, tick_at)
             else {
                 continue;
             };
-            let message = Utf8Bytes::from(message.to_string());
-            subscribers.iter().for_each(|subscriber| {
-                subscriber.outbound.push(message.clone());
-            });
+            self.ladders.deliver(key, &message);
         }
     }
 
@@ -267,7 +287,7 @@ impl Publisher {
         skew: i128,
         now: TimestampMs,
         tick_at: TimestampMs,
-    ) -> Option<serde_json::Value> {
+    ) -> Option<Utf8Bytes> {
         let scale = self.base_scale();
         let mut levels = Vec::with_capacity(sizes.len());
         let mut as_of = now;
@@ -290,12 +310,61 @@ impl Publisher {
             as_of = as_of.min(bid.as_of).min(ask.as_of);
             let bid_price = pricing::client_price(&bid, Side::Sell, spread, skew, self.instrument.price_step).ok()?;
             let ask_price = pricing::client_price(&ask, Side::Buy, spread, skew, self.instrument.price_step).ok()?;
-            levels.push(json!({"quantity": format_scaled(*size, scale),
-                "bid": format_scaled(bid_price, self.instrument.price_scale), "ask": format_scaled(ask_price, self.instrument.price_scale)}));
+            levels.push(LevelMessage {
+                quantity: format_scaled(*size, scale),
+                bid: Some(format_scaled(bid_price, self.instrument.price_scale)),
+                ask: Some(format_scaled(ask_price, self.instrument.price_scale)),
+                quote_id: None,
+                valid_until: None,
+            });
         }
-        Some(
-            json!({"type": "quotes", "instrument": self.instrument.symbol, "firm": false, "as_of": format_timestamp(as_of),
-            "tick_at": format_timestamp(tick_at), "levels": levels}),
-        )
+        Some(LadderMessage::new(&self.instrument.symbol, false, as_of, tick_at, levels).to_text())
+    }
+}
+
+/// A `quotes` message as sent (API.md § Streaming), serialized straight from typed fields: building a
+/// `serde_json::Value` first cost a map allocation per field for every distinct ladder of every tick.
+#[derive(Serialize)]
+struct LadderMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    instrument: &'a str,
+    firm: bool,
+    as_of: String,
+    tick_at: String,
+    levels: Vec<LevelMessage<'a>>,
+}
+
+#[derive(Serialize)]
+struct LevelMessage<'a> {
+    quantity: String,
+    bid: Option<String>,
+    ask: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quote_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_until: Option<String>,
+}
+
+impl<'a> LadderMessage<'a> {
+    fn new(
+        instrument: &'a str,
+        firm: bool,
+        as_of: TimestampMs,
+        tick_at: TimestampMs,
+        levels: Vec<LevelMessage<'a>>,
+    ) -> Self {
+        Self {
+            kind: "quotes",
+            instrument,
+            firm,
+            as_of: format_timestamp(as_of),
+            tick_at: format_timestamp(tick_at),
+            levels,
+        }
+    }
+
+    fn to_text(&self) -> Utf8Bytes {
+        Utf8Bytes::from(serde_json::to_string(self).expect("a ladder message serializes"))
     }
 }

@@ -26,6 +26,9 @@ pub struct Metrics {
     pub http_request_seconds: Family<RouteLabels, Histogram>,
     pub engine_queue_depth: Gauge,
     pub journal_fsync_seconds: Histogram,
+    /// From a ladder's `tick_at` to its message queued for every subscriber: the desk's share of tick-to-client
+    /// latency (pricing, the journal's fsync); the rest is the sockets and the client.
+    pub ladder_publish_seconds: Histogram,
 }
 
 /// Latency buckets from 50 µs to 5 s: the interesting range for a desk that answers in about a millisecond.
@@ -41,11 +44,24 @@ impl Metrics {
             Family::<RouteLabels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
         let engine_queue_depth = Gauge::default();
         let journal_fsync_seconds = Histogram::new(latency_buckets());
+        let ladder_publish_seconds = Histogram::new(latency_buckets());
         registry.register("http_requests", "HTTP requests by method, route and status", http_requests.clone());
         registry.register("http_request_seconds", "HTTP request latency by route", http_request_seconds.clone());
         registry.register("engine_queue_depth", "Requests waiting for the engine", engine_queue_depth.clone());
         registry.register("journal_fsync_seconds", "Journal group-commit sync latency", journal_fsync_seconds.clone());
-        Self { registry, http_requests, http_request_seconds, engine_queue_depth, journal_fsync_seconds }
+        registry.register(
+            "ladder_publish_seconds",
+            "Streamed ladder latency from its market tick to queued for every subscriber",
+            ladder_publish_seconds.clone(),
+        );
+        Self {
+            registry,
+            http_requests,
+            http_request_seconds,
+            engine_queue_depth,
+            journal_fsync_seconds,
+            ladder_publish_seconds,
+        }
     }
 
     pub fn render(&self) -> String {

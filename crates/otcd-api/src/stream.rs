@@ -117,6 +117,70 @@ impl Outbound {
     }
 }
 
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// Most queued messages written with one flush: a writer that fell behind catches up with one `write` for a few
+/// messages instead of one each. Small, because the frame buffer keeps the capacity it grew to for the life of
+/// the connection.
+const MESSAGES_PER_FLUSH_MAX: usize = 4;
+
+/// Drains the connection's outbound queue to the socket until the queue closes, a write fails or stalls
+/// (`SEND_TIMEOUT`), or a close is requested (then a close frame with the reason is sent).
+///
+/// Per message this costs one queue pop, one frame and one flush: the close request is checked with a load
+/// between messages, and its wake-up is registered only while the writer waits for the queue or the socket.
+async fn write_loop(
+    mut sink: Sink,
+    mut receiver: mpsc::Receiver<Message>,
+    mut close_requested: watch::Receiver<Option<CloseReason>>,
+) {
+    loop {
+        if close_requested.has_changed().unwrap_or(true) {
+            return send_close(&mut sink, &close_requested).await;
+        }
+        let message = tokio::select! {
+            biased;
+            message = receiver.recv() => message,
+            _ = close_requested.changed() => return send_close(&mut sink, &close_requested).await,
+        };
+        let Some(message) = message else { return };
+        // A client that stops reading stalls this write: give up on it when the connection is asked to close
+        // (slow consumer) or after SEND_TIMEOUT.
+        tokio::select! {
+            biased;
+            sent = tokio::time::timeout(SEND_TIMEOUT, send_queued(&mut sink, message, &mut receiver)) => {
+                if !matches!(sent, Ok(Ok(()))) { return }
+            }
+            _ = close_requested.changed() => return,
+        }
+    }
+}
+
+/// Writes `first` and whatever else is already queued (up to `MESSAGES_PER_FLUSH_MAX`), then flushes once.
+async fn send_queued(
+    sink: &mut Sink,
+    first: Message,
+    receiver: &mut mpsc::Receiver<Message>,
+) -> Result<(), axum::Error> {
+    sink.feed(first).await?;
+    for _ in 1..MESSAGES_PER_FLUSH_MAX {
+        let Ok(message) = receiver.try_recv() else { break };
+        sink.feed(message).await?;
+    }
+    sink.flush().await
+}
+
+async fn send_close(sink: &mut Sink, close_requested: &watch::Receiver<Option<CloseReason>>) {
+    let reason = close_requested.borrow().clone();
+    let text = match reason {
+        Some(CloseReason::SlowConsumer) => "slow consumer: outbound buffer full",
+        Some(CloseReason::HeartbeatTimeout) => "no pong within 45 s",
+        None => "closing",
+    };
+    let frame = CloseFrame { code: CLOSE_POLICY, reason: Utf8Bytes::from(text) };
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+}
+
 struct Connection {
     state: AppState,
     client_id: ClientId,
@@ -139,40 +203,11 @@ impl Connection {
     }
 
     async fn run(mut self, socket: WebSocket) {
-        let (mut sink, mut source) = socket.split();
-        let (sender, mut receiver) = mpsc::channel::<Message>(OUTBOUND_BUFFER);
-        let (close, mut close_requested) = watch::channel(None);
+        let (sink, mut source) = socket.split();
+        let (sender, receiver) = mpsc::channel::<Message>(OUTBOUND_BUFFER);
+        let (close, close_requested) = watch::channel(None);
         let outbound = Outbound { sender, close };
-        let writer = tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    message = receiver.recv() => match message {
-                        Some(message) => {
-                            // A client that stops reading stalls this send: give up on it when the connection
-                            // is asked to close (slow consumer) or after SEND_TIMEOUT.
-                            tokio::select! {
-                                sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)) => {
-                                    if !matches!(sent, Ok(Ok(()))) { return }
-                                }
-                                _ = close_requested.changed() => return,
-                            }
-                        }
-                        None => return,
-                    },
-                    _ = close_requested.changed() => {
-                        let reason = close_requested.borrow().clone();
-                        let text = match reason {
-                            Some(CloseReason::SlowConsumer) => "slow consumer: outbound buffer full",
-                            Some(CloseReason::HeartbeatTimeout) => "no pong within 45 s",
-                            None => "closing",
-                        };
-                        let frame = CloseFrame { code: CLOSE_POLICY, reason: Utf8Bytes::from(text) };
-                        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
-                        return;
-                    }
-                }
-            }
-        });
+        let writer = tokio::spawn(write_loop(sink, receiver, close_requested));
         let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
         let mut last_seen = tokio::time::Instant::now();
         let mut closing = outbound.close.subscribe();

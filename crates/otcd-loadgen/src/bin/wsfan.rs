@@ -14,7 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
+
+/// Room for a few ladders per read.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Parser)]
 struct Arguments {
@@ -33,6 +37,14 @@ struct Arguments {
     /// Connections per key (the server allows 20).
     #[arg(long, default_value_t = 20)]
     connections_per_key: usize,
+    /// Distinct clients the keys belong to: each client gets its own firm ladder (and quote ids) per tick, so
+    /// more clients means more pricing, journaling and serialization per tick on the desk.
+    #[arg(long, default_value_t = 1)]
+    clients: usize,
+    /// Runtime worker threads. The load generator shares the machine with the server, so it takes as few
+    /// cores as it can measure with: every thread it adds competes with the server being measured.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 #[derive(Default)]
@@ -43,12 +55,25 @@ struct Counters {
     errors: AtomicU64,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let arguments = Arguments::parse();
+    let runtime = if arguments.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(arguments.threads).enable_all().build()?
+    };
+    runtime.block_on(run(arguments))
+}
+
+async fn run(arguments: Arguments) -> anyhow::Result<()> {
     let admin = Key::from_file(&arguments.admin_key_file)?;
     let key_count = arguments.connections.div_ceil(arguments.connections_per_key);
-    let keys = create_client_keys(arguments.address, &admin, key_count).await?;
+    let clients = arguments.clients.clamp(1, key_count);
+    let mut keys = Vec::with_capacity(key_count);
+    for client in 0..clients {
+        let count = key_count / clients + usize::from(client < key_count % clients);
+        keys.extend(create_client_keys(arguments.address, &admin, count).await?);
+    }
     let instruments: Vec<String> = arguments.instruments.split(',').map(str::to_owned).collect();
     let levels: Vec<String> = arguments.levels.split(',').map(str::to_owned).collect();
     let counters = Arc::new(Counters::default());
@@ -88,7 +113,7 @@ async fn main() -> anyhow::Result<()> {
     let messages = counters.messages.load(Ordering::Relaxed);
     let subscriptions = (arguments.connections * instruments.len()) as f64;
     println!(
-        "{{\"connections\": {}, \"instruments\": {}, \"levels\": {}, \"seconds\": {}, \"messages\": {}, \"messages_per_second\": {:.0}, \"per_subscription_per_second\": {:.2}, \"firm_share\": {:.3}, \"tick_to_client_ms\": {{\"p50\": {}, \"p90\": {}, \"p99\": {}, \"max\": {}}}, \"closed_early\": {}, \"errors\": {}}}",
+        "{{\"connections\": {}, \"clients\": {clients}, \"instruments\": {}, \"levels\": {}, \"seconds\": {}, \"messages\": {}, \"messages_per_second\": {:.0}, \"per_subscription_per_second\": {:.2}, \"firm_share\": {:.3}, \"tick_to_client_ms\": {{\"p50\": {}, \"p90\": {}, \"p99\": {}, \"max\": {}}}, \"closed_early\": {}, \"errors\": {}}}",
         arguments.connections,
         instruments.len(),
         levels.len(),
@@ -132,7 +157,11 @@ impl Connection {
         headers.insert("OTC-SIGNATURE", signature(&self.key, "GET", "/v1/stream", "", timestamp)?.parse()?);
         let stream = tokio::net::TcpStream::connect(self.address).await?;
         stream.set_nodelay(true)?;
-        let (mut socket, _) = tokio_tungstenite::client_async(request, stream).await.context("upgrade")?;
+        // tungstenite zero-fills its whole read buffer before every read (128 KiB by default): with one small
+        // ladder per read that memset was a third of this generator's CPU, taken from the server it measures.
+        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
+        let (mut socket, _) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await.context("upgrade")?;
         for instrument in &self.instruments {
             let message = serde_json::json!({"op": "subscribe", "channel": "quotes", "instrument": instrument, "levels": self.levels});
             socket.send(Message::text(message.to_string())).await?;
@@ -157,25 +186,42 @@ impl Connection {
         Ok(latency_ms)
     }
 
+    /// Reads only what the measurement needs (`type`, `firm`, `tick_at`) by searching the text, not by a full
+    /// JSON parse: the generator runs on the server's cores, and its own parsing would be counted as latency.
     fn record(&self, text: &str, latency_ms: &mut Histogram<u64>) {
         let received_ms = now_ms() as i128;
-        if Instant::now() < self.measure_from {
-            return;
-        }
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(text) else { return };
-        if message["type"] != "quotes" {
+        if Instant::now() < self.measure_from || !text.contains(r#""type":"quotes""#) {
             return;
         }
         self.counters.messages.fetch_add(1, Ordering::Relaxed);
-        if message["firm"] == true {
+        if text.contains(r#""firm":true"#) {
             self.counters.firm.fetch_add(1, Ordering::Relaxed);
         }
-        let tick_at = message["tick_at"]
-            .as_str()
-            .and_then(|text| time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok());
-        if let Some(tick_at) = tick_at {
-            let tick_ms = tick_at.unix_timestamp_nanos() / 1_000_000;
+        if let Some(tick_ms) = tick_at_ms(text) {
             let _ = latency_ms.record((received_ms - tick_ms).max(1) as u64);
         }
+    }
+}
+
+/// The `tick_at` timestamp of a quotes message in Unix milliseconds.
+fn tick_at_ms(text: &str) -> Option<i128> {
+    const FIELD: &str = r#""tick_at":""#;
+    let start = text.find(FIELD)? + FIELD.len();
+    let length = text[start..].find('"')?;
+    let tick_at =
+        time::OffsetDateTime::parse(&text[start..start + length], &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    Some(tick_at.unix_timestamp_nanos() / 1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick_at_ms;
+
+    #[test]
+    fn finds_tick_at_without_parsing_the_message() {
+        let text = r#"{"as_of":"2026-11-24T10:00:00.000Z","firm":true,"levels":[],"tick_at":"2026-11-24T10:00:00.123Z","type":"quotes"}"#;
+        assert_eq!(tick_at_ms(text), Some(1_795_514_400_123));
+        assert_eq!(tick_at_ms(r#"{"type":"quotes"}"#), None);
     }
 }
