@@ -799,7 +799,7 @@ fn screening(projection: &Projection, parsed: &Parsed) -> Table {
     }
 }
 
-/// One alert as every alert list shows it (engine alerts and surveillance alerts alike).
+/// One alert as every alert list shows it (AML, sanctions and surveillance alerts alike).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AlertLine {
     pub alert_id: String,
@@ -812,52 +812,47 @@ pub struct AlertLine {
     pub notes: Vec<Value>,
     pub trade_ids: Vec<String>,
     pub order_ids: Vec<String>,
+    /// Surveillance: measured values and the thresholds in force (`name=value`, the unit ends the name).
+    pub figures: BTreeMap<String, i128>,
+    pub thresholds: BTreeMap<String, i128>,
     pub updated_at: i64,
-    /// `engine` (journaled case) or `surveillance` (derived by the projection).
+    /// `engine` (an AML or sanctions rule of the engine) or `surveillance` (a market-abuse rule).
     pub source: &'static str,
 }
 
-/// Engine alerts and surveillance alerts, newest first.
+/// Every alert of the desk (surveillance findings are alerts once raised), newest first.
 pub fn alert_lines(projection: &Projection) -> Vec<AlertLine> {
-    let mut lines: Vec<AlertLine> = projection
-        .desk()
-        .alerts()
-        .iter()
-        .map(|alert| AlertLine {
-            alert_id: alert.alert_id.clone(),
-            kind: enum_text(&alert.kind),
-            client_id: alert.client_id.as_ref().map(ToString::to_string),
-            instrument: None,
-            created_at: alert.created_at.0,
-            status: enum_text(&alert.status),
-            evidence: alert.evidence.clone(),
-            notes: alert
-                .notes
-                .iter()
-                .map(|note| json!({"at": format_time(note.at.0), "by": note.by, "text": note.text}))
-                .collect(),
-            trade_ids: Vec::new(),
-            order_ids: Vec::new(),
-            updated_at: alert.updated_at.0,
-            source: "engine",
-        })
-        .chain(projection.surveillance().alerts().map(|alert| AlertLine {
-            alert_id: alert.alert_id.clone(),
-            kind: alert.kind.to_owned(),
-            client_id: Some(alert.client_id.to_string()),
-            instrument: Some(alert.instrument.clone()),
-            created_at: alert.created_at,
-            status: "open".into(),
-            evidence: alert.evidence.clone(),
-            notes: Vec::new(),
-            trade_ids: alert.trade_ids.clone(),
-            order_ids: alert.order_ids.clone(),
-            updated_at: alert.created_at,
-            source: "surveillance",
-        }))
-        .collect();
+    let mut lines: Vec<AlertLine> = projection.desk().alerts().iter().map(alert_line).collect();
     lines.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.alert_id.cmp(&a.alert_id)));
     lines
+}
+
+fn alert_line(alert: &otcd_core::engine::alerts::Alert) -> AlertLine {
+    let surveillance = alert.surveillance.clone();
+    AlertLine {
+        alert_id: alert.alert_id.clone(),
+        kind: enum_text(&alert.kind),
+        client_id: alert.client_id.as_ref().map(ToString::to_string),
+        instrument: surveillance.as_ref().map(|evidence| evidence.instrument.clone()),
+        created_at: alert.created_at.0,
+        status: enum_text(&alert.status),
+        evidence: alert.evidence.clone(),
+        notes: alert
+            .notes
+            .iter()
+            .map(|note| json!({"at": format_time(note.at.0), "by": note.by, "text": note.text}))
+            .collect(),
+        source: if alert.kind.is_surveillance() { "surveillance" } else { "engine" },
+        trade_ids: surveillance.as_ref().map(|evidence| evidence.trade_ids.clone()).unwrap_or_default(),
+        order_ids: surveillance.as_ref().map(|evidence| evidence.order_ids.clone()).unwrap_or_default(),
+        figures: surveillance.as_ref().map(|evidence| evidence.figures.clone()).unwrap_or_default(),
+        thresholds: surveillance.map(|evidence| evidence.thresholds).unwrap_or_default(),
+        updated_at: alert.updated_at.0,
+    }
+}
+
+fn named_values(values: &BTreeMap<String, i128>) -> String {
+    values.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join(" ")
 }
 
 fn alerts(projection: &Projection, parsed: &Parsed) -> Table {
@@ -894,6 +889,8 @@ fn alerts(projection: &Projection, parsed: &Parsed) -> Table {
                 json!(line.evidence),
                 json!(line.trade_ids.join(" ")),
                 json!(line.order_ids.join(" ")),
+                json!(named_values(&line.figures)),
+                json!(named_values(&line.thresholds)),
                 json!(notes.join(" | ")),
                 json!(format_time(line.updated_at)),
             ]
@@ -912,6 +909,8 @@ fn alerts(projection: &Projection, parsed: &Parsed) -> Table {
             "evidence",
             "trade_ids",
             "order_ids",
+            "figures",
+            "thresholds",
             "notes",
             "updated_at",
         ],
