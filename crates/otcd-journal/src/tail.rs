@@ -81,13 +81,38 @@ impl JournalTail {
     where
         V: FnMut(u64, &[u8]) -> Result<(), String>,
     {
-        let mut outcome = TailRead::default();
         if up_to_seq <= after_seq {
-            return Ok(outcome);
+            return Ok(TailRead::default());
         }
         let segments = list_segments(&self.dir)?;
-        let Some(start) = self.start(&segments, after_seq) else { return Ok(outcome) };
-        outcome.resumed = start.resumed;
+        let Some(start) = self.start(&segments, after_seq) else { return Ok(TailRead::default()) };
+        let resumed = start.resumed;
+        let mut outcome = TailRead { resumed, ..TailRead::default() };
+        match self.read_segments(&segments, start, after_seq, up_to_seq, &mut visit, &mut outcome) {
+            // The remembered position did not fit the files (nothing was visited yet): read as if it were new.
+            Err(_) if resumed && outcome.visited == 0 => {
+                self.position = None;
+                let Some(start) = self.start(&segments, after_seq) else { return Ok(outcome) };
+                outcome.resumed = false;
+                self.read_segments(&segments, start, after_seq, up_to_seq, &mut visit, &mut outcome)?;
+                Ok(outcome)
+            }
+            result => result.map(|()| outcome),
+        }
+    }
+
+    fn read_segments<V>(
+        &mut self,
+        segments: &[SegmentFile],
+        start: Start,
+        after_seq: u64,
+        up_to_seq: u64,
+        visit: &mut V,
+        outcome: &mut TailRead,
+    ) -> Result<(), JournalError>
+    where
+        V: FnMut(u64, &[u8]) -> Result<(), String>,
+    {
         let mut cursor = Cursor { seq: start.seq, hash: start.hash, after_seq, up_to_seq };
         let mut offset = start.offset;
         for (index, segment) in segments.iter().enumerate().skip(start.segment_index) {
@@ -102,7 +127,7 @@ impl JournalTail {
                     HeaderCheck::BeingCreated => break,
                 }
             };
-            let ended = cursor.scan(segment, &self.buffer, local, file_base, is_last, &mut visit, &mut outcome)?;
+            let ended = cursor.scan(segment, &self.buffer, local, file_base, is_last, visit, outcome)?;
             if let Some(position) = cursor.position(segment.first_seq, file_base + ended.consumed as u64) {
                 self.position = Some(position);
             }
@@ -111,7 +136,7 @@ impl JournalTail {
             }
             offset = 0;
         }
-        Ok(outcome)
+        Ok(())
     }
 
     /// Decides where to start (see the module documentation); `None` when the journal has no segment.

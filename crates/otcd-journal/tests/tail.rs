@@ -151,4 +151,24 @@ fn a_position_that_no_longer_fits_the_files_falls_back_to_a_full_read() {
     let (seen, outcome) = read(&mut tail, 0, 3);
     assert_eq!(seen, vec![1, 2, 3]);
     assert!(!outcome.resumed);
+
+    // Replaced again by a journal whose records are longer: the remembered offset (end of record 3 of the one
+    // before) now falls inside a record; the read notices and starts over from the segment start.
+    drop(journal);
+    for file in segment_files(directory.path()) {
+        std::fs::remove_file(file).unwrap();
+    }
+    let (mut journal, _) = FileJournal::open(directory.path(), options(), u64::MAX, None, |_, _| Ok(())).unwrap();
+    for seq in 1..=5 {
+        journal.append(&[payload(seq), vec![b' '; 7]].concat()).unwrap();
+        journal.sync().unwrap();
+    }
+    let mut seen = Vec::new();
+    let outcome = tail
+        .read(3, 5, |seq, _| {
+            seen.push(seq);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((seen, outcome.resumed), (vec![4, 5], false));
 }

@@ -939,10 +939,10 @@ fn alerts(projection: &Projection, parsed: &Parsed) -> Table {
                 json!(line.evidence),
                 json!(line.trade_ids.join(" ")),
                 json!(line.order_ids.join(" ")),
-                json!(named_values(&line.figures)),
-                json!(named_values(&line.thresholds)),
                 json!(notes.join(" | ")),
                 json!(format_time(line.updated_at)),
+                json!(named_values(&line.figures)),
+                json!(named_values(&line.thresholds)),
             ]
         })
         .collect();
@@ -959,10 +959,10 @@ fn alerts(projection: &Projection, parsed: &Parsed) -> Table {
             "evidence",
             "trade_ids",
             "order_ids",
-            "figures",
-            "thresholds",
             "notes",
             "updated_at",
+            "figures",
+            "thresholds",
         ],
         rows,
         next_cursor,
