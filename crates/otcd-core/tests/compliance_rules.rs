@@ -344,9 +344,19 @@ fn a_surveillance_finding_is_raised_once_and_worked_as_a_case() {
         alert_id: alert.alert_id.clone(),
         status: Some(CaseStatus::Investigating),
         note: Some("asked".into()),
+        assignee: Some("surveillance desk".into()),
     };
     let Outcome::Alert(worked) = session.run(Command::UpdateAlert(update)).unwrap() else { panic!() };
     assert_eq!((worked.status, worked.notes.len()), (CaseStatus::Investigating, 1));
+    assert_eq!(worked.assignee.as_deref(), Some("surveillance desk"));
+    let escalate = AlertUpdate {
+        alert_id: alert.alert_id.clone(),
+        status: Some(CaseStatus::Escalated),
+        note: None,
+        assignee: Some(String::new()),
+    };
+    let Outcome::Alert(escalated) = session.run(Command::UpdateAlert(escalate)).unwrap() else { panic!() };
+    assert_eq!((escalated.status, escalated.assignee), (CaseStatus::Escalated, None));
     assert_eq!(worked.surveillance, alert.surveillance, "the evidence stays with the case");
 
     let mut wrong_kind = finding(&client, "t5+t6");

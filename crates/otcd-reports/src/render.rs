@@ -865,6 +865,7 @@ pub struct AlertLine {
     /// Surveillance: measured values and the thresholds in force (`name=value`, the unit ends the name).
     pub figures: BTreeMap<String, i128>,
     pub thresholds: BTreeMap<String, i128>,
+    pub assignee: Option<String>,
     pub updated_at: i64,
     /// `engine` (an AML or sanctions rule of the engine) or `surveillance` (a market-abuse rule).
     pub source: &'static str,
@@ -897,6 +898,7 @@ fn alert_line(alert: &otcd_core::engine::alerts::Alert) -> AlertLine {
         order_ids: surveillance.as_ref().map(|evidence| evidence.order_ids.clone()).unwrap_or_default(),
         figures: surveillance.as_ref().map(|evidence| evidence.figures.clone()).unwrap_or_default(),
         thresholds: surveillance.map(|evidence| evidence.thresholds).unwrap_or_default(),
+        assignee: alert.assignee.clone(),
         updated_at: alert.updated_at.0,
     }
 }
@@ -943,6 +945,7 @@ fn alerts(projection: &Projection, parsed: &Parsed) -> Table {
                 json!(format_time(line.updated_at)),
                 json!(named_values(&line.figures)),
                 json!(named_values(&line.thresholds)),
+                json!(line.assignee),
             ]
         })
         .collect();
@@ -963,6 +966,7 @@ fn alerts(projection: &Projection, parsed: &Parsed) -> Table {
             "updated_at",
             "figures",
             "thresholds",
+            "assignee",
         ],
         rows,
         next_cursor,

@@ -216,10 +216,13 @@ pub struct AlertView {
     pub client_id: Option<String>,
     pub created_at: String,
     pub evidence: String,
-    /// Case status: `open`, `investigating` or `closed`.
+    /// Case status: `open`, `investigating`, `escalated` or `closed`.
     pub status: String,
     pub notes: Vec<serde_json::Value>,
     pub updated_at: String,
+    /// Who works the case, when someone was assigned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
     /// `surveillance` for alerts of the market-abuse rules (kinds `surveillance_*`); absent for AML and sanctions
     /// alerts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -266,6 +269,7 @@ fn alert_view(alert: &otcd_core::engine::alerts::Alert) -> AlertView {
             .map(|note| serde_json::json!({"at": crate::json::format_timestamp(note.at), "by": note.by, "text": note.text}))
             .collect(),
         updated_at: crate::json::format_timestamp(alert.updated_at),
+        assignee: alert.assignee.clone(),
         source: alert.kind.is_surveillance().then(|| "surveillance".to_owned()),
         instrument: surveillance.map(|evidence| evidence.instrument.clone()),
         trade_ids: surveillance.map(|evidence| evidence.trade_ids.clone()).unwrap_or_default(),
@@ -313,10 +317,12 @@ pub async fn list_alerts(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertUpdateRequest {
-    /// `open`, `investigating` or `closed`.
+    /// `open`, `investigating`, `escalated` or `closed`.
     #[schema(value_type = Option<String>)]
     status: Option<otcd_core::engine::alerts::CaseStatus>,
     note: Option<String>,
+    /// Who works the case (at most 100 bytes); `""` removes the assignee.
+    assignee: Option<String>,
 }
 
 /// Changes an alert's case status and/or adds a note (journaled with the key that made it).
@@ -328,10 +334,15 @@ pub async fn update_alert(
 ) -> ApiResult<Json<AlertView>> {
     admin(&signed)?;
     let request: AlertUpdateRequest = parse_body(&signed.body)?;
-    if request.status.is_none() && request.note.is_none() {
-        return Err(ApiError::invalid("status", "give a status, a note or both"));
+    if request.status.is_none() && request.note.is_none() && request.assignee.is_none() {
+        return Err(ApiError::invalid("status", "give a status, a note, an assignee or several of them"));
     }
-    let update = otcd_core::engine::alerts::AlertUpdate { alert_id, status: request.status, note: request.note };
+    let update = otcd_core::engine::alerts::AlertUpdate {
+        alert_id,
+        status: request.status,
+        note: request.note,
+        assignee: request.assignee,
+    };
     let executed = state.engine.submit(signed.principal.actor(), Command::UpdateAlert(update)).await?;
     let Outcome::Alert(alert) = executed.outcome else { return Err(ApiError::internal("unexpected outcome")) };
     Ok(Json(alert_view(&alert)))

@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 pub const ALERTS_MAX: usize = 10_000_000;
 pub const NOTES_PER_ALERT_MAX: usize = 100;
 pub const NOTE_BYTES_MAX: usize = 2_000;
+pub const ASSIGNEE_BYTES_MAX: usize = 100;
 /// Deposits looked at per structuring check (a bound on the engine's work per deposit).
 const DEPOSITS_SCANNED_MAX: usize = 10_000;
 /// Trades looked at per velocity check.
@@ -70,6 +71,8 @@ impl AlertKind {
 pub enum CaseStatus {
     Open,
     Investigating,
+    /// Handed up (to the MLRO, for a regulatory report): still being worked, by someone with more authority.
+    Escalated,
     Closed,
 }
 
@@ -90,6 +93,9 @@ pub struct Alert {
     pub status: CaseStatus,
     pub notes: Vec<AlertNote>,
     pub updated_at: TimestampMs,
+    /// Who works the case (free text: a person, a team, a mailbox), if anyone was assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
     /// The pattern a surveillance rule found (absent for AML and sanctions alerts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub surveillance: Option<SurveillanceEvidence>,
@@ -170,6 +176,9 @@ pub struct AlertUpdate {
     pub alert_id: String,
     pub status: Option<CaseStatus>,
     pub note: Option<String>,
+    /// Assigns the case (`Some("")` removes the assignee; `None` leaves it as it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
 }
 
 impl Desk {
@@ -205,6 +214,7 @@ impl Desk {
             status: CaseStatus::Open,
             notes: Vec::new(),
             updated_at: at,
+            assignee: None,
             surveillance: None,
         });
     }
@@ -243,6 +253,7 @@ impl Desk {
             status: CaseStatus::Open,
             notes: Vec::new(),
             updated_at: at,
+            assignee: None,
             surveillance: Some(finding.evidence.clone()),
         };
         self.alerts.push(alert.clone());
@@ -272,6 +283,9 @@ impl Desk {
         if update.note.as_ref().is_some_and(|note| note.is_empty() || note.len() > NOTE_BYTES_MAX) {
             return Err(CommandError::invalid("note", "1 to 2000 bytes"));
         }
+        if update.assignee.as_ref().is_some_and(|assignee| assignee.len() > ASSIGNEE_BYTES_MAX) {
+            return Err(CommandError::invalid("assignee", "at most 100 bytes"));
+        }
         let alert = &mut self.alerts[position];
         if update.note.is_some() && alert.notes.len() >= NOTES_PER_ALERT_MAX {
             return Err(CommandError::conflict("the alert holds the maximum number of notes (100)"));
@@ -281,6 +295,9 @@ impl Desk {
         }
         if let Some(text) = &update.note {
             alert.notes.push(AlertNote { at, by, text: text.clone() });
+        }
+        if let Some(assignee) = &update.assignee {
+            alert.assignee = (!assignee.is_empty()).then(|| assignee.clone());
         }
         alert.updated_at = at;
         Ok(Executed::changed(Outcome::Alert(alert.clone())))

@@ -1,6 +1,6 @@
 //! Surveillance alerts are real alerts: a planted pattern (a wash trade, a spoofing sequence of resting orders
 //! placed and cancelled) is raised in the engine by the raiser, listed with its evidence, worked as a case
-//! (status and note), and all of it survives a `kill -9`: after the restart the rebuilt projection finds the
+//! (assignee, status, notes, escalation), and all of it survives a `kill -9`: after the restart the rebuilt projection finds the
 //! same patterns again and raises nothing twice.
 
 use crate::support::{assert_problem, text, TestDesk};
@@ -71,8 +71,9 @@ fn a_surveillance_alert_is_worked_as_a_case_and_survives_a_crash() {
     // Worked as a case, like an AML alert: investigating, with a note journaled with the operator's key.
     let path = format!("/v1/admin/alerts/{alert_id}");
     let note = "round trip of 0.5 BTC in seconds; asked the client for the purpose";
-    let updated = desk.patch(&desk.admin, &path, &json!({"status": "investigating", "note": note})).expect(200).clone();
-    assert_eq!(updated["status"], "investigating");
+    let body = json!({"status": "investigating", "note": note, "assignee": "surveillance desk"});
+    let updated = desk.patch(&desk.admin, &path, &body).expect(200).clone();
+    assert_eq!([&updated["status"], &updated["assignee"]], [&json!("investigating"), &json!("surveillance desk")]);
     assert_eq!(updated["notes"][0]["text"], note);
     assert_eq!(updated["trade_ids"], alert["trade_ids"]);
     assert_problem(&desk.patch(&desk.admin, "/v1/admin/alerts/al_9999999999", &json!({"note": "x"})), 404, "not_found");
@@ -94,14 +95,19 @@ fn a_surveillance_alert_is_worked_as_a_case_and_survives_a_crash() {
     assert_eq!([&alert["alert_id"], &alert["status"]], [&json!(alert_id), &json!("investigating")]);
     assert_eq!(alert["notes"][0]["text"], note);
     assert_eq!(wait_for_alerts(&desk, "surveillance_spoofing", 1).len(), 1);
-    let closed = desk
-        .patch(&desk.admin, &path, &json!({"status": "closed", "note": "explained: hedge unwind"}))
-        .expect(200)
-        .clone();
-    assert_eq!(closed["notes"].as_array().unwrap().len(), 2);
+    assert_eq!(alert["assignee"], "surveillance desk");
+    let body = json!({"status": "escalated", "assignee": "MLRO", "note": "pattern repeats; for a SAR decision"});
+    let escalated = desk.patch(&desk.admin, &path, &body).expect(200).clone();
+    assert_eq!([&escalated["status"], &escalated["assignee"]], [&json!("escalated"), &json!("MLRO")]);
+    let body = json!({"status": "closed", "note": "explained: hedge unwind"});
+    let closed = desk.patch(&desk.admin, &path, &body).expect(200).clone();
+    assert_eq!(closed["notes"].as_array().unwrap().len(), 3);
     let export_after =
         desk.get(&desk.admin, "/v1/admin/reports/alerts?kind=surveillance_wash_trade").expect(200).clone();
-    assert_eq!(export_after["items"][0]["status"], "closed");
+    assert_eq!(
+        [&export_after["items"][0]["status"], &export_after["items"][0]["assignee"]],
+        [&json!("closed"), &json!("MLRO")]
+    );
     assert_eq!(export_after["items"][0]["figures"], export_before["items"][0]["figures"]);
     desk.terminate();
 }
