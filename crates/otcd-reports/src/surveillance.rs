@@ -178,7 +178,7 @@ impl Surveillance {
         &self.config
     }
 
-    /// Alerts, oldest first.
+    /// Findings waiting in the outbox (the newest `ALERTS_MAX`), oldest first.
     pub fn alerts(&self) -> impl DoubleEndedIterator<Item = &SurveillanceAlert> {
         self.alerts.iter()
     }
