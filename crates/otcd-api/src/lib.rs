@@ -25,5 +25,6 @@ pub mod sessions;
 pub mod settlement_worker;
 pub mod store;
 pub mod stream;
+pub mod surveillance_raiser;
 pub mod views;
 pub mod web;

@@ -83,7 +83,7 @@ impl ReportsService {
         let thread = std::thread::Builder::new()
             .name("otcd-reports".into())
             .spawn(move || {
-                let mut projector = Projector { inner, journal_dir };
+                let mut projector = Projector { inner, tail: otcd_journal::JournalTail::new(&journal_dir) };
                 if let Err(error) = projector.run(&receiver, &engine) {
                     tracing::error!(%error, "reports projection stopped; reports answer 503 until restart");
                     *projector.inner.failed.write() = Some(error);
@@ -137,7 +137,8 @@ impl ReportsService {
 
 struct Projector {
     inner: Arc<Inner>,
-    journal_dir: PathBuf,
+    /// Remembers where the last read of the journal files stopped, so a catch-up reads only what is new.
+    tail: otcd_journal::JournalTail,
 }
 
 impl Projector {
@@ -159,7 +160,7 @@ impl Projector {
                             chunk.push((seq, Item::Record(record)));
                         }
                     }
-                    self.apply(&chunk)?;
+                    apply(&self.inner, &chunk)?;
                 }
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                     let durable = engine.durable_seq();
@@ -176,47 +177,51 @@ impl Projector {
         self.inner.applied.load(Ordering::Acquire)
     }
 
-    fn apply(&self, records: &[(u64, Item)]) -> Result<(), String> {
-        for chunk in records.chunks(APPLY_CHUNK) {
-            let mut projection = self.inner.projection.write();
-            for (seq, item) in chunk {
-                match item {
-                    Item::Record(record) => projection.apply(*seq, record),
-                    Item::Payload(payload) => projection.apply_payload(*seq, payload),
-                }
-                .map_err(|error| error.to_string())?;
-            }
-            self.inner.applied.store(projection.applied_seq(), Ordering::Release);
-        }
-        Ok(())
-    }
-
-    /// Reads records `applied + 1 ..= up_to` from the journal files.
-    fn catch_up(&self, up_to: u64) -> Result<(), String> {
+    /// Reads records `applied + 1 ..= up_to` from the journal files, resuming where the last read stopped.
+    fn catch_up(&mut self, up_to: u64) -> Result<(), String> {
         let after = self.applied();
         if up_to <= after {
             return Ok(());
         }
+        let inner = self.inner.clone();
         let mut chunk: Vec<(u64, Item)> = Vec::with_capacity(APPLY_CHUNK);
         let mut failure = None;
-        otcd_journal::read_records(&self.journal_dir, after, up_to, |seq, payload| {
-            chunk.push((seq, Item::Payload(payload.to_vec())));
-            if chunk.len() >= APPLY_CHUNK {
-                if let Err(error) = self.apply(&chunk) {
-                    failure = Some(error.clone());
-                    return Err(error);
+        let read = self
+            .tail
+            .read(after, up_to, |seq, payload| {
+                chunk.push((seq, Item::Payload(payload.to_vec())));
+                if chunk.len() >= APPLY_CHUNK {
+                    if let Err(error) = apply(&inner, &chunk) {
+                        failure = Some(error.clone());
+                        return Err(error);
+                    }
+                    chunk.clear();
                 }
-                chunk.clear();
-            }
-            Ok(())
-        })
-        .map_err(|error| failure.clone().unwrap_or_else(|| error.to_string()))?;
-        self.apply(&chunk)?;
+                Ok(())
+            })
+            .map_err(|error| failure.clone().unwrap_or_else(|| error.to_string()))?;
+        apply(&inner, &chunk)?;
+        tracing::debug!(after, up_to, bytes_read = read.bytes_read, resumed = read.resumed, "projection caught up");
         if self.applied() < up_to {
             return Err(format!("the journal ends at seq {} before the durable seq {up_to}", self.applied()));
         }
         Ok(())
     }
+}
+
+fn apply(inner: &Inner, records: &[(u64, Item)]) -> Result<(), String> {
+    for chunk in records.chunks(APPLY_CHUNK) {
+        let mut projection = inner.projection.write();
+        for (seq, item) in chunk {
+            match item {
+                Item::Record(record) => projection.apply(*seq, record),
+                Item::Payload(payload) => projection.apply_payload(*seq, payload),
+            }
+            .map_err(|error| error.to_string())?;
+        }
+        inner.applied.store(projection.applied_seq(), Ordering::Release);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -243,12 +248,14 @@ mod tests {
     }
 
     /// Every offer dropped (the runner has no projection sender here): the projector notices it is behind the
-    /// durable seq and reads the records from the journal files; a read waits for it and sees every record.
+    /// durable seq and reads the records from the journal files; a read waits for it and sees every record. Small
+    /// segments make the journal rotate between catch-ups, which resume where the previous one stopped.
     #[tokio::test]
     async fn dropped_offers_are_read_back_from_the_journal_files() {
         let directory = tempfile::tempdir().unwrap();
         let journal_dir = directory.path().join("journal");
-        let (journal, _) = FileJournal::open(&journal_dir, JournalOptions::default(), 0, None, |_, _| Ok(())).unwrap();
+        let options = JournalOptions { segment_bytes_max: 1_500, ..JournalOptions::default() };
+        let (journal, _) = FileJournal::open(&journal_dir, options, 0, None, |_, _| Ok(())).unwrap();
         let snapshots = SnapshotStore::new(&directory.path().join("snapshots")).unwrap();
         let runner =
             Runner::start(Desk::new(), Box::new(journal), snapshots, RunnerConfig::default(), Arc::new(Metrics::new()));
@@ -266,17 +273,21 @@ mod tests {
             .unwrap();
         let (_sender, receiver) = channel();
         let (service, _thread) =
-            ReportsService::start(journal_dir, SurveillanceConfig::default(), receiver, engine.clone());
-        for index in 0..10 {
-            engine.submit(Actor::default(), tier(&format!("tier{index}"))).await.unwrap();
+            ReportsService::start(journal_dir.clone(), SurveillanceConfig::default(), receiver, engine.clone());
+        for round in 1..=3u64 {
+            for index in 0..10 {
+                engine.submit(Actor::default(), tier(&format!("tier{round}x{index}"))).await.unwrap();
+            }
+            let durable = engine.durable_seq();
+            assert_eq!(durable, 1 + 10 * round);
+            let (applied, tiers) = service
+                .read(durable, |projection| (projection.applied_seq(), projection.desk().tiers().count()))
+                .await
+                .unwrap();
+            assert_eq!((applied, tiers as u64), (durable, durable));
         }
-        let durable = engine.durable_seq();
-        assert_eq!(durable, 11);
-        let (applied, tiers) = service
-            .read(durable, |projection| (projection.applied_seq(), projection.desk().tiers().count()))
-            .await
-            .unwrap();
-        assert_eq!((applied, tiers), (11, 11));
+        let segments = std::fs::read_dir(&journal_dir).unwrap().count();
+        assert!(segments >= 3, "the journal rotated ({segments} segments)");
         drop(engine);
         runner.shutdown();
     }

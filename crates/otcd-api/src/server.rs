@@ -140,6 +140,7 @@ impl StartedDesk {
         let StartedDesk { runner, context, listener, market_stop, settlement } = self;
         tokio::spawn(crate::order_watch::run(context.clone(), market_stop.subscribe()));
         tokio::spawn(crate::settlement_worker::run(context.clone(), settlement, market_stop.subscribe()));
+        tokio::spawn(crate::surveillance_raiser::run(context.clone(), market_stop.subscribe()));
         let app = router(context).into_make_service_with_connect_info::<SocketAddr>();
         let (stopping, mut stop_requested) = tokio::sync::watch::channel(false);
         let signal = async move {

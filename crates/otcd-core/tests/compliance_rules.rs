@@ -297,3 +297,89 @@ fn a_normal_seeded_flow_raises_no_aml_alert() {
     }
     assert!(session.desk.alerts().is_empty(), "{:?}", session.desk.alerts());
 }
+
+fn finding(client_id: &ClientId, anchor: &str) -> otcd_core::engine::alerts::SurveillanceFinding {
+    use otcd_core::engine::alerts::{SurveillanceEvidence, SurveillanceFinding};
+    SurveillanceFinding {
+        kind: AlertKind::SurveillanceWashTrade,
+        client_id: client_id.clone(),
+        summary: "buy t_000000000001 then sell t_000000000002 of the same size".into(),
+        evidence: SurveillanceEvidence {
+            instrument: "BTC-USD".into(),
+            dedup_key: format!("surveillance_wash_trade/{client_id}/BTC-USD/{anchor}"),
+            observed_at: TimestampMs(5 * DAY_MS),
+            observed_seq: 42,
+            trade_ids: vec!["t_000000000001".into(), "t_000000000002".into()],
+            order_ids: Vec::new(),
+            figures: [("interval_ms".to_owned(), 3_000)].into(),
+            thresholds: [("wash_window_ms".to_owned(), 300_000)].into(),
+        },
+    }
+}
+
+/// A surveillance finding becomes an alert with its evidence, once per dedup key (also after a snapshot is
+/// loaded), is worked as a case like the AML alerts, and malformed or unknown inputs are refused.
+#[test]
+fn a_surveillance_finding_is_raised_once_and_worked_as_a_case() {
+    use otcd_core::engine::alerts::{AlertUpdate, CaseStatus};
+    let mut session = Session::new();
+    let client = session.client();
+    let Outcome::Alert(alert) = session.run(Command::RaiseSurveillanceAlert(finding(&client, "t1+t2"))).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (alert.kind, alert.status, alert.client_id.as_ref()),
+        (AlertKind::SurveillanceWashTrade, CaseStatus::Open, Some(&client))
+    );
+    assert_eq!(alert.surveillance.as_ref().unwrap().figures["interval_ms"], 3_000);
+
+    let repeat = JournalRecord {
+        at: TimestampMs(session.at + 1),
+        actor: Actor::default(),
+        command: Command::RaiseSurveillanceAlert(finding(&client, "t1+t2")),
+    };
+    let executed = session.desk.execute(&repeat).unwrap();
+    assert!(!executed.changed, "the same pattern is not raised twice");
+    // Snapshots do not carry the dedup index: it is rebuilt from the alerts.
+    let mut restored: Desk = serde_json::from_str(&serde_json::to_string(&session.desk).unwrap()).unwrap();
+    restored.rebuild_indexes();
+    assert!(!restored.execute(&repeat).unwrap().changed);
+    assert_eq!(session.alerts(AlertKind::SurveillanceWashTrade), 1);
+    session.run(Command::RaiseSurveillanceAlert(finding(&client, "t3+t4"))).unwrap();
+    assert_eq!(session.alerts(AlertKind::SurveillanceWashTrade), 2);
+
+    let update = AlertUpdate {
+        alert_id: alert.alert_id.clone(),
+        status: Some(CaseStatus::Investigating),
+        note: Some("asked".into()),
+        assignee: Some("surveillance desk".into()),
+    };
+    let Outcome::Alert(worked) = session.run(Command::UpdateAlert(update)).unwrap() else { panic!() };
+    assert_eq!((worked.status, worked.notes.len()), (CaseStatus::Investigating, 1));
+    assert_eq!(worked.assignee.as_deref(), Some("surveillance desk"));
+    let escalate = AlertUpdate {
+        alert_id: alert.alert_id.clone(),
+        status: Some(CaseStatus::Escalated),
+        note: None,
+        assignee: Some(String::new()),
+    };
+    let Outcome::Alert(escalated) = session.run(Command::UpdateAlert(escalate)).unwrap() else { panic!() };
+    assert_eq!((escalated.status, escalated.assignee), (CaseStatus::Escalated, None));
+    assert_eq!(worked.surveillance, alert.surveillance, "the evidence stays with the case");
+
+    let mut wrong_kind = finding(&client, "t5+t6");
+    wrong_kind.kind = AlertKind::Structuring;
+    assert_eq!(session.run(Command::RaiseSurveillanceAlert(wrong_kind)).unwrap_err().code(), "invalid_request");
+    let unknown_client = finding(&ClientId::parse("cl_09999999").unwrap(), "t7+t8");
+    assert_eq!(session.run(Command::RaiseSurveillanceAlert(unknown_client)).unwrap_err().code(), "not_found");
+    let mut too_many = finding(&client, "t9+t10");
+    too_many.evidence.trade_ids = vec!["t_000000000001".into(); 1_001];
+    assert_eq!(session.run(Command::RaiseSurveillanceAlert(too_many)).unwrap_err().code(), "invalid_request");
+    let mut unknown_instrument = finding(&client, "t11+t12");
+    unknown_instrument.evidence.instrument = "DOGE-USD".into();
+    assert_eq!(
+        session.run(Command::RaiseSurveillanceAlert(unknown_instrument)).unwrap_err().code(),
+        "instrument_unknown"
+    );
+    assert_eq!(session.alerts(AlertKind::SurveillanceWashTrade), 2, "refusals change nothing");
+}

@@ -86,6 +86,7 @@ mod format;
 mod fs_util;
 mod scan;
 mod snapshot;
+mod tail;
 mod verify;
 
 use sha2::{Digest, Sha256};
@@ -105,6 +106,7 @@ pub use format::{
     SEGMENT_MAGIC,
 };
 pub use snapshot::{snapshot_file_name, Snapshot, SnapshotStore};
+pub use tail::{JournalTail, TailPosition, TailRead};
 pub use verify::{verify, VerifyReport};
 
 /// A SHA-256 digest.

@@ -7,6 +7,7 @@
 //! No I/O, no async runtime: the adapters feed it (`otcd-api` on its own thread, the `otcd report` CLI from the
 //! journal files). Methods and limits: `docs/reports.md`.
 
+mod csv;
 mod pnl;
 mod projection;
 pub mod render;

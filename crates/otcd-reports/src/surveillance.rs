@@ -1,7 +1,9 @@
 //! Market-abuse surveillance over the projection's events. Rules and thresholds (all configurable through
 //! [`SurveillanceConfig`]; defaults below) are documented in docs/reports.md. Every rule is a deterministic
-//! function of the journal's records and the configuration, so a rebuilt projection raises the same alerts with
-//! the same ids.
+//! function of the journal's records and the configuration, so a rebuilt projection finds the same patterns with
+//! the same dedup keys. Findings wait in a bounded outbox ([`Surveillance::alerts`]) until an adapter raises them
+//! in the engine (`RaiseSurveillanceAlert`), where they become durable alerts worked as cases; the engine raises
+//! each dedup key once, so finding a pattern again after a restart raises nothing new.
 //!
 //! * `surveillance_spoofing`: at a client's cancel of a resting order, within `window_ms` on one instrument:
 //!   at least `spoof_min_cancelled` cancelled resting orders, a cancel ratio (cancelled / placed) of at least
@@ -16,8 +18,10 @@
 //!   of them), followed within `front_run_horizon_ms` by a price on the instrument (a later trade or firm quote)
 //!   at least `front_run_move_bps` in the client's favour.
 
+use otcd_core::engine::alerts::{AlertKind, SurveillanceEvidence, SurveillanceFinding, SURVEILLANCE_IDS_MAX};
 use otcd_core::ids::ClientId;
 use otcd_core::market::Side;
+use otcd_core::time::TimestampMs;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -63,27 +67,34 @@ impl Default for SurveillanceConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A rule fired: the finding the adapter submits to the engine as `RaiseSurveillanceAlert`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SurveillanceAlert {
-    pub alert_id: String,
-    pub kind: &'static str,
-    pub client_id: ClientId,
-    pub instrument: String,
-    /// Time of the record that completed the pattern (ms).
-    pub created_at: i64,
-    /// Journal seq of that record.
-    pub seq: u64,
-    pub evidence: String,
-    pub trade_ids: Vec<String>,
-    pub order_ids: Vec<String>,
+    /// 1, 2, ... in the order the rules fired: the adapter's position in this outbox.
+    pub number: u64,
+    pub finding: SurveillanceFinding,
 }
 
-pub const SPOOFING: &str = "surveillance_spoofing";
-pub const LAYERING: &str = "surveillance_layering";
-pub const WASH_TRADE: &str = "surveillance_wash_trade";
-pub const FRONT_RUNNING: &str = "surveillance_front_running";
+pub const SPOOFING: AlertKind = AlertKind::SurveillanceSpoofing;
+pub const LAYERING: AlertKind = AlertKind::SurveillanceLayering;
+pub const WASH_TRADE: AlertKind = AlertKind::SurveillanceWashTrade;
+pub const FRONT_RUNNING: AlertKind = AlertKind::SurveillanceFrontRunning;
 
-/// Alerts kept (oldest dropped beyond this; the count of dropped ones is reported).
+/// A pattern as a rule describes it.
+struct Pattern {
+    kind: AlertKind,
+    /// The order or trade that completed the pattern: with the rule, client and instrument, the dedup key.
+    anchor: String,
+    at: i64,
+    seq: u64,
+    summary: String,
+    trade_ids: Vec<String>,
+    order_ids: Vec<String>,
+    figures: Vec<(&'static str, i128)>,
+    thresholds: Vec<(&'static str, i128)>,
+}
+
+/// Findings kept for the adapter to raise (oldest dropped beyond this: the adapter then logs how many it missed).
 pub const ALERTS_MAX: usize = 100_000;
 /// Pending front-running candidates kept per instrument.
 const PENDING_MAX: usize = 10_000;
@@ -142,7 +153,7 @@ pub struct Surveillance {
     trades_by_key: HashMap<Key, VecDeque<TradeEvent>>,
     baselines: HashMap<ClientId, VecDeque<i128>>,
     pending: HashMap<String, VecDeque<Pending>>,
-    last_alert: HashMap<(&'static str, Key), i64>,
+    last_alert: HashMap<(AlertKind, Key), i64>,
     alerts: VecDeque<SurveillanceAlert>,
     raised: u64,
 }
@@ -167,45 +178,47 @@ impl Surveillance {
         &self.config
     }
 
-    /// Alerts, oldest first.
+    /// Findings waiting in the outbox (the newest `ALERTS_MAX`), oldest first.
     pub fn alerts(&self) -> impl DoubleEndedIterator<Item = &SurveillanceAlert> {
         self.alerts.iter()
     }
 
+    /// How many findings the rules have made since the projection started.
     pub fn raised(&self) -> u64 {
         self.raised
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn raise(
-        &mut self,
-        kind: &'static str,
-        key: &Key,
-        at: i64,
-        seq: u64,
-        evidence: String,
-        trade_ids: Vec<String>,
-        order_ids: Vec<String>,
-    ) {
+    /// At most `limit` findings numbered after `number`, oldest first (the outbox an adapter drains).
+    pub fn findings_after(&self, number: u64, limit: usize) -> Vec<SurveillanceAlert> {
+        let start = self.alerts.partition_point(|alert| alert.number <= number);
+        self.alerts.range(start..).take(limit).cloned().collect()
+    }
+
+    fn raise(&mut self, key: &Key, pattern: Pattern) {
         self.raised += 1;
-        self.last_alert.insert((kind, key.clone()), at);
+        self.last_alert.insert((pattern.kind, key.clone()), pattern.at);
         if self.alerts.len() >= ALERTS_MAX {
             self.alerts.pop_front();
         }
-        self.alerts.push_back(SurveillanceAlert {
-            alert_id: format!("sv_{:08}", self.raised),
-            kind,
-            client_id: key.0.clone(),
+        let kind_name = kind_text(pattern.kind);
+        let named =
+            |values: Vec<(&'static str, i128)>| values.into_iter().map(|(name, value)| (name.to_owned(), value));
+        let evidence = SurveillanceEvidence {
             instrument: key.1.clone(),
-            created_at: at,
-            seq,
-            evidence,
-            trade_ids,
-            order_ids,
-        });
+            dedup_key: format!("{kind_name}/{}/{}/{}", key.0, key.1, pattern.anchor),
+            observed_at: TimestampMs(pattern.at),
+            observed_seq: pattern.seq,
+            trade_ids: bounded(pattern.trade_ids),
+            order_ids: bounded(pattern.order_ids),
+            figures: named(pattern.figures).collect(),
+            thresholds: named(pattern.thresholds).collect(),
+        };
+        let finding =
+            SurveillanceFinding { kind: pattern.kind, client_id: key.0.clone(), summary: pattern.summary, evidence };
+        self.alerts.push_back(SurveillanceAlert { number: self.raised, finding });
     }
 
-    fn cooling_down(&self, kind: &'static str, key: &Key, at: i64) -> bool {
+    fn cooling_down(&self, kind: AlertKind, key: &Key, at: i64) -> bool {
         self.last_alert.get(&(kind, key.clone())).is_some_and(|last| at - last < self.config.window_ms)
     }
 
@@ -264,12 +277,12 @@ impl Surveillance {
         let key = order.key.clone();
         let cancelled_side = order.side;
         self.prune(&key, at);
-        self.check_spoofing(&key, at, seq);
+        self.check_spoofing(&key, order_id, at, seq);
         self.check_layering(&key, cancelled_side, at, seq);
     }
 
-    fn check_spoofing(&mut self, key: &Key, at: i64, seq: u64) {
-        let config = &self.config;
+    fn check_spoofing(&mut self, key: &Key, trigger: &str, at: i64, seq: u64) {
+        let config = self.config.clone();
         let since = at - config.window_ms;
         let Some(ids) = self.orders_by_key.get(key) else { return };
         let (mut placed, mut cancelled, mut cancelled_quantity, mut time_to_cancel) = (0usize, 0usize, 0i128, 0i64);
@@ -299,14 +312,38 @@ impl Surveillance {
         if !fires || self.cooling_down(SPOOFING, key, at) {
             return;
         }
-        let evidence = format!(
+        let summary = format!(
             "{cancelled} of {placed} resting orders on {} cancelled within {} s (cancel ratio {}‰), cancelled quantity \
              {cancelled_quantity} vs filled {filled} (minor units), average time to cancel {average_time_to_cancel} ms",
             key.1,
             config.window_ms / 1_000,
             cancelled * 1_000 / placed.max(1),
         );
-        self.raise(SPOOFING, key, at, seq, evidence, Vec::new(), cancelled_ids);
+        let pattern = Pattern {
+            kind: SPOOFING,
+            anchor: trigger.to_owned(),
+            at,
+            seq,
+            summary,
+            trade_ids: Vec::new(),
+            order_ids: cancelled_ids,
+            figures: vec![
+                ("placed_orders", placed as i128),
+                ("cancelled_orders", cancelled as i128),
+                ("cancel_ratio_permille", (cancelled * 1_000 / placed.max(1)) as i128),
+                ("cancelled_quantity_minor_units", cancelled_quantity),
+                ("filled_quantity_minor_units", filled),
+                ("average_time_to_cancel_ms", i128::from(average_time_to_cancel)),
+            ],
+            thresholds: vec![
+                ("window_ms", i128::from(config.window_ms)),
+                ("spoof_min_cancelled", config.spoof_min_cancelled as i128),
+                ("spoof_cancel_ratio_permille", i128::from(config.spoof_cancel_ratio_permille)),
+                ("spoof_cancelled_to_filled_ratio", i128::from(config.spoof_cancelled_to_filled_ratio)),
+                ("spoof_max_avg_time_to_cancel_ms", i128::from(config.spoof_max_avg_time_to_cancel_ms)),
+            ],
+        };
+        self.raise(key, pattern);
     }
 
     fn check_layering(&mut self, key: &Key, cancelled_side: Side, at: i64, seq: u64) {
@@ -347,7 +384,7 @@ impl Surveillance {
                 event.layering_alerted = true;
             }
         }
-        let evidence = format!(
+        let summary = format!(
             "{} resting {} orders on {} placed before the {} fill {} and cancelled within {} s after it",
             layers.len(),
             side_text(cancelled_side),
@@ -356,7 +393,22 @@ impl Surveillance {
             trade_id(fill.number),
             config.layering_cancel_within_ms / 1_000,
         );
-        self.raise(LAYERING, key, at, seq, evidence, vec![trade_id(fill.number)], layers);
+        let pattern = Pattern {
+            kind: LAYERING,
+            anchor: trade_id(fill.number),
+            at,
+            seq,
+            summary,
+            trade_ids: vec![trade_id(fill.number)],
+            figures: vec![("layered_orders", layers.len() as i128), ("fill_quantity_minor_units", fill.quantity)],
+            order_ids: layers,
+            thresholds: vec![
+                ("window_ms", i128::from(config.window_ms)),
+                ("layering_min_orders", config.layering_min_orders as i128),
+                ("layering_cancel_within_ms", i128::from(config.layering_cancel_within_ms)),
+            ],
+        };
+        self.raise(key, pattern);
     }
 
     /// A trade: wash/round-trip and front-running candidates, then the trade as a price observation.
@@ -381,7 +433,7 @@ impl Surveillance {
 
     /// Pairs the trade with an earlier unpaired opposite trade of similar size; true when it did.
     fn check_wash(&mut self, key: &Key, fact: &TradeFact<'_>) -> bool {
-        let config = &self.config;
+        let config = self.config.clone();
         let Some(trades) = self.trades_by_key.get_mut(key) else { return false };
         let tolerance = i128::from(config.wash_quantity_tolerance_permille);
         let Some(other) = trades.iter_mut().rev().find(|trade| {
@@ -395,7 +447,7 @@ impl Surveillance {
         };
         other.paired = true;
         let (first, first_side, first_quantity, first_at) = (other.number, other.side, other.quantity, other.at);
-        let evidence = format!(
+        let summary = format!(
             "{} {} of {} then {} {} of {} (base minor units) on {} within {} s (quantities within {}‰)",
             side_text(first_side),
             trade_id(first),
@@ -407,15 +459,25 @@ impl Surveillance {
             (fact.at - first_at) / 1_000,
             config.wash_quantity_tolerance_permille,
         );
-        self.raise(
-            WASH_TRADE,
-            key,
-            fact.at,
-            fact.seq,
-            evidence,
-            vec![trade_id(first), trade_id(fact.number)],
-            Vec::new(),
-        );
+        let pattern = Pattern {
+            kind: WASH_TRADE,
+            anchor: format!("{}+{}", trade_id(first), trade_id(fact.number)),
+            at: fact.at,
+            seq: fact.seq,
+            summary,
+            trade_ids: vec![trade_id(first), trade_id(fact.number)],
+            order_ids: Vec::new(),
+            figures: vec![
+                ("first_quantity_minor_units", first_quantity),
+                ("second_quantity_minor_units", fact.quantity),
+                ("interval_ms", i128::from(fact.at - first_at)),
+            ],
+            thresholds: vec![
+                ("wash_window_ms", i128::from(config.wash_window_ms)),
+                ("wash_quantity_tolerance_permille", i128::from(config.wash_quantity_tolerance_permille)),
+            ],
+        };
+        self.raise(key, pattern);
         true
     }
 
@@ -476,7 +538,7 @@ impl Surveillance {
         });
         for candidate in fired {
             let key = (candidate.client_id.clone(), instrument.to_owned());
-            let evidence = format!(
+            let summary = format!(
                 "{} {} on {} at price {} worth {} USD cents, {}× the client's average of {} cents; {} s later the \
                  price was {} (≥ {} bps in the client's favour)",
                 side_text(candidate.side),
@@ -490,12 +552,46 @@ impl Surveillance {
                 price,
                 config.front_run_move_bps,
             );
-            self.raise(FRONT_RUNNING, &key, at, seq, evidence, vec![trade_id(candidate.number)], Vec::new());
+            let pattern = Pattern {
+                kind: FRONT_RUNNING,
+                anchor: trade_id(candidate.number),
+                at,
+                seq,
+                summary,
+                trade_ids: vec![trade_id(candidate.number)],
+                order_ids: Vec::new(),
+                figures: vec![
+                    ("trade_price_minor_units", candidate.price),
+                    ("later_price_minor_units", price),
+                    ("notional_usd_cents", candidate.notional_usd),
+                    ("baseline_average_usd_cents", candidate.average_usd),
+                    ("elapsed_ms", i128::from(at - candidate.at)),
+                ],
+                thresholds: vec![
+                    ("front_run_size_multiple", i128::from(config.front_run_size_multiple)),
+                    ("front_run_baseline_trades", config.front_run_baseline_trades as i128),
+                    ("front_run_min_baseline", config.front_run_min_baseline as i128),
+                    ("front_run_horizon_ms", i128::from(config.front_run_horizon_ms)),
+                    ("front_run_move_bps", i128::from(config.front_run_move_bps)),
+                ],
+            };
+            self.raise(&key, pattern);
         }
     }
 }
 
 /// Kinds raised by the rules, for documentation and filters.
-pub fn kinds() -> HashSet<&'static str> {
+pub fn kinds() -> HashSet<AlertKind> {
     [SPOOFING, LAYERING, WASH_TRADE, FRONT_RUNNING].into_iter().collect()
+}
+
+/// The kind as the API and the journal spell it (`surveillance_wash_trade`, ...).
+pub fn kind_text(kind: AlertKind) -> String {
+    serde_json::to_value(kind).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// Evidence lists stay within what the engine accepts; the summary and figures still give the full counts.
+fn bounded(mut ids: Vec<String>) -> Vec<String> {
+    ids.truncate(SURVEILLANCE_IDS_MAX);
+    ids
 }

@@ -115,7 +115,7 @@ pub struct ReportArgs {
     pub report: String,
     #[arg(long, default_value = "./otcd-data")]
     pub data_dir: PathBuf,
-    /// The `[surveillance]` thresholds of the desk's --config (for the alerts report).
+    /// The desk's --config (its `[surveillance]` thresholds; the alerts report lists the alerts the desk raised).
     #[arg(long)]
     pub config: Option<PathBuf>,
     #[arg(long)]

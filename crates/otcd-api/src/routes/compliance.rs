@@ -209,17 +209,22 @@ async fn rescreen_destinations(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AlertView {
     pub alert_id: String,
-    /// `sanctions_screening`, `sanctions_address`, `structuring` or `rapid_in_and_out`.
+    /// `sanctions_screening`, `sanctions_address`, `structuring`, `rapid_in_and_out`, `velocity`, or a
+    /// market-abuse rule: `surveillance_spoofing`, `surveillance_layering`, `surveillance_wash_trade`,
+    /// `surveillance_front_running`.
     pub kind: String,
     pub client_id: Option<String>,
     pub created_at: String,
     pub evidence: String,
-    /// Case status: `open`, `investigating` or `closed`.
+    /// Case status: `open`, `investigating`, `escalated` or `closed`.
     pub status: String,
     pub notes: Vec<serde_json::Value>,
     pub updated_at: String,
-    /// `surveillance` for alerts of the reports projection's market-abuse rules (kinds `surveillance_*`); absent
-    /// for engine alerts.
+    /// Who works the case, when someone was assigned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// `surveillance` for alerts of the market-abuse rules (kinds `surveillance_*`); absent for AML and sanctions
+    /// alerts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -229,12 +234,28 @@ pub struct AlertView {
     pub trade_ids: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub order_ids: Vec<String>,
-    #[serde(skip)]
-    sort_at: i64,
+    /// Surveillance: the measured values (the unit ends each name) and the thresholds in force when it fired.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schema(value_type = Object)]
+    pub figures: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schema(value_type = Object)]
+    pub thresholds: std::collections::BTreeMap<String, String>,
+    /// Surveillance: when the pattern was completed, and the journal record that completed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_seq: Option<u64>,
+}
+
+/// Integers as decimal strings, like every other number the API may not hold exactly in a JSON number.
+fn figure_texts(values: &std::collections::BTreeMap<String, i128>) -> std::collections::BTreeMap<String, String> {
+    values.iter().map(|(name, value)| (name.clone(), value.to_string())).collect()
 }
 
 fn alert_view(alert: &otcd_core::engine::alerts::Alert) -> AlertView {
     let text = |value: serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+    let surveillance = alert.surveillance.as_ref();
     AlertView {
         alert_id: alert.alert_id.clone(),
         kind: text(serde_json::to_value(alert.kind).unwrap_or_default()),
@@ -248,30 +269,15 @@ fn alert_view(alert: &otcd_core::engine::alerts::Alert) -> AlertView {
             .map(|note| serde_json::json!({"at": crate::json::format_timestamp(note.at), "by": note.by, "text": note.text}))
             .collect(),
         updated_at: crate::json::format_timestamp(alert.updated_at),
-        source: None,
-        instrument: None,
-        trade_ids: Vec::new(),
-        order_ids: Vec::new(),
-        sort_at: alert.created_at.0,
-    }
-}
-
-fn surveillance_view(alert: &otcd_reports::SurveillanceAlert) -> AlertView {
-    let at = crate::json::format_timestamp(otcd_core::time::TimestampMs(alert.created_at));
-    AlertView {
-        alert_id: alert.alert_id.clone(),
-        kind: alert.kind.to_owned(),
-        client_id: Some(alert.client_id.to_string()),
-        created_at: at.clone(),
-        evidence: alert.evidence.clone(),
-        status: "open".into(),
-        notes: Vec::new(),
-        updated_at: at,
-        source: Some("surveillance".into()),
-        instrument: Some(alert.instrument.clone()),
-        trade_ids: alert.trade_ids.clone(),
-        order_ids: alert.order_ids.clone(),
-        sort_at: alert.created_at,
+        assignee: alert.assignee.clone(),
+        source: alert.kind.is_surveillance().then(|| "surveillance".to_owned()),
+        instrument: surveillance.map(|evidence| evidence.instrument.clone()),
+        trade_ids: surveillance.map(|evidence| evidence.trade_ids.clone()).unwrap_or_default(),
+        order_ids: surveillance.map(|evidence| evidence.order_ids.clone()).unwrap_or_default(),
+        figures: surveillance.map(|evidence| figure_texts(&evidence.figures)).unwrap_or_default(),
+        thresholds: surveillance.map(|evidence| figure_texts(&evidence.thresholds)).unwrap_or_default(),
+        observed_at: surveillance.map(|evidence| crate::json::format_timestamp(evidence.observed_at)),
+        observed_seq: surveillance.map(|evidence| evidence.observed_seq),
     }
 }
 
@@ -300,36 +306,23 @@ pub async fn list_alerts(
             && params.client_id.as_ref().is_none_or(|client| alert.client_id.as_ref() == Some(client))
             && params.kind.as_ref().is_none_or(|kind| alert.kind == *kind)
     };
-    let engine_keep = keep.clone();
-    let mut items: Vec<AlertView> = state
+    // Surveillance findings are engine alerts once raised (`RaiseSurveillanceAlert`), so one list has them all.
+    let items: Vec<AlertView> = state
         .engine
-        .query(move |desk| desk.alerts().iter().rev().map(alert_view).filter(engine_keep).take(limit).collect())
+        .query(move |desk| desk.alerts().iter().rev().map(alert_view).filter(keep).take(limit).collect())
         .await?;
-    // Surveillance alerts come from the reports projection (derived from durable records, rebuilt identically
-    // after a restart); if it is unavailable the engine's alerts are still listed.
-    let wanted = state.engine.durable_seq();
-    match state
-        .reports
-        .read(wanted, move |projection| {
-            projection.surveillance().alerts().rev().map(surveillance_view).filter(keep).take(limit).collect::<Vec<_>>()
-        })
-        .await
-    {
-        Ok(surveillance) => items.extend(surveillance),
-        Err(error) => tracing::warn!(%error, "surveillance alerts left out of the alert list"),
-    }
-    items.sort_by(|a, b| b.sort_at.cmp(&a.sort_at).then_with(|| b.alert_id.cmp(&a.alert_id)));
-    items.truncate(limit);
     Ok(Json(crate::views::ListView { items, next_cursor: None }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertUpdateRequest {
-    /// `open`, `investigating` or `closed`.
+    /// `open`, `investigating`, `escalated` or `closed`.
     #[schema(value_type = Option<String>)]
     status: Option<otcd_core::engine::alerts::CaseStatus>,
     note: Option<String>,
+    /// Who works the case (at most 100 bytes); `""` removes the assignee.
+    assignee: Option<String>,
 }
 
 /// Changes an alert's case status and/or adds a note (journaled with the key that made it).
@@ -341,10 +334,15 @@ pub async fn update_alert(
 ) -> ApiResult<Json<AlertView>> {
     admin(&signed)?;
     let request: AlertUpdateRequest = parse_body(&signed.body)?;
-    if request.status.is_none() && request.note.is_none() {
-        return Err(ApiError::invalid("status", "give a status, a note or both"));
+    if request.status.is_none() && request.note.is_none() && request.assignee.is_none() {
+        return Err(ApiError::invalid("status", "give a status, a note, an assignee or several of them"));
     }
-    let update = otcd_core::engine::alerts::AlertUpdate { alert_id, status: request.status, note: request.note };
+    let update = otcd_core::engine::alerts::AlertUpdate {
+        alert_id,
+        status: request.status,
+        note: request.note,
+        assignee: request.assignee,
+    };
     let executed = state.engine.submit(signed.principal.actor(), Command::UpdateAlert(update)).await?;
     let Outcome::Alert(alert) = executed.outcome else { return Err(ApiError::internal("unexpected outcome")) };
     Ok(Json(alert_view(&alert)))

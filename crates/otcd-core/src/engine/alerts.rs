@@ -2,6 +2,11 @@
 //! (so replay raises the same alerts at the same points). Alerts carry their evidence and a case status (open,
 //! investigating, closed) with notes, changed by compliance users through journaled commands.
 //!
+//! Market-abuse surveillance alerts are raised here too, by `RaiseSurveillanceAlert` commands that an adapter
+//! submits when the reports projection's rules fire: the engine does not evaluate those rules (they need the
+//! projection's history of orders and prices), it records the finding with its evidence once per `dedup_key`, so
+//! the same case workflow, lists, exports and audit trail apply to both.
+//!
 //! Rules (thresholds in `AmlRules`, set with `PutAmlRules`):
 //! - sanctions screening: a client screened `review` or `hit`, a destination address on a list;
 //! - structuring: `structuring_count` or more deposits within `window_ms`, each worth between
@@ -17,16 +22,24 @@ use super::{CommandError, Desk, Executed, Outcome};
 use crate::ids::ClientId;
 use crate::time::TimestampMs;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 pub const ALERTS_MAX: usize = 10_000_000;
 pub const NOTES_PER_ALERT_MAX: usize = 100;
 pub const NOTE_BYTES_MAX: usize = 2_000;
+pub const ASSIGNEE_BYTES_MAX: usize = 100;
 /// Deposits looked at per structuring check (a bound on the engine's work per deposit).
 const DEPOSITS_SCANNED_MAX: usize = 10_000;
 /// Trades looked at per velocity check.
 const TRADES_SCANNED_MAX: usize = 100_000;
+/// Bounds of a surveillance finding, so one command cannot grow an alert without limit.
+pub const SURVEILLANCE_SUMMARY_BYTES_MAX: usize = 4_000;
+pub const SURVEILLANCE_DEDUP_KEY_BYTES_MAX: usize = 200;
+pub const SURVEILLANCE_IDS_MAX: usize = 1_000;
+pub const SURVEILLANCE_FIGURES_MAX: usize = 32;
+const IDENTIFIER_BYTES_MAX: usize = 64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     SanctionsScreening,
@@ -34,6 +47,23 @@ pub enum AlertKind {
     Structuring,
     RapidInAndOut,
     Velocity,
+    SurveillanceSpoofing,
+    SurveillanceLayering,
+    SurveillanceWashTrade,
+    SurveillanceFrontRunning,
+}
+
+impl AlertKind {
+    /// Raised by the market-abuse rules of the reports projection (through `RaiseSurveillanceAlert`).
+    pub fn is_surveillance(self) -> bool {
+        matches!(
+            self,
+            Self::SurveillanceSpoofing
+                | Self::SurveillanceLayering
+                | Self::SurveillanceWashTrade
+                | Self::SurveillanceFrontRunning
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +71,8 @@ pub enum AlertKind {
 pub enum CaseStatus {
     Open,
     Investigating,
+    /// Handed up (to the MLRO, for a regulatory report): still being worked, by someone with more authority.
+    Escalated,
     Closed,
 }
 
@@ -61,6 +93,40 @@ pub struct Alert {
     pub status: CaseStatus,
     pub notes: Vec<AlertNote>,
     pub updated_at: TimestampMs,
+    /// Who works the case (free text: a person, a team, a mailbox), if anyone was assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// The pattern a surveillance rule found (absent for AML and sanctions alerts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surveillance: Option<SurveillanceEvidence>,
+}
+
+/// What a surveillance rule saw, kept with the alert so that a case can be worked from it alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurveillanceEvidence {
+    pub instrument: String,
+    /// Names the pattern independently of when it was detected (rule, client, instrument and the order or trade
+    /// that completed it): a pattern found again (after a restart, the projection rebuilt) is not raised twice.
+    pub dedup_key: String,
+    /// Time and journal seq of the record that completed the pattern.
+    pub observed_at: TimestampMs,
+    pub observed_seq: u64,
+    pub trade_ids: Vec<String>,
+    pub order_ids: Vec<String>,
+    /// Measured values (counts, minor units, USD cents, ms, ‰, bps; the unit ends the name).
+    pub figures: BTreeMap<String, i128>,
+    /// The thresholds in force when the rule fired, named like the `[surveillance]` config keys.
+    pub thresholds: BTreeMap<String, i128>,
+}
+
+/// A surveillance rule fired: raise an alert of `kind` for the client (once per `evidence.dedup_key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurveillanceFinding {
+    pub kind: AlertKind,
+    pub client_id: ClientId,
+    /// The finding in words (becomes the alert's `evidence`).
+    pub summary: String,
+    pub evidence: SurveillanceEvidence,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +176,9 @@ pub struct AlertUpdate {
     pub alert_id: String,
     pub status: Option<CaseStatus>,
     pub note: Option<String>,
+    /// Assigns the case (`Some("")` removes the assignee; `None` leaves it as it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
 }
 
 impl Desk {
@@ -145,7 +214,61 @@ impl Desk {
             status: CaseStatus::Open,
             notes: Vec::new(),
             updated_at: at,
+            assignee: None,
+            surveillance: None,
         });
+    }
+
+    /// The alert raised for a surveillance pattern, if any.
+    pub fn surveillance_alert(&self, dedup_key: &str) -> Option<&Alert> {
+        self.surveillance_keys.get(dedup_key).and_then(|position| self.alerts.get(*position))
+    }
+
+    /// Records a surveillance finding as an alert; the same `dedup_key` again changes nothing (not journaled).
+    pub(super) fn raise_surveillance_alert(
+        &mut self,
+        at: TimestampMs,
+        finding: &SurveillanceFinding,
+    ) -> Result<Executed, CommandError> {
+        validate_finding(finding)?;
+        if self.client(&finding.client_id).is_none() {
+            return Err(CommandError::not_found("client"));
+        }
+        if self.catalog().and_then(|catalog| catalog.instrument(&finding.evidence.instrument)).is_none() {
+            return Err(CommandError::InstrumentUnknown(finding.evidence.instrument.clone()));
+        }
+        if let Some(existing) = self.surveillance_alert(&finding.evidence.dedup_key) {
+            return Ok(Executed { outcome: Outcome::Alert(existing.clone()), changed: false });
+        }
+        if self.alerts.len() >= ALERTS_MAX {
+            return Err(CommandError::conflict("the desk holds the maximum number of alerts"));
+        }
+        let position = self.alerts.len();
+        let alert = Alert {
+            alert_id: format!("al_{:010}", position + 1),
+            kind: finding.kind,
+            client_id: Some(finding.client_id.clone()),
+            created_at: at,
+            evidence: finding.summary.clone(),
+            status: CaseStatus::Open,
+            notes: Vec::new(),
+            updated_at: at,
+            assignee: None,
+            surveillance: Some(finding.evidence.clone()),
+        };
+        self.alerts.push(alert.clone());
+        self.surveillance_keys.insert(finding.evidence.dedup_key.clone(), position);
+        Ok(Executed::changed(Outcome::Alert(alert)))
+    }
+
+    /// The dedup index is derived from the alerts (not kept in snapshots).
+    pub(super) fn rebuild_surveillance_keys(&mut self) {
+        self.surveillance_keys = self
+            .alerts
+            .iter()
+            .enumerate()
+            .filter_map(|(position, alert)| Some((alert.surveillance.as_ref()?.dedup_key.clone(), position)))
+            .collect();
     }
 
     pub(super) fn update_alert(
@@ -160,6 +283,9 @@ impl Desk {
         if update.note.as_ref().is_some_and(|note| note.is_empty() || note.len() > NOTE_BYTES_MAX) {
             return Err(CommandError::invalid("note", "1 to 2000 bytes"));
         }
+        if update.assignee.as_ref().is_some_and(|assignee| assignee.len() > ASSIGNEE_BYTES_MAX) {
+            return Err(CommandError::invalid("assignee", "at most 100 bytes"));
+        }
         let alert = &mut self.alerts[position];
         if update.note.is_some() && alert.notes.len() >= NOTES_PER_ALERT_MAX {
             return Err(CommandError::conflict("the alert holds the maximum number of notes (100)"));
@@ -169,6 +295,9 @@ impl Desk {
         }
         if let Some(text) = &update.note {
             alert.notes.push(AlertNote { at, by, text: text.clone() });
+        }
+        if let Some(assignee) = &update.assignee {
+            alert.assignee = (!assignee.is_empty()).then(|| assignee.clone());
         }
         alert.updated_at = at;
         Ok(Executed::changed(Outcome::Alert(alert.clone())))
@@ -324,6 +453,33 @@ impl Desk {
             .take_while(|alert| alert.created_at.0 >= since)
             .any(|alert| alert.kind == kind && alert.client_id.as_ref() == Some(client_id))
     }
+}
+
+fn validate_finding(finding: &SurveillanceFinding) -> Result<(), CommandError> {
+    let evidence = &finding.evidence;
+    if !finding.kind.is_surveillance() {
+        return Err(CommandError::invalid("kind", "a surveillance alert kind"));
+    }
+    if finding.summary.is_empty() || finding.summary.len() > SURVEILLANCE_SUMMARY_BYTES_MAX {
+        return Err(CommandError::invalid("summary", "1 to 4000 bytes"));
+    }
+    if evidence.dedup_key.is_empty() || evidence.dedup_key.len() > SURVEILLANCE_DEDUP_KEY_BYTES_MAX {
+        return Err(CommandError::invalid("dedup_key", "1 to 200 bytes"));
+    }
+    let identifiers_valid = |ids: &[String]| {
+        ids.len() <= SURVEILLANCE_IDS_MAX && ids.iter().all(|id| !id.is_empty() && id.len() <= IDENTIFIER_BYTES_MAX)
+    };
+    if !identifiers_valid(&evidence.trade_ids) || !identifiers_valid(&evidence.order_ids) {
+        return Err(CommandError::invalid("trade_ids", "at most 1000 ids of 1 to 64 bytes each"));
+    }
+    let figures_valid = |figures: &BTreeMap<String, i128>| {
+        figures.len() <= SURVEILLANCE_FIGURES_MAX
+            && figures.keys().all(|name| !name.is_empty() && name.len() <= IDENTIFIER_BYTES_MAX)
+    };
+    if !figures_valid(&evidence.figures) || !figures_valid(&evidence.thresholds) {
+        return Err(CommandError::invalid("figures", "at most 32 named values, names of 1 to 64 bytes"));
+    }
+    Ok(())
 }
 
 fn alert_position(alert_id: &str) -> Option<usize> {

@@ -137,6 +137,8 @@ pub enum Command {
         instruction_id: String,
         outcome: super::netting::InstructionOutcome,
     },
+    /// A surveillance rule of the reports projection fired: an alert with its evidence, once per pattern.
+    RaiseSurveillanceAlert(super::alerts::SurveillanceFinding),
 }
 
 impl Command {
@@ -179,6 +181,7 @@ impl Command {
             Command::PutCustodyPolicy(_) => "put_custody_policy",
             Command::ApproveTopUp { .. } => "approve_top_up",
             Command::SettleInstruction { .. } => "settle_instruction",
+            Command::RaiseSurveillanceAlert(_) => "raise_surveillance_alert",
         }
     }
 }

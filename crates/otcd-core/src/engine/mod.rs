@@ -146,6 +146,9 @@ pub struct Desk {
     clock: TimestampMs,
     #[serde(skip)]
     deposit_index: HashMap<(ClientId, ClientReference), usize>,
+    /// Surveillance alerts by `dedup_key` (rebuilt from `alerts`).
+    #[serde(skip)]
+    surveillance_keys: HashMap<String, usize>,
 }
 
 impl Desk {
@@ -165,6 +168,7 @@ impl Desk {
             .enumerate()
             .map(|(position, deposit)| ((deposit.client_id.clone(), deposit.reference.clone()), position))
             .collect();
+        self.rebuild_surveillance_keys();
     }
 
     pub fn is_initialized(&self) -> bool {
@@ -240,6 +244,7 @@ impl Desk {
             (Command::SettleInstruction { instruction_id, outcome }, true) => {
                 self.settle_instruction(at, instruction_id, outcome)
             }
+            (Command::RaiseSurveillanceAlert(finding), true) => self.raise_surveillance_alert(at, finding),
         };
         if result.as_ref().is_ok_and(|executed| executed.changed) {
             self.clock = at;

@@ -9,4 +9,5 @@ mod onboarding;
 mod reports;
 mod settlement_crash;
 mod support;
+mod surveillance;
 mod tamper;

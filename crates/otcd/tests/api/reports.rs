@@ -189,8 +189,8 @@ fn reports_match_hand_computed_figures_and_survive_a_restart() {
 
     // A round trip of the same size by one client within five minutes: a wash-trade alert in the alert list.
     market(&desk, &seller_key, "s-2", "buy", "0.5");
-    let alerts = report(&desk, "/v1/admin/alerts?kind=surveillance_wash_trade");
-    let alert = alerts["items"][0].clone();
+    let alerts = crate::surveillance::wait_for_alerts(&desk, "surveillance_wash_trade", 1);
+    let alert = alerts[0].clone();
     assert_eq!(alert["client_id"], seller.as_str());
     assert_eq!(alert["trade_ids"], json!(["t_000000000002", "t_000000000004"]));
     assert_eq!(alert["source"], "surveillance");
