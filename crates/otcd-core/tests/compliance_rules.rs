@@ -7,7 +7,7 @@ use otcd_core::catalog::AssetCode;
 use otcd_core::engine::alerts::AlertKind;
 use otcd_core::engine::orders::MarketOrder;
 use otcd_core::engine::settlement::{NewDestination, NewWithdrawal, SettlementOutcome, WithdrawalStatus};
-use otcd_core::engine::{Command, NewClient, NewDeposit, Outcome};
+use otcd_core::engine::{Actor, Command, Desk, JournalRecord, NewClient, NewDeposit, Outcome};
 use otcd_core::ids::{ClientId, ClientReference, TierName};
 use otcd_core::market::{Level, Side, VenueBook};
 use otcd_core::model::{Jurisdiction, KycStatus, Settlement};

@@ -53,6 +53,8 @@ fn build() -> Projection {
             executed_at: T0 + (number as i64) * 300,
             spread_revenue: Some(5_001),
             spread_revenue_usd: Some(5_001),
+            fee: 0,
+            fee_usd: None,
         });
     }
     projection

@@ -41,6 +41,8 @@ fn build() -> TradeLog {
             executed_at: T0 + (number as i64) * 300,
             spread_revenue: Some(1_000),
             spread_revenue_usd: Some(1_000),
+            fee: 0,
+            fee_usd: None,
         });
     }
     log

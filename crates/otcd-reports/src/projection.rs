@@ -205,21 +205,25 @@ impl Projection {
         let order_number = trade.order_id.strip_prefix("o_").and_then(|digits| digits.parse().ok()).unwrap_or(0);
         let usd = AssetCode::parse("USD").expect("valid code");
         let spread_revenue = source.and_then(|source| self.spread_revenue(trade, &instrument, source));
-        let spread_revenue_usd = spread_revenue.and_then(|revenue| {
+        // Quote-asset amounts in USD: exact for USD-quoted instruments, else at the trade's own USD rate.
+        let in_usd = |amount: i128| {
             if instrument.quote == usd {
-                Some(revenue)
+                Some(amount)
             } else {
                 let notional = trade.notional_usd?;
                 (trade.quote_amount > 0)
-                    .then(|| revenue.checked_mul(notional).map(|product| product.div_euclid(trade.quote_amount)))
+                    .then(|| amount.checked_mul(notional).map(|product| product.div_euclid(trade.quote_amount)))
                     .flatten()
             }
-        });
+        };
+        let spread_revenue_usd = spread_revenue.and_then(in_usd);
+        let fee_usd = in_usd(trade.fee);
         // The desk's legs, valued in USD (see pnl.rs).
         let value_usd = if instrument.quote == usd { Some(trade.quote_amount) } else { trade.notional_usd };
+        // The desk's quote leg includes its fee: a buyer pays it on top, a seller has it kept from the proceeds.
         let (base_delta, quote_delta) = match trade.side {
-            Side::Buy => (-trade.quantity, trade.quote_amount),
-            Side::Sell => (trade.quantity, -trade.quote_amount),
+            Side::Buy => (-trade.quantity, trade.quote_amount + trade.fee),
+            Side::Sell => (trade.quantity, -(trade.quote_amount - trade.fee)),
         };
         for (asset, delta) in [(instrument.base, base_delta), (instrument.quote, quote_delta)] {
             self.positions.entry(asset).or_insert_with(|| Position::new(asset)).apply(delta, value_usd, asset == usd);
@@ -240,6 +244,8 @@ impl Projection {
             executed_at: trade.executed_at.0,
             spread_revenue,
             spread_revenue_usd,
+            fee: trade.fee,
+            fee_usd,
         });
         self.surveillance.trade(&TradeFact {
             number,

@@ -343,6 +343,7 @@ pub const TRADE_COLUMNS: &[&str] = &[
     "spread_revenue_usd",
     "executed_at",
     "seq",
+    "fee",
 ];
 
 fn trade_row(projection: &Projection, row: &TradeRow) -> Vec<Value> {
@@ -364,6 +365,7 @@ fn trade_row(projection: &Projection, row: &TradeRow) -> Vec<Value> {
         usd(row.spread_revenue_usd),
         json!(format_time(row.executed_at)),
         json!(row.seq),
+        json!(format_scaled(row.fee, quote_scale)),
     ]
 }
 
@@ -406,6 +408,7 @@ fn trades_csv(projection: &Projection, parsed: &Parsed) -> Rendered {
         csv.optional_scaled(row.spread_revenue_usd, 2);
         csv.time(row.executed_at);
         csv.number(row.seq);
+        csv.scaled(row.fee, quote_scale);
         csv.end_line();
     }
     Rendered {
@@ -559,13 +562,20 @@ fn revenue(projection: &Projection, parsed: &Parsed) -> Result<Table, ReportErro
         spread: i128,
         spread_usd: i128,
         unknown_usd: u64,
+        fee: i128,
+        fee_usd: i128,
     }
     let log = projection.trades();
     let mut groups: BTreeMap<(i64, u16), Revenue> = BTreeMap::new();
-    let (mut total_usd, mut total_unknown) = (0i128, 0u64);
+    let (mut total_usd, mut total_unknown, mut total_fee_usd) = (0i128, 0u64, 0i128);
     for row in matching_trades(projection, parsed)? {
         let entry = groups.entry((row.executed_at.div_euclid(86_400_000), row.instrument)).or_default();
         entry.trades += 1;
+        entry.fee += row.fee;
+        // A fee without a USD rate is counted in its own asset only (the row's trades_without_usd says so).
+        let fee_usd = row.fee_usd.unwrap_or(0);
+        entry.fee_usd += fee_usd;
+        total_fee_usd += fee_usd;
         if let Some(spread) = row.spread_revenue {
             entry.priced += 1;
             entry.spread += spread;
@@ -595,7 +605,8 @@ fn revenue(projection: &Projection, parsed: &Parsed) -> Result<Table, ReportErro
                 json!(format_scaled(revenue.spread, scales.asset(&quote))),
                 usd(Some(revenue.spread_usd)),
                 json!(revenue.unknown_usd),
-                usd(Some(0)),
+                usd(Some(revenue.fee_usd)),
+                json!(format_scaled(revenue.fee, scales.asset(&quote))),
             ]
         })
         .collect();
@@ -611,13 +622,14 @@ fn revenue(projection: &Projection, parsed: &Parsed) -> Result<Table, ReportErro
             "spread_revenue_usd",
             "trades_without_usd",
             "fee_revenue_usd",
+            "fee_revenue",
         ],
         rows,
         next_cursor,
         extra: vec![
             ("total_spread_revenue_usd", usd(Some(total_usd))),
             ("total_trades_without_usd", json!(total_unknown)),
-            ("total_fee_revenue_usd", usd(Some(0))),
+            ("total_fee_revenue_usd", usd(Some(total_fee_usd))),
         ],
     })
 }

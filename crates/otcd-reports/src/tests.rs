@@ -157,6 +157,37 @@ fn positions_pnl_and_spread_revenue_match_hand_computed_values() {
 }
 
 #[test]
+fn fee_revenue_is_reported_per_trade_and_in_total_and_counts_in_the_desks_position() {
+    let mut session = Session::new();
+    let tier = otcd_core::engine::TierSpec {
+        name: TierName::parse("standard").unwrap(),
+        spread_centi_bps: 2_000,
+        bands: Vec::new(),
+        trade_notional_usd_max: None,
+        daily_notional_usd_max: None,
+        rate_limits: None,
+        fee_centi_bps: 250,
+    };
+    session.run(T0 + 500, Command::PutTier(tier));
+    let client = session.client(T0 + 1_000);
+    // Buy 1 BTC at 50,110.02: fee 5,011,002 × 2.5 / 10,000 = 1,252.75 → 12.53 USD (rounded up).
+    session.market(&client, Side::Buy, BTC, 4_999_000, 5_001_000, T0 + 2_000);
+    // Sell 1 BTC at 49,890.02: fee 1,247.25 → 12.48 USD.
+    session.market(&client, Side::Sell, BTC, 4_999_000, 5_001_000, T0 + 602_000);
+    let trades = json(&session.projection, ReportKind::Trades, ReportParams::default());
+    let fees: Vec<&str> = trades["items"].as_array().unwrap().iter().map(|row| row["fee"].as_str().unwrap()).collect();
+    assert_eq!(fees, ["12.53", "12.48"]);
+    let revenue = json(&session.projection, ReportKind::Revenue, ReportParams::default());
+    assert_eq!(revenue["total_fee_revenue_usd"], "25.01");
+    assert_eq!(revenue["items"][0]["fee_revenue"], "25.01");
+    assert_eq!(revenue["total_spread_revenue_usd"], "200.00", "the spread is unchanged by the fee");
+    // The desk's USD: 220.00 from the prices plus 25.01 of fees.
+    let positions = json(&session.projection, ReportKind::Positions, ReportParams::default());
+    let usd = positions["items"].as_array().unwrap().iter().find(|row| row["asset"] == "USD").unwrap();
+    assert_eq!(usd["traded_position"], "245.01");
+}
+
+#[test]
 fn average_cost_partially_closes_and_flips() {
     let mut position = crate::Position::new(AssetCode::parse("BTC").unwrap());
     position.apply(2 * BTC, Some(100_000_00), false); // long 2 at 50,000

@@ -28,6 +28,10 @@ pub struct TradeRow {
     pub spread_revenue: Option<i128>,
     /// The same in USD cents, when a USD rate is known.
     pub spread_revenue_usd: Option<i128>,
+    /// The desk's fee in quote-asset minor units (0: none).
+    pub fee: i128,
+    /// The fee in USD cents, when a USD rate is known.
+    pub fee_usd: Option<i128>,
 }
 
 /// What a trade-log query selects. Times are ms; `to` is exclusive. `after` is a cursor: trade numbers above it.

@@ -59,6 +59,7 @@ const TRADE_COLUMNS: &[&str] = &[
     "spread_revenue_usd",
     "executed_at",
     "seq",
+    "fee",
 ];
 
 #[test]
