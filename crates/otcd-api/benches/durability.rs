@@ -17,6 +17,10 @@ use otcd_journal::{FileJournal, Journal, JournalOptions};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The allocator the `otcd` binary runs with, so that these figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CLIENTS: usize = 100;
 
 fn setup_commands() -> Vec<Command> {

@@ -150,7 +150,8 @@ async fn run_trades(arguments: &Arguments, admin: &Key, spec: &str) -> anyhow::R
         "rfq_errors": report.rfq_errors,
         "accept_errors": report.accept_errors,
         "unfinished": report.unfinished,
-        "trade_from_due": percentiles(&report.trade_us),
+        "trade": percentiles(&report.trade_us),
+        "trade_from_due": percentiles(&report.trade_from_due_us),
         "rfq": percentiles(&report.rfq_us),
         "accept": percentiles(&report.accept_us),
     });

@@ -28,7 +28,10 @@ pub struct TradePlan {
 
 /// Latencies in microseconds and error counts of a run.
 pub struct TradeReport {
-    /// From when the trade was due to the accept's response (includes any wait for a busy connection).
+    /// From when the trade was due to the accept's response: includes the wait for a busy connection and the
+    /// timer's lateness (tokio sleeps in whole milliseconds, so a trade starts up to ~1 ms after it is due).
+    pub trade_from_due_us: Histogram<u64>,
+    /// From sending the RFQ to the accept's response: what the desk takes for the pair.
     pub trade_us: Histogram<u64>,
     pub rfq_us: Histogram<u64>,
     pub accept_us: Histogram<u64>,
@@ -42,6 +45,7 @@ pub struct TradeReport {
 impl TradeReport {
     fn new() -> anyhow::Result<Self> {
         Ok(Self {
+            trade_from_due_us: histogram()?,
             trade_us: histogram()?,
             rfq_us: histogram()?,
             accept_us: histogram()?,
@@ -53,6 +57,7 @@ impl TradeReport {
     }
 
     fn merge(&mut self, other: TradeReport) -> anyhow::Result<()> {
+        self.trade_from_due_us.add(&other.trade_from_due_us)?;
         self.trade_us.add(&other.trade_us)?;
         self.rfq_us.add(&other.rfq_us)?;
         self.accept_us.add(&other.accept_us)?;
@@ -212,6 +217,7 @@ async fn run_connection(address: SocketAddr, keys: Vec<Key>, schedule: Schedule)
 struct TradeOutcome {
     rfq: Result<Duration, String>,
     accept: Option<Result<(Duration, Instant), String>>,
+    started: Instant,
 }
 
 impl TradeOutcome {
@@ -226,7 +232,8 @@ impl TradeOutcome {
         match self.accept {
             Some(Ok((elapsed, finished))) => {
                 report.accept_us.record(micros(elapsed))?;
-                report.trade_us.record(micros(finished.saturating_duration_since(due)))?;
+                report.trade_from_due_us.record(micros(finished.saturating_duration_since(due)))?;
+                report.trade_us.record(micros(finished.saturating_duration_since(self.started)))?;
             }
             Some(Err(text)) => {
                 report.accept_errors += 1;
@@ -255,7 +262,7 @@ async fn trade(
     let (status, answer) = signed_post(sender, ring, "/v1/rfq", &body).await?;
     let rfq_elapsed = started.elapsed();
     if status != 201 {
-        return Ok(TradeOutcome { rfq: Err(format!("rfq: {status} {answer}")), accept: None });
+        return Ok(TradeOutcome { rfq: Err(format!("rfq: {status} {answer}")), accept: None, started });
     }
     let quote_id = serde_json::from_str::<serde_json::Value>(&answer)?["quote_id"]
         .as_str()
@@ -271,7 +278,7 @@ async fn trade(
     } else {
         Err(format!("accept: {status} {answer}"))
     };
-    Ok(TradeOutcome { rfq: Ok(rfq_elapsed), accept: Some(accept) })
+    Ok(TradeOutcome { rfq: Ok(rfq_elapsed), accept: Some(accept), started })
 }
 
 async fn signed_post(sender: &mut Sender, ring: &mut KeyRing, path: &str, body: &str) -> anyhow::Result<(u16, String)> {
