@@ -4,16 +4,22 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use otcd_api::metrics::Metrics;
-use otcd_api::runner::{Runner, RunnerConfig};
+use otcd_api::runner::{EngineHandle, Runner, RunnerConfig};
 use otcd_api::store;
 use otcd_core::catalog::{AssetCode, Catalog};
-use otcd_core::engine::{Actor, Command, Desk, JournalRecord, NewClient, NewDeposit, NewKey};
+use otcd_core::engine::orders::AcceptQuote;
+use otcd_core::engine::{Actor, Command, Desk, JournalRecord, NewClient, NewDeposit, NewKey, Outcome, QuoteRequest};
 use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
+use otcd_core::model::RequestedSize;
 use otcd_core::model::{Jurisdiction, KeyAlgorithm, KycStatus, Scope, Settlement};
 use otcd_core::time::TimestampMs;
 use otcd_journal::{FileJournal, Journal, JournalOptions};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The allocator the `otcd` binary runs with, so that these figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CLIENTS: usize = 100;
 
@@ -101,67 +107,105 @@ fn btc_usd_book() -> otcd_core::market::VenueBook {
     }
 }
 
-/// `count` trades from `concurrency` tasks, each an RFQ quote then its acceptance; returns the wall time.
-fn durable_trades(count: u64, concurrency: u64) -> Duration {
-    use otcd_core::engine::orders::AcceptQuote;
-    use otcd_core::engine::{Outcome, QuoteRequest};
-    use otcd_core::model::RequestedSize;
-    let directory = tempfile::tempdir().unwrap();
-    let opened = store::open(directory.path()).unwrap();
-    let runner = Runner::start(
-        opened.desk,
-        Box::new(opened.journal),
-        opened.snapshots,
-        RunnerConfig::default(),
-        Arc::new(Metrics::new()),
-    );
-    let engine = runner.handle();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let elapsed = runtime.block_on(async {
-        for command in setup_commands() {
-            engine.submit(Actor::default(), command).await.unwrap();
-        }
-        for client in 0..CLIENTS {
-            let client_id = ClientId::parse(&format!("cl_{:08}", client + 1)).unwrap();
-            let funding = NewDeposit {
-                client_id,
-                asset: AssetCode::parse("USD").unwrap(),
-                amount: 1_000_000_000_000,
-                reference: ClientReference::parse("bench-funding").unwrap(),
-                notional_usd: None,
-            };
-            engine.submit(Actor::default(), Command::Deposit(funding)).await.unwrap();
-        }
-        let book = btc_usd_book();
+/// A desk of `CLIENTS` funded clients behind a running runner, on a fresh data directory.
+struct TradingDesk {
+    _directory: tempfile::TempDir,
+    runner: Runner,
+    engine: EngineHandle,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl TradingDesk {
+    fn start() -> Self {
+        let directory = tempfile::tempdir().unwrap();
+        let opened = store::open(directory.path()).unwrap();
+        let runner = Runner::start(
+            opened.desk,
+            Box::new(opened.journal),
+            opened.snapshots,
+            RunnerConfig::default(),
+            Arc::new(Metrics::new()),
+        );
+        let engine = runner.handle();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        runtime.block_on(async {
+            for command in setup_commands() {
+                engine.submit(Actor::default(), command).await.unwrap();
+            }
+            for client in 0..CLIENTS {
+                engine.submit(Actor::default(), Command::Deposit(funding(client))).await.unwrap();
+            }
+        });
+        Self { _directory: directory, runner, engine, runtime }
+    }
+
+    fn stop(self) {
+        drop(self.engine);
+        self.runner.shutdown();
+    }
+}
+
+fn funding(client: usize) -> NewDeposit {
+    NewDeposit {
+        client_id: client_id(client as u64),
+        asset: AssetCode::parse("USD").unwrap(),
+        amount: 1_000_000_000_000,
+        reference: ClientReference::parse("bench-funding").unwrap(),
+        notional_usd: None,
+    }
+}
+
+fn client_id(index: u64) -> ClientId {
+    ClientId::parse(&format!("cl_{:08}", index % CLIENTS as u64 + 1)).unwrap()
+}
+
+/// Trade `index`'s RFQ: 0.01 BTC, priced from a one-level book carried in the command.
+fn quote_request(index: u64, book: &otcd_core::market::VenueBook) -> Command {
+    Command::RequestQuote(QuoteRequest {
+        client_id: client_id(index),
+        client_rfq_id: None,
+        instrument: "BTC-USD".into(),
+        side: otcd_core::market::Side::Buy,
+        size: RequestedSize::Base(1_000_000),
+        validity_ms: 60_000,
+        notional_usd: None,
+        books: vec![book.clone()],
+        cross: None,
+    })
+}
+
+fn accept(index: u64, quote_id: String) -> Command {
+    Command::AcceptQuote(AcceptQuote {
+        client_id: client_id(index),
+        client_order_id: ClientReference::parse(&format!("t-{index}")).unwrap(),
+        quote_id,
+        side: None,
+        notional_usd: None,
+    })
+}
+
+/// Submits trade `index`'s RFQ and returns the quote's id.
+async fn request_quote(engine: &EngineHandle, index: u64, book: &otcd_core::market::VenueBook) -> String {
+    let executed = engine.submit(Actor::default(), quote_request(index, book)).await.unwrap();
+    let Outcome::Quote(quote) = executed.outcome else { panic!("a quote") };
+    quote.quote_id
+}
+
+/// Runs `work(index)` for every index below `count` on `concurrency` tasks; returns the wall time.
+fn in_parallel<F, Work>(desk: &TradingDesk, count: u64, concurrency: u64, work: Work) -> Duration
+where
+    Work: Fn(EngineHandle, u64) -> F + Clone + Send + 'static,
+    F: std::future::Future<Output = ()> + Send,
+{
+    desk.runtime.block_on(async {
         let started = Instant::now();
         let mut tasks = Vec::new();
         for task in 0..concurrency {
-            let (engine, book) = (engine.clone(), book.clone());
+            let (engine, work) = (desk.engine.clone(), work.clone());
             tasks.push(tokio::spawn(async move {
                 let mut index = task;
                 while index < count {
-                    let client_id = ClientId::parse(&format!("cl_{:08}", index % CLIENTS as u64 + 1)).unwrap();
-                    let request = QuoteRequest {
-                        client_id: client_id.clone(),
-                        client_rfq_id: None,
-                        instrument: "BTC-USD".into(),
-                        side: otcd_core::market::Side::Buy,
-                        size: RequestedSize::Base(1_000_000),
-                        validity_ms: 60_000,
-                        notional_usd: None,
-                        books: vec![book.clone()],
-                        cross: None,
-                    };
-                    let executed = engine.submit(Actor::default(), Command::RequestQuote(request)).await.unwrap();
-                    let Outcome::Quote(quote) = executed.outcome else { panic!("a quote") };
-                    let accept = AcceptQuote {
-                        client_id,
-                        client_order_id: ClientReference::parse(&format!("t-{index}")).unwrap(),
-                        quote_id: quote.quote_id,
-                        side: None,
-                        notional_usd: None,
-                    };
-                    engine.submit(Actor::default(), Command::AcceptQuote(accept)).await.unwrap();
+                    work(engine.clone(), index).await;
                     index += concurrency;
                 }
             }));
@@ -170,9 +214,48 @@ fn durable_trades(count: u64, concurrency: u64) -> Duration {
             task.await.unwrap();
         }
         started.elapsed()
+    })
+}
+
+/// `count` trades from `concurrency` tasks, each an RFQ quote then its acceptance; returns the wall time.
+fn durable_trades(count: u64, concurrency: u64) -> Duration {
+    let desk = TradingDesk::start();
+    let book = btc_usd_book();
+    let elapsed = in_parallel(&desk, count, concurrency, move |engine, index| {
+        let book = book.clone();
+        async move {
+            let quote_id = request_quote(&engine, index, &book).await;
+            engine.submit(Actor::default(), accept(index, quote_id)).await.unwrap();
+        }
     });
-    drop(engine);
-    runner.shutdown();
+    desk.stop();
+    elapsed
+}
+
+/// Quote acceptance alone: `count` quotes are issued first (not timed), then only their acceptances are timed,
+/// from `concurrency` tasks; returns the wall time of the acceptances.
+fn durable_accepts(count: u64, concurrency: u64) -> Duration {
+    let desk = TradingDesk::start();
+    let book = btc_usd_book();
+    let quote_ids: Arc<parking_lot::Mutex<Vec<Option<String>>>> =
+        Arc::new(parking_lot::Mutex::new(vec![None; count as usize]));
+    let issued = quote_ids.clone();
+    in_parallel(&desk, count, concurrency, move |engine, index| {
+        let (book, issued) = (book.clone(), issued.clone());
+        async move {
+            let quote_id = request_quote(&engine, index, &book).await;
+            issued.lock()[index as usize] = Some(quote_id);
+        }
+    });
+    let quote_ids: Arc<Vec<String>> =
+        Arc::new(quote_ids.lock().iter_mut().map(|quote_id| quote_id.take().unwrap()).collect());
+    let elapsed = in_parallel(&desk, count, concurrency, move |engine, index| {
+        let quote_id = quote_ids[index as usize].clone();
+        async move {
+            engine.submit(Actor::default(), accept(index, quote_id)).await.unwrap();
+        }
+    });
+    desk.stop();
     elapsed
 }
 
@@ -217,6 +300,11 @@ fn benchmarks(criterion: &mut Criterion) {
             bencher.iter_custom(|iterations| (0..iterations).map(|_| durable_trades(TRADES, concurrency)).sum())
         });
     }
+    for concurrency in [256, 2_048] {
+        group.bench_function(format!("accept_only_{concurrency}_in_flight"), |bencher| {
+            bencher.iter_custom(|iterations| (0..iterations).map(|_| durable_accepts(TRADES, concurrency)).sum())
+        });
+    }
     group.finish();
 
     let mut group = criterion.benchmark_group("recovery");
@@ -224,8 +312,12 @@ fn benchmarks(criterion: &mut Criterion) {
     const EVENTS: u64 = 1_000_000;
     group.throughput(Throughput::Elements(EVENTS));
     let directory = tempfile::tempdir().unwrap();
-    write_journal(directory.path(), EVENTS);
+    let mut written = false;
     group.bench_function("open_1m_events_no_snapshot", |bencher| {
+        // Written only when this benchmark runs (not when a filter selects others): it takes a while.
+        if !std::mem::replace(&mut written, true) {
+            write_journal(directory.path(), EVENTS);
+        }
         bencher.iter_custom(|iterations| {
             (0..iterations)
                 .map(|_| {

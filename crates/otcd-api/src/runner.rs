@@ -3,7 +3,9 @@
 //! Two threads, two bounded queues:
 //! - the **engine thread** owns the `Desk`. It takes requests in batches, executes commands at the current time
 //!   (read here, outside the core), runs queries, and hands each accepted command's serialized record to the
-//!   journal thread together with the replies that depend on it;
+//!   journal thread together with the replies that depend on it. The record's JSON is encoded by the submitting
+//!   task before the command is queued ([`PayloadTail`]: the payload is the command, not its result), so the
+//!   engine thread only adds the time;
 //! - the **journal thread** appends the records, syncs once per group (group commit), and only then releases
 //!   the replies. A reply (2xx or a read that may have seen a new change) therefore never leaves before the
 //!   records it depends on are on disk.
@@ -56,10 +58,16 @@ enum Request {
     Command {
         actor: Actor,
         command: Box<Command>,
+        /// The command's journal payload without its time (see [`PayloadTail`]), encoded by the submitter.
+        tail: PayloadTail,
         reply: oneshot::Sender<Result<Executed, SubmitError>>,
     },
     Query {
         run: Box<dyn FnOnce(&Desk) -> Delivery + Send>,
+    },
+    /// A read whose answer is released at once (see [`EngineHandle::peek`]).
+    Peek {
+        run: Box<dyn FnOnce(&Desk) + Send>,
     },
     /// Ends the engine loop after everything queued before it.
     Stop,
@@ -201,7 +209,8 @@ impl EngineHandle {
         let audited =
             (actor.key_id.is_some() && !matches!(command, Command::Audit(_))).then(|| (actor.clone(), command.name()));
         let (reply, receiver) = oneshot::channel();
-        self.enqueue(Request::Command { actor, command: Box::new(command), reply })?;
+        let tail = PayloadTail::encode(&actor, &command);
+        self.enqueue(Request::Command { actor, command: Box::new(command), tail, reply })?;
         let result = receiver.await.unwrap_or(Err(SubmitError::Unavailable));
         if let (Err(SubmitError::Refused(refusal)), Some((actor, name))) = (&result, audited) {
             let event = otcd_core::engine::audit::AuditEvent {
@@ -219,7 +228,9 @@ impl EngineHandle {
     /// Journals an audit event without waiting for it (the request it describes is answered already).
     pub fn record_audit(&self, actor: Actor, event: otcd_core::engine::audit::AuditEvent) {
         let (reply, _ignored) = oneshot::channel();
-        let request = Request::Command { actor, command: Box::new(Command::Audit(event)), reply };
+        let command = Command::Audit(event);
+        let tail = PayloadTail::encode(&actor, &command);
+        let request = Request::Command { actor, command: Box::new(command), tail, reply };
         if self.enqueue(request).is_err() {
             tracing::warn!("the engine queue is full: an audit event was not recorded");
         }
@@ -243,6 +254,26 @@ impl EngineHandle {
         });
         self.enqueue(Request::Query { run })?;
         receiver.await.unwrap_or(Err(SubmitError::Unavailable))
+    }
+
+    /// Runs a read-only query in sequence with commands and answers at once, without waiting for the journal.
+    ///
+    /// Only for answers that never reach a client as they are: inputs the edge puts into a command (which is
+    /// then journaled itself), or records an acknowledged command made durable already (its own trades). Anything
+    /// else must use [`EngineHandle::query`], or a client could see a change that a crash would undo.
+    pub async fn peek<R: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Desk) -> R + Send + 'static,
+    ) -> Result<R, SubmitError> {
+        if self.shared.poisoned.load(Ordering::Acquire) {
+            return Err(SubmitError::Unavailable);
+        }
+        let (reply, receiver) = oneshot::channel::<R>();
+        let run = Box::new(move |desk: &Desk| {
+            let _ = reply.send(query(desk));
+        });
+        self.enqueue(Request::Peek { run })?;
+        receiver.await.map_err(|_| SubmitError::Unavailable)
     }
 
     fn enqueue(&self, request: Request) -> Result<(), SubmitError> {
@@ -323,13 +354,14 @@ impl EngineLoop {
                     let _ = reply.send(Err(SubmitError::Unavailable));
                 }
                 Request::Query { run } if poisoned => run(&self.desk)(false),
-                Request::Command { actor, command, reply } => {
-                    let result = self.execute(actor, *command, &mut payloads, &mut records);
+                Request::Command { actor, command, tail, reply } => {
+                    let result = self.execute(actor, *command, tail, &mut payloads, &mut records);
                     deliveries.push(Box::new(move |durable: bool| {
                         let _ = reply.send(if durable { result } else { Err(SubmitError::Unavailable) });
                     }));
                 }
                 Request::Query { run } => deliveries.push(run(&self.desk)),
+                Request::Peek { run } => run(&self.desk),
                 Request::Stop => unreachable!("stop requests are taken out of the batch"),
             }
         }
@@ -359,13 +391,14 @@ impl EngineLoop {
         &mut self,
         actor: Actor,
         command: Command,
+        tail: PayloadTail,
         payloads: &mut Vec<Vec<u8>>,
         records: &mut Vec<JournalRecord>,
     ) -> Result<Executed, SubmitError> {
         let record = JournalRecord { at: now_ms(), actor, command };
         let executed = self.desk.execute(&record)?;
         if executed.changed {
-            payloads.push(serde_json::to_vec(&record).expect("journal records serialize"));
+            payloads.push(tail.payload(record.at));
             self.last_seq += 1;
             if self.keep_records {
                 records.push(record);
@@ -568,6 +601,38 @@ fn journal_groups(
     }
 }
 
+/// A journal payload (the JSON of a [`JournalRecord`]) without its leading time: `,"actor":…,"command":…}`.
+///
+/// The submitting task encodes it before the command reaches the engine, since the payload is the command as
+/// submitted, not its result: the engine thread, the one writer everything waits for, then only prepends
+/// `{"at":N` (the time it reads when it executes). The bytes are exactly `serde_json::to_vec(&record)`, so the
+/// journal format does not change.
+struct PayloadTail(Vec<u8>);
+
+impl PayloadTail {
+    fn encode(actor: &Actor, command: &Command) -> Self {
+        let mut bytes = Vec::with_capacity(256);
+        bytes.extend_from_slice(br#","actor":"#);
+        serde_json::to_writer(&mut bytes, actor).expect("actors serialize");
+        bytes.extend_from_slice(br#","command":"#);
+        serde_json::to_writer(&mut bytes, command).expect("commands serialize");
+        bytes.push(b'}');
+        Self(bytes)
+    }
+
+    /// The whole record's payload at `at`.
+    fn payload(self, at: TimestampMs) -> Vec<u8> {
+        let time = at.0.to_string();
+        let mut payload = Vec::with_capacity(PAYLOAD_HEAD.len() + time.len() + self.0.len());
+        payload.extend_from_slice(PAYLOAD_HEAD);
+        payload.extend_from_slice(time.as_bytes());
+        payload.extend_from_slice(&self.0);
+        payload
+    }
+}
+
+const PAYLOAD_HEAD: &[u8] = br#"{"at":"#;
+
 pub fn now_ms() -> TimestampMs {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     TimestampMs(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
@@ -640,6 +705,44 @@ mod tests {
             rate_limits: None,
             fee_centi_bps: 0,
         })
+    }
+
+    #[test]
+    fn a_payload_assembled_from_its_tail_is_the_record_serialized_whole() {
+        let actor = Actor {
+            key_id: Some(KeyId::parse("k_client").unwrap()),
+            source_ip: Some("127.0.0.1".into()),
+            signature: Some("ab".repeat(16)),
+            signed_at_ms: Some(1_700_000_000_000),
+        };
+        let level = |price| otcd_core::market::Level { price, quantity: 123_456_789 };
+        let book = otcd_core::market::VenueBook {
+            venue: "venue \"a\"".into(),
+            instrument: "BTC-USD".into(),
+            bids: vec![level(4_999_000), level(4_998_000)],
+            asks: vec![level(5_000_000)],
+            as_of: TimestampMs(1_700_000_000_123),
+        };
+        let quote = Command::RequestQuote(otcd_core::engine::QuoteRequest {
+            client_id: otcd_core::ids::ClientId::parse("cl_00000001").unwrap(),
+            client_rfq_id: None,
+            instrument: "BTC-USD".into(),
+            side: otcd_core::market::Side::Buy,
+            size: otcd_core::model::RequestedSize::Base(1_000_000),
+            validity_ms: 5_000,
+            notional_usd: Some(-5),
+            books: vec![book],
+            cross: None,
+        });
+        for (actor, command, at) in [
+            (Actor::default(), initialize(), TimestampMs(0)),
+            (actor.clone(), tier("gold"), TimestampMs(-1)),
+            (actor, quote, TimestampMs(1_700_000_000_999)),
+        ] {
+            let tail = PayloadTail::encode(&actor, &command);
+            let record = JournalRecord { at, actor, command };
+            assert_eq!(tail.payload(at), serde_json::to_vec(&record).unwrap());
+        }
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
 //! Shared pieces of otcd's load tools: signed requests, keep-alive connections, and admin set-up calls.
 
+pub mod trade;
+
 use anyhow::{bail, Context};
 use hmac::Mac;
 use http_body_util::{BodyExt, Full};

@@ -42,12 +42,22 @@ struct Arguments {
     /// admin key, during the same window, and print its own line (reports read concurrently with the load).
     #[arg(long)]
     admin_reader_path: Option<String>,
+    /// Trade instead: a signed `POST /v1/rfq` then `POST /v1/orders` (type `quote`) per trade, alternating buy
+    /// and sell, e.g. `BTC-USD:0.01`. Open loop at `--trades-per-second`, one funded client per connection.
+    #[arg(long)]
+    trade: Option<String>,
+    /// The fixed rate of `--trade` (trades are due at this rate whether or not earlier ones finished).
+    #[arg(long, default_value_t = 2_000)]
+    trades_per_second: u64,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let arguments = Arguments::parse();
     let admin = Key::from_file(&arguments.admin_key_file)?;
+    if let Some(spec) = &arguments.trade {
+        return run_trades(&arguments, &admin, spec).await;
+    }
     let keys =
         create_client_keys(arguments.address, &admin, arguments.connections * arguments.keys_per_connection).await?;
     let warm_up_until = Instant::now() + Duration::from_secs(1);
@@ -102,6 +112,50 @@ async fn main() -> anyhow::Result<()> {
             report.latencies_us.value_at_quantile(0.99),
         );
     }
+    Ok(())
+}
+
+async fn run_trades(arguments: &Arguments, admin: &Key, spec: &str) -> anyhow::Result<()> {
+    let (instrument, quantity) = spec.split_once(':').context("--trade INSTRUMENT:QUANTITY")?;
+    let plan = otcd_loadgen::trade::TradePlan {
+        instrument: instrument.to_owned(),
+        quantity: quantity.to_owned(),
+        trades_per_second: arguments.trades_per_second,
+        connections: arguments.connections,
+        keys_per_connection: arguments.keys_per_connection,
+        warm_up: Duration::from_secs(1),
+        duration: Duration::from_secs(arguments.duration_seconds),
+    };
+    let report = otcd_loadgen::trade::run(arguments.address, admin, plan).await?;
+    if let Some(error) = &report.first_error {
+        eprintln!("first error: {error}");
+    }
+    let percentiles = |histogram: &Histogram<u64>| {
+        serde_json::json!({
+            "count": histogram.len(),
+            "p50_us": histogram.value_at_quantile(0.50),
+            "p90_us": histogram.value_at_quantile(0.90),
+            "p99_us": histogram.value_at_quantile(0.99),
+            "max_us": histogram.max(),
+        })
+    };
+    let summary = serde_json::json!({
+        "mode": "rfq_then_accept",
+        "instrument": instrument,
+        "quantity": quantity,
+        "connections": arguments.connections,
+        "seconds": arguments.duration_seconds,
+        "target_trades_per_second": arguments.trades_per_second,
+        "achieved_trades_per_second": report.trade_us.len() as f64 / arguments.duration_seconds as f64,
+        "rfq_errors": report.rfq_errors,
+        "accept_errors": report.accept_errors,
+        "unfinished": report.unfinished,
+        "trade": percentiles(&report.trade_us),
+        "trade_from_due": percentiles(&report.trade_from_due_us),
+        "rfq": percentiles(&report.rfq_us),
+        "accept": percentiles(&report.accept_us),
+    });
+    println!("{summary}");
     Ok(())
 }
 

@@ -6,6 +6,12 @@ mod telemetry;
 
 use clap::Parser;
 
+/// The engine thread allocates what other threads free (journal payloads, replies, snapshots): the system
+/// allocator spent about a third of the engine's time in malloc and free on the trade path, mimalloc far less
+/// (BENCHMARKS.md, "Execution").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     match cli.command {

@@ -36,7 +36,7 @@ pub struct QuoteOrderRequest {
     side: Option<Side>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderTradeView {
     pub trade_id: String,
     pub price: String,
@@ -46,7 +46,7 @@ pub struct OrderTradeView {
     pub executed_at: String,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub order_id: String,
     pub client_order_id: String,
@@ -354,11 +354,16 @@ async fn submit_order(
 ) -> ApiResult<(StatusCode, Json<OrderView>)> {
     let executed = state.engine.submit(signed.principal.actor(), command).await?;
     let Outcome::Order(order) = executed.outcome else { return Err(ApiError::internal("unexpected outcome")) };
-    let order_id = order.order_id.clone();
-    let trades = state.engine.query(move |desk| trades_of_order(desk, &order_id)).await?;
+    // The trades the order had when the command's reply was released: durable already, and a trade never
+    // changes, so they are read without waiting for the journal again.
+    let trade_ids = order.trade_ids.clone();
+    let trades: Vec<Trade> =
+        state.engine.peek(move |desk| trade_ids.iter().filter_map(|id| desk.trade(id).cloned()).collect()).await?;
     let view = order_view(state, &order, &trades).ok_or_else(|| ApiError::internal("order instrument missing"))?;
     if executed.changed {
-        publish_fill(state, client_id, &view, &trades).await;
+        // The stream events follow the response rather than delay it (their balance reads wait for the journal).
+        let (state, client_id, event_view) = (state.clone(), client_id.clone(), view.clone());
+        tokio::spawn(async move { publish_fill(&state, &client_id, &event_view, &trades).await });
     }
     let status = if executed.changed { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(view)))
@@ -368,9 +373,10 @@ async fn submit_order(
 /// then answers quote_not_found) or no USD price is known.
 async fn quote_notional(state: &AppState, client_id: &ClientId, quote_id: &str) -> ApiResult<Option<i128>> {
     let (owner, quote_id) = (client_id.clone(), quote_id.to_owned());
+    // An input of the command, never shown to the client: no need to wait for the journal.
     let quote = state
         .engine
-        .query(move |desk| {
+        .peek(move |desk| {
             desk.quote(&quote_id)
                 .filter(|quote| quote.client_id == owner)
                 .map(|quote| (quote.instrument.clone(), quote.quantity))

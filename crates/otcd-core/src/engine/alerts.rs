@@ -409,38 +409,23 @@ impl Desk {
     pub(super) fn after_trade(&mut self, at: TimestampMs, client_id: &ClientId) {
         let rules = &self.aml_rules;
         let window = rules.window_ms;
-        let baseline_start = at.0 - window * (rules.baseline_windows + 1);
-        let mut current = 0i128;
-        let mut baseline = 0i128;
-        let mut active_windows = std::collections::BTreeSet::new();
-        for trade in self.trades_of(client_id).rev().take(TRADES_SCANNED_MAX) {
-            if trade.executed_at.0 < baseline_start {
-                break;
-            }
-            let notional = trade.notional_usd.unwrap_or(0);
-            let windows_back = (at.0 - trade.executed_at.0) / window;
-            if windows_back == 0 {
-                current += notional;
-            } else {
-                baseline += notional;
-                active_windows.insert(windows_back);
-            }
-        }
+        let Some(flow) = self.orders.trade_flow(client_id) else { return };
+        let velocity = flow.velocity(at, window, rules.baseline_windows);
         // Averaged over the windows since the client's first trade in the baseline period, so a client with a
         // short history is compared with what it actually did, not with empty windows before it existed.
-        let span = active_windows.last().copied().unwrap_or(1).max(1);
-        let average = baseline / i128::from(span);
-        let exceeded = active_windows.len() >= rules.baseline_windows_min
+        let average = velocity.baseline / i128::from(velocity.span_windows.max(1));
+        let exceeded = velocity.active_windows >= rules.baseline_windows_min
             && average > 0
-            && current > average.saturating_mul(rules.velocity_multiple);
+            && velocity.current > average.saturating_mul(rules.velocity_multiple);
         if !exceeded || self.recent_alert(client_id, AlertKind::Velocity, at.0 - window) {
             return;
         }
+        let current = velocity.current;
         let evidence = format!(
             "USD cents traded within {window} ms: {current}; baseline average per window over the previous {} windows: \
              {average} ({} active); more than {} times the baseline",
             rules.baseline_windows,
-            active_windows.len(),
+            velocity.active_windows,
             rules.velocity_multiple
         );
         self.raise_alert(at, AlertKind::Velocity, Some(client_id.clone()), evidence);
@@ -482,6 +467,81 @@ fn validate_finding(finding: &SurveillanceFinding) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// A client's trades as time-window rules see them: their times and the running sum of their USD notional, in
+/// trade order. Kept beside the trade list (and rebuilt from it), so that a check over windows finds each
+/// window's trades by binary search instead of walking the client's trades after every trade. Trade times never
+/// decrease (the engine's clock never goes back), which is what makes the binary search exact.
+#[derive(Debug, Clone, Default)]
+pub struct TradeFlow {
+    times: Vec<i64>,
+    /// Element `i`: the USD cents of trades `0..=i` (an unknown value counts zero).
+    running_notional: Vec<i128>,
+}
+
+/// What the velocity rule measures at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Velocity {
+    /// USD cents traded in the current window.
+    pub current: i128,
+    /// USD cents traded in the earlier windows of the baseline period.
+    pub baseline: i128,
+    /// Earlier windows with at least one trade.
+    pub active_windows: usize,
+    /// How many windows back the earliest trade of the baseline period is (0 when there is none).
+    pub span_windows: i64,
+}
+
+impl TradeFlow {
+    pub fn push(&mut self, executed_at: TimestampMs, notional_usd: Option<i128>) {
+        debug_assert!(self.times.last().is_none_or(|last| *last <= executed_at.0), "trade times never decrease");
+        let before = self.running_notional.last().copied().unwrap_or(0);
+        self.times.push(executed_at.0);
+        self.running_notional.push(before + notional_usd.unwrap_or(0));
+    }
+
+    /// USD cents of the trades at positions `from..to`.
+    fn notional(&self, from: usize, to: usize) -> i128 {
+        let through = |end: usize| end.checked_sub(1).map_or(0, |last| self.running_notional[last]);
+        through(to) - through(from)
+    }
+
+    /// The first position in `from..to` whose time is at or after `time` (`to` when none).
+    fn first_at_or_after(&self, from: usize, to: usize, time: i64) -> usize {
+        from + self.times[from..to].partition_point(|traded| *traded < time)
+    }
+
+    /// USD cents traded at or after `since`.
+    pub fn notional_since(&self, since: TimestampMs) -> i128 {
+        let end = self.times.len();
+        self.notional(self.first_at_or_after(0, end, since.0), end)
+    }
+
+    /// The velocity rule's figures at `at`: the newest trades (at most `TRADES_SCANNED_MAX`) back to the start of
+    /// the baseline period, `baseline_windows + 1` windows before `at`; window `k` holds the trades with
+    /// `(at - time) / window_ms == k`.
+    pub fn velocity(&self, at: TimestampMs, window_ms: i64, baseline_windows: i64) -> Velocity {
+        let end = self.times.len();
+        let scanned_from = end.saturating_sub(TRADES_SCANNED_MAX);
+        let start = self.first_at_or_after(scanned_from, end, at.0 - window_ms * (baseline_windows + 1));
+        let current_from = self.first_at_or_after(start, end, at.0 - window_ms + 1);
+        let mut velocity = Velocity {
+            current: self.notional(current_from, end),
+            baseline: self.notional(start, current_from),
+            active_windows: 0,
+            span_windows: 0,
+        };
+        // Walk back one non-empty window at a time: a binary search each, never a trade at a time.
+        let mut newer = current_from;
+        while newer > start {
+            let windows_back = (at.0 - self.times[newer - 1]) / window_ms;
+            velocity.active_windows += 1;
+            velocity.span_windows = windows_back;
+            newer = self.first_at_or_after(start, newer, at.0 - window_ms * (windows_back + 1) + 1);
+        }
+        velocity
+    }
+}
+
 fn alert_position(alert_id: &str) -> Option<usize> {
     let number: usize = alert_id.strip_prefix("al_")?.parse().ok()?;
     number.checked_sub(1)
@@ -514,5 +574,60 @@ impl Desk {
             matches.join("; ")
         );
         self.raise_alert(at, AlertKind::SanctionsScreening, Some(client.client_id.clone()), evidence);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TradeFlow, Velocity, TRADES_SCANNED_MAX};
+    use crate::time::TimestampMs;
+    use proptest::prelude::*;
+
+    /// The rule's definition, trade by trade: the newest trades back to the baseline period's start.
+    fn velocity_by_walking(trades: &[(i64, Option<i128>)], at: i64, window: i64, baseline_windows: i64) -> Velocity {
+        let baseline_start = at - window * (baseline_windows + 1);
+        let (mut current, mut baseline) = (0, 0);
+        let mut active = std::collections::BTreeSet::new();
+        for (time, notional) in trades.iter().rev().take(TRADES_SCANNED_MAX) {
+            if *time < baseline_start {
+                break;
+            }
+            let windows_back = (at - time) / window;
+            if windows_back == 0 {
+                current += notional.unwrap_or(0);
+            } else {
+                baseline += notional.unwrap_or(0);
+                active.insert(windows_back);
+            }
+        }
+        let span_windows = active.last().copied().unwrap_or(0);
+        Velocity { current, baseline, active_windows: active.len(), span_windows }
+    }
+
+    proptest! {
+        #[test]
+        fn binary_searched_windows_agree_with_walking_every_trade(
+            gaps in proptest::collection::vec((0i64..40, proptest::option::of(0i128..1_000)), 0..200),
+            window in 1i64..30,
+            baseline_windows in 0i64..12,
+            after_last in 0i64..200,
+        ) {
+            let mut time = 1_000;
+            let mut trades = Vec::new();
+            let mut flow = TradeFlow::default();
+            for (gap, notional) in gaps {
+                time += gap;
+                trades.push((time, notional));
+                flow.push(TimestampMs(time), notional);
+            }
+            let at = time + after_last;
+            prop_assert_eq!(
+                flow.velocity(TimestampMs(at), window, baseline_windows),
+                velocity_by_walking(&trades, at, window, baseline_windows)
+            );
+            let since = at - window * 3;
+            let walked: i128 = trades.iter().rev().take_while(|(traded, _)| *traded >= since).filter_map(|(_, notional)| *notional).sum();
+            prop_assert_eq!(flow.notional_since(TimestampMs(since)), walked);
+        }
     }
 }

@@ -189,6 +189,9 @@ pub struct OrderBook {
     orders_by_client: HashMap<ClientId, Vec<usize>>,
     #[serde(skip)]
     trades_by_client: HashMap<ClientId, Vec<usize>>,
+    /// Each client's trade times and running USD notional, for checks over time windows.
+    #[serde(skip)]
+    trade_flow_by_client: HashMap<ClientId, super::alerts::TradeFlow>,
 }
 
 impl OrderBook {
@@ -197,6 +200,7 @@ impl OrderBook {
         self.by_order_id.clear();
         self.orders_by_client.clear();
         self.trades_by_client.clear();
+        self.trade_flow_by_client.clear();
         for (position, order) in self.orders.iter().enumerate() {
             self.by_client_order_id.insert((order.client_id.clone(), order.client_order_id.clone()), position);
             self.by_order_id.insert(order.order_id.clone(), position);
@@ -204,6 +208,10 @@ impl OrderBook {
         }
         for (position, trade) in self.trades.iter().enumerate() {
             self.trades_by_client.entry(trade.client_id.clone()).or_default().push(position);
+            self.trade_flow_by_client
+                .entry(trade.client_id.clone())
+                .or_default()
+                .push(trade.executed_at, trade.notional_usd);
         }
         self.resting = super::resting::RestingIndex::default();
         for (position, order) in self.orders.iter().enumerate() {
@@ -223,6 +231,10 @@ impl OrderBook {
 
     pub(super) fn push_trade(&mut self, trade: Trade) {
         self.trades_by_client.entry(trade.client_id.clone()).or_default().push(self.trades.len());
+        self.trade_flow_by_client
+            .entry(trade.client_id.clone())
+            .or_default()
+            .push(trade.executed_at, trade.notional_usd);
         self.trades.push(trade);
     }
 
@@ -256,6 +268,10 @@ impl OrderBook {
     pub fn trade(&self, trade_id: &str) -> Option<&Trade> {
         let number: usize = trade_id.strip_prefix("t_")?.parse().ok()?;
         self.trades.get(number.checked_sub(1)?)
+    }
+
+    pub(super) fn trade_flow(&self, client_id: &ClientId) -> Option<&super::alerts::TradeFlow> {
+        self.trade_flow_by_client.get(client_id)
     }
 }
 
@@ -635,11 +651,7 @@ impl Desk {
 
     /// USD notional the client traded since `since` (cents; trades without a known USD value count zero).
     pub fn notional_traded_since(&self, client_id: &ClientId, since: TimestampMs) -> i128 {
-        self.trades_of(client_id)
-            .rev()
-            .take_while(|trade| trade.executed_at >= since)
-            .filter_map(|trade| trade.notional_usd)
-            .sum()
+        self.orders.trade_flow(client_id).map_or(0, |flow| flow.notional_since(since))
     }
 
     /// USD notional traded on credit so far (cents).
