@@ -57,27 +57,14 @@ fn deposit(index: u64) -> Command {
     })
 }
 
-/// Submits `count` deposits from `concurrency` tasks; returns the wall time.
+/// Submits `count` deposits from `concurrency` tasks on a fresh desk; returns the wall time.
 fn durable_deposits(count: u64, concurrency: u64) -> Duration {
-    let directory = tempfile::tempdir().unwrap();
-    let opened = store::open(directory.path()).unwrap();
-    let runner = Runner::start(
-        opened.desk,
-        Box::new(opened.journal),
-        opened.snapshots,
-        RunnerConfig::default(),
-        Arc::new(Metrics::new()),
-    );
-    let engine = runner.handle();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let elapsed = runtime.block_on(async {
-        for command in setup_commands() {
-            engine.submit(Actor::default(), command).await.unwrap();
-        }
+    let desk = TradingDesk::start();
+    let elapsed = desk.runtime.block_on(async {
         let started = Instant::now();
         let mut tasks = Vec::new();
         for task in 0..concurrency {
-            let engine = engine.clone();
+            let engine = desk.engine.clone();
             tasks.push(tokio::spawn(async move {
                 let mut index = task;
                 while index < count {
@@ -91,8 +78,7 @@ fn durable_deposits(count: u64, concurrency: u64) -> Duration {
         }
         started.elapsed()
     });
-    drop(engine);
-    runner.shutdown();
+    desk.stop();
     elapsed
 }
 

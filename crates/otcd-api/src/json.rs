@@ -87,6 +87,12 @@ fn decimal_error(field: &str, error: DecimalError) -> ApiError {
     ApiError::invalid(field, error)
 }
 
+/// The text serde writes for a unit enum variant (`pending`, `desk_pays`, `custody`): how the API spells the
+/// engine's statuses and kinds. Empty for a value that is not written as a string.
+pub fn enum_text(value: impl serde::Serialize) -> String {
+    serde_json::to_value(value).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
 /// For PATCH: distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
 pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     deserializer: D,

@@ -226,10 +226,7 @@ pub fn view(
             let matched = line.difference() == 0;
             LineView {
                 asset: line.asset.to_string(),
-                account: serde_json::to_value(line.account)
-                    .ok()
-                    .and_then(|value| value.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                account: crate::json::enum_text(line.account),
                 ledger: amount(line.ledger.holdings),
                 submitted_payouts: amount(line.ledger.submitted_payouts),
                 confirming_deposits: amount(line.ledger.confirming_deposits),

@@ -87,7 +87,7 @@ pub fn recorded(found: &Match) -> ScreeningMatch {
 }
 
 fn list_name(found: &Match) -> String {
-    serde_json::to_value(found.list).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default()
+    crate::json::enum_text(found.list)
 }
 
 fn load_screener(directory: &std::path::Path) -> Result<Screener, otcd_sanctions::LoadError> {

@@ -135,7 +135,7 @@ pub async fn run(state: AppState, rails: SimulatedRails, mut stop: tokio::sync::
 async fn step(state: &AppState, rail: &dyn Rail, withdrawal: &Withdrawal) {
     let _rail_step = state.rail_step.lock().await;
     let outcome = match withdrawal.status {
-        WithdrawalStatus::Pending if !payout_covered(state, withdrawal).await => return,
+        WithdrawalStatus::Pending if !wallet_covers(state, withdrawal.asset, withdrawal.amount).await => return,
         WithdrawalStatus::Pending => match rail.submit(withdrawal) {
             Ok(external_reference) => SettlementOutcome::Submitted { external_reference },
             Err(reason) => SettlementOutcome::Failed { reason },
@@ -174,14 +174,10 @@ fn record_payout_movement(state: &AppState, withdrawal: &Withdrawal, outcome: &S
     }
 }
 
-/// Whether the desk's hot wallet (or bank account) can pay the withdrawal now. A payout is handed to a rail only
+/// Whether the desk's hot wallet (or bank account) can pay `amount` now. A payout is handed to a rail only
 /// then: the engine would refuse to record a submission it cannot cover, and a rail must never be asked to send
 /// funds the desk's wallet lacks. The withdrawal stays pending (its top-up request, if the asset has a custody
 /// policy, is already waiting for an operator) and is tried again on the next poll.
-async fn payout_covered(state: &AppState, withdrawal: &Withdrawal) -> bool {
-    wallet_covers(state, withdrawal.asset, withdrawal.amount).await
-}
-
 async fn wallet_covers(state: &AppState, asset: otcd_core::catalog::AssetCode, amount: i128) -> bool {
     match state.engine.query(move |desk| desk.check_wallet_covers(asset, amount)).await {
         Ok(Ok(())) => true,

@@ -32,9 +32,8 @@ impl From<Option<&otcd_core::model::ClientScreening>> for ScreeningView {
         let Some(screening) = screening else {
             return Self { status: "clear".into(), matches: Vec::new(), lists: Vec::new() };
         };
-        let status = serde_json::to_value(screening.status).ok().and_then(|value| value.as_str().map(str::to_owned));
         Self {
-            status: status.unwrap_or_default(),
+            status: crate::json::enum_text(screening.status),
             matches: screening
                 .matches
                 .iter()
@@ -136,10 +135,7 @@ impl KeyView {
             secret,
             client_id: key.client_id().map(ToString::to_string),
             scopes: key.scopes.iter().map(|scope| scope.as_str().to_owned()).collect(),
-            algorithm: serde_json::to_value(key.algorithm)
-                .ok()
-                .and_then(|value| value.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            algorithm: crate::json::enum_text(key.algorithm),
             allowed_ips: key.allowed_ips.clone(),
             created_at: format_timestamp(key.created_at),
             revoked_at: key.revoked_at.map(format_timestamp),

@@ -254,15 +254,14 @@ fn figure_texts(values: &std::collections::BTreeMap<String, i128>) -> std::colle
 }
 
 fn alert_view(alert: &otcd_core::engine::alerts::Alert) -> AlertView {
-    let text = |value: serde_json::Value| value.as_str().unwrap_or_default().to_owned();
     let surveillance = alert.surveillance.as_ref();
     AlertView {
         alert_id: alert.alert_id.clone(),
-        kind: text(serde_json::to_value(alert.kind).unwrap_or_default()),
+        kind: crate::json::enum_text(alert.kind),
         client_id: alert.client_id.as_ref().map(ToString::to_string),
         created_at: crate::json::format_timestamp(alert.created_at),
         evidence: alert.evidence.clone(),
-        status: text(serde_json::to_value(alert.status).unwrap_or_default()),
+        status: crate::json::enum_text(alert.status),
         notes: alert
             .notes
             .iter()

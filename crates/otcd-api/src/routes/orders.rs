@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::Json;
 use otcd_core::decimal::format_scaled;
-use otcd_core::engine::orders::{AcceptQuote, Order, OrderStatus, Trade};
+use otcd_core::engine::orders::{AcceptQuote, Order, Trade};
 use otcd_core::engine::{Command, Outcome};
 use otcd_core::ids::{ClientId, ClientReference};
 use otcd_core::market::Side;
@@ -99,10 +99,6 @@ fn side_text(side: Side) -> String {
     }
 }
 
-fn status_text(status: OrderStatus) -> String {
-    serde_json::to_value(status).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 /// What the client paid (buy) or received (sell) in the quote asset, the fee included.
 pub(crate) fn net_amount(trade: &Trade) -> i128 {
     match trade.side {
@@ -134,7 +130,7 @@ pub(crate) fn order_view(state: &AppState, order: &Order, trades: &[Trade]) -> O
     let (limit_price, time_in_force, expire_at) = match &order.request {
         otcd_core::engine::orders::OrderRequest::Limit { limit_price, time_in_force, expire_at, .. } => (
             Some(format_scaled(*limit_price, instrument.price_scale)),
-            serde_json::to_value(time_in_force).ok().and_then(|value| value.as_str().map(str::to_owned)),
+            Some(crate::json::enum_text(time_in_force)),
             expire_at.map(format_timestamp),
         ),
         _ => (None, None, None),
@@ -151,7 +147,7 @@ pub(crate) fn order_view(state: &AppState, order: &Order, trades: &[Trade]) -> O
         instrument: order.instrument.clone(),
         side: side_text(order.side),
         quantity: format_scaled(order.quantity, base),
-        status: status_text(order.status),
+        status: crate::json::enum_text(order.status),
         filled_quantity: format_scaled(order.filled_quantity, base),
         average_price: order.average_price.map(|price| format_scaled(price, instrument.price_scale)),
         created_at: format_timestamp(order.created_at),
@@ -606,5 +602,5 @@ fn status_matches(order: &Order, wanted: &str) -> bool {
     if wanted == "open" {
         return order.is_live();
     }
-    status_text(order.status) == wanted
+    crate::json::enum_text(order.status) == wanted
 }

@@ -4,7 +4,7 @@
 use super::admin::admin;
 use super::{page_limit, parse_query};
 use crate::app::{AppState, Signed};
-use crate::json::{format_timestamp, parse_body, DecimalText};
+use crate::json::{enum_text, format_timestamp, parse_body, DecimalText};
 use crate::problem::{ApiError, ApiResult};
 use crate::views::ListView;
 use axum::extract::{Path, State};
@@ -68,10 +68,6 @@ pub struct WithdrawalView {
     pub updated_at: String,
 }
 
-fn snake(value: impl Serialize) -> String {
-    serde_json::to_value(value).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 fn destination_view(destination: &Destination) -> DestinationView {
     DestinationView {
         destination_id: destination.destination_id.clone(),
@@ -79,7 +75,7 @@ fn destination_view(destination: &Destination) -> DestinationView {
         network: destination.network.as_str().to_owned(),
         address: destination.address.clone(),
         label: destination.label.clone(),
-        status: snake(destination.status),
+        status: enum_text(destination.status),
         created_at: format_timestamp(destination.created_at),
     }
 }
@@ -92,7 +88,7 @@ fn withdrawal_view(state: &AppState, withdrawal: &Withdrawal) -> WithdrawalView 
         asset: withdrawal.asset.to_string(),
         amount: format_scaled(withdrawal.amount, scale),
         destination_id: withdrawal.destination_id.clone(),
-        status: snake(withdrawal.status),
+        status: enum_text(withdrawal.status),
         external_reference: withdrawal.external_reference.clone(),
         failure_reason: withdrawal.failure_reason.clone(),
         created_at: format_timestamp(withdrawal.created_at),
@@ -301,9 +297,9 @@ pub fn instruction_view(state: &AppState, instruction: &otcd_core::engine::netti
         cycle: instruction.cycle,
         client_id: instruction.client_id.to_string(),
         asset: instruction.asset.to_string(),
-        direction: snake(instruction.direction),
+        direction: enum_text(instruction.direction),
         amount: format_scaled(instruction.amount, scale),
-        status: snake(instruction.status),
+        status: enum_text(instruction.status),
         failure_reason: instruction.failure_reason.clone(),
         created_at: format_timestamp(instruction.created_at),
         updated_at: format_timestamp(instruction.updated_at),

@@ -113,7 +113,7 @@ pub struct CustodyBook {
 }
 
 /// A wallet's holdings, from the ledger's (credit-positive) balance of its account.
-fn holdings(desk: &Desk, asset: AssetCode, purpose: Purpose) -> i128 {
+pub(super) fn holdings(desk: &Desk, asset: AssetCode, purpose: Purpose) -> i128 {
     let key = AccountKey { owner: Owner::Desk, asset, purpose };
     desk.ledger.account_id(&key).map_or(0, |account| -desk.ledger.balance(account))
 }

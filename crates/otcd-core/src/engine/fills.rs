@@ -110,6 +110,18 @@ impl Desk {
         Ok(amounts)
     }
 
+    /// The desk's position limit on the quote asset, for the fill's move of its inventory: the trade's value in
+    /// on a client buy, out on a sell (the fee goes to the `Fees` account, not the position).
+    pub(super) fn check_fill_quote_limit(
+        &self,
+        instrument: &Instrument,
+        terms: &FillTerms,
+        amounts: &FillAmounts,
+    ) -> Result<(), CommandError> {
+        let change = if terms.side == Side::Buy { amounts.quote_amount } else { -amounts.quote_amount };
+        self.check_quote_asset_limit(instrument.quote, change)
+    }
+
     /// The desk's postings for a fill: inventory takes what the client gives net of the fee and pays out what the
     /// client receives gross of it; the fee goes to the `Fees` account of the quote asset.
     pub(super) fn desk_fill_postings(&mut self, instrument: &Instrument, amounts: &FillAmounts) -> Vec<Posting> {

@@ -691,6 +691,14 @@ fn validate_bands(bands: &[model::SpreadBand]) -> Result<(), CommandError> {
     Ok(())
 }
 
+impl Desk {
+    /// The desk's account that holds a catalog asset ([`holding_purpose`] of its kind).
+    pub(super) fn holding_purpose_of(&self, asset: crate::catalog::AssetCode) -> Result<Purpose, CommandError> {
+        let kind = self.catalog().and_then(|catalog| catalog.asset(&asset)).map(|asset| asset.kind);
+        kind.map(holding_purpose).ok_or(CommandError::NotInitialized)
+    }
+}
+
 /// Where the desk holds deposits of an asset: crypto at its custodian, fiat at its bank.
 pub(super) fn holding_purpose(kind: AssetKind) -> Purpose {
     match kind {

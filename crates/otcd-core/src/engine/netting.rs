@@ -210,8 +210,7 @@ impl Desk {
             // The desk pays from its wallet: never below what submitted withdrawals already need from it.
             self.check_wallet_covers(instruction.asset, instruction.amount)?;
         }
-        let kind = self.catalog().and_then(|catalog| catalog.asset(&instruction.asset)).map(|asset| asset.kind);
-        let purpose = super::holding_purpose(kind.ok_or(CommandError::NotInitialized)?);
+        let purpose = self.holding_purpose_of(instruction.asset)?;
         let owner = Owner::Client(instruction.client_id.clone());
         let available =
             self.ledger.open_account(AccountKey { owner, asset: instruction.asset, purpose: Purpose::Available }, None);

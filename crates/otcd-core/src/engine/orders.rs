@@ -550,10 +550,9 @@ impl Desk {
     ) -> Result<Trade, CommandError> {
         // Computed before any account is opened: a refused command must change nothing.
         let amounts = self.fill_amounts(instrument, terms)?;
-        let desk_quote_change = if terms.side == Side::Buy { amounts.quote_amount } else { -amounts.quote_amount };
         self.check_tier_limits(at, client, terms.notional_usd)?;
         self.check_funds(client, amounts.gives, amounts.gives_amount, terms.notional_usd)?;
-        self.check_quote_asset_limit(instrument.quote, desk_quote_change)?;
+        self.check_fill_quote_limit(instrument, terms, &amounts)?;
         let floor = match client.settlement {
             Settlement::Prefunded => Some(0),
             Settlement::Credit => None,

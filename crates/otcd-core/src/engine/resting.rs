@@ -368,8 +368,7 @@ impl Desk {
     ) -> Result<super::orders::Trade, CommandError> {
         let amounts = self.fill_amounts(instrument, terms)?;
         self.check_tier_limits(at, client, terms.notional_usd)?;
-        let desk_quote_change = if order.side == Side::Buy { amounts.quote_amount } else { -amounts.quote_amount };
-        self.check_quote_asset_limit(instrument.quote, desk_quote_change)?;
+        self.check_fill_quote_limit(instrument, terms, &amounts)?;
         let held = self.ledger.pending(reservation).map_or(0, |pending| pending.remaining);
         let from_reserved = amounts.gives_amount.min(held);
         let top_up = amounts.gives_amount - from_reserved;

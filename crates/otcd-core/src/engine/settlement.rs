@@ -226,11 +226,7 @@ impl Desk {
 
     /// The desk's wallet (crypto: hot) or bank account for an asset: what it holds, minor units.
     pub fn payout_holdings(&self, asset: AssetCode) -> i128 {
-        let Some(kind) = self.catalog().and_then(|catalog| catalog.asset(&asset)).map(|asset| asset.kind) else {
-            return 0;
-        };
-        let key = AccountKey { owner: Owner::Desk, asset, purpose: super::holding_purpose(kind) };
-        self.ledger.account_id(&key).map_or(0, |account| -self.ledger.balance(account))
+        self.holding_purpose_of(asset).map_or(0, |purpose| super::custody::holdings(self, asset, purpose))
     }
 
     /// Σ amount of the asset's withdrawals pending (`Pending`) or handed to a rail and not yet settled
@@ -239,15 +235,10 @@ impl Desk {
         self.settlement.outflow(asset, status)
     }
 
-    /// Whether the hot wallet (crypto) or bank account (fiat) can pay this withdrawal now, on top of what is
-    /// already submitted and not yet settled. The settlement worker asks before handing a payout to a rail, and
-    /// the engine checks again when the submission is recorded, so a payout is never sent from funds the desk
-    /// does not hold in that wallet; it waits (pending) for a deposit or an approved top-up from cold.
-    pub fn check_payout_liquidity(&self, withdrawal: &Withdrawal) -> Result<(), CommandError> {
-        self.check_wallet_covers(withdrawal.asset, withdrawal.amount)
-    }
-
-    /// Whether the asset's paying wallet holds `amount` beyond the payouts already submitted.
+    /// Whether the asset's paying wallet (crypto: hot; fiat: bank) holds `amount` beyond the payouts already
+    /// submitted and not yet settled. The settlement worker asks before handing a payout to a rail, and the engine
+    /// checks again when the submission (or a `desk_pays` instruction) is recorded, so a payout is never sent from
+    /// funds the desk does not hold in that wallet; it waits for a deposit or an approved top-up from cold.
     pub fn check_wallet_covers(&self, asset: AssetCode, amount: i128) -> Result<(), CommandError> {
         let holdings = self.payout_holdings(asset);
         let committed = self.settlement.outflow(asset, WithdrawalStatus::Submitted);
@@ -462,12 +453,11 @@ impl Desk {
                 if external_reference.is_empty() || external_reference.len() > REASON_BYTES_MAX {
                     return Err(CommandError::invalid("external_reference", "1 to 500 bytes"));
                 }
-                self.check_payout_liquidity(&withdrawal)?;
+                self.check_wallet_covers(withdrawal.asset, withdrawal.amount)?;
                 WithdrawalStatus::Submitted
             }
             (WithdrawalStatus::Submitted, SettlementOutcome::Completed) => {
-                let kind = self.catalog().and_then(|catalog| catalog.asset(&withdrawal.asset)).map(|asset| asset.kind);
-                let purpose = super::holding_purpose(kind.ok_or(CommandError::NotInitialized)?);
+                let purpose = self.holding_purpose_of(withdrawal.asset)?;
                 let holding =
                     self.ledger.open_account(AccountKey { owner: Owner::Desk, asset: withdrawal.asset, purpose }, None);
                 self.ledger.post_pending(
