@@ -4,6 +4,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod background;
 pub mod demo;
 pub mod events;
 pub mod json;
@@ -23,6 +24,7 @@ pub mod secrets;
 pub mod server;
 pub mod sessions;
 pub mod settlement_worker;
+pub mod snapshot_follower;
 pub mod store;
 pub mod stream;
 pub mod surveillance_raiser;

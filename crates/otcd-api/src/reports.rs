@@ -83,6 +83,7 @@ impl ReportsService {
         let thread = std::thread::Builder::new()
             .name("otcd-reports".into())
             .spawn(move || {
+                crate::background::lower_current_thread_priority();
                 let mut projector = Projector { inner, tail: otcd_journal::JournalTail::new(&journal_dir) };
                 if let Err(error) = projector.run(&receiver, &engine) {
                     tracing::error!(%error, "reports projection stopped; reports answer 503 until restart");

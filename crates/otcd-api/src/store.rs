@@ -135,7 +135,7 @@ pub fn open(data_dir: &Path) -> Result<OpenedDesk, StoreError> {
 
 /// Re-executes one journaled record. It was accepted once, so it must be accepted again: anything else means
 /// the journal and the code disagree, and continuing would build a different state than the one acknowledged.
-fn replay(desk: &mut Desk, seq: u64, payload: &[u8]) -> Result<JournalRecord, String> {
+pub(crate) fn replay(desk: &mut Desk, seq: u64, payload: &[u8]) -> Result<JournalRecord, String> {
     let record: JournalRecord =
         serde_json::from_slice(payload).map_err(|error| format!("record {seq} cannot be decoded: {error}"))?;
     match desk.execute(&record) {

@@ -14,6 +14,7 @@
 //! 3. each reserved account's balance equals the sum of its open pending transfers.
 
 use crate::catalog::AssetCode;
+use crate::chunked_vec::{self, ChunkedVec};
 use crate::ids::ClientId;
 use crate::time::TimestampMs;
 use serde::{Deserialize, Serialize};
@@ -214,15 +215,16 @@ pub enum LedgerError {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Ledger {
     accounts: Vec<Account>,
-    transactions: Vec<Transaction>,
-    entries: Vec<Entry>,
+    /// The ledger's history grows for the desk's lifetime: chunked so that growing it never stalls the engine.
+    transactions: ChunkedVec<Transaction>,
+    entries: ChunkedVec<Entry>,
     pending: BTreeMap<PendingId, PendingTransfer>,
     next_pending: u64,
     /// Derived from `accounts`/`entries`; rebuilt by [`Ledger::rebuild_indexes`] after loading a snapshot.
     #[serde(skip)]
     index: HashMap<AccountKey, AccountId>,
     #[serde(skip)]
-    entries_by_account: Vec<Vec<u64>>,
+    entries_by_account: Vec<ChunkedVec<u64>>,
 }
 
 impl Ledger {
@@ -238,7 +240,7 @@ impl Ledger {
             .enumerate()
             .map(|(position, account)| (account.key.clone(), account_id(position)))
             .collect();
-        self.entries_by_account = vec![Vec::new(); self.accounts.len()];
+        self.entries_by_account = vec![ChunkedVec::new(); self.accounts.len()];
         for (position, entry) in self.entries.iter().enumerate() {
             self.entries_by_account[entry.account.0 as usize].push(position as u64);
         }
@@ -256,7 +258,7 @@ impl Ledger {
         let id = account_id(self.accounts.len());
         self.index.insert(key.clone(), id);
         self.accounts.push(Account { key, balance: 0, floor });
-        self.entries_by_account.push(Vec::new());
+        self.entries_by_account.push(ChunkedVec::new());
         id
     }
 
@@ -284,7 +286,7 @@ impl Ledger {
         Ok(())
     }
 
-    pub fn transactions(&self) -> &[Transaction] {
+    pub fn transactions(&self) -> &ChunkedVec<Transaction> {
         &self.transactions
     }
 
@@ -293,14 +295,15 @@ impl Ledger {
         self.transactions.get((id.0 as usize).wrapping_sub(1))
     }
 
-    pub fn entries_of(&self, transaction: &Transaction) -> &[Entry] {
+    pub fn entries_of(&self, transaction: &Transaction) -> chunked_vec::Iter<'_, Entry> {
         let first = transaction.first_entry as usize;
-        &self.entries[first..first + usize::from(transaction.entry_count)]
+        self.entries.range(first..first + usize::from(transaction.entry_count))
     }
 
     /// Positions (in entry order) of an account's entries.
-    pub fn entry_positions(&self, id: AccountId) -> &[u64] {
-        self.entries_by_account.get(id.0 as usize).map_or(&[], Vec::as_slice)
+    pub fn entry_positions(&self, id: AccountId) -> &ChunkedVec<u64> {
+        static NONE: ChunkedVec<u64> = ChunkedVec::new();
+        self.entries_by_account.get(id.0 as usize).unwrap_or(&NONE)
     }
 
     pub fn entry(&self, position: u64) -> Option<&Entry> {
@@ -535,11 +538,8 @@ impl Ledger {
                 "reservation transactions are settled by post or void, not reversed".into(),
             ));
         }
-        let postings: Vec<Posting> = self
-            .entries_of(original)
-            .iter()
-            .map(|entry| Posting { account: entry.account, amount: -entry.amount })
-            .collect();
+        let postings: Vec<Posting> =
+            self.entries_of(original).map(|entry| Posting { account: entry.account, amount: -entry.amount }).collect();
         let reversal = self.apply(at, TransactionKind::Reversal { of: id }, &postings)?;
         self.transactions[(id.0 - 1) as usize].reversed_by = Some(reversal);
         Ok(reversal)

@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod catalog;
+pub mod chunked_vec;
 pub mod decimal;
 pub mod engine;
 pub mod ids;

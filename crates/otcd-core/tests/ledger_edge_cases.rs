@@ -73,7 +73,7 @@ fn several_postings_to_one_account_record_running_balances() {
     // Alice dips to 300, recovers to 500 and ends at exactly her floor: only the end state is checked.
     let id = fixture.ledger.apply(AT, trade(), &postings).unwrap();
     let transaction = fixture.ledger.transaction(id).unwrap().clone();
-    let after: Vec<i128> = fixture.ledger.entries_of(&transaction).iter().map(|entry| entry.balance_after).collect();
+    let after: Vec<i128> = fixture.ledger.entries_of(&transaction).map(|entry| entry.balance_after).collect();
     assert_eq!(after, vec![300, 700, 500, 500, 0, 1_000]);
     assert_eq!(fixture.ledger.balance(alice), 0);
     // One more unit would end below the floor, even though an intermediate posting would make room for it.

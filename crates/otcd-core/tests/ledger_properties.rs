@@ -811,7 +811,7 @@ impl World {
             let entries = ledger.entries_of(transaction);
             assert_eq!(entries.len(), usize::from(transaction.entry_count));
             let postings: Vec<Posting> =
-                entries.iter().map(|entry| Posting { account: entry.account, amount: entry.amount }).collect();
+                entries.clone().map(|entry| Posting { account: entry.account, amount: entry.amount }).collect();
             assert_eq!(postings, expected.postings, "entries of {:?}", transaction.id);
             let mut sums: BTreeMap<AssetCode, i128> = BTreeMap::new();
             for entry in entries {
@@ -843,7 +843,7 @@ impl World {
             assert_eq!(account.balance, self.model.balances[&id], "balance of {id:?} differs from the model");
             assert_eq!(ledger.balance(id), account.balance);
             assert_eq!(account.floor, self.model.floors[&id], "floor of {id:?}");
-            assert_eq!(ledger.entry_positions(id), positions[id.0 as usize].as_slice(), "entry index of {id:?}");
+            assert_eq!(*ledger.entry_positions(id), *positions[id.0 as usize].as_slice(), "entry index of {id:?}");
             let from_entries: i128 =
                 ledger.entry_positions(id).iter().map(|position| ledger.entry(*position).expect("entry").amount).sum();
             assert_eq!(from_entries, account.balance, "entries of {id:?} do not sum to its balance");

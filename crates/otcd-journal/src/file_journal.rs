@@ -352,6 +352,10 @@ impl Journal for FileJournal {
     fn durable_head(&self) -> ChainHead {
         self.durable
     }
+
+    fn dir(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
 }
 
 /// Repairs a torn tail and returns the file to append to, with its length and record count.

@@ -219,6 +219,10 @@ pub trait Journal: Send {
     fn head(&self) -> ChainHead;
     /// The last synced record.
     fn durable_head(&self) -> ChainHead;
+    /// The directory of the journal's files, for readers that follow it (`None`: not kept in files).
+    fn dir(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -154,6 +154,7 @@ async fn run_trades(arguments: &Arguments, admin: &Key, spec: &str) -> anyhow::R
         "trade_from_due": percentiles(&report.trade_from_due_us),
         "rfq": percentiles(&report.rfq_us),
         "accept": percentiles(&report.accept_us),
+        "slowest": report.slowest.iter().map(|slow| serde_json::json!({"trade_us": slow.trade_us, "started_at_ms": slow.started_at_ms})).collect::<Vec<_>>(),
     });
     println!("{summary}");
     Ok(())

@@ -40,6 +40,18 @@ pub struct TradeReport {
     /// Trades due in the measured window that were not finished by its end plus one second.
     pub unfinished: u64,
     pub first_error: Option<String>,
+    /// The slowest trades (by `trade_us`) with when they started, in milliseconds from the start of the
+    /// measured window: tails that line up across connections point at a stall on the desk (or the machine).
+    pub slowest: Vec<SlowTrade>,
+}
+
+/// How many of the slowest trades a report keeps.
+pub const SLOWEST_KEPT: usize = 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SlowTrade {
+    pub trade_us: u64,
+    pub started_at_ms: u64,
 }
 
 impl TradeReport {
@@ -53,6 +65,7 @@ impl TradeReport {
             accept_errors: 0,
             unfinished: 0,
             first_error: None,
+            slowest: Vec::with_capacity(SLOWEST_KEPT + 1),
         })
     }
 
@@ -65,7 +78,14 @@ impl TradeReport {
         self.accept_errors += other.accept_errors;
         self.unfinished += other.unfinished;
         self.first_error = self.first_error.take().or(other.first_error);
+        other.slowest.into_iter().for_each(|slow| self.keep_if_slow(slow));
         Ok(())
+    }
+
+    fn keep_if_slow(&mut self, trade: SlowTrade) {
+        self.slowest.push(trade);
+        self.slowest.sort_unstable_by(|left, right| right.cmp(left));
+        self.slowest.truncate(SLOWEST_KEPT);
     }
 
     fn error(&mut self, text: String) {
@@ -206,7 +226,7 @@ async fn run_connection(address: SocketAddr, keys: Vec<Key>, schedule: Schedule)
         let side = if (number / connections).is_multiple_of(2) { "buy" } else { "sell" };
         let outcome = trade(&mut sender, &mut ring, &schedule, number, side).await?;
         if measured {
-            outcome.record(due, &mut report)?;
+            outcome.record(due, schedule.measured_from(), &mut report)?;
         }
         number += connections;
     }
@@ -221,7 +241,7 @@ struct TradeOutcome {
 }
 
 impl TradeOutcome {
-    fn record(self, due: Instant, report: &mut TradeReport) -> anyhow::Result<()> {
+    fn record(self, due: Instant, measured_from: Instant, report: &mut TradeReport) -> anyhow::Result<()> {
         match self.rfq {
             Ok(elapsed) => report.rfq_us.record(micros(elapsed))?,
             Err(text) => {
@@ -233,7 +253,10 @@ impl TradeOutcome {
             Some(Ok((elapsed, finished))) => {
                 report.accept_us.record(micros(elapsed))?;
                 report.trade_from_due_us.record(micros(finished.saturating_duration_since(due)))?;
-                report.trade_us.record(micros(finished.saturating_duration_since(self.started)))?;
+                let trade_us = micros(finished.saturating_duration_since(self.started));
+                report.trade_us.record(trade_us)?;
+                let started_at_ms = self.started.saturating_duration_since(measured_from).as_millis() as u64;
+                report.keep_if_slow(SlowTrade { trade_us, started_at_ms });
             }
             Some(Err(text)) => {
                 report.accept_errors += 1;

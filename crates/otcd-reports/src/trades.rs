@@ -4,6 +4,7 @@
 //! the start by binary search (time window and cursor), and scans forward until the page is full.
 
 use otcd_core::catalog::AssetCode;
+use otcd_core::chunked_vec::ChunkedVec;
 use otcd_core::ids::ClientId;
 use otcd_core::market::Side;
 use std::collections::HashMap;
@@ -55,14 +56,15 @@ pub struct TradesPage<'a> {
 
 #[derive(Debug, Clone, Default)]
 pub struct TradeLog {
-    rows: Vec<TradeRow>,
+    /// Grows for the desk's lifetime: chunked so that growing it never copies (see `otcd_core::chunked_vec`).
+    rows: ChunkedVec<TradeRow>,
     clients: Vec<ClientId>,
     client_index: HashMap<ClientId, u32>,
     instruments: Vec<(String, AssetCode, AssetCode)>,
     instrument_index: HashMap<String, u16>,
-    by_client: Vec<Vec<u32>>,
-    by_instrument: Vec<Vec<u32>>,
-    by_asset: HashMap<AssetCode, Vec<u32>>,
+    by_client: Vec<ChunkedVec<u32>>,
+    by_instrument: Vec<ChunkedVec<u32>>,
+    by_asset: HashMap<AssetCode, ChunkedVec<u32>>,
 }
 
 impl TradeLog {
@@ -74,7 +76,7 @@ impl TradeLog {
         self.rows.is_empty()
     }
 
-    pub fn rows(&self) -> &[TradeRow] {
+    pub fn rows(&self) -> &ChunkedVec<TradeRow> {
         &self.rows
     }
 
@@ -95,7 +97,7 @@ impl TradeLog {
         let index = u32::try_from(self.clients.len()).expect("fewer than 2^32 clients");
         self.clients.push(client_id.clone());
         self.client_index.insert(client_id.clone(), index);
-        self.by_client.push(Vec::new());
+        self.by_client.push(ChunkedVec::new());
         index
     }
 
@@ -106,7 +108,7 @@ impl TradeLog {
         let index = u16::try_from(self.instruments.len()).expect("fewer than 65536 instruments");
         self.instruments.push((symbol.to_owned(), base, quote));
         self.instrument_index.insert(symbol.to_owned(), index);
-        self.by_instrument.push(Vec::new());
+        self.by_instrument.push(ChunkedVec::new());
         index
     }
 
@@ -140,13 +142,13 @@ impl TradeLog {
             },
             None => None,
         };
-        let empty: &[u32] = &[];
-        let lists: [Option<&[u32]>; 3] = [
-            client.map(|client| self.by_client[client as usize].as_slice()),
-            instrument.map(|instrument| self.by_instrument[usize::from(instrument)].as_slice()),
-            filter.asset.map(|asset| self.by_asset.get(&asset).map_or(empty, Vec::as_slice)),
+        static EMPTY: ChunkedVec<u32> = ChunkedVec::new();
+        let lists: [Option<&ChunkedVec<u32>>; 3] = [
+            client.map(|client| &self.by_client[client as usize]),
+            instrument.map(|instrument| &self.by_instrument[usize::from(instrument)]),
+            filter.asset.map(|asset| self.by_asset.get(&asset).unwrap_or(&EMPTY)),
         ];
-        let candidates: Option<&[u32]> = lists.into_iter().flatten().min_by_key(|list| list.len());
+        let candidates: Option<&ChunkedVec<u32>> = lists.into_iter().flatten().min_by_key(|list| list.len());
         let matches = |row: &TradeRow| {
             client.is_none_or(|client| row.client == client)
                 && instrument.is_none_or(|instrument| row.instrument == instrument)
@@ -175,7 +177,7 @@ impl TradeLog {
         match candidates {
             Some(list) => {
                 let start = self.start_in(list, filter);
-                for position in &list[start..] {
+                for position in list.range(start..list.len()) {
                     if !take(&self.rows[*position as usize]) {
                         break;
                     }
@@ -183,7 +185,7 @@ impl TradeLog {
             }
             None => {
                 let start = self.start_in_rows(filter);
-                for row in &self.rows[start..] {
+                for row in self.rows.range(start..self.rows.len()) {
                     if !take(row) {
                         break;
                     }
@@ -194,7 +196,7 @@ impl TradeLog {
         TradesPage { rows, next_cursor }
     }
 
-    fn start_in(&self, list: &[u32], filter: &TradeFilter) -> usize {
+    fn start_in(&self, list: &ChunkedVec<u32>, filter: &TradeFilter) -> usize {
         let by_time = filter
             .from
             .map_or(0, |from| list.partition_point(|position| self.rows[*position as usize].executed_at < from));

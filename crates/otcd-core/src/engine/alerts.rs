@@ -19,6 +19,7 @@
 //!   client has no baseline to compare with).
 
 use super::{CommandError, Desk, Executed, Outcome};
+use crate::chunked_vec::ChunkedVec;
 use crate::ids::ClientId;
 use crate::time::TimestampMs;
 use serde::{Deserialize, Serialize};
@@ -473,9 +474,9 @@ fn validate_finding(finding: &SurveillanceFinding) -> Result<(), CommandError> {
 /// decrease (the engine's clock never goes back), which is what makes the binary search exact.
 #[derive(Debug, Clone, Default)]
 pub struct TradeFlow {
-    times: Vec<i64>,
+    times: ChunkedVec<i64>,
     /// Element `i`: the USD cents of trades `0..=i` (an unknown value counts zero).
-    running_notional: Vec<i128>,
+    running_notional: ChunkedVec<i128>,
 }
 
 /// What the velocity rule measures at one moment.
@@ -507,7 +508,7 @@ impl TradeFlow {
 
     /// The first position in `from..to` whose time is at or after `time` (`to` when none).
     fn first_at_or_after(&self, from: usize, to: usize, time: i64) -> usize {
-        from + self.times[from..to].partition_point(|traded| *traded < time)
+        self.times.partition_point_in(from..to, |traded| *traded < time)
     }
 
     /// USD cents traded at or after `since`.

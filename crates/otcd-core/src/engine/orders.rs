@@ -8,12 +8,13 @@ use super::fills::{FillAmounts, FillTerms};
 use super::model::{Client, Quote, QuoteState, Settlement};
 use super::{CommandError, Desk, Executed, Outcome};
 use crate::catalog::{AssetCode, Instrument};
+use crate::chunked_vec::ChunkedVec;
 use crate::ids::{ClientId, ClientReference};
 use crate::ledger::{AccountKey, Owner, Posting, Purpose, TransactionId, TransactionKind};
 use crate::market::{pricing, Side};
 use crate::time::TimestampMs;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -175,35 +176,40 @@ impl Order {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct OrderBook {
-    pub(super) orders: Vec<Order>,
-    pub(super) trades: Vec<Trade>,
+    /// Histories grow for the desk's lifetime: chunked so that growing them never stalls the engine.
+    pub(super) orders: ChunkedVec<Order>,
+    pub(super) trades: ChunkedVec<Trade>,
     /// Live resting orders by instrument, side and limit price, and by expiry (rebuilt from `orders`).
     #[serde(skip)]
     pub(super) resting: super::resting::RestingIndex,
     #[serde(skip)]
-    by_client_order_id: HashMap<(ClientId, ClientReference), usize>,
-    #[serde(skip)]
-    by_order_id: HashMap<String, usize>,
+    /// A B-tree, not a hash map: it grows with every order for the desk's lifetime, and a hash map's
+    /// rehash-everything growth would stall the engine for tens of milliseconds once it holds millions.
+    by_client_order_id: BTreeMap<(ClientId, ClientReference), usize>,
     /// Positions of each client's orders and trades, in time order (so per-client lists never scan the desk).
     #[serde(skip)]
-    orders_by_client: HashMap<ClientId, Vec<usize>>,
+    orders_by_client: HashMap<ClientId, ChunkedVec<usize>>,
     #[serde(skip)]
-    trades_by_client: HashMap<ClientId, Vec<usize>>,
+    trades_by_client: HashMap<ClientId, ChunkedVec<usize>>,
     /// Each client's trade times and running USD notional, for checks over time windows.
     #[serde(skip)]
     trade_flow_by_client: HashMap<ClientId, super::alerts::TradeFlow>,
 }
 
+/// The id of the order at `position` of the history.
+fn order_id_at(position: usize) -> String {
+    format!("o_{:012}", position + 1)
+}
+
 impl OrderBook {
     pub fn rebuild_indexes(&mut self) {
         self.by_client_order_id.clear();
-        self.by_order_id.clear();
         self.orders_by_client.clear();
         self.trades_by_client.clear();
         self.trade_flow_by_client.clear();
         for (position, order) in self.orders.iter().enumerate() {
+            assert_eq!(order.order_id, order_id_at(position), "order ids are their position in the history");
             self.by_client_order_id.insert((order.client_id.clone(), order.client_order_id.clone()), position);
-            self.by_order_id.insert(order.order_id.clone(), position);
             self.orders_by_client.entry(order.client_id.clone()).or_default().push(position);
         }
         for (position, trade) in self.trades.iter().enumerate() {
@@ -222,11 +228,15 @@ impl OrderBook {
     }
 
     pub(super) fn next_order_id(&self) -> String {
-        format!("o_{:012}", self.orders.len() + 1)
+        order_id_at(self.orders.len())
     }
 
+    /// Order ids are dense: `o_` and the 1-based position in the history (no index to grow or rehash).
     pub(super) fn position_of(&self, order_id: &str) -> Option<usize> {
-        self.by_order_id.get(order_id).copied()
+        let number: usize = order_id.strip_prefix("o_")?.parse().ok()?;
+        let position = number.checked_sub(1)?;
+        // "o_1" parses like "o_000000000001" but is not an id the desk gave.
+        (self.orders.get(position)?.order_id == order_id).then_some(position)
     }
 
     pub(super) fn push_trade(&mut self, trade: Trade) {
@@ -241,8 +251,8 @@ impl OrderBook {
     /// Records an order and indexes it (alone: an immediate limit order whose limit was not reached).
     pub(super) fn push_order(&mut self, order: Order) {
         let position = self.orders.len();
+        assert_eq!(order.order_id, order_id_at(position), "order ids are their position in the history");
         self.by_client_order_id.insert((order.client_id.clone(), order.client_order_id.clone()), position);
-        self.by_order_id.insert(order.order_id.clone(), position);
         self.orders_by_client.entry(order.client_id.clone()).or_default().push(position);
         self.orders.push(order);
     }
@@ -254,14 +264,14 @@ impl OrderBook {
     }
 
     pub fn order(&self, order_id: &str) -> Option<&Order> {
-        self.by_order_id.get(order_id).map(|position| &self.orders[*position])
+        self.position_of(order_id).map(|position| &self.orders[position])
     }
 
-    pub fn orders(&self) -> &[Order] {
+    pub fn orders(&self) -> &ChunkedVec<Order> {
         &self.orders
     }
 
-    pub fn trades(&self) -> &[Trade] {
+    pub fn trades(&self) -> &ChunkedVec<Trade> {
         &self.trades
     }
 
@@ -281,20 +291,20 @@ impl Desk {
     }
 
     /// Every order, oldest first (operators, simulations).
-    pub fn all_orders(&self) -> &[Order] {
+    pub fn all_orders(&self) -> &ChunkedVec<Order> {
         self.orders.orders()
     }
 
     /// A client's orders, oldest first.
     pub fn orders_of<'a>(&'a self, client_id: &ClientId) -> impl DoubleEndedIterator<Item = &'a Order> + 'a {
-        let positions = self.orders.orders_by_client.get(client_id).map_or(&[][..], Vec::as_slice);
-        positions.iter().map(|position| &self.orders.orders[*position])
+        let positions = self.orders.orders_by_client.get(client_id).map(ChunkedVec::iter).unwrap_or_default();
+        positions.map(|position| &self.orders.orders[*position])
     }
 
     /// A client's trades, oldest first.
     pub fn trades_of<'a>(&'a self, client_id: &ClientId) -> impl DoubleEndedIterator<Item = &'a Trade> + 'a {
-        let positions = self.orders.trades_by_client.get(client_id).map_or(&[][..], Vec::as_slice);
-        positions.iter().map(|position| &self.orders.trades[*position])
+        let positions = self.orders.trades_by_client.get(client_id).map(ChunkedVec::iter).unwrap_or_default();
+        positions.map(|position| &self.orders.trades[*position])
     }
 
     pub fn trade(&self, trade_id: &str) -> Option<&Trade> {

@@ -140,8 +140,8 @@ impl Desk {
         let start_after = query.after.map_or(0, |after| positions.partition_point(|position| *position <= after));
         let start_time = query.from.map_or(0, |from| positions.partition_point(|position| time_of(*position) < from));
         let start = start_after.max(start_time);
-        positions[start..]
-            .iter()
+        positions
+            .range(start..positions.len())
             .copied()
             .take_while(|position| query.to.is_none_or(|to| time_of(*position) < to))
             .take(take)
