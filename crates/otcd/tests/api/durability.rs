@@ -166,6 +166,41 @@ fn kill_9_mid_stream_loses_no_acknowledged_deposit() {
     assert_eq!(deposits_on_ledger(&desk, &client_id), present, "repeats credit nothing");
 }
 
+/// Snapshots are written by the follower thread while deposits stream in; a kill -9 then recovers from the newest
+/// snapshot plus the journal after it, and still holds exactly the acknowledged deposits.
+#[test]
+fn kill_9_while_snapshots_are_taken_recovers_from_the_newest_with_every_acknowledged_deposit() {
+    let temp = tempfile::tempdir().unwrap();
+    let config = temp.path().join("snapshot-often.toml");
+    std::fs::write(&config, "snapshot_every_records = 100\n").unwrap();
+    let data_dir = temp.path().join("desk");
+    let arguments = ["--config", config.to_str().unwrap()];
+    let desk = TestDesk::start_in_with(&data_dir, &arguments);
+    let client_id = desk.new_client("Snapshot Crash Capital");
+    let stream = start_stream(&desk, &client_id, "snap");
+    stream.wait_until_sent(THREADS * DEPOSITS_PER_THREAD / 4);
+    let snapshots = data_dir.join("snapshots");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_dir(&snapshots).map_or(0, Iterator::count) == 0 {
+        assert!(Instant::now() < deadline, "no snapshot written while deposits streamed in");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stream.wait_until_sent(THREADS * DEPOSITS_PER_THREAD / 2);
+    desk.crash();
+    let attempts = stream.finish();
+    assert!(attempts.iter().any(|attempt| attempt.acknowledged.is_some()));
+
+    let desk = TestDesk::start_in_with(&data_dir, &arguments);
+    let log = desk.log();
+    assert!(
+        log.contains("snapshot_seq=") && !log.contains("snapshot_seq=0 "),
+        "recovery starts from a snapshot: {log}"
+    );
+    let present = assert_consistent(&desk, &client_id, &attempts);
+    assert_repeats_return_the_original(&desk, &client_id, &attempts);
+    assert_eq!(deposits_on_ledger(&desk, &client_id), present, "repeats credit nothing");
+}
+
 /// Everything a restart must bring back unchanged for one client.
 fn client_state(desk: &TestDesk, client_id: &str) -> (Value, Vec<(String, String, String)>, Vec<Value>) {
     let client = desk.get(&desk.admin, &format!("/v1/admin/clients/{client_id}")).expect(200).clone();
