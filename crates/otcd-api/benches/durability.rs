@@ -6,12 +6,12 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use otcd_api::metrics::Metrics;
 use otcd_api::runner::{EngineHandle, Runner, RunnerConfig};
 use otcd_api::store;
-use otcd_core::catalog::{AssetCode, Catalog};
+use otcd_core::catalog::AssetCode;
 use otcd_core::engine::orders::AcceptQuote;
-use otcd_core::engine::{Actor, Command, Desk, JournalRecord, NewClient, NewDeposit, NewKey, Outcome, QuoteRequest};
-use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
+use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, NewDeposit, Outcome, QuoteRequest};
+use otcd_core::ids::{ClientId, ClientReference};
 use otcd_core::model::RequestedSize;
-use otcd_core::model::{Jurisdiction, KeyAlgorithm, KycStatus, Scope, Settlement};
+use otcd_core::model::Settlement;
 use otcd_core::time::TimestampMs;
 use otcd_journal::{FileJournal, Journal, JournalOptions};
 use std::sync::Arc;
@@ -24,25 +24,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const CLIENTS: usize = 100;
 
 fn setup_commands() -> Vec<Command> {
-    let admin_key = NewKey {
-        key_id: KeyId::parse("k_bench").unwrap(),
-        scopes: vec![Scope::Admin],
-        algorithm: KeyAlgorithm::Hmac,
-        credential: vec![1; 60],
-        allowed_ips: vec![],
-    };
-    let mut commands = vec![Command::InitializeDesk { catalog: Catalog::builtin(), admin_key }];
+    let mut commands = vec![fixtures::initialize_desk()];
     for index in 0..CLIENTS {
-        commands.push(Command::CreateClient(NewClient {
-            name: format!("Client {index}"),
-            jurisdiction: Jurisdiction::parse("DE").unwrap(),
-            tier: TierName::parse("standard").unwrap(),
-            kyc_status: KycStatus::Approved,
-            kyc_expires_at: None,
-            settlement: Settlement::Prefunded,
-            credit_limit_usd: None,
-            screening: None,
-        }));
+        commands.push(Command::CreateClient(fixtures::approved_client(
+            &format!("Client {index}"),
+            Settlement::Prefunded,
+            None,
+        )));
     }
     commands
 }

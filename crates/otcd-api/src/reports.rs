@@ -230,10 +230,10 @@ mod tests {
     use super::*;
     use crate::metrics::Metrics;
     use crate::runner::{Runner, RunnerConfig};
-    use otcd_core::catalog::Catalog;
-    use otcd_core::engine::{Actor, Command, Desk, NewKey, TierSpec};
-    use otcd_core::ids::{KeyId, TierName};
-    use otcd_core::model::{KeyAlgorithm, Scope};
+
+    use otcd_core::engine::{Actor, Command, Desk, TierSpec};
+    use otcd_core::ids::TierName;
+
     use otcd_journal::{FileJournal, JournalOptions, SnapshotStore};
 
     fn tier(name: &str) -> Command {
@@ -261,17 +261,7 @@ mod tests {
         let runner =
             Runner::start(Desk::new(), Box::new(journal), snapshots, RunnerConfig::default(), Arc::new(Metrics::new()));
         let engine = runner.handle();
-        let admin_key = NewKey {
-            key_id: KeyId::parse("k_admin").unwrap(),
-            scopes: vec![Scope::Admin],
-            algorithm: KeyAlgorithm::Hmac,
-            credential: vec![1; 60],
-            allowed_ips: vec![],
-        };
-        engine
-            .submit(Actor::default(), Command::InitializeDesk { catalog: Catalog::builtin(), admin_key })
-            .await
-            .unwrap();
+        engine.submit(Actor::default(), otcd_core::engine::fixtures::initialize_desk()).await.unwrap();
         let (_sender, receiver) = channel();
         let (service, _thread) =
             ReportsService::start(journal_dir.clone(), SurveillanceConfig::default(), receiver, engine.clone());

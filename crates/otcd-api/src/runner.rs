@@ -613,10 +613,10 @@ fn truncated(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use otcd_core::catalog::Catalog;
-    use otcd_core::engine::{NewKey, Outcome};
+
+    use otcd_core::engine::Outcome;
     use otcd_core::ids::KeyId;
-    use otcd_core::model::{KeyAlgorithm, Scope};
+
     use otcd_journal::{FileJournal, JournalError, JournalOptions};
 
     /// A journal whose disk "fills up" after `appends_allowed` records.
@@ -648,14 +648,7 @@ mod tests {
     }
 
     fn initialize() -> Command {
-        let admin_key = NewKey {
-            key_id: KeyId::parse("k_admin").unwrap(),
-            scopes: vec![Scope::Admin],
-            algorithm: KeyAlgorithm::Hmac,
-            credential: vec![1; 60],
-            allowed_ips: vec![],
-        };
-        Command::InitializeDesk { catalog: Catalog::builtin(), admin_key }
+        otcd_core::engine::fixtures::initialize_desk()
     }
 
     fn tier(name: &str) -> Command {

@@ -6,12 +6,12 @@
 //!
 //! `cargo bench -p otcd-core --bench engine_stalls` (`OTCD_STALL_TRADES` to change the length of the run).
 
-use otcd_core::catalog::{AssetCode, Catalog};
+use otcd_core::catalog::AssetCode;
 use otcd_core::engine::orders::AcceptQuote;
-use otcd_core::engine::{Actor, Command, Desk, JournalRecord, NewClient, NewDeposit, NewKey, Outcome, QuoteRequest};
-use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
+use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, NewDeposit, Outcome, QuoteRequest};
+use otcd_core::ids::{ClientId, ClientReference};
 use otcd_core::market::{Level, Side, VenueBook};
-use otcd_core::model::{Jurisdiction, KeyAlgorithm, KycStatus, RequestedSize, Scope, Settlement};
+use otcd_core::model::{RequestedSize, Settlement};
 use otcd_core::time::TimestampMs;
 use std::time::{Duration, Instant};
 
@@ -46,25 +46,13 @@ fn client_id(index: u64) -> ClientId {
 
 fn set_up() -> Bench {
     let mut bench = Bench { desk: Desk::new(), at: 1_000_000 };
-    let admin_key = NewKey {
-        key_id: KeyId::parse("k_admin").unwrap(),
-        scopes: vec![Scope::Admin],
-        algorithm: KeyAlgorithm::Hmac,
-        credential: vec![7; 60],
-        allowed_ips: vec![],
-    };
-    bench.run(Command::InitializeDesk { catalog: Catalog::builtin(), admin_key });
+    bench.run(fixtures::initialize_desk());
     for index in 0..CLIENTS {
-        bench.run(Command::CreateClient(NewClient {
-            name: format!("Client {index}"),
-            jurisdiction: Jurisdiction::parse("DE").unwrap(),
-            tier: TierName::parse("standard").unwrap(),
-            kyc_status: KycStatus::Approved,
-            kyc_expires_at: None,
-            settlement: Settlement::Prefunded,
-            credit_limit_usd: None,
-            screening: None,
-        }));
+        bench.run(Command::CreateClient(fixtures::approved_client(
+            &format!("Client {index}"),
+            Settlement::Prefunded,
+            None,
+        )));
         for asset in ["USD", "BTC"] {
             bench.run(Command::Deposit(NewDeposit {
                 client_id: client_id(index),

@@ -4,13 +4,13 @@
 //! - `tick_filling_one`: the price reaches exactly the best order, which fills (one ledger transaction).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use otcd_core::catalog::{AssetCode, Catalog};
+use otcd_core::catalog::AssetCode;
 use otcd_core::engine::orders::{LimitOrder, MarketOrder, TimeInForce};
 use otcd_core::engine::resting::FillResting;
-use otcd_core::engine::{Actor, Command, Desk, JournalRecord, NewClient, NewDeposit, NewKey, Outcome};
-use otcd_core::ids::{ClientReference, KeyId, TierName};
+use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, NewDeposit, Outcome};
+use otcd_core::ids::ClientReference;
 use otcd_core::market::{Level, Side, VenueBook};
-use otcd_core::model::{Jurisdiction, KeyAlgorithm, KycStatus, Scope, Settlement};
+use otcd_core::model::Settlement;
 use otcd_core::time::TimestampMs;
 
 const CLIENTS: usize = 100;
@@ -34,27 +34,11 @@ fn book(ask: i128, at: i64) -> VenueBook {
 /// A desk with 100,000 resting buys, limits from 40,000.00 to 49,999.90 (below the 50,000.00 ask).
 fn desk_with_resting_orders() -> Desk {
     let mut desk = Desk::new();
-    let admin_key = NewKey {
-        key_id: KeyId::parse("k_admin").unwrap(),
-        scopes: vec![Scope::Admin],
-        algorithm: KeyAlgorithm::Hmac,
-        credential: vec![7; 60],
-        allowed_ips: vec![],
-    };
     let mut at = 1_000;
-    run(&mut desk, at, Command::InitializeDesk { catalog: Catalog::builtin(), admin_key });
+    run(&mut desk, at, fixtures::initialize_desk());
     for client in 0..CLIENTS {
         at += 1;
-        let new = NewClient {
-            name: format!("Bench {client}"),
-            jurisdiction: Jurisdiction::parse("DE").unwrap(),
-            tier: TierName::parse("standard").unwrap(),
-            kyc_status: KycStatus::Approved,
-            kyc_expires_at: None,
-            settlement: Settlement::Prefunded,
-            credit_limit_usd: None,
-            screening: None,
-        };
+        let new = fixtures::approved_client(&format!("Bench {client}"), Settlement::Prefunded, None);
         let Outcome::Client(created) = run(&mut desk, at, Command::CreateClient(new)) else { unreachable!() };
         let reference = ClientReference::parse(&format!("bench-{client}")).unwrap();
         let deposit = NewDeposit {

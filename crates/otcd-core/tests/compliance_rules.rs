@@ -7,10 +7,10 @@ use otcd_core::catalog::AssetCode;
 use otcd_core::engine::alerts::AlertKind;
 use otcd_core::engine::orders::MarketOrder;
 use otcd_core::engine::settlement::{NewDestination, NewWithdrawal, SettlementOutcome, WithdrawalStatus};
-use otcd_core::engine::{Actor, Command, Desk, JournalRecord, NewClient, NewDeposit, Outcome};
-use otcd_core::ids::{ClientId, ClientReference, TierName};
+use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, NewDeposit, Outcome};
+use otcd_core::ids::{ClientId, ClientReference};
 use otcd_core::market::{Level, Side, VenueBook};
-use otcd_core::model::{Jurisdiction, KycStatus, Settlement};
+use otcd_core::model::Settlement;
 use otcd_core::time::TimestampMs;
 
 mod common;
@@ -47,16 +47,7 @@ impl Session {
     }
 
     fn client(&mut self) -> ClientId {
-        let new = NewClient {
-            name: "Baseline Trader".into(),
-            jurisdiction: Jurisdiction::parse("DE").unwrap(),
-            tier: TierName::parse("standard").unwrap(),
-            kyc_status: KycStatus::Approved,
-            kyc_expires_at: None,
-            settlement: Settlement::Prefunded,
-            credit_limit_usd: None,
-            screening: None,
-        };
+        let new = fixtures::approved_client("Baseline Trader", Settlement::Prefunded, None);
         let Outcome::Client(client) = self.run(Command::CreateClient(new)).unwrap() else { panic!() };
         client.client_id
     }
@@ -210,16 +201,7 @@ fn a_failed_withdrawal_voids_its_reservation() {
 fn a_failed_settlement_instruction_is_carried_into_the_next_cycle() {
     use otcd_core::engine::netting::{Direction, InstructionOutcome, InstructionStatus};
     let mut session = Session::new();
-    let new = NewClient {
-        name: "Credit Client".into(),
-        jurisdiction: Jurisdiction::parse("DE").unwrap(),
-        tier: TierName::parse("standard").unwrap(),
-        kyc_status: KycStatus::Approved,
-        kyc_expires_at: None,
-        settlement: Settlement::Credit,
-        credit_limit_usd: Some(100_000_000),
-        screening: None,
-    };
+    let new = fixtures::approved_client("Credit Client", Settlement::Credit, Some(100_000_000));
     let Outcome::Client(client) = session.run(Command::CreateClient(new)).unwrap() else { panic!() };
     session.buy(&client.client_id, 10_000_000, 501_000);
     assert_eq!(session.desk.credit_used(&client.client_id), 501_000);

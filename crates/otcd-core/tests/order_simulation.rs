@@ -5,17 +5,17 @@
 //! exactly its amount, a finished one none. At the end the journal of accepted commands replays to the same state.
 
 use otcd_core::address::Network;
-use otcd_core::catalog::{AssetCode, Catalog};
+use otcd_core::catalog::AssetCode;
 use otcd_core::engine::controls::{KillSwitch, PositionLimit};
 use otcd_core::engine::custody::{CustodyPolicy, DepositObservation};
 use otcd_core::engine::netting::InstructionOutcome;
 use otcd_core::engine::orders::{LimitOrder, MarketOrder, TimeInForce};
 use otcd_core::engine::resting::FillResting;
 use otcd_core::engine::settlement::{NewDestination, NewWithdrawal, SettlementOutcome, WithdrawalStatus};
-use otcd_core::engine::{Actor, Command, Desk, JournalRecord, NewClient, NewDeposit, NewKey, Outcome};
-use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
+use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, NewDeposit, Outcome};
+use otcd_core::ids::{ClientId, ClientReference};
 use otcd_core::market::{Level, Side, VenueBook};
-use otcd_core::model::{Jurisdiction, KeyAlgorithm, KycStatus, Scope, Settlement};
+use otcd_core::model::Settlement;
 use otcd_core::time::TimestampMs;
 
 const STEPS: usize = 4_000;
@@ -64,26 +64,14 @@ impl Simulation {
             destinations: Vec::new(),
             references: 0,
         };
-        let admin_key = NewKey {
-            key_id: KeyId::parse("k_admin").unwrap(),
-            scopes: vec![Scope::Admin],
-            algorithm: KeyAlgorithm::Hmac,
-            credential: vec![7; 60],
-            allowed_ips: vec![],
-        };
-        simulation.run(Command::InitializeDesk { catalog: Catalog::builtin(), admin_key });
+        simulation.run(fixtures::initialize_desk());
         for number in 0..4 {
             let settlement = if number == 3 { Settlement::Credit } else { Settlement::Prefunded };
-            let new = NewClient {
-                name: format!("Sim Client {number}"),
-                jurisdiction: Jurisdiction::parse("DE").unwrap(),
-                tier: TierName::parse("standard").unwrap(),
-                kyc_status: KycStatus::Approved,
-                kyc_expires_at: None,
+            let new = fixtures::approved_client(
+                &format!("Sim Client {number}"),
                 settlement,
-                credit_limit_usd: (settlement == Settlement::Credit).then_some(500_000_000),
-                screening: None,
-            };
+                (settlement == Settlement::Credit).then_some(500_000_000),
+            );
             if let Some(Outcome::Client(client)) = simulation.run(Command::CreateClient(new)) {
                 simulation.clients.push(client.client_id);
             }

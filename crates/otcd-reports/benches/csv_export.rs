@@ -3,10 +3,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use otcd_core::catalog::Catalog;
-use otcd_core::engine::{Actor, Command, JournalRecord, NewKey};
-use otcd_core::ids::{ClientId, KeyId};
+use otcd_core::engine::{fixtures, Actor, JournalRecord};
+use otcd_core::ids::ClientId;
 use otcd_core::market::Side;
-use otcd_core::model::{KeyAlgorithm, Scope};
 use otcd_core::time::TimestampMs;
 use otcd_reports::{render, Projection, ReportKind, ReportParams, SurveillanceConfig, TradeRow};
 use std::hint::black_box;
@@ -16,18 +15,7 @@ const T0: i64 = 1_767_225_600_000;
 
 fn build() -> Projection {
     let mut projection = Projection::new(SurveillanceConfig::default());
-    let admin_key = NewKey {
-        key_id: KeyId::parse("k_admin").unwrap(),
-        scopes: vec![Scope::Admin],
-        algorithm: KeyAlgorithm::Hmac,
-        credential: vec![7; 60],
-        allowed_ips: vec![],
-    };
-    let record = JournalRecord {
-        at: TimestampMs(T0),
-        actor: Actor::default(),
-        command: Command::InitializeDesk { catalog: Catalog::builtin(), admin_key },
-    };
+    let record = JournalRecord { at: TimestampMs(T0), actor: Actor::default(), command: fixtures::initialize_desk() };
     projection.apply(1, &record).unwrap();
     let catalog = Catalog::builtin();
     let log = projection.trades_mut();

@@ -4,13 +4,13 @@
 
 use crate::surveillance::{FRONT_RUNNING, LAYERING, SPOOFING, WASH_TRADE};
 use crate::{render, Projection, ReportKind, ReportParams, SurveillanceConfig, TradeFilter};
-use otcd_core::catalog::{AssetCode, Catalog};
+use otcd_core::catalog::AssetCode;
 use otcd_core::engine::alerts::{AlertKind, CaseStatus};
 use otcd_core::engine::orders::{LimitOrder, MarketOrder, TimeInForce};
-use otcd_core::engine::{Actor, Command, JournalRecord, NewClient, NewDeposit, NewKey, Outcome};
-use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
+use otcd_core::engine::{fixtures, Actor, Command, JournalRecord, NewDeposit, Outcome};
+use otcd_core::ids::{ClientId, ClientReference, TierName};
 use otcd_core::market::{Level, Side, VenueBook};
-use otcd_core::model::{Jurisdiction, KeyAlgorithm, KycStatus, Scope, Settlement};
+use otcd_core::model::Settlement;
 use otcd_core::time::TimestampMs;
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -25,14 +25,7 @@ struct Session {
 impl Session {
     fn new() -> Self {
         let mut session = Self { projection: Projection::new(SurveillanceConfig::default()), seq: 0, orders: 0 };
-        let admin_key = NewKey {
-            key_id: KeyId::parse("k_admin").unwrap(),
-            scopes: vec![Scope::Admin],
-            algorithm: KeyAlgorithm::Hmac,
-            credential: vec![7; 60],
-            allowed_ips: vec![],
-        };
-        session.run(T0, Command::InitializeDesk { catalog: Catalog::builtin(), admin_key });
+        session.run(T0, fixtures::initialize_desk());
         session
     }
 
@@ -48,16 +41,7 @@ impl Session {
     }
 
     fn client(&mut self, at: i64) -> ClientId {
-        let new = NewClient {
-            name: "Acme Capital".into(),
-            jurisdiction: Jurisdiction::parse("DE").unwrap(),
-            tier: TierName::parse("standard").unwrap(),
-            kyc_status: KycStatus::Approved,
-            kyc_expires_at: None,
-            settlement: Settlement::Prefunded,
-            credit_limit_usd: None,
-            screening: None,
-        };
+        let new = fixtures::approved_client("Acme Capital", Settlement::Prefunded, None);
         let Outcome::Client(client) = self.run(at, Command::CreateClient(new)) else { panic!() };
         for (asset, amount) in [("USD", 1_000_000_000_00), ("BTC", 1_000 * BTC)] {
             self.run(

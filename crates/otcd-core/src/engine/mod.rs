@@ -11,6 +11,7 @@ pub mod controls;
 pub mod custody;
 pub mod error;
 mod fills;
+pub mod fixtures;
 pub mod jurisdictions;
 pub mod model;
 pub mod netting;

@@ -3,13 +3,13 @@
 //! after every command. Each test binary uses part of it.
 #![allow(dead_code)]
 
-use otcd_core::catalog::{AssetCode, Catalog};
+use otcd_core::catalog::AssetCode;
 use otcd_core::engine::orders::{LimitOrder, MarketOrder, Order, TimeInForce};
 use otcd_core::engine::resting::FillResting;
-use otcd_core::engine::{Actor, Command, CommandError, Desk, JournalRecord, NewClient, NewDeposit, NewKey, Outcome};
-use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
+use otcd_core::engine::{fixtures, Actor, Command, CommandError, Desk, JournalRecord, NewDeposit, Outcome};
+use otcd_core::ids::{ClientId, ClientReference};
 use otcd_core::market::{Level, Side, VenueBook};
-use otcd_core::model::{Jurisdiction, KeyAlgorithm, KycStatus, Scope, Settlement};
+use otcd_core::model::Settlement;
 use otcd_core::time::TimestampMs;
 
 pub const BTC: i128 = 100_000_000;
@@ -31,14 +31,7 @@ impl Session {
     /// A desk whose clock starts at `start_ms` and moves `step_ms` per command.
     pub fn with_clock(start_ms: i64, step_ms: i64) -> Self {
         let mut session = Session { desk: Desk::new(), records: Vec::new(), at: start_ms, step_ms };
-        let admin_key = NewKey {
-            key_id: KeyId::parse("k_admin").unwrap(),
-            scopes: vec![Scope::Admin],
-            algorithm: KeyAlgorithm::Hmac,
-            credential: vec![7; 60],
-            allowed_ips: vec![],
-        };
-        session.run(Command::InitializeDesk { catalog: Catalog::builtin(), admin_key }).unwrap();
+        session.run(fixtures::initialize_desk()).unwrap();
         session
     }
 
@@ -54,16 +47,7 @@ impl Session {
     }
 
     pub fn client(&mut self, settlement: Settlement, credit_limit_usd: Option<i128>) -> ClientId {
-        let new = NewClient {
-            name: "Acme Capital".into(),
-            jurisdiction: Jurisdiction::parse("DE").unwrap(),
-            tier: TierName::parse("standard").unwrap(),
-            kyc_status: KycStatus::Approved,
-            kyc_expires_at: None,
-            settlement,
-            credit_limit_usd,
-            screening: None,
-        };
+        let new = fixtures::approved_client("Acme Capital", settlement, credit_limit_usd);
         match self.run(Command::CreateClient(new)).unwrap() {
             Outcome::Client(client) => client.client_id,
             other => panic!("unexpected {other:?}"),
