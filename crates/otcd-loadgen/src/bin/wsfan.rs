@@ -17,8 +17,12 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Room for a few ladders per read.
-const READ_BUFFER_BYTES: usize = 16 * 1024;
+/// Room for several ladders (~600 bytes each) per read. tungstenite zero-fills the whole buffer before every read,
+/// including the one that finds the socket empty, so a larger buffer costs a larger `memset` per message: at 16 KiB
+/// that was still a tenth of this generator's CPU.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// How many of the slowest messages the report lists.
+const SLOWEST_KEPT: usize = 20;
 
 #[derive(Debug, Parser)]
 struct Arguments {
@@ -100,9 +104,13 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
         }
     }
     let mut latency_ms = Histogram::<u64>::new_with_bounds(1, 600_000, 3)?;
+    let mut slowest = Slowest::default();
     for task in tasks {
         match task.await? {
-            Ok(histogram) => latency_ms.add(&histogram)?,
+            Ok(measured) => {
+                latency_ms.add(&measured.latency_ms)?;
+                measured.slowest.kept.into_iter().for_each(|message| slowest.keep(message));
+            }
             Err(error) => {
                 counters.errors.fetch_add(1, Ordering::Relaxed);
                 eprintln!("connection failed: {error:#}");
@@ -113,7 +121,7 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
     let messages = counters.messages.load(Ordering::Relaxed);
     let subscriptions = (arguments.connections * instruments.len()) as f64;
     println!(
-        "{{\"connections\": {}, \"clients\": {clients}, \"instruments\": {}, \"levels\": {}, \"seconds\": {}, \"messages\": {}, \"messages_per_second\": {:.0}, \"per_subscription_per_second\": {:.2}, \"firm_share\": {:.3}, \"tick_to_client_ms\": {{\"p50\": {}, \"p90\": {}, \"p99\": {}, \"max\": {}}}, \"closed_early\": {}, \"errors\": {}}}",
+        "{{\"connections\": {}, \"clients\": {clients}, \"instruments\": {}, \"levels\": {}, \"seconds\": {}, \"messages\": {}, \"messages_per_second\": {:.0}, \"per_subscription_per_second\": {:.2}, \"firm_share\": {:.3}, \"tick_to_client_ms\": {{\"p50\": {}, \"p90\": {}, \"p99\": {}, \"max\": {}}}, \"closed_early\": {}, \"errors\": {}, \"slowest\": [{}]}}",
         arguments.connections,
         instruments.len(),
         levels.len(),
@@ -128,6 +136,7 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
         latency_ms.max(),
         counters.closed_early.load(Ordering::Relaxed),
         counters.errors.load(Ordering::Relaxed),
+        slowest.to_json(),
     );
     Ok(())
 }
@@ -143,9 +152,62 @@ struct Connection {
     stop_at: Instant,
 }
 
+/// What one connection measured.
+struct Measured {
+    latency_ms: Histogram<u64>,
+    slowest: Slowest,
+}
+
+/// One slow message: its tick-to-client latency, when it was received (milliseconds from the start of the measured
+/// window) and its instrument. Ordered by latency first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SlowMessage {
+    latency_ms: u64,
+    received_at_ms: u64,
+    instrument: String,
+}
+
+/// The `SLOWEST_KEPT` slowest messages, to tell a steady cost per frame within each burst (slow messages spread
+/// over the whole window) from stalls (slow messages clustered at a few moments).
+#[derive(Debug, Default)]
+struct Slowest {
+    kept: Vec<SlowMessage>,
+}
+
+impl Slowest {
+    /// Whether a message this slow would be kept: checked before building a `SlowMessage`, so that the usual
+    /// message costs one comparison.
+    fn wants(&self, latency_ms: u64) -> bool {
+        self.kept.len() < SLOWEST_KEPT || self.kept.last().is_some_and(|fastest| latency_ms > fastest.latency_ms)
+    }
+
+    fn keep(&mut self, message: SlowMessage) {
+        if !self.wants(message.latency_ms) {
+            return;
+        }
+        self.kept.push(message);
+        self.kept.sort_unstable_by(|left, right| right.cmp(left));
+        self.kept.truncate(SLOWEST_KEPT);
+    }
+
+    fn to_json(&self) -> String {
+        self.kept
+            .iter()
+            .map(|message| {
+                format!(
+                    "{{\"latency_ms\": {}, \"received_at_ms\": {}, \"instrument\": \"{}\"}}",
+                    message.latency_ms, message.received_at_ms, message.instrument
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 impl Connection {
-    async fn run(self) -> anyhow::Result<Histogram<u64>> {
-        let mut latency_ms = Histogram::<u64>::new_with_bounds(1, 600_000, 3)?;
+    async fn run(self) -> anyhow::Result<Measured> {
+        let mut measured =
+            Measured { latency_ms: Histogram::<u64>::new_with_bounds(1, 600_000, 3)?, slowest: Slowest::default() };
         let now = now_ms() as u64;
         let previous =
             self.last_timestamp.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)));
@@ -166,14 +228,17 @@ impl Connection {
             let message = serde_json::json!({"op": "subscribe", "channel": "quotes", "instrument": instrument, "levels": self.levels});
             socket.send(Message::text(message.to_string())).await?;
         }
+        // One timer for the whole run: a `timeout` per message inserted and removed a timer entry per message.
+        let stop = tokio::time::sleep_until(self.stop_at.into());
+        tokio::pin!(stop);
         loop {
-            let remaining = self.stop_at.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                break;
-            }
-            let Ok(next) = tokio::time::timeout(remaining, socket.next()).await else { break };
+            let next = tokio::select! {
+                biased;
+                next = socket.next() => next,
+                () = &mut stop => break,
+            };
             match next {
-                Some(Ok(Message::Text(text))) => self.record(&text, &mut latency_ms),
+                Some(Ok(Message::Text(text))) => self.record(&text, &mut measured),
                 Some(Ok(Message::Close(_))) | None => {
                     self.counters.closed_early.fetch_add(1, Ordering::Relaxed);
                     break;
@@ -183,14 +248,15 @@ impl Connection {
             }
         }
         let _ = socket.close(None).await;
-        Ok(latency_ms)
+        Ok(measured)
     }
 
     /// Reads only what the measurement needs (`type`, `firm`, `tick_at`) by searching the text, not by a full
     /// JSON parse: the generator runs on the server's cores, and its own parsing would be counted as latency.
-    fn record(&self, text: &str, latency_ms: &mut Histogram<u64>) {
+    fn record(&self, text: &str, measured: &mut Measured) {
         let received_ms = now_ms() as i128;
-        if Instant::now() < self.measure_from || !text.contains(r#""type":"quotes""#) {
+        let received_at = Instant::now();
+        if received_at < self.measure_from || !text.contains(r#""type":"quotes""#) {
             return;
         }
         self.counters.messages.fetch_add(1, Ordering::Relaxed);
@@ -198,9 +264,25 @@ impl Connection {
             self.counters.firm.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(tick_ms) = tick_at_ms(text) {
-            let _ = latency_ms.record((received_ms - tick_ms).max(1) as u64);
+            let latency_ms = (received_ms - tick_ms).max(1) as u64;
+            let _ = measured.latency_ms.record(latency_ms);
+            if measured.slowest.wants(latency_ms) {
+                measured.slowest.keep(SlowMessage {
+                    latency_ms,
+                    received_at_ms: received_at.duration_since(self.measure_from).as_millis() as u64,
+                    instrument: instrument_of(text).unwrap_or_default().to_owned(),
+                });
+            }
         }
     }
+}
+
+/// The `instrument` of a quotes message, found by a text search like `tick_at`.
+fn instrument_of(text: &str) -> Option<&str> {
+    const FIELD: &str = r#""instrument":""#;
+    let start = text.find(FIELD)? + FIELD.len();
+    let length = text[start..].find('"')?;
+    Some(&text[start..start + length])
 }
 
 /// The `tick_at` timestamp of a quotes message in Unix milliseconds.
@@ -216,7 +298,24 @@ fn tick_at_ms(text: &str) -> Option<i128> {
 
 #[cfg(test)]
 mod tests {
-    use super::tick_at_ms;
+    use super::{instrument_of, tick_at_ms, SlowMessage, Slowest, SLOWEST_KEPT};
+
+    #[test]
+    fn keeps_only_the_slowest_messages() {
+        let mut slowest = Slowest::default();
+        for latency_ms in 0..100 {
+            let message = SlowMessage { latency_ms, received_at_ms: 1_000 + latency_ms, instrument: "BTC-USD".into() };
+            slowest.keep(message);
+        }
+        assert_eq!(slowest.kept.len(), SLOWEST_KEPT);
+        assert_eq!(slowest.kept[0].latency_ms, 99);
+        assert_eq!(slowest.kept[SLOWEST_KEPT - 1].latency_ms, 80);
+        assert!(!slowest.wants(80) && slowest.wants(81));
+        assert!(slowest
+            .to_json()
+            .starts_with(r#"{"latency_ms": 99, "received_at_ms": 1099, "instrument": "BTC-USD"}"#));
+        assert_eq!(instrument_of(r#"{"type":"quotes","instrument":"ETH-BTC","firm":true}"#), Some("ETH-BTC"));
+    }
 
     #[test]
     fn finds_tick_at_without_parsing_the_message() {
