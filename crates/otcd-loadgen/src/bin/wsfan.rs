@@ -8,10 +8,12 @@ use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use otcd_loadgen::{create_client_keys, now_ms, signature, Key};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -21,8 +23,10 @@ use tokio_tungstenite::tungstenite::Message;
 /// including the one that finds the socket empty, so a larger buffer costs a larger `memset` per message: at 16 KiB
 /// that was still a tenth of this generator's CPU.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
-/// How many of the slowest messages the report lists.
+/// How many of the slowest ticks the report lists.
 const SLOWEST_KEPT: usize = 20;
+/// Most ticks followed (3 instruments at 10 a second over a 20 s window are 600); later ticks are not tracked.
+const TICKS_TRACKED_MAX: usize = 100_000;
 
 #[derive(Debug, Parser)]
 struct Arguments {
@@ -81,6 +85,7 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
     let instruments: Vec<String> = arguments.instruments.split(',').map(str::to_owned).collect();
     let levels: Vec<String> = arguments.levels.split(',').map(str::to_owned).collect();
     let counters = Arc::new(Counters::default());
+    let ticks = Arc::new(Mutex::new(Ticks::default()));
     let measure_from = Instant::now() + Duration::from_secs(3);
     let stop_at = measure_from + Duration::from_secs(arguments.duration_seconds);
     let last_timestamps: Vec<Arc<AtomicU64>> = keys.iter().map(|_| Arc::new(AtomicU64::new(0))).collect();
@@ -95,6 +100,7 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
             instruments: instruments.clone(),
             levels: levels.clone(),
             counters: counters.clone(),
+            ticks: ticks.clone(),
             measure_from,
             stop_at,
         };
@@ -104,13 +110,9 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
         }
     }
     let mut latency_ms = Histogram::<u64>::new_with_bounds(1, 600_000, 3)?;
-    let mut slowest = Slowest::default();
     for task in tasks {
         match task.await? {
-            Ok(measured) => {
-                latency_ms.add(&measured.latency_ms)?;
-                measured.slowest.kept.into_iter().for_each(|message| slowest.keep(message));
-            }
+            Ok(histogram) => latency_ms.add(&histogram)?,
             Err(error) => {
                 counters.errors.fetch_add(1, Ordering::Relaxed);
                 eprintln!("connection failed: {error:#}");
@@ -121,7 +123,7 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
     let messages = counters.messages.load(Ordering::Relaxed);
     let subscriptions = (arguments.connections * instruments.len()) as f64;
     println!(
-        "{{\"connections\": {}, \"clients\": {clients}, \"instruments\": {}, \"levels\": {}, \"seconds\": {}, \"messages\": {}, \"messages_per_second\": {:.0}, \"per_subscription_per_second\": {:.2}, \"firm_share\": {:.3}, \"tick_to_client_ms\": {{\"p50\": {}, \"p90\": {}, \"p99\": {}, \"max\": {}}}, \"closed_early\": {}, \"errors\": {}, \"slowest\": [{}]}}",
+        "{{\"connections\": {}, \"clients\": {clients}, \"instruments\": {}, \"levels\": {}, \"seconds\": {}, \"messages\": {}, \"messages_per_second\": {:.0}, \"per_subscription_per_second\": {:.2}, \"firm_share\": {:.3}, \"tick_to_client_ms\": {{\"p50\": {}, \"p90\": {}, \"p99\": {}, \"max\": {}}}, \"closed_early\": {}, \"errors\": {}, \"ticks\": {}}}",
         arguments.connections,
         instruments.len(),
         levels.len(),
@@ -136,7 +138,7 @@ async fn run(arguments: Arguments) -> anyhow::Result<()> {
         latency_ms.max(),
         counters.closed_early.load(Ordering::Relaxed),
         counters.errors.load(Ordering::Relaxed),
-        slowest.to_json(),
+        ticks.lock().expect("no connection panicked holding the ticks").to_json(&instruments)?,
     );
     Ok(())
 }
@@ -148,66 +150,102 @@ struct Connection {
     instruments: Vec<String>,
     levels: Vec<String>,
     counters: Arc<Counters>,
+    ticks: Arc<Mutex<Ticks>>,
     measure_from: Instant,
     stop_at: Instant,
 }
 
-/// What one connection measured.
-struct Measured {
-    latency_ms: Histogram<u64>,
-    slowest: Slowest,
+/// One tick of one instrument as all connections saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TickSeen {
+    /// Latency of the tick's first and last ladder to arrive, at any connection.
+    first_ms: u64,
+    last_ms: u64,
+    /// When the last one arrived, in milliseconds from the start of the measured window.
+    last_received_at_ms: u64,
+    received: u32,
 }
 
-/// One slow message: its tick-to-client latency, when it was received (milliseconds from the start of the measured
-/// window) and its instrument. Ordered by latency first.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct SlowMessage {
-    latency_ms: u64,
-    received_at_ms: u64,
-    instrument: String,
-}
-
-/// The `SLOWEST_KEPT` slowest messages, to tell a steady cost per frame within each burst (slow messages spread
-/// over the whole window) from stalls (slow messages clustered at a few moments).
+/// Ladders per (instrument, `tick_at`). Splits tick-to-client time into the wait before a tick's first ladder
+/// reaches any client (pricing, journaling and its fsync, the first frame) and the spread of the tick's burst (its
+/// frames written by the server and read by this generator one after another), and lists the slowest ticks with
+/// when they arrived: every burst slow is a steady cost per frame, a few slow ticks are stalls.
 #[derive(Debug, Default)]
-struct Slowest {
-    kept: Vec<SlowMessage>,
+struct Ticks {
+    seen: HashMap<(usize, i128), TickSeen>,
 }
 
-impl Slowest {
-    /// Whether a message this slow would be kept: checked before building a `SlowMessage`, so that the usual
-    /// message costs one comparison.
-    fn wants(&self, latency_ms: u64) -> bool {
-        self.kept.len() < SLOWEST_KEPT || self.kept.last().is_some_and(|fastest| latency_ms > fastest.latency_ms)
-    }
-
-    fn keep(&mut self, message: SlowMessage) {
-        if !self.wants(message.latency_ms) {
-            return;
+impl Ticks {
+    fn record(&mut self, instrument: usize, tick_ms: i128, latency_ms: u64, received_at_ms: u64) {
+        let tracked = self.seen.len();
+        match self.seen.entry((instrument, tick_ms)) {
+            Entry::Occupied(mut entry) => {
+                let tick = entry.get_mut();
+                tick.first_ms = tick.first_ms.min(latency_ms);
+                if latency_ms >= tick.last_ms {
+                    tick.last_ms = latency_ms;
+                    tick.last_received_at_ms = received_at_ms;
+                }
+                tick.received += 1;
+            }
+            Entry::Vacant(entry) => {
+                if tracked < TICKS_TRACKED_MAX {
+                    entry.insert(TickSeen {
+                        first_ms: latency_ms,
+                        last_ms: latency_ms,
+                        last_received_at_ms: received_at_ms,
+                        received: 1,
+                    });
+                }
+            }
         }
-        self.kept.push(message);
-        self.kept.sort_unstable_by(|left, right| right.cmp(left));
-        self.kept.truncate(SLOWEST_KEPT);
     }
 
-    fn to_json(&self) -> String {
-        self.kept
+    fn to_json(&self, instruments: &[String]) -> anyhow::Result<String> {
+        let mut first_ms = Histogram::<u64>::new(3)?;
+        let mut spread_ms = Histogram::<u64>::new(3)?;
+        for tick in self.seen.values() {
+            first_ms.record(tick.first_ms)?;
+            spread_ms.record(tick.last_ms - tick.first_ms)?;
+        }
+        let quantiles = |histogram: &Histogram<u64>| {
+            format!(
+                "{{\"p50\": {}, \"p90\": {}, \"p99\": {}, \"max\": {}}}",
+                histogram.value_at_quantile(0.50),
+                histogram.value_at_quantile(0.90),
+                histogram.value_at_quantile(0.99),
+                histogram.max()
+            )
+        };
+        let mut slowest: Vec<(&(usize, i128), &TickSeen)> = self.seen.iter().collect();
+        slowest.sort_unstable_by_key(|(_, tick)| std::cmp::Reverse(tick.last_ms));
+        let slowest = slowest
             .iter()
-            .map(|message| {
+            .take(SLOWEST_KEPT)
+            .map(|((instrument, _), tick)| {
                 format!(
-                    "{{\"latency_ms\": {}, \"received_at_ms\": {}, \"instrument\": \"{}\"}}",
-                    message.latency_ms, message.received_at_ms, message.instrument
+                    "{{\"instrument\": \"{}\", \"received_at_ms\": {}, \"first_ms\": {}, \"last_ms\": {}, \"received\": {}}}",
+                    instruments.get(*instrument).map_or("?", String::as_str),
+                    tick.last_received_at_ms,
+                    tick.first_ms,
+                    tick.last_ms,
+                    tick.received
                 )
             })
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", ");
+        Ok(format!(
+            "{{\"count\": {}, \"first_ms\": {}, \"spread_ms\": {}, \"slowest\": [{slowest}]}}",
+            self.seen.len(),
+            quantiles(&first_ms),
+            quantiles(&spread_ms)
+        ))
     }
 }
 
 impl Connection {
-    async fn run(self) -> anyhow::Result<Measured> {
-        let mut measured =
-            Measured { latency_ms: Histogram::<u64>::new_with_bounds(1, 600_000, 3)?, slowest: Slowest::default() };
+    async fn run(self) -> anyhow::Result<Histogram<u64>> {
+        let mut latency_ms = Histogram::<u64>::new_with_bounds(1, 600_000, 3)?;
         let now = now_ms() as u64;
         let previous =
             self.last_timestamp.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)));
@@ -238,7 +276,7 @@ impl Connection {
                 () = &mut stop => break,
             };
             match next {
-                Some(Ok(Message::Text(text))) => self.record(&text, &mut measured),
+                Some(Ok(Message::Text(text))) => self.record(&text, &mut latency_ms),
                 Some(Ok(Message::Close(_))) | None => {
                     self.counters.closed_early.fetch_add(1, Ordering::Relaxed);
                     break;
@@ -248,12 +286,12 @@ impl Connection {
             }
         }
         let _ = socket.close(None).await;
-        Ok(measured)
+        Ok(latency_ms)
     }
 
     /// Reads only what the measurement needs (`type`, `firm`, `tick_at`) by searching the text, not by a full
     /// JSON parse: the generator runs on the server's cores, and its own parsing would be counted as latency.
-    fn record(&self, text: &str, measured: &mut Measured) {
+    fn record(&self, text: &str, latency_ms: &mut Histogram<u64>) {
         let received_ms = now_ms() as i128;
         let received_at = Instant::now();
         if received_at < self.measure_from || !text.contains(r#""type":"quotes""#) {
@@ -264,15 +302,19 @@ impl Connection {
             self.counters.firm.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(tick_ms) = tick_at_ms(text) {
-            let latency_ms = (received_ms - tick_ms).max(1) as u64;
-            let _ = measured.latency_ms.record(latency_ms);
-            if measured.slowest.wants(latency_ms) {
-                measured.slowest.keep(SlowMessage {
-                    latency_ms,
-                    received_at_ms: received_at.duration_since(self.measure_from).as_millis() as u64,
-                    instrument: instrument_of(text).unwrap_or_default().to_owned(),
-                });
-            }
+            let latency = (received_ms - tick_ms).max(1) as u64;
+            let _ = latency_ms.record(latency);
+            let instrument = instrument_of(text)
+                .and_then(|symbol| self.instruments.iter().position(|known| known == symbol))
+                .unwrap_or(usize::MAX);
+            let received_at_ms = received_at.duration_since(self.measure_from).as_millis() as u64;
+            // Uncontended: the generator runs its connections on one thread by default.
+            self.ticks.lock().expect("no connection panicked holding the ticks").record(
+                instrument,
+                tick_ms,
+                latency,
+                received_at_ms,
+            );
         }
     }
 }
@@ -298,22 +340,27 @@ fn tick_at_ms(text: &str) -> Option<i128> {
 
 #[cfg(test)]
 mod tests {
-    use super::{instrument_of, tick_at_ms, SlowMessage, Slowest, SLOWEST_KEPT};
+    use super::{instrument_of, tick_at_ms, TickSeen, Ticks};
 
     #[test]
-    fn keeps_only_the_slowest_messages() {
-        let mut slowest = Slowest::default();
-        for latency_ms in 0..100 {
-            let message = SlowMessage { latency_ms, received_at_ms: 1_000 + latency_ms, instrument: "BTC-USD".into() };
-            slowest.keep(message);
-        }
-        assert_eq!(slowest.kept.len(), SLOWEST_KEPT);
-        assert_eq!(slowest.kept[0].latency_ms, 99);
-        assert_eq!(slowest.kept[SLOWEST_KEPT - 1].latency_ms, 80);
-        assert!(!slowest.wants(80) && slowest.wants(81));
-        assert!(slowest
-            .to_json()
-            .starts_with(r#"{"latency_ms": 99, "received_at_ms": 1099, "instrument": "BTC-USD"}"#));
+    fn ticks_split_the_wait_before_a_burst_from_its_spread() {
+        let mut ticks = Ticks::default();
+        // Tick 1 of BTC-USD reaches three connections 4, 9 and 6 ms after it; tick 2 one connection after 30 ms.
+        ticks.record(0, 1_000, 4, 100);
+        ticks.record(0, 1_000, 9, 105);
+        ticks.record(0, 1_000, 6, 102);
+        ticks.record(1, 1_009, 30, 135);
+        assert_eq!(
+            ticks.seen[&(0, 1_000)],
+            TickSeen { first_ms: 4, last_ms: 9, last_received_at_ms: 105, received: 3 }
+        );
+        let json = ticks.to_json(&["BTC-USD".to_owned(), "ETH-USD".to_owned()]).unwrap();
+        let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(report["count"], 2);
+        assert_eq!(report["first_ms"]["max"], 30);
+        assert_eq!(report["spread_ms"]["max"], 5);
+        assert_eq!(report["slowest"][0]["instrument"], "ETH-USD");
+        assert_eq!(report["slowest"][1]["received_at_ms"], 105);
         assert_eq!(instrument_of(r#"{"type":"quotes","instrument":"ETH-BTC","firm":true}"#), Some("ETH-BTC"));
     }
 
