@@ -102,6 +102,38 @@ impl MarketHub {
     /// subscribers. Refuses unknown instruments, bad venue names, invalid books, a new venue beyond `VENUES_MAX`
     /// and a book older than the venue's current one (an equally old book replaces it).
     pub fn publish(&self, book: VenueBook) -> Result<(), PublishError> {
+        let slot = self.store(book)?;
+        slot.version.send_modify(|version| *version = version.wrapping_add(1));
+        Ok(())
+    }
+
+    /// Stores every book of `books` as [`publish`](Self::publish) does, one by one, but bumps each instrument's
+    /// version once, after all of them: a source that receives several venues' books of one instrument at once
+    /// (the simulation's tick) wakes each subscriber once, to the whole update. Woken after the first of three
+    /// books, a ladder publisher priced a partly updated tick, then priced it again for the rest: twice the
+    /// frames for the same tick. Returns the refusals with each refused book's position in `books`.
+    pub fn publish_all(&self, books: Vec<VenueBook>) -> Vec<(usize, PublishError)> {
+        let mut refused = Vec::new();
+        // At most one entry per catalog instrument (`slots` is fixed at construction).
+        let mut touched: Vec<&InstrumentSlot> = Vec::new();
+        for (index, book) in books.into_iter().enumerate() {
+            match self.store(book) {
+                Ok(slot) => {
+                    if !touched.iter().any(|seen| std::ptr::eq(*seen, slot)) {
+                        touched.push(slot);
+                    }
+                }
+                Err(error) => refused.push((index, error)),
+            }
+        }
+        for slot in touched {
+            slot.version.send_modify(|version| *version = version.wrapping_add(1));
+        }
+        refused
+    }
+
+    /// Validates `book` and stores it as its venue's latest book, without waking anyone.
+    fn store(&self, book: VenueBook) -> Result<&InstrumentSlot, PublishError> {
         let slot =
             self.slots.get(&book.instrument).ok_or_else(|| PublishError::UnknownInstrument(book.instrument.clone()))?;
         if book.venue.is_empty() || book.venue.len() > VENUE_NAME_LENGTH_MAX {
@@ -109,28 +141,25 @@ impl MarketHub {
         }
         book.validate()?;
         let book = Arc::new(book);
-        {
-            let mut books = slot.books.write();
-            let position = books.iter().position(|current| current.venue == book.venue);
-            let mut next: Vec<Arc<VenueBook>> = Vec::with_capacity(books.len() + usize::from(position.is_none()));
-            next.extend(books.iter().cloned());
-            match position {
-                Some(index) => {
-                    let current = next[index].as_of;
-                    if book.as_of < current {
-                        return Err(PublishError::OutOfOrder { current, received: book.as_of });
-                    }
-                    next[index] = book;
+        let mut books = slot.books.write();
+        let position = books.iter().position(|current| current.venue == book.venue);
+        let mut next: Vec<Arc<VenueBook>> = Vec::with_capacity(books.len() + usize::from(position.is_none()));
+        next.extend(books.iter().cloned());
+        match position {
+            Some(index) => {
+                let current = next[index].as_of;
+                if book.as_of < current {
+                    return Err(PublishError::OutOfOrder { current, received: book.as_of });
                 }
-                None if next.len() >= VENUES_MAX => {
-                    return Err(PublishError::TooManyVenues { instrument: slot.instrument.symbol.clone() });
-                }
-                None => next.push(book),
+                next[index] = book;
             }
-            *books = Arc::from(next);
+            None if next.len() >= VENUES_MAX => {
+                return Err(PublishError::TooManyVenues { instrument: slot.instrument.symbol.clone() });
+            }
+            None => next.push(book),
         }
-        slot.version.send_modify(|version| *version = version.wrapping_add(1));
-        Ok(())
+        *books = Arc::from(next);
+        Ok(slot)
     }
 
     fn snapshot(&self, instrument: &str) -> Option<Arc<[Arc<VenueBook>]>> {
@@ -297,6 +326,50 @@ mod tests {
         assert!(!receiver.has_changed().unwrap());
         assert!(!other.has_changed().unwrap());
         let _ = other.borrow_and_update();
+    }
+
+    #[tokio::test]
+    async fn publish_all_wakes_each_instrument_once_after_every_book_is_stored() {
+        let hub = hub_with(HubConfig::default());
+        let mut btc = hub.subscribe("BTC-USD").unwrap();
+        let mut eth = hub.subscribe("ETH-USD").unwrap();
+        let mut eur = hub.subscribe("EUR-USD").unwrap();
+        hub.publish(book("a", "BTC-USD", 100, 101, 5_000)).unwrap();
+        let _ = btc.borrow_and_update();
+
+        let refused = hub.publish_all(vec![
+            book("a", "BTC-USD", 102, 103, 6_000),
+            book("b", "BTC-USD", 101, 104, 6_000),
+            book("a", "BTC-USD", 90, 91, 4_000),
+            book("a", "ETH-USD", 10, 11, 6_000),
+            book("a", "DOGE-USD", 10, 11, 6_000),
+        ]);
+        assert_eq!(
+            refused,
+            vec![
+                (2, PublishError::OutOfOrder { current: TimestampMs(6_000), received: TimestampMs(4_000) }),
+                (4, PublishError::UnknownInstrument("DOGE-USD".to_owned())),
+            ]
+        );
+        // One bump per instrument for the whole group; by the time a subscriber wakes, every accepted book of
+        // the group is there.
+        assert_eq!(hub.version("BTC-USD"), Some(2));
+        assert_eq!(hub.version("ETH-USD"), Some(1));
+        btc.changed().await.unwrap();
+        assert_eq!(
+            hub.all_books("BTC-USD"),
+            vec![book("a", "BTC-USD", 102, 103, 6_000), book("b", "BTC-USD", 101, 104, 6_000)]
+        );
+        assert!(!btc.has_changed().unwrap());
+        eth.changed().await.unwrap();
+        assert!(!eur.has_changed().unwrap());
+        let _ = eur.borrow_and_update();
+
+        // Nothing accepted: nobody woken.
+        let refused = hub.publish_all(vec![book("a", "BTC-USD", 90, 91, 1)]);
+        assert_eq!(refused.len(), 1);
+        assert!(!btc.has_changed().unwrap());
+        assert!(hub.publish_all(Vec::new()).is_empty());
     }
 
     #[test]

@@ -492,13 +492,19 @@ impl MarketDataSource for SimulatedMarket {
                     }
                     let published_at = now_ms().max(last);
                     last = published_at;
-                    for mut book in group {
-                        book.as_of = published_at;
-                        if let Err(error) = hub.publish(book) {
-                            refused += 1;
-                            if refused.is_power_of_two() {
-                                tracing::warn!(%error, refused, "the hub refused a simulated book");
-                            }
+                    let group = group
+                        .into_iter()
+                        .map(|mut book| {
+                            book.as_of = published_at;
+                            book
+                        })
+                        .collect();
+                    // One instrument's venue books of a step as one update: its subscribers wake once, to all of
+                    // them.
+                    for (_, error) in hub.publish_all(group) {
+                        refused += 1;
+                        if refused.is_power_of_two() {
+                            tracing::warn!(%error, refused, "the hub refused a simulated book");
                         }
                     }
                 }
