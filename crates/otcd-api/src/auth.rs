@@ -12,7 +12,7 @@ use otcd_core::ids::{ClientId, KeyId};
 use otcd_core::model::{ApiKey, KeyAlgorithm, Scope};
 use parking_lot::{Mutex, RwLock};
 use sha2::Sha256;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -142,14 +142,49 @@ impl KeyRegistry {
 }
 
 /// Signatures seen inside their validity window.
+///
+/// Kept in one set per second of expiry rather than one map for the whole window: a single map of the ~120,000
+/// signatures of a busy 30 s window rehashed everything (and its expiry queue copied everything) each time it
+/// doubled, under the lock every signed request takes, which stalled every request for milliseconds. Per-second
+/// sets grow to one second's requests at most, and expiry drops a whole set. A replay carries the same signed
+/// timestamp, so it always lands in the set of the original.
 pub struct ReplayGuard {
     state: Mutex<ReplayState>,
 }
 
 #[derive(Default)]
 struct ReplayState {
-    seen: HashMap<[u8; 16], i64>,
-    expiries: VecDeque<(i64, [u8; 16])>,
+    /// Signatures by the second (Unix) in which they expire.
+    by_expiry_second: BTreeMap<i64, HashSet<[u8; 16]>>,
+    len: usize,
+}
+
+impl ReplayState {
+    /// Forgets every set whose signatures have all expired at `now_ms`.
+    fn forget_expired(&mut self, now_ms: i64) {
+        while let Some(entry) = self.by_expiry_second.first_entry() {
+            if second_end_ms(*entry.key()) >= now_ms {
+                break;
+            }
+            self.len -= entry.remove().len();
+        }
+    }
+
+    /// `false` when `fingerprint` is already there.
+    fn insert(&mut self, fingerprint: [u8; 16], expires_at_ms: i64) -> bool {
+        let inserted = self.by_expiry_second.entry(expires_at_ms.div_euclid(1_000)).or_default().insert(fingerprint);
+        self.len += usize::from(inserted);
+        inserted
+    }
+
+    fn contains(&self, fingerprint: &[u8; 16], expires_at_ms: i64) -> bool {
+        self.by_expiry_second.get(&expires_at_ms.div_euclid(1_000)).is_some_and(|set| set.contains(fingerprint))
+    }
+}
+
+/// The last millisecond of Unix second `second`.
+fn second_end_ms(second: i64) -> i64 {
+    second * 1_000 + 999
 }
 
 impl ReplayGuard {
@@ -162,27 +197,23 @@ impl ReplayGuard {
         let Ok(bytes) = hex::decode(fingerprint_hex) else { return };
         let Ok(fingerprint) = <[u8; 16]>::try_from(bytes.as_slice()) else { return };
         let mut state = self.state.lock();
-        let expires_at_ms = signed_at_ms + TIMESTAMP_WINDOW_MS;
-        if state.seen.len() < REPLAY_ENTRIES_MAX && state.seen.insert(fingerprint, expires_at_ms).is_none() {
-            state.expiries.push_back((expires_at_ms, fingerprint));
+        if state.len < REPLAY_ENTRIES_MAX {
+            state.insert(fingerprint, signed_at_ms + TIMESTAMP_WINDOW_MS);
         }
     }
 
     /// Records a signature; `Err` when it was seen before (a replay) or the guard is full.
     fn remember(&self, fingerprint: [u8; 16], expires_at_ms: i64, now_ms: i64) -> Result<(), ApiError> {
         let mut state = self.state.lock();
-        while state.expiries.front().is_some_and(|(expiry, _)| *expiry < now_ms) {
-            let (_, old) = state.expiries.pop_front().expect("checked non-empty");
-            state.seen.remove(&old);
-        }
-        if state.seen.contains_key(&fingerprint) {
+        state.forget_expired(now_ms);
+        if state.contains(&fingerprint, expires_at_ms) {
             return Err(ApiError::unauthenticated("this signature was already used"));
         }
-        if state.seen.len() >= REPLAY_ENTRIES_MAX {
+        if state.len >= REPLAY_ENTRIES_MAX {
             return Err(ApiError::unavailable("too many signed requests in flight; retry shortly", 1));
         }
-        state.seen.insert(fingerprint, expires_at_ms);
-        state.expiries.push_back((expires_at_ms, fingerprint));
+        let inserted = state.insert(fingerprint, expires_at_ms);
+        debug_assert!(inserted, "checked absent above");
         Ok(())
     }
 }
@@ -318,6 +349,23 @@ mod tests {
             body: b"",
             source_ip: "127.0.0.1".parse().unwrap(),
         }
+    }
+
+    #[test]
+    fn the_replay_guard_refuses_repeats_until_expiry_and_forgets_whole_seconds() {
+        let guard = ReplayGuard::new();
+        let (first, second) = ([1u8; 16], [2u8; 16]);
+        assert!(guard.remember(first, 31_500, 1_500).is_ok());
+        assert!(guard.remember(second, 32_200, 2_200).is_ok());
+        assert!(guard.remember(first, 31_500, 1_600).is_err(), "a repeat inside the window");
+        assert!(guard.remember(first, 31_500, 31_999).is_err(), "still remembered in its last millisecond");
+        assert_eq!(guard.state.lock().len, 2);
+        assert!(guard.remember([3u8; 16], 62_000, 32_000).is_ok(), "a request after second 31 ended");
+        assert_eq!(guard.state.lock().len, 2, "second 31's set is gone, the new one is counted");
+        assert!(guard.remember(second, 32_200, 32_100).is_err(), "second 32's set is kept");
+        guard.seed(&hex::encode(first), 2_000);
+        assert_eq!(guard.state.lock().len, 3, "a seeded signature counts");
+        assert!(guard.remember(first, 32_000, 32_100).is_err(), "a seeded signature is refused");
     }
 
     #[test]
