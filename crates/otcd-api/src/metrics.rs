@@ -25,6 +25,9 @@ pub struct Metrics {
     pub http_requests: Family<RequestLabels, Counter>,
     pub http_request_seconds: Family<RouteLabels, Histogram>,
     pub engine_queue_depth: Gauge,
+    /// Time the engine thread spends on one batch of requests: every request queued behind a batch waits this
+    /// long, so a long batch is a stall of the whole desk.
+    pub engine_batch_seconds: Histogram,
     pub journal_fsync_seconds: Histogram,
     /// From a ladder's `tick_at` to its message queued for every subscriber: the desk's share of tick-to-client
     /// latency (pricing, the journal's fsync); the rest is the sockets and the client.
@@ -43,11 +46,17 @@ impl Metrics {
         let http_request_seconds =
             Family::<RouteLabels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
         let engine_queue_depth = Gauge::default();
+        let engine_batch_seconds = Histogram::new(latency_buckets());
         let journal_fsync_seconds = Histogram::new(latency_buckets());
         let ladder_publish_seconds = Histogram::new(latency_buckets());
         registry.register("http_requests", "HTTP requests by method, route and status", http_requests.clone());
         registry.register("http_request_seconds", "HTTP request latency by route", http_request_seconds.clone());
         registry.register("engine_queue_depth", "Requests waiting for the engine", engine_queue_depth.clone());
+        registry.register(
+            "engine_batch_seconds",
+            "Time the engine thread takes for one batch of requests",
+            engine_batch_seconds.clone(),
+        );
         registry.register("journal_fsync_seconds", "Journal group-commit sync latency", journal_fsync_seconds.clone());
         registry.register(
             "ladder_publish_seconds",
@@ -59,6 +68,7 @@ impl Metrics {
             http_requests,
             http_request_seconds,
             engine_queue_depth,
+            engine_batch_seconds,
             journal_fsync_seconds,
             ladder_publish_seconds,
         }

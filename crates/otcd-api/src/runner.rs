@@ -332,7 +332,9 @@ impl EngineLoop {
                 stopping = true;
             }
             self.shared.metrics.engine_queue_depth.set(receiver.len() as i64);
+            let started = Instant::now();
             self.process(&mut batch);
+            self.shared.metrics.engine_batch_seconds.observe(started.elapsed().as_secs_f64());
             if stopping {
                 break;
             }
