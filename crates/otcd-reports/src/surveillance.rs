@@ -12,7 +12,8 @@
 //! * `surveillance_layering`: a fill on one side, then, within `layering_cancel_within_ms`, the cancellation of
 //!   at least `layering_min_orders` resting orders on the other side that were placed before the fill.
 //! * `surveillance_wash_trade`: a buy and a sell of one client on one instrument within `wash_window_ms` whose
-//!   quantities differ by at most `wash_quantity_tolerance_permille` of the larger.
+//!   quantities differ by at most `wash_quantity_tolerance_permille` of the larger; at most one alert per client and
+//!   instrument per `window_ms`.
 //! * `surveillance_front_running`: a trade whose USD notional is at least `front_run_size_multiple` × the
 //!   client's average over its previous `front_run_baseline_trades` trades (at least `front_run_min_baseline`
 //!   of them), followed within `front_run_horizon_ms` by a price on the instrument (a later trade or firm quote)
@@ -447,6 +448,12 @@ impl Surveillance {
         };
         other.paired = true;
         let (first, first_side, first_quantity, first_at) = (other.number, other.side, other.quantity, other.at);
+        // One alert per client and instrument per window, as for spoofing: a client trading round trips all day
+        // would otherwise raise one alert per pair (thousands a minute), burying the case in duplicates and
+        // putting a burst of alert commands in front of every trade.
+        if self.cooling_down(WASH_TRADE, key, fact.at) {
+            return true;
+        }
         let summary = format!(
             "{} {} of {} then {} {} of {} (base minor units) on {} within {} s (quantities within {}‰)",
             side_text(first_side),

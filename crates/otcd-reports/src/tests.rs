@@ -260,6 +260,25 @@ fn layering_fires_on_orders_cancelled_after_a_fill_on_the_other_side() {
 }
 
 #[test]
+fn round_trips_raise_one_wash_alert_per_client_and_instrument_per_window() {
+    let mut session = Session::new();
+    let client = session.client(T0);
+    for pair in 0..20 {
+        let at = T0 + pair * 2_000;
+        session.market(&client, Side::Buy, BTC, 4_999_000, 5_001_000, at);
+        session.market(&client, Side::Sell, BTC, 4_999_000, 5_001_000, at + 1_000);
+    }
+    assert_eq!(session.kinds(), vec![WASH_TRADE], "twenty round trips in one window: one alert");
+    let window_ms = SurveillanceConfig::default().window_ms;
+    let later = T0 + window_ms + 1_000;
+    session.market(&client, Side::Buy, BTC, 4_999_000, 5_001_000, later);
+    session.market(&client, Side::Sell, BTC, 4_999_000, 5_001_000, later + 1_000);
+    assert_eq!(session.kinds(), vec![WASH_TRADE, WASH_TRADE], "a round trip after the window: a second alert");
+    let last = session.projection.surveillance().alerts().last().unwrap();
+    assert_eq!(last.finding.evidence.trade_ids, vec!["t_000000000041", "t_000000000042"]);
+}
+
+#[test]
 fn wash_trades_fire_on_a_round_trip_of_similar_size() {
     let mut session = Session::new();
     let client = session.client(T0);
