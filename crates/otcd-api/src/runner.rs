@@ -94,11 +94,18 @@ pub struct RunnerConfig {
     pub checkpoints: Option<CheckpointSettings>,
     /// Where durable records are offered to the reports projection (`try_send`: never waited for).
     pub projection: Option<crate::reports::ProjectionSender>,
+    /// Memory the engine thread touches once before its first command (see [`prefault_heap`]).
+    pub engine_prefault_mib: usize,
 }
 
 impl Default for RunnerConfig {
     fn default() -> Self {
-        Self { snapshot_every_records: SNAPSHOT_EVERY_RECORDS_DEFAULT, checkpoints: None, projection: None }
+        Self {
+            snapshot_every_records: SNAPSHOT_EVERY_RECORDS_DEFAULT,
+            checkpoints: None,
+            projection: None,
+            engine_prefault_mib: 0,
+        }
     }
 }
 
@@ -155,6 +162,7 @@ impl Runner {
         let checkpoints = config.checkpoints.take();
         let projection = config.projection.take();
         let keep_records = projection.is_some();
+        let prefault_mib = config.engine_prefault_mib;
         let follower = journal.dir().map(|dir| {
             let settings = FollowerSettings {
                 journal_dir: dir.to_path_buf(),
@@ -171,6 +179,7 @@ impl Runner {
         let engine_thread = std::thread::Builder::new()
             .name("otcd-engine".into())
             .spawn(move || {
+                prefault_heap(prefault_mib);
                 EngineLoop { desk, shared: engine_shared, journal: journal_sender, last_seq: head.seq, keep_records }
                     .run(receiver)
             })
@@ -304,6 +313,30 @@ impl EngineHandle {
     pub fn durable_seq(&self) -> u64 {
         self.shared.durable_seq.load(Ordering::Acquire)
     }
+}
+
+/// Most of a desk's memory is allocated on the engine thread as its history grows. On the machines measured
+/// (virtual machines), the first touch of memory the process never used costs far more than an allocation: single
+/// page faults of 5–14 ms were seen inside engine commands, stalling every request queued behind them. Touching
+/// `mib` MiB once here, before the first command, and freeing it leaves those pages mapped in the allocator
+/// (the binary tells mimalloc never to return freed memory to the OS), so the history's growth reuses them.
+/// BENCHMARKS.md, "HTTP", has the figures.
+pub fn prefault_heap(mib: usize) {
+    const BLOCK_BYTES: usize = 64 << 10;
+    if mib == 0 {
+        return;
+    }
+    let started = Instant::now();
+    let blocks: Vec<Vec<u8>> = (0..mib * ((1 << 20) / BLOCK_BYTES)).map(|_| vec![1u8; BLOCK_BYTES]).collect();
+    // Read back so the writes cannot be optimized away.
+    let touched = blocks.iter().filter(|block| block[BLOCK_BYTES - 1] == 1).count();
+    drop(blocks);
+    tracing::info!(
+        mib,
+        touched_blocks = touched,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "engine heap prefaulted"
+    );
 }
 
 struct EngineLoop {
@@ -731,7 +764,7 @@ mod tests {
             Desk::new(),
             Box::new(journal),
             snapshots,
-            RunnerConfig { snapshot_every_records: 2, checkpoints: None, projection: None },
+            RunnerConfig { snapshot_every_records: 2, ..RunnerConfig::default() },
             Arc::new(Metrics::new()),
         );
         let engine = runner.handle();
@@ -757,7 +790,7 @@ mod tests {
             Desk::new(),
             Box::new(journal),
             SnapshotStore::new(&snapshots_dir).unwrap(),
-            RunnerConfig { snapshot_every_records: 5, checkpoints: None, projection: None },
+            RunnerConfig { snapshot_every_records: 5, ..RunnerConfig::default() },
             Arc::new(Metrics::new()),
         );
         let engine = runner.handle();

@@ -17,6 +17,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// How long a stopping desk waits for open requests before closing them.
+/// Default of [`ServeOptions::engine_prefault_mib`]: the resident memory it costs at start, for no page faults in
+/// the engine while the history grows into it (256 MiB left some in a 10 s run at 2,000 trades/s; 512 none).
+pub const ENGINE_PREFAULT_MIB_DEFAULT: usize = 512;
+
 pub const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[derive(Debug, Clone)]
@@ -45,6 +49,8 @@ pub struct ServeOptions {
     pub surveillance: otcd_reports::SurveillanceConfig,
     /// Run the reports projection (default true).
     pub reports: bool,
+    /// MiB the engine thread touches before its first command ([`crate::runner::prefault_heap`]).
+    pub engine_prefault_mib: usize,
 }
 
 /// Where market data comes from (`--market`).
@@ -76,6 +82,7 @@ impl ServeOptions {
             checkpoint_every: crate::runner::CHECKPOINT_EVERY_DEFAULT,
             surveillance: otcd_reports::SurveillanceConfig::default(),
             reports: true,
+            engine_prefault_mib: ENGINE_PREFAULT_MIB_DEFAULT,
         }
     }
 }
@@ -211,6 +218,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
                 every: options.checkpoint_every,
             }),
             projection: options.reports.then_some(projection_sender),
+            engine_prefault_mib: options.engine_prefault_mib,
         },
         metrics.clone(),
     );

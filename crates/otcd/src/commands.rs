@@ -47,6 +47,8 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
 struct ConfigFile {
     /// Journal records between snapshots (default 500000).
     snapshot_every_records: Option<u64>,
+    /// MiB of memory the engine touches at start, so history growth does not page-fault (default 512, 0 to 65536).
+    engine_prefault_mib: Option<usize>,
     /// Venue books older than this are not used for firm quotes (default 2000).
     max_book_age_ms: Option<i64>,
     /// Per-venue overrides, e.g. `manual = 10000`.
@@ -93,6 +95,10 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     rails.reconcile_every_ms = config.reconcile_every_ms.unwrap_or(rails.reconcile_every_ms).clamp(0, 86_400_000);
     if let Some(records) = config.snapshot_every_records {
         options.snapshot_every_records = records.max(1);
+    }
+    if let Some(mib) = config.engine_prefault_mib {
+        anyhow::ensure!(mib <= 65_536, "engine_prefault_mib must be at most 65536");
+        options.engine_prefault_mib = mib;
     }
     if let Some(age) = config.max_book_age_ms {
         anyhow::ensure!(age > 0, "max_book_age_ms must be positive");

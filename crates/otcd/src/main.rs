@@ -1,18 +1,14 @@
 //! The `otcd` binary: parses the command line and hands over to the library crates.
 
+mod allocator;
 mod cli;
 mod commands;
 mod telemetry;
 
 use clap::Parser;
 
-/// The engine thread allocates what other threads free (journal payloads, replies, snapshots): the system
-/// allocator spent about a third of the engine's time in malloc and free on the trade path, mimalloc far less
-/// (BENCHMARKS.md, "Execution").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> anyhow::Result<()> {
+    allocator::keep_freed_memory();
     let cli = cli::Cli::parse();
     match cli.command {
         cli::CliCommand::Verify { data_dir, public_key, export } => {
