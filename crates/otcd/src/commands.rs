@@ -33,6 +33,12 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
     if let Some(path) = &arguments.config {
         apply_config(&mut options, path)?;
     }
+    // An override for hosts that start many short-lived desks (the test suites set 0).
+    if let Ok(text) = std::env::var("OTCD_ENGINE_PREFAULT_MIB") {
+        let mib: usize = text.parse().context("OTCD_ENGINE_PREFAULT_MIB must be a number of MiB")?;
+        anyhow::ensure!(mib <= 65_536, "OTCD_ENGINE_PREFAULT_MIB must be at most 65536");
+        options.engine_prefault_mib = mib;
+    }
     // Installed before anything starts: a SIGTERM at any moment after this is a graceful stop.
     let shutdown = shutdown_signal()?;
     let desk = server::start(&options).await?;

@@ -181,6 +181,7 @@ impl Desk {
         }
         let mut child = command
             .env("RUST_LOG", "info")
+            .env("OTCD_ENGINE_PREFAULT_MIB", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
