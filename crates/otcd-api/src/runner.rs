@@ -760,13 +760,8 @@ mod tests {
         let journal =
             FailingJournal { appends_allowed: u64::MAX, head: ChainHead::genesis(), durable: ChainHead::genesis() };
         let snapshots = SnapshotStore::new(directory.path()).unwrap();
-        let runner = Runner::start(
-            Desk::new(),
-            Box::new(journal),
-            snapshots,
-            RunnerConfig { snapshot_every_records: 2, ..RunnerConfig::default() },
-            Arc::new(Metrics::new()),
-        );
+        let runner =
+            Runner::start(Desk::new(), Box::new(journal), snapshots, RunnerConfig::default(), Arc::new(Metrics::new()));
         let engine = runner.handle();
         engine.submit(Actor::default(), initialize()).await.unwrap();
         for index in 0..20 {

@@ -73,10 +73,7 @@ pub fn now_ms() -> u128 {
 /// Creates one funded client and one read key per connection through the admin API.
 pub async fn create_client_keys(address: SocketAddr, admin: &Key, count: usize) -> anyhow::Result<Vec<Key>> {
     let mut sender = connect(address).await?;
-    // A tier of its own: the load must measure the desk, not the standard tier's 100 requests a second per key.
-    let tier =
-        r#"{"spread_bps":"20","rate_limits":{"reads":1000000,"rfq":1000000,"orders":1000000,"withdrawals":1000000}}"#;
-    admin_call(&mut sender, admin, "PUT", "/v1/admin/tiers/loadtest", tier).await?;
+    put_loadtest_tier(&mut sender, admin).await?;
     let client = admin_call(
         &mut sender,
         admin,
@@ -91,10 +88,28 @@ pub async fn create_client_keys(address: SocketAddr, admin: &Key, count: usize) 
         now_ms()
     );
     admin_call(&mut sender, admin, "POST", "/v1/admin/deposits", &deposit).await?;
+    create_keys(&mut sender, admin, &client_id, count).await
+}
+
+/// The `loadtest` tier: the load must measure the desk, not the standard tier's 100 requests a second per key.
+pub(crate) async fn put_loadtest_tier(sender: &mut Sender, admin: &Key) -> anyhow::Result<()> {
+    let tier =
+        r#"{"spread_bps":"20","rate_limits":{"reads":1000000,"rfq":1000000,"orders":1000000,"withdrawals":1000000}}"#;
+    admin_call(sender, admin, "PUT", "/v1/admin/tiers/loadtest", tier).await?;
+    Ok(())
+}
+
+/// `count` new keys (scopes `read` and `trade`) of `client_id`.
+pub(crate) async fn create_keys(
+    sender: &mut Sender,
+    admin: &Key,
+    client_id: &str,
+    count: usize,
+) -> anyhow::Result<Vec<Key>> {
+    let path = format!("/v1/admin/clients/{client_id}/keys");
     let mut keys = Vec::with_capacity(count);
     for _ in 0..count {
-        let path = format!("/v1/admin/clients/{client_id}/keys");
-        let key = admin_call(&mut sender, admin, "POST", &path, r#"{"scopes":["read","trade"]}"#).await?;
+        let key = admin_call(sender, admin, "POST", &path, r#"{"scopes":["read","trade"]}"#).await?;
         keys.push(Key {
             key_id: key["key_id"].as_str().context("key_id")?.to_owned(),
             secret: key["secret"].as_str().context("secret")?.to_owned(),

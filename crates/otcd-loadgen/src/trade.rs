@@ -6,7 +6,7 @@
 //! omission). Trade `n` runs on connection `n mod connections`; each connection has its own client (funded
 //! through the admin API) and rotates through its keys so that no key signs two requests in one millisecond.
 
-use crate::{admin_call, build_request, connect, now_ms, Key, Sender};
+use crate::{admin_call, build_request, connect, create_keys, now_ms, put_loadtest_tier, Key, Sender};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use http_body_util::BodyExt;
@@ -130,9 +130,7 @@ async fn funded_client_keys(
     keys: usize,
 ) -> anyhow::Result<Vec<Key>> {
     let mut sender = connect(address).await?;
-    let tier =
-        r#"{"spread_bps":"20","rate_limits":{"reads":1000000,"rfq":1000000,"orders":1000000,"withdrawals":1000000}}"#;
-    admin_call(&mut sender, admin, "PUT", "/v1/admin/tiers/loadtest", tier).await?;
+    put_loadtest_tier(&mut sender, admin).await?;
     let body = r#"{"name":"Load Test Trader","jurisdiction":"DE","tier":"loadtest","kyc_status":"approved","settlement":"prefunded"}"#;
     let client = admin_call(&mut sender, admin, "POST", "/v1/admin/clients", body).await?;
     let client_id = client["client_id"].as_str().context("client_id")?.to_owned();
@@ -144,16 +142,7 @@ async fn funded_client_keys(
         );
         admin_call(&mut sender, admin, "POST", "/v1/admin/deposits", &deposit).await?;
     }
-    let mut created = Vec::with_capacity(keys);
-    for _ in 0..keys {
-        let path = format!("/v1/admin/clients/{client_id}/keys");
-        let key = admin_call(&mut sender, admin, "POST", &path, r#"{"scopes":["read","trade"]}"#).await?;
-        created.push(Key {
-            key_id: key["key_id"].as_str().context("key_id")?.to_owned(),
-            secret: key["secret"].as_str().context("secret")?.to_owned(),
-        });
-    }
-    Ok(created)
+    create_keys(&mut sender, admin, &client_id, keys).await
 }
 
 /// Enough of an asset for hours of alternating trades of a few hundred dollars each.
