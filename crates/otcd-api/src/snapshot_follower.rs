@@ -107,14 +107,10 @@ impl Follower {
         }
         let desk = &mut self.desk;
         self.tail
-            .read(self.head.seq, up_to, |seq, payload| crate::store::replay(desk, seq, payload).map(|_| ()))
+            .read_through(self.head.seq, up_to, |seq, payload| crate::store::replay(desk, seq, payload).map(|_| ()))
             .map_err(|error| error.to_string())?;
-        if let Some(position) = self.tail.position() {
-            self.head = position.head;
-        }
-        if self.head.seq < up_to {
-            return Err(format!("the journal ends at seq {} before the durable seq {up_to}", self.head.seq));
-        }
+        self.head = self.tail.position().expect("a read that reached `up_to` remembers where it stopped").head;
+        assert_eq!(self.head.seq, up_to, "the follower read exactly up to the durable seq");
         Ok(())
     }
 

@@ -61,6 +61,10 @@ pub enum JournalError {
          acknowledged until the process reopens the journal"
     )]
     Poisoned,
+
+    /// A reader following the writer's durable seq found fewer records than that seq promises.
+    #[error("the journal ends at seq {reached} before the durable seq {wanted}")]
+    EndsBefore { reached: u64, wanted: u64 },
 }
 
 impl JournalError {
@@ -73,6 +77,7 @@ impl JournalError {
             | Self::CheckpointMismatch { seq, .. }
             | Self::PayloadTooLarge { seq, .. } => Some(*seq),
             Self::Gap { expected, .. } | Self::MissingSegment { expected, .. } => Some(*expected),
+            Self::EndsBefore { reached, .. } => Some(reached + 1),
             Self::Io { .. } | Self::Visit(_) | Self::Locked { .. } | Self::Poisoned => None,
         }
     }
@@ -95,7 +100,7 @@ impl JournalError {
             | Self::MissingSegment { file, .. }
             | Self::SnapshotMismatch { file, .. }
             | Self::CheckpointMismatch { file, .. } => Some(file),
-            Self::PayloadTooLarge { .. } | Self::Visit(_) | Self::Poisoned => None,
+            Self::PayloadTooLarge { .. } | Self::Visit(_) | Self::Poisoned | Self::EndsBefore { .. } => None,
         }
     }
 
@@ -110,6 +115,7 @@ impl JournalError {
                 | Self::MissingSegment { .. }
                 | Self::SnapshotMismatch { .. }
                 | Self::CheckpointMismatch { .. }
+                | Self::EndsBefore { .. }
         )
     }
 }

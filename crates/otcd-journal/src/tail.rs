@@ -68,6 +68,20 @@ impl JournalTail {
         Self { dir: dir.to_path_buf(), position: None, buffer: Vec::new() }
     }
 
+    /// [`read`](Self::read) for a reader that follows the writer's durable seq: every record up to `up_to_seq`
+    /// must be there, so a journal that ends before it is an error ([`JournalError::EndsBefore`]).
+    pub fn read_through<V>(&mut self, after_seq: u64, up_to_seq: u64, visit: V) -> Result<TailRead, JournalError>
+    where
+        V: FnMut(u64, &[u8]) -> Result<(), String>,
+    {
+        let read = self.read(after_seq, up_to_seq, visit)?;
+        let reached = after_seq + read.visited;
+        if reached < up_to_seq {
+            return Err(JournalError::EndsBefore { reached, wanted: up_to_seq });
+        }
+        Ok(read)
+    }
+
     /// Where the last read stopped.
     pub fn position(&self) -> Option<TailPosition> {
         self.position

@@ -172,3 +172,18 @@ fn a_position_that_no_longer_fits_the_files_falls_back_to_a_full_read() {
         .unwrap();
     assert_eq!((seen, outcome.resumed), (vec![4, 5], false));
 }
+
+/// A reader following the durable seq must find every record up to it: `read_through` says where the journal
+/// ended instead of returning quietly short.
+#[test]
+fn read_through_refuses_a_journal_that_ends_before_the_seq_asked_for() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut journal = open(directory.path());
+    append_through(&mut journal, 12);
+    let mut tail = JournalTail::new(directory.path());
+    let outcome = tail.read_through(0, 12, |_, _| Ok(())).unwrap();
+    assert_eq!(outcome.visited, 12);
+    let error = JournalTail::new(directory.path()).read_through(3, 20, |_, _| Ok(())).unwrap_err();
+    assert!(matches!(error, otcd_journal::JournalError::EndsBefore { reached: 12, wanted: 20 }), "{error}");
+    assert_eq!(error.seq(), Some(13));
+}
