@@ -3,29 +3,40 @@
 //! The trade path is the HTTP workers, the engine thread and the journal thread. The reports projection, the
 //! snapshot writer and the checkpoint signer only follow the journal, and nothing on the trade path waits for
 //! them. On a small machine (the reference machine has 2 cores) they must not take a core from a command that
-//! is waiting, so they run at a lower priority: they use idle CPU, give way when the trade path needs it, and
-//! catch up whenever the desk is not saturated. Measured on the HTTP RFQ-then-accept benchmark (BENCHMARKS.md).
+//! is waiting, so they run under Linux's `SCHED_IDLE` policy: they use CPU time the trade path leaves, and the
+//! scheduler preempts them as soon as any normal thread wakes on their core.
 //!
-//! `setpriority` is called through `libc` directly: it is one call, and the crates that wrap thread priorities
-//! mostly deal with real-time policies this desk does not want.
+//! Why not only `nice`: under EEVDF (Linux 6.6 and later) a woken thread preempts the running one only if it is
+//! eligible, and the busy trade-path threads are often not (they have used more than their share lately). A
+//! `nice 10` snapshot follower was seen (`perf sched timehist`) keeping a core for 4.1 ms, until the next
+//! scheduler tick, while an HTTP worker with a reply ready waited for it. A `SCHED_IDLE` thread is preempted
+//! at every wake-up of a normal one, whatever its lag. The cost: on a machine saturated for a long time,
+//! snapshots and reports fall behind (and catch up when the load drops); the trade path never waits for them.
+//!
+//! `setpriority` and `sched_setscheduler` are called through `libc` directly: they are one call each, and the
+//! crates that wrap thread priorities mostly deal with real-time policies this desk does not want.
 
-/// The `nice` value of background threads (0 is the default, 19 the lowest priority).
+/// The `nice` value of background threads (0 is the default, 19 the lowest priority), set first and kept where
+/// `SCHED_IDLE` is not available.
 pub const BACKGROUND_NICE: i32 = 10;
 
-/// Lowers the calling thread's priority to [`BACKGROUND_NICE`] (never raises it: a desk started with `nice 15`
-/// keeps 15). Best effort: a failure is logged, never fatal.
-/// Only on Linux, where a priority can be set per thread; elsewhere it does nothing.
+/// Lowers the calling thread's priority: `nice` [`BACKGROUND_NICE`] (never raised: a desk started with `nice 15`
+/// keeps 15), then the `SCHED_IDLE` policy. Best effort: a failure is logged, never fatal.
+/// Only on Linux, where both can be set per thread; elsewhere it does nothing.
 pub fn lower_current_thread_priority() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: `gettid` has no preconditions; `getpriority` and `setpriority` only read their arguments. On
-        // Linux, PRIO_PROCESS with a thread id applies to that thread alone (setpriority(2), "BUGS").
-        let result = unsafe {
-            let thread = libc::gettid() as libc::id_t;
-            let current = libc::getpriority(libc::PRIO_PROCESS, thread);
-            libc::setpriority(libc::PRIO_PROCESS, thread, current.max(BACKGROUND_NICE))
+        // SAFETY: `gettid` has no preconditions; `getpriority`, `setpriority` and `sched_setscheduler` only read
+        // their arguments (the last one a pointer to a live, initialized `sched_param`). On Linux, a thread id
+        // applies to that thread alone (setpriority(2), "BUGS"; sched_setscheduler(2)).
+        let (nice_result, idle_result) = unsafe {
+            let thread = libc::gettid();
+            let current = libc::getpriority(libc::PRIO_PROCESS, thread as libc::id_t);
+            let nice_result = libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, current.max(BACKGROUND_NICE));
+            let parameters = libc::sched_param { sched_priority: 0 };
+            (nice_result, libc::sched_setscheduler(thread, libc::SCHED_IDLE, &parameters))
         };
-        if result != 0 {
+        if nice_result != 0 || idle_result != 0 {
             tracing::debug!(error = %std::io::Error::last_os_error(), "could not lower a background thread's priority");
         }
     }
@@ -40,16 +51,24 @@ mod tests {
         unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
     }
 
+    fn current_thread_policy() -> i32 {
+        // SAFETY: `sched_getscheduler` only reads its argument.
+        unsafe { libc::sched_getscheduler(libc::gettid()) }
+    }
+
     #[test]
     fn lowers_only_the_calling_thread() {
-        let before = current_thread_nice();
-        let lowered = std::thread::spawn(|| {
+        let (nice_before, policy_before) = (current_thread_nice(), current_thread_policy());
+        let (lowered_nice, lowered_policy) = std::thread::spawn(|| {
             lower_current_thread_priority();
-            current_thread_nice()
+            (current_thread_nice(), current_thread_policy())
         })
         .join()
         .unwrap();
-        assert_eq!(lowered, BACKGROUND_NICE.max(before));
-        assert_eq!(current_thread_nice(), before, "the spawning thread keeps its priority");
+        assert_eq!(lowered_nice, BACKGROUND_NICE.max(nice_before));
+        assert_eq!(lowered_policy, libc::SCHED_IDLE);
+        assert_eq!(current_thread_nice(), nice_before, "the spawning thread keeps its priority");
+        assert_eq!(current_thread_policy(), policy_before, "the spawning thread keeps its policy");
+        assert_eq!(policy_before, libc::SCHED_OTHER);
     }
 }

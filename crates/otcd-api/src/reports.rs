@@ -39,11 +39,11 @@ enum Item {
     Payload(Vec<u8>),
 }
 
-pub type ProjectionSender = crossbeam_channel::Sender<DurableRecords>;
-pub type ProjectionReceiver = crossbeam_channel::Receiver<DurableRecords>;
+pub type ProjectionSender = flume::Sender<DurableRecords>;
+pub type ProjectionReceiver = flume::Receiver<DurableRecords>;
 
 pub fn channel() -> (ProjectionSender, ProjectionReceiver) {
-    crossbeam_channel::bounded(PROJECTION_QUEUE_CAPACITY)
+    flume::bounded(PROJECTION_QUEUE_CAPACITY)
 }
 
 struct Inner {
@@ -163,13 +163,13 @@ impl Projector {
                     }
                     apply(&self.inner, &chunk)?;
                 }
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                Err(flume::RecvTimeoutError::Timeout) => {
                     let durable = engine.durable_seq();
                     if self.applied() < durable {
                         self.catch_up(durable)?;
                     }
                 }
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(flume::RecvTimeoutError::Disconnected) => return Ok(()),
             }
         }
     }

@@ -135,7 +135,7 @@ struct Shared {
 /// A cheap, cloneable handle the HTTP layer submits commands and queries through.
 #[derive(Clone)]
 pub struct EngineHandle {
-    sender: crossbeam_channel::Sender<Request>,
+    sender: flume::Sender<Request>,
     shared: Arc<Shared>,
 }
 
@@ -157,8 +157,8 @@ impl Runner {
         let head = journal.durable_head();
         let shared =
             Arc::new(Shared { poisoned: AtomicBool::new(false), durable_seq: AtomicU64::new(head.seq), metrics });
-        let (sender, receiver) = crossbeam_channel::bounded(ENGINE_QUEUE_CAPACITY);
-        let (journal_sender, journal_receiver) = crossbeam_channel::bounded(JOURNAL_QUEUE_CAPACITY);
+        let (sender, receiver) = flume::bounded(ENGINE_QUEUE_CAPACITY);
+        let (journal_sender, journal_receiver) = flume::bounded(JOURNAL_QUEUE_CAPACITY);
         let checkpoints = config.checkpoints.take();
         let projection = config.projection.take();
         let keep_records = projection.is_some();
@@ -296,8 +296,8 @@ impl EngineHandle {
     fn enqueue(&self, request: Request) -> Result<(), SubmitError> {
         match self.sender.try_send(request) {
             Ok(()) => Ok(()),
-            Err(crossbeam_channel::TrySendError::Full(_)) => Err(SubmitError::Overloaded),
-            Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(SubmitError::Unavailable),
+            Err(flume::TrySendError::Full(_)) => Err(SubmitError::Overloaded),
+            Err(flume::TrySendError::Disconnected(_)) => Err(SubmitError::Unavailable),
         }
     }
 
@@ -342,14 +342,14 @@ pub fn prefault_heap(mib: usize) {
 struct EngineLoop {
     desk: Desk,
     shared: Arc<Shared>,
-    journal: crossbeam_channel::Sender<JournalBatch>,
+    journal: flume::Sender<JournalBatch>,
     last_seq: u64,
     /// Hand executed records to the reports projection (moved, not cloned).
     keep_records: bool,
 }
 
 impl EngineLoop {
-    fn run(mut self, receiver: crossbeam_channel::Receiver<Request>) {
+    fn run(mut self, receiver: flume::Receiver<Request>) {
         let mut batch = Vec::with_capacity(ENGINE_BATCH_MAX);
         let mut stopping = false;
         while let Ok(first) = receiver.recv() {
@@ -408,9 +408,7 @@ impl EngineLoop {
             deliveries.into_iter().for_each(|deliver| deliver(true));
             return;
         }
-        if let Err(crossbeam_channel::SendError(batch)) =
-            self.journal.send(JournalBatch { payloads, records, deliveries })
-        {
+        if let Err(flume::SendError(batch)) = self.journal.send(JournalBatch { payloads, records, deliveries }) {
             batch.deliveries.into_iter().for_each(|deliver| deliver(false));
         }
     }
@@ -441,7 +439,7 @@ fn journal_loop(
     follower: Option<FollowerHandle>,
     checkpoints: Option<CheckpointSettings>,
     projection: Option<crate::reports::ProjectionSender>,
-    receiver: crossbeam_channel::Receiver<JournalBatch>,
+    receiver: flume::Receiver<JournalBatch>,
     shared: &Shared,
 ) {
     let (mut scheduler, checkpoint_thread) = match checkpoints {
@@ -471,7 +469,7 @@ fn journal_loop(
 /// Decides, on the journal thread, when the durable head gets a signed checkpoint; the checkpoint thread signs
 /// and writes it. Only heads returned by a successful `sync` are ever offered.
 struct CheckpointScheduler {
-    sender: crossbeam_channel::Sender<ChainHead>,
+    sender: flume::Sender<ChainHead>,
     every_records: u64,
     every: Duration,
     /// The newest head handed to the checkpoint thread.
@@ -483,7 +481,7 @@ impl CheckpointScheduler {
     fn start(settings: CheckpointSettings) -> (Self, JoinHandle<()>) {
         let CheckpointSettings { mut log, every_records, every } = settings;
         let last_seq = log.last().map_or(0, |checkpoint| checkpoint.seq);
-        let (sender, receiver) = crossbeam_channel::bounded::<ChainHead>(16);
+        let (sender, receiver) = flume::bounded::<ChainHead>(16);
         let thread = std::thread::Builder::new()
             .name("otcd-checkpoint".into())
             .spawn(move || {
@@ -532,7 +530,7 @@ impl CheckpointScheduler {
 
 fn journal_groups(
     journal: &mut dyn Journal,
-    receiver: &crossbeam_channel::Receiver<JournalBatch>,
+    receiver: &flume::Receiver<JournalBatch>,
     shared: &Shared,
     mut checkpoints: Option<&mut CheckpointScheduler>,
     projection: Option<&crate::reports::ProjectionSender>,
@@ -542,13 +540,13 @@ fn journal_groups(
         let first = match deadline {
             Some(deadline) => match receiver.recv_deadline(deadline) {
                 Ok(batch) => batch,
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                Err(flume::RecvTimeoutError::Timeout) => {
                     if let Some(scheduler) = checkpoints.as_deref_mut() {
                         scheduler.offer(journal.durable_head(), false);
                     }
                     continue;
                 }
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                Err(flume::RecvTimeoutError::Disconnected) => break,
             },
             None => match receiver.recv() {
                 Ok(batch) => batch,

@@ -31,7 +31,7 @@ pub struct FollowerSettings {
 
 /// Stops the follower: it catches up with the final durable head, writes a last snapshot and ends.
 pub struct FollowerHandle {
-    finish: crossbeam_channel::Sender<ChainHead>,
+    finish: flume::Sender<ChainHead>,
     thread: JoinHandle<()>,
 }
 
@@ -58,7 +58,7 @@ pub fn start(
     settings: FollowerSettings,
     durable_seq: impl Fn() -> u64 + Send + 'static,
 ) -> FollowerHandle {
-    let (finish, finished) = crossbeam_channel::bounded::<ChainHead>(1);
+    let (finish, finished) = flume::bounded::<ChainHead>(1);
     let tail = JournalTail::new(&settings.journal_dir);
     let mut follower = Follower { desk, head, last_snapshot_seq: head.seq, tail, settings };
     let thread = std::thread::Builder::new()
@@ -74,14 +74,10 @@ pub fn start(
 }
 
 impl Follower {
-    fn run(
-        &mut self,
-        finished: &crossbeam_channel::Receiver<ChainHead>,
-        durable_seq: &dyn Fn() -> u64,
-    ) -> Result<(), String> {
+    fn run(&mut self, finished: &flume::Receiver<ChainHead>, durable_seq: &dyn Fn() -> u64) -> Result<(), String> {
         loop {
             match finished.recv_timeout(FOLLOW_INTERVAL) {
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                Err(flume::RecvTimeoutError::Timeout) => {
                     self.catch_up(durable_seq())?;
                     if self.head.seq - self.last_snapshot_seq >= self.settings.every_records.max(1) {
                         self.write_snapshot();
@@ -95,7 +91,7 @@ impl Follower {
                     }
                     return Ok(());
                 }
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(flume::RecvTimeoutError::Disconnected) => return Ok(()),
             }
         }
     }
