@@ -26,19 +26,28 @@ pub const BACKGROUND_NICE: i32 = 10;
 pub fn lower_current_thread_priority() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: `gettid` has no preconditions; `getpriority`, `setpriority` and `sched_setscheduler` only read
-        // their arguments (the last one a pointer to a live, initialized `sched_param`). On Linux, a thread id
-        // applies to that thread alone (setpriority(2), "BUGS"; sched_setscheduler(2)).
-        let (nice_result, idle_result) = unsafe {
-            let thread = libc::gettid();
-            let current = libc::getpriority(libc::PRIO_PROCESS, thread as libc::id_t);
-            let nice_result = libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, current.max(BACKGROUND_NICE));
-            let parameters = libc::sched_param { sched_priority: 0 };
-            (nice_result, libc::sched_setscheduler(thread, libc::SCHED_IDLE, &parameters))
+        // SAFETY: `gettid` has no preconditions; `getpriority` and `setpriority` only read their arguments. On
+        // Linux, a thread id applies to that thread alone (setpriority(2), "BUGS").
+        let nice_result = unsafe {
+            let thread = libc::gettid() as libc::id_t;
+            let current = libc::getpriority(libc::PRIO_PROCESS, thread);
+            libc::setpriority(libc::PRIO_PROCESS, thread, current.max(BACKGROUND_NICE))
         };
-        if nice_result != 0 || idle_result != 0 {
-            tracing::debug!(error = %std::io::Error::last_os_error(), "could not lower a background thread's priority");
-        }
+        log_failure(nice_result, "nice");
+        let parameters = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `sched_setscheduler` only reads its arguments, the last a pointer to a live, initialized
+        // `sched_param`; a thread id applies to that thread alone (sched_setscheduler(2)).
+        let idle_result = unsafe { libc::sched_setscheduler(libc::gettid(), libc::SCHED_IDLE, &parameters) };
+        log_failure(idle_result, "SCHED_IDLE");
+    }
+}
+
+/// Logs a failed priority call right after it, while `errno` is still that call's.
+#[cfg(target_os = "linux")]
+fn log_failure(result: libc::c_int, setting: &str) {
+    if result != 0 {
+        let error = std::io::Error::last_os_error();
+        tracing::debug!(%error, setting, "could not lower a background thread's priority");
     }
 }
 
