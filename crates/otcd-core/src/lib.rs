@@ -2,9 +2,12 @@
 //!
 //! This crate performs no I/O, reads no clock and depends on no async runtime, web framework or database: it
 //! is a pure state machine (commands in, outcomes out), which is what makes replay, crash recovery and
-//! simulation testing possible. Adapters live in `otcd-journal` and `otcd-api`.
+//! simulation testing possible. Address validation is its own pure crate (`otcd-address`); adapters live in
+//! `otcd-journal`, `otcd-host`, `otcd-services` and the protocol crates.
 
-pub mod address;
+/// Withdrawal address validation per network (its own crate, re-exported for the engine's types).
+pub use otcd_address as address;
+
 pub mod catalog;
 pub mod chunked_vec;
 pub mod decimal;

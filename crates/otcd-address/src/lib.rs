@@ -108,7 +108,7 @@ fn list(networks: &[Network]) -> String {
 }
 
 /// The networks an asset can be withdrawn on; empty for an unknown asset. Asset codes are upper-case, as in
-/// [`crate::catalog::AssetCode`].
+/// `otcd_core::catalog::AssetCode`.
 pub fn networks_for_asset(asset: &str) -> &'static [Network] {
     match asset {
         "BTC" => &[Network::Bitcoin],
