@@ -353,8 +353,8 @@ impl Journal for FileJournal {
         self.durable
     }
 
-    fn dir(&self) -> Option<&Path> {
-        Some(&self.dir)
+    fn reader(&self) -> Option<Box<dyn crate::JournalReader>> {
+        Some(Box::new(crate::JournalTail::new(&self.dir)))
     }
 }
 

@@ -219,9 +219,45 @@ pub trait Journal: Send {
     fn head(&self) -> ChainHead;
     /// The last synced record.
     fn durable_head(&self) -> ChainHead;
-    /// The directory of the journal's files, for readers that follow it (`None`: not kept in files).
-    fn dir(&self) -> Option<&std::path::Path> {
+    /// A reader of this journal's durable records, for the threads that follow it (the snapshot writer, the
+    /// reports projection); `None` when the records are not kept where another thread can read them back.
+    fn reader(&self) -> Option<Box<dyn JournalReader>> {
         None
+    }
+}
+
+/// What a reader hands each record to: its seq and payload; an error stops the read.
+pub type RecordVisitor<'a> = dyn FnMut(u64, &[u8]) -> Result<(), String> + 'a;
+
+/// The port through which followers read durable records back, in seq order: the file journal's
+/// [`JournalTail`] today, a replicated journal's stream later. A reader remembers where its last read stopped,
+/// so following the writer costs what is new, whatever the journal's length.
+pub trait JournalReader: Send {
+    /// Hands every record with `after_seq < seq <= up_to_seq` to `visit`, in order. Every record up to
+    /// `up_to_seq` must exist (callers pass a durable seq): a journal that ends before it is
+    /// [`JournalError::EndsBefore`]. An error returned by `visit` stops the read and is returned.
+    fn read_through(
+        &mut self,
+        after_seq: u64,
+        up_to_seq: u64,
+        visit: &mut RecordVisitor<'_>,
+    ) -> Result<TailRead, JournalError>;
+    /// The last record read: its seq and chain hash.
+    fn position(&self) -> Option<ChainHead>;
+}
+
+impl JournalReader for JournalTail {
+    fn read_through(
+        &mut self,
+        after_seq: u64,
+        up_to_seq: u64,
+        visit: &mut RecordVisitor<'_>,
+    ) -> Result<TailRead, JournalError> {
+        JournalTail::read_through(self, after_seq, up_to_seq, visit)
+    }
+
+    fn position(&self) -> Option<ChainHead> {
+        JournalTail::position(self).map(|position| position.head)
     }
 }
 

@@ -6,7 +6,7 @@
 //!
 //! mimalloc returns freed memory to the OS after a delay (1 s in the bundled mimalloc 3). The desk instead keeps it: memory that has been
 //! touched once is reused without a page fault, which is what the engine's start-up prefault
-//! (`otcd_api::runner::prefault_heap`) relies on (page faults of 5–14 ms were measured inside engine commands on
+//! (`otcd_host::runner::prefault_heap`) relies on (page faults of 5–14 ms were measured inside engine commands on
 //! virtual machines). A desk's memory only grows with its history, so little would be returned anyway.
 
 #[global_allocator]

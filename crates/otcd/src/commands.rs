@@ -1,10 +1,9 @@
 //! What each subcommand does.
 
 use crate::cli::{CliCommand, MarketMode, ServeArgs};
+use crate::server::{self, MarketSource, ServeOptions};
 use anyhow::{bail, Context};
-use otcd_api::server::MarketSource;
-use otcd_api::server::{self, ServeOptions};
-use otcd_api::store::journal_dir;
+use otcd_host::store::journal_dir;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -91,14 +90,15 @@ struct ConfigFile {
 fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let config: ConfigFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let rails = &mut options.settlement;
+    let rails = &mut options.simulation;
     rails.confirm_after_ms = config.settlement_confirm_after_ms.unwrap_or(rails.confirm_after_ms).clamp(0, 86_400_000);
     rails.bank_confirm_after_ms =
         config.settlement_bank_confirm_after_ms.unwrap_or(rails.bank_confirm_after_ms).clamp(0, 86_400_000);
     rails.failure_percent = config.settlement_failure_percent.unwrap_or(rails.failure_percent).min(100);
-    rails.net_settlement_every_ms =
-        config.net_settlement_every_ms.unwrap_or(rails.net_settlement_every_ms).clamp(0, 30 * 86_400_000);
-    rails.reconcile_every_ms = config.reconcile_every_ms.unwrap_or(rails.reconcile_every_ms).clamp(0, 86_400_000);
+    let workers = &mut options.services;
+    workers.net_settlement_every_ms =
+        config.net_settlement_every_ms.unwrap_or(workers.net_settlement_every_ms).clamp(0, 30 * 86_400_000);
+    workers.reconcile_every_ms = config.reconcile_every_ms.unwrap_or(workers.reconcile_every_ms).clamp(0, 86_400_000);
     if let Some(records) = config.snapshot_every_records {
         options.snapshot_every_records = records.max(1);
     }
@@ -111,7 +111,7 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
         options.max_book_age_ms = age;
     }
     options.max_book_age_ms_by_venue = config.max_book_age_ms_by_venue.unwrap_or_default();
-    options.cross_pricing = config.cross_pricing.unwrap_or(options.cross_pricing);
+    options.services.cross_pricing = config.cross_pricing.unwrap_or(options.services.cross_pricing);
     if let Some(per_second) = config.rate_limit_per_ip_per_second {
         anyhow::ensure!(per_second > 0, "rate_limit_per_ip_per_second must be positive");
         options.rate_limits.per_ip_per_second = per_second;
@@ -136,7 +136,7 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
         let bounds =
             otcd_core::engine::quotes::QUOTE_VALIDITY_MS_MIN..=otcd_core::engine::quotes::QUOTE_VALIDITY_MS_MAX;
         anyhow::ensure!(bounds.contains(&validity), "quote_validity_ms must be between 100 and 60000");
-        options.quote_validity_ms = validity;
+        options.services.quote_validity_ms = validity;
     }
     Ok(())
 }
@@ -145,10 +145,10 @@ async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<(
     let options = ServeOptions::new(data_dir.to_owned(), listen);
     let shutdown = shutdown_signal()?;
     let desk = server::start(&options).await?;
-    let seeded = otcd_api::demo::seed(&desk, data_dir).await.map_err(|error| anyhow::anyhow!(error.detail))?;
+    let seeded = crate::demo::seed(&desk, data_dir).await?;
     let address = desk.local_address();
-    let clients_file = otcd_api::demo::demo_clients_path(data_dir);
-    let admin_file = otcd_api::store::admin_key_path(data_dir);
+    let clients_file = crate::demo::demo_clients_path(data_dir);
+    let admin_file = otcd_host::store::admin_key_path(data_dir);
     println!();
     println!("  otcd demo desk is running at http://{address}");
     if !seeded.is_empty() {
@@ -165,7 +165,7 @@ async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<(
     );
     println!();
     println!("  web console:     http://{address}/  (sign in with key_id and secret from {})", admin_file.display());
-    match otcd_api::demo::example_session_token(&desk, data_dir) {
+    match crate::demo::example_session_token(&desk, data_dir) {
         Some(token) => println!(
             "  client example:  http://{address}/ui/example.html#token={token}\n                   (web components as Aurora Capital GmbH; the link holds a 1-hour session token)"
         ),
@@ -180,7 +180,7 @@ async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<(
 
 pub fn verify(data_dir: &Path, public_key: Option<&str>, export: Option<&Path>) -> anyhow::Result<()> {
     let public_key = public_key
-        .map(otcd_api::audit::parse_public_key)
+        .map(otcd_host::audit::parse_public_key)
         .transpose()
         .map_err(|error| anyhow::anyhow!("--public-key: {error}"))?;
     if let Some(export) = export {
@@ -190,7 +190,7 @@ pub fn verify(data_dir: &Path, public_key: Option<&str>, export: Option<&Path>) 
     if !directory.is_dir() {
         bail!("{} holds no journal", data_dir.display());
     }
-    match otcd_api::audit::verify_data_dir(data_dir, public_key.as_ref()) {
+    match otcd_host::audit::verify_data_dir(data_dir, public_key.as_ref()) {
         Ok(report) => {
             let journal = &report.journal;
             println!(
@@ -264,15 +264,15 @@ fn verify_export(path: &Path, public_key: Option<&otcd_journal::VerifyingKey>) -
 }
 
 pub fn audit_export(data_dir: &Path, from: &str, to: &str, out: &Path) -> anyhow::Result<()> {
-    let parse = |field: &str, text: &str| {
-        otcd_api::json::parse_timestamp(field, text).map_err(|error| anyhow::anyhow!("--{}", error.detail))
+    let parse = |field: &'static str, text: &str| {
+        otcd_reports::render::parse_time(field, text).map_err(|error| anyhow::anyhow!("--{error}"))
     };
-    let (from_ms, to_ms) = (parse("from", from)?.0, parse("to", to)?.0);
+    let (from_ms, to_ms) = (parse("from", from)?, parse("to", to)?);
     anyhow::ensure!(to_ms > from_ms, "--to must be after --from");
     let window = otcd_journal::ExportWindow { from_ms, to_ms, from: from.to_owned(), to: to.to_owned() };
     let mut bundle = Vec::new();
-    let summary = otcd_api::audit::export_data_dir(data_dir, &window, otcd_journal::EXPORT_RECORDS_MAX, &mut bundle)?;
-    otcd_api::secrets::write_private_file(out, &bundle).with_context(|| format!("writing {}", out.display()))?;
+    let summary = otcd_host::audit::export_data_dir(data_dir, &window, otcd_journal::EXPORT_RECORDS_MAX, &mut bundle)?;
+    otcd_host::secrets::write_private_file(out, &bundle).with_context(|| format!("writing {}", out.display()))?;
     println!(
         "wrote {}: {} records (window seq {}..={}), {} checkpoints, anchored at seq {}",
         out.display(),

@@ -3,6 +3,8 @@
 mod allocator;
 mod cli;
 mod commands;
+mod demo;
+mod server;
 mod telemetry;
 
 use clap::Parser;

@@ -10,6 +10,7 @@ pub mod command;
 pub mod controls;
 pub mod custody;
 pub mod error;
+pub mod events;
 mod fills;
 pub mod fixtures;
 pub mod jurisdictions;

@@ -13,6 +13,10 @@ pub const CLIENT_NAME_LENGTH_MAX: usize = 200;
 pub const ALLOWED_IPS_MAX: usize = 32;
 /// Stored KYC changes per client; the journal keeps the full history, this is what the API shows.
 pub const KYC_HISTORY_MAX: usize = 100;
+/// How far the time a client signed a request (or a logon) at may be from the desk's clock, either way. Every
+/// protocol edge applies it, and recovery hands back the signatures of this window (twice it, for clock skew) so
+/// a replay across a restart is still refused.
+pub const SIGNATURE_WINDOW_MS: i64 = 30_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,0 +1,171 @@
+//! The data directory: opening it, recovering the desk from the newest snapshot plus the journal, and the
+//! files that live beside them.
+//!
+//! ```text
+//! DATA_DIR/
+//!   LOCK             held (flock) while a process uses the directory
+//!   master.key       32-byte key sealing HMAC secrets (0600)
+//!   admin-key.json   the first operator key, written on creation (0600)
+//!   desk-signing.key / desk-signing.pub / checkpoints.jsonl   the audit trail (see `audit.rs`)
+//!   journal/         hash-chained segments (otcd-journal)
+//!   snapshots/       periodic snapshots of the desk state
+//! ```
+
+use crate::clock::Clock;
+use crate::secrets::MasterKey;
+use otcd_core::engine::{Desk, JournalRecord};
+use otcd_journal::{Anchor, CheckpointError, CheckpointLog, FileJournal, JournalError, JournalOptions, SnapshotStore};
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use data directory {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("data directory {0} is in use by another otcd process")]
+    Locked(PathBuf),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("snapshot at seq {seq} cannot be loaded: {detail}")]
+    Snapshot { seq: u64, detail: String },
+    #[error(transparent)]
+    SigningKey(#[from] crate::audit::AuditKeyError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("recovered state breaks a ledger invariant: {0}")]
+    Invariant(String),
+}
+
+pub struct OpenedDesk {
+    pub desk: Desk,
+    pub journal: FileJournal,
+    pub snapshots: SnapshotStore,
+    pub master_key: MasterKey,
+    /// The signed checkpoints file, checked against the journal (its newest checkpoint must be in it).
+    pub checkpoints: CheckpointLog,
+    pub recovery: RecoveryReport,
+    /// Signatures of commands journaled within the last timestamp window (fingerprint hex, signed-at ms):
+    /// the replay guard starts with them.
+    pub recent_signatures: Vec<(String, i64)>,
+    /// Held for the life of the process: a second otcd on the same directory would corrupt it.
+    pub lock: File,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecoveryReport {
+    pub snapshot_seq: u64,
+    pub replayed_records: u64,
+    pub head_seq: u64,
+    pub head_hash: String,
+    pub torn_bytes_truncated: u64,
+    pub elapsed: Duration,
+}
+
+impl OpenedDesk {
+    /// A reader of the journal's durable records, for a thread that follows it.
+    pub fn journal_reader(&self) -> Box<dyn otcd_journal::JournalReader> {
+        otcd_journal::Journal::reader(&self.journal).expect("a file journal can be read back")
+    }
+}
+
+pub fn journal_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("journal")
+}
+
+pub fn admin_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin-key.json")
+}
+
+/// Opens (creating if needed) a data directory and recovers the desk: newest valid snapshot, then replay of
+/// every later journal record. Any integrity problem stops here with an error naming the record and file.
+///
+/// `clock` dates the window of recent signatures handed back for the replay guard.
+pub fn open(data_dir: &Path, clock: &dyn Clock) -> Result<OpenedDesk, StoreError> {
+    let started = Instant::now();
+    let io_error = |source| StoreError::Io { path: data_dir.to_owned(), source };
+    std::fs::create_dir_all(data_dir).map_err(io_error)?;
+    let lock = lock_directory(data_dir)?;
+    let master_key = MasterKey::load_or_create(&data_dir.join("master.key")).map_err(io_error)?;
+    let signing_key = crate::audit::load_or_create_signing_key(data_dir)?;
+    let (checkpoints, _) = CheckpointLog::open(&crate::audit::checkpoints_path(data_dir), signing_key)?;
+    let snapshots = SnapshotStore::new(&data_dir.join("snapshots"))?;
+    let (mut desk, snapshot_head) = match snapshots.load_newest()? {
+        Some(snapshot) => {
+            let mut desk: Desk = serde_json::from_slice(&snapshot.state)
+                .map_err(|error| StoreError::Snapshot { seq: snapshot.at.seq, detail: error.to_string() })?;
+            desk.rebuild_indexes();
+            (desk, Some(snapshot.at))
+        }
+        None => (Desk::new(), None),
+    };
+    let snapshot_seq = snapshot_head.map_or(0, |head| head.seq);
+    let mut replayed_records = 0;
+    let mut recent_signatures = Vec::new();
+    let recent_after_ms = clock.now().0 - 2 * otcd_core::model::SIGNATURE_WINDOW_MS;
+    // The journal must hold the snapshot's head and reach the newest signed checkpoint with exactly its hash: a
+    // checkpoint is only written after its records were fsynced, so one beyond the journal means signed,
+    // durable records were removed (never a torn tail).
+    // (Checkpoint first: at the same seq, its mismatch is the one reported.)
+    let anchors: Vec<Anchor> = checkpoints
+        .last()
+        .map(|checkpoint| Anchor::checkpoint(checkpoint.index, checkpoint.head()))
+        .into_iter()
+        .chain(snapshot_head.map(Anchor::snapshot))
+        .collect();
+    let (journal, report) = FileJournal::open_anchored(
+        &journal_dir(data_dir),
+        JournalOptions::default(),
+        snapshot_seq,
+        &anchors,
+        |seq, payload| {
+            replayed_records += 1;
+            let record = replay(&mut desk, seq, payload)?;
+            if let (Some(signature), Some(signed_at)) = (record.actor.signature, record.actor.signed_at_ms) {
+                if signed_at >= recent_after_ms {
+                    recent_signatures.push((signature, signed_at));
+                }
+            }
+            Ok(())
+        },
+    )?;
+    desk.ledger().check_invariants().map_err(|error| StoreError::Invariant(error.to_string()))?;
+    let recovery = RecoveryReport {
+        snapshot_seq,
+        replayed_records,
+        head_seq: report.head.seq,
+        head_hash: report.head.hash_hex(),
+        torn_bytes_truncated: report.truncated_torn_bytes,
+        elapsed: started.elapsed(),
+    };
+    Ok(OpenedDesk { desk, journal, snapshots, master_key, checkpoints, recovery, recent_signatures, lock })
+}
+
+/// Re-executes one journaled record. It was accepted once, so it must be accepted again: anything else means
+/// the journal and the code disagree, and continuing would build a different state than the one acknowledged.
+pub fn replay(desk: &mut Desk, seq: u64, payload: &[u8]) -> Result<JournalRecord, String> {
+    let record: JournalRecord =
+        serde_json::from_slice(payload).map_err(|error| format!("record {seq} cannot be decoded: {error}"))?;
+    match desk.execute(&record) {
+        Ok(executed) if executed.changed => Ok(record),
+        Ok(_) => Err(format!("record {seq} replays as a no-op; the journal and this version disagree")),
+        Err(error) => Err(format!("record {seq} is refused on replay: {error}")),
+    }
+}
+
+fn lock_directory(data_dir: &Path) -> Result<File, StoreError> {
+    let path = data_dir.join("LOCK");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StoreError::Io { path: path.clone(), source })?;
+    // SAFETY: flock on a file descriptor we own; no memory is shared with the kernel.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    if !locked {
+        return Err(StoreError::Locked(data_dir.to_owned()));
+    }
+    Ok(file)
+}

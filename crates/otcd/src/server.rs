@@ -1,0 +1,301 @@
+//! Starting and stopping a desk: the composition root. It recovers the data directory, starts the engine runner
+//! with its event feed and the reports projection, builds the desk services over the simulated rails and the
+//! market source, creates the first operator key on a new desk, serves HTTP until told to stop, then drains and
+//! flushes.
+
+use otcd_core::catalog::Catalog;
+use otcd_core::engine::{Actor, Command, NewKey};
+use otcd_core::ids::KeyId;
+use otcd_core::model::{KeyAlgorithm, Scope};
+use otcd_host::clock::{Clock, SystemClock};
+use otcd_host::events::EventHub;
+use otcd_host::metrics::Metrics;
+use otcd_host::reports::ReportsService;
+use otcd_host::runner::{CheckpointSettings, EngineHandle, Runner, RunnerConfig, SubmitError};
+use otcd_host::secrets::{new_hmac_secret, new_key_id, write_private_file, MasterKey};
+use otcd_host::store::{self, admin_key_path, OpenedDesk, StoreError};
+use otcd_http::app::{AppContext, AppState};
+use otcd_services::keys::KeyRegistry;
+use otcd_services::{DeskParts, DeskServices, Settings};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Default of [`ServeOptions::engine_prefault_mib`]: the resident memory it costs at start, for no page faults in
+/// the engine while the history grows into it (BENCHMARKS.md, "page faults").
+pub const ENGINE_PREFAULT_MIB_DEFAULT: usize = 512;
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub snapshot_every_records: u64,
+    pub market: MarketSource,
+    /// Books older than this are not used for firm quotes (per venue overrides in `max_book_age_ms_by_venue`).
+    pub max_book_age_ms: i64,
+    pub max_book_age_ms_by_venue: std::collections::HashMap<String, i64>,
+    /// Quote validity, cross pricing, and the settlement worker's schedule.
+    pub services: Settings,
+    pub rate_limits: otcd_http::ratelimit::RateLimitConfig,
+    /// `--sanctions-dir`: ofac/{sdn,add,alt,sdn_comments}.csv and un/consolidated.xml.
+    pub sanctions_dir: Option<PathBuf>,
+    /// The simulated custodian and bank: how long a payout takes and how often one fails (percent).
+    pub simulation: otcd_rails_sim::SimulationSettings,
+    /// Journal records between two signed checkpoints.
+    pub checkpoint_every_records: u64,
+    /// Longest time a durable record waits for a signed checkpoint.
+    pub checkpoint_every: std::time::Duration,
+    /// Surveillance rules' thresholds (`[surveillance]` in `--config`).
+    pub surveillance: otcd_reports::SurveillanceConfig,
+    /// Run the reports projection (default true).
+    pub reports: bool,
+    /// MiB the engine thread touches before its first command (`otcd_host::runner::prefault_heap`).
+    pub engine_prefault_mib: usize,
+}
+
+/// Where market data comes from (`--market`).
+#[derive(Debug, Clone)]
+pub enum MarketSource {
+    /// Simulated venues, seeded.
+    Sim { seed: u64, interval_ms: u64 },
+    /// Only `PUT /v1/admin/market/{instrument}`.
+    Manual,
+    /// Book snapshots from a JSON-lines file.
+    Replay { path: PathBuf, pace: bool },
+}
+
+impl ServeOptions {
+    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
+        Self {
+            data_dir,
+            listen,
+            snapshot_every_records: otcd_host::runner::SNAPSHOT_EVERY_RECORDS_DEFAULT,
+            market: MarketSource::Sim { seed: 7, interval_ms: 100 },
+            max_book_age_ms: 2_000,
+            max_book_age_ms_by_venue: std::collections::HashMap::new(),
+            services: Settings::default(),
+            rate_limits: otcd_http::ratelimit::RateLimitConfig::default(),
+            sanctions_dir: None,
+            simulation: otcd_rails_sim::SimulationSettings::default(),
+            checkpoint_every_records: otcd_host::runner::CHECKPOINT_EVERY_RECORDS_DEFAULT,
+            checkpoint_every: otcd_host::runner::CHECKPOINT_EVERY_DEFAULT,
+            surveillance: otcd_reports::SurveillanceConfig::default(),
+            reports: true,
+            engine_prefault_mib: ENGINE_PREFAULT_MIB_DEFAULT,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: SocketAddr, source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("the engine refused to initialize the desk: {0}")]
+    Initialize(SubmitError),
+    #[error("cannot read market data file {path}: {source}")]
+    Market { path: PathBuf, source: std::io::Error },
+    #[error("cannot load the sanctions lists: {0}")]
+    Sanctions(String),
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+    #[error(transparent)]
+    RailBooks(#[from] otcd_rails_sim::RailBooksError),
+}
+
+/// A desk that has recovered its state and is ready to serve.
+pub struct StartedDesk {
+    runner: Runner,
+    context: AppState,
+    listener: tokio::net::TcpListener,
+    market_stop: tokio::sync::watch::Sender<bool>,
+    /// The data directory's lock, held as long as the desk runs: a second process would corrupt it.
+    _lock: std::fs::File,
+}
+
+impl StartedDesk {
+    pub fn local_address(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    pub fn services(&self) -> &Arc<DeskServices> {
+        &self.context.desk
+    }
+
+    pub fn rate_limits(&self) -> &otcd_http::ratelimit::RateLimits {
+        &self.context.rate_limits
+    }
+
+    /// Serves until `shutdown` resolves (then drains for at most `otcd_http::server::SHUTDOWN_DRAIN`), stops the
+    /// workers and the market source, and flushes the journal.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let StartedDesk { runner, context, listener, market_stop, _lock } = self;
+        let desk = context.desk.clone();
+        tokio::spawn(otcd_services::order_watch::run(desk.clone(), market_stop.subscribe()));
+        tokio::spawn(otcd_services::settlement_worker::run(desk.clone(), market_stop.subscribe()));
+        tokio::spawn(otcd_services::surveillance_raiser::run(desk, market_stop.subscribe()));
+        let served = otcd_http::server::serve(listener, context, shutdown).await;
+        market_stop.send_replace(true);
+        tokio::task::spawn_blocking(move || runner.shutdown()).await.ok();
+        tracing::info!("desk stopped; journal flushed");
+        served.map_err(ServerError::Http)
+    }
+}
+
+/// Recovers the desk in `options.data_dir` (creating a new one if it is empty) and binds the listener.
+pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let opened = open_store(options, clock.clone()).await?;
+    let reader = opened.journal_reader();
+    let metrics = Arc::new(Metrics::new());
+    let master_key = Arc::new(opened.master_key);
+    let keys = KeyRegistry::new(master_key.clone());
+    opened.desk.keys().for_each(|key| keys.upsert(key));
+    let initialized = opened.desk.is_initialized();
+    let catalog = opened.desk.catalog().cloned().unwrap_or_else(Catalog::builtin);
+    let tiers: Vec<_> = opened.desk.tiers().map(|tier| (tier.name.clone(), tier.rate_limits)).collect();
+    let client_tiers: Vec<_> =
+        opened.desk.clients().map(|client| (client.client_id.clone(), client.tier.clone())).collect();
+    let (projection_sender, projection_receiver) = otcd_host::reports::channel();
+    let events = EventHub::new(Some(metrics.clone()));
+    let config = RunnerConfig {
+        snapshot_every_records: options.snapshot_every_records,
+        checkpoints: Some(CheckpointSettings {
+            log: opened.checkpoints,
+            every_records: options.checkpoint_every_records,
+            every: options.checkpoint_every,
+        }),
+        projection: options.reports.then_some(projection_sender),
+        engine_prefault_mib: options.engine_prefault_mib,
+        clock: clock.clone(),
+        events: Some(events.clone()),
+    };
+    let runner = Runner::start(opened.desk, Box::new(opened.journal), opened.snapshots, config, metrics.clone());
+    let engine = runner.handle();
+    // The projector thread ends when the journal thread drops its sender (at shutdown).
+    let reports = if options.reports {
+        ReportsService::start(reader, options.surveillance.clone(), projection_receiver, engine.clone()).0
+    } else {
+        ReportsService::disabled()
+    };
+    if !initialized {
+        initialize_desk(&engine, &keys, &master_key, options, &catalog).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| ServerError::Listen { address: options.listen, source })?;
+    let hub_config = otcd_market::HubConfig {
+        default_max_age_ms: options.max_book_age_ms,
+        max_age_ms_by_venue: options.max_book_age_ms_by_venue.clone(),
+    };
+    let market = otcd_market::MarketHub::new(&catalog, hub_config);
+    let (market_stop, stop_receiver) = tokio::sync::watch::channel(false);
+    start_market_source(&options.market, &catalog, &market, stop_receiver)?;
+    let sanctions_dir = options.sanctions_dir.clone();
+    let screening =
+        tokio::task::spawn_blocking(move || otcd_services::screening::ScreeningService::load(sanctions_dir))
+            .await
+            .expect("loading the lists does not panic")
+            .map_err(|error| ServerError::Sanctions(error.to_string()))?;
+    let rails = otcd_rails_sim::open(&options.data_dir, options.simulation)?;
+    let desk = DeskServices::new(DeskParts {
+        engine,
+        catalog,
+        clock,
+        market,
+        keys,
+        screening,
+        reports,
+        events,
+        rails,
+        settings: options.services.clone(),
+        metrics,
+    });
+    let context = AppContext::new(desk, options.data_dir.clone(), options.rate_limits, &opened.recent_signatures);
+    tiers.iter().for_each(|(name, limits)| context.rate_limits.set_tier(name, *limits));
+    client_tiers.iter().for_each(|(client_id, tier)| context.rate_limits.set_client_tier(client_id, tier));
+    Ok(StartedDesk { runner, context: Arc::new(context), listener, market_stop, _lock: opened.lock })
+}
+
+/// Opens the data directory on a blocking thread and logs what recovery did.
+async fn open_store(options: &ServeOptions, clock: Arc<dyn Clock>) -> Result<OpenedDesk, ServerError> {
+    let data_dir = options.data_dir.clone();
+    let opened = tokio::task::spawn_blocking(move || store::open(&data_dir, clock.as_ref()))
+        .await
+        .expect("recovery does not panic")?;
+    let recovery = &opened.recovery;
+    tracing::info!(
+        data_dir = %options.data_dir.display(),
+        snapshot_seq = recovery.snapshot_seq,
+        replayed_records = recovery.replayed_records,
+        head_seq = recovery.head_seq,
+        head = %recovery.head_hash,
+        torn_bytes_truncated = recovery.torn_bytes_truncated,
+        elapsed_ms = recovery.elapsed.as_millis() as u64,
+        "desk recovered"
+    );
+    Ok(opened)
+}
+
+fn start_market_source(
+    source: &MarketSource,
+    catalog: &Catalog,
+    hub: &Arc<otcd_market::MarketHub>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), ServerError> {
+    use otcd_market::MarketDataSource;
+    let source: Box<dyn MarketDataSource> = match source {
+        MarketSource::Manual => return Ok(()),
+        MarketSource::Sim { seed, interval_ms } => Box::new(
+            otcd_market::SimulatedMarket::new(catalog, *seed)
+                .with_interval(std::time::Duration::from_millis(*interval_ms)),
+        ),
+        MarketSource::Replay { path, pace } => {
+            let options = otcd_market::ReplayOptions {
+                rebase_to_now: true,
+                pace: *pace,
+                ..otcd_market::ReplayOptions::default()
+            };
+            let source = otcd_market::ReplaySource::open(path, catalog, options)
+                .map_err(|source| ServerError::Market { path: path.clone(), source })?;
+            Box::new(source)
+        }
+    };
+    tracing::info!(source = source.name(), "market data source started");
+    drop(source.spawn(hub.clone(), stop));
+    Ok(())
+}
+
+/// A new desk: write the first operator key to `admin-key.json` (0600) first, then journal it. A crash in
+/// between leaves an uninitialized desk that makes a new key on the next start.
+async fn initialize_desk(
+    engine: &EngineHandle,
+    keys: &KeyRegistry,
+    master_key: &MasterKey,
+    options: &ServeOptions,
+    catalog: &Catalog,
+) -> Result<(), ServerError> {
+    let key_id = KeyId::parse(&new_key_id()).expect("generated ids are valid");
+    let secret = new_hmac_secret();
+    let path = admin_key_path(&options.data_dir);
+    let contents = serde_json::json!({"key_id": key_id.as_str(), "secret": secret, "algorithm": "hmac"});
+    write_private_file(&path, format!("{contents:#}\n").as_bytes())
+        .map_err(|source| ServerError::Write { path: path.clone(), source })?;
+    let admin_key = NewKey {
+        key_id: key_id.clone(),
+        scopes: vec![Scope::Admin, Scope::Read],
+        algorithm: KeyAlgorithm::Hmac,
+        credential: master_key.seal(key_id.as_str(), secret.as_bytes()),
+        allowed_ips: Vec::new(),
+    };
+    let command = Command::InitializeDesk { catalog: catalog.clone(), admin_key };
+    engine.submit(Actor::default(), command).await.map_err(ServerError::Initialize)?;
+    let record = engine.query(move |desk| desk.key(&key_id).cloned()).await.map_err(ServerError::Initialize)?;
+    record.iter().for_each(|key| keys.upsert(key));
+    tracing::info!(path = %path.display(), "new desk created; the admin key is in this file (mode 0600)");
+    Ok(())
+}
