@@ -1,6 +1,6 @@
 //! The web faces, embedded in the binary: the operations console at `/` and static assets under `/ui/` (console
 //! script and styles, the embeddable Web Components, the components' example page). Plain modern JavaScript
-//! modules and hand-written SVG charts, no build step: the files under `crates/otcd-api/web/` are served as they
+//! modules and hand-written SVG charts, no build step: the files under `crates/otcd-http/web/` are served as they
 //! are.
 //!
 //! Every page gets a strict Content-Security-Policy (scripts and styles only from this origin, no inline code,

@@ -4,7 +4,7 @@
 //! per asset, spread revenue per trade, order events, and surveillance alerts. Reports are answered from the
 //! projection, never from the engine, so reading them never holds up trading.
 //!
-//! No I/O, no async runtime: the adapters feed it (`otcd-api` on its own thread, the `otcd report` CLI from the
+//! No I/O, no async runtime: the adapters feed it (`otcd-host` on its own thread, the `otcd report` CLI from the
 //! journal files). Methods and limits: `docs/reports.md`.
 
 mod csv;
