@@ -10,6 +10,7 @@ pub mod command;
 pub mod controls;
 pub mod custody;
 pub mod error;
+pub mod events;
 mod fills;
 pub mod fixtures;
 pub mod jurisdictions;
@@ -26,6 +27,7 @@ pub use command::{
     NewDeposit, NewKey, QuoteRequest, TierSpec,
 };
 pub use error::CommandError;
+pub use events::{BalanceEvent, DeskEvent, EventMark, OrderEvent};
 pub use queries::{BalanceLine, LedgerLine, LedgerQuery, Page, PAGE_LIMIT_MAX};
 
 use crate::catalog::{AssetKind, Catalog};
