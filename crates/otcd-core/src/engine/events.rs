@@ -10,8 +10,8 @@
 //! What one changed record gives, in this order:
 //! 1. an [`OrderEvent`] for every order the outcome names and every order a new trade belongs to, once each, as
 //!    stored after the command, with all of its trades. The trades' orders are needed as well as the outcome's:
-//!    a market tick (and a resting order's first fill) ignores a fill that fails after its trade was recorded
-//!    (`fill_one`'s error is dropped), so that order is changed without being named;
+//!    a market tick drops the error of a fill (`fill_resting_orders`), and one raised after the fill's trade was
+//!    recorded (releasing the rest of the reservation) leaves an order changed that the outcome does not name;
 //! 2. a `Trade` for each trade the command appended, in order;
 //! 3. the `Withdrawal` the outcome names (requests and settlement steps are the only commands that change one);
 //! 4. the `Instruction`s the outcome names (net settlement cycles and instruction reports, likewise);
@@ -29,10 +29,12 @@ use super::orders::{Order, Trade};
 use super::settlement::Withdrawal;
 use super::{CommandError, Desk, Executed, JournalRecord, Outcome};
 use crate::catalog::AssetCode;
+use crate::chunked_vec;
 use crate::ids::ClientId;
 use crate::ledger::{AccountId, AccountKey, Owner, Purpose};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::hash::Hash;
 
 /// One client-visible change of the desk.
 // Events are built once per change and moved to the publishers; boxing the order variant would buy nothing.
@@ -86,13 +88,12 @@ pub struct EventMark {
     alerts: usize,
 }
 
-/// The balances of one (client, asset) a command touched, as it found them.
-struct Touched<'a> {
-    client_id: &'a ClientId,
-    asset: AssetCode,
-    /// Per [`balance_slot`]: the account, and its balance before the command's first entry to it.
-    before: [Option<(AccountId, i128)>; 2],
-}
+/// A client's balance of one asset: (client, asset).
+type Pair<'a> = (&'a ClientId, AssetCode);
+
+/// Per [`balance_slot`] of a pair a command touched: the account, and its balance before the command's first
+/// entry to it.
+type Before = [Option<(AccountId, i128)>; 2];
 
 impl Desk {
     /// Marks the histories before a command, for [`Desk::events_since`].
@@ -115,9 +116,10 @@ impl Desk {
     /// withdrawal. A mark from another desk gives wrong events, never a panic.
     pub fn events_since(&self, mark: &EventMark, outcome: &Outcome) -> Vec<DeskEvent> {
         let trades = self.trades_since(mark.trades);
-        let mut events: Vec<DeskEvent> =
-            self.order_events(outcome, &trades).into_iter().map(DeskEvent::Order).collect();
-        events.extend(trades.into_iter().cloned().map(DeskEvent::Trade));
+        // An order, its trade and two balances is the common case: one allocation for the list.
+        let mut events = Vec::with_capacity(2 * trades.len() + 4);
+        self.push_order_events(outcome, trades.clone(), &mut events);
+        events.extend(trades.cloned().map(DeskEvent::Trade));
         if let Outcome::Withdrawal(named) = outcome {
             let stored = self.withdrawal(&named.withdrawal_id).unwrap_or(named);
             events.push(DeskEvent::Withdrawal(stored.clone()));
@@ -129,21 +131,27 @@ impl Desk {
     }
 
     /// The trades appended since `since` (none when the mark is past the end).
-    fn trades_since(&self, since: usize) -> Vec<&Trade> {
+    fn trades_since(&self, since: usize) -> chunked_vec::Iter<'_, Trade> {
         let end = self.orders.trades.len();
-        self.orders.trades.range(since.min(end)..end).collect()
+        self.orders.trades.range(since.min(end)..end)
     }
 
     /// The orders the outcome names, then those of the new trades; each once, in that order.
-    fn order_events(&self, outcome: &Outcome, trades: &[&Trade]) -> Vec<OrderEvent> {
+    fn push_order_events<'a>(
+        &'a self,
+        outcome: &'a Outcome,
+        trades: impl Iterator<Item = &'a Trade>,
+        events: &mut Vec<DeskEvent>,
+    ) {
         let named: &[Order] = match outcome {
             Outcome::Order(order) => std::slice::from_ref(order),
             Outcome::Orders(orders) => orders,
             _ => &[],
         };
-        let ids = named.iter().map(|order| order.order_id.as_str()).chain(trades.iter().map(|trade| &*trade.order_id));
-        let mut seen = HashSet::with_capacity(named.len() + trades.len());
-        ids.filter(|order_id| seen.insert(*order_id)).filter_map(|order_id| self.order_event(order_id)).collect()
+        let mut seen: FirstSeen<&str> = FirstSeen::default();
+        let ids = named.iter().map(|order| order.order_id.as_str()).chain(trades.map(|trade| trade.order_id.as_str()));
+        let firsts = ids.filter(|order_id| seen.entry(*order_id).1);
+        events.extend(firsts.filter_map(|order_id| self.order_event(order_id)).map(DeskEvent::Order));
     }
 
     fn order_event(&self, order_id: &str) -> Option<OrderEvent> {
@@ -177,50 +185,90 @@ impl Desk {
 
     /// A balance event for each (client, asset) whose balances the entries since `since` left changed.
     fn balance_events(&self, since: u64) -> impl Iterator<Item = BalanceEvent> + '_ {
-        self.touched_balances(since).into_iter().filter_map(|touched| self.changed_balance(&touched))
+        let touched = self.touched_balances(since).into_entries();
+        touched.into_iter().filter_map(|(pair, before)| self.changed_balance(pair, &before))
     }
 
     /// The clients' (client, asset) pairs the entries since `since` touched, in first-touch order, with each
     /// touched account's balance before its first entry.
-    fn touched_balances(&self, since: u64) -> Vec<Touched<'_>> {
-        let mut touched: Vec<Touched<'_>> = Vec::new();
-        let mut positions: HashMap<(&ClientId, AssetCode), usize> = HashMap::new();
+    fn touched_balances(&self, since: u64) -> FirstSeen<Pair<'_>, Before> {
+        let mut touched: FirstSeen<Pair<'_>, Before> = FirstSeen::default();
         for entry in self.ledger.entries_since(since) {
             let Some(account) = self.ledger.account(entry.account) else { continue };
             let (Owner::Client(client_id), Some(slot)) = (&account.key.owner, balance_slot(account.key.purpose)) else {
                 continue;
             };
-            let asset = account.key.asset;
-            let position = *positions.entry((client_id, asset)).or_insert_with(|| {
-                touched.push(Touched { client_id, asset, before: [None, None] });
-                touched.len() - 1
-            });
+            let (before, _) = touched.entry((client_id, account.key.asset));
             // Exact: `balance_after` was computed as before + amount without overflow, so wrapping cannot differ.
-            let before = entry.balance_after.wrapping_sub(entry.amount);
-            touched[position].before[slot].get_or_insert((entry.account, before));
+            before[slot].get_or_insert((entry.account, entry.balance_after.wrapping_sub(entry.amount)));
         }
         touched
     }
 
     /// The pair's balances after the command, when they differ from before it.
-    fn changed_balance(&self, touched: &Touched<'_>) -> Option<BalanceEvent> {
-        let changed = touched.before.iter().flatten().any(|(account, before)| self.ledger.balance(*account) != *before);
+    fn changed_balance(&self, (client_id, asset): Pair<'_>, before: &Before) -> Option<BalanceEvent> {
+        let changed = before.iter().flatten().any(|(account, was)| self.ledger.balance(*account) != *was);
         if !changed {
             return None;
         }
-        let now = |slot: usize, purpose: Purpose| match touched.before[slot] {
+        let now = |slot: usize, purpose: Purpose| match before[slot] {
             Some((account, _)) => self.ledger.balance(account),
             None => {
-                let key = AccountKey { owner: Owner::Client(touched.client_id.clone()), asset: touched.asset, purpose };
+                let key = AccountKey { owner: Owner::Client(client_id.clone()), asset, purpose };
                 self.ledger.account_id(&key).map_or(0, |account| self.ledger.balance(account))
             }
         };
-        Some(BalanceEvent {
-            client_id: touched.client_id.clone(),
-            asset: touched.asset,
-            available: now(0, Purpose::Available),
-            reserved: now(1, Purpose::Reserved),
-        })
+        let (available, reserved) = (now(0, Purpose::Available), now(1, Purpose::Reserved));
+        Some(BalanceEvent { client_id: client_id.clone(), asset, available, reserved })
+    }
+}
+
+/// Keys in the order first seen, each with a value. Most commands name one order and touch one or two balances,
+/// where hashing would cost more than a scan; a market tick may name a thousand orders and touch thousands of
+/// balances, where a scan per entry would be quadratic: so a scan up to `LINEAR_MAX` keys, a hash index beyond.
+struct FirstSeen<K, V = ()> {
+    entries: Vec<(K, V)>,
+    index: Option<HashMap<K, usize>>,
+}
+
+impl<K, V> Default for FirstSeen<K, V> {
+    fn default() -> Self {
+        Self { entries: Vec::new(), index: None }
+    }
+}
+
+impl<K: Copy + Eq + Hash, V: Default> FirstSeen<K, V> {
+    const LINEAR_MAX: usize = 16;
+
+    /// The key's value (a default one at its first occurrence), and whether this is its first occurrence.
+    fn entry(&mut self, key: K) -> (&mut V, bool) {
+        let found = match &self.index {
+            Some(index) => index.get(&key).copied(),
+            None => self.entries.iter().position(|(known, _)| *known == key),
+        };
+        let first = found.is_none();
+        let position = found.unwrap_or_else(|| self.insert(key));
+        (&mut self.entries[position].1, first)
+    }
+
+    fn insert(&mut self, key: K) -> usize {
+        let position = self.entries.len();
+        self.entries.push((key, V::default()));
+        match &mut self.index {
+            Some(index) => {
+                index.insert(key, position);
+            }
+            None if self.entries.len() > Self::LINEAR_MAX => {
+                self.index =
+                    Some(self.entries.iter().enumerate().map(|(position, (key, _))| (*key, position)).collect());
+            }
+            None => {}
+        }
+        position
+    }
+
+    fn into_entries(self) -> Vec<(K, V)> {
+        self.entries
     }
 }
 

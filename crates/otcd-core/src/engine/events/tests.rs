@@ -302,3 +302,47 @@ fn every_event_serializes_with_its_type() {
     let balance = serde_json::to_value(&events[3]).unwrap();
     assert_eq!(balance["asset"], "BTC");
 }
+
+#[test]
+fn first_seen_agrees_with_a_plain_scan_past_its_linear_limit() {
+    let keys: Vec<u64> = (0..200u64).map(|index| (index * 7919) % 53).collect();
+    let mut seen: FirstSeen<u64, u32> = FirstSeen::default();
+    let mut plain: Vec<(u64, u32)> = Vec::new();
+    for key in keys {
+        let first = !plain.iter().any(|(known, _)| *known == key);
+        if first {
+            plain.push((key, 0));
+        }
+        let counted = plain.iter_mut().find(|(known, _)| *known == key).map(|(_, count)| count).unwrap();
+        *counted += 1;
+        let (count, found_first) = seen.entry(key);
+        *count += 1;
+        assert_eq!(found_first, first, "key {key}");
+    }
+    assert!(seen.index.is_some() && plain.len() > FirstSeen::<u64>::LINEAR_MAX);
+    assert_eq!(seen.into_entries(), plain);
+}
+
+#[test]
+fn a_tick_filling_many_clients_orders_gives_each_order_and_each_balance_once() {
+    let mut harness = Harness::new();
+    let clients: Vec<ClientId> = (0..20).map(|_| harness.client(Settlement::Prefunded, None)).collect();
+    for (number, client_id) in clients.iter().enumerate() {
+        harness.deposit(client_id, "USD", 6_000_000);
+        // Ask 50,000.00 → firm 50,100.00: above the 50,050.00 limit, so each rests.
+        let order = harness.order(client_id, &format!("gtc-{number}"), Side::Buy, BTC, (4_999_000, 5_000_000));
+        let limit = LimitOrder { order, limit_price: 5_005_000, time_in_force: TimeInForce::Gtc, expire_at: None };
+        harness.ok(Command::LimitOrder(limit));
+    }
+    let book = harness.order(&clients[0], "unused", Side::Buy, BTC, (4_989_000, 4_990_000)).books;
+    let tick = crate::engine::resting::FillResting { instrument: "BTC-USD".into(), books: book, cross: None };
+    let (_, events) = harness.ok(Command::FillRestingOrders(tick));
+    let count = |kind: &str| kinds(&events).iter().filter(|found| **found == kind).count();
+    assert_eq!((count("order"), count("trade"), count("balance")), (20, 20, 40));
+    for client_id in &clients {
+        for asset in ["USD", "BTC"] {
+            let expected = harness.balance(client_id, asset);
+            assert_eq!(events.iter().filter(|event| **event == expected).count(), 1, "{client_id} {asset}");
+        }
+    }
+}
