@@ -310,6 +310,22 @@ impl Ledger {
         self.entries.get(position as usize)
     }
 
+    /// How many entries the ledger holds, i.e. the position the next entry will take. Taken before a command
+    /// (an event mark keeps it), it tells which entries that command appended, so the balances it changed are
+    /// found from its own few entries instead of by comparing every account.
+    pub fn entry_count(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    /// The entries from `position` (an earlier [`Ledger::entry_count`]) to the end, in posting order: what the
+    /// commands since then appended. Empty when `position` is at or past the end, so a stale or foreign
+    /// position can never panic.
+    pub fn entries_since(&self, position: u64) -> chunked_vec::Iter<'_, Entry> {
+        let end = self.entries.len();
+        let start = usize::try_from(position).map_or(end, |position| position.min(end));
+        self.entries.range(start..end)
+    }
+
     pub fn pending(&self, id: PendingId) -> Option<&PendingTransfer> {
         self.pending.get(&id)
     }

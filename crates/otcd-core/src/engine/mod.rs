@@ -27,6 +27,7 @@ pub use command::{
     NewDeposit, NewKey, QuoteRequest, TierSpec,
 };
 pub use error::CommandError;
+pub use events::{BalanceEvent, DeskEvent, EventMark, OrderEvent};
 pub use queries::{BalanceLine, LedgerLine, LedgerQuery, Page, PAGE_LIMIT_MAX};
 
 use crate::catalog::{AssetKind, Catalog};

@@ -91,6 +91,12 @@ impl Desk {
         &self.netting.instructions
     }
 
+    /// An instruction by its id (`si_0000000001`: the position is in the id, so this is a lookup, not a scan).
+    pub fn instruction(&self, instruction_id: &str) -> Option<&Instruction> {
+        let position = instruction_position(instruction_id)?;
+        self.netting.instructions.get(position).filter(|instruction| instruction.instruction_id == instruction_id)
+    }
+
     pub fn instructions_pending(&self, limit: usize) -> Vec<Instruction> {
         self.netting
             .instructions

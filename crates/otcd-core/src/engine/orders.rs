@@ -295,6 +295,11 @@ impl Desk {
         self.orders.orders()
     }
 
+    /// Every trade, oldest first (simulations, and checks that each new trade was published).
+    pub fn all_trades(&self) -> &ChunkedVec<Trade> {
+        self.orders.trades()
+    }
+
     /// A client's orders, oldest first.
     pub fn orders_of<'a>(&'a self, client_id: &ClientId) -> impl DoubleEndedIterator<Item = &'a Order> + 'a {
         let positions = self.orders.orders_by_client.get(client_id).map(ChunkedVec::iter).unwrap_or_default();

@@ -1,0 +1,205 @@
+//! What deriving domain events costs on the engine thread: `Desk::execute` against `Desk::execute_with_events`
+//! for the two most frequent changing commands, a quote acceptance and a deposit.
+//!
+//! Each measured batch runs on a fresh clone of a prepared desk (one prefunded client with ample USD and BTC) and
+//! prepares its records outside the measurement: for acceptances, one RFQ per acceptance (alternately buy and
+//! sell, 0.01 BTC) is executed before the clock starts. Deposits are a day apart, so the structuring rule looks at
+//! one deposit, not at the whole batch. The time measured includes dropping each result (and its events).
+//!
+//! After criterion's figures, the two variants are measured again in interleaved batches (see `paired`).
+//!
+//! `cargo bench -p otcd-core --bench events`.
+
+use criterion::{criterion_group, Criterion};
+use otcd_core::catalog::AssetCode;
+use otcd_core::engine::orders::AcceptQuote;
+use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, NewDeposit, Outcome, QuoteRequest};
+use otcd_core::ids::{ClientId, ClientReference};
+use otcd_core::market::{Level, Side, VenueBook};
+use otcd_core::model::{RequestedSize, Settlement};
+use otcd_core::time::TimestampMs;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// Commands per fresh desk: the histories stay small, so both variants measure the command, not growth.
+const BATCH: u64 = 1_000;
+const START: i64 = 1_000_000;
+const DAY_MS: i64 = 86_400_000;
+
+fn record(at: i64, command: Command) -> JournalRecord {
+    JournalRecord { at: TimestampMs(at), actor: Actor::default(), command }
+}
+
+fn run(desk: &mut Desk, at: i64, command: Command) -> Outcome {
+    desk.execute(&record(at, command)).expect("the bench's commands are valid").outcome
+}
+
+fn asset(code: &str) -> AssetCode {
+    AssetCode::parse(code).unwrap()
+}
+
+/// A desk with one prefunded client holding ample USD and BTC.
+fn prepared_desk() -> (Desk, ClientId) {
+    let mut desk = Desk::new();
+    run(&mut desk, START, fixtures::initialize_desk());
+    let new = fixtures::approved_client("Bench Capital", Settlement::Prefunded, None);
+    let Outcome::Client(client) = run(&mut desk, START, Command::CreateClient(new)) else { panic!("a client") };
+    for code in ["USD", "BTC"] {
+        let deposit = NewDeposit {
+            client_id: client.client_id.clone(),
+            asset: asset(code),
+            amount: 1_000_000_000_000_000,
+            reference: ClientReference::parse(&format!("funding-{code}")).unwrap(),
+            notional_usd: None,
+        };
+        run(&mut desk, START, Command::Deposit(deposit));
+    }
+    (desk, client.client_id)
+}
+
+fn book(at: i64) -> VenueBook {
+    let level = |price| Level { price, quantity: 1_000_000_000_000 };
+    VenueBook {
+        venue: "bench".into(),
+        instrument: "BTC-USD".into(),
+        bids: vec![level(4_999_000)],
+        asks: vec![level(5_000_000)],
+        as_of: TimestampMs(at),
+    }
+}
+
+/// Requests `count` quotes on `desk` (not measured) and returns the records that accept them.
+fn acceptances(desk: &mut Desk, client_id: &ClientId, count: u64) -> Vec<JournalRecord> {
+    (0..count)
+        .map(|index| {
+            let at = START + 1 + index as i64;
+            let request = QuoteRequest {
+                client_id: client_id.clone(),
+                client_rfq_id: None,
+                instrument: "BTC-USD".into(),
+                side: if index % 2 == 0 { Side::Buy } else { Side::Sell },
+                size: RequestedSize::Base(1_000_000),
+                validity_ms: 60_000,
+                notional_usd: None,
+                books: vec![book(at)],
+                cross: None,
+            };
+            let Outcome::Quote(quote) = run(desk, at, Command::RequestQuote(request)) else { panic!("a quote") };
+            let accept = AcceptQuote {
+                client_id: client_id.clone(),
+                client_order_id: ClientReference::parse(&format!("order-{index}")).unwrap(),
+                quote_id: quote.quote_id,
+                side: None,
+                notional_usd: None,
+            };
+            record(at, Command::AcceptQuote(accept))
+        })
+        .collect()
+}
+
+/// `count` deposits of USD, a day apart (after every RFQ's time).
+fn deposits(_: &mut Desk, client_id: &ClientId, count: u64) -> Vec<JournalRecord> {
+    (0..count)
+        .map(|index| {
+            let deposit = NewDeposit {
+                client_id: client_id.clone(),
+                asset: asset("USD"),
+                amount: 100_000,
+                reference: ClientReference::parse(&format!("wire-{index}")).unwrap(),
+                notional_usd: Some(1_000),
+            };
+            record(START + (1 + index as i64) * DAY_MS, Command::Deposit(deposit))
+        })
+        .collect()
+}
+
+type Prepare = fn(&mut Desk, &ClientId, u64) -> Vec<JournalRecord>;
+
+/// Runs `iterations` commands in batches on fresh clones of the prepared desk; only the commands are timed.
+fn measure(iterations: u64, prepare: Prepare, with_events: bool) -> Duration {
+    let (base, client_id) = prepared_desk();
+    let mut measured = Duration::ZERO;
+    let mut left = iterations;
+    while left > 0 {
+        let count = left.min(BATCH);
+        measured += batch(&base, &client_id, prepare, with_events, count);
+        left -= count;
+    }
+    measured
+}
+
+/// `count` commands on a fresh clone of `base`: the time they took, preparation and the clone not included.
+fn batch(base: &Desk, client_id: &ClientId, prepare: Prepare, with_events: bool, count: u64) -> Duration {
+    let mut desk = base.clone();
+    let records = prepare(&mut desk, client_id, count);
+    let started = Instant::now();
+    for record in &records {
+        if with_events {
+            black_box(desk.execute_with_events(record).expect("accepted"));
+        } else {
+            black_box(desk.execute(record).expect("accepted"));
+        }
+    }
+    started.elapsed()
+}
+
+const COMMANDS: [(&str, Prepare); 2] = [("accept_quote", acceptances), ("deposit", deposits)];
+
+fn events(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("events");
+    group.measurement_time(Duration::from_secs(4));
+    for (name, prepare) in COMMANDS {
+        for (variant, with_events) in [("execute", false), ("execute_with_events", true)] {
+            group.bench_function(format!("{name}/{variant}"), |bencher| {
+                bencher.iter_custom(|iterations| measure(iterations, prepare, with_events))
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Batches interleaved, each variant first in every other round. Criterion measures one variant after the
+/// other, seconds apart; on a machine shared with other builds the load changes in between, so its two figures
+/// can differ by more than the cost measured. Interleaved batches see the same load; the medians are printed.
+fn paired(rounds: usize) {
+    for (name, prepare) in COMMANDS {
+        let (base, client_id) = prepared_desk();
+        let mut plain = Vec::with_capacity(rounds);
+        let mut with_events = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            let order = if round % 2 == 0 { [false, true] } else { [true, false] };
+            for events in order {
+                let nanos = batch(&base, &client_id, prepare, events, BATCH).as_nanos() / u128::from(BATCH);
+                if events {
+                    with_events.push(nanos)
+                } else {
+                    plain.push(nanos)
+                }
+            }
+        }
+        let differences: Vec<i128> =
+            plain.iter().zip(&with_events).map(|(plain, with)| *with as i128 - *plain as i128).collect();
+        println!(
+            "events/{name} paired, median of {rounds} interleaved batches of {BATCH}: execute {} ns, \
+             execute_with_events {} ns, difference per batch pair {} ns",
+            median(plain),
+            median(with_events),
+            median(differences)
+        );
+    }
+}
+
+fn median<T: Ord + Copy>(mut values: Vec<T>) -> T {
+    values.sort_unstable();
+    values[values.len() / 2]
+}
+
+criterion_group!(benches, events);
+
+fn main() {
+    benches();
+    // `cargo bench` passes `--bench`; a plain run (`cargo test --benches`) stays short.
+    let benchmarking = std::env::args().any(|argument| argument == "--bench");
+    paired(if benchmarking { 300 } else { 2 });
+    Criterion::default().configure_from_args().final_summary();
+}

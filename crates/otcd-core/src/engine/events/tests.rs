@@ -1,0 +1,348 @@
+//! The derivation rules on hand-built cases: the tricky ones the seeded simulation
+//! (`tests/event_simulation.rs`) meets only by chance.
+
+use super::*;
+use crate::engine::alerts::{AlertKind, AlertUpdate, SurveillanceEvidence, SurveillanceFinding};
+use crate::engine::netting::{Direction, InstructionOutcome, InstructionStatus};
+use crate::engine::orders::{LimitOrder, MarketOrder, OrderStatus, TimeInForce};
+use crate::engine::{fixtures, Actor, Command, NewDeposit};
+use crate::ids::ClientReference;
+use crate::market::{Level, Side, VenueBook};
+use crate::model::Settlement;
+use crate::time::TimestampMs;
+
+const BTC: i128 = 100_000_000;
+
+struct Harness {
+    desk: Desk,
+    at: i64,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let mut harness = Harness { desk: Desk::new(), at: 1_000 };
+        harness.ok(fixtures::initialize_desk());
+        harness
+    }
+
+    fn run(&mut self, command: Command) -> Result<(Executed, Vec<DeskEvent>), CommandError> {
+        self.at += 10;
+        let record = JournalRecord { at: TimestampMs(self.at), actor: Actor::default(), command };
+        self.desk.execute_with_events(&record)
+    }
+
+    fn ok(&mut self, command: Command) -> (Outcome, Vec<DeskEvent>) {
+        let (executed, events) = self.run(command).expect("accepted");
+        assert!(executed.changed, "the command changed the desk");
+        (executed.outcome, events)
+    }
+
+    fn client(&mut self, settlement: Settlement, credit_limit_usd: Option<i128>) -> ClientId {
+        let new = fixtures::approved_client("Acme Capital", settlement, credit_limit_usd);
+        match self.ok(Command::CreateClient(new)).0 {
+            Outcome::Client(client) => client.client_id,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn deposit(&mut self, client_id: &ClientId, asset: &str, amount: i128) -> Vec<DeskEvent> {
+        let reference = ClientReference::parse(&format!("dep-{}", self.at)).unwrap();
+        let asset = AssetCode::parse(asset).unwrap();
+        let deposit = NewDeposit { client_id: client_id.clone(), asset, amount, reference, notional_usd: None };
+        self.ok(Command::Deposit(deposit)).1
+    }
+
+    /// A BTC-USD order of `quantity` against a book of unlimited depth.
+    fn order(&self, client_id: &ClientId, id: &str, side: Side, quantity: i128, book: (i128, i128)) -> MarketOrder {
+        let level = |price| Level { price, quantity: i128::MAX / 4 };
+        let book = VenueBook {
+            venue: "manual".into(),
+            instrument: "BTC-USD".into(),
+            bids: vec![level(book.0)],
+            asks: vec![level(book.1)],
+            as_of: TimestampMs(self.at + 10),
+        };
+        MarketOrder {
+            client_id: client_id.clone(),
+            client_order_id: ClientReference::parse(id).unwrap(),
+            instrument: "BTC-USD".into(),
+            side,
+            quantity,
+            reference_price: None,
+            slippage_centi_bps: None,
+            notional_usd: Some(5_000_000),
+            books: vec![book],
+            cross: None,
+        }
+    }
+
+    /// The balance event `Desk::balances` implies for a client's asset now.
+    fn balance(&self, client_id: &ClientId, asset: &str) -> DeskEvent {
+        let line = self.desk.balances(client_id).into_iter().find(|line| line.asset.as_str() == asset).unwrap();
+        DeskEvent::Balance(BalanceEvent {
+            client_id: client_id.clone(),
+            asset: line.asset,
+            available: line.available,
+            reserved: line.reserved,
+        })
+    }
+}
+
+fn kinds(events: &[DeskEvent]) -> Vec<&'static str> {
+    events
+        .iter()
+        .map(|event| match event {
+            DeskEvent::Order(_) => "order",
+            DeskEvent::Trade(_) => "trade",
+            DeskEvent::Balance(_) => "balance",
+            DeskEvent::Withdrawal(_) => "withdrawal",
+            DeskEvent::Instruction(_) => "instruction",
+            DeskEvent::Alert(_) => "alert",
+        })
+        .collect()
+}
+
+/// A balance event with the given balances.
+fn balance_event(client_id: &ClientId, asset: &str, available: i128, reserved: i128) -> DeskEvent {
+    let asset = AssetCode::parse(asset).unwrap();
+    DeskEvent::Balance(BalanceEvent { client_id: client_id.clone(), asset, available, reserved })
+}
+
+#[test]
+fn a_reserve_and_its_release_in_one_command_give_no_balance_event() {
+    let mut harness = Harness::new();
+    let client_id = harness.client(Settlement::Prefunded, None);
+    harness.deposit(&client_id, "USD", 1_000_000);
+    let desk = &mut harness.desk;
+    let owner = Owner::Client(client_id.clone());
+    let usd = AssetCode::parse("USD").unwrap();
+    let available =
+        desk.ledger.account_id(&AccountKey { owner: owner.clone(), asset: usd, purpose: Purpose::Available });
+    let reserved = desk.ledger.open_account(AccountKey { owner, asset: usd, purpose: Purpose::Reserved }, Some(0));
+    let at = TimestampMs(harness.at);
+    // One "command" that reserves and releases: four entries on the client's two USD accounts, nothing changed.
+    let mark = desk.event_mark();
+    let pending = desk.ledger.reserve(at, available.unwrap(), reserved, 400_000, "hold").unwrap();
+    desk.ledger.void_pending(at, pending, "hold").unwrap();
+    assert_eq!(desk.ledger.entries_since(mark.entries).count(), 4);
+    assert_eq!(desk.events_since(&mark, &Outcome::Audited), vec![]);
+    // The reserve alone is one event with both balances after it.
+    let mark = desk.event_mark();
+    desk.ledger.reserve(at, available.unwrap(), reserved, 400_000, "hold").unwrap();
+    let expected = BalanceEvent { client_id: client_id.clone(), asset: usd, available: 600_000, reserved: 400_000 };
+    assert_eq!(desk.events_since(&mark, &Outcome::Audited), vec![DeskEvent::Balance(expected)]);
+}
+
+#[test]
+fn a_resting_buy_filled_at_placement_gives_one_event_per_balance_though_it_reserved_and_released() {
+    let mut harness = Harness::new();
+    let client_id = harness.client(Settlement::Prefunded, None);
+    harness.deposit(&client_id, "USD", 6_000_000);
+    // Ask 49,900.00 → firm buy 49,999.80, within the 50,050.00 limit: reserved, filled, the rest released.
+    let order = harness.order(&client_id, "gtc-1", Side::Buy, BTC, (4_989_000, 4_990_000));
+    let limit = LimitOrder { order, limit_price: 5_005_000, time_in_force: TimeInForce::Gtc, expire_at: None };
+    let (outcome, events) = harness.ok(Command::LimitOrder(limit));
+    let Outcome::Order(order) = outcome else { panic!("an order") };
+    assert_eq!(order.status, OrderStatus::Filled);
+    assert_eq!(kinds(&events), ["order", "trade", "balance", "balance"]);
+    // First touched: USD (reserved), then BTC (received).
+    assert_eq!(events[2], harness.balance(&client_id, "USD"));
+    assert_eq!(events[3], harness.balance(&client_id, "BTC"));
+    assert_eq!(events[2], balance_event(&client_id, "USD", 6_000_000 - 4_999_980, 0));
+}
+
+#[test]
+fn a_trade_touching_base_and_quote_gives_two_balance_events_after_its_order_and_trade() {
+    let mut harness = Harness::new();
+    let client_id = harness.client(Settlement::Prefunded, None);
+    harness.deposit(&client_id, "USD", 6_000_000);
+    let order = harness.order(&client_id, "m-1", Side::Buy, BTC, (4_999_000, 5_000_000));
+    let (outcome, events) = harness.ok(Command::MarketOrder(order));
+    let Outcome::Order(order) = outcome else { panic!("an order") };
+    let trade = harness.desk.trade(&order.trade_ids[0]).unwrap().clone();
+    let expected = vec![
+        DeskEvent::Order(OrderEvent { order, trades: vec![trade.clone()] }),
+        DeskEvent::Trade(trade),
+        harness.balance(&client_id, "USD"),
+        harness.balance(&client_id, "BTC"),
+    ];
+    assert_eq!(events, expected);
+    assert_eq!(events[3], balance_event(&client_id, "BTC", BTC, 0));
+    assert!(events.iter().all(|event| event.client_id() == Some(&client_id)));
+}
+
+#[test]
+fn a_credit_clients_net_settlement_instructions_and_their_completion() {
+    let mut harness = Harness::new();
+    let client_id = harness.client(Settlement::Credit, Some(1_000_000_000));
+    // Another client's BTC deposit puts BTC in the desk's wallet, so the desk can pay out.
+    let depositor = harness.client(Settlement::Prefunded, None);
+    harness.deposit(&depositor, "BTC", 10 * BTC);
+    let order = harness.order(&client_id, "c-1", Side::Buy, BTC, (4_999_000, 5_000_000));
+    let (_, traded) = harness.ok(Command::MarketOrder(order));
+    assert_eq!(kinds(&traded), ["order", "trade", "balance", "balance"]);
+    assert_eq!(traded[2], balance_event(&client_id, "USD", -5_010_000, 0));
+
+    // The cycle moves nothing on the ledger: instructions only.
+    let (_, cycle) = harness.ok(Command::RunNetSettlement);
+    assert_eq!(kinds(&cycle), ["instruction", "instruction"]);
+    let instructions: Vec<Instruction> = cycle
+        .into_iter()
+        .map(|event| match event {
+            DeskEvent::Instruction(instruction) => instruction,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    for instruction in instructions {
+        let outcome = InstructionOutcome::Completed;
+        let command = Command::SettleInstruction { instruction_id: instruction.instruction_id.clone(), outcome };
+        let (_, events) = harness.ok(command);
+        let stored = harness.desk.instruction(&instruction.instruction_id).unwrap().clone();
+        assert_eq!(stored.status, InstructionStatus::Completed);
+        let asset = instruction.asset.to_string();
+        assert_eq!(events, vec![DeskEvent::Instruction(stored), balance_event(&client_id, &asset, 0, 0)]);
+        let expected = if asset == "USD" { Direction::ClientPays } else { Direction::DeskPays };
+        assert_eq!(instruction.direction, expected);
+    }
+    assert_eq!(harness.desk.credit_used(&client_id), 0);
+}
+
+#[test]
+fn expiry_names_its_orders_and_the_release_is_one_balance_event() {
+    let mut harness = Harness::new();
+    let client_id = harness.client(Settlement::Prefunded, None);
+    harness.deposit(&client_id, "USD", 6_000_000);
+    let order = harness.order(&client_id, "gtd-1", Side::Buy, BTC, (4_999_000, 5_000_000));
+    let expire_at = Some(TimestampMs(harness.at + 15));
+    let limit = LimitOrder { order, limit_price: 5_005_000, time_in_force: TimeInForce::Gtd, expire_at };
+    let (_, placed) = harness.ok(Command::LimitOrder(limit));
+    assert_eq!(kinds(&placed), ["order", "balance"]);
+    assert_eq!(placed[1], balance_event(&client_id, "USD", 6_000_000 - 5_005_000, 5_005_000));
+    let (_, expired) = harness.ok(Command::ExpireOrders);
+    assert_eq!(kinds(&expired), ["order", "balance"]);
+    let DeskEvent::Order(event) = &expired[0] else { panic!("an order") };
+    assert_eq!((event.order.status, event.trades.len()), (OrderStatus::Expired, 0));
+    assert_eq!(expired[1], balance_event(&client_id, "USD", 6_000_000, 0));
+    // Nothing left to expire: unchanged, no events.
+    let (executed, none) = harness.run(Command::ExpireOrders).unwrap();
+    assert!(!executed.changed && none.is_empty());
+}
+
+fn finding(client_id: &ClientId, dedup_key: &str) -> SurveillanceFinding {
+    SurveillanceFinding {
+        kind: AlertKind::SurveillanceWashTrade,
+        client_id: client_id.clone(),
+        summary: "buys and sells against itself".into(),
+        evidence: SurveillanceEvidence {
+            instrument: "BTC-USD".into(),
+            dedup_key: dedup_key.into(),
+            observed_at: TimestampMs(1),
+            observed_seq: 1,
+            trade_ids: vec![],
+            order_ids: vec![],
+            figures: Default::default(),
+            thresholds: Default::default(),
+        },
+    }
+}
+
+#[test]
+fn a_new_surveillance_alert_is_one_event_and_an_update_another() {
+    let mut harness = Harness::new();
+    let client_id = harness.client(Settlement::Prefunded, None);
+    let (_, raised) = harness.ok(Command::RaiseSurveillanceAlert(finding(&client_id, "wash/1")));
+    assert_eq!(kinds(&raised), ["alert"]);
+    let DeskEvent::Alert(alert) = &raised[0] else { panic!("an alert") };
+    let (executed, again) = harness.run(Command::RaiseSurveillanceAlert(finding(&client_id, "wash/1"))).unwrap();
+    assert!(!executed.changed && again.is_empty());
+    let update =
+        AlertUpdate { alert_id: alert.alert_id.clone(), status: None, note: Some("looking".into()), assignee: None };
+    let (_, updated) = harness.ok(Command::UpdateAlert(update));
+    assert_eq!(updated, vec![DeskEvent::Alert(harness.desk.alert(&alert.alert_id).unwrap().clone())]);
+    let DeskEvent::Alert(after) = &updated[0] else { panic!("an alert") };
+    assert_eq!(after.notes.len(), 1);
+}
+
+#[test]
+fn refused_and_repeated_commands_give_no_events() {
+    let mut harness = Harness::new();
+    let client_id = harness.client(Settlement::Prefunded, None);
+    harness.deposit(&client_id, "USD", 6_000_000);
+    let order = harness.order(&client_id, "m-1", Side::Buy, BTC, (4_999_000, 5_000_000));
+    assert_eq!(harness.ok(Command::MarketOrder(order.clone())).1.len(), 4);
+    let (repeat, events) = harness.run(Command::MarketOrder(order)).unwrap();
+    assert!(!repeat.changed && events.is_empty());
+    let too_big = harness.order(&client_id, "m-2", Side::Buy, 100 * BTC, (4_999_000, 5_000_000));
+    assert_eq!(harness.run(Command::MarketOrder(too_big)).unwrap_err().code(), "insufficient_funds");
+}
+
+#[test]
+fn a_mark_past_the_end_gives_only_what_the_outcome_names() {
+    let mut harness = Harness::new();
+    let client_id = harness.client(Settlement::Prefunded, None);
+    harness.deposit(&client_id, "USD", 6_000_000);
+    let mark = harness.desk.event_mark();
+    let fresh = Harness::new();
+    assert_eq!(fresh.desk.events_since(&mark, &Outcome::Audited), vec![]);
+    let far = EventMark { trades: usize::MAX, entries: u64::MAX, alerts: usize::MAX };
+    assert_eq!(harness.desk.events_since(&far, &Outcome::Audited), vec![]);
+}
+
+#[test]
+fn every_event_serializes_with_its_type() {
+    let mut harness = Harness::new();
+    let client_id = harness.client(Settlement::Prefunded, None);
+    harness.deposit(&client_id, "USD", 6_000_000);
+    let order = harness.order(&client_id, "m-1", Side::Buy, BTC, (4_999_000, 5_000_000));
+    let (_, mut events) = harness.ok(Command::MarketOrder(order));
+    events.extend(harness.ok(Command::RaiseSurveillanceAlert(finding(&client_id, "wash/2"))).1);
+    let types: Vec<String> =
+        events.iter().map(|event| serde_json::to_value(event).unwrap()["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(types, ["order", "trade", "balance", "balance", "alert"]);
+    let balance = serde_json::to_value(&events[3]).unwrap();
+    assert_eq!(balance["asset"], "BTC");
+}
+
+#[test]
+fn first_seen_agrees_with_a_plain_scan_past_its_linear_limit() {
+    let keys: Vec<u64> = (0..200u64).map(|index| (index * 7919) % 53).collect();
+    let mut seen: FirstSeen<u64, u32> = FirstSeen::default();
+    let mut plain: Vec<(u64, u32)> = Vec::new();
+    for key in keys {
+        let first = !plain.iter().any(|(known, _)| *known == key);
+        if first {
+            plain.push((key, 0));
+        }
+        let counted = plain.iter_mut().find(|(known, _)| *known == key).map(|(_, count)| count).unwrap();
+        *counted += 1;
+        let (count, found_first) = seen.entry(key);
+        *count += 1;
+        assert_eq!(found_first, first, "key {key}");
+    }
+    assert!(seen.index.is_some() && plain.len() > FirstSeen::<u64>::LINEAR_MAX);
+    assert_eq!(seen.into_entries(), plain);
+}
+
+#[test]
+fn a_tick_filling_many_clients_orders_gives_each_order_and_each_balance_once() {
+    let mut harness = Harness::new();
+    let clients: Vec<ClientId> = (0..20).map(|_| harness.client(Settlement::Prefunded, None)).collect();
+    for (number, client_id) in clients.iter().enumerate() {
+        harness.deposit(client_id, "USD", 6_000_000);
+        // Ask 50,000.00 → firm 50,100.00: above the 50,050.00 limit, so each rests.
+        let order = harness.order(client_id, &format!("gtc-{number}"), Side::Buy, BTC, (4_999_000, 5_000_000));
+        let limit = LimitOrder { order, limit_price: 5_005_000, time_in_force: TimeInForce::Gtc, expire_at: None };
+        harness.ok(Command::LimitOrder(limit));
+    }
+    let book = harness.order(&clients[0], "unused", Side::Buy, BTC, (4_989_000, 4_990_000)).books;
+    let tick = crate::engine::resting::FillResting { instrument: "BTC-USD".into(), books: book, cross: None };
+    let (_, events) = harness.ok(Command::FillRestingOrders(tick));
+    let count = |kind: &str| kinds(&events).iter().filter(|found| **found == kind).count();
+    assert_eq!((count("order"), count("trade"), count("balance")), (20, 20, 40));
+    for client_id in &clients {
+        for asset in ["USD", "BTC"] {
+            let expected = harness.balance(client_id, asset);
+            assert_eq!(events.iter().filter(|event| **event == expected).count(), 1, "{client_id} {asset}");
+        }
+    }
+}
