@@ -17,7 +17,7 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-/// How long a desk may take to print its listening address (a loaded machine builds and starts slowly).
+/// How long a desk may take to print its listening address (a loaded machine starts it slowly).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a stopping process may take to exit.
 pub const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -387,8 +387,9 @@ impl TestDesk {
     /// Stops the desk with SIGTERM (asserting a clean exit) and starts it again, the same way, on the same data.
     pub fn restart(mut self) -> TestDesk {
         let (launch, scratch) = self.take_for_restart();
-        let log = self.log();
+        let log = self.log.clone();
         let status = self.terminate();
+        let log = log.lock().unwrap_or_else(PoisonError::into_inner);
         assert!(status.success(), "otcd exited with {status} on SIGTERM; log:\n{log}");
         launch.start_with(scratch)
     }
