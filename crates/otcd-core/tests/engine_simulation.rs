@@ -26,12 +26,15 @@ use otcd_core::engine::model::{
     Jurisdiction, KeyAlgorithm, KeyOwner, KycStatus, Scope, Settlement, SpreadBand, KYC_HISTORY_MAX, TIER_BANDS_MAX,
 };
 use otcd_core::engine::{
-    Actor, ClientChanges, Command, CommandError, Desk, Executed, JournalRecord, NewClient, NewDeposit, NewKey, Outcome,
-    TierSpec, SPREAD_CENTI_BPS_MAX,
+    fixtures, Actor, ClientChanges, Command, CommandError, Desk, Executed, JournalRecord, NewClient, NewDeposit,
+    NewKey, Outcome, TierSpec, SPREAD_CENTI_BPS_MAX,
 };
 use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
 use otcd_core::ledger::{AccountKey, Owner, Purpose, TransactionKind};
 use otcd_core::time::TimestampMs;
+use otcd_testkit::sim::{
+    assert_same, create_client, deposit, initialized_desk, journal_round_trip, record, serialize, tier, SplitMix64,
+};
 use std::collections::{BTreeMap, HashMap};
 
 const SEEDS: [u64; 3] = [1, 0xDEAD_BEEF_CAFE_F00D, 20_240_611];
@@ -40,35 +43,6 @@ const STEPS: usize = 3_000;
 const FULL_CHECK_EVERY: usize = 250;
 /// See `Simulation::execute`.
 const SERIALIZE_EVERY: usize = 8;
-
-/// splitmix64: tiny, fast and good enough to drive a simulation reproducibly.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next_u64() % bound
-    }
-
-    fn index(&mut self, length: usize) -> usize {
-        self.below(length as u64) as usize
-    }
-
-    fn percent(&mut self, chance: u64) -> bool {
-        self.below(100) < chance
-    }
-
-    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
-        items[self.index(items.len())].clone()
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -146,10 +120,6 @@ const SCOPES: [Scope; 3] = [Scope::Read, Scope::Trade, Scope::Withdraw];
 const KYC_STATUSES: [KycStatus; 3] = [KycStatus::Pending, KycStatus::Approved, KycStatus::Rejected];
 /// Deposit references per client: few enough that repeats and conflicts are common.
 const REFERENCES_PER_CLIENT: u64 = 12;
-
-fn tier(name: &str) -> TierName {
-    TierName::parse(name).expect("valid tier name")
-}
 
 fn available_floor(settlement: Settlement) -> Option<i128> {
     match settlement {
@@ -922,42 +892,6 @@ impl Simulation {
     }
 }
 
-fn serialize(desk: &Desk) -> String {
-    serde_json::to_string(desk).expect("a desk serializes")
-}
-
-/// Equal texts, or a failure showing where they part (the whole text is far too long to print).
-#[track_caller]
-fn assert_same(expected: &str, actual: &str, context: &str) {
-    if expected == actual {
-        return;
-    }
-    let at = expected.bytes().zip(actual.bytes()).take_while(|(a, b)| a == b).count();
-    let window = |text: &str| {
-        let (mut start, mut end) = (at.saturating_sub(300), (at + 300).min(text.len()));
-        while !text.is_char_boundary(start) {
-            start -= 1;
-        }
-        while !text.is_char_boundary(end) {
-            end += 1;
-        }
-        text[start..end].to_owned()
-    };
-    panic!(
-        "{context}: the desk differs from byte {at} on\nexpected: ...{}...\nactual:   ...{}...",
-        window(expected),
-        window(actual)
-    );
-}
-
-/// A record as the journal stores and reads it back.
-fn journal_round_trip(record: &JournalRecord) -> JournalRecord {
-    let line = serde_json::to_string(record).expect("a record serializes");
-    let parsed: JournalRecord = serde_json::from_str(&line).expect("a journal line parses");
-    assert_eq!(&parsed, record, "journal round trip of {line}");
-    parsed
-}
-
 fn client_as_model(client: &otcd_core::engine::model::Client) -> ModelClient {
     ModelClient {
         name: client.name.clone(),
@@ -1039,49 +973,11 @@ fn simulation_seed_3() {
 
 // ---- Defects the simulation and its neighbours found (now fixed), pinned down as regression tests. ----
 
-fn initialized_desk() -> Desk {
-    let mut desk = Desk::new();
-    let admin_key = NewKey {
-        key_id: KeyId::parse("k_admin").expect("valid"),
-        scopes: vec![Scope::Admin],
-        algorithm: KeyAlgorithm::Hmac,
-        credential: vec![1; 32],
-        allowed_ips: Vec::new(),
-    };
-    let command = Command::InitializeDesk { catalog: Catalog::builtin(), admin_key };
-    desk.execute(&JournalRecord { at: TimestampMs(1), actor: Actor::default(), command }).expect("initialized");
-    desk
-}
-
-fn at(time: i64, command: Command) -> JournalRecord {
-    JournalRecord { at: TimestampMs(time), actor: Actor::default(), command }
-}
-
+/// An approved client of Germany on the standard tier whose KYC expires at 1,000,000 ms.
 fn add_client(desk: &mut Desk, settlement: Settlement, credit_limit_usd: Option<i128>) -> ClientId {
-    let new = NewClient {
-        name: "Acme".into(),
-        jurisdiction: Jurisdiction::parse("DE").expect("valid"),
-        tier: tier("standard"),
-        kyc_status: KycStatus::Approved,
-        kyc_expires_at: Some(TimestampMs(1_000_000)),
-        settlement,
-        credit_limit_usd,
-        screening: None,
-    };
-    match desk.execute(&at(2, Command::CreateClient(new))).expect("created").outcome {
-        Outcome::Client(client) => client.client_id,
-        other => panic!("unexpected {other:?}"),
-    }
-}
-
-fn deposit(client_id: &ClientId, asset: &str, amount: i128, reference: &str) -> Command {
-    Command::Deposit(NewDeposit {
-        client_id: client_id.clone(),
-        asset: AssetCode::parse(asset).expect("valid"),
-        amount,
-        reference: ClientReference::parse(reference).expect("valid"),
-        notional_usd: None,
-    })
+    let mut new = fixtures::approved_client("Acme", settlement, credit_limit_usd);
+    new.kyc_expires_at = Some(TimestampMs(1_000_000));
+    create_client(desk, 2, new)
 }
 
 /// `ClientChanges` uses `Option<Option<T>>` for `kyc_expires_at` and `credit_limit_usd` ("`Some(None)` clears
@@ -1094,7 +990,7 @@ fn clearing_a_client_field_survives_the_journal() {
     let client_id = add_client(&mut desk, Settlement::Credit, Some(5_000));
     let changes =
         ClientChanges { kyc_expires_at: Some(None), credit_limit_usd: Some(None), ..ClientChanges::default() };
-    let record = at(3, Command::UpdateClient { client_id: client_id.clone(), changes });
+    let record = record(3, Command::UpdateClient { client_id: client_id.clone(), changes });
     let line = serde_json::to_string(&record).expect("serializes");
     let journaled: JournalRecord = serde_json::from_str(&line).expect("parses");
     assert_eq!(journaled, record, "journal line {line}");
@@ -1107,9 +1003,9 @@ fn a_deposit_refused_by_the_ledger_changes_nothing() {
     let mut desk = initialized_desk();
     let whale = add_client(&mut desk, Settlement::Prefunded, None);
     let other = add_client(&mut desk, Settlement::Prefunded, None);
-    desk.execute(&at(3, deposit(&whale, "ETH", i128::MAX, "huge"))).expect("accepted");
+    desk.execute(&record(3, deposit(&whale, "ETH", i128::MAX, "huge"))).expect("accepted");
     let before = serialize(&desk);
-    let refused = desk.execute(&at(4, deposit(&other, "ETH", 2, "small")));
+    let refused = desk.execute(&record(4, deposit(&other, "ETH", 2, "small")));
     assert!(matches!(refused, Err(CommandError::Invalid { field: "amount", .. })), "{refused:?}");
     assert_same(&before, &serialize(&desk), "refused deposit");
 }

@@ -12,11 +12,12 @@ use otcd_core::engine::netting::InstructionOutcome;
 use otcd_core::engine::orders::{LimitOrder, MarketOrder, TimeInForce};
 use otcd_core::engine::resting::FillResting;
 use otcd_core::engine::settlement::{NewDestination, NewWithdrawal, SettlementOutcome, WithdrawalStatus};
-use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, NewDeposit, Outcome};
+use otcd_core::engine::{fixtures, Command, Desk, JournalRecord, NewDeposit, Outcome};
 use otcd_core::ids::{ClientId, ClientReference};
 use otcd_core::market::{Level, Side, VenueBook};
 use otcd_core::model::Settlement;
 use otcd_core::time::TimestampMs;
+use otcd_testkit::sim::{assert_same, code, record, reference, serialize};
 
 const STEPS: usize = 4_000;
 const SEEDS: [u64; 3] = [1, 42, 20261124];
@@ -81,7 +82,7 @@ impl Simulation {
 
     fn run(&mut self, command: Command) -> Option<Outcome> {
         self.at += 1 + self.rng.below(400) as i64;
-        let record = JournalRecord { at: TimestampMs(self.at), actor: Actor::default(), command };
+        let record = record(self.at, command);
         let result = self.desk.execute(&record);
         self.check_invariants(&record);
         match result {
@@ -97,7 +98,7 @@ impl Simulation {
 
     fn reference(&mut self) -> ClientReference {
         self.references += 1;
-        ClientReference::parse(&format!("sim-{}", self.references)).unwrap()
+        reference(&format!("sim-{}", self.references))
     }
 
     fn client(&mut self) -> ClientId {
@@ -155,7 +156,7 @@ impl Simulation {
             ("BTC", 1_000_000 + self.rng.below(100_000_000) as i128)
         };
         let reference = self.reference();
-        let asset = AssetCode::parse(asset).unwrap();
+        let asset = code(asset);
         self.run(Command::Deposit(NewDeposit { client_id, asset, amount, reference, notional_usd: None }));
     }
 
@@ -213,7 +214,7 @@ impl Simulation {
         } else {
             let short_max = self.rng.chance(60).then(|| self.rng.below(300_000_000) as i128);
             let long_max = self.rng.chance(60).then(|| self.rng.below(300_000_000) as i128);
-            let asset = AssetCode::parse("BTC").unwrap();
+            let asset = code("BTC");
             self.run(Command::PutPositionLimit(PositionLimit { asset, long_max, short_max }));
         }
     }
@@ -222,7 +223,7 @@ impl Simulation {
         let client_id = self.client();
         let new = NewDestination {
             client_id: client_id.clone(),
-            asset: AssetCode::parse("BTC").unwrap(),
+            asset: code("BTC"),
             network: Network::Bitcoin,
             address: "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4".into(),
             label: None,
@@ -244,7 +245,7 @@ impl Simulation {
         let new = NewWithdrawal {
             client_id,
             client_withdrawal_id: self.reference(),
-            asset: AssetCode::parse("BTC").unwrap(),
+            asset: code("BTC"),
             amount: 1 + self.rng.below(amount_max) as i128,
             destination_id,
         };
@@ -267,7 +268,7 @@ impl Simulation {
 
     /// Deposit addresses, on-chain deposits reported with growing confirmations, hot/cold policy and top-ups.
     fn custody(&mut self) {
-        let btc = AssetCode::parse("BTC").unwrap();
+        let btc = code("BTC");
         match self.rng.below(4) {
             0 => {
                 let client_id = self.client();
@@ -368,10 +369,10 @@ impl Simulation {
 
     /// A restart: the desk serialized (as a snapshot) and restored with its indexes rebuilt.
     fn restart(&mut self) {
-        let snapshot = serde_json::to_string(&self.desk).unwrap();
+        let snapshot = serialize(&self.desk);
         let mut restored: Desk = serde_json::from_str(&snapshot).unwrap();
         restored.rebuild_indexes();
-        assert_eq!(serde_json::to_string(&restored).unwrap(), snapshot);
+        assert_same(&snapshot, &serialize(&restored), "restored snapshot");
         self.desk = restored;
     }
 }
@@ -405,10 +406,6 @@ fn seeded_trading_settlement_and_restarts_keep_every_invariant_and_replay_exactl
                 .execute(record)
                 .unwrap_or_else(|error| panic!("seed {seed}: replay refused {:?}: {error}", record.command));
         }
-        assert_eq!(
-            serde_json::to_string(&replayed).unwrap(),
-            serde_json::to_string(&simulation.desk).unwrap(),
-            "seed {seed}"
-        );
+        assert_same(&serialize(&simulation.desk), &serialize(&replayed), &format!("seed {seed}: replayed journal"));
     }
 }

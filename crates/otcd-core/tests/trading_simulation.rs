@@ -50,12 +50,16 @@ use otcd_core::engine::model::{
 use otcd_core::engine::orders::{AcceptQuote, Order, OrderRequest, OrderStatus};
 use otcd_core::engine::quotes::{LADDER_QUOTE_RETENTION_MS, QUOTE_RETENTION_MS, QUOTE_VALIDITY_MS_MAX};
 use otcd_core::engine::{
-    Actor, ClientChanges, Command, CommandError, Desk, Executed, JournalRecord, LadderBatchRequest, LadderSubscriber,
-    NewClient, NewDeposit, NewKey, Outcome, QuoteRequest, TierSpec,
+    fixtures, ClientChanges, Command, CommandError, Desk, Executed, JournalRecord, LadderBatchRequest,
+    LadderSubscriber, NewClient, NewDeposit, NewKey, Outcome, QuoteRequest, TierSpec,
 };
 use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
 use otcd_core::market::{pricing, Level, PricingError, Side, VenueBook};
 use otcd_core::time::TimestampMs;
+use otcd_testkit::sim::{
+    assert_same, code, create_client, deposit, initialized_desk, journal_round_trip, record, reference, serialize,
+    tier, SplitMix64,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const SEEDS: [u64; 4] = [3, 0x0DDB_A11C_0FFE_E000, 77_777_777, 0x5EED_5EED_5EED_5EED];
@@ -70,40 +74,6 @@ const SEARCH_STEPS_MAX: i128 = 3_000;
 const FULL_CHECK_EVERY: usize = 100;
 const VALIDITIES: [i64; 7] = [100, 400, 1_000, 2_000, 5_000, 15_000, 60_000];
 const SPREADS: [i128; 8] = [0, 150, 2_000, 2_000, 7_500, 25_000, 400_000, 1_000_000];
-
-/// splitmix64: tiny, fast and good enough to drive a simulation reproducibly.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next_u64() % bound
-    }
-
-    /// Uniform in `low..=high`.
-    fn between(&mut self, low: i128, high: i128) -> i128 {
-        low + (self.next_u64() as i128).rem_euclid(high - low + 1)
-    }
-
-    fn index(&mut self, length: usize) -> usize {
-        self.below(length as u64) as usize
-    }
-
-    fn percent(&mut self, chance: u64) -> bool {
-        self.below(100) < chance
-    }
-
-    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
-        items[self.index(items.len())].clone()
-    }
-}
 
 // ---- Independent arithmetic: the consolidated book, client prices, quote amounts and skew. ----
 
@@ -331,18 +301,6 @@ fn catalog() -> Catalog {
     serde_json::from_str(&text).expect("the catalog parses")
 }
 
-fn code(text: &str) -> AssetCode {
-    AssetCode::parse(text).expect("valid asset code")
-}
-
-fn reference(text: &str) -> ClientReference {
-    ClientReference::parse(text).expect("valid reference")
-}
-
-fn tier_name(text: &str) -> TierName {
-    TierName::parse(text).expect("valid tier name")
-}
-
 // ---- The model. ----
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -557,8 +515,7 @@ impl Simulation {
     }
 
     fn planned(&self, kind: &'static str, command: Command, expect: Expect, check: Check) -> Planned {
-        let record = JournalRecord { at: TimestampMs(self.at), actor: Actor::default(), command };
-        Planned { kind, record, expect, check }
+        Planned { kind, record: record(self.at, command), expect, check }
     }
 
     /// Moves the wall clock forward irregularly: mostly a little, sometimes past a quote's validity, now and then
@@ -722,18 +679,17 @@ impl Simulation {
         let command = Command::InitializeDesk { catalog: self.catalog.clone(), admin_key };
         let planned = self.planned("initialize", command, Expect::Changed, Check::Nothing);
         self.execute(planned);
-        self.model.tiers.insert(tier_name("standard"), ModelTier { spread: 2_000, bands: Vec::new() });
+        self.model.tiers.insert(tier("standard"), ModelTier { spread: 2_000, bands: Vec::new() });
         let band = |notional_usd_min, spread_centi_bps| SpreadBand { notional_usd_min, spread_centi_bps };
         for (name, spread, bands) in [
             ("gold", 500, vec![band(1_000_000, 300), band(10_000_000, 100)]),
             ("silver", 5_000, vec![band(5_000_000, 2_500)]),
         ] {
-            let tier = ModelTier { spread, bands };
-            let planned = self.put_tier(tier_name(name), tier, Expect::Changed);
+            let planned = self.put_tier(tier(name), ModelTier { spread, bands }, Expect::Changed);
             self.execute(planned);
         }
-        let client = |settlement, credit_limit_usd, kyc_status, kyc_expires_at, tier: &str| ModelClient {
-            tier: tier_name(tier),
+        let client = |settlement, credit_limit_usd, kyc_status, kyc_expires_at, tier_text: &str| ModelClient {
+            tier: tier(tier_text),
             kyc_status,
             kyc_expires_at,
             settlement,
@@ -814,7 +770,7 @@ impl Simulation {
     }
 
     fn plan_put_tier(&mut self) -> Planned {
-        let name = tier_name(self.rng.pick(&["standard", "gold", "silver"]));
+        let name = tier(self.rng.pick(&["standard", "gold", "silver"]));
         let current = self.model.tiers[&name].clone();
         if self.rng.percent(25) {
             return self.put_tier(name, current, Expect::Unchanged);
@@ -859,7 +815,7 @@ impl Simulation {
     fn plan_create_client(&mut self) -> Planned {
         let settlement = if self.rng.percent(50) { Settlement::Prefunded } else { Settlement::Credit };
         let client = ModelClient {
-            tier: tier_name(self.rng.pick(&["standard", "gold", "silver"])),
+            tier: tier(self.rng.pick(&["standard", "gold", "silver"])),
             kyc_status: if self.rng.percent(80) { KycStatus::Approved } else { KycStatus::Pending },
             kyc_expires_at: self.rng.percent(40).then(|| TimestampMs(self.time + self.rng.below(3_000_000) as i64)),
             settlement,
@@ -889,9 +845,9 @@ impl Simulation {
         if self.rng.percent(30) {
             let tier = if self.rng.percent(10) {
                 expect = Some(Expect::Refused(INVALID));
-                tier_name("platinum")
+                tier("platinum")
             } else {
-                tier_name(self.rng.pick(&["standard", "gold", "silver"]))
+                tier(self.rng.pick(&["standard", "gold", "silver"]))
             };
             changes.tier = Some(tier.clone());
             updated.tier = tier;
@@ -2036,18 +1992,6 @@ enum Answer {
     TooFar(&'static [&'static str]),
 }
 
-fn serialize(desk: &Desk) -> String {
-    serde_json::to_string(desk).expect("a desk serializes")
-}
-
-/// A record as the journal stores and reads it back.
-fn journal_round_trip(record: &JournalRecord) -> JournalRecord {
-    let line = serde_json::to_string(record).expect("a record serializes");
-    let parsed: JournalRecord = serde_json::from_str(&line).expect("a journal line parses");
-    assert_eq!(&parsed, record, "journal round trip of {line}");
-    parsed
-}
-
 /// The JSON text with every object's keys sorted: the desk holds its quotes in a hash map, whose order differs
 /// between two desks with the same content. Numbers are copied as text (`serde_json::Value` would read the
 /// balances of 18-decimal assets as floats).
@@ -2118,30 +2062,6 @@ fn canonical(text: &str) -> String {
     value(text.as_bytes(), &mut at, &mut out);
     assert_eq!(at, text.len(), "one JSON value");
     out
-}
-
-/// Equal texts, or a failure showing where they part.
-#[track_caller]
-fn assert_same(expected: &str, actual: &str, context: &str) {
-    if expected == actual {
-        return;
-    }
-    let at = expected.bytes().zip(actual.bytes()).take_while(|(a, b)| a == b).count();
-    let window = |text: &str| {
-        let (mut start, mut end) = (at.saturating_sub(300), (at + 300).min(text.len()));
-        while !text.is_char_boundary(start) {
-            start -= 1;
-        }
-        while !text.is_char_boundary(end) {
-            end += 1;
-        }
-        text[start..end].to_owned()
-    };
-    panic!(
-        "{context}: differs from byte {at} on\nexpected: ...{}...\nactual:   ...{}...",
-        window(expected),
-        window(actual)
-    );
 }
 
 fn simulate(seed: u64) {
@@ -2215,43 +2135,12 @@ fn trading_simulation_seed_4() {
 
 // ---- Defects the simulation points at, pinned down. ----
 
-fn record(at: i64, command: Command) -> JournalRecord {
-    JournalRecord { at: TimestampMs(at), actor: Actor::default(), command }
-}
-
 /// A desk with one approved prefunded client holding 1 BTC and nothing else.
 fn desk_with_btc_holder() -> (Desk, ClientId) {
-    let mut desk = Desk::new();
-    let admin_key = NewKey {
-        key_id: KeyId::parse("k_admin").expect("valid"),
-        scopes: vec![Scope::Admin],
-        algorithm: KeyAlgorithm::Hmac,
-        credential: vec![9; 32],
-        allowed_ips: Vec::new(),
-    };
-    desk.execute(&record(1, Command::InitializeDesk { catalog: Catalog::builtin(), admin_key })).expect("initialized");
-    let new = NewClient {
-        name: "Dust Seller".into(),
-        jurisdiction: Jurisdiction::parse("DE").expect("valid"),
-        tier: tier_name("standard"),
-        kyc_status: KycStatus::Approved,
-        kyc_expires_at: None,
-        settlement: Settlement::Prefunded,
-        credit_limit_usd: None,
-        screening: None,
-    };
-    let Outcome::Client(client) = desk.execute(&record(2, Command::CreateClient(new))).expect("created").outcome else {
-        panic!("a client")
-    };
-    let deposit = NewDeposit {
-        client_id: client.client_id.clone(),
-        asset: code("BTC"),
-        amount: 100_000_000,
-        reference: reference("btc-in"),
-        notional_usd: None,
-    };
-    desk.execute(&record(3, Command::Deposit(deposit))).expect("deposited");
-    (desk, client.client_id)
+    let mut desk = initialized_desk();
+    let client_id = create_client(&mut desk, 2, fixtures::approved_client("Dust Seller", Settlement::Prefunded, None));
+    desk.execute(&record(3, deposit(&client_id, "BTC", 100_000_000, "btc-in"))).expect("deposited");
+    (desk, client_id)
 }
 
 /// Regression: a sell quote whose proceeds round down to zero minor units of the quote asset is issued (its

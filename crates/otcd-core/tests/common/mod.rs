@@ -3,14 +3,16 @@
 //! after every command. Each test binary uses part of it.
 #![allow(dead_code)]
 
-use otcd_core::catalog::AssetCode;
 use otcd_core::engine::orders::{LimitOrder, MarketOrder, Order, TimeInForce};
 use otcd_core::engine::resting::FillResting;
-use otcd_core::engine::{fixtures, Actor, Command, CommandError, Desk, JournalRecord, NewDeposit, Outcome};
+use otcd_core::engine::{fixtures, Command, CommandError, Desk, JournalRecord, Outcome};
 use otcd_core::ids::{ClientId, ClientReference};
 use otcd_core::market::{Level, Side, VenueBook};
 use otcd_core::model::Settlement;
 use otcd_core::time::TimestampMs;
+use otcd_testkit::sim::{deposit, record};
+
+pub use otcd_testkit::sim::code;
 
 pub const BTC: i128 = 100_000_000;
 pub const UNLIMITED: i128 = i128::MAX / 4;
@@ -37,7 +39,7 @@ impl Session {
 
     pub fn run(&mut self, command: Command) -> Result<Outcome, CommandError> {
         self.at += self.step_ms;
-        let record = JournalRecord { at: TimestampMs(self.at), actor: Actor::default(), command };
+        let record = record(self.at, command);
         let executed = self.desk.execute(&record)?;
         if executed.changed {
             self.records.push(record);
@@ -55,10 +57,8 @@ impl Session {
     }
 
     pub fn deposit(&mut self, client_id: &ClientId, asset: &str, amount: i128) {
-        let reference = ClientReference::parse(&format!("dep-{}", self.at)).unwrap();
-        let deposit =
-            NewDeposit { client_id: client_id.clone(), asset: code(asset), amount, reference, notional_usd: None };
-        self.run(Command::Deposit(deposit)).unwrap();
+        let reference = format!("dep-{}", self.at);
+        self.run(deposit(client_id, asset, amount, &reference)).unwrap();
     }
 
     pub fn balance(&self, client_id: &ClientId, asset: &str) -> (i128, i128) {
@@ -142,8 +142,4 @@ impl AllOrders for Desk {
     fn orders_of_all(&self) -> Vec<Order> {
         self.clients().flat_map(|client| self.orders_of(&client.client_id).cloned().collect::<Vec<_>>()).collect()
     }
-}
-
-pub fn code(text: &str) -> AssetCode {
-    AssetCode::parse(text).unwrap()
 }

@@ -2,34 +2,26 @@
 //! (intact, after kill -9, and with a truncated journal tail, a forged or deleted checkpoint), and export
 //! bundles from the API and the CLI checked by `otcd verify --export`.
 
-use crate::support::{run_otcd, TestDesk};
+use otcd_testkit::process::{combined_output, run_otcd, TestDesk};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 const SEGMENT_HEADER_BYTES: usize = 24;
 const RECORD_HEADER_BYTES: usize = 56;
 
-fn combined(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
+/// Checkpoints every 3 records and every 200 ms.
+const CHECKPOINT_CONFIG: &str = "checkpoint_every_records = 3\ncheckpoint_every_ms = 200\n";
 
-/// A data directory inside `root` and a config that checkpoints every 3 records and every 200 ms.
-fn setup(root: &Path) -> (PathBuf, String) {
-    let config = root.join("otcd.toml");
-    std::fs::write(&config, "checkpoint_every_records = 3\ncheckpoint_every_ms = 200\n").unwrap();
-    (root.join("data"), config.display().to_string())
-}
-
-fn start(data_dir: &Path, config: &str) -> TestDesk {
-    TestDesk::start_in_with(data_dir, &["--config", config])
+/// A desk on `data_dir` with [`CHECKPOINT_CONFIG`].
+fn start(data_dir: &Path) -> TestDesk {
+    TestDesk::launch().data_dir(data_dir).config(CHECKPOINT_CONFIG).start()
 }
 
 /// A desk with a client and `deposits` deposits: records 1 (desk), 2 (client), 3.. (deposits).
-fn session(data_dir: &Path, config: &str, tag: &str, deposits: usize) -> (TestDesk, String) {
-    let desk = start(data_dir, config);
+fn session(data_dir: &Path, tag: &str, deposits: usize) -> (TestDesk, String) {
+    let desk = start(data_dir);
     let client_id = desk.new_client("Audit Target");
     for index in 1..=deposits {
         desk.deposit(&client_id, "USD", "10.00", &format!("{tag}-{index}")).expect(201);
@@ -83,8 +75,8 @@ fn wait_for_checkpoint_at(desk: &TestDesk, seq: u64) -> Value {
 #[test]
 fn a_session_is_checkpointed_published_and_verified() {
     let temp = tempfile::tempdir().unwrap();
-    let (data_dir, config) = setup(temp.path());
-    let (desk, _) = session(&data_dir, &config, "happy", 6);
+    let data_dir = temp.path().join("data");
+    let (desk, _) = session(&data_dir, "happy", 6);
     // 8 records: checkpoints by count, then by time for the tail.
     let page = wait_for_checkpoint_at(&desk, 8);
     assert_eq!(page["algorithm"], "ed25519");
@@ -109,39 +101,39 @@ fn a_session_is_checkpointed_published_and_verified() {
     assert!(desk.terminate().success());
 
     let output = run_otcd(&["verify"], &data_dir);
-    assert!(output.status.success(), "{}", combined(&output));
-    assert!(combined(&output).contains("checkpoints intact"), "{}", combined(&output));
+    assert!(output.status.success(), "{}", combined_output(&output));
+    assert!(combined_output(&output).contains("checkpoints intact"), "{}", combined_output(&output));
     let key = public_key(&data_dir);
     let output = run_otcd(&["verify", "--public-key", &key], &data_dir);
-    assert!(output.status.success(), "{}", combined(&output));
+    assert!(output.status.success(), "{}", combined_output(&output));
     let other = hex::encode(ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key().as_bytes());
     let output = run_otcd(&["verify", "--public-key", &other], &data_dir);
-    let text = combined(&output);
+    let text = combined_output(&output);
     assert!(!output.status.success() && text.contains("checkpoint #1") && text.contains("invalid signature"), "{text}");
 }
 
 #[test]
 fn verify_passes_after_kill_9_and_restart_and_the_restart_signs_the_tail() {
     let temp = tempfile::tempdir().unwrap();
-    let (data_dir, config) = setup(temp.path());
-    let (desk, client_id) = session(&data_dir, &config, "crash", 5);
+    let data_dir = temp.path().join("data");
+    let (desk, client_id) = session(&data_dir, "crash", 5);
     desk.crash();
     let output = run_otcd(&["verify"], &data_dir);
-    assert!(output.status.success(), "a crashed desk verifies (checkpoints may lag): {}", combined(&output));
-    let desk = start(&data_dir, &config);
+    assert!(output.status.success(), "a crashed desk verifies (checkpoints may lag): {}", combined_output(&output));
+    let desk = start(&data_dir);
     wait_for_checkpoint_at(&desk, 7);
     desk.deposit(&client_id, "USD", "10.00", "after-crash").expect(201);
     wait_for_checkpoint_at(&desk, 8);
     assert!(desk.terminate().success());
     let output = run_otcd(&["verify"], &data_dir);
-    assert!(output.status.success(), "{}", combined(&output));
+    assert!(output.status.success(), "{}", combined_output(&output));
 }
 
 #[test]
 fn a_cleanly_truncated_tail_after_a_checkpoint_is_named_and_stops_serve() {
     let temp = tempfile::tempdir().unwrap();
-    let (data_dir, config) = setup(temp.path());
-    let (desk, _) = session(&data_dir, &config, "truncate", 5);
+    let data_dir = temp.path().join("data");
+    let (desk, _) = session(&data_dir, "truncate", 5);
     assert!(desk.terminate().success());
     // Remove the last two whole records (6 and 7): every checksum and hash of what is left is fine.
     let segment = last_segment(&data_dir);
@@ -158,21 +150,21 @@ fn a_cleanly_truncated_tail_after_a_checkpoint_is_named_and_stops_serve() {
         .expect("a checkpoint covers the removed records");
 
     let output = run_otcd(&["verify"], &data_dir);
-    let text = combined(&output);
+    let text = combined_output(&output);
     assert!(!output.status.success(), "verify passed a truncated journal: {text}");
     assert!(text.contains(&format!("checkpoint #{}", first_beyond["index"])), "{text}");
     assert!(text.contains("seq 6 onwards were removed"), "{text}");
 
     let serve = run_otcd(&["serve", "--listen", "127.0.0.1:0", "--market", "manual"], &data_dir);
-    let text = combined(&serve);
+    let text = combined_output(&serve);
     assert!(!serve.status.success() && text.contains("seq 6 onwards were removed"), "{text}");
 }
 
 #[test]
 fn a_deleted_or_forged_checkpoint_is_named() {
     let temp = tempfile::tempdir().unwrap();
-    let (data_dir, config) = setup(temp.path());
-    let (desk, _) = session(&data_dir, &config, "forge", 7);
+    let data_dir = temp.path().join("data");
+    let (desk, _) = session(&data_dir, "forge", 7);
     assert!(desk.terminate().success());
     let original = checkpoints_lines(&data_dir);
     assert!(original.len() >= 3, "{original:?}");
@@ -185,7 +177,7 @@ fn a_deleted_or_forged_checkpoint_is_named() {
     deleted.remove(1);
     write(&deleted);
     let output = run_otcd(&["verify"], &data_dir);
-    let text = combined(&output);
+    let text = combined_output(&output);
     assert!(!output.status.success() && text.contains("checkpoint #2") && text.contains("chain"), "{text}");
 
     let mut forged = original.clone();
@@ -201,7 +193,7 @@ fn a_deleted_or_forged_checkpoint_is_named() {
     forged[1] = resigned.to_line().trim_end().to_owned();
     write(&forged);
     let output = run_otcd(&["verify"], &data_dir);
-    let text = combined(&output);
+    let text = combined_output(&output);
     assert!(!output.status.success(), "{text}");
     assert!(
         text.contains(&format!("checkpoint #2 (seq {})", checkpoint.seq)) && text.contains("invalid signature"),
@@ -214,7 +206,7 @@ fn a_deleted_or_forged_checkpoint_is_named() {
         .replace(&format!("\"record_count\":{}", checkpoint.seq), &format!("\"record_count\":{}", checkpoint.seq - 1));
     write(&edited);
     let output = run_otcd(&["verify"], &data_dir);
-    let text = combined(&output);
+    let text = combined_output(&output);
     assert!(!output.status.success() && text.contains("checkpoint #2") && text.contains("invalid signature"), "{text}");
 
     write(&original);
@@ -224,8 +216,8 @@ fn a_deleted_or_forged_checkpoint_is_named() {
 #[test]
 fn exports_from_the_api_and_the_cli_verify_offline_and_an_altered_record_is_named() {
     let temp = tempfile::tempdir().unwrap();
-    let (data_dir, config) = setup(temp.path());
-    let (desk, _) = session(&data_dir, &config, "export", 4);
+    let data_dir = temp.path().join("data");
+    let (desk, _) = session(&data_dir, "export", 4);
     wait_for_checkpoint_at(&desk, 6);
     let path = "/v1/admin/audit/export?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z";
     let reply = desk.get(&desk.admin, path);
@@ -246,8 +238,8 @@ fn exports_from_the_api_and_the_cli_verify_offline_and_an_altered_record_is_name
     std::fs::write(&file, &bundle).unwrap();
     let key = public_key(&data_dir);
     let output = run_otcd(&["verify", "--export", file.to_str().unwrap(), "--public-key", &key], &data_dir);
-    assert!(output.status.success(), "{}", combined(&output));
-    assert!(combined(&output).contains("export intact"), "{}", combined(&output));
+    assert!(output.status.success(), "{}", combined_output(&output));
+    assert!(combined_output(&output).contains("export intact"), "{}", combined_output(&output));
 
     // One record altered: the payload of seq 4 (a deposit) gets another time stamp.
     let altered: Vec<String> = lines
@@ -266,7 +258,7 @@ fn exports_from_the_api_and_the_cli_verify_offline_and_an_altered_record_is_name
     assert_ne!(altered.join("\n"), lines.join("\n"), "the test changed nothing");
     std::fs::write(&file, altered.join("\n") + "\n").unwrap();
     let output = run_otcd(&["verify", "--export", file.to_str().unwrap(), "--public-key", &key], &data_dir);
-    let text = combined(&output);
+    let text = combined_output(&output);
     assert!(!output.status.success(), "an altered export verified: {text}");
     assert!(text.contains("record seq 4") && text.contains("does not hash"), "{text}");
 
@@ -284,32 +276,40 @@ fn exports_from_the_api_and_the_cli_verify_offline_and_an_altered_record_is_name
         ],
         &data_dir,
     );
-    assert!(output.status.success(), "{}", combined(&output));
+    assert!(output.status.success(), "{}", combined_output(&output));
     let output = run_otcd(&["verify", "--export", out.to_str().unwrap()], &data_dir);
-    assert!(output.status.success(), "{}", combined(&output));
+    assert!(output.status.success(), "{}", combined_output(&output));
 }
 
 #[test]
 fn a_desk_from_before_checkpoints_verifies_and_gets_a_key_and_a_checkpoint_at_its_next_start() {
     let temp = tempfile::tempdir().unwrap();
-    let (data_dir, config) = setup(temp.path());
-    let (desk, _) = session(&data_dir, &config, "legacy", 2);
+    let data_dir = temp.path().join("data");
+    let (desk, _) = session(&data_dir, "legacy", 2);
     assert!(desk.terminate().success());
     for file in ["desk-signing.key", "desk-signing.pub", "checkpoints.jsonl"] {
         std::fs::remove_file(data_dir.join(file)).unwrap();
     }
     let output = run_otcd(&["verify"], &data_dir);
-    assert!(output.status.success() && combined(&output).contains("no signed checkpoints"), "{}", combined(&output));
+    assert!(
+        output.status.success() && combined_output(&output).contains("no signed checkpoints"),
+        "{}",
+        combined_output(&output)
+    );
 
-    let desk = start(&data_dir, &config);
+    let desk = start(&data_dir);
     let page = wait_for_checkpoint_at(&desk, 4);
     assert_eq!(page["count"], 1, "one checkpoint at start covers the whole history: {page}");
     assert!(desk.terminate().success());
     let output = run_otcd(&["verify", "--public-key", &public_key(&data_dir)], &data_dir);
-    assert!(output.status.success(), "{}", combined(&output));
+    assert!(output.status.success(), "{}", combined_output(&output));
 
     // Losing the key once checkpoints exist stops the desk instead of silently starting a new key.
     std::fs::remove_file(data_dir.join("desk-signing.key")).unwrap();
     let serve = run_otcd(&["serve", "--listen", "127.0.0.1:0", "--market", "manual"], &data_dir);
-    assert!(!serve.status.success() && combined(&serve).contains("restore the key"), "{}", combined(&serve));
+    assert!(
+        !serve.status.success() && combined_output(&serve).contains("restore the key"),
+        "{}",
+        combined_output(&serve)
+    );
 }

@@ -1,9 +1,11 @@
 //! Signed requests, the timestamp window, replay, revocation, scopes, IP allow-lists, Ed25519 keys, and the
 //! endpoints that need no signature.
 
-use crate::support::{assert_problem, fresh_timestamp, now_ms, Signer, TestDesk};
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
+use otcd_testkit::http::assert_problem;
+use otcd_testkit::process::TestDesk;
+use otcd_testkit::signing::{now_ms, Signer};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -50,7 +52,7 @@ fn timestamps_more_than_30_seconds_off_are_unauthenticated() {
         assert_problem(&reply, 401, "unauthenticated");
     }
     // A clock slightly ahead is inside the window.
-    let headers = desk.admin.headers_at(fresh_timestamp() + 20_000, "GET", &path, "");
+    let headers = desk.admin.headers_at(desk.admin.fresh_timestamp() + 20_000, "GET", &path, "");
     desk.send("GET", &path, "", &headers).expect(200);
     let mut headers = desk.admin.headers("GET", &path, "");
     headers[1].1 = "yesterday".to_owned();

@@ -1,7 +1,8 @@
 //! Deposits: exact decimal strings at asset scale, validation, idempotency by reference, ledger paging, and
 //! refused requests that change nothing.
 
-use crate::support::{assert_invalid, assert_problem, text, TestDesk};
+use otcd_testkit::http::{assert_invalid, assert_problem, text};
+use otcd_testkit::process::TestDesk;
 use serde_json::{json, Value};
 
 fn desk_with_client() -> (TestDesk, String) {

@@ -1,7 +1,9 @@
 //! Durability: `kill -9` mid-stream loses no acknowledged deposit, SIGTERM drains and exits 0, and a restarted
 //! desk keeps its state and its keys.
 
-use crate::support::{agent, assert_problem, text, try_send, units, Signer, TestDesk};
+use otcd_testkit::http::{agent, assert_problem, text, try_send, units, Reply};
+use otcd_testkit::process::{read_admin_key, TestDesk};
+use otcd_testkit::signing::{now_ms, Signer};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -171,11 +173,9 @@ fn kill_9_mid_stream_loses_no_acknowledged_deposit() {
 #[test]
 fn kill_9_while_snapshots_are_taken_recovers_from_the_newest_with_every_acknowledged_deposit() {
     let temp = tempfile::tempdir().unwrap();
-    let config = temp.path().join("snapshot-often.toml");
-    std::fs::write(&config, "snapshot_every_records = 100\n").unwrap();
     let data_dir = temp.path().join("desk");
-    let arguments = ["--config", config.to_str().unwrap()];
-    let desk = TestDesk::start_in_with(&data_dir, &arguments);
+    let launch = TestDesk::launch().data_dir(&data_dir).config("snapshot_every_records = 100\n");
+    let desk = launch.start();
     let client_id = desk.new_client("Snapshot Crash Capital");
     let stream = start_stream(&desk, &client_id, "snap");
     stream.wait_until_sent(THREADS * DEPOSITS_PER_THREAD / 4);
@@ -190,7 +190,7 @@ fn kill_9_while_snapshots_are_taken_recovers_from_the_newest_with_every_acknowle
     let attempts = stream.finish();
     assert!(attempts.iter().any(|attempt| attempt.acknowledged.is_some()));
 
-    let desk = TestDesk::start_in_with(&data_dir, &arguments);
+    let desk = launch.start();
     let log = desk.log();
     assert!(
         log.contains("snapshot_seq=") && !log.contains("snapshot_seq=0 "),
@@ -250,7 +250,7 @@ fn a_restarted_desk_keeps_its_keys() {
 
     for round in 0..2 {
         let desk = TestDesk::start_in(temp.path());
-        assert_eq!(desk.admin.key_id, crate::support::read_admin_key(temp.path()).key_id);
+        assert_eq!(desk.admin.key_id, read_admin_key(temp.path()).key_id);
         desk.get(&desk.admin, &format!("/v1/admin/clients/{client_id}")).expect(200);
         let balances = desk.get(&key, "/v1/balances");
         let gbp = balances.expect(200)["items"].as_array().unwrap().iter().find(|item| item["asset"] == "GBP").cloned();
@@ -318,18 +318,15 @@ fn sigterm_right_after_listening_exits_0() {
 
 /// Sends a KYC change signed at `now + clock_ahead_ms`, crashes and restarts the desk, replays the exact same
 /// request, and returns the replay's answer and the client's KYC status afterwards.
-fn replay_across_a_restart(clock_ahead_ms: i64) -> (crate::support::Reply, Value) {
-    let temp = tempfile::tempdir().unwrap();
-    let desk = TestDesk::start_in(temp.path());
+fn replay_across_a_restart(clock_ahead_ms: i64) -> (Reply, Value) {
+    let desk = TestDesk::start();
     let client_id = desk.new_client("Replay Target");
     let path = format!("/v1/admin/clients/{client_id}");
     let body = json!({"kyc_status": "rejected"}).to_string();
-    let headers = desk.admin.headers_at(crate::support::now_ms() + clock_ahead_ms, "PATCH", &path, &body);
+    let headers = desk.admin.headers_at(now_ms() + clock_ahead_ms, "PATCH", &path, &body);
     desk.send("PATCH", &path, &body, &headers).expect(200);
     desk.patch(&desk.admin, &path, &json!({"kyc_status": "approved"})).expect(200);
-    desk.crash();
-
-    let desk = TestDesk::start_in(temp.path());
+    let desk = desk.crash_and_restart();
     let replay = desk.send("PATCH", &path, &body, &headers);
     let status = desk.get(&desk.admin, &path).expect(200)["kyc_status"].clone();
     (replay, status)

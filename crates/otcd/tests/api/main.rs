@@ -8,6 +8,5 @@ mod durability;
 mod onboarding;
 mod reports;
 mod settlement_crash;
-mod support;
 mod surveillance;
 mod tamper;

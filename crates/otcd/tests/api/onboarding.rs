@@ -1,7 +1,9 @@
 //! Onboarding: clients, KYC history, tiers, client keys, the account view, and where secrets may appear.
 
-use crate::support::{assert_invalid, assert_problem, client_body, text, TestDesk};
 use base64::Engine as _;
+use otcd_testkit::http::{assert_invalid, assert_problem, text};
+use otcd_testkit::process::{client_body, TestDesk};
+use otcd_testkit::signing::Signer;
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -134,7 +136,7 @@ fn a_client_key_secret_is_shown_once_and_reads_its_own_account() {
     let created = created.expect(201).clone();
     let secret = text(&created["secret"]);
     assert!(secret.len() >= 32, "a secret with enough entropy: {created}");
-    let key = crate::support::Signer::hmac(&text(&created["key_id"]), &secret);
+    let key = Signer::hmac(&text(&created["key_id"]), &secret);
 
     let account = desk.get(&key, "/v1/account").expect(200).clone();
     assert_eq!(account["client_id"], json!(client_id));

@@ -1,16 +1,18 @@
 //! Reports (docs/reports.md) against hand-computed figures from a scripted session on manual prices, the trade
 //! log across a restart, the CLI's exports, and a surveillance alert in the alert list.
 
-use crate::support::{run_otcd, text, TestDesk};
+use otcd_testkit::http::text;
+use otcd_testkit::process::{run_otcd, TestDesk};
+use otcd_testkit::signing::Signer;
 use serde_json::{json, Value};
 
 const BOOK: (&str, &str) = ("49990.00", "50010.00");
 
 fn price(desk: &TestDesk) {
-    desk.put(&desk.admin, "/v1/admin/market/BTC-USD", &json!({"bid": BOOK.0, "ask": BOOK.1})).expect(200);
+    desk.set_price("BTC-USD", BOOK.0, BOOK.1);
 }
 
-fn market(desk: &TestDesk, key: &crate::support::Signer, id: &str, side: &str, quantity: &str) -> Value {
+fn market(desk: &TestDesk, key: &Signer, id: &str, side: &str, quantity: &str) -> Value {
     price(desk);
     let body =
         json!({"client_order_id": id, "type": "market", "instrument": "BTC-USD", "side": side, "quantity": quantity});
@@ -199,8 +201,7 @@ fn reports_match_hand_computed_figures_and_survive_a_restart() {
     // After a restart the projection is rebuilt from the journal: the same trade log, the same alert.
     let before = csv(&desk, "/v1/admin/trades?format=csv");
     let alerts_before = report(&desk, "/v1/admin/reports/alerts");
-    desk.terminate();
-    let desk = TestDesk::start_in(directory.path());
+    let desk = desk.restart();
     assert_eq!(csv(&desk, "/v1/admin/trades?format=csv"), before);
     assert_eq!(report(&desk, "/v1/admin/reports/alerts")["items"], alerts_before["items"]);
     desk.terminate();

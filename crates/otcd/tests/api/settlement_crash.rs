@@ -1,7 +1,8 @@
 //! A crash between any two steps of a withdrawal resumes correctly: kill -9 while withdrawals are pending and
 //! submitted, restart, and every acknowledged withdrawal completes exactly once with no reservation lost.
 
-use crate::support::{text, TestDesk};
+use otcd_testkit::http::text;
+use otcd_testkit::process::TestDesk;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -9,12 +10,7 @@ const CONFIG: &str = "settlement_confirm_after_ms = 1500\n";
 
 #[test]
 fn kill_9_mid_settlement_pays_every_acknowledged_withdrawal_exactly_once() {
-    let temp = tempfile::tempdir().unwrap();
-    let data_dir = temp.path().join("desk");
-    let config = temp.path().join("otcd.toml");
-    std::fs::write(&config, CONFIG).unwrap();
-    let config = config.to_str().unwrap().to_owned();
-    let desk = TestDesk::start_in_with(&data_dir, &["--config", &config]);
+    let desk = TestDesk::with_config(CONFIG);
     let client_id = desk.new_client("Crash Withdrawer");
     let signer = desk.client_key(&client_id, &["read", "withdraw"]);
     desk.deposit(&client_id, "BTC", "1", "crash-btc").expect(201);
@@ -34,8 +30,7 @@ fn kill_9_mid_settlement_pays_every_acknowledged_withdrawal_exactly_once() {
         std::thread::sleep(Duration::from_millis(150));
     }
     // Some are submitted to the custodian by now, some still pending; none confirmed yet (1.5 s).
-    desk.crash();
-    let desk = TestDesk::start_in_with(&data_dir, &["--config", &config]);
+    let desk = desk.crash_and_restart();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let statuses: Vec<String> = ids

@@ -3,12 +3,13 @@
 //! (assignee, status, notes, escalation), and all of it survives a `kill -9`: after the restart the rebuilt projection finds the
 //! same patterns again and raises nothing twice.
 
-use crate::support::{assert_problem, text, TestDesk};
+use otcd_testkit::http::{assert_problem, text};
+use otcd_testkit::process::TestDesk;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 fn price(desk: &TestDesk) {
-    desk.put(&desk.admin, "/v1/admin/market/BTC-USD", &json!({"bid": "49990.00", "ask": "50010.00"})).expect(200);
+    desk.set_price("BTC-USD", "49990.00", "50010.00");
 }
 
 /// The alerts of `kind`, once at least `count` of them are listed (the raiser runs every 250 ms).
@@ -27,8 +28,7 @@ pub fn wait_for_alerts(desk: &TestDesk, kind: &str, count: usize) -> Vec<Value> 
 
 #[test]
 fn a_surveillance_alert_is_worked_as_a_case_and_survives_a_crash() {
-    let directory = tempfile::tempdir().unwrap();
-    let desk = TestDesk::start_in(directory.path());
+    let desk = TestDesk::start();
     let client = desk.new_client("Round Trip Ltd");
     desk.deposit(&client, "USD", "500000.00", "wire-1").expect(201);
     let key = desk.client_key(&client, &["read", "trade"]);
@@ -84,8 +84,7 @@ fn a_surveillance_alert_is_worked_as_a_case_and_survives_a_crash() {
 
     // kill -9, restart: the case is as it was, and the patterns found again by the rebuilt projection are not
     // raised a second time.
-    desk.crash();
-    let desk = TestDesk::start_in(directory.path());
+    let desk = desk.crash_and_restart();
     let after = wait_for_alerts(&desk, "surveillance_wash_trade", 1);
     std::thread::sleep(Duration::from_millis(1_500)); // several raiser rounds over the rebuilt projection
     let after_rounds = wait_for_alerts(&desk, "surveillance_wash_trade", 1);

@@ -1,9 +1,8 @@
 //! The tamper-evident journal: `otcd verify` on intact, edited and torn data directories, and `otcd serve`
 //! refusing to start on an edited one.
 
-use crate::support::{run_otcd, TestDesk};
+use otcd_testkit::process::{combined_output, run_otcd, TestDesk};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 /// Segment file header and record header lengths (see otcd-journal's format notes).
 const SEGMENT_HEADER_BYTES: usize = 24;
@@ -46,10 +45,6 @@ fn flip_byte_inside(data_dir: &Path, needle: &str) -> (PathBuf, u64) {
         return (segment, seq_of_record_at(&bytes, offset));
     }
     panic!("{needle:?} is not in any journal segment");
-}
-
-fn combined_output(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
 /// True when `text` says "seq N" (allowing `seq=N`, `seq: N`, `seq #N`).

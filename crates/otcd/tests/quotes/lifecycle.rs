@@ -1,6 +1,8 @@
 //! Firm quotes over time: market-data staleness, validity and expiry, ownership, idempotent RFQs and KYC.
 
-use crate::support::{assert_problem, now_ms, text, timestamp_ms, timing_lock, Desk};
+use otcd_testkit::http::{assert_problem, text, timestamp_ms};
+use otcd_testkit::process::{timing_lock, TestDesk};
+use otcd_testkit::signing::now_ms;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -15,7 +17,7 @@ fn sleep_until_ms(at_ms: i64) {
 #[test]
 fn stale_books_refuse_firm_quotes_until_the_next_update() {
     let _serial = timing_lock();
-    let desk = Desk::with_config(Some("max_book_age_ms = 800\n"));
+    let desk = TestDesk::with_config("max_book_age_ms = 800\n");
     let trader = desk.trader("Staleness");
     let btc = json!({"instrument": "BTC-USD", "side": "buy", "quantity": "1"});
 
@@ -61,7 +63,7 @@ fn stale_books_refuse_firm_quotes_until_the_next_update() {
 fn the_maximum_book_age_can_be_set_per_venue() {
     let _serial = timing_lock();
     let config = "max_book_age_ms = 800\n\n[max_book_age_ms_by_venue]\nmanual = 60000\n";
-    let desk = Desk::with_config(Some(config));
+    let desk = TestDesk::with_config(config);
     let trader = desk.trader("Venue Age");
     let set = desk.set_price("BTC-USD", "50000.00", "50010.00");
     sleep_until_ms(timestamp_ms(&set["as_of"]) + 1_000);
@@ -71,7 +73,7 @@ fn the_maximum_book_age_can_be_set_per_venue() {
 
 #[test]
 fn quotes_are_firm_for_five_seconds_owned_and_idempotent() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let (_, alice) = desk.client("Alice", "standard", "approved");
     let (_, bob) = desk.client("Bob", "standard", "approved");
     desk.set_price("BTC-USD", "50000.00", "50010.00");
@@ -129,7 +131,7 @@ fn quotes_are_firm_for_five_seconds_owned_and_idempotent() {
 #[test]
 fn quotes_expire_after_the_configured_validity() {
     let _serial = timing_lock();
-    let desk = Desk::with_config(Some("max_book_age_ms = 60000\nquote_validity_ms = 1500\n"));
+    let desk = TestDesk::with_config("max_book_age_ms = 60000\nquote_validity_ms = 1500\n");
     let trader = desk.trader("Expiry");
     desk.set_price("BTC-USD", "50000.00", "50010.00");
     let quote = desk.quote(&trader, "BTC-USD", "sell", "1");
@@ -162,7 +164,7 @@ fn quotes_expire_after_the_configured_validity() {
 
 #[test]
 fn only_kyc_approved_unexpired_clients_get_firm_quotes() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     desk.set_price("BTC-USD", "50000.00", "50010.00");
     let btc = json!({"instrument": "BTC-USD", "side": "buy", "quantity": "1"});
 
@@ -195,6 +197,6 @@ fn only_kyc_approved_unexpired_clients_get_firm_quotes() {
     let lapsed = desk
         .create_client(&json!({"name": "Lapsed", "jurisdiction": "DE", "tier": "standard", "kyc_status": "approved",
         "kyc_expires_at": "2020-01-01T00:00:00Z", "settlement": "prefunded"}));
-    let lapsed = desk.key_for(&lapsed);
+    let lapsed = desk.client_key(&text(&lapsed["client_id"]), &["read", "trade"]);
     assert_problem(&desk.rfq(&lapsed, &btc), 403, "kyc_required");
 }

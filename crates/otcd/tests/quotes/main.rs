@@ -9,5 +9,4 @@ mod rate_limits;
 mod resting;
 mod settlement;
 mod stream;
-mod support;
 mod validation;

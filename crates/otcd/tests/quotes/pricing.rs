@@ -3,11 +3,13 @@
 //!
 //! Manual books have unlimited depth, so the executable VWAP of any size is the manual bid or ask itself.
 
-use crate::support::{assert_invalid, text, Desk};
+use otcd_testkit::http::{assert_invalid, assert_problem, text};
+use otcd_testkit::process::TestDesk;
+use otcd_testkit::signing::Signer;
 use serde_json::json;
 
 /// `(instrument, side, quantity, expected price)` for one client.
-fn assert_prices(desk: &Desk, signer: &crate::support::Signer, cases: &[(&str, &str, &str, &str)]) {
+fn assert_prices(desk: &TestDesk, signer: &Signer, cases: &[(&str, &str, &str, &str)]) {
     for (instrument, side, quantity, expected) in cases {
         let price = desk.quote_price(signer, instrument, side, quantity);
         assert_eq!(&price, expected, "{side} {quantity} {instrument}");
@@ -16,7 +18,7 @@ fn assert_prices(desk: &Desk, signer: &crate::support::Signer, cases: &[(&str, &
 
 #[test]
 fn standard_tier_prices_are_the_book_times_the_spread() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let trader = desk.trader("Spread Standard");
     desk.set_price("BTC-USD", "50000.00", "50010.00");
 
@@ -47,7 +49,7 @@ fn standard_tier_prices_are_the_book_times_the_spread() {
 
 #[test]
 fn rounding_goes_against_the_client_on_every_tier_and_increment() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     for (tier, spread) in [("zero", "0"), ("ten", "10"), ("twelve_5", "12.5")] {
         let view = desk.put_tier(tier, &json!({"spread_bps": spread}));
         assert_eq!(view["spread_bps"], json!(spread), "{view}");
@@ -93,7 +95,7 @@ fn rounding_goes_against_the_client_on_every_tier_and_increment() {
 
 #[test]
 fn size_bands_apply_from_the_usd_notional_at_the_mid() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let view = desk.put_tier(
         "banded",
         &json!({"spread_bps": "10", "bands": [
@@ -145,7 +147,7 @@ fn size_bands_apply_from_the_usd_notional_at_the_mid() {
 
 #[test]
 fn quote_quantity_finds_the_size_for_an_amount() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let trader = desk.trader("Quote Amounts");
     desk.set_price("BTC-USD", "50000.00", "50010.00");
     let by_amount = |side: &str, amount: &str| {
@@ -187,7 +189,7 @@ fn quote_quantity_finds_the_size_for_an_amount() {
 /// in base units does.
 #[test]
 fn quote_quantity_gets_the_size_band_spread() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     desk.put_tier(
         "banded",
         &json!({"spread_bps": "10", "bands": [{"notional_usd_min": "1000000", "spread_bps": "5"}]}),
@@ -205,7 +207,7 @@ fn quote_quantity_gets_the_size_band_spread() {
 
 #[test]
 fn inventory_skew_shades_both_sides() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let trader = desk.trader("Skewed");
     desk.set_price("BTC-USD", "50000.00", "50010.00");
     desk.set_price("ETH-USD", "3000.00", "3001.00");
@@ -259,11 +261,11 @@ fn inventory_skew_shades_both_sides() {
 
 #[test]
 fn an_instrument_without_a_book_is_priced_through_its_usd_legs() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let trader = desk.trader("Cross Standard");
     // No ETH-EUR price at all: no legs either → price_unavailable.
     let refused = desk.rfq(&trader, &json!({"instrument": "ETH-EUR", "side": "buy", "quantity": "1"}));
-    crate::support::assert_problem(&refused, 503, "price_unavailable");
+    assert_problem(&refused, 503, "price_unavailable");
     desk.set_price("ETH-USD", "2999.00", "3000.00");
     desk.set_price("EUR-USD", "1.08000", "1.08100");
     // Buy 1 ETH: 3000.00 USD, raised by selling EUR at 1.08000 → 2777.777… EUR (rounded up to 2777.78 per ETH),

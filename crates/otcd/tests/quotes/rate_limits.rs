@@ -1,13 +1,14 @@
 //! Rate limits (API.md): per key per request class (the standard tier allows 100 a second of one class from
 //! one key), per source address, `429 rate_limited` with `Retry-After`, then allowed again.
 
-use crate::support::{assert_problem, Desk};
+use otcd_testkit::http::assert_problem;
+use otcd_testkit::process::TestDesk;
 use serde_json::json;
 use std::time::Duration;
 
 #[test]
 fn a_standard_key_over_100_reads_a_second_is_told_to_retry_later() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let trader = desk.trader("Busy Reader");
     let replies: Vec<_> = (0..150).map(|_| desk.get(&trader, "/v1/balances")).collect();
     let limited: Vec<_> = replies.iter().filter(|reply| reply.status == 429).collect();
@@ -26,7 +27,7 @@ fn a_standard_key_over_100_reads_a_second_is_told_to_retry_later() {
 
 #[test]
 fn a_tier_can_allow_more() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     desk.put_tier("fast", &json!({"spread_bps": "10", "rate_limits": {"reads": 1000}}));
     let tier = desk.get(&desk.admin, "/v1/admin/tiers").expect(200).clone();
     let fast = tier["items"].as_array().unwrap().iter().find(|item| item["tier"] == json!("fast")).unwrap().clone();
@@ -39,7 +40,7 @@ fn a_tier_can_allow_more() {
 
 #[test]
 fn one_source_address_has_its_own_budget() {
-    let desk = Desk::with_config(Some("max_book_age_ms = 60000\nrate_limit_per_ip_per_second = 20\n"));
+    let desk = TestDesk::with_config("max_book_age_ms = 60000\nrate_limit_per_ip_per_second = 20\n");
     let replies: Vec<_> = (0..30).map(|_| desk.get(&desk.admin, "/v1/admin/tiers")).collect();
     let limited =
         replies.iter().find(|reply| reply.status == 429).expect("30 admin reads exceed 20 a second per address");

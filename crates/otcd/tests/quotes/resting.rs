@@ -2,32 +2,20 @@
 //! with no request arriving; `gtd` expires on time; cancel and cancel-all release reservations; trading controls
 //! (kill switch, halts, desk position limits) refuse with their codes.
 
-use crate::support::{assert_invalid, assert_problem, text, Desk, Signer};
+use otcd_testkit::http::{assert_invalid, assert_problem, text, Reply};
+use otcd_testkit::process::TestDesk;
+use otcd_testkit::signing::Signer;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn funded(desk: &Desk, name: &str) -> (String, Signer) {
+fn funded(desk: &TestDesk, name: &str) -> (String, Signer) {
     desk.put_tier("zero", &json!({"spread_bps": "0"}));
     let (client_id, signer) = desk.client(name, "zero", "approved");
-    let body = json!({"client_id": client_id, "asset": "USD", "amount": "100000.00", "reference": format!("{name}-usd").replace(' ', "-")});
-    desk.post(&desk.admin, "/v1/admin/deposits", &body).expect(201);
+    desk.deposit(&client_id, "USD", "100000.00", &format!("{name}-usd").replace(' ', "-")).expect(201);
     (client_id, signer)
 }
 
-fn usd(desk: &Desk, signer: &Signer) -> (String, String) {
-    let items = desk.get(signer, "/v1/balances").expect(200)["items"].as_array().unwrap().clone();
-    let line = items.iter().find(|item| item["asset"] == json!("USD")).unwrap().clone();
-    (text(&line["available"]), text(&line["reserved"]))
-}
-
-fn limit(
-    desk: &Desk,
-    signer: &Signer,
-    id: &str,
-    price: &str,
-    tif: &str,
-    expire_at: Option<String>,
-) -> crate::support::Reply {
+fn limit(desk: &TestDesk, signer: &Signer, id: &str, price: &str, tif: &str, expire_at: Option<String>) -> Reply {
     let mut body = json!({"client_order_id": id, "type": "limit", "instrument": "BTC-USD", "side": "buy",
         "quantity": "1", "limit_price": price, "time_in_force": tif});
     if let Some(expire_at) = expire_at {
@@ -37,16 +25,8 @@ fn limit(
 }
 
 /// Polls the order until its status is `status` (the watcher acts within ~100 ms; allow 5 s on a busy machine).
-fn wait_for_status(desk: &Desk, signer: &Signer, order_id: &str, status: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let order = desk.get(signer, &format!("/v1/orders/{order_id}")).expect(200).clone();
-        if order["status"] == json!(status) || Instant::now() > deadline {
-            assert_eq!(order["status"], json!(status), "{order}");
-            return order;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait_for_status(desk: &TestDesk, signer: &Signer, order_id: &str, status: &str) -> Value {
+    desk.wait_for_status(signer, &format!("/v1/orders/{order_id}"), status, Duration::from_secs(5))
 }
 
 fn rfc3339_in(ms: i64) -> String {
@@ -56,14 +36,14 @@ fn rfc3339_in(ms: i64) -> String {
 
 #[test]
 fn a_gtc_order_rests_reserved_and_fills_when_the_price_reaches_it_without_a_request() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let (_, trader) = funded(&desk, "Resting Buyer");
     desk.set_price("BTC-USD", "50000.00", "50100.00");
     let order = limit(&desk, &trader, "gtc-1", "50050.00", "gtc", None).expect(201).clone();
     assert_eq!(order["status"], json!("open"), "{order}");
     assert_eq!(order["time_in_force"], json!("gtc"), "{order}");
     assert_eq!(order["limit_price"], json!("50050.00"), "{order}");
-    assert_eq!(usd(&desk, &trader), ("49950.00".into(), "50050.00".into()));
+    assert_eq!(desk.own_balance(&trader, "USD"), ("49950.00".into(), "50050.00".into()));
     let open = desk.get(&trader, "/v1/orders?status=open").expect(200).clone();
     assert_eq!(open["items"].as_array().unwrap().len(), 1, "{open}");
     // The ask drops to 50020.00: the watcher fills the order at 50020.00 (0 bps tier) and releases 30.00.
@@ -71,7 +51,7 @@ fn a_gtc_order_rests_reserved_and_fills_when_the_price_reaches_it_without_a_requ
     let filled = wait_for_status(&desk, &trader, &text(&order["order_id"]), "filled");
     assert_eq!(filled["average_price"], json!("50020.00"), "{filled}");
     assert_eq!(filled["trades"].as_array().unwrap().len(), 1, "{filled}");
-    assert_eq!(usd(&desk, &trader), ("49980.00".into(), "0.00".into()));
+    assert_eq!(desk.own_balance(&trader, "USD"), ("49980.00".into(), "0.00".into()));
     // A filled order cannot be cancelled; the same client_order_id returns the original order.
     let path = format!("/v1/orders/{}", text(&order["order_id"]));
     assert_problem(&desk.signed(&trader, "DELETE", &path, ""), 409, "order_not_cancelable");
@@ -80,15 +60,15 @@ fn a_gtc_order_rests_reserved_and_fills_when_the_price_reaches_it_without_a_requ
 
 #[test]
 fn a_gtd_order_expires_on_time_and_its_funds_come_back() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let (_, trader) = funded(&desk, "Expiring Buyer");
     desk.set_price("BTC-USD", "50000.00", "50100.00");
     let order = limit(&desk, &trader, "gtd-1", "40000.00", "gtd", Some(rfc3339_in(1_500))).expect(201).clone();
     assert_eq!(order["status"], json!("open"), "{order}");
     assert!(order["expire_at"].is_string(), "{order}");
-    assert_eq!(usd(&desk, &trader).1, "40000.00");
+    assert_eq!(desk.own_balance(&trader, "USD").1, "40000.00");
     wait_for_status(&desk, &trader, &text(&order["order_id"]), "expired");
-    assert_eq!(usd(&desk, &trader), ("100000.00".into(), "0.00".into()));
+    assert_eq!(desk.own_balance(&trader, "USD"), ("100000.00".into(), "0.00".into()));
     // gtd needs a future expire_at; other time in force refuse one.
     assert_invalid(&limit(&desk, &trader, "gtd-2", "40000.00", "gtd", None), "expire_at");
     assert_invalid(&limit(&desk, &trader, "gtd-3", "40000.00", "gtd", Some(rfc3339_in(-5_000))), "expire_at");
@@ -97,30 +77,30 @@ fn a_gtd_order_expires_on_time_and_its_funds_come_back() {
 
 #[test]
 fn cancel_and_cancel_all_release_the_reservations() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let (_, trader) = funded(&desk, "Canceller");
     desk.set_price("BTC-USD", "50000.00", "50100.00");
     let first = limit(&desk, &trader, "c-1", "30000.00", "gtc", None).expect(201).clone();
     limit(&desk, &trader, "c-2", "31000.00", "gtc", None).expect(201);
     limit(&desk, &trader, "c-3", "32000.00", "gtc", None).expect(201);
-    assert_eq!(usd(&desk, &trader).1, "93000.00");
+    assert_eq!(desk.own_balance(&trader, "USD").1, "93000.00");
     let path = format!("/v1/orders/{}", text(&first["order_id"]));
     let cancelled = desk.signed(&trader, "DELETE", &path, "").expect(200).clone();
     assert_eq!(cancelled["status"], json!("cancelled"), "{cancelled}");
-    assert_eq!(usd(&desk, &trader).1, "63000.00");
+    assert_eq!(desk.own_balance(&trader, "USD").1, "63000.00");
     assert_problem(&desk.signed(&trader, "DELETE", &path, ""), 409, "order_not_cancelable");
     // Another client cannot see or cancel it.
     let other = desk.trader("Someone Else");
     assert_problem(&desk.signed(&other, "DELETE", &path, ""), 404, "not_found");
     let all = desk.signed(&trader, "DELETE", "/v1/orders?instrument=BTC-USD", "").expect(200).clone();
     assert_eq!(all["items"].as_array().unwrap().len(), 2, "{all}");
-    assert_eq!(usd(&desk, &trader), ("100000.00".into(), "0.00".into()));
+    assert_eq!(desk.own_balance(&trader, "USD"), ("100000.00".into(), "0.00".into()));
     assert_problem(&desk.signed(&trader, "DELETE", "/v1/orders?instrument=NOPE-USD", ""), 400, "instrument_unknown");
 }
 
 #[test]
 fn kill_switch_halts_and_position_limits_refuse_with_their_codes() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let (_, trader) = funded(&desk, "Controlled");
     desk.set_price("BTC-USD", "50000.00", "50100.00");
     desk.put(&desk.admin, "/v1/admin/desk/kill-switch", &json!({"engaged": true, "reason": "drill"})).expect(200);
@@ -150,7 +130,7 @@ fn kill_switch_halts_and_position_limits_refuse_with_their_codes() {
 
 #[test]
 fn jurisdiction_rules_apply_to_the_next_command_and_carry_a_version() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let (_, trader) = funded(&desk, "Jurisdiction Client"); // in DE (the test support's default)
     desk.set_price("USDT-USD", "0.9990", "1.0010");
     desk.set_price("BTC-USD", "50000.00", "50100.00");

@@ -2,7 +2,9 @@
 //! real sanctions lists (`../shared/data/sanctions`): onboarding, destination addresses, the screen endpoint and
 //! alerts.
 
-use crate::support::{assert_invalid, assert_problem, text, Desk, Signer, RELAXED_CONFIG};
+use otcd_testkit::http::{assert_invalid, assert_problem, text};
+use otcd_testkit::process::{TestDesk, RELAXED_CONFIG};
+use otcd_testkit::signing::Signer;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -19,33 +21,15 @@ fn sanctions_dir() -> String {
 }
 
 /// An approved client with read, trade and withdraw scopes and 2 BTC.
-fn withdrawer(desk: &Desk, name: &str) -> (String, Signer) {
+fn withdrawer(desk: &TestDesk, name: &str) -> (String, Signer) {
     let (client_id, _) = desk.client(name, "standard", "approved");
-    let body = json!({"scopes": ["read", "trade", "withdraw"], "algorithm": "hmac"});
-    let key = desk.post(&desk.admin, &format!("/v1/admin/clients/{client_id}/keys"), &body).expect(201).clone();
-    let signer = Signer::new(&text(&key["key_id"]), &text(&key["secret"]));
-    let deposit =
-        json!({"client_id": client_id, "asset": "BTC", "amount": "2", "reference": format!("{client_id}-btc")});
-    desk.post(&desk.admin, "/v1/admin/deposits", &deposit).expect(201);
+    let signer = desk.client_key(&client_id, &["read", "trade", "withdraw"]);
+    desk.deposit(&client_id, "BTC", "2", &format!("{client_id}-btc")).expect(201);
     (client_id, signer)
 }
 
-fn btc(desk: &Desk, signer: &Signer) -> (String, String) {
-    let items = desk.get(signer, "/v1/balances").expect(200)["items"].as_array().unwrap().clone();
-    let line = items.iter().find(|item| item["asset"] == json!("BTC")).unwrap().clone();
-    (text(&line["available"]), text(&line["reserved"]))
-}
-
-fn wait_for_withdrawal(desk: &Desk, signer: &Signer, withdrawal_id: &str, status: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let withdrawal = desk.get(signer, &format!("/v1/withdrawals/{withdrawal_id}")).expect(200).clone();
-        if withdrawal["status"] == json!(status) || Instant::now() > deadline {
-            assert_eq!(withdrawal["status"], json!(status), "{withdrawal}");
-            return withdrawal;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait_for_withdrawal(desk: &TestDesk, signer: &Signer, withdrawal_id: &str, status: &str) -> Value {
+    desk.wait_for_status(signer, &format!("/v1/withdrawals/{withdrawal_id}"), status, Duration::from_secs(10))
 }
 
 const BECH32: &str = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
@@ -53,7 +37,7 @@ const BECH32: &str = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
 #[test]
 fn a_withdrawal_reserves_at_once_and_leaves_the_balance_when_the_custodian_confirms() {
     let config = format!("{RELAXED_CONFIG}{FAST_RAILS}");
-    let desk = Desk::with_config(Some(&config));
+    let desk = TestDesk::with_config(&config);
     let (_, client) = withdrawer(&desk, "Withdrawing Fund");
     let destination = desk
         .post(&client, "/v1/destinations", &json!({"asset": "BTC", "address": BECH32.to_uppercase()}))
@@ -65,7 +49,7 @@ fn a_withdrawal_reserves_at_once_and_leaves_the_balance_when_the_custodian_confi
     let body = json!({"client_withdrawal_id": "w-1", "asset": "BTC", "amount": "0.5", "destination_id": destination["destination_id"]});
     let withdrawal = desk.post(&client, "/v1/withdrawals", &body).expect(201).clone();
     assert_eq!(withdrawal["status"], json!("pending"), "{withdrawal}");
-    assert_eq!(btc(&desk, &client), ("1.50000000".into(), "0.50000000".into()));
+    assert_eq!(desk.own_balance(&client, "BTC"), ("1.50000000".into(), "0.50000000".into()));
     let repeat = desk.post(&client, "/v1/withdrawals", &body);
     assert_eq!(repeat.expect(200)["withdrawal_id"], withdrawal["withdrawal_id"]);
     let mut changed = body.clone();
@@ -73,7 +57,7 @@ fn a_withdrawal_reserves_at_once_and_leaves_the_balance_when_the_custodian_confi
     assert_problem(&desk.post(&client, "/v1/withdrawals", &changed), 409, "conflict");
     let done = wait_for_withdrawal(&desk, &client, &text(&withdrawal["withdrawal_id"]), "completed");
     assert!(text(&done["external_reference"]).starts_with("sim-"), "{done}");
-    assert_eq!(btc(&desk, &client), ("1.50000000".into(), "0.00000000".into()));
+    assert_eq!(desk.own_balance(&client, "BTC"), ("1.50000000".into(), "0.00000000".into()));
     let all = desk.get(&desk.admin, "/v1/admin/withdrawals").expect(200).clone();
     assert_eq!(all["items"][0]["status"], json!("completed"), "{all}");
 }
@@ -81,7 +65,7 @@ fn a_withdrawal_reserves_at_once_and_leaves_the_balance_when_the_custodian_confi
 #[test]
 fn a_failed_payout_releases_the_reservation() {
     let config = format!("{RELAXED_CONFIG}{FAST_RAILS}settlement_failure_percent = 100\n");
-    let desk = Desk::with_config(Some(&config));
+    let desk = TestDesk::with_config(&config);
     let (_, client) = withdrawer(&desk, "Returned Payment");
     let destination =
         desk.post(&client, "/v1/destinations", &json!({"asset": "BTC", "address": BECH32})).expect(201).clone();
@@ -89,12 +73,12 @@ fn a_failed_payout_releases_the_reservation() {
     let withdrawal = desk.post(&client, "/v1/withdrawals", &body).expect(201).clone();
     let failed = wait_for_withdrawal(&desk, &client, &text(&withdrawal["withdrawal_id"]), "failed");
     assert!(failed["failure_reason"].is_string(), "{failed}");
-    assert_eq!(btc(&desk, &client), ("2.00000000".into(), "0.00000000".into()));
+    assert_eq!(desk.own_balance(&client, "BTC"), ("2.00000000".into(), "0.00000000".into()));
 }
 
 #[test]
 fn bad_destinations_and_withdrawals_are_refused_with_their_codes_and_move_nothing() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let (_, client) = withdrawer(&desk, "Careful Client");
     // A one-character change breaks the bech32 checksum; an Ethereum address is not a Bitcoin one.
     assert_invalid(
@@ -139,19 +123,19 @@ fn bad_destinations_and_withdrawals_are_refused_with_their_codes_and_move_nothin
     assert_problem(&withdraw("1", &id, "blocked"), 403, "jurisdiction_restricted");
     // A key without the withdraw scope is forbidden.
     let (client_id, _) = desk.client("Trade Only", "standard", "approved");
-    let trade_only = desk.key_for(&client_id);
+    let trade_only = desk.client_key(&client_id, &["read", "trade"]);
     assert_problem(
         &desk.post(&trade_only, "/v1/destinations", &json!({"asset": "BTC", "address": BECH32})),
         403,
         "forbidden",
     );
-    assert_eq!(btc(&desk, &client), ("2.00000000".into(), "0.00000000".into()));
+    assert_eq!(desk.own_balance(&client, "BTC"), ("2.00000000".into(), "0.00000000".into()));
 }
 
 #[test]
 fn screening_on_real_lists_holds_listed_clients_rejects_listed_addresses_and_raises_alerts() {
     let dir = sanctions_dir();
-    let desk = Desk::with_args(Some(RELAXED_CONFIG), &["--sanctions-dir", &dir]);
+    let desk = TestDesk::launch().config(RELAXED_CONFIG).args(&["--sanctions-dir", &dir]).start();
     let found =
         desk.get(&desk.admin, "/v1/admin/sanctions/screen?name=Jorge%20Milton%20Cifuentes%20Villa").expect(200).clone();
     let best = &found["matches"][0];
@@ -203,7 +187,7 @@ fn screening_on_real_lists_holds_listed_clients_rejects_listed_addresses_and_rai
 
 #[test]
 fn structuring_deposits_raise_an_alert_with_their_evidence() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let (client_id, _) = desk.client("Structurer", "standard", "approved");
     for (number, amount) in ["9500.00", "9800.00", "9900.00"].iter().enumerate() {
         let body =
@@ -220,7 +204,7 @@ fn structuring_deposits_raise_an_alert_with_their_evidence() {
 #[test]
 fn onboarding_screens_un_names_variants_and_common_names_on_the_real_lists() {
     let dir = sanctions_dir();
-    let desk = Desk::with_args(Some(RELAXED_CONFIG), &["--sanctions-dir", &dir]);
+    let desk = TestDesk::launch().config(RELAXED_CONFIG).args(&["--sanctions-dir", &dir]).start();
     let onboard = |name: &str| {
         let body = json!({"name": name, "jurisdiction": "GB", "tier": "standard", "kyc_status": "approved", "settlement": "prefunded"});
         desk.post(&desk.admin, "/v1/admin/clients", &body).expect(201).clone()
@@ -252,7 +236,7 @@ fn onboarding_screens_un_names_variants_and_common_names_on_the_real_lists() {
 
 #[test]
 fn every_gate_guards_its_paths_rfq_order_stream_and_withdrawal() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     desk.set_price("BTC-USD", "50000.00", "50100.00");
     let (client_id, client) = withdrawer(&desk, "Gated Client");
     let destination =
@@ -294,12 +278,12 @@ fn every_gate_guards_its_paths_rfq_order_stream_and_withdrawal() {
 #[test]
 fn a_net_settlement_cycle_nets_a_credit_clients_trades_and_releases_its_exposure() {
     let config = format!("{RELAXED_CONFIG}{FAST_RAILS}net_settlement_every_ms = 0\n");
-    let desk = Desk::with_config(Some(&config));
+    let desk = TestDesk::with_config(&config);
     desk.put_tier("zero", &json!({"spread_bps": "0"}));
     let body = json!({"name": "Credit Fund", "jurisdiction": "DE", "tier": "zero", "kyc_status": "approved",
         "settlement": "credit", "credit_limit_usd": "1000000.00"});
-    let client_id = desk.create_client(&body);
-    let client = desk.key_for(&client_id);
+    let client_id = text(&desk.create_client(&body)["client_id"]);
+    let client = desk.client_key(&client_id, &["read", "trade"]);
     desk.set_price("BTC-USD", "50000.00", "50050.00");
     for (id, side) in [("n-1", "buy"), ("n-2", "buy"), ("n-3", "sell")] {
         let order =
@@ -370,7 +354,7 @@ fn a_net_settlement_cycle_nets_a_credit_clients_trades_and_releases_its_exposure
     }
 }
 
-fn wallet(desk: &Desk, asset: &str) -> (String, String) {
+fn wallet(desk: &TestDesk, asset: &str) -> (String, String) {
     let custody = desk.get(&desk.admin, "/v1/admin/custody").expect(200).clone();
     let line =
         custody["wallets"].as_array().unwrap().iter().find(|line| line["asset"] == json!(asset)).unwrap().clone();
@@ -380,7 +364,7 @@ fn wallet(desk: &Desk, asset: &str) -> (String, String) {
 #[test]
 fn deposits_to_a_client_address_credit_after_confirmations_and_the_hot_wallet_follows_its_policy() {
     let config = format!("{RELAXED_CONFIG}{FAST_RAILS}");
-    let desk = Desk::with_config(Some(&config));
+    let desk = TestDesk::with_config(&config);
     let (client_id, client) = withdrawer(&desk, "Depositing Fund"); // 2 BTC credited by the operator (hot)
     let first = desk.post(&client, "/v1/deposit-addresses", &json!({"asset": "BTC"})).expect(201).clone();
     let address = text(&first["address"]);
@@ -398,8 +382,8 @@ fn deposits_to_a_client_address_credit_after_confirmations_and_the_hot_wallet_fo
     );
     assert_eq!(seen.expect(201)["status"], json!("confirming"));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while btc(&desk, &client).0 != "3.00000000" {
-        assert!(Instant::now() < deadline, "the deposit was not credited: {:?}", btc(&desk, &client));
+    while desk.own_balance(&client, "BTC").0 != "3.00000000" {
+        assert!(Instant::now() < deadline, "the deposit was not credited: {:?}", desk.own_balance(&client, "BTC"));
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(wallet(&desk, "BTC"), ("3.00000000".into(), "0.00000000".into()));
@@ -430,7 +414,7 @@ fn deposits_to_a_client_address_credit_after_confirmations_and_the_hot_wallet_fo
 
 #[test]
 fn refused_commands_and_failed_authentications_are_in_the_audit_trail() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     desk.set_price("BTC-USD", "50000.00", "50100.00");
     let (_, pending) = desk.client("Not Yet Approved", "standard", "pending");
     assert_problem(
@@ -439,7 +423,7 @@ fn refused_commands_and_failed_authentications_are_in_the_audit_trail() {
         "kyc_required",
     );
     // A request signed with a wrong secret for a real key id.
-    let forged = Signer::new(&pending.key_id, "not-the-secret");
+    let forged = Signer::hmac(&pending.key_id, "not-the-secret");
     assert_problem(&desk.get(&forged, "/v1/balances"), 401, "unauthenticated");
     let deadline = Instant::now() + Duration::from_secs(5);
     let events = loop {
@@ -473,14 +457,14 @@ fn refused_commands_and_failed_authentications_are_in_the_audit_trail() {
     assert!(only_refusals["items"].as_array().unwrap().iter().all(|item| item["kind"] == json!("refused")));
 }
 
-fn custody_top_ups(desk: &Desk) -> Vec<Value> {
+fn custody_top_ups(desk: &TestDesk) -> Vec<Value> {
     desk.get(&desk.admin, "/v1/admin/custody").expect(200)["top_ups"].as_array().unwrap().clone()
 }
 
 #[test]
 fn a_payout_larger_than_the_hot_wallet_waits_pending_until_an_operator_approves_the_top_up() {
     let config = format!("{RELAXED_CONFIG}{FAST_RAILS}");
-    let desk = Desk::with_config(Some(&config));
+    let desk = TestDesk::with_config(&config);
     let (client_id, client) = withdrawer(&desk, "Large Payout Fund"); // 2 BTC
     let more = json!({"client_id": client_id, "asset": "BTC", "amount": "2", "reference": "more-btc"});
     desk.post(&desk.admin, "/v1/admin/deposits", &more).expect(201);
@@ -504,7 +488,7 @@ fn a_payout_larger_than_the_hot_wallet_waits_pending_until_an_operator_approves_
     desk.post(&desk.admin, &approve, &json!({})).expect(200);
     wait_for_withdrawal(&desk, &client, &text(&withdrawal["withdrawal_id"]), "completed");
     assert_eq!(wallet(&desk, "BTC"), ("1.00000000".into(), "1.50000000".into()));
-    assert_eq!(btc(&desk, &client), ("2.50000000".into(), "0.00000000".into()));
+    assert_eq!(desk.own_balance(&client, "BTC"), ("2.50000000".into(), "0.00000000".into()));
     let reconciliation = desk.get(&desk.admin, "/v1/admin/reconciliation").expect(200).clone();
     assert_eq!(reconciliation["status"], json!("matched"), "{reconciliation}");
 }
@@ -521,7 +505,7 @@ fn reconciliation_line(report: &Value, asset: &str) -> Value {
 #[test]
 fn reconciliation_matches_the_rails_books_and_lists_a_break_with_the_movement_the_desk_does_not_know() {
     let config = format!("{RELAXED_CONFIG}{FAST_RAILS}");
-    let desk = Desk::with_config(Some(&config));
+    let desk = TestDesk::with_config(&config);
     let (client_id, client) = withdrawer(&desk, "Reconciled Fund"); // 2 BTC, recorded by the custodian too
     let usd = json!({"client_id": client_id, "asset": "USD", "amount": "1000.00", "reference": "wire-1"});
     desk.post(&desk.admin, "/v1/admin/deposits", &usd).expect(201);
@@ -538,8 +522,12 @@ fn reconciliation_matches_the_rails_books_and_lists_a_break_with_the_movement_th
     let withdrawal = desk.post(&client, "/v1/withdrawals", &body).expect(201).clone();
     wait_for_withdrawal(&desk, &client, &text(&withdrawal["withdrawal_id"]), "completed");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while btc(&desk, &client).0 != "1.80000000" {
-        assert!(Instant::now() < deadline, "the chain deposit was not credited: {:?}", btc(&desk, &client));
+    while desk.own_balance(&client, "BTC").0 != "1.80000000" {
+        assert!(
+            Instant::now() < deadline,
+            "the chain deposit was not credited: {:?}",
+            desk.own_balance(&client, "BTC")
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let report = desk.get(&desk.admin, "/v1/admin/reconciliation").expect(200).clone();

@@ -1,7 +1,10 @@
 //! `GET /v1/stream` quote subscriptions: firm ladders, price changes, errors that keep the connection usable,
 //! indicative ladders for clients who may not trade, authentication of the upgrade, and slow consumers.
 
-use crate::support::{assert_problem, ladder_prices, text, timing_lock, Desk, Event, Stream};
+use otcd_testkit::http::{assert_problem, text, timestamp_ms};
+use otcd_testkit::process::{timing_lock, TestDesk};
+use otcd_testkit::signing::{now_ms, Signer};
+use otcd_testkit::stream::{ladder_prices, Event, Stream};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,7 +26,7 @@ fn ladder_at(stream: &mut Stream, instrument: &str, bid: &str, ask: &str) -> Val
 
 #[test]
 fn firm_ladders_follow_the_market() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let (_, trader) = desk.client("Streamer", "standard", "approved");
     let other = desk.trader("Other");
     desk.set_price("BTC-USD", "50000.00", "50010.00");
@@ -47,7 +50,7 @@ fn firm_ladders_follow_the_market() {
     assert_eq!(ladder_prices(&ladder), vec![("49900.00".to_owned(), "50110.02".to_owned()); 3], "{ladder}");
     let mut ids: Vec<String> = levels.iter().map(|level| text(&level["quote_id"])).collect();
     for level in &levels {
-        assert!(crate::support::timestamp_ms(&level["valid_until"]) > crate::support::now_ms(), "{ladder}");
+        assert!(timestamp_ms(&level["valid_until"]) > now_ms(), "{ladder}");
     }
 
     // A level's quote is a two-way firm quote of the subscriber, with the ladder's prices.
@@ -74,7 +77,7 @@ fn firm_ladders_follow_the_market() {
 
 #[test]
 fn bad_messages_get_errors_and_the_connection_stays_usable() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let trader = desk.trader("Clumsy");
     desk.set_price("BTC-USD", "50000.00", "50010.00");
     desk.set_price("ETH-USD", "3000.00", "3001.00");
@@ -135,7 +138,7 @@ fn bad_messages_get_errors_and_the_connection_stays_usable() {
 
 #[test]
 fn clients_without_kyc_get_indicative_ladders() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let (_, pending) = desk.client("Stream Pending", "standard", "pending");
     desk.set_price("BTC-USD", "50000.00", "50010.00");
     let mut stream = desk.stream(&pending);
@@ -158,7 +161,7 @@ fn clients_without_kyc_get_indicative_ladders() {
 
 #[test]
 fn the_upgrade_must_be_signed_by_a_client_key() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let trader = desk.trader("Upgrade");
     assert_eq!(desk.stream_with(&[]).err(), Some(401), "an unsigned upgrade");
     let mut forged = trader.headers("GET", "/v1/stream", "");
@@ -194,8 +197,8 @@ fn nudged(price: &str, delta: i64) -> String {
 
 /// A desk with prices on every instrument and a client whose slow connection subscribed to all of them (ten
 /// levels each) and then stopped reading.
-fn desk_with_a_slow_consumer(name: &str) -> (Desk, crate::support::Signer, Stream) {
-    let desk = Desk::start();
+fn desk_with_a_slow_consumer(name: &str) -> (TestDesk, Signer, Stream) {
+    let desk = TestDesk::relaxed();
     let trader = desk.trader(name);
     for (instrument, bid, ask, _) in &EVERYTHING {
         desk.set_price(instrument, bid, ask);
@@ -210,7 +213,7 @@ fn desk_with_a_slow_consumer(name: &str) -> (Desk, crate::support::Signer, Strea
 /// Price changes round-robin over every instrument for at least `duration` (and at least 300 rounds): each
 /// instrument alternates between two books, except BTC-USD whose ask walks up a cent per round from 50010.00.
 /// Returns BTC-USD's last ask in cents.
-fn price_storm(desk: &Desk, duration: Duration) -> i64 {
+fn price_storm(desk: &TestDesk, duration: Duration) -> i64 {
     let started = Instant::now();
     let mut btc_ask = 5_001_000_i64;
     let mut round = 0;
@@ -313,7 +316,7 @@ fn a_slow_consumer_is_cut_off_without_holding_back_others() {
 
 /// The state (`st`, hex) of the desk's side of the TCP connection from local port `client_port`, from
 /// /proc/net/tcp; `None` when the desk no longer has that socket.
-fn desk_socket_state(desk: &Desk, client_port: u16) -> Option<String> {
+fn desk_socket_state(desk: &TestDesk, client_port: u16) -> Option<String> {
     let desk_port: u16 = desk.address.rsplit(':').next().and_then(|port| port.parse().ok()).expect("a port");
     let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
     table.lines().skip(1).find_map(|line| {

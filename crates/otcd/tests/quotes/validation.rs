@@ -1,11 +1,12 @@
 //! RFQ input validation: every refusal is a problem with its stable code and field, and creates no quote.
 
-use crate::support::{assert_invalid, assert_problem, Desk};
+use otcd_testkit::http::{assert_invalid, assert_problem};
+use otcd_testkit::process::TestDesk;
 use serde_json::{json, Value};
 
 #[test]
 fn malformed_rfqs_are_refused_and_create_nothing() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let trader = desk.trader("Validation");
     desk.set_price("BTC-USD", "50000.00", "50010.00");
     desk.set_price("USDT-USD", "0.9998", "1.0002");

@@ -1,11 +1,12 @@
 //! The console and component assets: served from the binary with types, caching and a strict CSP; the OpenAPI
 //! document lists the new endpoints; cross-origin API calls get CORS answers.
 
-use crate::support::{assert_problem, Desk};
+use otcd_testkit::http::assert_problem;
+use otcd_testkit::process::TestDesk;
 
 #[test]
 fn console_and_components_are_served_with_a_strict_policy() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     for (path, content_type) in [
         ("/", "text/html; charset=utf-8"),
         ("/ui/console/console.js", "text/javascript; charset=utf-8"),
@@ -39,7 +40,7 @@ fn console_and_components_are_served_with_a_strict_policy() {
 
 #[test]
 fn the_api_answers_cross_origin_requests_and_documents_sessions() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let origin = ("Origin".to_owned(), "https://app.example.com".to_owned());
     let preflight = desk.send(
         "OPTIONS",

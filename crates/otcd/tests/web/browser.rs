@@ -9,11 +9,13 @@
 //! `docs/console.png` and `docs/ticket.png`.
 
 use crate::sessions::session;
-use crate::support::{text, Desk, Signer};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
+use otcd_testkit::http::text;
+use otcd_testkit::process::TestDesk;
+use otcd_testkit::signing::Signer;
 use serde_json::{json, Value};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -226,7 +228,7 @@ fn console_and_components_work_in_a_real_browser() {
         );
         return;
     };
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     desk.set_price("BTC-USD", "50000.00", "50010.00");
     desk.set_price("ETH-USD", "3000.00", "3001.00");
     let (client_id, key) = desk.client("Aurora Capital GmbH", "standard", "approved");
@@ -258,7 +260,7 @@ fn console_and_components_work_in_a_real_browser() {
     });
 }
 
-async fn scenario(browser: &mut Browser, desk: &Desk, key: &Signer, token: &str) {
+async fn scenario(browser: &mut Browser, desk: &TestDesk, key: &Signer, token: &str) {
     let base = format!("http://{}", desk.address);
 
     // 1. The console: nothing without signing in; sign in with the admin key.

@@ -4,6 +4,3 @@
 mod assets;
 mod browser;
 mod sessions;
-#[allow(dead_code)]
-#[path = "../quotes/support.rs"]
-mod support;

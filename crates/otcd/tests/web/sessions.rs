@@ -1,39 +1,33 @@
 //! `POST /v1/sessions`: issuing, using, narrowing, refusing (expired bounds, tampered, revoked, escalation) and the
 //! stream with a token in the query.
 
-use crate::support::{assert_invalid, assert_problem, text, Desk, Reply, Signer};
+use otcd_testkit::http::{assert_invalid, assert_problem, text, timestamp_ms, Reply};
+use otcd_testkit::process::TestDesk;
+use otcd_testkit::signing::{now_ms, Signer};
 use serde_json::{json, Value};
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
-use tungstenite::Message;
+use std::time::Duration;
 
 /// `POST /v1/sessions` signed by `signer`.
-pub fn session(desk: &Desk, signer: &Signer, body: &Value) -> Reply {
+pub fn session(desk: &TestDesk, signer: &Signer, body: &Value) -> Reply {
     desk.post(signer, "/v1/sessions", body)
 }
 
 /// A request with `Authorization: Bearer <token>`.
-pub fn bearer(desk: &Desk, token: &str, method: &str, path: &str, body: Option<&Value>) -> Reply {
+pub fn bearer(desk: &TestDesk, token: &str, method: &str, path: &str, body: Option<&Value>) -> Reply {
     let headers = vec![("Authorization".to_owned(), format!("Bearer {token}"))];
     let body = body.map(Value::to_string).unwrap_or_default();
     desk.send(method, path, &body, &headers)
 }
 
-fn client_with_scopes(desk: &Desk, name: &str, scopes: &[&str]) -> (String, Signer) {
-    let body = json!({"name": name, "jurisdiction": "DE", "tier": "standard", "kyc_status": "approved", "settlement": "prefunded"});
-    let client_id = desk.create_client(&body);
-    let reply = desk.post(
-        &desk.admin,
-        &format!("/v1/admin/clients/{client_id}/keys"),
-        &json!({"scopes": scopes, "algorithm": "hmac"}),
-    );
-    let key = reply.expect(201);
-    (client_id, Signer::new(&text(&key["key_id"]), &text(&key["secret"])))
+fn client_with_scopes(desk: &TestDesk, name: &str, scopes: &[&str]) -> (String, Signer) {
+    let client_id = desk.new_client(name);
+    let key = desk.client_key(&client_id, scopes);
+    (client_id, key)
 }
 
 #[test]
 fn a_client_session_acts_as_its_key_within_its_scopes() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let (client_id, key) = client_with_scopes(&desk, "Browser Co", &["read", "trade", "withdraw"]);
     desk.post(
         &desk.admin,
@@ -43,14 +37,14 @@ fn a_client_session_acts_as_its_key_within_its_scopes() {
     .expect(201);
     desk.set_price("BTC-USD", "50000.00", "50010.00");
 
-    let before = crate::support::now_ms();
+    let before = now_ms();
     let issued = session(&desk, &key, &json!({})).expect(201).clone();
     let token = text(&issued["token"]);
     assert!(token.starts_with("otcd_sess_"), "{issued}");
     assert_eq!(issued["client_id"], json!(client_id), "{issued}");
     assert_eq!(issued["scopes"], json!(["read", "trade"]), "withdraw is never handed to a client session: {issued}");
-    let expires = crate::support::timestamp_ms(&issued["expires_at"]);
-    assert!((before + 899_000..=crate::support::now_ms() + 901_000).contains(&expires), "default ttl 900 s: {issued}");
+    let expires = timestamp_ms(&issued["expires_at"]);
+    assert!((before + 899_000..=now_ms() + 901_000).contains(&expires), "default ttl 900 s: {issued}");
 
     // The token reads and trades as the client, with no signature.
     let balances = bearer(&desk, &token, "GET", "/v1/balances", None).expect(200).clone();
@@ -79,7 +73,7 @@ fn a_client_session_acts_as_its_key_within_its_scopes() {
 
 #[test]
 fn scopes_narrow_and_never_grow() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let (_, key) = client_with_scopes(&desk, "Narrow Co", &["read", "trade", "withdraw"]);
     desk.set_price("BTC-USD", "50000.00", "50010.00");
 
@@ -113,7 +107,7 @@ fn scopes_narrow_and_never_grow() {
 
 #[test]
 fn tampered_unknown_and_revoked_tokens_are_refused() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let (_, key) = client_with_scopes(&desk, "Tamper Co", &["read", "trade"]);
     let token = text(&session(&desk, &key, &json!({})).expect(201)["token"]);
     bearer(&desk, &token, "GET", "/v1/balances", None).expect(200);
@@ -149,61 +143,31 @@ fn tampered_unknown_and_revoked_tokens_are_refused() {
     assert_problem(&refused, 401, "unauthenticated");
     assert!(refused.text.contains("revoked"), "{}", refused.text);
     // A session token from another desk (another master key) is refused too.
-    let other = Desk::start();
+    let other = TestDesk::relaxed();
     let (_, other_key) = client_with_scopes(&other, "Elsewhere", &["read"]);
     let foreign = text(&session(&other, &other_key, &json!({})).expect(201)["token"]);
     assert_problem(&bearer(&desk, &foreign, "GET", "/v1/balances", None), 401, "unauthenticated");
 }
 
-/// Opens `/v1/stream?token=...`; `Err(status)` when refused with plain HTTP.
-fn stream_with_token(desk: &Desk, token: &str) -> Result<tungstenite::WebSocket<TcpStream>, u16> {
-    let socket = TcpStream::connect(&desk.address).unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    match tungstenite::client(format!("ws://{}/v1/stream?token={token}", desk.address), socket) {
-        Ok((socket, _)) => Ok(socket),
-        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
-            Err(response.status().as_u16())
-        }
-        Err(error) => panic!("handshake: {error}"),
-    }
-}
-
 #[test]
 fn the_stream_takes_a_session_token_in_its_query() {
-    let desk = Desk::start();
+    let desk = TestDesk::relaxed();
     let (_, key) = client_with_scopes(&desk, "Streamer Co", &["read", "trade"]);
     desk.set_price("BTC-USD", "50000.00", "50010.00");
     let token = text(&session(&desk, &key, &json!({"scopes": ["read", "trade"]})).expect(201)["token"]);
 
-    assert_eq!(stream_with_token(&desk, "otcd_sess_forged.AAAA").err(), Some(401));
-    let mut socket = stream_with_token(&desk, &token).expect("the upgrade is accepted with a token");
-    let subscribe = json!({"op": "subscribe", "channel": "quotes", "instrument": "BTC-USD", "levels": ["1"]});
-    socket.send(Message::text(subscribe.to_string())).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let ladder = loop {
-        assert!(Instant::now() < deadline, "no ladder within 10 s");
-        if let Message::Text(text) = socket.read().expect("a message") {
-            let message: Value = serde_json::from_str(text.as_str()).unwrap();
-            if message["type"] == "quotes" {
-                break message;
-            }
-        }
-    };
+    assert_eq!(desk.stream_with_token("otcd_sess_forged.AAAA").err(), Some(401));
+    let mut socket = desk.stream_with_token(&token).expect("the upgrade is accepted with a token");
+    socket.subscribe_quotes("BTC-USD", &["1"]);
+    let ladder = socket.next_where(Duration::from_secs(10), "a ladder", |message| message["type"] == "quotes");
     assert_eq!(ladder["firm"], json!(true), "a trade-scoped session gets firm ladders: {ladder}");
     assert_eq!(ladder["levels"][0]["ask"], json!("50110.02"), "{ladder}");
 
     // A read-only session gets indicative ladders.
     let read_only = text(&session(&desk, &key, &json!({"scopes": ["read"]})).expect(201)["token"]);
-    let mut socket = stream_with_token(&desk, &read_only).expect("accepted");
-    socket.send(Message::text(subscribe.to_string())).unwrap();
-    let ladder = loop {
-        if let Message::Text(text) = socket.read().expect("a message") {
-            let message: Value = serde_json::from_str(text.as_str()).unwrap();
-            if message["type"] == "quotes" {
-                break message;
-            }
-        }
-    };
+    let mut socket = desk.stream_with_token(&read_only).expect("accepted");
+    socket.subscribe_quotes("BTC-USD", &["1"]);
+    let ladder = socket.next_where(Duration::from_secs(10), "a ladder", |message| message["type"] == "quotes");
     assert_eq!(ladder["firm"], json!(false), "{ladder}");
     // A token in the query is only for the stream.
     let reply = desk.send("GET", &format!("/v1/balances?token={token}"), "", &[]);

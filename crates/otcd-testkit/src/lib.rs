@@ -1,0 +1,20 @@
+//! The one test kit of otcd's test suites.
+//!
+//! With the `desk` feature (on by default), for black-box tests of the real binary: [`signing`] signs requests
+//! as API clients do, [`http`] sends them and asserts on the answers, [`process`] starts, stops, crashes and
+//! restarts `otcd` processes and runs its offline subcommands, and [`stream`] speaks to `/v1/stream`.
+//!
+//! Always, and depending only on `otcd-core` and `serde_json`: [`sim`], the helpers the deterministic core's
+//! seeded simulations and regression tests share. `otcd-core` dev-depends on this crate without default
+//! features, so its tests build none of the HTTP, WebSocket and signature dependencies.
+
+#[cfg(feature = "desk")]
+pub mod http;
+#[cfg(feature = "desk")]
+pub mod process;
+#[cfg(feature = "desk")]
+pub mod signing;
+#[cfg(feature = "desk")]
+pub mod stream;
+
+pub mod sim;
