@@ -817,6 +817,40 @@ mod tests {
         runner.shutdown();
     }
 
+    /// The events of a group whose sync failed never reach a subscriber: only durable records publish.
+    #[tokio::test]
+    async fn events_are_published_only_for_records_the_journal_made_durable() {
+        use crate::events::{EventFilter, EventHub};
+        let directory = tempfile::tempdir().unwrap();
+        let journal = FailingJournal { appends_allowed: 3, head: ChainHead::genesis(), durable: ChainHead::genesis() };
+        let hub = EventHub::new(None);
+        let mut events = hub.subscribe(EventFilter::All, 64).unwrap();
+        let config = RunnerConfig { events: Some(hub), ..RunnerConfig::default() };
+        let snapshots = SnapshotStore::new(directory.path()).unwrap();
+        let runner = Runner::start(Desk::new(), Box::new(journal), snapshots, config, Arc::new(Metrics::new()));
+        let engine = runner.handle();
+        engine.submit(Actor::default(), initialize()).await.unwrap();
+        let client =
+            otcd_core::engine::fixtures::approved_client("Feed", otcd_core::model::Settlement::Prefunded, None);
+        engine.submit(Actor::default(), Command::CreateClient(client)).await.unwrap();
+        let deposit = |reference: &str| {
+            Command::Deposit(otcd_core::engine::NewDeposit {
+                client_id: otcd_core::ids::ClientId::parse("cl_00000001").unwrap(),
+                asset: otcd_core::catalog::AssetCode::parse("USD").unwrap(),
+                amount: 100,
+                reference: otcd_core::ids::ClientReference::parse(reference).unwrap(),
+                notional_usd: None,
+            })
+        };
+        engine.submit(Actor::default(), deposit("durable")).await.unwrap();
+        let durable_event = events.recv().await.unwrap();
+        assert_eq!(durable_event.seq, 3, "the deposit's balance event, after its record was synced");
+        assert_eq!(engine.submit(Actor::default(), deposit("lost")).await, Err(SubmitError::Unavailable));
+        drop(engine);
+        runner.shutdown();
+        assert!(events.try_recv().is_none(), "the deposit that failed to be written published nothing");
+    }
+
     #[tokio::test]
     async fn reads_see_every_acknowledged_command() {
         let directory = tempfile::tempdir().unwrap();

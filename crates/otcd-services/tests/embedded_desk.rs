@@ -79,8 +79,7 @@ impl EmbeddedDesk {
         let events = EventHub::new(Some(metrics.clone()));
         let keys = otcd_services::keys::KeyRegistry::new(Arc::new(opened.master_key));
         let config = RunnerConfig { events: Some(events.clone()), ..RunnerConfig::default() };
-        let runner =
-            Runner::start(opened.desk, Box::new(opened.journal), opened.snapshots, config, metrics.clone());
+        let runner = Runner::start(opened.desk, Box::new(opened.journal), opened.snapshots, config, metrics.clone());
         let engine = runner.handle();
         engine.submit(Actor::default(), fixtures::initialize_desk()).await.unwrap();
         let catalog = otcd_core::catalog::Catalog::builtin();
@@ -122,9 +121,13 @@ async fn an_rfq_accepted_through_the_services_moves_the_ledger_and_publishes_the
         .await
         .unwrap();
     let client_id: ClientId = client.client_id.clone();
-    let key = KeyRequest { scopes: vec![Scope::Read, Scope::Trade], credential: KeyCredential::Hmac, allowed_ips: vec![] };
+    let key =
+        KeyRequest { scopes: vec![Scope::Read, Scope::Trade], credential: KeyCredential::Hmac, allowed_ips: vec![] };
     let issued = services.create_key(admin.clone(), KeyOwner::Client(client_id.clone()), key).await.unwrap();
-    assert!(issued.secret.is_some() && services.keys.get(issued.key.key_id.as_str()).is_some(), "the registry knows it");
+    assert!(
+        issued.secret.is_some() && services.keys.get(issued.key.key_id.as_str()).is_some(),
+        "the registry knows it"
+    );
     let usd = AssetCode::parse("USD").unwrap();
     let reference = ClientReference::parse("wire-1").unwrap();
     let funded = services.deposit(admin.clone(), client_id.clone(), usd, units("100000", 2), reference).await.unwrap();

@@ -2,6 +2,7 @@
 //! skew, quote-amount RFQs, validation, staleness, validity, idempotency, KYC, and the quote stream. Each test
 //! starts its own `otcd serve --market manual` on a fresh data directory and port.
 
+mod activity;
 mod lifecycle;
 mod orders;
 mod pricing;

@@ -1,0 +1,111 @@
+//! The architecture invariants of ARCHITECTURE.md that a dependency graph can show, checked on the workspace's
+//! resolved graph (`cargo metadata`, normal dependencies only, transitively): a change that breaks one fails here
+//! rather than in review.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+/// Package name → its normal (non-dev, non-build) dependencies' package names, for every resolved package.
+struct Graph {
+    normal: BTreeMap<String, BTreeSet<String>>,
+    workspace: BTreeSet<String>,
+}
+
+impl Graph {
+    fn load() -> Self {
+        let output = Command::new(env!("CARGO"))
+            .args(["metadata", "--format-version", "1", "--locked"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo metadata runs");
+        assert!(output.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&output.stderr));
+        let metadata: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata is JSON");
+        let name_of: BTreeMap<&str, &str> = metadata["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .map(|package| (package["id"].as_str().unwrap(), package["name"].as_str().unwrap()))
+            .collect();
+        let workspace = metadata["workspace_members"]
+            .as_array()
+            .expect("workspace members")
+            .iter()
+            .map(|id| name_of[id.as_str().unwrap()].to_owned())
+            .collect();
+        let mut normal = BTreeMap::new();
+        for node in metadata["resolve"]["nodes"].as_array().expect("a resolved graph") {
+            let dependencies = node["deps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|dep| dep["dep_kinds"].as_array().unwrap().iter().any(|kind| kind["kind"].is_null()))
+                .map(|dep| name_of[dep["pkg"].as_str().unwrap()].to_owned())
+                .collect();
+            normal.insert(name_of[node["id"].as_str().unwrap()].to_owned(), dependencies);
+        }
+        Self { normal, workspace }
+    }
+
+    /// Every package `package` depends on, directly or not (normal dependencies).
+    fn closure(&self, package: &str) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut pending = vec![package.to_owned()];
+        while let Some(next) = pending.pop() {
+            for dependency in self.normal.get(&next).into_iter().flatten() {
+                if seen.insert(dependency.clone()) {
+                    pending.push(dependency.clone());
+                }
+            }
+        }
+        seen
+    }
+}
+
+#[test]
+fn only_the_http_crate_and_the_binaries_depend_on_an_http_framework() {
+    let graph = Graph::load();
+    // The binary serves HTTP through otcd-http; the load generator is an HTTP client by nature.
+    let allowed = ["otcd-http", "otcd", "otcd-loadgen"];
+    for crate_name in graph.workspace.iter().filter(|name| !allowed.contains(&name.as_str())) {
+        let reached: Vec<_> = graph
+            .closure(crate_name)
+            .into_iter()
+            .filter(|dep| ["axum", "hyper", "tower"].contains(&dep.as_str()))
+            .collect();
+        assert!(reached.is_empty(), "{crate_name} depends on {reached:?}");
+    }
+    assert!(graph.closure("otcd-http").contains("axum"), "the check can see axum where it is");
+}
+
+#[test]
+fn the_core_depends_on_no_io_crate() {
+    let graph = Graph::load();
+    let direct = &graph.normal["otcd-core"];
+    let expected: BTreeSet<String> = ["otcd-address", "serde", "thiserror"].map(String::from).into();
+    assert_eq!(direct, &expected, "otcd-core's dependencies");
+    let reached = graph.closure("otcd-core");
+    // (`libc` is reached through `cpufeatures`, which only asks the CPU what SHA instructions it has.)
+    for io in ["tokio", "mio", "socket2", "rand", "getrandom", "time", "serde_json", "tracing"] {
+        assert!(!reached.contains(io), "otcd-core reaches {io}");
+    }
+}
+
+#[test]
+fn the_layers_point_one_way_and_workers_see_ports_not_simulators() {
+    let graph = Graph::load();
+    let forbidden = [
+        ("otcd-core", &["otcd-journal", "otcd-host", "otcd-services", "otcd-http"][..]),
+        ("otcd-journal", &["otcd-host", "otcd-services", "otcd-http"][..]),
+        ("otcd-host", &["otcd-services", "otcd-http", "otcd-rails-sim", "otcd-market"][..]),
+        ("otcd-services", &["otcd-http", "otcd-rails-sim"][..]),
+        ("otcd-rails-sim", &["otcd-http"][..]),
+        ("otcd-http", &["otcd-rails-sim"][..]),
+    ];
+    for (crate_name, must_not_reach) in forbidden {
+        let reached = graph.closure(crate_name);
+        for other in must_not_reach {
+            assert!(!reached.contains(*other), "{crate_name} depends on {other}");
+        }
+    }
+}
