@@ -3,8 +3,7 @@
 //! Why: the desk's histories (orders, trades, ledger transactions and entries) only grow. In a `Vec` every
 //! doubling copies the whole history and faults in twice its memory on the engine thread, and because these
 //! histories grow in step (one order, one trade, one transaction and a few entries per fill) they double at the
-//! same moment: measured as a 30–80 ms stall of every command at about 16,000 trades, twice as long at every
-//! doubling after. Here a push costs at most one fresh chunk (whose pages are touched one element at a time), and
+//! same moment: a stall of every command that doubles with the desk's age (BENCHMARKS.md, "Engine stalls"). Here a push costs at most one fresh chunk (whose pages are touched one element at a time), and
 //! an index is a division and two bounds-checked lookups.
 //!
 //! Written here rather than taken from a crate: the crates that do this (`segvec`, `segmented-vec`,

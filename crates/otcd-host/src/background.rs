@@ -8,8 +8,8 @@
 //!
 //! Why not only `nice`: under EEVDF (Linux 6.6 and later) a woken thread preempts the running one only if it is
 //! eligible, and the busy trade-path threads are often not (they have used more than their share lately). A
-//! `nice 10` snapshot follower was seen (`perf sched timehist`) keeping a core for 4.1 ms, until the next
-//! scheduler tick, while an HTTP worker with a reply ready waited for it. A `SCHED_IDLE` thread is preempted
+//! `nice 10` snapshot follower was seen (`perf sched timehist`) keeping a core until the next scheduler tick
+//! while an HTTP worker with a reply ready waited for it (BENCHMARKS.md, "HTTP"). A `SCHED_IDLE` thread is preempted
 //! at every wake-up of a normal one, whatever its lag. The cost: on a machine saturated for a long time,
 //! snapshots and reports fall behind (and catch up when the load drops); the trade path never waits for them.
 //!

@@ -339,9 +339,9 @@ impl EngineHandle {
     }
 }
 
-/// Most of a desk's memory is allocated on the engine thread as its history grows. On the machines measured
-/// (virtual machines), the first touch of memory the process never used costs far more than an allocation: single
-/// page faults of 5–14 ms were seen inside engine commands, stalling every request queued behind them. Touching
+/// Most of a desk's memory is allocated on the engine thread as its history grows. On virtual machines the first
+/// touch of memory the process never used can cost far more than an allocation: a single page fault inside an
+/// engine command stalls every request queued behind it (BENCHMARKS.md, "page faults"). Touching
 /// `mib` MiB once here, before the first command, and freeing it leaves those pages mapped in the allocator
 /// (the binary tells mimalloc never to return freed memory to the OS), so the history's growth reuses them.
 /// BENCHMARKS.md, "HTTP", has the figures.

@@ -1,13 +1,12 @@
 //! The global allocator and how it is tuned.
 //!
-//! The engine thread allocates what other threads free (journal payloads, replies, snapshots): the system
-//! allocator spent about a third of the engine's time in malloc and free on the trade path, mimalloc far less
-//! (BENCHMARKS.md, "Execution").
+//! The engine thread allocates what other threads free (journal payloads, replies, snapshots), which the system
+//! allocator handles slowly on the trade path and mimalloc does not (BENCHMARKS.md, "Execution").
 //!
 //! mimalloc returns freed memory to the OS after a delay (1 s in the bundled mimalloc 3). The desk instead keeps it: memory that has been
 //! touched once is reused without a page fault, which is what the engine's start-up prefault
-//! (`otcd_host::runner::prefault_heap`) relies on (page faults of 5–14 ms were measured inside engine commands on
-//! virtual machines). A desk's memory only grows with its history, so little would be returned anyway.
+//! (`otcd_host::runner::prefault_heap`) relies on (page faults inside engine commands: BENCHMARKS.md). A desk's
+//! memory only grows with its history, so little would be returned anyway.
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -38,7 +38,8 @@ pub struct ServeArgs {
     /// Seed of the simulated market (same seed, same price paths).
     #[arg(long, default_value_t = 7)]
     pub market_seed: u64,
-    /// Directory with ofac/{sdn,add,alt,sdn_comments}.csv and un/consolidated.xml (screening arrives with compliance).
+    /// Directory with ofac/{sdn,add,alt,sdn_comments}.csv and un/consolidated.xml: clients and destinations are
+    /// screened against them (docs/compliance.md). Without it nothing is screened.
     #[arg(long)]
     pub sanctions_dir: Option<PathBuf>,
     /// A TOML file with further settings (see docs/configuration.md).
