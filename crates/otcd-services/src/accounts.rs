@@ -139,7 +139,7 @@ impl DeskServices {
     ) -> ServiceResult<Done<Deposit>> {
         let notional_usd = crate::market_inputs::asset_usd(&self.market, &self.catalog, asset, amount);
         let deposit = NewDeposit { client_id, asset, amount, reference, notional_usd };
-        let _rail_step = self.rail_step.lock().await;
+        let _rail_step = self.rail_step().await;
         let done = self
             .execute(actor, Command::Deposit(deposit), |outcome| match outcome {
                 Outcome::Deposit { deposit, .. } => Some(deposit),
@@ -159,7 +159,7 @@ impl DeskServices {
         amount: i128,
         reference: ClientReference,
     ) -> ServiceResult<Done<DeskFunding>> {
-        let _rail_step = self.rail_step.lock().await;
+        let _rail_step = self.rail_step().await;
         let done = self
             .execute(actor, Command::FundDesk { asset, amount, reference }, |outcome| match outcome {
                 Outcome::Funding { funding, .. } => Some(funding),
@@ -186,7 +186,7 @@ impl DeskServices {
 
     /// Held while a rail movement and the command that records it happen together.
     pub(crate) async fn rail_step(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.rail_step.lock().await
+        self.internal.rail_step.lock().await
     }
 }
 

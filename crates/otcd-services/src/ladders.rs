@@ -274,7 +274,7 @@ impl<S: LadderSink> Publisher<S> {
             }
         }
         let published_ms = (self.state.clock.now().0 - tick_at.0).max(0);
-        self.state.ladder_metrics.publish_seconds.observe(published_ms as f64 / 1_000.0);
+        self.state.internal.ladder_metrics.publish_seconds.observe(published_ms as f64 / 1_000.0);
         refused
     }
 

@@ -87,7 +87,8 @@ pub struct Rails {
     pub simulation: Option<Arc<dyn RailSimulation>>,
 }
 
-/// Everything a service needs, built once at start by the binary and shared by every edge and worker.
+/// Everything a service needs, built once at start by the binary (the composition root) and shared by every edge
+/// and worker: `Arc::new(DeskServices { engine, catalog, ..., internal: Internal::new(&metrics) })`.
 pub struct DeskServices {
     pub engine: EngineHandle,
     pub catalog: Catalog,
@@ -100,47 +101,25 @@ pub struct DeskServices {
     pub rails: Rails,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
+    pub internal: Internal,
+}
+
+/// The services' own state, made once with the desk.
+pub struct Internal {
     /// Held while a rail movement and the engine command that records it happen together, and while
     /// reconciliation reads both sides, so it never sees one without the other (a false, passing break).
     rail_step: tokio::sync::Mutex<()>,
     ladder_metrics: ladders::LadderMetrics,
 }
 
-/// What [`DeskServices::new`] takes.
-pub struct DeskParts {
-    pub engine: EngineHandle,
-    pub catalog: Catalog,
-    pub clock: Arc<dyn Clock>,
-    pub market: Arc<MarketHub>,
-    pub keys: keys::KeyRegistry,
-    pub screening: screening::ScreeningService,
-    pub reports: ReportsService,
-    pub events: EventHub,
-    pub rails: Rails,
-    pub settings: Settings,
-    pub metrics: Arc<Metrics>,
+impl Internal {
+    /// Registers the services' metrics in `metrics`.
+    pub fn new(metrics: &Metrics) -> Self {
+        Self { rail_step: tokio::sync::Mutex::new(()), ladder_metrics: ladders::LadderMetrics::register(metrics) }
+    }
 }
 
 impl DeskServices {
-    pub fn new(parts: DeskParts) -> Arc<Self> {
-        let ladder_metrics = ladders::LadderMetrics::register(&parts.metrics);
-        Arc::new(Self {
-            engine: parts.engine,
-            catalog: parts.catalog,
-            clock: parts.clock,
-            market: parts.market,
-            keys: parts.keys,
-            screening: parts.screening,
-            reports: parts.reports,
-            events: parts.events,
-            rails: parts.rails,
-            settings: parts.settings,
-            metrics: parts.metrics,
-            rail_step: tokio::sync::Mutex::new(()),
-            ladder_metrics,
-        })
-    }
-
     /// Submits `command` for `actor` and unpacks its outcome with `pick`. The one place where an outcome that
     /// does not belong to its command becomes an error (it would be a bug in the engine).
     pub(crate) async fn execute<T>(

@@ -17,7 +17,7 @@ use otcd_services::accounts::{KeyCredential, KeyRequest};
 use otcd_services::orders::OrderTicket;
 use otcd_services::ports::{Rail, RailAccount, RailMovement, RailStatements, RailStatus};
 use otcd_services::quotes::RfqTicket;
-use otcd_services::{DeskParts, DeskServices, Rails, Settings};
+use otcd_services::{DeskServices, Internal, Rails, Settings};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,7 +85,7 @@ impl EmbeddedDesk {
         let catalog = otcd_core::catalog::Catalog::builtin();
         let market = otcd_market::MarketHub::new(&catalog, otcd_market::HubConfig::default());
         let rails = Rails { rail: Arc::new(IdleRails), statements: Arc::new(IdleRails), simulation: None };
-        let services = DeskServices::new(DeskParts {
+        let services = Arc::new(DeskServices {
             engine,
             catalog,
             clock: Arc::new(SystemClock),
@@ -96,6 +96,7 @@ impl EmbeddedDesk {
             events,
             rails,
             settings: Settings::default(),
+            internal: Internal::new(&metrics),
             metrics,
         });
         Self { _directory: directory, runner, services }

@@ -16,7 +16,7 @@ use otcd_host::secrets::{new_hmac_secret, new_key_id, write_private_file, Master
 use otcd_host::store::{self, admin_key_path, OpenedDesk, StoreError};
 use otcd_http::app::{AppContext, AppState};
 use otcd_services::keys::KeyRegistry;
-use otcd_services::{DeskParts, DeskServices, Settings};
+use otcd_services::{DeskServices, Internal, Settings};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -202,7 +202,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
             .expect("loading the lists does not panic")
             .map_err(|error| ServerError::Sanctions(error.to_string()))?;
     let rails = otcd_rails_sim::open(&options.data_dir, options.simulation)?;
-    let desk = DeskServices::new(DeskParts {
+    let desk = Arc::new(DeskServices {
         engine,
         catalog,
         clock,
@@ -213,6 +213,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         events,
         rails,
         settings: options.services.clone(),
+        internal: Internal::new(&metrics),
         metrics,
     });
     let context = AppContext::new(desk, options.data_dir.clone(), options.rate_limits, &opened.recent_signatures);
