@@ -6,13 +6,13 @@
 //!
 //! `cargo bench -p otcd-core --bench engine_stalls` (`OTCD_STALL_TRADES` to change the length of the run).
 
-use otcd_core::catalog::AssetCode;
 use otcd_core::engine::orders::AcceptQuote;
-use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, NewDeposit, Outcome, QuoteRequest};
-use otcd_core::ids::{ClientId, ClientReference};
-use otcd_core::market::{Level, Side, VenueBook};
-use otcd_core::model::{RequestedSize, Settlement};
+use otcd_core::engine::{Command, Desk, Outcome, QuoteRequest};
+use otcd_core::ids::ClientId;
+use otcd_core::market::Side;
+use otcd_core::model::RequestedSize;
 use otcd_core::time::TimestampMs;
+use otcd_testkit::sim::{deep_book, funded_client, initialized_desk, record, reference};
 use std::time::{Duration, Instant};
 
 const TRADES_DEFAULT: u64 = 400_000;
@@ -25,15 +25,9 @@ struct Bench {
 }
 
 impl Bench {
-    fn run(&mut self, command: Command) -> Outcome {
-        self.at += 1;
-        let record = JournalRecord { at: TimestampMs(self.at), actor: Actor::default(), command };
-        self.desk.execute(&record).expect("the bench's commands are valid").outcome
-    }
-
     fn timed(&mut self, command: Command) -> (Outcome, Duration) {
         self.at += 1;
-        let record = JournalRecord { at: TimestampMs(self.at), actor: Actor::default(), command };
+        let record = record(self.at, command);
         let started = Instant::now();
         let executed = self.desk.execute(&record).expect("the bench's commands are valid");
         (executed.outcome, started.elapsed())
@@ -44,37 +38,14 @@ fn client_id(index: u64) -> ClientId {
     ClientId::parse(&format!("cl_{:08}", index % CLIENTS + 1)).unwrap()
 }
 
+/// `CLIENTS` prefunded clients (`client_id(0..CLIENTS)`) holding ample USD and BTC.
 fn set_up() -> Bench {
-    let mut bench = Bench { desk: Desk::new(), at: 1_000_000 };
-    bench.run(fixtures::initialize_desk());
+    let mut bench = Bench { desk: initialized_desk(), at: 1_000_000 };
     for index in 0..CLIENTS {
-        bench.run(Command::CreateClient(fixtures::approved_client(
-            &format!("Client {index}"),
-            Settlement::Prefunded,
-            None,
-        )));
-        for asset in ["USD", "BTC"] {
-            bench.run(Command::Deposit(NewDeposit {
-                client_id: client_id(index),
-                asset: AssetCode::parse(asset).unwrap(),
-                amount: 1_000_000_000_000_000,
-                reference: ClientReference::parse(&format!("funding-{index}-{asset}")).unwrap(),
-                notional_usd: None,
-            }));
-        }
+        let created = funded_client(&mut bench.desk, bench.at, &format!("Client {index}"));
+        assert_eq!(created, client_id(index));
     }
     bench
-}
-
-fn book(at: i64) -> VenueBook {
-    let level = |price| Level { price, quantity: 1_000_000_000_000 };
-    VenueBook {
-        venue: "bench".into(),
-        instrument: "BTC-USD".into(),
-        bids: vec![level(4_999_000)],
-        asks: vec![level(5_000_000)],
-        as_of: TimestampMs(at),
-    }
 }
 
 /// One trade: an RFQ for 0.01 BTC (alternately bought and sold) and its acceptance; both commands' durations.
@@ -87,13 +58,13 @@ fn trade(bench: &mut Bench, index: u64) -> [Duration; 2] {
         size: RequestedSize::Base(1_000_000),
         validity_ms: 5_000,
         notional_usd: None,
-        books: vec![book(bench.at)],
+        books: vec![deep_book(TimestampMs(bench.at))],
         cross: None,
     });
     let (Outcome::Quote(quote), quote_took) = bench.timed(request) else { panic!("a quote") };
     let accept = Command::AcceptQuote(AcceptQuote {
         client_id: client_id(index),
-        client_order_id: ClientReference::parse(&format!("t-{index}")).unwrap(),
+        client_order_id: reference(&format!("t-{index}")),
         quote_id: quote.quote_id,
         side: None,
         notional_usd: None,

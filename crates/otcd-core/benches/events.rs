@@ -11,13 +11,13 @@
 //! `cargo bench -p otcd-core --bench events`.
 
 use criterion::{criterion_group, Criterion};
-use otcd_core::catalog::AssetCode;
 use otcd_core::engine::orders::AcceptQuote;
-use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, NewDeposit, Outcome, QuoteRequest};
-use otcd_core::ids::{ClientId, ClientReference};
-use otcd_core::market::{Level, Side, VenueBook};
-use otcd_core::model::{RequestedSize, Settlement};
+use otcd_core::engine::{Command, Desk, JournalRecord, NewDeposit, Outcome, QuoteRequest};
+use otcd_core::ids::ClientId;
+use otcd_core::market::Side;
+use otcd_core::model::RequestedSize;
 use otcd_core::time::TimestampMs;
+use otcd_testkit::sim::{code, deep_book, funded_client, initialized_desk, record, reference};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -26,46 +26,15 @@ const BATCH: u64 = 1_000;
 const START: i64 = 1_000_000;
 const DAY_MS: i64 = 86_400_000;
 
-fn record(at: i64, command: Command) -> JournalRecord {
-    JournalRecord { at: TimestampMs(at), actor: Actor::default(), command }
-}
-
 fn run(desk: &mut Desk, at: i64, command: Command) -> Outcome {
     desk.execute(&record(at, command)).expect("the bench's commands are valid").outcome
 }
 
-fn asset(code: &str) -> AssetCode {
-    AssetCode::parse(code).unwrap()
-}
-
 /// A desk with one prefunded client holding ample USD and BTC.
 fn prepared_desk() -> (Desk, ClientId) {
-    let mut desk = Desk::new();
-    run(&mut desk, START, fixtures::initialize_desk());
-    let new = fixtures::approved_client("Bench Capital", Settlement::Prefunded, None);
-    let Outcome::Client(client) = run(&mut desk, START, Command::CreateClient(new)) else { panic!("a client") };
-    for code in ["USD", "BTC"] {
-        let deposit = NewDeposit {
-            client_id: client.client_id.clone(),
-            asset: asset(code),
-            amount: 1_000_000_000_000_000,
-            reference: ClientReference::parse(&format!("funding-{code}")).unwrap(),
-            notional_usd: None,
-        };
-        run(&mut desk, START, Command::Deposit(deposit));
-    }
-    (desk, client.client_id)
-}
-
-fn book(at: i64) -> VenueBook {
-    let level = |price| Level { price, quantity: 1_000_000_000_000 };
-    VenueBook {
-        venue: "bench".into(),
-        instrument: "BTC-USD".into(),
-        bids: vec![level(4_999_000)],
-        asks: vec![level(5_000_000)],
-        as_of: TimestampMs(at),
-    }
+    let mut desk = initialized_desk();
+    let client_id = funded_client(&mut desk, START, "Bench Capital");
+    (desk, client_id)
 }
 
 /// Requests `count` quotes on `desk` (not measured) and returns the records that accept them.
@@ -81,13 +50,13 @@ fn acceptances(desk: &mut Desk, client_id: &ClientId, count: u64) -> Vec<Journal
                 size: RequestedSize::Base(1_000_000),
                 validity_ms: 60_000,
                 notional_usd: None,
-                books: vec![book(at)],
+                books: vec![deep_book(TimestampMs(at))],
                 cross: None,
             };
             let Outcome::Quote(quote) = run(desk, at, Command::RequestQuote(request)) else { panic!("a quote") };
             let accept = AcceptQuote {
                 client_id: client_id.clone(),
-                client_order_id: ClientReference::parse(&format!("order-{index}")).unwrap(),
+                client_order_id: reference(&format!("order-{index}")),
                 quote_id: quote.quote_id,
                 side: None,
                 notional_usd: None,
@@ -103,9 +72,9 @@ fn deposits(_: &mut Desk, client_id: &ClientId, count: u64) -> Vec<JournalRecord
         .map(|index| {
             let deposit = NewDeposit {
                 client_id: client_id.clone(),
-                asset: asset("USD"),
+                asset: code("USD"),
                 amount: 100_000,
-                reference: ClientReference::parse(&format!("wire-{index}")).unwrap(),
+                reference: reference(&format!("wire-{index}")),
                 notional_usd: Some(1_000),
             };
             record(START + (1 + index as i64) * DAY_MS, Command::Deposit(deposit))

@@ -6,14 +6,15 @@
 use otcd_core::catalog::AssetCode;
 use otcd_core::engine::events::DeskEvent;
 use otcd_core::engine::orders::AcceptQuote;
-use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, NewDeposit, Outcome, QuoteRequest};
-use otcd_core::ids::{ClientId, ClientReference};
-use otcd_core::market::{Level, Side, VenueBook};
+use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, Outcome, QuoteRequest};
+use otcd_core::ids::ClientId;
+use otcd_core::market::Side;
 use otcd_core::model::{RequestedSize, Settlement};
 use otcd_host::clock::{Clock, SystemClock};
 use otcd_host::events::{EventFilter, EventHub, EventSubscription, SequencedEvent};
 use otcd_host::metrics::Metrics;
 use otcd_host::runner::{EngineHandle, Runner, RunnerConfig};
+use otcd_testkit::sim::{all_balances, changed_balances, deep_book, reference};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -42,30 +43,13 @@ fn client(index: u64) -> ClientId {
 }
 
 fn deposit(index: u64, asset: &str, amount: i128) -> Command {
-    Command::Deposit(NewDeposit {
-        client_id: client(index),
-        asset: AssetCode::parse(asset).unwrap(),
-        amount,
-        reference: ClientReference::parse(&format!("feed-{index}-{asset}")).unwrap(),
-        notional_usd: None,
-    })
-}
-
-fn book() -> VenueBook {
-    let level = |price| Level { price, quantity: 10_000_000_000 };
-    VenueBook {
-        venue: "test".into(),
-        instrument: "BTC-USD".into(),
-        bids: vec![level(4_999_000)],
-        asks: vec![level(5_000_000)],
-        as_of: SystemClock.now(),
-    }
+    otcd_testkit::sim::deposit(&client(index), asset, amount, &format!("feed-{index}-{asset}"))
 }
 
 /// One round of client activity: a deposit, then a quote and its acceptance (buy or sell), and a refused order.
 async fn trade_round(engine: &EngineHandle, round: u64) {
     engine.submit(Actor::default(), deposit(round, "USD", 1_000_000 + i128::from(round))).await.unwrap();
-    let side = if round % 2 == 0 { Side::Buy } else { Side::Sell };
+    let side = if round.is_multiple_of(2) { Side::Buy } else { Side::Sell };
     let request = QuoteRequest {
         client_id: client(round),
         client_rfq_id: None,
@@ -74,22 +58,21 @@ async fn trade_round(engine: &EngineHandle, round: u64) {
         size: RequestedSize::Base(100_000),
         validity_ms: 60_000,
         notional_usd: None,
-        books: vec![book()],
+        books: vec![deep_book(SystemClock.now())],
         cross: None,
     };
     let executed = engine.submit(Actor::default(), Command::RequestQuote(request)).await.unwrap();
     let Outcome::Quote(quote) = executed.outcome else { panic!("a quote") };
     let accept = AcceptQuote {
         client_id: client(round),
-        client_order_id: ClientReference::parse(&format!("feed-order-{round}")).unwrap(),
+        client_order_id: reference(&format!("feed-order-{round}")),
         quote_id: quote.quote_id.clone(),
         side: None,
         notional_usd: None,
     };
     engine.submit(Actor::default(), Command::AcceptQuote(accept.clone())).await.unwrap();
     // The same quote again is refused (already used): no record, no event.
-    let again =
-        AcceptQuote { client_order_id: ClientReference::parse(&format!("feed-again-{round}")).unwrap(), ..accept };
+    let again = AcceptQuote { client_order_id: reference(&format!("feed-again-{round}")), ..accept };
     assert!(engine.submit(Actor::default(), Command::AcceptQuote(again)).await.is_err());
 }
 
@@ -98,8 +81,11 @@ fn drain(running: &mut Running) -> Vec<SequencedEvent> {
     std::iter::from_fn(|| running.events.try_recv()).map(|event| (*event).clone()).collect()
 }
 
+/// The (client, asset) pairs whose balances each record (by seq) changed.
+type Changed = BTreeMap<u64, Vec<(ClientId, AssetCode)>>;
+
 /// The events of every record in the journal files, re-derived on a fresh desk, and the balances each changed.
-fn replayed(directory: &Path) -> (Vec<SequencedEvent>, BTreeMap<u64, Vec<(ClientId, AssetCode)>>) {
+fn replayed(directory: &Path) -> (Vec<SequencedEvent>, Changed) {
     let mut desk = Desk::new();
     let mut events = Vec::new();
     let mut changed = BTreeMap::new();
@@ -108,29 +94,13 @@ fn replayed(directory: &Path) -> (Vec<SequencedEvent>, BTreeMap<u64, Vec<(Client
         let before = all_balances(&desk);
         let (executed, derived) = desk.execute_with_events(&record).map_err(|error| error.to_string())?;
         assert!(executed.changed, "only changes are journaled");
-        let after = all_balances(&desk);
         // A new client's balances start at zero: only a change from zero is a change.
-        let moved: Vec<_> = after
-            .iter()
-            .filter(|(key, value)| before.get(*key).copied().unwrap_or((0, 0)) != **value)
-            .map(|(key, _)| key.clone())
-            .collect();
-        changed.insert(seq, moved);
+        changed.insert(seq, changed_balances(&before, &all_balances(&desk)).into_keys().collect());
         events.extend(derived.into_iter().map(|event| SequencedEvent { seq, at: record.at, event }));
         Ok(())
     })
     .unwrap();
     (events, changed)
-}
-
-fn all_balances(desk: &Desk) -> BTreeMap<(ClientId, AssetCode), (i128, i128)> {
-    desk.clients()
-        .flat_map(|client| {
-            desk.balances(&client.client_id)
-                .into_iter()
-                .map(move |line| ((client.client_id.clone(), line.asset), (line.available, line.reserved)))
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

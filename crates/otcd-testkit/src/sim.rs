@@ -1,12 +1,15 @@
-//! What otcd-core's seeded simulations and the regression tests beside them share: a small reproducible random
-//! source, journal records and a desk set up from the engine's fixtures, builders of identifiers from literals
-//! the tests know to be valid, and comparisons of whole desks through their serialized (journal and snapshot)
-//! form.
+//! What otcd-core's seeded simulations, the regression tests and benches beside them, and the host's tests share:
+//! a small reproducible random source, journal records and a desk set up from the engine's fixtures, builders of
+//! identifiers from literals the tests know to be valid, every client's balances and how they changed, a deep
+//! book, and comparisons and restarts of whole desks through their serialized (journal and snapshot) form.
 
 use otcd_core::catalog::AssetCode;
 use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, NewClient, NewDeposit, Outcome};
 use otcd_core::ids::{ClientId, ClientReference, TierName};
+use otcd_core::market::{Level, VenueBook};
+use otcd_core::model::Settlement;
 use otcd_core::time::TimestampMs;
+use std::collections::BTreeMap;
 
 /// splitmix64: tiny, fast and good enough to drive a simulation reproducibly (the same run on every machine).
 pub struct SplitMix64(pub u64);
@@ -63,6 +66,17 @@ pub fn create_client(desk: &mut Desk, at: i64, new: NewClient) -> ClientId {
         Outcome::Client(client) => client.client_id,
         other => panic!("unexpected {other:?}"),
     }
+}
+
+/// Creates an approved prefunded client named `name` at `at`, holding ample USD and BTC (10^15 minor units of
+/// each: more than a bench ever trades); returns its id.
+pub fn funded_client(desk: &mut Desk, at: i64, name: &str) -> ClientId {
+    let client_id = create_client(desk, at, fixtures::approved_client(name, Settlement::Prefunded, None));
+    for asset in ["USD", "BTC"] {
+        let funding = deposit(&client_id, asset, 1_000_000_000_000_000, &format!("funding-{asset}"));
+        desk.execute(&record(at, funding)).expect("funded");
+    }
+    client_id
 }
 
 /// A deposit of `amount` minor units of `asset`, without a USD value.
@@ -124,4 +138,53 @@ pub fn journal_round_trip(record: &JournalRecord) -> JournalRecord {
     let parsed: JournalRecord = serde_json::from_str(&line).expect("a journal line parses");
     assert_eq!(&parsed, record, "journal round trip of {line}");
     parsed
+}
+
+/// Every client's balance of every asset it holds, (available, reserved) in minor units, as `Desk::balances`
+/// reports them.
+pub type Balances = BTreeMap<(ClientId, AssetCode), (i128, i128)>;
+
+/// [`Balances`] of every client of `desk`.
+pub fn all_balances(desk: &Desk) -> Balances {
+    desk.clients()
+        .flat_map(|client| {
+            desk.balances(&client.client_id)
+                .into_iter()
+                .map(move |line| ((client.client_id.clone(), line.asset), (line.available, line.reserved)))
+        })
+        .collect()
+}
+
+/// The balances of `after` that differ from `before`, as they are in `after`. A pair missing from `before` (a new
+/// client's, or an asset the client did not hold yet) counts as zero there: only a change from zero is a change.
+pub fn changed_balances(before: &Balances, after: &Balances) -> Balances {
+    after
+        .iter()
+        .filter(|(pair, now)| before.get(*pair).unwrap_or(&(0, 0)) != *now)
+        .map(|(pair, now)| (pair.clone(), *now))
+        .collect()
+}
+
+/// A BTC-USD book of one level a side, 49,990.00 bid and 50,000.00 ask, 10,000 BTC deep (more than any order of
+/// the benches and the host's tests takes), as of `as_of`.
+pub fn deep_book(as_of: TimestampMs) -> VenueBook {
+    let level = |price| Level { price, quantity: 1_000_000_000_000 };
+    VenueBook {
+        venue: "deep".into(),
+        instrument: "BTC-USD".into(),
+        bids: vec![level(4_999_000)],
+        asks: vec![level(5_000_000)],
+        as_of,
+    }
+}
+
+/// A restart: `desk` serialized as a snapshot stores it and restored with its indexes rebuilt, asserting that the
+/// restored desk serializes to the same text.
+#[track_caller]
+pub fn restarted(desk: &Desk) -> Desk {
+    let snapshot = serialize(desk);
+    let mut restored: Desk = serde_json::from_str(&snapshot).expect("a snapshot parses");
+    restored.rebuild_indexes();
+    assert_same(&snapshot, &serialize(&restored), "restored snapshot");
+    restored
 }

@@ -1,8 +1,16 @@
-//! The engine session the integration tests share: a desk initialized with the built-in catalog, a clock that
-//! advances 10 ms per command, the journaled records kept for replay checks, and the ledger's invariants checked
-//! after every command. Each test binary uses part of it.
+//! What otcd-core's integration tests share beside the test kit. Each test binary uses part of it.
+//!
+//! [`Session`]: a desk initialized with the built-in catalog, a clock that advances 10 ms per command, the
+//! journaled records kept for replay checks, and the ledger's invariants checked after every command. [`builders`]:
+//! books, orders and clients, shared with the engine's unit tests of events as well. [`mix`]: the random command
+//! mix the seeded simulations of orders and of events draw from.
 #![allow(dead_code)]
 
+pub mod builders;
+pub mod mix;
+
+use builders::{create_acme, created_client, market_order, unlimited_book};
+// `builders` names no crate: it takes its types from these imports.
 use otcd_core::engine::orders::{LimitOrder, MarketOrder, Order, TimeInForce};
 use otcd_core::engine::resting::FillResting;
 use otcd_core::engine::{fixtures, Command, CommandError, Desk, JournalRecord, Outcome};
@@ -15,7 +23,6 @@ use otcd_testkit::sim::{deposit, record};
 pub use otcd_testkit::sim::code;
 
 pub const BTC: i128 = 100_000_000;
-pub const UNLIMITED: i128 = i128::MAX / 4;
 
 pub struct Session {
     pub desk: Desk,
@@ -49,11 +56,7 @@ impl Session {
     }
 
     pub fn client(&mut self, settlement: Settlement, credit_limit_usd: Option<i128>) -> ClientId {
-        let new = fixtures::approved_client("Acme Capital", settlement, credit_limit_usd);
-        match self.run(Command::CreateClient(new)).unwrap() {
-            Outcome::Client(client) => client.client_id,
-            other => panic!("unexpected {other:?}"),
-        }
+        created_client(self.run(create_acme(settlement, credit_limit_usd)).unwrap())
     }
 
     pub fn deposit(&mut self, client_id: &ClientId, asset: &str, amount: i128) {
@@ -67,13 +70,7 @@ impl Session {
     }
 
     pub fn book(&self, bid: i128, ask: i128) -> VenueBook {
-        VenueBook {
-            venue: "manual".into(),
-            instrument: "BTC-USD".into(),
-            bids: vec![Level { price: bid, quantity: UNLIMITED }],
-            asks: vec![Level { price: ask, quantity: UNLIMITED }],
-            as_of: TimestampMs(self.at + 10),
-        }
+        unlimited_book(bid, ask, self.at + 10)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -88,18 +85,7 @@ impl Session {
         expire_at: Option<i64>,
         book: (i128, i128),
     ) -> Result<Order, CommandError> {
-        let order = MarketOrder {
-            client_id: client_id.clone(),
-            client_order_id: ClientReference::parse(id).unwrap(),
-            instrument: "BTC-USD".into(),
-            side,
-            quantity,
-            reference_price: None,
-            slippage_centi_bps: None,
-            notional_usd: None,
-            books: vec![self.book(book.0, book.1)],
-            cross: None,
-        };
+        let order = market_order(client_id, id, side, quantity, vec![self.book(book.0, book.1)]);
         let request = LimitOrder { order, limit_price, time_in_force, expire_at: expire_at.map(TimestampMs) };
         match self.run(Command::LimitOrder(request))? {
             Outcome::Order(order) => Ok(order),

@@ -1,6 +1,8 @@
 //! The derivation rules on hand-built cases: the tricky ones the seeded simulation
-//! (`tests/event_simulation.rs`) meets only by chance.
+//! (`tests/event_simulation.rs`) meets only by chance. Books, orders and clients come from the builders the
+//! integration tests use (`tests/common/builders.rs`, included by path: a unit test cannot use the test kit).
 
+// `builders` names no crate: it takes its types from these imports.
 use super::*;
 use crate::engine::alerts::{AlertKind, AlertUpdate, SurveillanceEvidence, SurveillanceFinding};
 use crate::engine::netting::{Direction, InstructionOutcome, InstructionStatus};
@@ -10,6 +12,10 @@ use crate::ids::ClientReference;
 use crate::market::{Level, Side, VenueBook};
 use crate::model::Settlement;
 use crate::time::TimestampMs;
+use builders::{create_acme, created_client, market_order, unlimited_book};
+
+#[path = "../../../tests/common/builders.rs"]
+mod builders;
 
 const BTC: i128 = 100_000_000;
 
@@ -38,11 +44,15 @@ impl Harness {
     }
 
     fn client(&mut self, settlement: Settlement, credit_limit_usd: Option<i128>) -> ClientId {
-        let new = fixtures::approved_client("Acme Capital", settlement, credit_limit_usd);
-        match self.ok(Command::CreateClient(new)).0 {
-            Outcome::Client(client) => client.client_id,
-            other => panic!("unexpected {other:?}"),
-        }
+        created_client(self.ok(create_acme(settlement, credit_limit_usd)).0)
+    }
+
+    /// A harness with one prefunded client holding 60,000.00 USD.
+    fn with_dollars() -> (Self, ClientId) {
+        let mut harness = Harness::new();
+        let client_id = harness.client(Settlement::Prefunded, None);
+        harness.deposit(&client_id, "USD", 6_000_000);
+        (harness, client_id)
     }
 
     fn deposit(&mut self, client_id: &ClientId, asset: &str, amount: i128) -> Vec<DeskEvent> {
@@ -54,26 +64,8 @@ impl Harness {
 
     /// A BTC-USD order of `quantity` against a book of unlimited depth.
     fn order(&self, client_id: &ClientId, id: &str, side: Side, quantity: i128, book: (i128, i128)) -> MarketOrder {
-        let level = |price| Level { price, quantity: i128::MAX / 4 };
-        let book = VenueBook {
-            venue: "manual".into(),
-            instrument: "BTC-USD".into(),
-            bids: vec![level(book.0)],
-            asks: vec![level(book.1)],
-            as_of: TimestampMs(self.at + 10),
-        };
-        MarketOrder {
-            client_id: client_id.clone(),
-            client_order_id: ClientReference::parse(id).unwrap(),
-            instrument: "BTC-USD".into(),
-            side,
-            quantity,
-            reference_price: None,
-            slippage_centi_bps: None,
-            notional_usd: Some(5_000_000),
-            books: vec![book],
-            cross: None,
-        }
+        let books = vec![unlimited_book(book.0, book.1, self.at + 10)];
+        MarketOrder { notional_usd: Some(5_000_000), ..market_order(client_id, id, side, quantity, books) }
     }
 
     /// The balance event `Desk::balances` implies for a client's asset now.
@@ -88,18 +80,9 @@ impl Harness {
     }
 }
 
-fn kinds(events: &[DeskEvent]) -> Vec<&'static str> {
-    events
-        .iter()
-        .map(|event| match event {
-            DeskEvent::Order(_) => "order",
-            DeskEvent::Trade(_) => "trade",
-            DeskEvent::Balance(_) => "balance",
-            DeskEvent::Withdrawal(_) => "withdrawal",
-            DeskEvent::Instruction(_) => "instruction",
-            DeskEvent::Alert(_) => "alert",
-        })
-        .collect()
+/// The kind of each event, as it serializes (`type`).
+fn kinds(events: &[DeskEvent]) -> Vec<String> {
+    events.iter().map(|event| serde_json::to_value(event).unwrap()["type"].as_str().unwrap().to_owned()).collect()
 }
 
 /// A balance event with the given balances.
@@ -135,9 +118,7 @@ fn a_reserve_and_its_release_in_one_command_give_no_balance_event() {
 
 #[test]
 fn a_resting_buy_filled_at_placement_gives_one_event_per_balance_though_it_reserved_and_released() {
-    let mut harness = Harness::new();
-    let client_id = harness.client(Settlement::Prefunded, None);
-    harness.deposit(&client_id, "USD", 6_000_000);
+    let (mut harness, client_id) = Harness::with_dollars();
     // Ask 49,900.00 → firm buy 49,999.80, within the 50,050.00 limit: reserved, filled, the rest released.
     let order = harness.order(&client_id, "gtc-1", Side::Buy, BTC, (4_989_000, 4_990_000));
     let limit = LimitOrder { order, limit_price: 5_005_000, time_in_force: TimeInForce::Gtc, expire_at: None };
@@ -153,9 +134,7 @@ fn a_resting_buy_filled_at_placement_gives_one_event_per_balance_though_it_reser
 
 #[test]
 fn a_trade_touching_base_and_quote_gives_two_balance_events_after_its_order_and_trade() {
-    let mut harness = Harness::new();
-    let client_id = harness.client(Settlement::Prefunded, None);
-    harness.deposit(&client_id, "USD", 6_000_000);
+    let (mut harness, client_id) = Harness::with_dollars();
     let order = harness.order(&client_id, "m-1", Side::Buy, BTC, (4_999_000, 5_000_000));
     let (outcome, events) = harness.ok(Command::MarketOrder(order));
     let Outcome::Order(order) = outcome else { panic!("an order") };
@@ -209,9 +188,7 @@ fn a_credit_clients_net_settlement_instructions_and_their_completion() {
 
 #[test]
 fn expiry_names_its_orders_and_the_release_is_one_balance_event() {
-    let mut harness = Harness::new();
-    let client_id = harness.client(Settlement::Prefunded, None);
-    harness.deposit(&client_id, "USD", 6_000_000);
+    let (mut harness, client_id) = Harness::with_dollars();
     let order = harness.order(&client_id, "gtd-1", Side::Buy, BTC, (4_999_000, 5_000_000));
     let expire_at = Some(TimestampMs(harness.at + 15));
     let limit = LimitOrder { order, limit_price: 5_005_000, time_in_force: TimeInForce::Gtd, expire_at };
@@ -265,9 +242,7 @@ fn a_new_surveillance_alert_is_one_event_and_an_update_another() {
 
 #[test]
 fn refused_and_repeated_commands_give_no_events() {
-    let mut harness = Harness::new();
-    let client_id = harness.client(Settlement::Prefunded, None);
-    harness.deposit(&client_id, "USD", 6_000_000);
+    let (mut harness, client_id) = Harness::with_dollars();
     let order = harness.order(&client_id, "m-1", Side::Buy, BTC, (4_999_000, 5_000_000));
     assert_eq!(harness.ok(Command::MarketOrder(order.clone())).1.len(), 4);
     let (repeat, events) = harness.run(Command::MarketOrder(order)).unwrap();
@@ -278,9 +253,7 @@ fn refused_and_repeated_commands_give_no_events() {
 
 #[test]
 fn a_mark_past_the_end_gives_only_what_the_outcome_names() {
-    let mut harness = Harness::new();
-    let client_id = harness.client(Settlement::Prefunded, None);
-    harness.deposit(&client_id, "USD", 6_000_000);
+    let (harness, _) = Harness::with_dollars();
     let mark = harness.desk.event_mark();
     let fresh = Harness::new();
     assert_eq!(fresh.desk.events_since(&mark, &Outcome::Audited), vec![]);
@@ -290,15 +263,11 @@ fn a_mark_past_the_end_gives_only_what_the_outcome_names() {
 
 #[test]
 fn every_event_serializes_with_its_type() {
-    let mut harness = Harness::new();
-    let client_id = harness.client(Settlement::Prefunded, None);
-    harness.deposit(&client_id, "USD", 6_000_000);
+    let (mut harness, client_id) = Harness::with_dollars();
     let order = harness.order(&client_id, "m-1", Side::Buy, BTC, (4_999_000, 5_000_000));
     let (_, mut events) = harness.ok(Command::MarketOrder(order));
     events.extend(harness.ok(Command::RaiseSurveillanceAlert(finding(&client_id, "wash/2"))).1);
-    let types: Vec<String> =
-        events.iter().map(|event| serde_json::to_value(event).unwrap()["type"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(types, ["order", "trade", "balance", "balance", "alert"]);
+    assert_eq!(kinds(&events), ["order", "trade", "balance", "balance", "alert"]);
     let balance = serde_json::to_value(&events[3]).unwrap();
     assert_eq!(balance["asset"], "BTC");
 }
