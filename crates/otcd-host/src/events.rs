@@ -124,18 +124,18 @@ impl EventHub {
     }
 
     /// Hands the events of durable records to their subscribers, in order. Called by the journal thread after a
-    /// successful sync; never waits.
-    pub fn publish(&self, records: &[RecordEvents]) {
+    /// successful sync; never waits. The events are moved, not copied: each becomes one shared `Arc` that every
+    /// subscriber it is for receives.
+    pub fn publish(&self, records: Vec<RecordEvents>) {
         if records.is_empty() {
             return;
         }
         let mut subscribers = self.inner.subscribers.lock();
         let mut published = 0u64;
-        for record in records {
-            for event in &record.events {
-                if subscribers.wants(event) {
-                    let shared = Arc::new(SequencedEvent { seq: record.seq, at: record.at, event: event.clone() });
-                    subscribers.deliver(&shared, self.inner.metrics.as_deref());
+        for RecordEvents { seq, at, events } in records {
+            for event in events {
+                if subscribers.wants(&event) {
+                    subscribers.deliver(&Arc::new(SequencedEvent { seq, at, event }), self.inner.metrics.as_deref());
                 }
                 published += 1;
             }
@@ -269,7 +269,7 @@ mod tests {
         let hub = EventHub::new(None);
         let mut own = hub.subscribe(EventFilter::Client(ClientId::parse("cl_00000001").unwrap()), 16).unwrap();
         let mut all = hub.subscribe(EventFilter::All, 16).unwrap();
-        hub.publish(&[
+        hub.publish(vec![
             record(1, vec![balance("cl_00000001", 5)]),
             record(2, vec![balance("cl_00000002", 7), balance("cl_00000001", 6)]),
         ]);
@@ -288,7 +288,7 @@ mod tests {
         let hub = EventHub::new(None);
         let mut slow = hub.subscribe(EventFilter::All, 2).unwrap();
         let mut fast = hub.subscribe(EventFilter::All, 16).unwrap();
-        hub.publish(&[record(
+        hub.publish(vec![record(
             1,
             vec![balance("cl_00000001", 1), balance("cl_00000001", 2), balance("cl_00000001", 3)],
         )]);

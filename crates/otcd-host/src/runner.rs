@@ -654,7 +654,7 @@ impl Followers<'_> {
     /// Publishes the group's events (in seq order, each once) and offers its records to the projection.
     fn hand_over(&self, first_seq: u64, group: &mut [JournalBatch]) {
         if let Some(events) = self.events {
-            group.iter().for_each(|batch| events.publish(&batch.events));
+            group.iter_mut().for_each(|batch| events.publish(std::mem::take(&mut batch.events)));
         }
         if let Some(projection) = self.projection {
             let records: Vec<JournalRecord> =
