@@ -43,8 +43,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// Requests waiting for the engine. Beyond this the HTTP layer answers 503 with Retry-After rather than
-/// letting latency grow without bound.
+/// Requests waiting for the engine. Beyond this a submit is refused as overloaded (HTTP answers 503 with
+/// Retry-After) rather than letting latency grow without bound.
 pub const ENGINE_QUEUE_CAPACITY: usize = 16_384;
 /// Requests the engine takes in one batch.
 pub const ENGINE_BATCH_MAX: usize = 4_096;
@@ -145,7 +145,7 @@ struct Shared {
     metrics: Arc<Metrics>,
 }
 
-/// A cheap, cloneable handle the HTTP layer submits commands and queries through.
+/// A cheap, cloneable handle the desk services submit commands and queries through.
 #[derive(Clone)]
 pub struct EngineHandle {
     sender: flume::Sender<Request>,
@@ -192,11 +192,10 @@ impl Runner {
             .name("otcd-engine".into())
             .spawn(move || {
                 prefault_heap(prefault_mib);
-                let journal = journal_sender;
                 EngineLoop {
                     desk,
                     shared: engine_shared,
-                    journal,
+                    journal: journal_sender,
                     last_seq: head.seq,
                     keep_records,
                     derive_events,
