@@ -101,7 +101,7 @@ pub fn routes() -> Router<AppState> {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "otcd", description = "OTC trading desk API. Every /v1 endpoint except instruments and assets needs a signed request (see API.md)."),
+    info(title = "otcd", description = "OTC trading desk API. Every /v1 endpoint except instruments and assets needs a signed request: the reference, with signing, errors and the stream, is docs/api.md in the otcd repository."),
     paths(
         public::healthz, public::readyz, public::metrics, public::instruments, public::assets,
         client::account, client::balances, client::ledger,
