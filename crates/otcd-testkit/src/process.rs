@@ -468,14 +468,22 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
 
 /// Runs an `otcd` subcommand on `data_dir` to completion (killed and failed after [`EXIT_TIMEOUT`]).
 pub fn run_otcd(args: &[&str], data_dir: &Path) -> Output {
-    let mut child = otcd_command()
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn otcd");
+    let mut command = otcd_command();
+    command.args(args).arg("--data-dir").arg(data_dir);
+    finish(command, args)
+}
+
+/// Runs `otcd args` as typed, with no `--data-dir` added, in the working directory `current_dir` and with the
+/// extra environment `env`: for the command line's own defaults and messages.
+pub fn run_otcd_in(args: &[&str], current_dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut command = otcd_command();
+    command.args(args).current_dir(current_dir).envs(env.iter().copied());
+    finish(command, args)
+}
+
+/// Waits for a one-shot `otcd` command (at most `EXIT_TIMEOUT`) and collects what it printed.
+fn finish(mut command: Command, args: &[&str]) -> Output {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn otcd");
     // Read both pipes while it runs: a full pipe would block it.
     let stdout = drain(child.stdout.take().expect("piped stdout"));
     let stderr = drain(child.stderr.take().expect("piped stderr"));

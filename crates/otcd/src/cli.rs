@@ -1,4 +1,5 @@
-//! Command-line interface: `otcd serve`, `otcd demo`, `otcd verify`, `otcd audit-export`, `otcd sign`.
+//! Command-line interface: `otcd serve`, `otcd demo`, `otcd verify`, `otcd audit-export`, `otcd report`,
+//! `otcd sign`.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -9,6 +10,9 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: CliCommand,
+    /// On an error, print its whole chain and backtrace (also with RUST_LOG=debug), not one line.
+    #[arg(long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,8 +65,9 @@ pub enum CliCommand {
     /// Check the tamper-evident journal and its signed checkpoints offline (or an audit export bundle with
     /// --export): exit 0 when intact, non-zero naming the first bad record or checkpoint.
     Verify {
-        #[arg(long, default_value = "./otcd-data")]
-        data_dir: PathBuf,
+        /// Default: ./otcd-data, else the demo's ./otcd-demo.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
         /// The desk's Ed25519 public key (64 hex digits) obtained from the operator out of band; default: the
         /// data directory's desk-signing.pub (or, with --export, the key the bundle names).
         #[arg(long)]
@@ -75,12 +80,13 @@ pub enum CliCommand {
     /// Write a self-contained audit bundle of the journal records stamped in [--from, --to), anchored by signed
     /// checkpoints, for `otcd verify --export`.
     AuditExport {
-        #[arg(long, default_value = "./otcd-data")]
-        data_dir: PathBuf,
-        /// RFC 3339 start of the window (inclusive).
+        /// Default: ./otcd-data, else the demo's ./otcd-demo.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Start of the window (inclusive): RFC 3339, a date (2026-01-31), now, today, yesterday or now-24h.
         #[arg(long)]
         from: String,
-        /// RFC 3339 end of the window (exclusive).
+        /// End of the window (exclusive), the same forms.
         #[arg(long)]
         to: String,
         /// Where to write the bundle (JSON lines).
@@ -99,10 +105,10 @@ pub enum CliCommand {
         /// The client entry to use when the key file is demo-clients.json (a list): its client_id or name.
         #[arg(long)]
         client: Option<String>,
-        /// HTTP method.
+        /// HTTP method: GET, POST, PUT, PATCH or DELETE.
         #[arg(long, default_value = "GET")]
         method: String,
-        /// Path with query, exactly as sent: /v1/balances
+        /// Path with query, exactly as sent (not a URL): /v1/balances
         path: String,
         /// Request body, exactly as sent.
         #[arg(long, default_value = "")]
@@ -114,8 +120,9 @@ pub enum CliCommand {
 pub struct ReportArgs {
     /// trades, positions, volume, revenue, statement, settlement, kyc, screening or alerts.
     pub report: String,
-    #[arg(long, default_value = "./otcd-data")]
-    pub data_dir: PathBuf,
+    /// Default: ./otcd-data, else the demo's ./otcd-demo.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
     /// The desk's --config (its `[surveillance]` thresholds; the alerts report lists the alerts the desk raised).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -135,10 +142,10 @@ pub struct ReportArgs {
     /// Alert kind.
     #[arg(long)]
     pub kind: Option<String>,
-    /// RFC 3339, inclusive.
+    /// Inclusive: RFC 3339, a date (2026-01-31), now, today, yesterday or now-24h (also s, m, d).
     #[arg(long)]
     pub from: Option<String>,
-    /// RFC 3339, exclusive.
+    /// Exclusive, the same forms.
     #[arg(long)]
     pub to: Option<String>,
     /// JSON: rows in the page (1..1000, default 100). CSV: every row unless given.

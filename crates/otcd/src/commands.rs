@@ -264,12 +264,14 @@ fn verify_export(path: &Path, public_key: Option<&otcd_journal::VerifyingKey>) -
 }
 
 pub fn audit_export(data_dir: &Path, from: &str, to: &str, out: &Path) -> anyhow::Result<()> {
+    let now = time::OffsetDateTime::now_utc();
+    let (from, to) = (crate::inputs::time("from", from, now)?, crate::inputs::time("to", to, now)?);
     let parse = |field: &'static str, text: &str| {
         otcd_reports::render::parse_time(field, text).map_err(|error| anyhow::anyhow!("--{error}"))
     };
-    let (from_ms, to_ms) = (parse("from", from)?, parse("to", to)?);
+    let (from_ms, to_ms) = (parse("from", &from)?, parse("to", &to)?);
     anyhow::ensure!(to_ms > from_ms, "--to must be after --from");
-    let window = otcd_journal::ExportWindow { from_ms, to_ms, from: from.to_owned(), to: to.to_owned() };
+    let window = otcd_journal::ExportWindow { from_ms, to_ms, from, to };
     let mut bundle = Vec::new();
     let summary = otcd_host::audit::export_data_dir(data_dir, &window, otcd_journal::EXPORT_RECORDS_MAX, &mut bundle)?;
     otcd_host::secrets::write_private_file(out, &bundle).with_context(|| format!("writing {}", out.display()))?;
@@ -297,6 +299,7 @@ struct KeyFileEntry {
 
 pub fn sign(key_file: &Path, client: Option<&str>, method: &str, path: &str, body: &str) -> anyhow::Result<()> {
     use hmac::Mac;
+    let (method, path) = (crate::inputs::method(method)?, crate::inputs::path(path)?);
     let text = std::fs::read_to_string(key_file).with_context(|| format!("reading {}", key_file.display()))?;
     let entry: KeyFileEntry = match serde_json::from_str::<Vec<KeyFileEntry>>(&text) {
         Ok(entries) => {
@@ -308,7 +311,6 @@ pub fn sign(key_file: &Path, client: Option<&str>, method: &str, path: &str, bod
         }
         Err(_) => serde_json::from_str(&text).context("a key file holds {\"key_id\", \"secret\"}")?,
     };
-    let method = method.to_uppercase();
     let timestamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis().to_string();
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(entry.secret.as_bytes())?;
     mac.update(format!("{timestamp}\n{method}\n{path}\n{body}").as_bytes());
@@ -346,12 +348,16 @@ pub fn report(arguments: crate::cli::ReportArgs) -> anyhow::Result<()> {
             arguments.report
         )
     })?;
-    let mut options = ServeOptions::new(arguments.data_dir.clone(), "127.0.0.1:0".parse().expect("valid address"));
+    let data_dir = crate::inputs::data_dir(arguments.data_dir.clone())?;
+    let mut options = ServeOptions::new(data_dir.clone(), "127.0.0.1:0".parse().expect("valid address"));
     if let Some(path) = &arguments.config {
         apply_config(&mut options, path)?;
     }
-    let directory = journal_dir(&arguments.data_dir);
-    anyhow::ensure!(directory.is_dir(), "{} holds no journal", arguments.data_dir.display());
+    let directory = journal_dir(&data_dir);
+    anyhow::ensure!(directory.is_dir(), "{} holds no journal", data_dir.display());
+    let now = time::OffsetDateTime::now_utc();
+    let friendly = |flag, text: Option<String>| text.map(|text| crate::inputs::time(flag, &text, now)).transpose();
+    let (from, to) = (friendly("from", arguments.from)?, friendly("to", arguments.to)?);
     let mut projection = otcd_reports::Projection::new(options.surveillance);
     otcd_journal::read_records(&directory, 0, u64::MAX, |seq, payload| {
         projection.apply_payload(seq, payload).map_err(|error| error.to_string())
@@ -365,8 +371,8 @@ pub fn report(arguments: crate::cli::ReportArgs) -> anyhow::Result<()> {
         side: arguments.side,
         status: arguments.status,
         kind: arguments.kind,
-        from: arguments.from,
-        to: arguments.to,
+        from,
+        to,
         limit: arguments.limit,
         cursor: arguments.cursor,
         format: Some(arguments.format),

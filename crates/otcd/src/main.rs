@@ -4,19 +4,40 @@ mod allocator;
 mod cli;
 mod commands;
 mod demo;
+mod inputs;
 mod server;
 mod telemetry;
 
 use clap::Parser;
+use std::process::ExitCode;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     allocator::keep_freed_memory();
     let cli = cli::Cli::parse();
-    match cli.command {
+    let verbose = cli.verbose || std::env::var("RUST_LOG").is_ok_and(|level| level.contains("debug"));
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // A user's mistake is one line with its causes; the backtrace is for those who ask.
+            if verbose {
+                eprintln!("error: {error:?}");
+            } else {
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: cli::CliCommand) -> anyhow::Result<()> {
+    match command {
         cli::CliCommand::Verify { data_dir, public_key, export } => {
+            let data_dir = if export.is_some() { data_dir.unwrap_or_default() } else { inputs::data_dir(data_dir)? };
             commands::verify(&data_dir, public_key.as_deref(), export.as_deref())
         }
-        cli::CliCommand::AuditExport { data_dir, from, to, out } => commands::audit_export(&data_dir, &from, &to, &out),
+        cli::CliCommand::AuditExport { data_dir, from, to, out } => {
+            commands::audit_export(&inputs::data_dir(data_dir)?, &from, &to, &out)
+        }
         cli::CliCommand::Report(arguments) => commands::report(*arguments),
         cli::CliCommand::Sign { key_file, client, method, path, body } => {
             commands::sign(&key_file, client.as_deref(), &method, &path, &body)

@@ -146,8 +146,12 @@ impl StartedDesk {
     }
 }
 
-/// Recovers the desk in `options.data_dir` (creating a new one if it is empty) and binds the listener.
+/// Binds the listener, then recovers the desk in `options.data_dir` (creating a new one if it is empty).
 pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
+    // The port first: a busy port is found before a data directory is created or recovered.
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| ServerError::Listen { address: options.listen, source })?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let opened = open_store(options, clock.clone()).await?;
     let reader = opened.journal_reader();
@@ -185,9 +189,6 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
     if !initialized {
         initialize_desk(&engine, &keys, &master_key, options, &catalog).await?;
     }
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|source| ServerError::Listen { address: options.listen, source })?;
     let hub_config = otcd_market::HubConfig {
         default_max_age_ms: options.max_book_age_ms,
         max_age_ms_by_venue: options.max_book_age_ms_by_venue.clone(),
