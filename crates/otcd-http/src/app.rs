@@ -136,6 +136,7 @@ impl FromRequest<AppState> for Signed {
             key_id: header(&parts.headers, "otc-key"),
             timestamp: header(&parts.headers, "otc-timestamp"),
             signature: header(&parts.headers, "otc-signature"),
+            nonce: header(&parts.headers, "otc-nonce"),
             method: parts.method.as_str(),
             path_with_query,
             body: &body,

@@ -136,6 +136,8 @@ pub struct SignedParts<'a> {
     pub key_id: Option<&'a str>,
     pub timestamp: Option<&'a str>,
     pub signature: Option<&'a str>,
+    /// `OTC-NONCE`, when sent: signed as a fifth line, so identical requests can be told apart.
+    pub nonce: Option<&'a str>,
     pub method: &'a str,
     pub path_with_query: &'a str,
     pub body: &'a [u8],
@@ -165,6 +167,9 @@ pub fn authenticate(
     if timestamp_ms < started_at_ms {
         return Err(ApiError::unauthenticated("OTC-TIMESTAMP predates the server's start; sign the request again"));
     }
+    if parts.nonce.is_some_and(|nonce| !nonce_valid(nonce)) {
+        return Err(ApiError::unauthenticated("OTC-NONCE must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -"));
+    }
     let key = registry.get(key_id).ok_or_else(|| ApiError::unauthenticated("unknown key"))?;
     if key.revoked {
         return Err(ApiError::unauthenticated("this key was revoked"));
@@ -184,8 +189,17 @@ pub fn authenticate(
     })
 }
 
-/// The signed text is `timestamp "\n" METHOD "\n" PATH_WITH_QUERY "\n" BODY`; HMAC signatures arrive as lowercase
-/// hex, Ed25519 ones as standard base64.
+/// Longest `OTC-NONCE`.
+pub const NONCE_BYTES_MAX: usize = 64;
+
+fn nonce_valid(nonce: &str) -> bool {
+    (1..=NONCE_BYTES_MAX).contains(&nonce.len())
+        && nonce.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+}
+
+/// The signed text is `timestamp "\n" METHOD "\n" PATH_WITH_QUERY "\n" BODY`, and `"\n" NONCE` after it when the
+/// request sends `OTC-NONCE`; HMAC signatures arrive as lowercase hex, Ed25519 ones as standard base64. The replay
+/// guard keys on the signature, so requests alike but for their nonces are all accepted, once each.
 fn signature_matches(key: &AuthKey, timestamp: &str, parts: &SignedParts<'_>, signature: &str) -> Option<[u8; 16]> {
     let presented = match key.algorithm() {
         KeyAlgorithm::Hmac => {
@@ -196,7 +210,9 @@ fn signature_matches(key: &AuthKey, timestamp: &str, parts: &SignedParts<'_>, si
             base64::engine::general_purpose::STANDARD.decode(signature).ok()?
         }
     };
-    let message: [&[u8]; 7] = [
+    let nonce = parts.nonce.map_or(&b""[..], str::as_bytes);
+    let separator = if parts.nonce.is_some() { &b"\n"[..] } else { b"" };
+    let message: [&[u8]; 9] = [
         timestamp.as_bytes(),
         b"\n",
         parts.method.as_bytes(),
@@ -204,6 +220,8 @@ fn signature_matches(key: &AuthKey, timestamp: &str, parts: &SignedParts<'_>, si
         parts.path_with_query.as_bytes(),
         b"\n",
         parts.body,
+        separator,
+        nonce,
     ];
     key.verify(&message, &presented)
 }
@@ -247,6 +265,7 @@ mod tests {
             key_id: Some("k_1"),
             timestamp: Some(timestamp),
             signature: Some(signature),
+            nonce: None,
             method: "GET",
             path_with_query: "/v1/balances",
             body: b"",
@@ -293,5 +312,33 @@ mod tests {
         assert_eq!(status(authenticate(&registry, &replay, &parts("1000", &good), 1_000, 2_000)), Some(401));
         assert_eq!(status(authenticate(&registry, &replay, &parts("1000", &good.to_uppercase()), 1_000, 0)), Some(401));
         assert_eq!(status(authenticate(&registry, &replay, &parts("1000", &good), 1_000, 0)), Some(403));
+    }
+
+    #[test]
+    fn a_nonce_is_signed_as_a_fifth_line_and_tells_identical_requests_apart() {
+        let registry = registry_with("s3cret", vec![]);
+        let replay = ReplayGuard::new();
+        let with_nonce = |nonce: &'static str| {
+            let signature = sign("s3cret", &format!("1000\nGET\n/v1/balances\n\n{nonce}"));
+            (nonce, signature)
+        };
+        for nonce in ["a", "b-2", "C_3"] {
+            let (nonce, signature) = with_nonce(nonce);
+            let parts = SignedParts { nonce: Some(nonce), ..parts("1000", &signature) };
+            assert!(authenticate(&registry, &replay, &parts, 1_000, 0).is_ok(), "nonce {nonce}");
+        }
+        let (nonce, signature) = with_nonce("a");
+        let again = SignedParts { nonce: Some(nonce), ..parts("1000", &signature) };
+        assert_eq!(
+            authenticate(&registry, &replay, &again, 1_000, 0).err().unwrap().detail,
+            "this signature was already used"
+        );
+        let unsigned = SignedParts { nonce: Some("zzz"), ..parts("1000", &signature) };
+        assert_eq!(authenticate(&registry, &replay, &unsigned, 1_000, 0).err().unwrap().code, "unauthenticated");
+        for bad in ["", "has space", "ü", &"x".repeat(65)] {
+            let parts = SignedParts { nonce: Some(bad), ..parts("1000", &signature) };
+            let error = authenticate(&registry, &replay, &parts, 1_000, 0).err().unwrap();
+            assert!(error.detail.starts_with("OTC-NONCE"), "{bad:?}: {}", error.detail);
+        }
     }
 }

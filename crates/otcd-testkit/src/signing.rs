@@ -58,7 +58,10 @@ impl Signer {
 
     /// The `OTC-SIGNATURE` value for one request.
     pub fn signature(&self, timestamp: &str, method: &str, path_with_query: &str, body: &str) -> String {
-        let message = format!("{timestamp}\n{method}\n{path_with_query}\n{body}");
+        self.sign(&format!("{timestamp}\n{method}\n{path_with_query}\n{body}"))
+    }
+
+    fn sign(&self, message: &str) -> String {
         match &self.material {
             KeyMaterial::Hmac(secret) => {
                 let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
@@ -85,6 +88,25 @@ impl Signer {
             ("OTC-KEY".to_owned(), self.key_id.clone()),
             ("OTC-TIMESTAMP".to_owned(), timestamp),
             ("OTC-SIGNATURE".to_owned(), signature),
+        ]
+    }
+
+    /// The four headers of a request signed at `timestamp` with `OTC-NONCE: nonce` (signed as a fifth line).
+    pub fn headers_with_nonce(
+        &self,
+        timestamp: i64,
+        method: &str,
+        path_with_query: &str,
+        body: &str,
+        nonce: &str,
+    ) -> Vec<(String, String)> {
+        let timestamp = timestamp.to_string();
+        let signature = self.sign(&format!("{timestamp}\n{method}\n{path_with_query}\n{body}\n{nonce}"));
+        vec![
+            ("OTC-KEY".to_owned(), self.key_id.clone()),
+            ("OTC-TIMESTAMP".to_owned(), timestamp),
+            ("OTC-SIGNATURE".to_owned(), signature),
+            ("OTC-NONCE".to_owned(), nonce.to_owned()),
         ]
     }
 

@@ -234,3 +234,30 @@ fn an_unknown_endpoint_is_a_not_found_problem() {
     let desk = TestDesk::start();
     assert_problem(&desk.public_get("/v1/no-such-thing"), 404, "not_found");
 }
+
+/// `OTC-NONCE`: 50 byte-identical reads signed at the same millisecond, sent at once, each with its own nonce,
+/// are all answered; the same nonce again is a replay; a nonce the signature does not cover fails.
+#[test]
+fn identical_requests_with_distinct_nonces_are_all_accepted_once() {
+    let (desk, client_id) = desk_with_client();
+    let key = desk.client_key(&client_id, &["read"]);
+    let at = now_ms();
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let sent: Vec<_> = (0..50)
+            .map(|index| {
+                let headers = key.headers_with_nonce(at, "GET", "/v1/balances", "", &format!("n-{index}"));
+                let desk = &desk;
+                scope.spawn(move || desk.send("GET", "/v1/balances", "", &headers).status)
+            })
+            .collect();
+        sent.into_iter().map(|thread| thread.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+    let again = key.headers_with_nonce(at, "GET", "/v1/balances", "", "n-7");
+    assert_problem(&desk.send("GET", "/v1/balances", "", &again), 401, "unauthenticated");
+    let mut unsigned = key.headers_with_nonce(now_ms(), "GET", "/v1/balances", "", "signed-nonce");
+    unsigned[3].1 = "another-nonce".to_owned();
+    assert_problem(&desk.send("GET", "/v1/balances", "", &unsigned), 401, "unauthenticated");
+    let bad = key.headers_with_nonce(now_ms(), "GET", "/v1/balances", "", "not valid!");
+    assert_problem(&desk.send("GET", "/v1/balances", "", &bad), 401, "unauthenticated");
+}
