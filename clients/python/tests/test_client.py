@@ -216,3 +216,32 @@ def test_async_client(desk, admin):
                 await client.accept(quote)
 
     asyncio.run(flow())
+
+
+def test_admin_desk_controls(admin, trader):
+    tier = admin.admin.put_tier("sdk-gold", {"spread_bps": "5"})
+    assert tier["tier"] == "sdk-gold" and tier["spread_bps"] == "5"
+    assert "sdk-gold" in [t["tier"] for t in admin.admin.tiers()["items"]]
+    admin.admin.fund_desk("USD", "1000.00", f"fund-{trader.client_id}")
+    assert admin.admin.kill_switch(True, "drill")
+    with pytest.raises(otc.TradingHalted):
+        trader.rfq("BTC-USD", "buy", "0.1")
+    admin.admin.kill_switch(False)
+    trader.market_order("BTC-USD", "buy", "0.1")
+    assert admin.admin.trades(client_id=trader.client_id)
+    destination = trader.add_destination("BTC", BTC_ADDRESS)
+    admin.admin.set_destination_status(destination.destination_id, "rejected")
+    assert trader.destinations().items[0].status == "rejected"
+
+
+def test_rate_limited_reads_are_retried_after_retry_after(desk, admin):
+    admin.admin.put_tier("sdk-slow", {"spread_bps": "10", "rate_limits": {"reads": 1}})
+    client_id, client = new_trader(desk, admin, "hmac")
+    admin.admin.update_client(client_id, tier="sdk-slow")
+    impatient = otc.Client(desk.url, signer=client.signer, max_retries=0)
+    with pytest.raises(otc.RateLimited) as limited:
+        for _ in range(5):
+            impatient.balances()
+    assert limited.value.status == 429 and limited.value.retry_after is not None
+    for _ in range(3):  # every read over the limit waits for Retry-After and succeeds
+        assert client.balances()

@@ -155,3 +155,30 @@ test("admin namespace", async () => {
   const { client: notAdmin } = await newTrader(desk, admin, "hmac", { usd: null });
   await assert.rejects(notAdmin.admin.clients(), otc.Forbidden);
 });
+
+test("admin desk controls", async () => {
+  await setMarkets(admin);
+  const { client, clientId } = await newTrader(desk, admin, "ed25519");
+  const tier = await admin.admin.putTier("ts-gold", { spread_bps: "5" });
+  assert.equal(tier.tier, "ts-gold");
+  assert.ok((await admin.admin.tiers()).items.some((t) => t.tier === "ts-gold"));
+  assert.ok(await admin.admin.fundDesk("USD", "1000.00", `fund-${clientId}`));
+  await admin.admin.killSwitch(true, "drill");
+  await assert.rejects(client.rfq({ instrument: "BTC-USD", side: "buy", quantity: "0.1" }), otc.TradingHalted);
+  await admin.admin.killSwitch(false);
+  await client.marketOrder({ instrument: "BTC-USD", side: "buy", quantity: "0.1" });
+  assert.ok(await admin.admin.trades({ client_id: clientId }));
+  const destination = await client.addDestination({ asset: "BTC", address: BTC_ADDRESS });
+  await admin.admin.setDestinationStatus(destination.destination_id, "rejected");
+  assert.equal((await client.destinations()).items[0].status, "rejected");
+});
+
+test("rate-limited reads are retried after Retry-After", async () => {
+  await admin.admin.putTier("ts-slow", { spread_bps: "10", rate_limits: { reads: 1 } });
+  const { client, clientId } = await newTrader(desk, admin, "hmac");
+  await admin.admin.updateClient(clientId, { tier: "ts-slow" });
+  const impatient = new otc.Client({ baseUrl: desk.url, signer: client.signer, maxRetries: 0 });
+  await assert.rejects((async () => { for (let i = 0; i < 5; i++) await impatient.balances(); })(),
+    (e) => e instanceof otc.RateLimited && e.status === 429 && e.retryAfterS > 0);
+  for (let i = 0; i < 3; i++) assert.ok(await client.balances());
+});
