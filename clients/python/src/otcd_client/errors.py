@@ -5,6 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Type
 
+__all__ = [
+    "OtcdError", "TransportError", "ApiError", "BadRequest", "InvalidRequest", "InstrumentUnknown",
+    "Unauthenticated", "Forbidden", "KycRequired", "JurisdictionRestricted", "SanctionsHit", "NotFound",
+    "QuoteNotFound", "MethodNotAllowed", "Conflict", "QuoteExpired", "QuoteAlreadyUsed", "OrderNotCancelable",
+    "TradingHalted", "PayloadTooLarge", "Unprocessable", "LimitExceeded", "InsufficientFunds", "SlippageExceeded",
+    "DestinationNotApproved", "RateLimited", "InternalError", "Unavailable", "PriceUnavailable",
+    "WebhookVerificationError", "error_from_problem",
+]
+
 
 class OtcdError(Exception):
     """Base class of every error this SDK raises."""

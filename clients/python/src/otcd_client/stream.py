@@ -95,6 +95,7 @@ class Stream:
 
     async def connect(self) -> None:
         await self._open()
+        self._connected.set()
         self._reader = asyncio.create_task(self._read_forever())
 
     async def close(self) -> None:
@@ -112,7 +113,6 @@ class Stream:
         headers = self._signer.headers("GET", "/v1/stream", "") if self._signer is not None else {}
         self._ws = await connect(self._url, additional_headers=headers, open_timeout=self.open_timeout_s,
                                  max_size=4 * 1024 * 1024)
-        self._connected.set()
 
     # Subscriptions
     async def subscribe(self, channel: str, instrument: Optional[str] = None,
@@ -128,7 +128,8 @@ class Stream:
         if levels is not None:
             message["levels"] = [str(level) for level in levels]
         self._subscriptions[key] = message
-        await self._send(self._with_resume(message))
+        if self._connected.is_set():  # else the reconnect sends every kept subscription, this one included
+            await self._ws.send(json.dumps(self._with_resume(message)))
 
     async def unsubscribe(self, channel: str, instrument: Optional[str] = None) -> None:
         self._subscriptions.pop((channel, instrument), None)
@@ -138,8 +139,8 @@ class Stream:
         await self._send(message)
 
     async def _send(self, message: Dict[str, Any]) -> None:
-        await self._connected.wait()
-        await self._ws.send(json.dumps(message))
+        if self._connected.is_set():
+            await self._ws.send(json.dumps(message))
 
     def _with_resume(self, message: Dict[str, Any]) -> Dict[str, Any]:
         state = self._channels.get(message["channel"])
@@ -175,11 +176,17 @@ class Stream:
                     break
                 except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
                     continue
+            if self._closed:
+                break
             resumed = all(self._channels.get(ch) is not None and self._channels[ch].seq is not None
                           for ch, _ in self._subscriptions if ch != "quotes")
+            try:
+                for message in list(self._subscriptions.values()):
+                    await self._ws.send(json.dumps(self._with_resume(message)))
+            except websockets.ConnectionClosed:
+                continue  # lost again at once: the next round reconnects
+            self._connected.set()
             await self._queue.put(StreamEvent("reconnected", None, None, {"resumed": resumed}))
-            for message in list(self._subscriptions.values()):
-                await self._ws.send(json.dumps(self._with_resume(message)))
         await self._queue.put(None)
 
     async def _dispatch(self, text: Union[str, bytes]) -> None:
