@@ -200,7 +200,7 @@ class Stream:
         seq = message.get("seq") if isinstance(message.get("seq"), int) else None
         channel = CHANNEL_OF_TYPE.get(kind) or message.get("channel")
         if kind in CHANNEL_OF_TYPE and seq is not None:
-            state = self._channels.setdefault(channel, _ChannelState())
+            state = self._channels.setdefault(CHANNEL_OF_TYPE[kind], _ChannelState())
             if state.seq is not None and seq < state.seq:
                 return  # older than what we handed over: a replay overlap
             if seq == state.seq:

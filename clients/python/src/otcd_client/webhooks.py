@@ -56,8 +56,11 @@ def verify_webhook(secret: str, headers: Mapping[str, Any], body: Union[bytes, s
         raise WebhookVerificationError("body id differs from OTC-WEBHOOK-ID")
     kind = str(payload.get("type", ""))
     data = payload.get("data")
-    return WebhookEvent(id=delivery_id, webhook_id=payload.get("webhook_id"), seq=payload.get("seq"), type=kind,
-                        created_at=payload.get("created_at"),
+    seq = payload.get("seq")
+    if not isinstance(seq, int):
+        raise WebhookVerificationError("body seq is not an integer")
+    return WebhookEvent(id=delivery_id, webhook_id=str(payload.get("webhook_id", "")), seq=seq, type=kind,
+                        created_at=str(payload.get("created_at", "")),
                         data=parse_event_data(kind, data) if isinstance(data, dict) else data,
                         extra={k: v for k, v in payload.items()
                                if k not in ("id", "webhook_id", "seq", "type", "created_at", "data")})
