@@ -15,6 +15,27 @@ test("signing matches the worked example of docs/api.md", async () => {
   const signer = new otc.Signer({ keyId: "k", secret: "example-secret-not-real" });
   assert.equal(await signer.sign(otc.signingPayload(1767225600000, "GET", "/v1/balances", "")),
     "88e45eb1fbd08bedbc4835f2ab4e980de07616c7d72a9e4ffb5a49e7a15e8140");
+  const body = '{"instrument":"BTC-USD","side":"buy","quantity":"0.5"}';
+  assert.equal(await signer.sign(otc.signingPayload(1767225600000, "POST", "/v1/rfq", body)),
+    "1415e08dd7c3b75e3492e828613a06883a2681c4e3eddf71bf2e3f2ac3b541a0");
+  const first = await signer.headers("GET", "/v1/balances", "", 1);
+  const second = await signer.headers("GET", "/v1/balances", "", 1);
+  assert.notEqual(first["OTC-NONCE"], second["OTC-NONCE"]);
+  assert.equal(first["OTC-SIGNATURE"], await signer.sign(`1\nGET\n/v1/balances\n\n${first["OTC-NONCE"]}`));
+});
+
+test("Ed25519 signatures verify with the registered public key", async () => {
+  const pair = await otc.generateEd25519Key();
+  const signer = new otc.Signer({ keyId: "k", privateKey: pair.privateKey });
+  const payload = otc.signingPayload(5, "POST", "/v1/orders", "{}", "n1");
+  const publicKey = await crypto.subtle.importKey("raw", otc.fromBase64(pair.publicKey), { name: "Ed25519" }, false, ["verify"]);
+  assert.ok(await crypto.subtle.verify({ name: "Ed25519" }, publicKey, otc.fromBase64(await signer.sign(payload)), new TextEncoder().encode(payload)));
+  assert.throws(() => new otc.Signer({ keyId: "k", secret: "s", privateKey: pair.privateKey }), TypeError);
+  assert.throws(() => otc.decimalText(0.5, "q"), TypeError);
+  assert.equal(otc.decimalText(7n, "q"), "7");
+  assert.throws(() => otc.decimalText("1e3", "q"), RangeError);
+  assert.ok(otc.errorFromProblem(422, { code: "insufficient_funds" }) instanceof otc.Unprocessable);
+  assert.equal(otc.errorFromProblem(418, { code: "teapot" }).constructor, otc.ApiError);
 });
 
 for (const algorithm of ["hmac", "ed25519"]) {
