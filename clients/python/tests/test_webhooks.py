@@ -83,7 +83,8 @@ def test_webhook_delivered_signed_and_managed(hook_desk, algorithm):
         deliveries = client.webhook_deliveries(hook.id).items
         assert deliveries and all(d.webhook_id == hook.id for d in deliveries)
         delivered = [d for d in deliveries if d.status == "delivered"]
-        assert {d.id for d in delivered} <= {e.id for e in events}
+        # The receiver answered before the desk marked a delivery delivered: every delivered id was received.
+        assert {d.id for d in delivered} <= {e.id for e in _events(receiver, hook.secret)}
         again = client.redeliver_webhook(hook.id, delivered[0].id)
         assert again.id == delivered[0].id
         receiver.wait_for(lambda r: [e.id for e in _events(r, hook.secret)].count(delivered[0].id) >= 2)
