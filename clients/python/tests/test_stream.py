@@ -120,3 +120,18 @@ def test_stream_resume_after_forced_disconnect_loses_nothing(desk, admin):
                 await _next_of(stream, {"order"}, timeout_s=1.0)
 
     asyncio.run(flow())
+
+
+def test_stream_with_a_session_token(desk, admin):
+    _, client = new_trader(desk, admin, "ed25519")
+    session = client.create_session(ttl_seconds=120, scopes=["read"])
+
+    async def flow():
+        async with otc.AsyncClient(desk.url, token=session.token) as browser:
+            async with browser.stream() as stream:
+                await stream.subscribe("orders")
+                await _acked(stream, "orders")
+                order = await asyncio.to_thread(client.limit_order, "BTC-USD", "buy", "0.1", "40000.00")
+                assert (await _next_of(stream, {"order"})).data.order_id == order.order_id
+
+    asyncio.run(flow())

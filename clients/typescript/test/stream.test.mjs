@@ -94,3 +94,16 @@ test("resume after a forced disconnect loses nothing and repeats nothing", async
   await assert.rejects(nextOf(stream, ["order"], 1000));
   stream.close();
 });
+
+test("a session-token stream (as a browser connects)", async () => {
+  const { client } = await newTrader(desk, admin, "ed25519");
+  const session = await client.createSession({ ttlSeconds: 120, scopes: ["read"] });
+  const browser = new (await import("../dist/index.js")).Client({ baseUrl: desk.url, token: session.token, WebSocket });
+  const stream = await browser.stream().connect();
+  try {
+    stream.subscribe("orders");
+    await acked(stream, "orders");
+    const order = await client.limitOrder({ instrument: "BTC-USD", side: "buy", quantity: "0.1", limitPrice: "40000.00" });
+    assert.equal((await nextOf(stream, ["order"])).data.order_id, order.order_id);
+  } finally { stream.close(); }
+});
