@@ -6,6 +6,7 @@
 // BigInt fixed-point arithmetic, never floats; numbers are used only to place points on charts.
 
 import { priceChart, divergingBars, flowChart, meter, compact } from "/ui/console/charts.js";
+import { formatAmount, formatDecimal, loadAssets } from "/ui/components/format.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "otcd-console-session";
@@ -32,11 +33,9 @@ function fromUnits(units, scale) {
   return `${negative ? "-" : ""}${whole}${scale ? `.${digits.slice(-scale)}` : ""}`;
 }
 
-/** Thousands separators for a decimal string, without changing a digit. */
+/** Thousands separators for a decimal string, without changing a digit (format.js: string manipulation only). */
 function grouped(text) {
-  if (text == null) return "—";
-  const [whole, fraction] = String(text).split(".");
-  return whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + (fraction !== undefined ? `.${fraction}` : "");
+  return formatDecimal(text);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -207,7 +206,7 @@ async function refreshExposure() {
   $("kpi-gross").textContent = grouped(exposure.gross_value_usd);
   $("positions").innerHTML = exposure.items
     .map(
-      (line) => `<tr><td>${esc(line.asset)}</td><td class="num ${line.position.startsWith("-") ? "neg" : ""}">${esc(grouped(line.position))}</td>
+      (line) => `<tr><td>${esc(line.asset)}</td><td class="num ${line.position.startsWith("-") ? "neg" : ""}" title="${esc(line.position)}">${esc(formatAmount(line.position, line.asset))}</td>
         <td class="num">${esc(line.value_usd === null ? "—" : grouped(line.value_usd))}</td><td class="num">${esc(skew.get(line.asset) ?? "0")}</td>
         <td class="num muted">${esc(limitText(state.limits && state.limits.get(line.asset)))}</td></tr>`,
     )
@@ -257,7 +256,7 @@ async function refreshTrades() {
         .map(
           (trade) => `<tr data-trade="${esc(trade.trade_id)}"><td>${esc(new Date(trade.executed_at).toLocaleTimeString([], { hour12: false }))}</td><td class="mono">${esc(trade.trade_id)}</td>
           <td>${esc(trade.client_name)} <span class="muted">${esc(trade.client_id)}</span></td><td>${esc(trade.instrument)}</td>
-          <td class="${trade.side === "buy" ? "pos" : "neg"}">${esc(trade.side)}</td><td class="num">${esc(trade.quantity)}</td><td class="num">${esc(grouped(trade.price))}</td>
+          <td class="${trade.side === "buy" ? "pos" : "neg"}">${esc(trade.side)}</td><td class="num">${esc(formatAmount(trade.quantity, trade.instrument.split("-")[0]))}</td><td class="num">${esc(grouped(trade.price))}</td>
           <td class="num">${esc(trade.notional_usd === null ? "—" : grouped(trade.notional_usd))}</td></tr>`,
         )
         .join("")
@@ -275,8 +274,10 @@ async function refreshTrades() {
     else buckets[index].b += value;
   }
   flowChart($("flow-chart"), buckets, {
-    label: "USD notional traded per minute over the last 30 minutes, buys and sells, with RFQs per minute",
+    label: "USD notional traded per minute over the last 30 minutes (valued at execution), buys and sells, with RFQs per minute on their own axis",
     line: rfqLine(start, minute),
+    lineUnit: "RFQs",
+    barUnit: "USD",
   });
 }
 
@@ -376,8 +377,38 @@ const ALERT_KINDS = {
   sanctions_address: ["bad", "sanctions: address"],
   structuring: ["warn", "structuring"],
   rapid_in_and_out: ["warn", "rapid in and out"],
+  velocity: ["warn", "velocity"],
 };
-const CASE_STATUS = { open: "bad", investigating: "warn", closed: "ok" };
+const CASE_STATUS = { open: "bad", investigating: "warn", escalated: "bad", closed: "ok" };
+
+/** A window in seconds for people: "24 h", "2 days", "10 min". */
+function seconds(value) {
+  const s = Number(value);
+  if (!Number.isFinite(s)) return String(value ?? "");
+  if (s >= 172_800 && s % 86_400 === 0) return `${s / 86_400} days`;
+  if (s >= 3_600 && s % 3_600 === 0) return `${s / 3_600} h`;
+  if (s >= 60 && s % 60 === 0) return `${s / 60} min`;
+  return `${s} s`;
+}
+
+/** An alert's structured `details` as a short list of labelled facts (amounts at their assets' precision). */
+function alertFacts(details) {
+  if (!details) return "";
+  const rows = [];
+  const usd = (text) => `${formatAmount(text, "USD")} USD`;
+  if (details.window_seconds !== undefined) rows.push(["window", seconds(details.window_seconds)]);
+  if (details.amount !== undefined) rows.push(["amount", `${formatAmount(details.amount, details.asset)} ${details.asset}`]);
+  if (details.destination_id) rows.push(["destination", `${details.destination_id}, registered ${shortTime(details.destination_registered_at)}`]);
+  if (details.deposit_reference) rows.push(["after deposit", details.deposit_reference]);
+  if (details.trade_id) rows.push(["and trade", details.trade_id]);
+  if (details.threshold_usd !== undefined) rows.push(["threshold", `${usd(details.threshold_usd)} (from ${details.floor_percent}%)`]);
+  for (const deposit of details.deposits || []) {
+    rows.push([`deposit ${deposit.reference}`, `${formatAmount(deposit.amount, deposit.asset)} ${deposit.asset} (${usd(deposit.value_usd)})`]);
+  }
+  if (details.traded_usd !== undefined) rows.push(["traded in window", usd(details.traded_usd)]);
+  if (details.baseline_usd !== undefined) rows.push(["baseline per window", `${usd(details.baseline_usd)} (×${details.multiple} triggers)`]);
+  return `<dl class="facts">${rows.map(([name, value]) => `<dt>${esc(name)}</dt><dd>${esc(value)}</dd>`).join("")}</dl>`;
+}
 
 async function refreshAlerts() {
   await optionalList(
@@ -389,7 +420,7 @@ async function refreshAlerts() {
         .map((alert) => {
           const [level, label] = ALERT_KINDS[alert.kind] || ["warn", alert.kind || "alert"];
           return `<tr><td class="small">${esc(shortTime(alert.created_at))}</td><td><span class="tag ${level}">${esc(label)}</span></td>
-            <td class="mono">${esc(alert.client_id || "—")}</td><td class="small">${esc(alert.evidence || "")}</td>
+            <td class="mono">${esc(alert.client_id || "—")}</td><td class="small">${esc(alert.evidence || "")}${alertFacts(alert.details)}</td>
             <td><span class="tag ${CASE_STATUS[alert.status] || "warn"}">${esc(alert.status || "open")}</span></td></tr>`;
         })
         .join("")}</tbody></table></div>`;
@@ -409,7 +440,7 @@ async function refreshWithdrawals() {
       `<div class="scroll short"><table class="compact"><thead><tr><th scope="col">Time</th><th scope="col">Withdrawal</th><th scope="col" class="num">Amount</th><th scope="col">Status</th><th scope="col">Reference</th></tr></thead><tbody>${items
         .map(
           (w) => `<tr><td class="small">${esc(shortTime(w.created_at))}</td><td class="mono">${esc(w.withdrawal_id)}${w.client_id ? ` <span class="muted">${esc(w.client_id)}</span>` : ""}</td>
-            <td class="num">${esc(w.amount)} ${esc(w.asset)}</td><td><span class="tag ${WITHDRAWAL_STATUS[w.status] || "warn"}">${esc(w.status)}</span></td>
+            <td class="num" title="${esc(w.amount)}">${esc(formatAmount(w.amount, w.asset))} ${esc(w.asset)}</td><td><span class="tag ${WITHDRAWAL_STATUS[w.status] || "warn"}">${esc(w.status)}</span></td>
             <td class="small muted">${esc(w.failure_reason || w.external_reference || "")}</td></tr>`,
         )
         .join("")}</tbody></table></div>`,
@@ -494,6 +525,7 @@ function startConsole() {
   $("operator").textContent = session.keyId;
   refreshHealth();
   loadInstruments().catch(() => {});
+  loadAssets("");
   every(5_000, refreshControls);
   every(2_000, refreshExposure);
   every(1_000, refreshPrice);

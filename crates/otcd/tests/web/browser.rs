@@ -212,6 +212,25 @@ impl Browser {
     }
 }
 
+/// The client page on a 360 px wide phone: nothing overflows sideways (the page does not scroll horizontally and
+/// every component ends inside the viewport).
+async fn assert_fits_a_phone(browser: &Browser) {
+    let metrics = json!({"width": 360, "height": 780, "deviceScaleFactor": 1, "mobile": true});
+    browser.client.issue_cmd(Cdp { cmd: "Emulation.setDeviceMetricsOverride", params: metrics }).await.unwrap();
+    let overflow = browser
+        .until(
+            "a 360 px layout",
+            r#"window.innerWidth === 360 && JSON.stringify({
+                page: document.documentElement.scrollWidth,
+                wider: [...document.querySelectorAll("otcd-rfq-ticket, otcd-price-ladder, otcd-balances, otcd-trade-history, otcd-kyc-status, header, main")]
+                    .filter((e) => e.getBoundingClientRect().right > 360.5 || e.scrollWidth > e.clientWidth + 1)
+                    .map((e) => e.localName)})"#,
+        )
+        .await;
+    assert_eq!(overflow, json!(r#"{"page":360,"wider":[]}"#), "nothing overflows at 360 px");
+    browser.client.issue_cmd(Cdp { cmd: "Emulation.clearDeviceMetricsOverride", params: json!({}) }).await.unwrap();
+}
+
 const TICKET: &str = "document.querySelector('otcd-rfq-ticket').shadowRoot";
 const LADDER: &str = "document.querySelector('otcd-price-ladder').shadowRoot";
 const HISTORY: &str = "document.querySelector('otcd-trade-history').shadowRoot";
@@ -290,9 +309,9 @@ async fn scenario(browser: &mut Browser, desk: &TestDesk, key: &Signer, token: &
     // 2. The client's page: components with a session token in the fragment.
     browser.goto(&format!("{base}/ui/example.html#token={token}")).await;
     browser.until("a firm ladder", &format!("{LADDER}.querySelector('[data-kind]').textContent === 'FIRM'")).await;
-    // 50000.00 × 0.998 and 50010.00 × 1.002 at the standard tier.
+    // 50000.00 × 0.998 and 50010.00 × 1.002 at the standard tier, grouped for people.
     browser
-        .until("the ladder's bid", &format!("{LADDER}.querySelector('[data-bid]').textContent === '49900.00'"))
+        .until("the ladder's bid", &format!("{LADDER}.querySelector('[data-bid]').textContent === '49,900.00'"))
         .await;
     browser
         .until(
@@ -307,6 +326,18 @@ async fn scenario(browser: &mut Browser, desk: &TestDesk, key: &Signer, token: &
         )
         .await;
     browser.assert_labelled("components").await;
+    // Amounts at the asset's display precision (ETH 6 of its 18 places; 200 deposited, 40 sold), grouped.
+    let balances = "document.querySelector('otcd-balances').shadowRoot";
+    browser
+        .until(
+            "ETH at 6 places",
+            &format!("{balances}.querySelector('[data-available=ETH]').textContent === '160.000000'"),
+        )
+        .await;
+    browser
+        .until("USD grouped", &format!("/^\\d{{1,3}}(,\\d{{3}})+\\.\\d\\d$/.test({balances}.querySelector('[data-available=USD]').textContent)"))
+        .await;
+    assert_fits_a_phone(browser).await;
 
     // Keyboard only: Tab to the quantity field, type, Enter requests a quote.
     let mut reached = false;
@@ -327,7 +358,15 @@ async fn scenario(browser: &mut Browser, desk: &TestDesk, key: &Signer, token: &
         browser.until("the countdown", &format!("{TICKET}.querySelector('[data-countdown]').textContent")).await;
     assert!(countdown.as_str().unwrap().starts_with("Valid for"), "{countdown}");
     let price = browser.js(&format!("return {TICKET}.querySelector('[data-price]').textContent")).await;
-    assert_eq!(price, json!("50110.02 USD"), "the quote's price, as the API gave it");
+    assert_eq!(price, json!("50,110.02 USD"), "the quote's price, grouped");
+    // Before Accept the client sees what the trade moves: 1.5 × 50110.02 = 75165.03 USD, no fee at this tier.
+    let figure = |name: &str| format!("return {TICKET}.querySelector('[data-{name}]').textContent");
+    assert_eq!(browser.js(&figure("qqty")).await, json!("1.50000000 BTC"));
+    assert_eq!(browser.js(&figure("qprice")).await, json!("50,110.02 USD per BTC"));
+    assert_eq!(browser.js(&figure("qtotal")).await, json!("75,165.03 USD"));
+    assert_eq!(browser.js(&figure("qfee")).await, json!("0.00 USD"));
+    assert_eq!(browser.js(&figure("qnetlabel")).await, json!("You pay"));
+    assert_eq!(browser.js(&figure("qnet")).await, json!("75,165.03 USD"));
     browser.screenshot("ticket.png").await;
     // Focus is on Accept: Enter accepts.
     let focused = browser.js(&format!("return {TICKET}.activeElement && {TICKET}.activeElement.textContent")).await;
@@ -341,7 +380,7 @@ async fn scenario(browser: &mut Browser, desk: &TestDesk, key: &Signer, token: &
             ),
         )
         .await;
-    assert!(fill.as_str().unwrap().contains("filled: buy 1.50000000 BTC-USD at 50110.02"), "{fill}");
+    assert!(fill.as_str().unwrap().contains("filled: buy 1.50000000 BTC at 50,110.02 USD"), "{fill}");
 
     // The trade is in the client's history (and the API agrees).
     let trades = desk.get(key, "/v1/trades?limit=1").expect(200).clone();
@@ -353,8 +392,8 @@ async fn scenario(browser: &mut Browser, desk: &TestDesk, key: &Signer, token: &
 
     // A manual price change reaches the ladder: 51000.00 × 0.998 = 50898.00, 51010.00 × 1.002 = 51112.02.
     desk.set_price("BTC-USD", "51000.00", "51010.00");
-    browser.until("the new bid", &format!("{LADDER}.querySelector('[data-bid]').textContent === '50898.00'")).await;
-    browser.until("the new ask", &format!("{LADDER}.querySelector('[data-ask]').textContent === '51112.02'")).await;
+    browser.until("the new bid", &format!("{LADDER}.querySelector('[data-bid]').textContent === '50,898.00'")).await;
+    browser.until("the new ask", &format!("{LADDER}.querySelector('[data-ask]').textContent === '51,112.02'")).await;
 
     // A read-only session sees the same ladder as indicative, marked as such, and cannot be mistaken for firm.
     let read_only = text(&session(desk, key, &json!({"scopes": ["read"]})).expect(201)["token"]);
