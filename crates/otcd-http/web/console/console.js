@@ -834,7 +834,7 @@ async function refreshAlerts() {
             ? ""
             : actionButton("alert-assign", "Assign…", data) + (alert.status === "escalated" ? "" : actionButton("alert-escalate", "Escalate…", data)) + actionButton("alert-close", "Close…", data);
           return `<tr data-alert="${esc(alert.alert_id)}"><td class="small">${esc(shortTime(alert.created_at))}</td><td><span class="tag ${level}">${esc(label)}</span></td>
-            <td class="mono">${esc(alert.client_id || "—")}</td><td class="small">${esc(alert.evidence || "")}${alertFacts(alert.details)}</td>
+            <td class="mono">${esc(alert.client_id || "—")}</td><td class="small evidence">${esc(alert.evidence || "")}${alertFacts(alert.details)}</td>
             <td><span class="tag ${CASE_STATUS[alert.status] || "warn"}" data-status>${esc(alert.status || "open")}</span>${alert.assignee ? `<div class="small muted">${esc(alert.assignee)}</div>` : ""}
             ${lastNote ? `<div class="small muted" data-note title="${esc(lastNote.by || "")}">“${esc(lastNote.text)}” — ${esc(lastNote.by || "")}</div>` : ""}</td>
             <td class="act">${actions}</td></tr>`;

@@ -1,12 +1,15 @@
 //! The console and the components in a real headless Chromium, driven over WebDriver (chromedriver + fantoccini):
-//! an operator signs in; a client's ticket (keyboard only) requests a quote, accepts it, and the trade shows in the
-//! client's trade history and on the console; a manual price change reaches the ladder; every input is labelled;
+//! an operator signs in and acts (approves a pending client's KYC, closes an alert with a note, flips the kill
+//! switch and sees an RFQ refused, approves a destination under review), a read-only operator sees no action; a
+//! client's ticket (keyboard only) shows total, fee and net, accepts the quote, and the trade shows in the client's
+//! trade history and on the console; the client page fits 360 px; a manual price change reaches the ladder; every
+//! input is labelled;
 //! the pages log no error (a hook installed before any page script collects `window.onerror`, unhandled
 //! rejections, `console.error` and CSP violations).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the test says so and
 //! passes, unless `OTCD_REQUIRE_BROWSER=1` (set by `.ci/run`). `OTCD_WRITE_SCREENSHOTS=1` writes
-//! `docs/console.png` and `docs/ticket.png`.
+//! `docs/console.png`, `docs/console-action.png` and `docs/ticket.png`.
 
 use crate::sessions::session;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
@@ -255,7 +258,20 @@ fn console_and_components_work_in_a_real_browser() {
         let body = json!({"client_id": client_id, "asset": asset, "amount": amount, "reference": format!("d-{asset}")});
         desk.post(&desk.admin, "/v1/admin/deposits", &body).expect(201);
     }
-    desk.client("Cirrus Ventures Ltd", "standard", "pending");
+    let (pending_id, _) = desk.client("Cirrus Ventures Ltd", "standard", "pending");
+    // Work for the console's operator: three cash deposits just under 10,000 USD (a structuring alert), and a
+    // destination held for review.
+    let (structurer_id, _) = desk.client("Borealis Trading SA", "standard", "approved");
+    for (number, amount) in ["9500.00", "9800.00", "9900.00"].iter().enumerate() {
+        let body = json!({"client_id": structurer_id, "asset": "USD", "amount": amount, "reference": format!("cash-{number}")});
+        desk.post(&desk.admin, "/v1/admin/deposits", &body).expect(201);
+    }
+    let withdrawer = desk.client_key(&client_id, &["read", "withdraw"]);
+    let address = json!({"asset": "BTC", "address": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"});
+    let destination_id = text(&desk.post(&withdrawer, "/v1/destinations", &address).expect(201)["destination_id"]);
+    let held = json!({"status": "pending_review"});
+    desk.patch(&desk.admin, &format!("/v1/admin/destinations/{destination_id}"), &held).expect(200);
+    let work = Work { pending_id, destination_id };
     // Some earlier flow for the console's charts.
     for (instrument, side, quantity) in [("BTC-USD", "buy", "2"), ("ETH-USD", "sell", "40"), ("BTC-USD", "sell", "0.5")]
     {
@@ -271,7 +287,8 @@ fn console_and_components_work_in_a_real_browser() {
     runtime.block_on(async {
         use futures_util::FutureExt;
         let mut browser = Browser::start(&driver, profile.path()).await;
-        let outcome = std::panic::AssertUnwindSafe(scenario(&mut browser, &desk, &key, &token)).catch_unwind().await;
+        let outcome =
+            std::panic::AssertUnwindSafe(scenario(&mut browser, &desk, &key, &token, &work)).catch_unwind().await;
         let _ = browser.client.clone().close().await;
         if let Err(panic) = outcome {
             std::panic::resume_unwind(panic);
@@ -279,7 +296,135 @@ fn console_and_components_work_in_a_real_browser() {
     });
 }
 
-async fn scenario(browser: &mut Browser, desk: &TestDesk, key: &Signer, token: &str) {
+/// What the operator acts on in the console.
+struct Work {
+    pending_id: String,
+    destination_id: String,
+}
+
+/// Clicks an action button, fills the confirmation dialog's fields and confirms; waits until the dialog closed (the
+/// desk accepted the request).
+async fn act(browser: &Browser, button: &str, fields: &[(&str, &str)]) {
+    act_pictured(browser, button, fields, None).await;
+}
+
+/// [`act`], taking a screenshot of the filled dialog before confirming when `screenshot` names one.
+async fn act_pictured(browser: &Browser, button: &str, fields: &[(&str, &str)], screenshot: Option<&str>) {
+    browser.until(&format!("the button {button}"), &format!("document.querySelector('{button}')")).await;
+    browser.client.find(Locator::Css(button)).await.unwrap().click().await.unwrap();
+    browser.until("the confirmation dialog", "document.getElementById('action-dialog').open").await;
+    for (name, value) in fields {
+        let field = browser.client.find(Locator::Id(&format!("action-field-{name}"))).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+    if let Some(name) = screenshot {
+        browser.screenshot(name).await;
+    }
+    browser.client.find(Locator::Id("action-confirm")).await.unwrap().click().await.unwrap();
+    let closed = browser
+        .until(
+            "the desk's answer",
+            "!document.getElementById('action-dialog').open || document.getElementById('action-error').textContent",
+        )
+        .await;
+    assert_eq!(closed, json!(true), "the action was accepted");
+}
+
+/// The operator's day from the console: approve a pending client's KYC, close an alert with a note, flip the kill
+/// switch (an RFQ is refused, then trading resumes), approve a destination under review; each change is the
+/// operator's key's, as the desk records it. Then a read-only operator key sees the console without actions.
+async fn operate(browser: &mut Browser, desk: &TestDesk, key: &Signer, work: &Work, operator_id: &str) {
+    let pending = &work.pending_id;
+    act(browser, &format!("#clients button[data-action=kyc-approve][data-client={pending}]"), &[]).await;
+    let client = desk.get(&desk.admin, &format!("/v1/admin/clients/{pending}")).expect(200).clone();
+    let last = client["kyc_history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["status"].clone(), last["by"].clone()), (json!("approved"), json!(operator_id)), "{client}");
+    browser
+        .until(
+            "the approved KYC",
+            &format!("!document.querySelector('#clients button[data-action=kyc-approve][data-client={pending}]')"),
+        )
+        .await;
+
+    // The structuring alert reads in dollars and hours; close it with a note.
+    let alert = "document.querySelector('#alerts tr[data-alert]')";
+    let evidence = browser.until("the alert", &format!("{alert} && {alert}.textContent")).await;
+    let evidence = evidence.as_str().unwrap();
+    assert!(evidence.contains("within 24 h") && evidence.contains("9,900.00 USD"), "{evidence}");
+    let alert_id = text(&browser.js(&format!("return {alert}.dataset.alert")).await);
+    let note = "Payroll deposits, documented by the client";
+    let close = format!("#alerts button[data-action=alert-close][data-alert={alert_id}]");
+    act_pictured(browser, &close, &[("note", note)], Some("console-action.png")).await;
+    browser
+        .until(
+            "the closed case",
+            &format!(
+                "document.querySelector('#alerts tr[data-alert={alert_id}] [data-status]').textContent === 'closed'"
+            ),
+        )
+        .await;
+    let alerts = desk.get(&desk.admin, "/v1/admin/alerts?status=closed").expect(200).clone();
+    let closed = &alerts["items"][0];
+    assert_eq!(
+        (closed["notes"][0]["text"].clone(), closed["notes"][0]["by"].clone()),
+        (json!(note), json!(operator_id))
+    );
+
+    // The kill switch: engaged from the console, an RFQ is refused; released, trading resumes.
+    act(browser, "#kill-switch", &[("reason", "console drill")]).await;
+    browser
+        .until("the engaged pill", "document.getElementById('trading-pill').textContent.includes('KILL SWITCH')")
+        .await;
+    let refused = desk.rfq(key, &json!({"instrument": "BTC-USD", "side": "buy", "quantity": "0.1"}));
+    otcd_testkit::http::assert_problem(&refused, 409, "trading_halted");
+    browser
+        .until("the release button", "document.getElementById('kill-switch').textContent.startsWith('Release')")
+        .await;
+    act(browser, "#kill-switch", &[]).await;
+    browser.until("trading on", "document.getElementById('trading-pill').textContent.startsWith('trading on')").await;
+    desk.rfq(key, &json!({"instrument": "BTC-USD", "side": "buy", "quantity": "0.1"})).expect(201);
+
+    // The destination under review.
+    let destination = &work.destination_id;
+    act(
+        browser,
+        &format!("#destinations button[data-action=destination-approve][data-destination={destination}]"),
+        &[],
+    )
+    .await;
+    let queue = desk.get(&desk.admin, "/v1/admin/destinations?status=pending_review").expect(200).clone();
+    assert_eq!(queue["items"], json!([]), "{queue}");
+    browser
+        .until(
+            "the empty review queue",
+            "document.getElementById('destinations').textContent.includes('No destination')",
+        )
+        .await;
+    browser.collect_errors().await;
+}
+
+/// A read-only operator key signs in to the same console: everything shown, no action visible.
+async fn watch_read_only(browser: &mut Browser, desk: &TestDesk, base: &str) {
+    let watcher = desk.post(&desk.admin, "/v1/admin/keys", &json!({"scopes": ["read"], "algorithm": "hmac"}));
+    let watcher = watcher.expect(201).clone();
+    browser.client.find(Locator::Id("signout")).await.unwrap().click().await.unwrap();
+    browser.goto(&format!("{base}/")).await;
+    browser.until("the sign-in form", "!document.getElementById('signin').hidden").await;
+    browser.client.find(Locator::Id("key-id")).await.unwrap().send_keys(&text(&watcher["key_id"])).await.unwrap();
+    browser.client.find(Locator::Id("secret")).await.unwrap().send_keys(&text(&watcher["secret"])).await.unwrap();
+    browser.press(Key::Enter).await;
+    browser.until("the read-only console", "!document.getElementById('app').hidden").await;
+    browser.until("the clients", "document.querySelectorAll('#clients tr').length >= 2").await;
+    browser.until("the read-only badge", "!document.getElementById('readonly-pill').hidden").await;
+    let visible = browser
+        .js("return [...document.querySelectorAll('[data-action]')].filter((b) => b.offsetParent !== null).length")
+        .await;
+    assert_eq!(visible, json!(0), "no action is visible to a read-only operator");
+    browser.client.find(Locator::Id("signout")).await.unwrap().click().await.unwrap();
+}
+
+async fn scenario(browser: &mut Browser, desk: &TestDesk, key: &Signer, token: &str, work: &Work) {
     let base = format!("http://{}", desk.address);
 
     // 1. The console: nothing without signing in; sign in with the admin key.
@@ -305,6 +450,16 @@ async fn scenario(browser: &mut Browser, desk: &TestDesk, key: &Signer, token: &
     let secret_kept = browser.js(&format!("return JSON.stringify(sessionStorage).includes('{operator_secret}')")).await;
     assert_eq!(secret_kept, json!(false), "the secret is never stored");
     browser.assert_labelled("console").await;
+    operate(browser, desk, key, work, &operator_id).await;
+    watch_read_only(browser, desk, &base).await;
+    // Back as the operator for the rest.
+    browser.until("the sign-in form", "!document.getElementById('signin').hidden").await;
+    let key_id = browser.client.find(Locator::Id("key-id")).await.unwrap();
+    key_id.clear().await.unwrap();
+    key_id.send_keys(&operator_id).await.unwrap();
+    browser.client.find(Locator::Id("secret")).await.unwrap().send_keys(&operator_secret).await.unwrap();
+    browser.press(Key::Enter).await;
+    browser.until("the console", "!document.getElementById('app').hidden").await;
 
     // 2. The client's page: components with a session token in the fragment.
     browser.goto(&format!("{base}/ui/example.html#token={token}")).await;
