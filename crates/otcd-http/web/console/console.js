@@ -236,6 +236,11 @@ $("action-form").addEventListener("submit", async (event) => {
   }
 });
 
+// A closed dialog keeps nothing: a new key's secret, once shown, leaves the page.
+$("action-dialog").addEventListener("close", () => {
+  if (!$("action-dialog").open) $("action-fields").innerHTML = ""; // (unless the next dialog already opened)
+});
+
 $("action-cancel").addEventListener("click", () => {
   pendingAction = null;
   $("action-dialog").close();

@@ -310,18 +310,7 @@ async fn act(browser: &Browser, button: &str, fields: &[(&str, &str)]) {
 
 /// [`act`], taking a screenshot of the filled dialog before confirming when `screenshot` names one.
 async fn act_pictured(browser: &Browser, button: &str, fields: &[(&str, &str)], screenshot: Option<&str>) {
-    browser.until(&format!("the button {button}"), &format!("document.querySelector('{button}')")).await;
-    browser.client.find(Locator::Css(button)).await.unwrap().click().await.unwrap();
-    browser.until("the confirmation dialog", "document.getElementById('action-dialog').open").await;
-    for (name, value) in fields {
-        let field = browser.client.find(Locator::Id(&format!("action-field-{name}"))).await.unwrap();
-        field.clear().await.unwrap();
-        field.send_keys(value).await.unwrap();
-    }
-    if let Some(name) = screenshot {
-        browser.screenshot(name).await;
-    }
-    browser.client.find(Locator::Id("action-confirm")).await.unwrap().click().await.unwrap();
+    confirm(browser, button, fields, screenshot).await;
     let closed = browser
         .until(
             "the desk's answer",
@@ -329,6 +318,26 @@ async fn act_pictured(browser: &Browser, button: &str, fields: &[(&str, &str)], 
         )
         .await;
     assert_eq!(closed, json!(true), "the action was accepted");
+}
+
+/// Clicks an action button, fills its dialog and clicks Confirm.
+async fn confirm(browser: &Browser, button: &str, fields: &[(&str, &str)], screenshot: Option<&str>) {
+    browser.until(&format!("the button {button}"), &format!("document.querySelector('{button}')")).await;
+    browser.client.find(Locator::Css(button)).await.unwrap().click().await.unwrap();
+    browser.until("the confirmation dialog", "document.getElementById('action-dialog').open").await;
+    for (name, value) in fields {
+        let field = browser.client.find(Locator::Id(&format!("action-field-{name}"))).await.unwrap();
+        if field.tag_name().await.unwrap() == "select" {
+            field.select_by_value(value).await.unwrap();
+            continue;
+        }
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+    if let Some(name) = screenshot {
+        browser.screenshot(name).await;
+    }
+    browser.client.find(Locator::Id("action-confirm")).await.unwrap().click().await.unwrap();
 }
 
 /// The operator's day from the console: approve a pending client's KYC, close an alert with a note, flip the kill
@@ -404,6 +413,80 @@ async fn operate(browser: &mut Browser, desk: &TestDesk, key: &Signer, work: &Wo
     browser.collect_errors().await;
 }
 
+/// The rest of the console's actions, each through its dialog and checked through the API: a key created (its
+/// secret shown once) and revoked, an instrument halted and resumed, a desk position limit, a net settlement cycle,
+/// a manual price.
+async fn operate_more(browser: &mut Browser, desk: &TestDesk) {
+    // The secret's dialog follows the confirmation at once.
+    confirm(browser, "button[data-action=key-create]", &[], None).await;
+    let new_key = browser
+        .until(
+            "the new secret",
+            "document.getElementById('action-dialog').open && document.querySelector('[data-new-secret]')",
+        )
+        .await;
+    assert!(!new_key.is_null());
+    let key_id = text(&browser.js("return document.querySelector('[data-new-key-id]').textContent").await);
+    let secret = text(&browser.js("return document.querySelector('[data-new-secret]').textContent").await);
+    browser.client.find(Locator::Id("action-confirm")).await.unwrap().click().await.unwrap();
+    browser.until("the secret dialog closed", "!document.getElementById('action-dialog').open").await;
+    // The secret works (a read-only operator key, the default), and is not on the page any more.
+    desk.get(&Signer::hmac(&key_id, &secret), "/v1/admin/trading").expect(200);
+    let shown = browser.js(&format!("return document.body.innerHTML.includes('{secret}')")).await;
+    assert_eq!(shown, json!(false), "the secret is shown once");
+    act(browser, &format!("#keys button[data-action=key-revoke][data-key={key_id}]"), &[]).await;
+    otcd_testkit::http::assert_problem(
+        &desk.get(&Signer::hmac(&key_id, &secret), "/v1/admin/trading"),
+        401,
+        "unauthenticated",
+    );
+
+    act(
+        browser,
+        "#instrument-controls button[data-action=halt][data-instrument=ETH-USD]",
+        &[("reason", "venue outage")],
+    )
+    .await;
+    let trading = desk.get(&desk.admin, "/v1/admin/trading").expect(200).clone();
+    let halted = trading["instruments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["instrument"] == json!("ETH-USD") && c["halted"] == json!(true));
+    assert!(halted, "{trading}");
+    act(browser, "#instrument-controls button[data-action=resume][data-instrument=ETH-USD]", &[]).await;
+    let trading = desk.get(&desk.admin, "/v1/admin/trading").expect(200).clone();
+    assert!(trading["instruments"].as_array().unwrap().iter().all(|c| c["halted"] == json!(false)), "{trading}");
+
+    browser
+        .until(
+            "the limits table",
+            "document.querySelector('#limit-controls button[data-action=limit][data-asset=BTC]')",
+        )
+        .await;
+    act(
+        browser,
+        "#limit-controls button[data-action=limit][data-asset=BTC]",
+        &[("short_max", "50"), ("long_max", "100")],
+    )
+    .await;
+    let trading = desk.get(&desk.admin, "/v1/admin/trading").expect(200).clone();
+    let limit =
+        trading["position_limits"].as_array().unwrap().iter().find(|l| l["asset"] == json!("BTC")).unwrap().clone();
+    assert_eq!((limit["short_max"].clone(), limit["long_max"].clone()), (json!("50.00000000"), json!("100.00000000")));
+
+    act(browser, "button[data-action=net-settlement]", &[]).await;
+    browser
+        .until("the settlement's answer", "document.getElementById('toast').textContent.startsWith('Net settlement')")
+        .await;
+
+    let price = [("instrument", "ETH-USD"), ("bid", "2990.00"), ("ask", "3010.00")];
+    act(browser, "button[data-action=manual-price]", &price).await;
+    // 2990.00 × (1 − 20 bps) at the standard tier.
+    let indicative = desk.get(&desk.admin, "/v1/prices/ETH-USD").expect(200).clone();
+    assert_eq!(indicative["bid"], json!("2984.02"), "{indicative}");
+}
+
 /// A read-only operator key signs in to the same console: everything shown, no action visible.
 async fn watch_read_only(browser: &mut Browser, desk: &TestDesk, base: &str) {
     let watcher = desk.post(&desk.admin, "/v1/admin/keys", &json!({"scopes": ["read"], "algorithm": "hmac"}));
@@ -451,6 +534,7 @@ async fn scenario(browser: &mut Browser, desk: &TestDesk, key: &Signer, token: &
     assert_eq!(secret_kept, json!(false), "the secret is never stored");
     browser.assert_labelled("console").await;
     operate(browser, desk, key, work, &operator_id).await;
+    operate_more(browser, desk).await;
     watch_read_only(browser, desk, &base).await;
     // Back as the operator for the rest.
     browser.until("the sign-in form", "!document.getElementById('signin').hidden").await;
