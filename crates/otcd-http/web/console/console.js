@@ -567,7 +567,7 @@ async function refreshExposure() {
     .map(
       (line) => `<tr><td>${esc(line.asset)}</td><td class="num ${line.position.startsWith("-") ? "neg" : ""}" title="${esc(line.position)}">${esc(formatAmount(line.position, line.asset))}</td>
         <td class="num">${esc(line.value_usd === null ? "—" : grouped(line.value_usd))}</td><td class="num">${esc(skew.get(line.asset) ?? "0")}</td>
-        <td class="num muted">${esc(limitText(state.limits && state.limits.get(line.asset)))}</td></tr>`,
+        <td class="num muted">${esc(limitText(state.limits && state.limits.get(line.asset), line.asset))}</td></tr>`,
     )
     .join("");
   divergingBars(
@@ -577,9 +577,10 @@ async function refreshExposure() {
   );
 }
 
-function limitText(limit) {
+function limitText(limit, asset) {
   if (!limit || (limit.short_max == null && limit.long_max == null)) return "none";
-  return `${limit.short_max == null ? "∞" : grouped(limit.short_max)} / ${limit.long_max == null ? "∞" : grouped(limit.long_max)}`;
+  const amount = (text) => (text == null ? "∞" : formatAmount(text, asset));
+  return `${amount(limit.short_max)} / ${amount(limit.long_max)}`;
 }
 
 async function refreshPrice() {

@@ -271,6 +271,14 @@ fn console_and_components_work_in_a_real_browser() {
     let destination_id = text(&desk.post(&withdrawer, "/v1/destinations", &address).expect(201)["destination_id"]);
     let held = json!({"status": "pending_review"});
     desk.patch(&desk.admin, &format!("/v1/admin/destinations/{destination_id}"), &held).expect(200);
+    // A second alert (to assign and escalate) and a second tier (to move a client to).
+    let (second_id, _) = desk.client("Polaris Holdings AG", "standard", "approved");
+    for (number, amount) in ["9600.00", "9700.00", "9950.00"].iter().enumerate() {
+        let body =
+            json!({"client_id": second_id, "asset": "USD", "amount": amount, "reference": format!("wire-{number}")});
+        desk.post(&desk.admin, "/v1/admin/deposits", &body).expect(201);
+    }
+    desk.put_tier("gold", &json!({"spread_bps": "10"}));
     let work = Work { pending_id, destination_id };
     // Some earlier flow for the console's charts.
     for (instrument, side, quantity) in [("BTC-USD", "buy", "2"), ("ETH-USD", "sell", "40"), ("BTC-USD", "sell", "0.5")]
@@ -323,6 +331,8 @@ async fn act_pictured(browser: &Browser, button: &str, fields: &[(&str, &str)], 
 /// Clicks an action button, fills its dialog and clicks Confirm.
 async fn confirm(browser: &Browser, button: &str, fields: &[(&str, &str)], screenshot: Option<&str>) {
     browser.until(&format!("the button {button}"), &format!("document.querySelector('{button}')")).await;
+    // Centred, so that the sticky top bar never covers it.
+    browser.js(&format!("document.querySelector('{button}').scrollIntoView({{block: 'center'}})")).await;
     browser.client.find(Locator::Css(button)).await.unwrap().click().await.unwrap();
     browser.until("the confirmation dialog", "document.getElementById('action-dialog').open").await;
     for (name, value) in fields {
@@ -357,7 +367,8 @@ async fn operate(browser: &mut Browser, desk: &TestDesk, key: &Signer, work: &Wo
         .await;
 
     // The structuring alert reads in dollars and hours; close it with a note.
-    let alert = "document.querySelector('#alerts tr[data-alert]')";
+    let alert =
+        "[...document.querySelectorAll('#alerts tr[data-alert]')].find((row) => row.textContent.includes('cash-2'))";
     let evidence = browser.until("the alert", &format!("{alert} && {alert}.textContent")).await;
     let evidence = evidence.as_str().unwrap();
     assert!(evidence.contains("within 24 h") && evidence.contains("9,900.00 USD"), "{evidence}");
@@ -375,6 +386,7 @@ async fn operate(browser: &mut Browser, desk: &TestDesk, key: &Signer, work: &Wo
         .await;
     let alerts = desk.get(&desk.admin, "/v1/admin/alerts?status=closed").expect(200).clone();
     let closed = &alerts["items"][0];
+    assert_eq!(closed["alert_id"], json!(alert_id), "{alerts}");
     assert_eq!(
         (closed["notes"][0]["text"].clone(), closed["notes"][0]["by"].clone()),
         (json!(note), json!(operator_id))
@@ -482,6 +494,41 @@ async fn operate_more(browser: &mut Browser, desk: &TestDesk) {
 
     let price = [("instrument", "ETH-USD"), ("bid", "2990.00"), ("ask", "3010.00")];
     act(browser, "button[data-action=manual-price]", &price).await;
+    act(
+        browser,
+        "#limit-controls button[data-action=skew][data-asset=GBP]",
+        &[("bps_per_unit", "2"), ("max_bps", "25")],
+    )
+    .await;
+
+    // The second alert: assigned, then escalated with a note; a client moved to another tier.
+    let open = "document.querySelector('#alerts tr[data-alert] button[data-action=alert-assign]')";
+    let alert_id = text(&browser.until("an open alert", &format!("{open} && {open}.dataset.alert")).await);
+    act(
+        browser,
+        &format!("#alerts button[data-action=alert-assign][data-alert={alert_id}]"),
+        &[("assignee", "mlro@desk")],
+    )
+    .await;
+    act(
+        browser,
+        &format!("#alerts button[data-action=alert-escalate][data-alert={alert_id}]"),
+        &[("note", "pattern across three days")],
+    )
+    .await;
+    let alerts = desk.get(&desk.admin, "/v1/admin/alerts?status=escalated").expect(200).clone();
+    assert_eq!(
+        (alerts["items"][0]["alert_id"].clone(), alerts["items"][0]["assignee"].clone()),
+        (json!(alert_id), json!("mlro@desk")),
+        "{alerts}"
+    );
+    // Polaris, not the client whose ladder is checked later at the standard tier's spread.
+    let tier = r#"#clients button[data-action=tier][data-name="Polaris Holdings AG"]"#;
+    browser.until("Polaris's tier button", &format!("document.querySelector('{tier}')")).await;
+    let client_id = text(&browser.js(&format!("return document.querySelector('{tier}').dataset.client")).await);
+    act(browser, tier, &[("tier", "gold")]).await;
+    let moved = desk.get(&desk.admin, &format!("/v1/admin/clients/{client_id}")).expect(200).clone();
+    assert_eq!(moved["tier"], json!("gold"), "{moved}");
     // 2990.00 × (1 − 20 bps) at the standard tier.
     let indicative = desk.get(&desk.admin, "/v1/prices/ETH-USD").expect(200).clone();
     assert_eq!(indicative["bid"], json!("2984.02"), "{indicative}");
