@@ -72,6 +72,25 @@ pub struct Asset {
     /// Decimal places the ledger keeps: one minor unit is `10^-scale` of the asset.
     pub scale: u8,
     pub kind: AssetKind,
+    /// Decimal places people are shown (at most `scale`); the API keeps `scale` places. `None` (catalogs
+    /// journaled before this existed): [`Asset::display_decimals`] picks the usual precision for the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_decimals: Option<u8>,
+}
+
+impl Asset {
+    /// The decimal places to show people: the catalog's choice, else the market's habit for well-known codes
+    /// (BTC 8, ETH 6, stablecoins and fiat 2), else the ledger's scale up to 8. Never more than `scale`.
+    pub fn display_decimals(&self) -> u8 {
+        let usual = match self.code.as_str() {
+            "BTC" => 8,
+            "ETH" => 6,
+            "USDT" | "USDC" => 2,
+            _ if self.kind == AssetKind::Fiat => 2,
+            _ => 8,
+        };
+        self.display_decimals.unwrap_or(usual).min(self.scale)
+    }
 }
 
 /// A `BASE-QUOTE` pair with its increments. A price is an integer count of `10^-price_scale` quote units per
@@ -104,15 +123,20 @@ pub const CATALOG_INSTRUMENTS_MAX: usize = 256;
 impl Catalog {
     /// The built-in catalog of API.md: BTC 8, ETH 18, USDT 6, USDC 6, USD 2, EUR 2, GBP 2 and eleven instruments.
     pub fn builtin() -> Self {
-        let asset = |code: &str, scale, kind| Asset { code: code_of(code), scale, kind };
+        let asset = |code: &str, scale, kind, display: u8| Asset {
+            code: code_of(code),
+            scale,
+            kind,
+            display_decimals: Some(display),
+        };
         let assets = vec![
-            asset("BTC", 8, AssetKind::Crypto),
-            asset("ETH", 18, AssetKind::Crypto),
-            asset("USDT", 6, AssetKind::Crypto),
-            asset("USDC", 6, AssetKind::Crypto),
-            asset("USD", 2, AssetKind::Fiat),
-            asset("EUR", 2, AssetKind::Fiat),
-            asset("GBP", 2, AssetKind::Fiat),
+            asset("BTC", 8, AssetKind::Crypto, 8),
+            asset("ETH", 18, AssetKind::Crypto, 6),
+            asset("USDT", 6, AssetKind::Crypto, 2),
+            asset("USDC", 6, AssetKind::Crypto, 2),
+            asset("USD", 2, AssetKind::Fiat, 2),
+            asset("EUR", 2, AssetKind::Fiat, 2),
+            asset("GBP", 2, AssetKind::Fiat, 2),
         ];
         let mut catalog = Catalog { assets, instruments: Vec::new() };
         // (symbol, price increment, quantity increment, minimum, maximum), all as decimal strings.
@@ -192,6 +216,20 @@ fn code_of(text: &str) -> AssetCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_decimals_come_from_the_catalog_or_the_usual_precision_never_above_the_scale() {
+        let catalog = Catalog::builtin();
+        let shown: Vec<(String, u8)> =
+            catalog.assets().iter().map(|asset| (asset.code.to_string(), asset.display_decimals())).collect();
+        let expected = [("BTC", 8), ("ETH", 6), ("USDT", 2), ("USDC", 2), ("USD", 2), ("EUR", 2), ("GBP", 2)];
+        assert_eq!(shown, expected.map(|(code, decimals)| (code.to_owned(), decimals)));
+        // A catalog journaled before `display_decimals` existed reads as `None` and gets the usual precision.
+        let old: Asset = serde_json::from_str(r#"{"code": "ETH", "scale": 18, "kind": "crypto"}"#).unwrap();
+        assert_eq!(old.display_decimals(), 6);
+        let odd = Asset { code: code_of("XYZ"), scale: 3, kind: AssetKind::Crypto, display_decimals: Some(9) };
+        assert_eq!(odd.display_decimals(), 3);
+    }
 
     #[test]
     fn builtin_catalog_matches_the_contract() {

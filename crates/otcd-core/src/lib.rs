@@ -15,6 +15,7 @@ pub mod engine;
 pub mod ids;
 pub mod ledger;
 pub mod market;
+pub mod readable;
 pub mod time;
 
 pub use engine::model;

@@ -4,7 +4,7 @@
 
 use otcd_core::address::Network;
 use otcd_core::catalog::AssetCode;
-use otcd_core::engine::alerts::AlertKind;
+use otcd_core::engine::alerts::{AlertFacts, AlertKind};
 use otcd_core::engine::orders::MarketOrder;
 use otcd_core::engine::settlement::{NewDestination, NewWithdrawal, SettlementOutcome, WithdrawalStatus};
 use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, NewDeposit, Outcome};
@@ -107,6 +107,10 @@ fn velocity_fires_when_a_day_is_far_above_the_clients_own_baseline_and_not_on_no
     assert_eq!(session.alerts(AlertKind::Velocity), 1);
     let alert = session.desk.alerts().iter().find(|alert| alert.kind == AlertKind::Velocity).unwrap();
     assert!(alert.evidence.contains("baseline"), "{}", alert.evidence);
+    // In words for people (USD, not cents; 24 h, not ms), and as values.
+    assert!(alert.evidence.starts_with("USD 10,521.00 traded within 24 h, more than 5 times"), "{}", alert.evidence);
+    let Some(AlertFacts::Velocity { window_ms, traded_usd, multiple, .. }) = &alert.facts else { panic!("{alert:?}") };
+    assert_eq!((*window_ms, *traded_usd, *multiple), (DAY_MS, 1_052_100, 5));
     // Not raised again within the same window.
     session.buy(&client, 20_000_000, 1_002_000);
     assert_eq!(session.alerts(AlertKind::Velocity), 1);
@@ -158,8 +162,14 @@ fn rapid_in_and_out_fires_on_deposit_trade_and_withdrawal_to_a_new_destination()
     session.deposit(&client, "USD", 10_000_000);
     session.buy(&client, 10_000_000, 501_000);
     let destination_id = destination(&mut session, &client);
-    withdraw(&mut session, &client, &destination_id, 10_000_000);
+    let withdrawal_id = withdraw(&mut session, &client, &destination_id, 10_000_000);
     assert_eq!(session.alerts(AlertKind::RapidInAndOut), 1);
+    // The evidence reads in asset units and a human duration, and keeps the values (minor units, ms) beside it.
+    let alert = session.desk.alerts().iter().find(|alert| alert.kind == AlertKind::RapidInAndOut).unwrap();
+    let expected = format!("withdrawal {withdrawal_id} of 0.1 BTC to destination {destination_id} registered 1 s before it, within 24 h of deposit");
+    assert!(alert.evidence.starts_with(&expected), "{}", alert.evidence);
+    let Some(AlertFacts::RapidInAndOut { amount, asset, window_ms, .. }) = &alert.facts else { panic!("{alert:?}") };
+    assert_eq!((*amount, asset.as_str(), *window_ms), (10_000_000, "BTC", DAY_MS));
 }
 
 #[test]

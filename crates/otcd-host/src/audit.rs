@@ -103,6 +103,16 @@ pub fn read_public_key(data_dir: &Path) -> Result<VerifyingKey, String> {
 
 /// Verifies the data directory's journal against its checkpoints, with `public_key` or the published one.
 pub fn verify_data_dir(data_dir: &Path, public_key: Option<&VerifyingKey>) -> Result<AuditReport, VerifyFailure> {
+    verify_data_dir_observed(data_dir, public_key, &|_| {})
+}
+
+/// [`verify_data_dir`], telling `progress` how many bytes of journal segments were read so far (of
+/// [`otcd_journal::journal_bytes`] of `DATA_DIR/journal`).
+pub fn verify_data_dir_observed(
+    data_dir: &Path,
+    public_key: Option<&VerifyingKey>,
+    progress: &dyn Fn(u64),
+) -> Result<AuditReport, VerifyFailure> {
     let no_checkpoints = fs::metadata(checkpoints_path(data_dir)).map_or(true, |metadata| metadata.len() == 0);
     let key = match public_key {
         Some(key) => *key,
@@ -113,7 +123,8 @@ pub fn verify_data_dir(data_dir: &Path, public_key: Option<&VerifyingKey>) -> Re
         }
         None => read_public_key(data_dir).map_err(VerifyFailure::Key)?,
     };
-    otcd_journal::verify_audit(&journal_dir(data_dir), &checkpoints_path(data_dir), &key).map_err(VerifyFailure::Audit)
+    otcd_journal::verify_audit_observed(&journal_dir(data_dir), &checkpoints_path(data_dir), &key, progress)
+        .map_err(VerifyFailure::Audit)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,15 +167,20 @@ pub fn export_data_dir(
     records_max: usize,
     out: &mut dyn Write,
 ) -> Result<ExportSummary, VerifyFailure> {
+    export_data_dir_observed(data_dir, window, records_max, out, &|_| {})
+}
+
+/// [`export_data_dir`], telling `progress` how many bytes of journal segments were read so far.
+pub fn export_data_dir_observed(
+    data_dir: &Path,
+    window: &ExportWindow,
+    records_max: usize,
+    out: &mut dyn Write,
+    progress: &dyn Fn(u64),
+) -> Result<ExportSummary, VerifyFailure> {
     let key = read_public_key(data_dir).map_err(VerifyFailure::Key)?;
-    otcd_journal::export(
-        &journal_dir(data_dir),
-        &checkpoints_path(data_dir),
-        &key,
-        window,
-        records_max,
-        record_timestamp_ms,
-        out,
-    )
-    .map_err(VerifyFailure::Audit)
+    let (journal, checkpoints) = (journal_dir(data_dir), checkpoints_path(data_dir));
+    let source = otcd_journal::ExportSource { journal_dir: &journal, checkpoints_path: &checkpoints, public_key: &key };
+    otcd_journal::export_observed(&source, window, records_max, record_timestamp_ms, out, progress)
+        .map_err(VerifyFailure::Audit)
 }

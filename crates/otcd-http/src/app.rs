@@ -102,6 +102,8 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
 pub struct Signed {
     pub principal: Principal,
     pub body: Bytes,
+    /// `GET` requests of a read-only operator key may read operator endpoints (`routes::admin::admin`).
+    pub method: axum::http::Method,
 }
 
 impl FromRequest<AppState> for Signed {
@@ -129,7 +131,7 @@ impl FromRequest<AppState> for Signed {
                 |error| tracing::info!(code = error.code, detail = %error.detail, %source_ip, "session token refused"),
             )?;
             state.rate_limits.check_key(&principal, class)?;
-            return Ok(Signed { principal, body });
+            return Ok(Signed { principal, body, method: parts.method });
         }
         let path_with_query = parts.uri.path_and_query().map_or("/", |path| path.as_str());
         let signed = SignedParts {
@@ -148,7 +150,7 @@ impl FromRequest<AppState> for Signed {
                 audit_failed_authentication(state, &signed, error);
             })?;
         state.rate_limits.check_key(&principal, class)?;
-        Ok(Signed { principal, body })
+        Ok(Signed { principal, body, method: parts.method.clone() })
     }
 }
 

@@ -121,6 +121,12 @@ impl Principal {
         }
     }
 
+    /// A read-only operator: a desk key (no client) with `read` and without `admin`. It may read every operator
+    /// endpoint (`GET`) and change nothing, so the console can be used to watch the desk.
+    pub fn is_read_only_operator(&self) -> bool {
+        self.key.client_id.is_none() && self.key.has_scope(Scope::Read) && !self.key.has_scope(Scope::Admin)
+    }
+
     pub fn actor(&self) -> Actor {
         Actor {
             key_id: Some(self.key.key_id.clone()),

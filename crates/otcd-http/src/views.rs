@@ -322,6 +322,9 @@ pub struct AssetView {
     pub scale: u8,
     /// `crypto` or `fiat`.
     pub kind: String,
+    /// Decimal places to show people (at most `scale`): amounts in the API keep `scale` places, user interfaces
+    /// round them to this for display (the web components and the console do).
+    pub display_decimals: u8,
 }
 
 impl From<&Asset> for AssetView {
@@ -334,6 +337,7 @@ impl From<&Asset> for AssetView {
                 AssetKind::Fiat => "fiat",
             }
             .into(),
+            display_decimals: asset.display_decimals(),
         }
     }
 }
@@ -428,15 +432,47 @@ pub struct QuoteView {
     pub market_as_of: String,
     /// The fee the desk charges on a trade on this quote, basis points of its quote amount (`"0"`: none).
     pub fee_bps: String,
+    /// One-sided quotes: what accepting it moves, computed as the trade will be (quote asset). `quote_amount`:
+    /// quantity × price, rounded against the client (up for a buy, down for a sell); `fee`: the desk's fee on it,
+    /// rounded up; `net`: what the client pays (buy: `quote_amount + fee`) or receives (sell: `quote_amount − fee`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quote_amount: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fee: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quote_asset: Option<String>,
+}
+
+/// `(quote_amount, fee, net)` of accepting a one-sided quote, in quote minor units, the way a fill computes them.
+fn quote_totals(
+    quote: &otcd_core::model::Quote,
+    instrument: &Instrument,
+    scales: (u8, u8),
+) -> Option<(i128, i128, i128)> {
+    use otcd_core::market::{pricing, Side};
+    let side = quote.side?;
+    let price = quote.price_for(side)?;
+    let buying = side == Side::Buy;
+    let amount =
+        pricing::quote_amount(price, quote.quantity, instrument.price_scale, scales.0, scales.1, buying).ok()?;
+    let fee = pricing::fee_amount(amount, quote.fee_centi_bps).ok()?;
+    let net = if buying { amount.checked_add(fee)? } else { amount.checked_sub(fee)? };
+    Some((amount, fee, net))
 }
 
 impl QuoteView {
+    /// `scales`: decimal places of the instrument's base and quote assets.
     pub fn new(
         quote: &otcd_core::model::Quote,
         instrument: &Instrument,
-        base_scale: u8,
+        scales: (u8, u8),
         now: otcd_core::time::TimestampMs,
     ) -> Self {
+        let base_scale = scales.0;
+        let totals = quote_totals(quote, instrument, scales);
+        let amount = |pick: fn((i128, i128, i128)) -> i128| totals.map(|all| format_scaled(pick(all), scales.1));
         let price = |value: Option<i128>| value.map(|price| format_scaled(price, instrument.price_scale));
         let side = quote.side.map(|side| match side {
             otcd_core::market::Side::Buy => "buy".to_owned(),
@@ -461,6 +497,10 @@ impl QuoteView {
             },
             market_as_of: format_timestamp(quote.market_as_of),
             fee_bps: format_trimmed(quote.fee_centi_bps, 2),
+            quote_amount: amount(|(value, _, _)| value),
+            fee: amount(|(_, fee, _)| fee),
+            net: amount(|(_, _, net)| net),
+            quote_asset: totals.map(|_| instrument.quote.to_string()),
         }
     }
 }
@@ -603,6 +643,8 @@ pub fn order_view(catalog: &Catalog, order: &Order, trades: &[Trade]) -> Option<
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DestinationView {
     pub destination_id: String,
+    /// The client whose destination it is.
+    pub client_id: String,
     pub asset: String,
     pub network: String,
     /// Normalized: EIP-55 checksummed, lowercase bech32, IBAN without spaces.
@@ -631,6 +673,7 @@ pub struct WithdrawalView {
 pub fn destination_view(destination: &Destination) -> DestinationView {
     DestinationView {
         destination_id: destination.destination_id.clone(),
+        client_id: destination.client_id.to_string(),
         asset: destination.asset.to_string(),
         network: destination.network.as_str().to_owned(),
         address: destination.address.clone(),

@@ -39,6 +39,7 @@ static ASSETS: &[Asset] = &[
     asset!("console/charts.js", JS),
     asset!("console/console.css", CSS),
     asset!("components/otcd-components.js", JS),
+    asset!("components/format.js", JS),
     asset!("example.html", HTML),
     asset!("example.js", JS),
     asset!("example.css", CSS),

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{read_checkpoints, Checkpoint, CheckpointError, SignatureCheck};
 use crate::error::JournalError;
-use crate::scan::scan_journal;
+use crate::scan::scan_journal_observed;
 use crate::verify::VerifyReport;
 use crate::{chain_hash, Anchor, Hash};
 
@@ -117,10 +117,21 @@ pub fn verify_audit(
     checkpoints_path: &Path,
     public_key: &VerifyingKey,
 ) -> Result<AuditReport, AuditError> {
+    verify_audit_observed(journal_dir, checkpoints_path, public_key, &|_| {})
+}
+
+/// [`verify_audit`], telling `progress` how many bytes of segment files were read so far (of
+/// [`crate::journal_bytes`]).
+pub fn verify_audit_observed(
+    journal_dir: &Path,
+    checkpoints_path: &Path,
+    public_key: &VerifyingKey,
+    progress: &dyn Fn(u64),
+) -> Result<AuditReport, AuditError> {
     let file = read_checkpoints(checkpoints_path, SignatureCheck::All(public_key))?;
     let anchors: Vec<Anchor> =
         file.checkpoints.iter().map(|checkpoint| Anchor::checkpoint(checkpoint.index, checkpoint.head())).collect();
-    let outcome = scan_journal(journal_dir, u64::MAX, &anchors, |_, _| Ok(()))?;
+    let outcome = scan_journal_observed(journal_dir, u64::MAX, &anchors, |_, _| Ok(()), progress)?;
     let last_checkpoint = file.checkpoints.last().cloned();
     let anchored = last_checkpoint.as_ref().map_or(0, |checkpoint| checkpoint.seq);
     Ok(AuditReport {
@@ -243,6 +254,28 @@ pub fn export(
     timestamp_of: impl Fn(&[u8]) -> Option<i64>,
     out: &mut dyn Write,
 ) -> Result<ExportSummary, AuditError> {
+    let source = ExportSource { journal_dir, checkpoints_path, public_key };
+    export_observed(&source, window, records_max, timestamp_of, out, &|_| {})
+}
+
+/// Where [`export_observed`] reads from.
+pub struct ExportSource<'a> {
+    pub journal_dir: &'a Path,
+    pub checkpoints_path: &'a Path,
+    pub public_key: &'a VerifyingKey,
+}
+
+/// [`export`], telling `progress` how many bytes of segment files were read so far (of [`crate::journal_bytes`];
+/// the export stops reading at its anchor, so the last report may be below the total).
+pub fn export_observed(
+    source: &ExportSource<'_>,
+    window: &ExportWindow,
+    records_max: usize,
+    timestamp_of: impl Fn(&[u8]) -> Option<i64>,
+    out: &mut dyn Write,
+    progress: &dyn Fn(u64),
+) -> Result<ExportSummary, AuditError> {
+    let ExportSource { journal_dir, checkpoints_path, public_key } = *source;
     let file = read_checkpoints(checkpoints_path, SignatureCheck::Last(public_key))?;
     let checkpoints = file.checkpoints;
     let anchors: Vec<Anchor> =
@@ -258,70 +291,76 @@ pub fn export(
     let (mut window_first, mut window_last) = (0, 0);
     let mut too_large = false;
     const STOP: &str = "export collected everything it needs";
-    let scanned = scan_journal(journal_dir, 0, &anchors, |seq, payload| {
-        let hash = chain_hash(&previous, seq, payload);
-        let prev = std::mem::replace(&mut previous, hash);
-        let push = |records: &mut Vec<BundleRecord>, in_window: bool| {
-            records.push(BundleRecord::new(seq, &prev, &hash, payload, in_window));
-        };
-        match phase {
-            Phase::Before => {
-                let at = timestamp_of(payload);
-                if at.is_some_and(|at| at >= window.to_ms) {
-                    phase = Phase::Empty;
-                    return Err(STOP.into());
-                }
-                if at.is_some_and(|at| at >= window.from_ms) {
-                    phase = Phase::In;
-                    (window_first, window_last) = (seq, seq);
-                    push(&mut records, true);
-                } else {
-                    if !leading_overflow {
-                        push(&mut records, false);
-                        if records.len() > EXPORT_LEADING_RECORDS_MAX {
+    let scanned = scan_journal_observed(
+        journal_dir,
+        0,
+        &anchors,
+        |seq, payload| {
+            let hash = chain_hash(&previous, seq, payload);
+            let prev = std::mem::replace(&mut previous, hash);
+            let push = |records: &mut Vec<BundleRecord>, in_window: bool| {
+                records.push(BundleRecord::new(seq, &prev, &hash, payload, in_window));
+            };
+            match phase {
+                Phase::Before => {
+                    let at = timestamp_of(payload);
+                    if at.is_some_and(|at| at >= window.to_ms) {
+                        phase = Phase::Empty;
+                        return Err(STOP.into());
+                    }
+                    if at.is_some_and(|at| at >= window.from_ms) {
+                        phase = Phase::In;
+                        (window_first, window_last) = (seq, seq);
+                        push(&mut records, true);
+                    } else {
+                        if !leading_overflow {
+                            push(&mut records, false);
+                            if records.len() > EXPORT_LEADING_RECORDS_MAX {
+                                records.clear();
+                                leading_overflow = true;
+                                start = StartAnchor::None;
+                            }
+                        }
+                        if let Some(position) = checkpoint_at(seq) {
                             records.clear();
-                            leading_overflow = true;
-                            start = StartAnchor::None;
+                            leading_overflow = false;
+                            start = StartAnchor::Checkpoint(checkpoints[position].index);
                         }
                     }
-                    if let Some(position) = checkpoint_at(seq) {
-                        records.clear();
-                        leading_overflow = false;
-                        start = StartAnchor::Checkpoint(checkpoints[position].index);
+                }
+                Phase::In => {
+                    if timestamp_of(payload).is_some_and(|at| at >= window.to_ms) {
+                        let Some(anchor) = first_checkpoint_from(window_last) else {
+                            return Err(STOP.into());
+                        };
+                        if anchor.seq == window_last {
+                            phase = Phase::Done;
+                            return Err(STOP.into());
+                        }
+                        phase = Phase::After { anchor_seq: anchor.seq };
+                        push(&mut records, false);
+                    } else {
+                        window_last = seq;
+                        push(&mut records, true);
                     }
                 }
+                Phase::After { .. } => push(&mut records, false),
+                Phase::Empty | Phase::Done => return Err(STOP.into()),
             }
-            Phase::In => {
-                if timestamp_of(payload).is_some_and(|at| at >= window.to_ms) {
-                    let Some(anchor) = first_checkpoint_from(window_last) else {
-                        return Err(STOP.into());
-                    };
-                    if anchor.seq == window_last {
-                        phase = Phase::Done;
-                        return Err(STOP.into());
-                    }
-                    phase = Phase::After { anchor_seq: anchor.seq };
-                    push(&mut records, false);
-                } else {
-                    window_last = seq;
-                    push(&mut records, true);
+            if let Phase::After { anchor_seq } = phase {
+                if seq == anchor_seq {
+                    phase = Phase::Done;
+                    return Err(STOP.into());
                 }
             }
-            Phase::After { .. } => push(&mut records, false),
-            Phase::Empty | Phase::Done => return Err(STOP.into()),
-        }
-        if let Phase::After { anchor_seq } = phase {
-            if seq == anchor_seq {
-                phase = Phase::Done;
+            if matches!(phase, Phase::In | Phase::After { .. }) && records.len() > records_max {
+                too_large = true;
                 return Err(STOP.into());
             }
-        }
-        if matches!(phase, Phase::In | Phase::After { .. }) && records.len() > records_max {
-            too_large = true;
-            return Err(STOP.into());
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+        progress,
+    );
     match scanned {
         Ok(_) => {}
         Err(JournalError::Visit(message)) if message.ends_with(STOP) => {}

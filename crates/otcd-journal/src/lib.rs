@@ -92,8 +92,8 @@ mod verify;
 use sha2::{Digest, Sha256};
 
 pub use audit::{
-    export, verify_audit, verify_export, AuditError, AuditReport, ExportReport, ExportSummary, ExportWindow,
-    EXPORT_LEADING_RECORDS_MAX, EXPORT_RECORDS_MAX,
+    export, export_observed, verify_audit, verify_audit_observed, verify_export, AuditError, AuditReport, ExportReport,
+    ExportSource, ExportSummary, ExportWindow, EXPORT_LEADING_RECORDS_MAX, EXPORT_RECORDS_MAX,
 };
 pub use checkpoint::{
     read_checkpoints, Checkpoint, CheckpointError, CheckpointFile, CheckpointLog, SignatureCheck, CHECKPOINT_DOMAIN,
@@ -105,6 +105,7 @@ pub use format::{
     parse_segment_file_name, segment_file_name, FORMAT_VERSION, RECORD_HEADER_LEN, RECORD_MAGIC, SEGMENT_HEADER_LEN,
     SEGMENT_MAGIC,
 };
+pub use scan::journal_bytes;
 pub use snapshot::{snapshot_file_name, Snapshot, SnapshotStore};
 pub use tail::{JournalTail, TailPosition, TailRead};
 pub use verify::{verify, VerifyReport};
@@ -185,12 +186,27 @@ pub fn read_records<V>(
     dir: &std::path::Path,
     after_seq: u64,
     up_to_seq: u64,
-    mut visit: V,
+    visit: V,
 ) -> Result<ChainHead, JournalError>
 where
     V: FnMut(u64, &[u8]) -> Result<(), String>,
 {
-    let outcome = scan::scan_journal(
+    read_records_observed(dir, after_seq, up_to_seq, visit, &|_| {})
+}
+
+/// [`read_records`], telling `progress` how many bytes of segment files were read so far (for a progress bar;
+/// the total is [`journal_bytes`]).
+pub fn read_records_observed<V>(
+    dir: &std::path::Path,
+    after_seq: u64,
+    up_to_seq: u64,
+    mut visit: V,
+    progress: &dyn Fn(u64),
+) -> Result<ChainHead, JournalError>
+where
+    V: FnMut(u64, &[u8]) -> Result<(), String>,
+{
+    let outcome = scan::scan_journal_observed(
         dir,
         after_seq,
         &[],
@@ -201,6 +217,7 @@ where
                 Ok(())
             }
         },
+        progress,
     )?;
     Ok(outcome.head)
 }

@@ -79,11 +79,48 @@ pub(crate) fn scan_journal<V>(
 where
     V: FnMut(u64, &[u8]) -> Result<(), String>,
 {
+    scan_journal_observed(dir, replay_after_seq, anchors, visit, &|_| {})
+}
+
+/// Bytes read between two progress reports of a scan: often enough for a progress bar, rare enough to cost
+/// nothing next to hashing the records.
+const PROGRESS_EVERY_BYTES: u64 = 1 << 20;
+
+/// The bytes of every segment file in `dir`: what a scan reads, the total of its progress reports.
+pub fn journal_bytes(dir: &Path) -> Result<u64, JournalError> {
+    let mut total = 0;
+    for segment in list_segments(dir)? {
+        total += fs::metadata(&segment.path).map_err(io_error("stat journal segment", &segment.path))?.len();
+    }
+    Ok(total)
+}
+
+/// [`scan_journal`], reporting to `progress` the bytes of segment files read so far (at least every
+/// [`PROGRESS_EVERY_BYTES`] and at the end of each segment; the last report is [`journal_bytes`] of the files read).
+pub(crate) fn scan_journal_observed<V>(
+    dir: &Path,
+    replay_after_seq: u64,
+    anchors: &[Anchor],
+    visit: V,
+    progress: &dyn Fn(u64),
+) -> Result<ScanOutcome, JournalError>
+where
+    V: FnMut(u64, &[u8]) -> Result<(), String>,
+{
     let segments = list_segments(dir)?;
     let mut anchors = anchors.to_vec();
     anchors.sort_by_key(|anchor| anchor.head.seq);
-    let mut scanner =
-        Scanner { head: ChainHead::genesis(), records: 0, replay_after_seq, anchors, next_anchor: 0, visit };
+    let mut scanner = Scanner {
+        head: ChainHead::genesis(),
+        records: 0,
+        replay_after_seq,
+        anchors,
+        next_anchor: 0,
+        visit,
+        progress,
+        bytes_before: 0,
+        bytes_reported: 0,
+    };
     scanner.check_anchors(dir)?;
     let mut buffer = Vec::new();
     let mut last_segment = None;
@@ -91,6 +128,9 @@ where
         let is_last = index + 1 == segments.len();
         read_whole_file(&segment.path, &mut buffer)?;
         let end = scanner.scan_segment(segment, &buffer, is_last)?;
+        scanner.bytes_before += buffer.len() as u64;
+        scanner.bytes_reported = scanner.bytes_before;
+        (scanner.progress)(scanner.bytes_before);
         if is_last {
             last_segment = Some(describe_last_segment(segment, buffer.len(), end));
         }
@@ -138,7 +178,7 @@ enum RecordStep<'a> {
     Record { header: RecordHeader, payload: &'a [u8] },
 }
 
-struct Scanner<V> {
+struct Scanner<'p, V> {
     head: ChainHead,
     records: u64,
     replay_after_seq: u64,
@@ -146,9 +186,13 @@ struct Scanner<V> {
     anchors: Vec<Anchor>,
     next_anchor: usize,
     visit: V,
+    progress: &'p dyn Fn(u64),
+    /// Bytes of the segments scanned before the current one, and the last figure reported.
+    bytes_before: u64,
+    bytes_reported: u64,
 }
 
-impl<V> Scanner<V>
+impl<V> Scanner<'_, V>
 where
     V: FnMut(u64, &[u8]) -> Result<(), String>,
 {
@@ -198,6 +242,11 @@ where
                 RecordStep::Record { header, payload } => {
                     self.accept(&header, payload, &segment.path, position as u64)?;
                     position += header.record_len();
+                    let done = self.bytes_before + position as u64;
+                    if done - self.bytes_reported >= PROGRESS_EVERY_BYTES {
+                        self.bytes_reported = done;
+                        (self.progress)(done);
+                    }
                 }
             }
         }

@@ -149,3 +149,37 @@ fn the_old_segment_is_synced_before_the_next_one_is_created() {
         ]
     );
 }
+
+#[test]
+fn a_scan_reports_its_progress_in_bytes_up_to_the_size_of_the_segments() {
+    let temp = tempfile::tempdir().unwrap();
+    // 3 MiB in segments of 1 MiB: reports at least per MiB and at each segment's end.
+    let options = JournalOptions { segment_bytes_max: 1 << 20, ..JournalOptions::default() };
+    let (mut journal, _) = FileJournal::open(temp.path(), options, 0, None, |_, _| Ok(())).unwrap();
+    let payload = vec![7u8; 16 << 10];
+    for _ in 0..192 {
+        journal.append(&payload).unwrap();
+    }
+    journal.sync().unwrap();
+    drop(journal);
+    let total = crate::journal_bytes(temp.path()).unwrap();
+    assert!(total > 3 << 20, "{total}");
+    let reports = std::cell::RefCell::new(Vec::new());
+    let mut visited = 0;
+    crate::read_records_observed(
+        temp.path(),
+        0,
+        u64::MAX,
+        |_, _| {
+            visited += 1;
+            Ok(())
+        },
+        &|bytes| reports.borrow_mut().push(bytes),
+    )
+    .unwrap();
+    let reports = reports.into_inner();
+    assert_eq!(visited, 192);
+    assert!(reports.len() >= 3, "{reports:?}");
+    assert!(reports.windows(2).all(|pair| pair[0] <= pair[1]), "never goes back: {reports:?}");
+    assert_eq!(reports.last(), Some(&total), "ends at the size of the segments read");
+}

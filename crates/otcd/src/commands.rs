@@ -190,7 +190,11 @@ pub fn verify(data_dir: &Path, public_key: Option<&str>, export: Option<&Path>) 
     if !directory.is_dir() {
         bail!("{} holds no journal", data_dir.display());
     }
-    match otcd_host::audit::verify_data_dir(data_dir, public_key.as_ref()) {
+    let bar = crate::progress::journal(&directory, "verifying the journal");
+    let verified =
+        otcd_host::audit::verify_data_dir_observed(data_dir, public_key.as_ref(), &|bytes| bar.set_position(bytes));
+    bar.finish_and_clear();
+    match verified {
         Ok(report) => {
             let journal = &report.journal;
             println!(
@@ -273,7 +277,16 @@ pub fn audit_export(data_dir: &Path, from: &str, to: &str, out: &Path) -> anyhow
     anyhow::ensure!(to_ms > from_ms, "--to must be after --from");
     let window = otcd_journal::ExportWindow { from_ms, to_ms, from, to };
     let mut bundle = Vec::new();
-    let summary = otcd_host::audit::export_data_dir(data_dir, &window, otcd_journal::EXPORT_RECORDS_MAX, &mut bundle)?;
+    let bar = crate::progress::journal(&journal_dir(data_dir), "reading the journal");
+    let exported = otcd_host::audit::export_data_dir_observed(
+        data_dir,
+        &window,
+        otcd_journal::EXPORT_RECORDS_MAX,
+        &mut bundle,
+        &|bytes| bar.set_position(bytes),
+    );
+    bar.finish_and_clear();
+    let summary = exported?;
     otcd_host::secrets::write_private_file(out, &bundle).with_context(|| format!("writing {}", out.display()))?;
     println!(
         "wrote {}: {} records (window seq {}..={}), {} checkpoints, anchored at seq {}",
@@ -359,10 +372,16 @@ pub fn report(arguments: crate::cli::ReportArgs) -> anyhow::Result<()> {
     let friendly = |flag, text: Option<String>| text.map(|text| crate::inputs::time(flag, &text, now)).transpose();
     let (from, to) = (friendly("from", arguments.from)?, friendly("to", arguments.to)?);
     let mut projection = otcd_reports::Projection::new(options.surveillance);
-    otcd_journal::read_records(&directory, 0, u64::MAX, |seq, payload| {
-        projection.apply_payload(seq, payload).map_err(|error| error.to_string())
-    })
-    .context("reading the journal")?;
+    let bar = crate::progress::journal(&directory, "reading the journal");
+    let read = otcd_journal::read_records_observed(
+        &directory,
+        0,
+        u64::MAX,
+        |seq, payload| projection.apply_payload(seq, payload).map_err(|error| error.to_string()),
+        &|bytes| bar.set_position(bytes),
+    );
+    bar.finish_and_clear();
+    read.context("reading the journal")?;
     let csv = arguments.format == "csv";
     let mut params = otcd_reports::ReportParams {
         client_id: arguments.client_id,

@@ -21,6 +21,7 @@
 use super::{CommandError, Desk, Executed, Outcome};
 use crate::chunked_vec::ChunkedVec;
 use crate::ids::ClientId;
+use crate::readable;
 use crate::time::TimestampMs;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -100,6 +101,54 @@ pub struct Alert {
     /// The pattern a surveillance rule found (absent for AML and sanctions alerts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub surveillance: Option<SurveillanceEvidence>,
+    /// What an AML rule saw, as values (absent for alerts raised before these were kept, and for sanctions and
+    /// surveillance alerts): adapters render it with the catalog's scales, `evidence` is the same in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<AlertFacts>,
+}
+
+/// The values behind an AML alert's `evidence` text, in the engine's units (minor units, USD cents, ms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertFacts {
+    Structuring {
+        window_ms: i64,
+        /// USD cents.
+        threshold_usd: i128,
+        floor_percent: i128,
+        deposits: Vec<DepositFact>,
+    },
+    RapidInAndOut {
+        window_ms: i64,
+        withdrawal_id: String,
+        asset: crate::catalog::AssetCode,
+        /// Minor units of `asset`.
+        amount: i128,
+        destination_id: String,
+        destination_registered_at: TimestampMs,
+        deposit_reference: String,
+        trade_id: String,
+    },
+    Velocity {
+        window_ms: i64,
+        /// USD cents traded in the current window.
+        traded_usd: i128,
+        /// USD cents per window, averaged over the baseline.
+        baseline_usd: i128,
+        baseline_windows: i64,
+        active_windows: usize,
+        multiple: i128,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositFact {
+    pub reference: String,
+    pub asset: crate::catalog::AssetCode,
+    /// Minor units of `asset`.
+    pub amount: i128,
+    /// USD cents at the deposit's time.
+    pub value_usd: i128,
 }
 
 /// What a surveillance rule saw, kept with the alert so that a case can be worked from it alone.
@@ -201,6 +250,7 @@ impl Desk {
         kind: AlertKind,
         client_id: Option<ClientId>,
         evidence: String,
+        facts: Option<AlertFacts>,
     ) {
         if self.alerts.len() >= ALERTS_MAX {
             return; // Bounded; the oldest are archived by operators (a gap noted in the docs).
@@ -217,6 +267,7 @@ impl Desk {
             updated_at: at,
             assignee: None,
             surveillance: None,
+            facts,
         });
     }
 
@@ -256,6 +307,7 @@ impl Desk {
             updated_at: at,
             assignee: None,
             surveillance: Some(finding.evidence.clone()),
+            facts: None,
         };
         self.alerts.push(alert.clone());
         self.surveillance_keys.insert(finding.evidence.dedup_key.clone(), position);
@@ -336,47 +388,63 @@ impl Desk {
         let rules = self.aml_rules.clone();
         let floor = rules.structuring_threshold_usd * rules.structuring_floor_percent / 100;
         let since = at.0 - rules.window_ms;
-        let near_threshold: Vec<String> = self
+        let near_threshold: Vec<DepositFact> = self
             .deposits
             .iter()
             .rev()
             .take(DEPOSITS_SCANNED_MAX)
             .take_while(|deposit| deposit.created_at.0 >= since)
             .filter(|deposit| deposit.client_id == *client_id)
-            .filter(|deposit| {
-                deposit.notional_usd.is_some_and(|usd| usd >= floor && usd < rules.structuring_threshold_usd)
-            })
-            .map(|deposit| {
-                format!(
-                    "{} {} {} (USD cents {})",
-                    deposit.reference,
-                    deposit.amount,
-                    deposit.asset,
-                    deposit.notional_usd.unwrap_or(0)
-                )
+            .filter_map(|deposit| {
+                let usd = deposit.notional_usd.filter(|usd| *usd >= floor && *usd < rules.structuring_threshold_usd)?;
+                Some(DepositFact {
+                    reference: deposit.reference.to_string(),
+                    asset: deposit.asset,
+                    amount: deposit.amount,
+                    value_usd: usd,
+                })
             })
             .collect();
         if near_threshold.len() < rules.structuring_count || self.recent_alert(client_id, AlertKind::Structuring, since)
         {
             return;
         }
+        let listed: Vec<String> = near_threshold
+            .iter()
+            .map(|deposit| {
+                format!(
+                    "{} of {} ({})",
+                    deposit.reference,
+                    self.readable_amount(deposit.asset, deposit.amount),
+                    readable::usd_cents(deposit.value_usd)
+                )
+            })
+            .collect();
         let evidence = format!(
-            "{} deposits within {} ms each between {}% of and below {} USD cents: {}",
+            "{} deposits within {}, each worth between {}% of and below {}: {}",
             near_threshold.len(),
-            rules.window_ms,
+            readable::duration_ms(rules.window_ms),
             rules.structuring_floor_percent,
-            rules.structuring_threshold_usd,
-            near_threshold.join("; ")
+            readable::usd_cents(rules.structuring_threshold_usd),
+            listed.join("; ")
         );
-        self.raise_alert(at, AlertKind::Structuring, Some(client_id.clone()), evidence);
+        let facts = AlertFacts::Structuring {
+            window_ms: rules.window_ms,
+            threshold_usd: rules.structuring_threshold_usd,
+            floor_percent: rules.structuring_floor_percent,
+            deposits: near_threshold,
+        };
+        self.raise_alert(at, AlertKind::Structuring, Some(client_id.clone()), evidence, Some(facts));
     }
 
     /// Rapid in-and-out: a withdrawal to a new destination shortly after a deposit and a trade.
     pub(super) fn after_withdrawal_requested(&mut self, at: TimestampMs, position: usize) {
         let withdrawal = self.withdrawals()[position].clone();
-        let since = at.0 - self.aml_rules.window_ms;
+        let window_ms = self.aml_rules.window_ms;
+        let since = at.0 - window_ms;
         let Some(destination) = self.destination(&withdrawal.destination_id) else { return };
-        let new_destination = destination.created_at.0 >= since;
+        let registered_at = destination.created_at;
+        let new_destination = registered_at.0 >= since;
         let deposited = self
             .deposits
             .iter()
@@ -390,20 +458,28 @@ impl Desk {
             .next_back()
             .filter(|trade| trade.executed_at.0 >= since)
             .map(|trade| trade.trade_id.clone());
-        if let (true, Some(deposit), Some(trade)) = (new_destination, deposited, traded) {
-            let evidence = format!(
-                "withdrawal {} of {} {} to destination {} registered at {} ms, after deposit {} and trade {} within {} ms",
-                withdrawal.withdrawal_id,
-                withdrawal.amount,
-                withdrawal.asset,
-                withdrawal.destination_id,
-                destination.created_at.0,
-                deposit,
-                trade,
-                self.aml_rules.window_ms
-            );
-            self.raise_alert(at, AlertKind::RapidInAndOut, Some(withdrawal.client_id.clone()), evidence);
-        }
+        let (true, Some(deposit), Some(trade)) = (new_destination, deposited, traded) else { return };
+        let evidence = format!(
+            "withdrawal {} of {} to destination {} registered {} before it, within {} of deposit {} and trade {}",
+            withdrawal.withdrawal_id,
+            self.readable_amount(withdrawal.asset, withdrawal.amount),
+            withdrawal.destination_id,
+            readable::elapsed_ms(at.0 - registered_at.0),
+            readable::duration_ms(window_ms),
+            deposit,
+            trade,
+        );
+        let facts = AlertFacts::RapidInAndOut {
+            window_ms,
+            withdrawal_id: withdrawal.withdrawal_id.clone(),
+            asset: withdrawal.asset,
+            amount: withdrawal.amount,
+            destination_id: withdrawal.destination_id.clone(),
+            destination_registered_at: registered_at,
+            deposit_reference: deposit,
+            trade_id: trade,
+        };
+        self.raise_alert(at, AlertKind::RapidInAndOut, Some(withdrawal.client_id.clone()), evidence, Some(facts));
     }
 
     /// Velocity: after a trade, the client's notional in the current window against its own baseline.
@@ -423,13 +499,33 @@ impl Desk {
         }
         let current = velocity.current;
         let evidence = format!(
-            "USD cents traded within {window} ms: {current}; baseline average per window over the previous {} windows: \
-             {average} ({} active); more than {} times the baseline",
+            "{} traded within {}, more than {} times the baseline of {} per {} (averaged over the previous {} \
+             windows, {} of them active)",
+            readable::usd_cents(current),
+            readable::duration_ms(window),
+            rules.velocity_multiple,
+            readable::usd_cents(average),
+            readable::duration_ms(window),
             rules.baseline_windows,
             velocity.active_windows,
-            rules.velocity_multiple
         );
-        self.raise_alert(at, AlertKind::Velocity, Some(client_id.clone()), evidence);
+        let facts = AlertFacts::Velocity {
+            window_ms: window,
+            traded_usd: current,
+            baseline_usd: average,
+            baseline_windows: rules.baseline_windows,
+            active_windows: velocity.active_windows,
+            multiple: rules.velocity_multiple,
+        };
+        self.raise_alert(at, AlertKind::Velocity, Some(client_id.clone()), evidence, Some(facts));
+    }
+
+    /// `"0.25 BTC"`: exact, grouped, in the asset's units (minor units when the asset is not in the catalog).
+    fn readable_amount(&self, asset: crate::catalog::AssetCode, units: i128) -> String {
+        match self.catalog().and_then(|catalog| catalog.asset(&asset)) {
+            Some(found) => format!("{} {asset}", readable::amount(units, found.scale)),
+            None => format!("{units} minor units of {asset}"),
+        }
     }
 
     fn recent_alert(&self, client_id: &ClientId, kind: AlertKind, since: i64) -> bool {
@@ -574,7 +670,7 @@ impl Desk {
             screening.screening_version_short(),
             matches.join("; ")
         );
-        self.raise_alert(at, AlertKind::SanctionsScreening, Some(client.client_id.clone()), evidence);
+        self.raise_alert(at, AlertKind::SanctionsScreening, Some(client.client_id.clone()), evidence, None);
     }
 }
 

@@ -202,6 +202,11 @@ impl Desk {
         self.settlement.destination_position(destination_id).map(|position| &self.settlement.destinations[position])
     }
 
+    /// Every destination of every client, in registration order.
+    pub fn destinations(&self) -> &[Destination] {
+        &self.settlement.destinations
+    }
+
     pub fn destinations_of<'a>(
         &'a self,
         client_id: &ClientId,
@@ -300,6 +305,7 @@ impl Desk {
                 super::alerts::AlertKind::SanctionsAddress,
                 Some(new.client_id.clone()),
                 destination_evidence(&destination),
+                None,
             );
         }
         Ok(Executed::changed(Outcome::Destination(destination)))
@@ -340,7 +346,13 @@ impl Desk {
         destination.updated_at = at;
         let destination = destination.clone();
         let evidence = destination_evidence(&destination);
-        self.raise_alert(at, super::alerts::AlertKind::SanctionsAddress, Some(destination.client_id.clone()), evidence);
+        self.raise_alert(
+            at,
+            super::alerts::AlertKind::SanctionsAddress,
+            Some(destination.client_id.clone()),
+            evidence,
+            None,
+        );
         Ok(Executed::changed(Outcome::Destination(destination)))
     }
 

@@ -20,7 +20,12 @@ use std::net::IpAddr;
 
 type Created<T> = (StatusCode, Json<T>);
 
+/// Operator endpoints need scope `admin`; their reads (`GET`) are also open to a read-only operator key (a desk
+/// key with `read` only), which is refused every change with `403 forbidden`.
 pub(crate) fn admin(signed: &Signed) -> ApiResult<()> {
+    if signed.method == axum::http::Method::GET && signed.principal.is_read_only_operator() {
+        return Ok(());
+    }
     signed.principal.require(Scope::Admin)
 }
 
@@ -268,6 +273,34 @@ pub async fn create_client_key(
 pub async fn create_desk_key(State(state): State<AppState>, signed: Signed) -> ApiResult<Created<KeyView>> {
     admin(&signed)?;
     create_key(state, signed, KeyOwner::Desk).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyParams {
+    /// A client's keys; without it, the desk (operator) keys.
+    client_id: Option<String>,
+    limit: Option<usize>,
+}
+
+/// A client's keys (`client_id=`) or the desk's operator keys, newest first, revoked ones included; never a secret.
+#[utoipa::path(get, path = "/v1/admin/keys", tag = "admin", params(("client_id" = Option<String>, Query,)),
+    responses((status = 200, body = ListView<KeyView>)))]
+pub async fn list_keys(State(state): State<AppState>, uri: Uri, signed: Signed) -> ApiResult<Json<ListView<KeyView>>> {
+    admin(&signed)?;
+    let params: KeyParams = parse_query(&uri)?;
+    let limit = page_limit(params.limit)?;
+    let owner = params.client_id.as_deref().map(parse_client_id).transpose()?;
+    let mut items: Vec<KeyView> = state
+        .desk
+        .read(move |desk| {
+            desk.keys().filter(|key| key.client_id() == owner.as_ref()).map(|key| KeyView::new(key, None)).collect()
+        })
+        .await?;
+    // Newest first: creation time, then id (ids are assigned in creation order within a millisecond).
+    items.sort_by(|a, b| (&b.created_at, &b.key_id).cmp(&(&a.created_at, &a.key_id)));
+    items.truncate(limit);
+    Ok(Json(ListView { items, next_cursor: None }))
 }
 
 /// Revokes a key: requests signed with it are refused from the next request on.

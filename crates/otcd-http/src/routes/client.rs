@@ -32,7 +32,8 @@ struct LedgerParams {
     cursor: Option<String>,
 }
 
-/// Which client a read is about: a client key reads its own; a desk key with `admin` names one.
+/// Which client a read is about: a client key reads its own; a desk key with `admin` (or a read-only operator key)
+/// names one.
 fn subject(principal: &Principal, requested: Option<&str>) -> ApiResult<ClientId> {
     principal.require(Scope::Read).or_else(|_| principal.require(Scope::Admin))?;
     match (&principal.key.client_id, requested) {
@@ -40,7 +41,10 @@ fn subject(principal: &Principal, requested: Option<&str>) -> ApiResult<ClientId
         (Some(own), Some(requested)) if requested == own.as_str() => Ok(own.clone()),
         (Some(_), Some(_)) => Err(ApiError::forbidden("a client key reads only its own account")),
         (None, Some(requested)) => {
-            principal.require(Scope::Admin)?;
+            // Reads only (these are GET endpoints): an operator key, or a read-only operator key.
+            if !principal.is_read_only_operator() {
+                principal.require(Scope::Admin)?;
+            }
             ClientId::parse(requested).map_err(|error| ApiError::invalid("client_id", error))
         }
         (None, None) => Err(ApiError::invalid("client_id", "desk keys must name the client to read")),

@@ -7,6 +7,7 @@ use crate::problem::{ApiError, ApiResult};
 use axum::extract::{Path, State};
 use axum::Json;
 use otcd_core::catalog::AssetCode;
+use otcd_core::engine::alerts::AlertFacts;
 use otcd_core::engine::jurisdictions::JurisdictionRule;
 use otcd_core::model::Jurisdiction;
 use serde::{Deserialize, Serialize};
@@ -152,7 +153,15 @@ pub struct AlertView {
     pub kind: String,
     pub client_id: Option<String>,
     pub created_at: String,
+    /// The evidence in words, for people: amounts in asset units, durations in h/min/s (alerts raised before
+    /// `details` existed read in minor units and ms). The same facts as values are in `details`.
     pub evidence: String,
+    /// AML alerts (`structuring`, `rapid_in_and_out`, `velocity`): the facts behind `evidence` as values, amounts as
+    /// full-scale decimal strings with their `asset`, values in USD as decimal strings, windows in `window_seconds`,
+    /// times in RFC 3339 (see docs/api.md). Absent for other kinds and for alerts raised before it was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
     /// Case status: `open`, `investigating`, `escalated` or `closed`.
     pub status: String,
     pub notes: Vec<serde_json::Value>,
@@ -190,7 +199,73 @@ fn figure_texts(values: &std::collections::BTreeMap<String, i128>) -> std::colle
     values.iter().map(|(name, value)| (name.clone(), value.to_string())).collect()
 }
 
-fn alert_view(alert: &otcd_core::engine::alerts::Alert) -> AlertView {
+/// A full-scale decimal string of `units` of `asset` (minor units as an integer string if the asset is unknown).
+fn asset_amount(
+    catalog: Option<&otcd_core::catalog::Catalog>,
+    asset: otcd_core::catalog::AssetCode,
+    units: i128,
+) -> String {
+    catalog
+        .and_then(|catalog| catalog.asset(&asset))
+        .map_or_else(|| units.to_string(), |found| otcd_core::decimal::format_scaled(units, found.scale))
+}
+
+fn usd(cents: i128) -> String {
+    otcd_core::decimal::format_scaled(cents, 2)
+}
+
+/// Milliseconds as whole seconds (AML windows are validated to be at least 1 ms; sub-second parts are dropped).
+fn seconds(ms: i64) -> i64 {
+    ms / 1000
+}
+
+fn alert_details(facts: &AlertFacts, catalog: Option<&otcd_core::catalog::Catalog>) -> serde_json::Value {
+    use serde_json::json;
+    match facts {
+        AlertFacts::Structuring { window_ms, threshold_usd, floor_percent, deposits } => json!({
+            "window_seconds": seconds(*window_ms),
+            "threshold_usd": usd(*threshold_usd),
+            "floor_percent": floor_percent,
+            "deposits": deposits.iter().map(|deposit| json!({
+                "reference": deposit.reference,
+                "asset": deposit.asset.to_string(),
+                "amount": asset_amount(catalog, deposit.asset, deposit.amount),
+                "value_usd": usd(deposit.value_usd),
+            })).collect::<Vec<_>>(),
+        }),
+        AlertFacts::RapidInAndOut {
+            window_ms,
+            withdrawal_id,
+            asset,
+            amount,
+            destination_id,
+            destination_registered_at,
+            deposit_reference,
+            trade_id,
+        } => json!({
+            "window_seconds": seconds(*window_ms),
+            "withdrawal_id": withdrawal_id,
+            "asset": asset.to_string(),
+            "amount": asset_amount(catalog, *asset, *amount),
+            "destination_id": destination_id,
+            "destination_registered_at": crate::json::format_timestamp(*destination_registered_at),
+            "deposit_reference": deposit_reference,
+            "trade_id": trade_id,
+        }),
+        AlertFacts::Velocity { window_ms, traded_usd, baseline_usd, baseline_windows, active_windows, multiple } => {
+            json!({
+                "window_seconds": seconds(*window_ms),
+                "traded_usd": usd(*traded_usd),
+                "baseline_usd": usd(*baseline_usd),
+                "baseline_windows": baseline_windows,
+                "active_windows": active_windows,
+                "multiple": multiple,
+            })
+        }
+    }
+}
+
+fn alert_view(alert: &otcd_core::engine::alerts::Alert, catalog: Option<&otcd_core::catalog::Catalog>) -> AlertView {
     let surveillance = alert.surveillance.as_ref();
     AlertView {
         alert_id: alert.alert_id.clone(),
@@ -198,6 +273,7 @@ fn alert_view(alert: &otcd_core::engine::alerts::Alert) -> AlertView {
         client_id: alert.client_id.as_ref().map(ToString::to_string),
         created_at: crate::json::format_timestamp(alert.created_at),
         evidence: alert.evidence.clone(),
+        details: alert.facts.as_ref().map(|facts| alert_details(facts, catalog)),
         status: crate::json::enum_text(alert.status),
         notes: alert
             .notes
@@ -245,7 +321,10 @@ pub async fn list_alerts(
     // Surveillance findings are engine alerts once raised (`RaiseSurveillanceAlert`), so one list has them all.
     let items: Vec<AlertView> = state
         .desk
-        .read(move |desk| desk.alerts().iter().rev().map(alert_view).filter(keep).take(limit).collect())
+        .read(move |desk| {
+            let catalog = desk.catalog();
+            desk.alerts().iter().rev().map(|alert| alert_view(alert, catalog)).filter(keep).take(limit).collect()
+        })
         .await?;
     Ok(Json(crate::views::ListView { items, next_cursor: None }))
 }
@@ -280,7 +359,7 @@ pub async fn update_alert(
         assignee: request.assignee,
     };
     let alert = state.desk.update_alert(signed.principal.actor(), update).await?;
-    Ok(Json(alert_view(&alert)))
+    Ok(Json(alert_view(&alert, Some(&state.desk.catalog))))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -12,7 +12,6 @@ use axum::Json;
 use otcd_core::decimal::format_scaled;
 use otcd_core::engine::orders::Trade;
 use otcd_core::market::Side;
-use otcd_core::model::Scope;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize)]
@@ -53,7 +52,7 @@ pub async fn recent_trades(
     uri: Uri,
     signed: Signed,
 ) -> ApiResult<Json<ListView<DeskTradeView>>> {
-    signed.principal.require(Scope::Admin)?;
+    super::admin::admin(&signed)?;
     let params: RecentParams = parse_query(&uri)?;
     let limit = page_limit(params.limit)?;
     let trades = state
@@ -120,7 +119,7 @@ pub struct ExposureView {
 /// The desk's positions marked to market in USD (indicative mids, staleness ignored).
 #[utoipa::path(get, path = "/v1/admin/desk/exposure", tag = "admin", responses((status = 200, body = ExposureView)))]
 pub async fn desk_exposure(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<ExposureView>> {
-    signed.principal.require(Scope::Admin)?;
+    super::admin::admin(&signed)?;
     let assets: Vec<_> = state.desk.catalog.assets().iter().map(|asset| (asset.code, asset.scale)).collect();
     let positions = state
         .desk

@@ -45,7 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/clients", post(admin::create_client).get(admin::list_clients))
         .route("/v1/admin/clients/{client_id}", get(admin::get_client).patch(admin::update_client))
         .route("/v1/admin/clients/{client_id}/keys", post(admin::create_client_key))
-        .route("/v1/admin/keys", post(admin::create_desk_key))
+        .route("/v1/admin/keys", post(admin::create_desk_key).get(admin::list_keys))
         .route("/v1/admin/keys/{key_id}", axum::routing::delete(admin::revoke_key))
         .route("/v1/admin/tiers", get(admin::list_tiers))
         .route("/v1/admin/tiers/{tier}", put(admin::put_tier))
@@ -63,6 +63,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/destinations", post(withdrawals::create_destination).get(withdrawals::list_destinations))
         .route("/v1/withdrawals", post(withdrawals::create_withdrawal).get(withdrawals::list_withdrawals))
         .route("/v1/withdrawals/{withdrawal_id}", get(withdrawals::get_withdrawal))
+        .route("/v1/admin/destinations", get(withdrawals::admin_destinations))
         .route("/v1/admin/destinations/{destination_id}", axum::routing::patch(withdrawals::set_destination_status))
         .route("/v1/admin/withdrawals", get(withdrawals::admin_withdrawals))
         .route("/v1/admin/settlements", get(withdrawals::list_instructions))
@@ -106,7 +107,7 @@ pub fn routes() -> Router<AppState> {
         public::healthz, public::readyz, public::metrics, public::instruments, public::assets,
         client::account, client::balances, client::ledger,
         admin::create_client, admin::list_clients, admin::get_client, admin::update_client,
-        admin::create_client_key, admin::create_desk_key, admin::revoke_key,
+        admin::create_client_key, admin::create_desk_key, admin::list_keys, admin::revoke_key,
         admin::list_tiers, admin::put_tier, admin::create_deposit, admin::audit_verify,
         admin::audit_checkpoints, admin::audit_export,
         admin::put_skew, admin::fund_desk, controls::put_instrument_control, controls::put_kill_switch,
@@ -114,7 +115,7 @@ pub fn routes() -> Router<AppState> {
         compliance::list_jurisdictions, compliance::screen, compliance::reload_sanctions, compliance::list_alerts,
         compliance::update_alert, compliance::audit_events, compliance::put_aml_rules, withdrawals::create_destination, withdrawals::list_destinations,
         withdrawals::create_withdrawal, withdrawals::list_withdrawals, withdrawals::get_withdrawal,
-        withdrawals::set_destination_status, withdrawals::admin_withdrawals, withdrawals::run_net_settlement,
+        withdrawals::set_destination_status, withdrawals::admin_destinations, withdrawals::admin_withdrawals, withdrawals::run_net_settlement,
         withdrawals::list_instructions, custody::deposit_address, custody::get_custody, custody::simulate_deposit,
         custody::simulate_rail_movement, custody::get_reconciliation,
         custody::put_policy, custody::approve_top_up, admin::desk_positions,

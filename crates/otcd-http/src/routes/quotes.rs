@@ -108,7 +108,15 @@ pub async fn request_for_quote(
     let ticket = RfqTicket { client_id, client_rfq_id, instrument: instrument.clone(), side: request.side, size };
     let done = desk.request_quote(signed.principal.actor(), ticket).await?;
     let status = if done.changed { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(QuoteView::new(&done.value, &instrument, desk.base_scale(&instrument), desk.clock.now()))))
+    Ok((
+        status,
+        Json(QuoteView::new(
+            &done.value,
+            &instrument,
+            (desk.base_scale(&instrument), desk.quote_scale(&instrument)),
+            desk.clock.now(),
+        )),
+    ))
 }
 
 /// One of the caller's quotes, with its state (`open`, `used`, `expired`).
@@ -128,7 +136,12 @@ pub async fn get_quote(
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "quote_not_found", "no such quote"))?;
     let instrument = state.desk.instrument(&quote.instrument)?;
-    Ok(Json(QuoteView::new(&quote, instrument, state.desk.base_scale(instrument), state.desk.clock.now())))
+    Ok(Json(QuoteView::new(
+        &quote,
+        instrument,
+        (state.desk.base_scale(instrument), state.desk.quote_scale(instrument)),
+        state.desk.clock.now(),
+    )))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

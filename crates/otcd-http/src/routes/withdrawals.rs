@@ -165,6 +165,52 @@ pub async fn set_destination_status(
     Ok(Json(destination_view(&destination)))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DestinationParams {
+    /// `approved`, `pending_review` or `rejected`.
+    status: Option<String>,
+    client_id: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Every client's destinations, newest first, by status (`pending_review`: the operator's review queue) and client.
+#[utoipa::path(get, path = "/v1/admin/destinations", tag = "settlement",
+    params(("status" = Option<String>, Query,), ("client_id" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
+    responses((status = 200, body = ListView<DestinationView>)))]
+pub async fn admin_destinations(
+    State(state): State<AppState>,
+    uri: Uri,
+    signed: Signed,
+) -> ApiResult<Json<ListView<DestinationView>>> {
+    admin(&signed)?;
+    let params: DestinationParams = parse_query(&uri)?;
+    let limit = page_limit(params.limit)?;
+    let status = params
+        .status
+        .map(|text| {
+            serde_json::from_value::<DestinationStatus>(serde_json::Value::String(text))
+                .map_err(|_| ApiError::invalid("status", "approved, pending_review or rejected"))
+        })
+        .transpose()?;
+    let items = state
+        .desk
+        .read(move |desk| {
+            desk.destinations()
+                .iter()
+                .rev()
+                .filter(|destination| status.is_none_or(|status| destination.status == status))
+                .filter(|destination| {
+                    params.client_id.as_ref().is_none_or(|client| destination.client_id.as_str() == client)
+                })
+                .take(limit)
+                .map(destination_view)
+                .collect()
+        })
+        .await?;
+    Ok(Json(ListView { items, next_cursor: None }))
+}
+
 /// Every withdrawal on the desk, newest first (operations view of settlement status).
 #[utoipa::path(get, path = "/v1/admin/withdrawals", tag = "settlement", responses((status = 200, body = ListView<WithdrawalView>)))]
 pub async fn admin_withdrawals(

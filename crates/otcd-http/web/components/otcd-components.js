@@ -8,13 +8,16 @@
 //   </script>
 //
 // Components authenticate with a short-lived session token (POST /v1/sessions, minted by the host application's
-// backend with its signed API key); they never see an API secret. Amounts are decimal strings from the API and are
-// displayed as given: no money is ever parsed into a JavaScript number.
+// backend with its signed API key); they never see an API secret. Amounts are decimal strings from the API, shown
+// at each asset's display precision with grouped thousands by string manipulation (./format.js): no money is ever
+// parsed into a JavaScript number.
 //
 // Elements: <otcd-rfq-ticket>, <otcd-price-ladder>, <otcd-trade-history>, <otcd-balances>, <otcd-kyc-status>.
 // Events (bubbling, composed): otcd-quote, otcd-order, otcd-error, otcd-session-expired.
 // Theme: CSS custom properties --otcd-font, --otcd-bg, --otcd-surface, --otcd-fg, --otcd-muted, --otcd-border,
 // --otcd-accent, --otcd-accent-fg, --otcd-buy, --otcd-sell, --otcd-firm, --otcd-indicative, --otcd-radius.
+
+import { formatAmount, formatDecimal, loadAssets } from "./format.js";
 
 const config = { baseUrl: "", token: null };
 const listeners = new Set();
@@ -177,6 +180,9 @@ const BASE_CSS = `
   --_indicative: var(--otcd-indicative, #e0a526);
   --_radius: var(--otcd-radius, 8px);
   display: block;
+  container-type: inline-size;
+  min-width: 0;
+  max-width: 100%;
   font-family: var(--_font);
   color: var(--_fg);
   background: var(--_surface);
@@ -260,7 +266,12 @@ class OtcdElement extends HTMLElement {
     }
     listeners.add(this.reconfigure);
     this.start();
+    // Display precisions per asset; once known, render again with them.
+    loadAssets(config.baseUrl).then(() => this.isConnected && this.assetsLoaded());
   }
+
+  /** Called once the catalog's display precisions are known. */
+  assetsLoaded() {}
 
   disconnectedCallback() {
     listeners.delete(this.reconfigure);
@@ -317,6 +328,11 @@ legend { font-size: 12px; color: var(--_muted); margin-bottom: 4px; padding: 0; 
 .actions { display: flex; gap: 8px; margin-top: 10px; }
 .actions button { flex: 1; }
 .fill { margin-top: 14px; border-left: 3px solid var(--_buy); padding: 8px 12px; background: var(--_bg); border-radius: 4px; }
+.quote dd.total { font-weight: 700; }
+@container (max-width: 380px) {
+  form { grid-template-columns: 1fr; }
+  .quote .price { font-size: 21px; }
+}
 `;
 
 class OtcdRfqTicket extends OtcdElement {
@@ -388,6 +404,10 @@ class OtcdRfqTicket extends OtcdElement {
         <dl>
           <dt>Side</dt><dd data-qside></dd>
           <dt>Quantity</dt><dd data-qqty></dd>
+          <dt>Price</dt><dd data-qprice></dd>
+          <dt>Total</dt><dd data-qtotal></dd>
+          <dt>Fee</dt><dd data-qfee></dd>
+          <dt data-qnetlabel>Net</dt><dd class="total" data-qnet></dd>
           <dt>Quote id</dt><dd data-qid></dd>
         </dl>
         <div class="countdown" role="progressbar" aria-label="Time left on the quote" aria-valuemin="0" aria-valuemax="100" data-bar><div></div></div>
@@ -501,10 +521,7 @@ class OtcdRfqTicket extends OtcdElement {
     const $ = (selector) => this.shadowRoot.querySelector(selector);
     this.quote = quote;
     $("[data-quote]").hidden = false;
-    $("[data-price]").textContent = `${quote.price} ${quote.instrument.split("-")[1] || ""}`;
-    $("[data-qside]").textContent = `${quote.side === "buy" ? "You buy" : "You sell"} ${quote.instrument.split("-")[0]}`;
-    $("[data-qside]").className = quote.side;
-    $("[data-qqty]").textContent = quote.quantity;
+    this.renderQuote();
     $("[data-qid]").textContent = quote.quote_id;
     const created = Date.parse(quote.created_at);
     const until = Date.parse(quote.valid_until);
@@ -528,6 +545,30 @@ class OtcdRfqTicket extends OtcdElement {
     this.timer = setInterval(tick, 200);
     tick();
     this.status("Quote received.");
+  }
+
+  /** The quote's figures: what the client gets and gives, at the assets' display precisions. */
+  renderQuote() {
+    const quote = this.quote;
+    if (!quote) return;
+    const $ = (selector) => this.shadowRoot.querySelector(selector);
+    const [base, quoteAsset = ""] = quote.instrument.split("-");
+    const asset = quote.quote_asset || quoteAsset;
+    const price = `${formatDecimal(quote.price)} ${quoteAsset}`;
+    $("[data-price]").textContent = price;
+    $("[data-qside]").textContent = `${quote.side === "buy" ? "You buy" : "You sell"} ${base}`;
+    $("[data-qside]").className = quote.side;
+    $("[data-qqty]").textContent = `${formatAmount(quote.quantity, base)} ${base}`;
+    $("[data-qprice]").textContent = `${price} per ${base}`;
+    const money = (text) => (text === undefined ? "—" : `${formatAmount(text, asset)} ${asset}`);
+    $("[data-qtotal]").textContent = money(quote.quote_amount);
+    $("[data-qfee]").textContent = `${money(quote.fee)}${quote.fee_bps && quote.fee_bps !== "0" ? ` (${quote.fee_bps} bps)` : ""}`;
+    $("[data-qnetlabel]").textContent = quote.side === "buy" ? "You pay" : "You receive";
+    $("[data-qnet]").textContent = money(quote.net);
+  }
+
+  assetsLoaded() {
+    this.renderQuote();
   }
 
   clearQuote(text) {
@@ -558,8 +599,9 @@ class OtcdRfqTicket extends OtcdElement {
     const fill = this.shadowRoot.querySelector("[data-fill]");
     fill.hidden = false;
     const filled = order.status === "filled" || order.status === "partially_filled";
+    const [base, quoteAsset = ""] = (order.instrument || "").split("-");
     fill.textContent = filled
-      ? `Order ${order.order_id} ${order.status.replace("_", " ")}: ${order.side} ${order.filled_quantity} ${order.instrument} at ${order.average_price}`
+      ? `Order ${order.order_id} ${order.status.replace("_", " ")}: ${order.side} ${formatAmount(order.filled_quantity, base)} ${base} at ${formatDecimal(order.average_price)} ${quoteAsset}`
       : `Order ${order.order_id} ${order.status.replace("_", " ")}`;
     this.status(filled ? "Trade done." : `Order ${order.status}.`);
     this.emit("otcd-order", order);
@@ -585,6 +627,11 @@ td.ask { color: var(--_sell); font-weight: 600; }
 .flash { animation: flash .6s ease-out; }
 @keyframes flash { from { background: color-mix(in srgb, var(--_accent) 35%, transparent); } to { background: transparent; } }
 .note { font-size: 12px; color: var(--_muted); margin: 8px 0 0; }
+@container (max-width: 400px) {
+  .head { flex-wrap: wrap; }
+  th, td { padding: 6px 4px; }
+  td.num { font-size: 13px; }
+}
 `;
 
 class OtcdPriceLadder extends OtcdElement {
@@ -608,7 +655,7 @@ class OtcdPriceLadder extends OtcdElement {
         <span class="asof" data-asof></span>
       </div>
       <table aria-labelledby="${id}-title">
-        <thead><tr><th scope="col">Quantity</th><th scope="col" class="num">Bid (you sell)</th><th scope="col" class="num">Ask (you buy)</th></tr></thead>
+        <thead><tr><th scope="col">Quantity (${esc(this.instrument.split("-")[0])})</th><th scope="col" class="num">Bid (you sell)</th><th scope="col" class="num">Ask (you buy)</th></tr></thead>
         <tbody data-rows><tr><td colspan="3" class="empty">Waiting for prices…</td></tr></tbody>
       </table>
       <p class="note" data-note></p>
@@ -635,7 +682,8 @@ class OtcdPriceLadder extends OtcdElement {
       const changed = before && (before.bid !== level.bid || before.ask !== level.ask);
       this.previous.set(key, level);
       const flash = changed ? " flash" : "";
-      return `<tr><td class="num">${esc(level.quantity)}</td><td class="num bid${flash}" data-bid>${esc(level.bid ?? "—")}</td><td class="num ask${flash}" data-ask>${esc(level.ask ?? "—")}</td></tr>`;
+      const base = this.instrument.split("-")[0];
+      return `<tr><td class="num">${esc(formatAmount(level.quantity, base))}</td><td class="num bid${flash}" data-bid title="${esc(level.bid ?? "")}">${esc(formatDecimal(level.bid))}</td><td class="num ask${flash}" data-ask title="${esc(level.ask ?? "")}">${esc(formatDecimal(level.ask))}</td></tr>`;
     });
     $("[data-rows]").innerHTML = rows.join("") || `<tr><td colspan="3" class="empty">No prices</td></tr>`;
     const top = message.levels[0];
@@ -648,7 +696,8 @@ class OtcdPriceLadder extends OtcdElement {
 // <otcd-trade-history limit="20">
 
 class OtcdTradeHistory extends OtcdElement {
-  static css = `caption { text-align: left; } .wrap { max-height: var(--otcd-history-height, 360px); overflow: auto; }`;
+  static css = `caption { text-align: left; } .wrap { max-height: var(--otcd-history-height, 360px); overflow: auto; }
+@container (max-width: 440px) { .wide-only { display: none; } td, th { padding: 6px 4px; font-size: 13px; } }`;
 
   start() {
     const id = this.uid;
@@ -656,13 +705,14 @@ class OtcdTradeHistory extends OtcdElement {
       <h2 id="${id}-title">Trade history</h2>
       <div class="wrap" tabindex="0" aria-labelledby="${id}-title">
         <table aria-labelledby="${id}-title">
-          <thead><tr><th scope="col">Time</th><th scope="col">Instrument</th><th scope="col">Side</th><th scope="col" class="num">Quantity</th><th scope="col" class="num">Price</th><th scope="col" class="num">Amount</th></tr></thead>
+          <thead><tr><th scope="col" class="wide-only">Time</th><th scope="col">Instrument</th><th scope="col">Side</th><th scope="col" class="num">Quantity</th><th scope="col" class="num wide-only">Price</th><th scope="col" class="num">Amount</th></tr></thead>
           <tbody data-rows><tr><td colspan="6" class="empty">Loading…</td></tr></tbody>
         </table>
       </div>
       <p class="error" role="alert" data-error></p>`;
     const refresh = () => this.refresh();
     refresh();
+    this.assetsLoaded = refresh;
     this.cleanups.push(subscribe({ channel: "trades" }, refresh));
     this.on(document, "otcd-order", refresh);
     this.every(15_000, refresh);
@@ -676,9 +726,9 @@ class OtcdTradeHistory extends OtcdElement {
       this.shadowRoot.querySelector("[data-rows]").innerHTML = items.length
         ? items
             .map(
-              (trade) => `<tr data-trade="${esc(trade.trade_id)}"><td>${esc(timeText(trade.executed_at))}</td><td>${esc(trade.instrument)}</td>
-                <td class="${trade.side === "buy" ? "buy" : "sell"}">${esc(trade.side)}</td><td class="num">${esc(trade.quantity)}</td>
-                <td class="num">${esc(trade.price)}</td><td class="num">${esc(trade.quote_amount)} ${esc(trade.quote_asset)}</td></tr>`,
+              (trade) => `<tr data-trade="${esc(trade.trade_id)}"><td class="wide-only">${esc(timeText(trade.executed_at))}</td><td>${esc(trade.instrument)}</td>
+                <td class="${trade.side === "buy" ? "buy" : "sell"}">${esc(trade.side)}</td><td class="num">${esc(formatAmount(trade.quantity, trade.instrument.split("-")[0]))}</td>
+                <td class="num wide-only">${esc(formatDecimal(trade.price))}</td><td class="num" title="${esc(trade.quote_amount)} ${esc(trade.quote_asset)}">${esc(formatAmount(trade.quote_amount, trade.quote_asset))} ${esc(trade.quote_asset)}</td></tr>`,
             )
             .join("")
         : `<tr><td colspan="6" class="empty">No trades yet</td></tr>`;
@@ -705,6 +755,7 @@ class OtcdBalances extends OtcdElement {
       <p class="error" role="alert" data-error></p>`;
     const refresh = () => this.refresh();
     refresh();
+    this.assetsLoaded = refresh;
     this.cleanups.push(subscribe({ channel: "balances" }, refresh));
     this.on(document, "otcd-order", refresh);
     this.every(30_000, refresh);
@@ -716,7 +767,7 @@ class OtcdBalances extends OtcdElement {
       this.shadowRoot.querySelector("[data-error]").textContent = "";
       this.shadowRoot.querySelector("[data-rows]").innerHTML = items.length
         ? items
-            .map((line) => `<tr><td>${esc(line.asset)}</td><td class="num" data-available="${esc(line.asset)}">${esc(line.available)}</td><td class="num muted">${esc(line.reserved)}</td></tr>`)
+            .map((line) => `<tr><td>${esc(line.asset)}</td><td class="num" data-available="${esc(line.asset)}" data-exact="${esc(line.available)}" title="${esc(line.available)}">${esc(formatAmount(line.available, line.asset))}</td><td class="num muted" title="${esc(line.reserved)}">${esc(formatAmount(line.reserved, line.asset))}</td></tr>`)
             .join("")
         : `<tr><td colspan="3" class="empty">No balances: fund your account to trade</td></tr>`;
     } catch (error) {

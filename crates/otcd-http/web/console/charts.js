@@ -107,11 +107,12 @@ export function divergingBars(element, rows, { label, width = element.clientWidt
 }
 
 /**
- * Stacked columns per time bucket: `buckets` = [{t, a: number, b: number}] (a = buys, b = sells), plus an
- * optional line series `line` (e.g. RFQs per bucket) on its own scale.
+ * Stacked columns per time bucket: `buckets` = [{t, a: number, b: number}] (a = buys, b = sells) on the right-hand
+ * USD axis, plus an optional line series `line` (e.g. RFQs per bucket) on its own left-hand axis, so a count of
+ * a few RFQs is not flattened against millions of USD.
  */
-export function flowChart(element, buckets, { label, width = element.clientWidth || 640, height = 180, line = null } = {}) {
-  const pad = { left: 8, right: 56, top: 10, bottom: 22 };
+export function flowChart(element, buckets, { label, width = element.clientWidth || 640, height = 180, line = null, lineUnit = "", barUnit = "" } = {}) {
+  const pad = { left: line ? 40 : 8, right: 56, top: 18, bottom: 22 };
   const max = Math.max(1, ...buckets.map((b) => b.a + b.b));
   const n = buckets.length;
   const slot = (width - pad.left - pad.right) / n;
@@ -128,12 +129,19 @@ export function flowChart(element, buckets, { label, width = element.clientWidth
     .join("");
   const grid = ticks(0, max, 3)
     .map((v) => `<line class="gridline" x1="${pad.left}" x2="${width - pad.right}" y1="${y(v)}" y2="${y(v)}"/><text class="axis" x="${width - pad.right + 6}" y="${y(v) + 4}">${esc(compact(v))}</text>`)
-    .join("");
+    .join("") + (barUnit ? `<text class="axis" x="${width - pad.right + 6}" y="10">${esc(barUnit)}</text>` : "");
   let lineSvg = "";
   if (line) {
-    const lmax = Math.max(1, ...line);
+    const lmax = Math.max(4, ...line);
     const ly = (v) => pad.top + (1 - v / lmax) * (height - pad.top - pad.bottom);
-    lineSvg = `<path class="rfq-line" d="${line.map((v, i) => `${i ? "L" : "M"}${(pad.left + i * slot + slot / 2).toFixed(1)},${ly(v).toFixed(1)}`).join("")}"/>`;
+    const cx = (i) => (pad.left + i * slot + slot / 2).toFixed(1);
+    const axis = ticks(0, lmax, 2)
+      .filter((v) => Number.isInteger(v))
+      .map((v) => `<text class="axis rfq-axis" x="${pad.left - 6}" y="${ly(v) + 4}" text-anchor="end">${v}</text>`)
+      .join("");
+    lineSvg = `${axis}<text class="axis rfq-axis" x="0" y="10">${esc(lineUnit)}</text>` +
+      `<path class="rfq-line" d="${line.map((v, i) => `${i ? "L" : "M"}${cx(i)},${ly(v).toFixed(1)}`).join("")}"/>` +
+      line.map((v, i) => (v ? `<circle class="rfq-dot" cx="${cx(i)}" cy="${ly(v).toFixed(1)}" r="2.5"><title>${v}</title></circle>` : "")).join("");
   }
   const times = [0, Math.floor(n / 2), n - 1]
     .map((i, k) => `<text class="axis" x="${pad.left + i * slot + slot / 2}" y="${height - 6}" text-anchor="${["start", "middle", "end"][k]}">${new Date(buckets[i].t).toLocaleTimeString([], { hour12: false, hour: "2-digit", minute: "2-digit" })}</text>`)

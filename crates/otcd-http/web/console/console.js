@@ -1,11 +1,15 @@
 // otcd operations console. Sign-in: the operator's key id and secret sign ONE request, POST /v1/sessions, in this
 // browser (WebCrypto HMAC-SHA256, or a small built-in implementation where WebCrypto is unavailable); the console
-// keeps only the resulting session token (sessionStorage) and uses it as a bearer token.
+// keeps only the resulting session token (sessionStorage) and uses it as a bearer token. The token stands for the
+// operator's key: every action is a request of that key, journaled with it as the actor, confirmed in a dialog
+// before it is sent. A read-only operator key (a desk key with `read` and no `admin`) signs in too: the console
+// then hides every action (and the desk would refuse them with 403).
 //
 // Money is shown as the API's decimal strings. Sums (P&L is summed by the server; notional traded here) use
 // BigInt fixed-point arithmetic, never floats; numbers are used only to place points on charts.
 
 import { priceChart, divergingBars, flowChart, meter, compact } from "/ui/console/charts.js";
+import { formatAmount, formatDecimal, loadAssets } from "/ui/components/format.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "otcd-console-session";
@@ -32,11 +36,9 @@ function fromUnits(units, scale) {
   return `${negative ? "-" : ""}${whole}${scale ? `.${digits.slice(-scale)}` : ""}`;
 }
 
-/** Thousands separators for a decimal string, without changing a digit. */
+/** Thousands separators for a decimal string, without changing a digit (format.js: string manipulation only). */
 function grouped(text) {
-  if (text == null) return "—";
-  const [whole, fraction] = String(text).split(".");
-  return whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + (fraction !== undefined ? `.${fraction}` : "");
+  return formatDecimal(text);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -120,8 +122,16 @@ async function signIn(keyId, secret) {
   });
   const answer = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(answer.detail || `sign-in refused (${response.status})`);
-  if (!answer.scopes.includes("admin")) throw new Error("this key is not an operator (admin) key");
-  return { token: answer.token, expiresAt: answer.expires_at, keyId };
+  const readOnly = !answer.scopes.includes("admin") && answer.client_id == null && answer.scopes.includes("read");
+  if (!answer.scopes.includes("admin") && !readOnly) {
+    throw new Error("this key is not an operator key (a desk key with the admin scope, or read for a read-only console)");
+  }
+  return { token: answer.token, expiresAt: answer.expires_at, keyId, scopes: answer.scopes };
+}
+
+/** Whether this operator may act (admin scope); sessions saved before scopes were kept were admin sessions. */
+function canAct() {
+  return Boolean(session) && (!session.scopes || session.scopes.includes("admin"));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -137,8 +147,324 @@ class HttpError extends Error {
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Actions: a confirmation dialog, then one request of the operator's key; a refusal is shown in the dialog.
+
+let toastTimer = null;
+
+function toast(text, bad = false) {
+  const element = $("toast");
+  element.textContent = text;
+  element.className = `toast${bad ? " bad" : ""}`;
+  element.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { element.hidden = true; }, 6_000);
+}
+
+function fieldHtml(field) {
+  const id = `action-field-${field.name}`;
+  const required = field.required ? " required" : "";
+  const label = `<label for="${id}">${esc(field.label)}${field.required ? "" : ' <span class="muted">(optional)</span>'}</label>`;
+  if (field.type === "textarea") {
+    return `${label}<textarea id="${id}" name="${esc(field.name)}" rows="3" maxlength="2000"${required}>${esc(field.value || "")}</textarea>`;
+  }
+  if (field.type === "select") {
+    const options = field.options.map((option) => `<option value="${esc(option)}" ${option === field.value ? "selected" : ""}>${esc(option)}</option>`).join("");
+    return `${label}<select id="${id}" name="${esc(field.name)}"${required}>${options}</select>`;
+  }
+  if (field.type === "checkboxes") {
+    const boxes = field.options
+      .map((option) => `<label><input type="checkbox" name="${esc(field.name)}" value="${esc(option)}" ${(field.value || []).includes(option) ? "checked" : ""}>${esc(option)}</label>`)
+      .join("");
+    return `<fieldset><legend class="muted small">${esc(field.label)}</legend>${boxes}</fieldset>`;
+  }
+  return `${label}<input id="${id}" name="${esc(field.name)}" value="${esc(field.value || "")}" autocomplete="off" spellcheck="false"${field.placeholder ? ` placeholder="${esc(field.placeholder)}"` : ""}${field.decimal ? ' inputmode="decimal"' : ""}${required}>`;
+}
+
+let pendingAction = null;
+
+/**
+ * Asks the operator to confirm an action; on Confirm runs `run(values)` (the request). A refusal keeps the dialog
+ * open with the desk's answer; success closes it, shows `done(answer)` and refreshes the panels.
+ */
+function confirmAction({ title, summary, fields = [], confirm = "Confirm", run, done }) {
+  if (!canAct()) return;
+  $("action-title").textContent = title;
+  $("action-summary").textContent = summary || "";
+  $("action-fields").innerHTML = fields.map(fieldHtml).join("");
+  $("action-key").textContent = session.keyId;
+  $("action-error").textContent = "";
+  $("action-confirm").textContent = confirm;
+  $("action-confirm").disabled = false;
+  pendingAction = { fields, run, done };
+  $("action-dialog").showModal();
+  const first = $("action-fields").querySelector("input, textarea, select");
+  (first || $("action-confirm")).focus();
+}
+
+function formValues(fields) {
+  const form = new FormData($("action-form"));
+  const values = {};
+  for (const field of fields) {
+    values[field.name] = field.type === "checkboxes" ? form.getAll(field.name) : String(form.get(field.name) ?? "").trim();
+  }
+  return values;
+}
+
+$("action-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!pendingAction) return;
+  const { fields, run, done } = pendingAction;
+  const values = formValues(fields);
+  const missing = fields.find((field) => field.required && !values[field.name]);
+  if (missing) {
+    $("action-error").textContent = `${missing.label}: required`;
+    return;
+  }
+  $("action-confirm").disabled = true;
+  $("action-error").textContent = "";
+  try {
+    const answer = await run(values);
+    pendingAction = null;
+    $("action-dialog").close();
+    const message = done ? done(answer, values) : "Done.";
+    if (message) toast(message);
+    refreshAfterAction();
+  } catch (error) {
+    $("action-error").textContent = `Refused: ${error.message}${error.code ? ` (${error.code})` : ""}`;
+    $("action-confirm").disabled = false;
+  }
+});
+
+// A closed dialog keeps nothing: a new key's secret, once shown, leaves the page.
+$("action-dialog").addEventListener("close", () => {
+  if (!$("action-dialog").open) $("action-fields").innerHTML = ""; // (unless the next dialog already opened)
+});
+
+$("action-cancel").addEventListener("click", () => {
+  pendingAction = null;
+  $("action-dialog").close();
+});
+
+function refreshAfterAction() {
+  for (const refresh of [refreshClients, refreshAlerts, refreshControls, refreshSettlementQueues, refreshKeys, refreshExposure]) {
+    refresh().catch((error) => console.warn("console refresh:", error.message));
+  }
+}
+
+/** A dialog that only shows something (a new key's secret), with one button. */
+function showOnce(title, html) {
+  $("action-title").textContent = title;
+  $("action-summary").textContent = "";
+  $("action-fields").innerHTML = html;
+  $("action-error").textContent = "";
+  $("action-confirm").textContent = "I have stored it";
+  $("action-confirm").disabled = false;
+  pendingAction = { fields: [], run: async () => null, done: () => "" };
+  $("action-dialog").showModal();
+  $("action-confirm").focus();
+}
+
+const path = (strings, ...values) => strings.reduce((out, part, i) => out + part + (i < values.length ? encodeURIComponent(values[i]) : ""), "");
+const decimalOrAbsent = (text) => (text === "" ? undefined : text);
+
+const ACTIONS = {
+  "kyc-approve": ({ client, name }) => confirmAction({
+    title: "Approve KYC",
+    summary: `Approve the KYC review of ${name} (${client}): the client may trade once this is recorded.`,
+    confirm: "Approve KYC",
+    run: () => send("PATCH", path`/v1/admin/clients/${client}`, { kyc_status: "approved" }),
+    done: () => `KYC approved for ${name}.`,
+  }),
+  "kyc-reject": ({ client, name }) => confirmAction({
+    title: "Reject KYC",
+    summary: `Reject the KYC review of ${name} (${client}): the client cannot trade.`,
+    confirm: "Reject KYC",
+    run: () => send("PATCH", path`/v1/admin/clients/${client}`, { kyc_status: "rejected" }),
+    done: () => `KYC rejected for ${name}.`,
+  }),
+  "screening-clear": ({ client, name }) => confirmAction({
+    title: "Record a screening decision",
+    summary: `Record that compliance reviewed the sanctions matches of ${name} (${client}) and clears the client. To refuse the client instead, reject its KYC.`,
+    confirm: "Clear the matches",
+    run: () => send("PATCH", path`/v1/admin/clients/${client}`, { screening_decision: "cleared" }),
+    done: () => `Screening cleared for ${name}.`,
+  }),
+  tier: ({ client, name, tier }) => confirmAction({
+    title: "Change tier",
+    summary: `The tier sets ${name}'s spread and notional limits (per trade and per day).`,
+    fields: [{ name: "tier", label: "Tier", type: "select", options: [...state.tiers.keys()], value: tier, required: true }],
+    confirm: "Change tier",
+    run: (values) => send("PATCH", path`/v1/admin/clients/${client}`, { tier: values.tier }),
+    done: (_, values) => `${name} is now on tier ${values.tier}.`,
+  }),
+  "alert-assign": ({ alert }) => confirmAction({
+    title: `Assign alert ${alert}`,
+    summary: "Who works the case; it moves to investigating.",
+    fields: [{ name: "assignee", label: "Assignee", required: true, value: session.keyId }, { name: "note", label: "Note", type: "textarea" }],
+    confirm: "Assign",
+    run: (values) => send("PATCH", path`/v1/admin/alerts/${alert}`, { assignee: values.assignee, status: "investigating", ...(values.note ? { note: values.note } : {}) }),
+    done: (_, values) => `Alert ${alert} assigned to ${values.assignee}.`,
+  }),
+  "alert-escalate": ({ alert }) => confirmAction({
+    title: `Escalate alert ${alert}`,
+    summary: "Hand the case up (to the MLRO): say why.",
+    fields: [{ name: "note", label: "Note", type: "textarea", required: true }],
+    confirm: "Escalate",
+    run: (values) => send("PATCH", path`/v1/admin/alerts/${alert}`, { status: "escalated", note: values.note }),
+    done: () => `Alert ${alert} escalated.`,
+  }),
+  "alert-close": ({ alert }) => confirmAction({
+    title: `Close alert ${alert}`,
+    summary: "Close the case with the reason it needs no further action.",
+    fields: [{ name: "note", label: "Note", type: "textarea", required: true }],
+    confirm: "Close the case",
+    run: (values) => send("PATCH", path`/v1/admin/alerts/${alert}`, { status: "closed", note: values.note }),
+    done: () => `Alert ${alert} closed.`,
+  }),
+  "kill-switch": () => {
+    const engaged = Boolean(state.killSwitch && state.killSwitch.engaged);
+    confirmAction({
+      title: engaged ? "Release the kill switch" : "Engage the kill switch",
+      summary: engaged
+        ? "Firm quotes and trading resume on every instrument that is not halted."
+        : "Stops ALL firm quotes and trading on the desk at once, for every client, until released.",
+      fields: engaged ? [] : [{ name: "reason", label: "Reason", required: true }],
+      confirm: engaged ? "Release" : "Engage kill switch",
+      run: (values) => send("PUT", "/v1/admin/desk/kill-switch", engaged ? { engaged: false } : { engaged: true, reason: values.reason }),
+      done: () => (engaged ? "Kill switch released: trading resumes." : "Kill switch engaged: trading stopped."),
+    });
+  },
+  halt: ({ instrument }) => confirmAction({
+    title: `Halt ${instrument}`,
+    summary: `No firm quotes or trades on ${instrument} until it is resumed; resting orders wait.`,
+    fields: [{ name: "reason", label: "Reason", required: true }],
+    confirm: `Halt ${instrument}`,
+    run: (values) => send("PUT", path`/v1/admin/instruments/${instrument}`, { halted: true, reason: values.reason }),
+    done: () => `${instrument} halted.`,
+  }),
+  resume: ({ instrument }) => confirmAction({
+    title: `Resume ${instrument}`,
+    summary: `Firm quotes and trading on ${instrument} resume.`,
+    confirm: `Resume ${instrument}`,
+    run: () => send("PUT", path`/v1/admin/instruments/${instrument}`, { halted: false }),
+    done: () => `${instrument} resumed.`,
+  }),
+  limit: ({ asset, short, long }) => confirmAction({
+    title: `Desk position limits: ${asset}`,
+    summary: `How short and how long the desk may go in ${asset}, in ${asset}; empty means no limit. Trades that would pass a limit are refused.`,
+    fields: [
+      { name: "short_max", label: `Short max (${asset})`, value: short, decimal: true },
+      { name: "long_max", label: `Long max (${asset})`, value: long, decimal: true },
+    ],
+    confirm: "Set limits",
+    run: (values) => send("PUT", path`/v1/admin/desk/position-limits/${asset}`, { short_max: decimalOrAbsent(values.short_max), long_max: decimalOrAbsent(values.long_max) }),
+    done: () => `Position limits of ${asset} set.`,
+  }),
+  skew: ({ asset }) => confirmAction({
+    title: `Inventory skew: ${asset}`,
+    summary: `Shade prices by the desk's ${asset} position: basis points per whole ${asset} held, capped either way ("0" turns skew off).`,
+    fields: [
+      { name: "bps_per_unit", label: `bps per 1 ${asset}`, required: true, decimal: true, value: "0" },
+      { name: "max_bps", label: "Cap (bps)", required: true, decimal: true, value: "0" },
+    ],
+    confirm: "Set skew",
+    run: (values) => send("PUT", path`/v1/admin/skew/${asset}`, { bps_per_unit: values.bps_per_unit, max_bps: values.max_bps }),
+    done: () => `Skew of ${asset} set.`,
+  }),
+  "manual-price": () => confirmAction({
+    title: "Manual reference price",
+    summary: "A bid and ask from the desk itself (venue \"manual\"), fresh as of now, unlimited depth; it ages like any venue book. Prices in the quote asset.",
+    fields: [
+      { name: "instrument", label: "Instrument", type: "select", options: state.instruments, value: state.priceInstrument, required: true },
+      { name: "bid", label: "Bid", required: true, decimal: true },
+      { name: "ask", label: "Ask", required: true, decimal: true },
+    ],
+    confirm: "Publish price",
+    run: (values) => send("PUT", path`/v1/admin/market/${values.instrument}`, { bid: values.bid, ask: values.ask }),
+    done: (_, values) => `Manual price of ${values.instrument} published.`,
+  }),
+  "destination-approve": ({ destination, client }) => confirmAction({
+    title: "Approve destination",
+    summary: `Approve withdrawal destination ${destination} of ${client}: withdrawals to it may proceed.`,
+    confirm: "Approve destination",
+    run: () => send("PATCH", path`/v1/admin/destinations/${destination}`, { status: "approved" }),
+    done: () => `Destination ${destination} approved.`,
+  }),
+  "destination-reject": ({ destination, client }) => confirmAction({
+    title: "Reject destination",
+    summary: `Reject withdrawal destination ${destination} of ${client}: withdrawals to it are refused.`,
+    confirm: "Reject destination",
+    run: () => send("PATCH", path`/v1/admin/destinations/${destination}`, { status: "rejected" }),
+    done: () => `Destination ${destination} rejected.`,
+  }),
+  "top-up-approve": ({ topup, amount }) => confirmAction({
+    title: "Approve hot-wallet top-up",
+    summary: `Move ${amount} from cold to hot storage (top-up ${topup}).`,
+    confirm: "Approve top-up",
+    run: () => send("POST", path`/v1/admin/custody/top-ups/${topup}/approve`),
+    done: () => `Top-up ${topup} approved.`,
+  }),
+  "net-settlement": () => confirmAction({
+    title: "Run a net settlement cycle",
+    summary: "Every credit client's obligations per asset since the last cycle become one settlement instruction each.",
+    confirm: "Run the cycle",
+    run: () => send("POST", "/v1/admin/settlements/run"),
+    done: (answer) => `Net settlement: ${answer.items.length} instruction${answer.items.length === 1 ? "" : "s"} issued.`,
+  }),
+  "key-create": () => {
+    const owner = $("keys-owner").value;
+    const scopes = owner ? ["read", "trade", "withdraw"] : ["read", "admin"];
+    confirmAction({
+      title: owner ? `New API key for ${owner}` : "New desk (operator) key",
+      summary: owner
+        ? "An HMAC key for the client's systems. Its secret is shown once, right after."
+        : "An operator key. With admin it may act; with read only it is a read-only operator (the console hides every action). Its secret is shown once.",
+      fields: [{ name: "scopes", label: "Scopes", type: "checkboxes", options: scopes, value: owner ? ["read", "trade"] : ["read"] }],
+      confirm: "Create key",
+      run: (values) => {
+        if (!values.scopes.length) throw new Error("choose at least one scope");
+        const body = { scopes: values.scopes, algorithm: "hmac" };
+        return send("POST", owner ? path`/v1/admin/clients/${owner}/keys` : "/v1/admin/keys", body);
+      },
+      done: (answer) => {
+        setTimeout(() => showOnce(`Key ${answer.key_id} created`, `<p>Store the secret now: the desk keeps only what verifies it and will never show it again.</p>
+          <p class="muted small">key_id</p><div class="secret" data-new-key-id>${esc(answer.key_id)}</div>
+          <p class="muted small">secret</p><div class="secret" data-new-secret>${esc(answer.secret)}</div>`), 0);
+        return `Key ${answer.key_id} created.`;
+      },
+    });
+  },
+  "key-revoke": ({ key }) => confirmAction({
+    title: `Revoke key ${key}`,
+    summary: "Requests signed with it are refused from the next request on, and its session tokens end at once.",
+    confirm: "Revoke key",
+    run: () => send("DELETE", path`/v1/admin/keys/${key}`),
+    done: () => `Key ${key} revoked.`,
+  }),
+};
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-action]");
+  if (!button || !ACTIONS[button.dataset.action]) return;
+  ACTIONS[button.dataset.action]({ ...button.dataset });
+});
+
+/** A small action button (hidden for a read-only key). */
+function actionButton(action, label, data = {}) {
+  const attributes = Object.entries(data).map(([name, value]) => ` data-${name}="${esc(value)}"`).join("");
+  return `<button type="button" data-action="${action}"${attributes}>${esc(label)}</button>`;
+}
+
 async function api(path) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${session.token}` } });
+  return send("GET", path);
+}
+
+/** A request with the session token (the operator's key); resolves to the JSON answer, rejects with HttpError. */
+async function send(method, path, payload) {
+  const headers = { Authorization: `Bearer ${session.token}` };
+  if (payload !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: payload === undefined ? undefined : JSON.stringify(payload) });
   const body = await response.json().catch(() => ({}));
   if (response.status === 401) {
     signOut("Your session ended: sign in again.");
@@ -178,6 +504,8 @@ async function refreshControls() {
   try {
     const controls = await api("/v1/admin/trading");
     state.limits = new Map((controls.position_limits || []).map((limit) => [limit.asset, limit]));
+    state.killSwitch = controls.kill_switch;
+    renderControls(controls);
     const halted = (controls.instruments || []).filter((control) => control.halted);
     if (controls.kill_switch && controls.kill_switch.engaged) {
       pill.textContent = `KILL SWITCH ENGAGED${controls.kill_switch.reason ? `: ${controls.kill_switch.reason}` : ""}`;
@@ -199,17 +527,47 @@ async function refreshControls() {
   }
 }
 
+function renderControls(controls) {
+  const engaged = Boolean(controls.kill_switch && controls.kill_switch.engaged);
+  const button = $("kill-switch");
+  button.textContent = engaged ? "Release kill switch" : "Engage kill switch";
+  button.classList.toggle("engaged", engaged);
+  const byInstrument = new Map((controls.instruments || []).map((control) => [control.instrument, control]));
+  const symbols = state.instruments.length ? state.instruments : [...byInstrument.keys()];
+  $("instrument-controls").innerHTML = symbols
+    .map((symbol) => {
+      const control = byInstrument.get(symbol) || {};
+      const halted = Boolean(control.halted);
+      return `<tr data-instrument="${esc(symbol)}"><td>${esc(symbol)}</td>
+        <td>${halted ? `<span class="tag bad">halted</span> <span class="muted small">${esc(control.reason || "")}</span>` : `<span class="tag ok">trading</span>`}</td>
+        <td class="act">${halted ? actionButton("resume", "Resume", { instrument: symbol }) : actionButton("halt", "Halt", { instrument: symbol })}</td></tr>`;
+    })
+    .join("");
+  const positions = state.positions || [];
+  $("limit-controls").innerHTML = positions
+    .map((line) => {
+      const limit = state.limits.get(line.asset) || {};
+      return `<tr data-asset="${esc(line.asset)}"><td>${esc(line.asset)}</td><td class="num" title="${esc(line.position)}">${esc(formatAmount(line.position, line.asset))}</td>
+        <td class="num">${esc(limit.short_max == null ? "none" : formatAmount(limit.short_max, line.asset))}</td>
+        <td class="num">${esc(limit.long_max == null ? "none" : formatAmount(limit.long_max, line.asset))}</td>
+        <td class="num">${esc(line.skew_bps)}</td>
+        <td class="act">${actionButton("limit", "Limits…", { asset: line.asset, short: limit.short_max ?? "", long: limit.long_max ?? "" })}${actionButton("skew", "Skew…", { asset: line.asset })}</td></tr>`;
+    })
+    .join("");
+}
+
 async function refreshExposure() {
   const [exposure, positions] = await Promise.all([api("/v1/admin/desk/exposure"), api("/v1/admin/desk/positions")]);
   const skew = new Map(positions.items.map((line) => [line.asset, line.skew_bps]));
+  state.positions = positions.items;
   $("kpi-pnl").textContent = grouped(exposure.net_value_usd);
   $("kpi-pnl").className = `kpi-value ${exposure.net_value_usd.startsWith("-") ? "neg" : "pos"}`;
   $("kpi-gross").textContent = grouped(exposure.gross_value_usd);
   $("positions").innerHTML = exposure.items
     .map(
-      (line) => `<tr><td>${esc(line.asset)}</td><td class="num ${line.position.startsWith("-") ? "neg" : ""}">${esc(grouped(line.position))}</td>
+      (line) => `<tr><td>${esc(line.asset)}</td><td class="num ${line.position.startsWith("-") ? "neg" : ""}" title="${esc(line.position)}">${esc(formatAmount(line.position, line.asset))}</td>
         <td class="num">${esc(line.value_usd === null ? "—" : grouped(line.value_usd))}</td><td class="num">${esc(skew.get(line.asset) ?? "0")}</td>
-        <td class="num muted">${esc(limitText(state.limits && state.limits.get(line.asset)))}</td></tr>`,
+        <td class="num muted">${esc(limitText(state.limits && state.limits.get(line.asset), line.asset))}</td></tr>`,
     )
     .join("");
   divergingBars(
@@ -219,9 +577,10 @@ async function refreshExposure() {
   );
 }
 
-function limitText(limit) {
+function limitText(limit, asset) {
   if (!limit || (limit.short_max == null && limit.long_max == null)) return "none";
-  return `${limit.short_max == null ? "∞" : grouped(limit.short_max)} / ${limit.long_max == null ? "∞" : grouped(limit.long_max)}`;
+  const amount = (text) => (text == null ? "∞" : formatAmount(text, asset));
+  return `${amount(limit.short_max)} / ${amount(limit.long_max)}`;
 }
 
 async function refreshPrice() {
@@ -257,7 +616,7 @@ async function refreshTrades() {
         .map(
           (trade) => `<tr data-trade="${esc(trade.trade_id)}"><td>${esc(new Date(trade.executed_at).toLocaleTimeString([], { hour12: false }))}</td><td class="mono">${esc(trade.trade_id)}</td>
           <td>${esc(trade.client_name)} <span class="muted">${esc(trade.client_id)}</span></td><td>${esc(trade.instrument)}</td>
-          <td class="${trade.side === "buy" ? "pos" : "neg"}">${esc(trade.side)}</td><td class="num">${esc(trade.quantity)}</td><td class="num">${esc(grouped(trade.price))}</td>
+          <td class="${trade.side === "buy" ? "pos" : "neg"}">${esc(trade.side)}</td><td class="num">${esc(formatAmount(trade.quantity, trade.instrument.split("-")[0]))}</td><td class="num">${esc(grouped(trade.price))}</td>
           <td class="num">${esc(trade.notional_usd === null ? "—" : grouped(trade.notional_usd))}</td></tr>`,
         )
         .join("")
@@ -275,8 +634,10 @@ async function refreshTrades() {
     else buckets[index].b += value;
   }
   flowChart($("flow-chart"), buckets, {
-    label: "USD notional traded per minute over the last 30 minutes, buys and sells, with RFQs per minute",
+    label: "USD notional traded per minute over the last 30 minutes (valued at execution), buys and sells, with RFQs per minute on their own axis",
     line: rfqLine(start, minute),
+    lineUnit: "RFQs",
+    barUnit: "USD",
   });
 }
 
@@ -330,11 +691,66 @@ async function refreshClients() {
             <td>${esc(client.tier)}</td><td class="num">${esc(tier.spread_bps ?? "—")}</td>
             <td class="num">${esc(tier.trade_notional_usd_max ? grouped(tier.trade_notional_usd_max) : "none")}</td>
             <td class="num">${esc(tier.daily_notional_usd_max ? grouped(tier.daily_notional_usd_max) : "none")}</td>
-            <td>${esc(client.settlement)}${client.credit_limit_usd ? ` <span class="muted small">limit ${esc(grouped(client.credit_limit_usd))}</span>` : ""}</td></tr>`;
+            <td>${esc(client.settlement)}${client.credit_limit_usd ? ` <span class="muted small">limit ${esc(grouped(client.credit_limit_usd))}</span>` : ""}</td>
+            <td class="act">${clientActions(client, screening)}</td></tr>`;
         })
         .join("")
-    : `<tr><td colspan="9" class="empty">No clients yet</td></tr>`;
+    : `<tr><td colspan="10" class="empty">No clients yet</td></tr>`;
+  const owner = $("keys-owner");
+  const chosen = owner.value;
+  owner.innerHTML = `<option value="">desk (operator) keys</option>${items.map((client) => `<option value="${esc(client.client_id)}" ${client.client_id === chosen ? "selected" : ""}>${esc(client.name)} (${esc(client.client_id)})</option>`).join("")}`;
   await refreshCredit(items.filter((client) => client.settlement === "credit"));
+}
+
+function clientActions(client, screening) {
+  const data = { client: client.client_id, name: client.name };
+  const buttons = [];
+  if (client.kyc_status !== "approved") buttons.push(actionButton("kyc-approve", "Approve KYC", data));
+  if (client.kyc_status !== "rejected") buttons.push(actionButton("kyc-reject", "Reject KYC", data));
+  if (screening !== "clear") buttons.push(actionButton("screening-clear", "Clear screening", data));
+  buttons.push(actionButton("tier", "Tier…", { ...data, tier: client.tier }));
+  return buttons.join("");
+}
+
+async function refreshKeys() {
+  const owner = $("keys-owner").value;
+  await optionalList(
+    `/v1/admin/keys?limit=50${owner ? `&client_id=${encodeURIComponent(owner)}` : ""}`,
+    $("keys"),
+    (items) => `<div class="scroll short"><table class="compact"><thead><tr><th scope="col">Key</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">State</th><th scope="col" class="act">Actions</th></tr></thead><tbody>${items
+      .map((key) => `<tr data-key="${esc(key.key_id)}"><td class="mono">${esc(key.key_id)}${key.key_id === session.keyId ? ' <span class="muted">(you)</span>' : ""}</td><td>${esc(key.scopes.join(", "))}</td>
+        <td class="small">${esc(shortTime(key.created_at))}</td><td>${key.revoked_at ? `<span class="tag bad">revoked</span>` : `<span class="tag ok">active</span>`}</td>
+        <td class="act">${key.revoked_at ? "" : actionButton("key-revoke", "Revoke", { key: key.key_id })}</td></tr>`)
+      .join("")}</tbody></table></div>`,
+    "Keys appear here once the desk serves",
+    "No keys",
+  );
+}
+
+async function refreshSettlementQueues() {
+  await optionalList(
+    "/v1/admin/destinations?status=pending_review&limit=50",
+    $("destinations"),
+    (items) => `<table class="compact"><thead><tr><th scope="col">Destination</th><th scope="col">Client</th><th scope="col">Address</th><th scope="col" class="act">Actions</th></tr></thead><tbody>${items
+      .map((destination) => `<tr data-destination="${esc(destination.destination_id)}"><td class="mono">${esc(destination.destination_id)} <span class="muted">${esc(destination.asset)} · ${esc(destination.network)}</span></td>
+        <td class="mono">${esc(destination.client_id)}</td><td class="mono small">${esc(destination.address)}</td>
+        <td class="act">${actionButton("destination-approve", "Approve", { destination: destination.destination_id, client: destination.client_id })}${actionButton("destination-reject", "Reject", { destination: destination.destination_id, client: destination.client_id })}</td></tr>`)
+      .join("")}</tbody></table>`,
+    "Destinations under review appear here once the desk serves",
+    "No destination waits for review",
+  );
+  try {
+    const custody = await api("/v1/admin/custody");
+    const waiting = (custody.top_ups || []).filter((topUp) => topUp.status === "awaiting_approval");
+    $("top-ups").innerHTML = waiting.length
+      ? `<table class="compact"><tbody>${waiting
+          .map((topUp) => `<tr data-top-up="${esc(topUp.top_up_id)}"><td class="mono">${esc(topUp.top_up_id)}</td><td class="num">${esc(formatAmount(topUp.amount, topUp.asset))} ${esc(topUp.asset)}</td>
+            <td class="small muted">${esc(shortTime(topUp.requested_at))}</td><td class="act">${actionButton("top-up-approve", "Approve", { topup: topUp.top_up_id, amount: `${topUp.amount} ${topUp.asset}` })}</td></tr>`)
+          .join("")}</tbody></table>`
+      : `<div class="empty">No top-up waits for approval</div>`;
+  } catch (error) {
+    if (error.status !== 401) $("top-ups").innerHTML = `<div class="error">${esc(error.message)}</div>`;
+  }
 }
 
 async function refreshCredit(creditClients) {
@@ -376,8 +792,38 @@ const ALERT_KINDS = {
   sanctions_address: ["bad", "sanctions: address"],
   structuring: ["warn", "structuring"],
   rapid_in_and_out: ["warn", "rapid in and out"],
+  velocity: ["warn", "velocity"],
 };
-const CASE_STATUS = { open: "bad", investigating: "warn", closed: "ok" };
+const CASE_STATUS = { open: "bad", investigating: "warn", escalated: "bad", closed: "ok" };
+
+/** A window in seconds for people: "24 h", "2 days", "10 min". */
+function seconds(value) {
+  const s = Number(value);
+  if (!Number.isFinite(s)) return String(value ?? "");
+  if (s >= 172_800 && s % 86_400 === 0) return `${s / 86_400} days`;
+  if (s >= 3_600 && s % 3_600 === 0) return `${s / 3_600} h`;
+  if (s >= 60 && s % 60 === 0) return `${s / 60} min`;
+  return `${s} s`;
+}
+
+/** An alert's structured `details` as a short list of labelled facts (amounts at their assets' precision). */
+function alertFacts(details) {
+  if (!details) return "";
+  const rows = [];
+  const usd = (text) => `${formatAmount(text, "USD")} USD`;
+  if (details.window_seconds !== undefined) rows.push(["window", seconds(details.window_seconds)]);
+  if (details.amount !== undefined) rows.push(["amount", `${formatAmount(details.amount, details.asset)} ${details.asset}`]);
+  if (details.destination_id) rows.push(["destination", `${details.destination_id}, registered ${shortTime(details.destination_registered_at)}`]);
+  if (details.deposit_reference) rows.push(["after deposit", details.deposit_reference]);
+  if (details.trade_id) rows.push(["and trade", details.trade_id]);
+  if (details.threshold_usd !== undefined) rows.push(["threshold", `${usd(details.threshold_usd)} (from ${details.floor_percent}%)`]);
+  for (const deposit of details.deposits || []) {
+    rows.push([`deposit ${deposit.reference}`, `${formatAmount(deposit.amount, deposit.asset)} ${deposit.asset} (${usd(deposit.value_usd)})`]);
+  }
+  if (details.traded_usd !== undefined) rows.push(["traded in window", usd(details.traded_usd)]);
+  if (details.baseline_usd !== undefined) rows.push(["baseline per window", `${usd(details.baseline_usd)} (×${details.multiple} triggers)`]);
+  return `<dl class="facts">${rows.map(([name, value]) => `<dt>${esc(name)}</dt><dd>${esc(value)}</dd>`).join("")}</dl>`;
+}
 
 async function refreshAlerts() {
   await optionalList(
@@ -385,12 +831,19 @@ async function refreshAlerts() {
     $("alerts"),
     (items) => {
       const open = items.filter((alert) => alert.status !== "closed").length;
-      return `<p class="small muted">${open} open of the latest ${items.length}</p><div class="scroll short"><table class="compact"><thead><tr><th scope="col">Time</th><th scope="col">Kind</th><th scope="col">Client</th><th scope="col">Evidence</th><th scope="col">Case</th></tr></thead><tbody>${items
+      return `<p class="small muted">${open} open of the latest ${items.length}</p><div class="scroll short"><table class="compact"><thead><tr><th scope="col">Time</th><th scope="col">Kind</th><th scope="col">Client</th><th scope="col">Evidence</th><th scope="col">Case</th><th scope="col" class="act">Actions</th></tr></thead><tbody>${items
         .map((alert) => {
           const [level, label] = ALERT_KINDS[alert.kind] || ["warn", alert.kind || "alert"];
-          return `<tr><td class="small">${esc(shortTime(alert.created_at))}</td><td><span class="tag ${level}">${esc(label)}</span></td>
-            <td class="mono">${esc(alert.client_id || "—")}</td><td class="small">${esc(alert.evidence || "")}</td>
-            <td><span class="tag ${CASE_STATUS[alert.status] || "warn"}">${esc(alert.status || "open")}</span></td></tr>`;
+          const lastNote = (alert.notes || []).at(-1);
+          const data = { alert: alert.alert_id };
+          const actions = alert.status === "closed"
+            ? ""
+            : actionButton("alert-assign", "Assign…", data) + (alert.status === "escalated" ? "" : actionButton("alert-escalate", "Escalate…", data)) + actionButton("alert-close", "Close…", data);
+          return `<tr data-alert="${esc(alert.alert_id)}"><td class="small">${esc(shortTime(alert.created_at))}</td><td><span class="tag ${level}">${esc(label)}</span></td>
+            <td class="mono">${esc(alert.client_id || "—")}</td><td class="small evidence">${esc(alert.evidence || "")}${alertFacts(alert.details)}</td>
+            <td><span class="tag ${CASE_STATUS[alert.status] || "warn"}" data-status>${esc(alert.status || "open")}</span>${alert.assignee ? `<div class="small muted">${esc(alert.assignee)}</div>` : ""}
+            ${lastNote ? `<div class="small muted" data-note title="${esc(lastNote.by || "")}">“${esc(lastNote.text)}” — ${esc(lastNote.by || "")}</div>` : ""}</td>
+            <td class="act">${actions}</td></tr>`;
         })
         .join("")}</tbody></table></div>`;
     },
@@ -409,7 +862,7 @@ async function refreshWithdrawals() {
       `<div class="scroll short"><table class="compact"><thead><tr><th scope="col">Time</th><th scope="col">Withdrawal</th><th scope="col" class="num">Amount</th><th scope="col">Status</th><th scope="col">Reference</th></tr></thead><tbody>${items
         .map(
           (w) => `<tr><td class="small">${esc(shortTime(w.created_at))}</td><td class="mono">${esc(w.withdrawal_id)}${w.client_id ? ` <span class="muted">${esc(w.client_id)}</span>` : ""}</td>
-            <td class="num">${esc(w.amount)} ${esc(w.asset)}</td><td><span class="tag ${WITHDRAWAL_STATUS[w.status] || "warn"}">${esc(w.status)}</span></td>
+            <td class="num" title="${esc(w.amount)}">${esc(formatAmount(w.amount, w.asset))} ${esc(w.asset)}</td><td><span class="tag ${WITHDRAWAL_STATUS[w.status] || "warn"}">${esc(w.status)}</span></td>
             <td class="small muted">${esc(w.failure_reason || w.external_reference || "")}</td></tr>`,
         )
         .join("")}</tbody></table></div>`,
@@ -492,8 +945,11 @@ function startConsole() {
   $("signin").hidden = true;
   $("app").hidden = false;
   $("operator").textContent = session.keyId;
+  document.body.classList.toggle("readonly", !canAct());
+  $("readonly-pill").hidden = canAct();
   refreshHealth();
   loadInstruments().catch(() => {});
+  loadAssets("");
   every(5_000, refreshControls);
   every(2_000, refreshExposure);
   every(1_000, refreshPrice);
@@ -502,6 +958,8 @@ function startConsole() {
   every(10_000, refreshClients);
   every(15_000, refreshAlerts);
   every(15_000, refreshWithdrawals);
+  every(15_000, refreshSettlementQueues);
+  every(30_000, refreshKeys);
   every(15_000, refreshReconciliation);
   every(5_000, async () => refreshHealth());
   verifyAudit();
@@ -509,6 +967,8 @@ function startConsole() {
 
 function signOut(message) {
   for (const timer of timers.splice(0)) clearInterval(timer);
+  pendingAction = null;
+  if ($("action-dialog").open) $("action-dialog").close();
   session = null;
   sessionStorage.removeItem(TOKEN_KEY);
   $("app").hidden = true;
@@ -536,6 +996,7 @@ $("signin-form").addEventListener("submit", async (event) => {
 });
 
 $("signout").addEventListener("click", () => signOut(""));
+$("keys-owner").addEventListener("change", () => refreshKeys().catch(() => {}));
 $("verify").addEventListener("click", verifyAudit);
 $("price-instrument").addEventListener("change", (event) => {
   state.priceInstrument = event.target.value;

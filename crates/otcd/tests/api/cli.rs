@@ -2,7 +2,7 @@
 //! times, `otcd sign` refusing what the server could not verify, one-line errors, and a busy port found before a
 //! desk is created.
 
-use otcd_testkit::process::{run_otcd_in, TestDesk};
+use otcd_testkit::process::{otcd_binary, run_otcd_in, TestDesk};
 use std::path::Path;
 use std::process::Output;
 
@@ -90,4 +90,29 @@ fn a_busy_port_is_found_before_a_desk_is_created() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains(&format!("cannot listen on {address}")), "{}", stderr(&output));
     assert!(!cwd.path().join("demo").join("journal").exists(), "no desk was created");
+}
+
+#[test]
+fn progress_is_drawn_on_a_terminal_and_nowhere_else() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data_dir = cwd.path().join("otcd-data");
+    desk_in(&data_dir);
+    let export = cwd.path().join("bundle.jsonl");
+    let export = export.to_str().unwrap();
+    let commands: [&[&str]; 3] =
+        [&["verify"], &["report", "trades"], &["audit-export", "--from", "2020-01-01", "--to", "now", "--out", export]];
+    for arguments in commands {
+        let piped = run_otcd_in(arguments, cwd.path(), &[]);
+        assert!(piped.status.success(), "{arguments:?}: {}", stderr(&piped));
+        assert!(!stderr(&piped).contains("the journal ["), "no bar without a terminal: {}", stderr(&piped));
+    }
+    // Under a pseudo-terminal (util-linux `script`), the bar is drawn on stderr.
+    let command = format!("{} verify --data-dir {}", otcd_binary().display(), data_dir.display());
+    let Ok(output) = std::process::Command::new("script").args(["-qec", &command, "/dev/null"]).output() else {
+        eprintln!("SKIPPED (the terminal half): util-linux `script` is not installed");
+        return;
+    };
+    let seen = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{seen}");
+    assert!(seen.contains("verifying the journal [") && seen.contains("journal intact"), "{seen}");
 }

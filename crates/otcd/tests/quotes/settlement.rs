@@ -199,6 +199,51 @@ fn structuring_deposits_raise_an_alert_with_their_evidence() {
     assert_eq!(items.len(), 1, "{alerts}");
     assert_eq!(items[0]["kind"], json!("structuring"), "{alerts}");
     assert!(text(&items[0]["evidence"]).contains("cash-2"), "{alerts}");
+    // For people: dollars and hours; as values: full-scale decimal strings and seconds.
+    let evidence = text(&items[0]["evidence"]);
+    assert!(
+        evidence.starts_with("3 deposits within 24 h, each worth between 80% of and below USD 10,000.00"),
+        "{evidence}"
+    );
+    assert!(evidence.contains("cash-2 of 9,900 USD (USD 9,900.00)"), "{evidence}");
+    let details = &items[0]["details"];
+    assert_eq!(details["window_seconds"], json!(86_400), "{details}");
+    assert_eq!(details["threshold_usd"], json!("10000.00"), "{details}");
+    assert_eq!(
+        details["deposits"][0],
+        json!({"reference": "cash-2", "asset": "USD", "amount": "9900.00", "value_usd": "9900.00"})
+    );
+}
+
+#[test]
+fn a_rapid_withdrawal_alert_reads_in_asset_units_and_hours_with_the_values_beside() {
+    let desk = TestDesk::relaxed();
+    desk.set_price("BTC-USD", "50000.00", "50010.00");
+    let (client_id, client) = withdrawer(&desk, "Quick Exit Ltd");
+    let quote = desk.quote(&client, "BTC-USD", "sell", "0.1");
+    let order = json!({"client_order_id": "exit-1", "type": "quote", "quote_id": quote["quote_id"]});
+    desk.post(&client, "/v1/orders", &order).expect(201);
+    let destination =
+        desk.post(&client, "/v1/destinations", &json!({"asset": "BTC", "address": BECH32})).expect(201).clone();
+    let body = json!({"client_withdrawal_id": "w-quick", "asset": "BTC", "amount": "0.25", "destination_id": destination["destination_id"]});
+    let withdrawal = desk.post(&client, "/v1/withdrawals", &body).expect(201).clone();
+    let alerts = desk
+        .get(&desk.admin, &format!("/v1/admin/alerts?client_id={client_id}&kind=rapid_in_and_out"))
+        .expect(200)
+        .clone();
+    let alert = &alerts["items"][0];
+    let evidence = text(&alert["evidence"]);
+    let expected = format!(
+        "withdrawal {} of 0.25 BTC to destination {}",
+        text(&withdrawal["withdrawal_id"]),
+        text(&destination["destination_id"])
+    );
+    assert!(evidence.starts_with(&expected) && evidence.contains("within 24 h of deposit"), "{evidence}");
+    let details = &alert["details"];
+    assert_eq!((details["amount"].clone(), details["asset"].clone()), (json!("0.25000000"), json!("BTC")), "{alert}");
+    assert_eq!(details["window_seconds"], json!(86_400), "{alert}");
+    assert_eq!(details["withdrawal_id"], withdrawal["withdrawal_id"], "{alert}");
+    assert!(text(&details["destination_registered_at"]).ends_with('Z'), "{alert}");
 }
 
 #[test]
