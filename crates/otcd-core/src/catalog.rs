@@ -72,6 +72,46 @@ pub struct Asset {
     /// Decimal places the ledger keeps: one minor unit is `10^-scale` of the asset.
     pub scale: u8,
     pub kind: AssetKind,
+    /// Largest single amount and largest balance of this asset, in whole units: far above any real trade, so
+    /// that a mistyped or hostile amount (`99999999999999999999999999999`) is refused by name instead of
+    /// failing later as an overflow. Catalogs journaled before this field existed get the default.
+    #[serde(default = "Asset::default_amount_max_whole")]
+    pub amount_max_whole: u64,
+}
+
+/// The default [`Asset::amount_max_whole`]: 10^12 whole units.
+pub const ASSET_AMOUNT_MAX_WHOLE_DEFAULT: u64 = 1_000_000_000_000;
+
+impl Asset {
+    fn default_amount_max_whole() -> u64 {
+        ASSET_AMOUNT_MAX_WHOLE_DEFAULT
+    }
+
+    /// [`Asset::amount_max_whole`] in minor units (`10^-scale`). Fits an i128 for every scale up to 18 with
+    /// the whole-unit maximum below 10^20 (10^38 > i128::MAX / 1.7).
+    pub fn amount_max(&self) -> i128 {
+        let factor = 10i128.checked_pow(u32::from(self.scale)).expect("asset scales are at most 18");
+        i128::from(self.amount_max_whole).checked_mul(factor).unwrap_or(i128::MAX)
+    }
+
+    /// `Err(detail)` when `amount` (minor units, either sign) exceeds the maximum: the detail names the maximum.
+    pub fn check_amount(&self, amount: i128) -> Result<(), String> {
+        if amount.unsigned_abs() > self.amount_max().unsigned_abs() {
+            return Err(format!("must be at most {} {} (the asset's maximum)", self.amount_max_whole, self.code));
+        }
+        Ok(())
+    }
+
+    /// `Err(detail)` when a balance would become `balance_after` (minor units) beyond the maximum.
+    pub fn check_balance(&self, balance_after: i128) -> Result<(), String> {
+        if balance_after.unsigned_abs() > self.amount_max().unsigned_abs() {
+            return Err(format!(
+                "would take a balance beyond the maximum of {} {} (the asset's maximum balance)",
+                self.amount_max_whole, self.code
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A `BASE-QUOTE` pair with its increments. A price is an integer count of `10^-price_scale` quote units per
@@ -104,7 +144,12 @@ pub const CATALOG_INSTRUMENTS_MAX: usize = 256;
 impl Catalog {
     /// The built-in catalog of API.md: BTC 8, ETH 18, USDT 6, USDC 6, USD 2, EUR 2, GBP 2 and eleven instruments.
     pub fn builtin() -> Self {
-        let asset = |code: &str, scale, kind| Asset { code: code_of(code), scale, kind };
+        let asset = |code: &str, scale, kind| Asset {
+            code: code_of(code),
+            scale,
+            kind,
+            amount_max_whole: ASSET_AMOUNT_MAX_WHOLE_DEFAULT,
+        };
         let assets = vec![
             asset("BTC", 8, AssetKind::Crypto),
             asset("ETH", 18, AssetKind::Crypto),

@@ -322,6 +322,8 @@ pub struct AssetView {
     pub scale: u8,
     /// `crypto` or `fiat`.
     pub kind: String,
+    /// The largest single amount and the largest balance of this asset, in whole units (`"1000000000000"`).
+    pub amount_max: String,
 }
 
 impl From<&Asset> for AssetView {
@@ -334,6 +336,7 @@ impl From<&Asset> for AssetView {
                 AssetKind::Fiat => "fiat",
             }
             .into(),
+            amount_max: asset.amount_max_whole.to_string(),
         }
     }
 }

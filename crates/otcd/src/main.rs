@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod demo;
 mod inputs;
+mod limits;
 mod server;
 mod telemetry;
 
