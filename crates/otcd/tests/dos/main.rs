@@ -61,6 +61,13 @@ fn print_latencies(name: &str, mut latencies_us: Vec<u64>) {
     );
 }
 
+/// The same client and the same measurement with nobody attacking: the baseline of the figures above.
+#[test]
+fn baseline_a_client_without_an_attack() {
+    let desk = TestDesk::with_config(CONFIG);
+    while_a_client_keeps_working(&desk, "no attack (baseline)", || std::thread::sleep(Duration::from_secs(3)));
+}
+
 #[test]
 fn slow_headers_are_cut_off_at_the_header_read_timeout() {
     let desk = TestDesk::with_config(CONFIG);
@@ -192,16 +199,18 @@ fn a_websocket_flood_is_capped_and_clients_keep_working() {
 #[ignore = "a measurement for BENCHMARKS.md; run it on a release build"]
 fn measure_memory_per_idle_websocket() {
     const N: usize = 2_000;
-    let desk = TestDesk::with_config(
-        "connections_per_address_max = 100000\nconnections_max = 100000\nwebsockets_max = 100000\n\
-         rate_limit_per_ip_per_second = 1000000\nrate_limit_desk_key_per_second = 1000000\n",
-    );
-    let keys: Vec<Signer> = (0..N.div_ceil(20)).map(|n| desk.trader(&format!("Idle Streamer {n}"))).collect();
+    let limits = "rate_limit_per_ip_per_second = 1000000\nrate_limit_desk_key_per_second = 1000000\n";
+    let caps = "connections_per_address_max = 100000\nconnections_max = 100000\nwebsockets_max = 100000\n";
+    // To measure a build from before the connection caps (which refuses their keys), with CARGO_BIN_EXE_otcd
+    // naming its binary: OTCD_MEASURE_WITHOUT_CAPS=1.
+    let without_caps = std::env::var_os("OTCD_MEASURE_WITHOUT_CAPS").is_some();
+    let desk = TestDesk::with_config(&if without_caps { limits.to_owned() } else { format!("{limits}{caps}") });
+    let keys: Vec<Signer> = (0..N / 20 + 2).map(|n| desk.trader(&format!("Idle Streamer {n}"))).collect();
     // A first stream and a pause, so that one-time allocations are not counted per socket.
-    let warm = desk.stream(&keys[0]);
+    let warm = desk.stream(&keys[N / 20 + 1]);
     std::thread::sleep(Duration::from_secs(1));
     let before = otcd_testkit::attack::resident_bytes(desk.pid());
-    let streams: Vec<_> = (1..=N).map(|n| desk.stream(&keys[n % keys.len()])).collect();
+    let streams: Vec<_> = (0..N).map(|n| desk.stream(&keys[n / 20])).collect();
     std::thread::sleep(Duration::from_secs(2));
     let after = otcd_testkit::attack::resident_bytes(desk.pid());
     let per_socket = (after.saturating_sub(before)) / N as u64;
