@@ -76,7 +76,15 @@ pub struct Asset {
     /// journaled before this existed): [`Asset::display_decimals`] picks the usual precision for the code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_decimals: Option<u8>,
+    /// Largest single amount and largest balance of this asset, in whole units: far above any real trade, so
+    /// that a mistyped or hostile amount (`99999999999999999999999999999`) is refused by name instead of
+    /// failing later as an overflow. Catalogs journaled before this field existed get the default.
+    #[serde(default = "Asset::default_amount_max_whole")]
+    pub amount_max_whole: u64,
 }
+
+/// The default [`Asset::amount_max_whole`]: 10^12 whole units.
+pub const ASSET_AMOUNT_MAX_WHOLE_DEFAULT: u64 = 1_000_000_000_000;
 
 impl Asset {
     /// The decimal places to show people: the catalog's choice, else the market's habit for well-known codes
@@ -90,6 +98,36 @@ impl Asset {
             _ => 8,
         };
         self.display_decimals.unwrap_or(usual).min(self.scale)
+    }
+
+    fn default_amount_max_whole() -> u64 {
+        ASSET_AMOUNT_MAX_WHOLE_DEFAULT
+    }
+
+    /// [`Asset::amount_max_whole`] in minor units (`10^-scale`). Fits an i128 for every scale up to 18 with
+    /// the whole-unit maximum below 10^20 (10^38 > i128::MAX / 1.7).
+    pub fn amount_max(&self) -> i128 {
+        let factor = 10i128.checked_pow(u32::from(self.scale)).expect("asset scales are at most 18");
+        i128::from(self.amount_max_whole).checked_mul(factor).unwrap_or(i128::MAX)
+    }
+
+    /// `Err(detail)` when `amount` (minor units, either sign) exceeds the maximum: the detail names the maximum.
+    pub fn check_amount(&self, amount: i128) -> Result<(), String> {
+        if amount.unsigned_abs() > self.amount_max().unsigned_abs() {
+            return Err(format!("must be at most {} {} (the asset's maximum)", self.amount_max_whole, self.code));
+        }
+        Ok(())
+    }
+
+    /// `Err(detail)` when a balance would become `balance_after` (minor units) beyond the maximum.
+    pub fn check_balance(&self, balance_after: i128) -> Result<(), String> {
+        if balance_after.unsigned_abs() > self.amount_max().unsigned_abs() {
+            return Err(format!(
+                "would take a balance beyond the maximum of {} {} (the asset's maximum balance)",
+                self.amount_max_whole, self.code
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -128,6 +166,7 @@ impl Catalog {
             scale,
             kind,
             display_decimals: Some(display),
+            amount_max_whole: ASSET_AMOUNT_MAX_WHOLE_DEFAULT,
         };
         let assets = vec![
             asset("BTC", 8, AssetKind::Crypto, 8),
@@ -227,7 +266,13 @@ mod tests {
         // A catalog journaled before `display_decimals` existed reads as `None` and gets the usual precision.
         let old: Asset = serde_json::from_str(r#"{"code": "ETH", "scale": 18, "kind": "crypto"}"#).unwrap();
         assert_eq!(old.display_decimals(), 6);
-        let odd = Asset { code: code_of("XYZ"), scale: 3, kind: AssetKind::Crypto, display_decimals: Some(9) };
+        let odd = Asset {
+            code: code_of("XYZ"),
+            scale: 3,
+            kind: AssetKind::Crypto,
+            display_decimals: Some(9),
+            amount_max_whole: ASSET_AMOUNT_MAX_WHOLE_DEFAULT,
+        };
         assert_eq!(odd.display_decimals(), 3);
     }
 

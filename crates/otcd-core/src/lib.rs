@@ -13,6 +13,7 @@ pub mod chunked_vec;
 pub mod decimal;
 pub mod engine;
 pub mod ids;
+pub mod iso3166;
 pub mod ledger;
 pub mod market;
 pub mod readable;

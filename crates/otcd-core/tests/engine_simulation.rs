@@ -574,7 +574,7 @@ impl Simulation {
             }
             None => Expect::Changed,
         };
-        let expect = match self.rng.below(40) {
+        let mut expect = match self.rng.below(40) {
             0 => {
                 amount = -(self.rng.below(3) as i128);
                 Expect::Refused("invalid_request")
@@ -585,6 +585,14 @@ impl Simulation {
             }
             _ => expect,
         };
+        // The asset's maximum: a single amount above it is refused before the reference is looked up, a balance
+        // above it only for a new deposit.
+        if let Some(maximum) = self.catalog.asset(&asset).map(|entry| entry.amount_max()) {
+            let available = self.model.available.get(&(client_id.clone(), asset)).copied().unwrap_or(0);
+            if amount > maximum || (matches!(expect, Expect::Changed) && available + amount > maximum) {
+                expect = Expect::Refused("invalid_request");
+            }
+        }
         let effect = Effect::Deposit { client_id: client_id.clone(), reference: reference.clone(), asset, amount };
         let command =
             Command::Deposit(NewDeposit { client_id: client_id.clone(), asset, amount, reference, notional_usd: None });
@@ -996,16 +1004,19 @@ fn clearing_a_client_field_survives_the_journal() {
     assert_eq!(journaled, record, "journal line {line}");
 }
 
-/// A deposit refused because a balance would overflow must not open any account first: refused commands are not
+/// A deposit refused because a balance would pass the asset's maximum must not open any account first: refused commands are not
 /// journaled, so an account opened by one would shift the id of every later account on replay.
 #[test]
 fn a_deposit_refused_by_the_ledger_changes_nothing() {
     let mut desk = initialized_desk();
     let whale = add_client(&mut desk, Settlement::Prefunded, None);
     let other = add_client(&mut desk, Settlement::Prefunded, None);
-    desk.execute(&record(3, deposit(&whale, "ETH", i128::MAX, "huge"))).expect("accepted");
+    let maximum = desk.catalog().unwrap().asset(&AssetCode::parse("ETH").unwrap()).unwrap().amount_max();
+    desk.execute(&record(3, deposit(&whale, "ETH", maximum, "huge"))).expect("accepted");
     let before = serialize(&desk);
-    let refused = desk.execute(&record(4, deposit(&other, "ETH", 2, "small")));
-    assert!(matches!(refused, Err(CommandError::Invalid { field: "amount", .. })), "{refused:?}");
-    assert_same(&before, &serialize(&desk), "refused deposit");
+    for (client, amount) in [(&whale, 2), (&other, maximum + 1)] {
+        let refused = desk.execute(&record(4, deposit(client, "ETH", amount, "small")));
+        assert!(matches!(refused, Err(CommandError::Invalid { field: "amount", .. })), "{refused:?}");
+        assert_same(&before, &serialize(&desk), "refused deposit");
+    }
 }

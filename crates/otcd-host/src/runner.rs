@@ -259,6 +259,7 @@ impl EngineHandle {
                 detail: truncated(&refusal.to_string()),
                 what: name.to_owned(),
                 claimed_key_id: None,
+                failures: None,
             };
             self.record_audit(actor, event);
         }
@@ -273,6 +274,18 @@ impl EngineHandle {
         let request = Request::Command { actor, command: Box::new(command), tail, reply };
         if self.enqueue(request).is_err() {
             tracing::warn!("the engine queue is full: an audit event was not recorded");
+        }
+    }
+
+    /// Journals one interval's summary of failed authentications without waiting for it.
+    pub fn record_auth_failures(&self, summary: otcd_core::engine::audit::AuthFailureSummary) {
+        let (reply, _ignored) = oneshot::channel();
+        let actor = Actor::default();
+        let command = Command::AuditAuthFailures(summary);
+        let tail = PayloadTail::encode(&actor, &command);
+        let request = Request::Command { actor, command: Box::new(command), tail, reply };
+        if self.enqueue(request).is_err() {
+            tracing::warn!("the engine queue is full: a summary of failed authentications was not recorded");
         }
     }
 

@@ -31,6 +31,10 @@ pub struct AppContext {
     pub stream_connections: crate::stream::ConnectionCounter,
     pub ladders: otcd_services::ladders::LadderHub<crate::stream::Outbound>,
     pub rate_limits: crate::ratelimit::RateLimits,
+    /// Failed authentications of the current interval, journaled as one summary per interval.
+    pub auth_failures: crate::auth_failures::AuthFailureLog,
+    /// Open connections and WebSockets against their caps, and the edge's timeouts.
+    pub connections: Arc<crate::connections::ConnectionTracker>,
 }
 
 pub type AppState = Arc<AppContext>;
@@ -41,6 +45,8 @@ impl AppContext {
         data_dir: PathBuf,
         rate_limits: crate::ratelimit::RateLimitConfig,
         recent_signatures: &[(String, i64)],
+        auth_failure_interval_ms: u64,
+        connection_limits: crate::connections::ConnectionLimits,
     ) -> Self {
         let replay = ReplayGuard::new();
         for (signature, signed_at_ms) in recent_signatures {
@@ -54,6 +60,8 @@ impl AppContext {
             stream_connections: crate::stream::ConnectionCounter::default(),
             ladders: otcd_services::ladders::LadderHub::default(),
             rate_limits: crate::ratelimit::RateLimits::new(rate_limits),
+            auth_failures: crate::auth_failures::AuthFailureLog::new(auth_failure_interval_ms),
+            connections: Arc::new(crate::connections::ConnectionTracker::new(connection_limits, &desk.metrics)),
             desk,
         }
     }
@@ -119,13 +127,24 @@ impl FromRequest<AppState> for Signed {
         let class = crate::ratelimit::RequestClass::of(&parts.method, parts.uri.path());
         let now_ms = state.desk.clock.now().0;
         state.rate_limits.check_ip(source_ip, class)?;
-        let body = axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("request bodies are limited to {REQUEST_BODY_BYTES_MAX} bytes"),
-            )
-        })?;
+        let body_read_timeout = state.connections.limits.body_read_timeout;
+        let body = tokio::time::timeout(body_read_timeout, axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    format!("the request body did not arrive within {} ms", body_read_timeout.as_millis()),
+                )
+            })?
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("request bodies are limited to {REQUEST_BODY_BYTES_MAX} bytes"),
+                )
+            })?;
+        require_json_body(&parts.headers, &body)?;
         if let Some(token) = session_token(&parts) {
             let principal = crate::sessions::authenticate(&state.desk.keys, token, source_ip, now_ms).inspect_err(
                 |error| tracing::info!(code = error.code, detail = %error.detail, %source_ip, "session token refused"),
@@ -154,22 +173,34 @@ impl FromRequest<AppState> for Signed {
     }
 }
 
-/// Records a failed authentication in the audit trail: nobody was authenticated, so the actor carries only the
-/// source address, and the key id the request claimed goes in the event.
+/// Counts a failed authentication for the audit trail: nobody was authenticated, so the group carries the source
+/// address and the key id the request claimed. Journaled once per interval as a summary
+/// ([`crate::auth_failures`]), never once per request: strangers must not grow the journal.
 fn audit_failed_authentication(state: &AppState, signed: &SignedParts<'_>, error: &ApiError) {
     if error.status != StatusCode::UNAUTHORIZED {
         return; // 403s (scope, allow-list) come from authenticated keys' requests and 503s from load.
     }
-    let clip = |text: &str| text.chars().take(200).collect::<String>();
-    let event = otcd_core::engine::audit::AuditEvent {
-        kind: otcd_core::engine::audit::AuditKind::AuthenticationFailed,
-        code: error.code.to_owned(),
-        detail: clip(&error.detail),
-        what: clip(&format!("{} {}", signed.method, signed.path_with_query)),
-        claimed_key_id: signed.key_id.map(clip),
-    };
-    let actor = otcd_core::engine::Actor { source_ip: Some(signed.source_ip.to_string()), ..Default::default() };
-    state.desk.engine.record_audit(actor, event);
+    let what = format!("{} {}", signed.method, signed.path_with_query);
+    let at = state.desk.clock.now();
+    state.auth_failures.record(signed.source_ip, signed.key_id, error.code, &error.detail, &what, at);
+}
+
+/// A request with a body must say it is JSON (`Content-Type: application/json`, parameters such as `charset`
+/// allowed): a body sent as `text/plain` or untyped is refused with `415` rather than guessed at. Bodiless
+/// requests (GET, DELETE, a POST without a body) may send any type or none.
+pub fn require_json_body(headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    let media_type = header(headers, "content-type").map(|value| value.split(';').next().unwrap_or("").trim());
+    if media_type.is_some_and(|media_type| media_type.eq_ignore_ascii_case("application/json")) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "request bodies must be JSON sent with Content-Type: application/json",
+    ))
 }
 
 /// A session token: `Authorization: Bearer otcd_sess_...`, or for the WebSocket upgrade (browsers cannot set its

@@ -9,6 +9,8 @@
 
 pub mod app;
 pub mod auth;
+pub mod auth_failures;
+pub mod connections;
 pub mod json;
 pub mod metrics;
 pub mod problem;

@@ -12,6 +12,7 @@
 use crate::app::{AppState, Signed};
 use crate::json::{format_timestamp, parse_quantity, DecimalText};
 use crate::problem::{ApiError, ApiResult};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
@@ -34,6 +35,11 @@ pub const OUTBOUND_BUFFER: usize = 256;
 pub const SUBSCRIPTIONS_PER_CONNECTION_MAX: usize = 20;
 pub const CONNECTIONS_PER_KEY_MAX: usize = 20;
 pub const CLIENT_MESSAGE_BYTES_MAX: usize = 4_096;
+/// tungstenite's outgoing buffer: a write that would grow it beyond this fails (the connection is closed) rather
+/// than growing without bound; the outbound queue before it is bounded in messages.
+const WRITE_BUFFER_BYTES_MAX: usize = 1 << 20;
+/// Bytes tungstenite gathers before writing to the socket (its default, 128 KiB, is per connection).
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 /// A connection that answered no ping for this long is closed.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(45);
@@ -80,16 +86,49 @@ fn take_slot(state: &AppState, key_id: &KeyId) -> ApiResult<ConnectionSlot> {
     Ok(ConnectionSlot { state: state.clone(), key_id: key_id.clone() })
 }
 
-pub async fn stream(State(state): State<AppState>, upgrade: WebSocketUpgrade, signed: Signed) -> ApiResult<Response> {
+/// `GET /v1/stream`. Both extractions are taken as results so that every refusal is problem+json: axum's own
+/// upgrade rejection answers `text/plain`. A request that is no WebSocket upgrade is refused first, as before.
+pub async fn stream(
+    State(state): State<AppState>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    signed: Result<Signed, ApiError>,
+) -> ApiResult<Response> {
+    let upgrade = upgrade.map_err(upgrade_problem)?;
+    let signed = signed?;
     signed.principal.require(Scope::Read).or_else(|_| signed.principal.require(Scope::Trade))?;
     let client_id =
         signed.principal.key.client_id.clone().ok_or_else(|| ApiError::forbidden("the stream is for client keys"))?;
     let slot = take_slot(&state, &signed.principal.key.key_id)?;
+    let websocket = state.connections.admit_websocket(signed.principal.source_ip).map_err(|_| {
+        ApiError::unavailable("the desk holds the maximum number of stream connections; retry shortly", 5)
+    })?;
     let can_trade = signed.principal.key.has_scope(Scope::Trade);
-    Ok(upgrade.max_message_size(CLIENT_MESSAGE_BYTES_MAX).on_upgrade(move |socket| async move {
+    // Bounded per connection: client frames and messages of 4 KiB at most, read in 4 KiB chunks (tungstenite's
+    // default read buffer is 128 KiB per connection), writes batched up to 16 KiB (the stream flushes every few
+    // messages anyway) and the write buffer capped; the outbound queue before it is bounded in messages.
+    let upgrade = upgrade
+        .max_message_size(CLIENT_MESSAGE_BYTES_MAX)
+        .max_frame_size(CLIENT_MESSAGE_BYTES_MAX)
+        .read_buffer_size(CLIENT_MESSAGE_BYTES_MAX)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(WRITE_BUFFER_BYTES_MAX);
+    Ok(upgrade.on_upgrade(move |socket| async move {
         Connection::new(state, client_id, can_trade).run(socket).await;
         drop(slot);
+        drop(websocket);
     }))
+}
+
+/// axum's reason for refusing an upgrade, as a problem: `405 method_not_allowed` for a method other than GET,
+/// `426 upgrade_required` when the connection cannot be upgraded, else `400 invalid_request` naming the header.
+fn upgrade_problem(rejection: WebSocketUpgradeRejection) -> ApiError {
+    use axum::http::StatusCode;
+    let detail = rejection.body_text();
+    match rejection.status() {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", detail),
+        StatusCode::UPGRADE_REQUIRED => ApiError::new(StatusCode::UPGRADE_REQUIRED, "upgrade_required", detail),
+        _ => ApiError::invalid("upgrade", format!("a WebSocket upgrade is required: {detail}")),
+    }
 }
 
 /// What may close a connection from inside.

@@ -325,6 +325,8 @@ pub struct AssetView {
     /// Decimal places to show people (at most `scale`): amounts in the API keep `scale` places, user interfaces
     /// round them to this for display (the web components and the console do).
     pub display_decimals: u8,
+    /// The largest single amount and the largest balance of this asset, in whole units (`"1000000000000"`).
+    pub amount_max: String,
 }
 
 impl From<&Asset> for AssetView {
@@ -338,6 +340,7 @@ impl From<&Asset> for AssetView {
             }
             .into(),
             display_decimals: asset.display_decimals(),
+            amount_max: asset.amount_max_whole.to_string(),
         }
     }
 }

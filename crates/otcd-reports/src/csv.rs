@@ -35,11 +35,16 @@ impl CsvWriter {
         self.line_started = true;
     }
 
-    /// A text field, quoted when it holds a comma, a quote or a line break.
+    /// A text field, quoted when it holds a comma, a quote or a line break, and defused when a spreadsheet would
+    /// read it as a formula (see [`formula_risk`]): OWASP's rule, a single quote in front.
     pub fn text(&mut self, text: &str) {
         self.separator();
+        let defuse = formula_risk(text);
         if text.contains([',', '"', '\n', '\r']) {
             self.out.push('"');
+            if defuse {
+                self.out.push('\'');
+            }
             for character in text.chars() {
                 if character == '"' {
                     self.out.push('"');
@@ -48,6 +53,9 @@ impl CsvWriter {
             }
             self.out.push('"');
         } else {
+            if defuse {
+                self.out.push('\'');
+            }
             self.out.push_str(text);
         }
     }
@@ -145,6 +153,22 @@ impl CsvWriter {
     }
 }
 
+/// Would a spreadsheet read `text` as a formula? OWASP's CSV-injection rule: a cell beginning with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return. A plain decimal (`-12.50`, the exports' negative amounts) is no formula and
+/// stays a number; anything else starting so (`-1+2`, `=HYPERLINK(...)`) gets a leading single quote.
+pub fn formula_risk(text: &str) -> bool {
+    let Some(first) = text.bytes().next() else { return false };
+    matches!(first, b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') && !is_plain_decimal(text)
+}
+
+/// `-?DIGITS(.DIGITS)?`
+fn is_plain_decimal(text: &str) -> bool {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
+    digits(whole) && digits(fraction)
+}
+
 /// `value` in decimal, zero-padded to `width` digits.
 fn push_padded(out: &mut String, value: u64, width: usize) {
     let mut digits = 1;
@@ -155,4 +179,38 @@ fn push_padded(out: &mut String, value: u64, width: usize) {
     }
     out.extend(std::iter::repeat_n('0', width.saturating_sub(digits)));
     push_scaled(out, i128::from(value), 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_cell(text: &str) -> String {
+        let mut csv = CsvWriter::with_capacity(64);
+        csv.text(text);
+        csv.finish()
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_as_formulas_get_a_leading_quote() {
+        assert_eq!(
+            one_cell("=HYPERLINK(\"http://evil.example\",\"x\")"),
+            "\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\""
+        );
+        assert_eq!(one_cell("=1+2"), "'=1+2");
+        assert_eq!(one_cell("+41 22"), "'+41 22");
+        assert_eq!(one_cell("-1+2"), "'-1+2");
+        assert_eq!(one_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(one_cell("\tcmd"), "'\tcmd");
+        assert_eq!(one_cell("\rcmd"), "\"'\rcmd\"");
+        assert_eq!(one_cell("=a,b"), "\"'=a,b\"");
+    }
+
+    #[test]
+    fn numbers_and_ordinary_text_are_left_alone() {
+        for text in ["-12.50", "-3", "0.1", "Acme Capital", "a=b", "", "cl_00000001", "2026-01-01T00:00:00.000Z"] {
+            assert_eq!(one_cell(text), text, "{text:?}");
+        }
+        assert!(!formula_risk("-12.50") && formula_risk("-12.") && formula_risk("-.5") && formula_risk("-"));
+    }
 }

@@ -133,3 +133,53 @@ pub fn timestamp_ms(value: &Value) -> i64 {
     let days = era * 146_097 + day_of_era - 719_468;
     ((days * 24 + clock[0]) * 60 + clock[1]) * 60_000 + clock[2] * 1_000 + millis
 }
+
+/// Sends `head` (the request line and headers, without the blank line) and `body` over a fresh TCP connection
+/// exactly as given, with `Connection: close`, and parses the answer. For what [`try_send`] cannot send: no
+/// `Content-Type`, another one, or a header set ureq would change. Transport failures are `Err`.
+pub fn raw_request(address: &str, head: &str, body: &[u8]) -> Result<Reply, String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).map_err(|error| error.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|error| error.to_string())?;
+    let request = format!("{head}\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    stream.write_all(request.as_bytes()).and_then(|()| stream.write_all(body)).map_err(|error| error.to_string())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).map_err(|error| error.to_string())?;
+    parse_raw_reply(&answer)
+}
+
+/// An HTTP/1.1 answer as bytes: status line, headers, and a body that is either sized or chunked.
+fn parse_raw_reply(answer: &[u8]) -> Result<Reply, String> {
+    let text = String::from_utf8_lossy(answer);
+    let (head, rest) = text.split_once("\r\n\r\n").ok_or_else(|| format!("no header end in {text:?}"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(name, value)| name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked"));
+    let text = if chunked { dechunk(rest) } else { rest.to_owned() };
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Ok(Reply { status, headers, text, body })
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}

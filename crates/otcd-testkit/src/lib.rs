@@ -2,12 +2,14 @@
 //!
 //! With the `desk` feature (on by default), for black-box tests of the real binary: [`signing`] signs requests
 //! as API clients do, [`http`] sends them and asserts on the answers, [`process`] starts, stops, crashes and
-//! restarts `otcd` processes and runs its offline subcommands, and [`stream`] speaks to `/v1/stream`.
+//! restarts `otcd` processes and runs its offline subcommands, [`stream`] speaks to `/v1/stream`, and [`attack`] does what the denial-of-service tests do.
 //!
 //! Always, and depending only on `otcd-core` and `serde_json`: [`sim`], the helpers the deterministic core's
 //! seeded simulations and regression tests share. `otcd-core` dev-depends on this crate without default
 //! features, so its tests build none of the HTTP, WebSocket and signature dependencies.
 
+#[cfg(feature = "desk")]
+pub mod attack;
 #[cfg(feature = "desk")]
 pub mod http;
 #[cfg(feature = "desk")]

@@ -66,6 +66,22 @@ struct ConfigFile {
     rate_limit_per_ip_per_second: Option<u32>,
     /// Requests per second of one class from one desk (operator) key (default 10000).
     rate_limit_desk_key_per_second: Option<u32>,
+    /// Failed authentications are journaled as one summary record per interval of this many ms (default 60000,
+    /// 100 to 3600000).
+    auth_failure_interval_ms: Option<u64>,
+    /// Open connections in all (default 10000; sized under the open-files limit at start).
+    connections_max: Option<usize>,
+    /// Open connections from one source address (default 256).
+    connections_per_address_max: Option<usize>,
+    /// Open WebSocket streams in all (default 5000).
+    websockets_max: Option<usize>,
+    /// ms from a connection's start or its previous response to the end of the next request's headers; also
+    /// ends idle keep-alive connections (default 10000, 100 to 600000).
+    header_read_timeout_ms: Option<u64>,
+    /// ms a connection (WebSockets included) may move no byte before it is closed (default 60000, 1000 to 3600000).
+    idle_timeout_ms: Option<u64>,
+    /// ms to receive a request's body (default 10000, 100 to 600000).
+    body_read_timeout_ms: Option<u64>,
     /// Simulated custodian: ms from submission to confirmation of a crypto payout (default 1000).
     settlement_confirm_after_ms: Option<i64>,
     /// Simulated bank: ms from submission to confirmation of a fiat payout (default 2000).
@@ -87,9 +103,39 @@ struct ConfigFile {
     reports: Option<bool>,
 }
 
+fn apply_connection_limits(
+    limits: &mut otcd_http::connections::ConnectionLimits,
+    config: &ConfigFile,
+) -> anyhow::Result<()> {
+    let caps = [
+        ("connections_max", config.connections_max, &mut limits.connections_max),
+        ("connections_per_address_max", config.connections_per_address_max, &mut limits.connections_per_address_max),
+        ("websockets_max", config.websockets_max, &mut limits.websockets_max),
+    ];
+    for (name, value, limit) in caps {
+        if let Some(value) = value {
+            anyhow::ensure!((1..=1_000_000).contains(&value), "{name} must be between 1 and 1000000");
+            *limit = value;
+        }
+    }
+    let timeouts = [
+        ("header_read_timeout_ms", config.header_read_timeout_ms, 100..=600_000, &mut limits.header_read_timeout),
+        ("idle_timeout_ms", config.idle_timeout_ms, 1_000..=3_600_000, &mut limits.idle_timeout),
+        ("body_read_timeout_ms", config.body_read_timeout_ms, 100..=600_000, &mut limits.body_read_timeout),
+    ];
+    for (name, value, bounds, timeout) in timeouts {
+        if let Some(value) = value {
+            anyhow::ensure!(bounds.contains(&value), "{name} must be between {} and {}", bounds.start(), bounds.end());
+            *timeout = std::time::Duration::from_millis(value);
+        }
+    }
+    Ok(())
+}
+
 fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let config: ConfigFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    apply_connection_limits(&mut options.connection_limits, &config)?;
     let rails = &mut options.simulation;
     rails.confirm_after_ms = config.settlement_confirm_after_ms.unwrap_or(rails.confirm_after_ms).clamp(0, 86_400_000);
     rails.bank_confirm_after_ms =
@@ -119,6 +165,14 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     if let Some(per_second) = config.rate_limit_desk_key_per_second {
         anyhow::ensure!(per_second > 0, "rate_limit_desk_key_per_second must be positive");
         options.rate_limits.desk_key_per_second = per_second;
+    }
+    if let Some(interval_ms) = config.auth_failure_interval_ms {
+        use otcd_http::auth_failures::{AUTH_FAILURE_INTERVAL_MS_MAX, AUTH_FAILURE_INTERVAL_MS_MIN};
+        anyhow::ensure!(
+            (AUTH_FAILURE_INTERVAL_MS_MIN..=AUTH_FAILURE_INTERVAL_MS_MAX).contains(&interval_ms),
+            "auth_failure_interval_ms must be between 100 and 3600000"
+        );
+        options.auth_failure_interval_ms = interval_ms;
     }
     if let Some(surveillance) = config.surveillance {
         options.surveillance = surveillance;

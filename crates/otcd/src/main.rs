@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod demo;
 mod inputs;
+mod limits;
 mod progress;
 mod server;
 mod telemetry;

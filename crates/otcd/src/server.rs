@@ -38,6 +38,10 @@ pub struct ServeOptions {
     /// Quote validity, cross pricing, and the settlement worker's schedule.
     pub services: Settings,
     pub rate_limits: otcd_http::ratelimit::RateLimitConfig,
+    /// Failed authentications are journaled as one summary record per this many ms.
+    pub auth_failure_interval_ms: u64,
+    /// Connection caps and timeouts of the HTTP edge; the caps are sized under the descriptor limit at start.
+    pub connection_limits: otcd_http::connections::ConnectionLimits,
     /// `--sanctions-dir`: ofac/{sdn,add,alt,sdn_comments}.csv and un/consolidated.xml.
     pub sanctions_dir: Option<PathBuf>,
     /// The simulated custodian and bank: how long a payout takes and how often one fails (percent).
@@ -76,6 +80,8 @@ impl ServeOptions {
             max_book_age_ms_by_venue: std::collections::HashMap::new(),
             services: Settings::default(),
             rate_limits: otcd_http::ratelimit::RateLimitConfig::default(),
+            auth_failure_interval_ms: otcd_http::auth_failures::AUTH_FAILURE_INTERVAL_MS_DEFAULT,
+            connection_limits: otcd_http::connections::ConnectionLimits::default(),
             sanctions_dir: None,
             simulation: otcd_rails_sim::SimulationSettings::default(),
             checkpoint_every_records: otcd_host::runner::CHECKPOINT_EVERY_RECORDS_DEFAULT,
@@ -217,7 +223,23 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         internal: Internal::new(&metrics),
         metrics,
     });
-    let context = AppContext::new(desk, options.data_dir.clone(), options.rate_limits, &opened.recent_signatures);
+    let descriptors = crate::limits::raise_open_files_limit();
+    let connection_limits = options.connection_limits.sized_under(descriptors, crate::limits::DESCRIPTORS_RESERVED);
+    tracing::info!(
+        descriptors,
+        connections_max = connection_limits.connections_max,
+        connections_per_address_max = connection_limits.connections_per_address_max,
+        websockets_max = connection_limits.websockets_max,
+        "connection caps"
+    );
+    let context = AppContext::new(
+        desk,
+        options.data_dir.clone(),
+        options.rate_limits,
+        &opened.recent_signatures,
+        options.auth_failure_interval_ms,
+        connection_limits,
+    );
     tiers.iter().for_each(|(name, limits)| context.rate_limits.set_tier(name, *limits));
     client_tiers.iter().for_each(|(client_id, tier)| context.rate_limits.set_client_tier(client_id, tier));
     Ok(StartedDesk { runner, context: Arc::new(context), listener, market_stop, _lock: opened.lock })

@@ -119,6 +119,8 @@ pub enum Command {
     RunNetSettlement,
     /// Records a refused command or a failed authentication in the audit trail; changes nothing else.
     Audit(super::audit::AuditEvent),
+    /// One interval's failed authentications, grouped and counted (bounded); changes nothing else.
+    AuditAuthFailures(super::audit::AuthFailureSummary),
     /// Gives the client its deposit address for the asset (derived once, then the same).
     AssignDepositAddress {
         client_id: ClientId,
@@ -176,6 +178,7 @@ impl Command {
             Command::PutAmlRules(_) => "put_aml_rules",
             Command::RunNetSettlement => "run_net_settlement",
             Command::Audit(_) => "audit",
+            Command::AuditAuthFailures(_) => "audit_auth_failures",
             Command::AssignDepositAddress { .. } => "assign_deposit_address",
             Command::ObserveDeposit(_) => "observe_deposit",
             Command::PutCustodyPolicy(_) => "put_custody_policy",

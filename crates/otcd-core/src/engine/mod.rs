@@ -236,6 +236,7 @@ impl Desk {
             (Command::PutAmlRules(rules), true) => self.put_aml_rules(rules),
             (Command::RunNetSettlement, true) => self.run_net_settlement(at),
             (Command::Audit(event), true) => self.record_audit(at, &record.actor, event),
+            (Command::AuditAuthFailures(summary), true) => self.record_auth_failures(at, summary),
             (Command::AssignDepositAddress { client_id, asset }, true) => {
                 self.assign_deposit_address(at, client_id, *asset)
             }
@@ -521,6 +522,7 @@ impl Desk {
         if new.amount <= 0 {
             return Err(CommandError::invalid("amount", "must be greater than zero"));
         }
+        asset.check_amount(new.amount).map_err(|detail| CommandError::invalid("amount", detail))?;
         let key = (new.client_id.clone(), new.reference.clone());
         if let Some(position) = self.deposit_index.get(&key) {
             let original = &self.deposits[*position];
@@ -533,7 +535,7 @@ impl Desk {
             });
         }
         let floor = available_floor(client.settlement);
-        self.check_deposit_fits(new, asset.kind)?;
+        self.check_deposit_fits(new, &asset)?;
         let available = self.ledger.open_account(
             AccountKey { owner: Owner::Client(new.client_id.clone()), asset: new.asset, purpose: Purpose::Available },
             floor,
@@ -604,11 +606,13 @@ impl Desk {
         amount: i128,
         reference: &ClientReference,
     ) -> Result<Executed, CommandError> {
-        let kind = self.catalog().and_then(|catalog| catalog.asset(&asset)).map(|asset| asset.kind);
-        let kind = kind.ok_or_else(|| CommandError::invalid("asset", "is not in the catalog"))?;
+        let entry = self.catalog().and_then(|catalog| catalog.asset(&asset)).cloned();
+        let entry = entry.ok_or_else(|| CommandError::invalid("asset", "is not in the catalog"))?;
+        let kind = entry.kind;
         if amount == 0 {
             return Err(CommandError::invalid("amount", "must not be zero"));
         }
+        entry.check_amount(amount).map_err(|detail| CommandError::invalid("amount", detail))?;
         if let Some(existing) = self.fundings.iter().find(|funding| funding.reference == *reference) {
             if existing.asset != asset || existing.amount != amount {
                 return Err(CommandError::conflict("this reference was used for a different funding"));
@@ -623,10 +627,12 @@ impl Desk {
                 .account_id(&AccountKey { owner: Owner::Desk, asset, purpose })
                 .map_or(0, |id| self.ledger.balance(id))
         };
-        if balance(Purpose::Inventory).checked_add(amount).is_none()
-            || balance(holding_purpose(kind)).checked_sub(amount).is_none()
-        {
+        let inventory_after = balance(Purpose::Inventory).checked_add(amount);
+        if inventory_after.is_none() || balance(holding_purpose(kind)).checked_sub(amount).is_none() {
             return Err(CommandError::invalid("amount", "is out of range"));
+        }
+        if let Some(inventory_after) = inventory_after {
+            entry.check_balance(inventory_after).map_err(|detail| CommandError::invalid("amount", detail))?;
         }
         let inventory =
             self.ledger.open_account(AccountKey { owner: Owner::Desk, asset, purpose: Purpose::Inventory }, None);
@@ -649,7 +655,8 @@ impl Desk {
 
     /// Refuses a deposit whose balances would overflow before any account is opened, so a refused deposit
     /// changes nothing (opening accounts would shift every later account id on replay).
-    fn check_deposit_fits(&self, new: &NewDeposit, kind: AssetKind) -> Result<(), CommandError> {
+    fn check_deposit_fits(&self, new: &NewDeposit, asset: &crate::catalog::Asset) -> Result<(), CommandError> {
+        let kind = asset.kind;
         let balance = |key: AccountKey| self.ledger.account_id(&key).map_or(0, |account| self.ledger.balance(account));
         let available = balance(AccountKey {
             owner: Owner::Client(new.client_id.clone()),
@@ -657,10 +664,13 @@ impl Desk {
             purpose: Purpose::Available,
         });
         let holding = balance(AccountKey { owner: Owner::Desk, asset: new.asset, purpose: holding_purpose(kind) });
-        if available.checked_add(new.amount).is_none() || holding.checked_sub(new.amount).is_none() {
+        let Some(available_after) = available.checked_add(new.amount) else {
+            return Err(CommandError::invalid("amount", "is out of range"));
+        };
+        if holding.checked_sub(new.amount).is_none() {
             return Err(CommandError::invalid("amount", "is out of range"));
         }
-        Ok(())
+        asset.check_balance(available_after).map_err(|detail| CommandError::invalid("amount", detail))
     }
 
     fn require_tier(&self, tier: &TierName) -> Result<(), CommandError> {

@@ -44,6 +44,16 @@ pub struct Jurisdiction(String);
 #[error("must be an ISO 3166 country code with an optional subdivision, such as \"DE\" or \"US-NY\"")]
 pub struct JurisdictionError;
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JurisdictionAssignedError {
+    #[error("must be an ISO 3166 country code with an optional subdivision, such as \"DE\" or \"US-NY\"")]
+    Syntax,
+    #[error("is not an ISO 3166-1 alpha-2 country code (officially assigned codes only, such as \"DE\" or \"GB\")")]
+    UnknownCountry,
+    #[error("is not an ISO 3166-2 subdivision code (such as \"US-NY\")")]
+    UnknownSubdivision,
+}
+
 impl Jurisdiction {
     pub fn parse(text: &str) -> Result<Self, JurisdictionError> {
         let (country, subdivision) = match text.split_once('-') {
@@ -58,6 +68,20 @@ impl Jurisdiction {
             return Err(JurisdictionError);
         }
         Ok(Self(text.to_owned()))
+    }
+
+    /// [`Jurisdiction::parse`], and the code must be assigned: an ISO 3166-1 alpha-2 country (`XX` and the
+    /// reserved `UK` are refused) and, with a subdivision, an ISO 3166-2 one (`US-NY`). For new input only:
+    /// records journaled before this check existed still deserialize through `parse`.
+    pub fn parse_assigned(text: &str) -> Result<Self, JurisdictionAssignedError> {
+        let jurisdiction = Self::parse(text).map_err(|_| JurisdictionAssignedError::Syntax)?;
+        if !crate::iso3166::is_country(jurisdiction.country()) {
+            return Err(JurisdictionAssignedError::UnknownCountry);
+        }
+        if text.len() > 2 && !crate::iso3166::is_subdivision(text) {
+            return Err(JurisdictionAssignedError::UnknownSubdivision);
+        }
+        Ok(jurisdiction)
     }
 
     pub fn as_str(&self) -> &str {

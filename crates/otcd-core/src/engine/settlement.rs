@@ -377,6 +377,9 @@ impl Desk {
         if new.amount <= 0 {
             return Err(CommandError::invalid("amount", "must be greater than zero"));
         }
+        if let Some(asset) = self.catalog().and_then(|catalog| catalog.asset(&new.asset)) {
+            asset.check_amount(new.amount).map_err(|detail| CommandError::invalid("amount", detail))?;
+        }
         let destination = self
             .destination(&new.destination_id)
             .filter(|destination| destination.client_id == new.client_id)

@@ -199,3 +199,41 @@ fn ledger_pages_follow_the_cursor() {
     );
     assert_eq!(windowed.items.iter().map(|line| line.amount).collect::<Vec<_>>(), vec![101, 102]);
 }
+
+#[test]
+fn amounts_and_balances_beyond_the_assets_maximum_are_refused_by_name() {
+    let mut desk = desk();
+    let client_id = add_client(&mut desk);
+    // 10^12 USD is 10^14 cents: exactly the maximum is accepted, one cent more in one deposit is not.
+    let maximum: i128 = 100_000_000_000_000;
+    let error = desk.execute(&record(3, deposit(&client_id, "USD", maximum + 1, "too-much"))).unwrap_err();
+    assert_eq!(
+        error,
+        CommandError::invalid("amount", "must be at most 1000000000000 USD (the asset's maximum)"),
+        "a single amount"
+    );
+    let huge = 99_999_999_999_999_999_999_999_999_999i128 * 100;
+    assert!(matches!(
+        desk.execute(&record(3, deposit(&client_id, "USD", huge, "huge"))).unwrap_err(),
+        CommandError::Invalid { field: "amount", ref detail } if detail.contains("1000000000000 USD")
+    ));
+    desk.execute(&record(3, deposit(&client_id, "USD", maximum - 100, "almost"))).unwrap();
+    let error = desk.execute(&record(4, deposit(&client_id, "USD", 101, "over"))).unwrap_err();
+    assert!(
+        matches!(&error, CommandError::Invalid { field: "amount", detail } if detail.contains("maximum balance")),
+        "{error:?}"
+    );
+    desk.execute(&record(4, deposit(&client_id, "USD", 100, "exact"))).unwrap();
+    let usd = desk.balances(&client_id).into_iter().find(|line| line.asset.as_str() == "USD").unwrap();
+    assert_eq!(usd.available, maximum, "refused deposits changed nothing");
+    // ETH's scale is 18: its maximum in minor units (10^30) still fits an i128.
+    let eth = desk.catalog().unwrap().asset(&AssetCode::parse("ETH").unwrap()).unwrap().clone();
+    assert_eq!(eth.amount_max(), 10i128.pow(30));
+}
+
+#[test]
+fn catalogs_journaled_before_the_maximum_existed_get_the_default() {
+    let old = r#"{"code":"USD","scale":2,"kind":"fiat"}"#;
+    let asset: crate::catalog::Asset = serde_json::from_str(old).unwrap();
+    assert_eq!(asset.amount_max_whole, crate::catalog::ASSET_AMOUNT_MAX_WHOLE_DEFAULT);
+}

@@ -67,7 +67,7 @@ pub struct UpdateClientRequest {
 }
 
 fn parse_jurisdiction(text: &str) -> ApiResult<Jurisdiction> {
-    Jurisdiction::parse(text).map_err(|error| ApiError::invalid("jurisdiction", error))
+    Jurisdiction::parse_assigned(text).map_err(|error| ApiError::invalid("jurisdiction", error))
 }
 
 fn parse_tier_name(field: &str, text: &str) -> ApiResult<TierName> {

@@ -54,7 +54,7 @@ pub async fn put_jurisdiction(
 ) -> ApiResult<Json<JurisdictionView>> {
     admin(&signed)?;
     let request: JurisdictionRequest = parse_body(&signed.body)?;
-    let code = Jurisdiction::parse(&code).map_err(|error| ApiError::invalid("code", error.to_string()))?;
+    let code = Jurisdiction::parse_assigned(&code).map_err(|error| ApiError::invalid("code", error.to_string()))?;
     let blocked_assets = request
         .blocked_assets
         .iter()
@@ -408,8 +408,10 @@ struct AuditEventParams {
 
 /// Recent audit records of refused commands and failed authentications, newest first (`kind=refused` or
 /// `authentication_failed`). They are journaled like every command, so exports and `otcd verify` cover them.
+/// Failed authentications come in groups per interval (source address, claimed key, reason) with `count`,
+/// `first_at` and `last_at`.
 #[utoipa::path(get, path = "/v1/admin/audit/events", tag = "admin", params(("kind" = Option<String>, Query,), ("limit" = Option<usize>, Query,)),
-    responses((status = 200, description = "{\"items\": [{\"at\", \"kind\", \"code\", \"detail\", \"what\", \"key_id\", \"claimed_key_id\", \"source_ip\"}]}")))]
+    responses((status = 200, description = "{\"items\": [{\"at\", \"kind\", \"code\", \"detail\", \"what\", \"key_id\", \"claimed_key_id\", \"source_ip\", \"count\"?, \"first_at\"?, \"last_at\"?}]}")))]
 pub async fn audit_events(
     State(state): State<AppState>,
     uri: axum::http::Uri,
@@ -432,9 +434,15 @@ pub async fn audit_events(
                     if params.kind.as_deref().is_some_and(|wanted| kind != wanted) {
                         return None;
                     }
-                    Some(serde_json::json!({"at": crate::json::format_timestamp(entry.at), "kind": kind,
+                    let mut item = serde_json::json!({"at": crate::json::format_timestamp(entry.at), "kind": kind,
                         "code": entry.event.code, "detail": entry.event.detail, "what": entry.event.what,
-                        "key_id": entry.key_id, "claimed_key_id": entry.event.claimed_key_id, "source_ip": entry.source_ip}))
+                        "key_id": entry.key_id, "claimed_key_id": entry.event.claimed_key_id, "source_ip": entry.source_ip});
+                    if let Some(failures) = entry.event.failures {
+                        item["count"] = failures.count.into();
+                        item["first_at"] = crate::json::format_timestamp(failures.first_at).into();
+                        item["last_at"] = crate::json::format_timestamp(failures.last_at).into();
+                    }
+                    Some(item)
                 })
                 .take(limit)
                 .collect()

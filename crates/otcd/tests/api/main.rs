@@ -3,9 +3,11 @@
 
 mod audit;
 mod auth;
+mod auth_flood;
 mod cli;
 mod deposits;
 mod durability;
+mod inputs;
 mod onboarding;
 mod operators;
 mod reports;

@@ -459,7 +459,7 @@ fn deposits_to_a_client_address_credit_after_confirmations_and_the_hot_wallet_fo
 
 #[test]
 fn refused_commands_and_failed_authentications_are_in_the_audit_trail() {
-    let desk = TestDesk::relaxed();
+    let desk = TestDesk::with_config(&format!("{RELAXED_CONFIG}auth_failure_interval_ms = 200\n"));
     desk.set_price("BTC-USD", "50000.00", "50100.00");
     let (_, pending) = desk.client("Not Yet Approved", "standard", "pending");
     assert_problem(
@@ -495,6 +495,7 @@ fn refused_commands_and_failed_authentications_are_in_the_audit_trail() {
         "{events}"
     );
     assert_eq!(failed["what"], json!("GET /v1/balances"), "{events}");
+    assert_eq!(failed["count"], json!(1), "failures are journaled in counted groups: {events}");
     // They are part of the verified journal, and changed nothing else.
     let verified = desk.get(&desk.admin, "/v1/admin/audit/verify").expect(200).clone();
     assert_eq!(verified["valid"], json!(true), "{verified}");
