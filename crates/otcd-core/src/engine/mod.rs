@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 mod fills;
 pub mod fixtures;
+pub mod flows;
 pub mod jurisdictions;
 pub mod model;
 pub mod netting;
@@ -114,7 +115,8 @@ pub struct Desk {
     clients: BTreeMap<ClientId, Client>,
     keys: BTreeMap<KeyId, ApiKey>,
     tiers: BTreeMap<TierName, Tier>,
-    deposits: Vec<Deposit>,
+    /// In chunks: a `Vec` would copy the whole history (and stall the engine) each time it doubles.
+    deposits: crate::chunked_vec::ChunkedVec<Deposit>,
     quotes: quotes::QuoteBook,
     #[serde(default)]
     orders: orders::OrderBook,
@@ -147,8 +149,13 @@ pub struct Desk {
     clients_created: u64,
     /// Time of the last executed command; command times never go backwards inside the engine.
     clock: TimestampMs,
+    /// A B-tree, not a hash map: it grows with every deposit for the desk's lifetime, and a hash map's
+    /// rehash-everything growth stalls the engine once it holds millions.
     #[serde(skip)]
-    deposit_index: HashMap<(ClientId, ClientReference), usize>,
+    deposit_index: BTreeMap<(ClientId, ClientReference), usize>,
+    /// Each client's deposits and alerts as the AML rules see them (rebuilt from `deposits` and `alerts`).
+    #[serde(skip)]
+    flows: flows::FlowsIndex,
     /// Surveillance alerts by `dedup_key` (rebuilt from `alerts`).
     #[serde(skip)]
     surveillance_keys: HashMap<String, usize>,
@@ -172,6 +179,7 @@ impl Desk {
             .map(|(position, deposit)| ((deposit.client_id.clone(), deposit.reference.clone()), position))
             .collect();
         self.rebuild_surveillance_keys();
+        self.flows.rebuild(&self.deposits, &self.alerts);
     }
 
     pub fn is_initialized(&self) -> bool {
@@ -557,9 +565,11 @@ impl Desk {
             created_by: actor.key_id.clone(),
             notional_usd: new.notional_usd,
         };
-        self.deposit_index.insert(key, self.deposits.len());
+        let position = self.deposits.len();
+        self.deposit_index.insert(key, position);
+        self.flows.record_deposit(position, &deposit);
         self.deposits.push(deposit.clone());
-        self.after_deposit(at, &new.client_id);
+        self.after_deposit(at, position);
         if asset.kind == AssetKind::Crypto {
             self.apply_custody_policy(at, new.asset)?;
         }
