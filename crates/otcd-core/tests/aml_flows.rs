@@ -436,3 +436,30 @@ fn a_deposit_exactly_one_window_old_still_counts() {
     assert_eq!(history.desk.alerts().len(), 1, "exactly one window old: counted");
     assert!(history.desk.alerts()[0].evidence.starts_with("2 deposits"), "{}", history.desk.alerts()[0].evidence);
 }
+
+/// The evidence names at most the newest `EVIDENCE_DEPOSITS_MAX` deposits and says how many more were counted:
+/// the count is exact, the alert bounded. (1,500 deposits come into the band at once when the rules change.)
+#[test]
+fn a_structuring_alert_counts_every_deposit_and_lists_the_newest_thousand() {
+    use otcd_core::engine::alerts::EVIDENCE_DEPOSITS_MAX;
+    let mut history = History::new();
+    history.at = 10 * 86_400_000;
+    // 9,000 USD is above a 5,000 USD threshold: outside the band until the threshold moves to 10,000 USD.
+    let low = AmlRules { structuring_threshold_usd: 500_000, ..AmlRules::default() };
+    history.run(Command::PutAmlRules(low)).unwrap();
+    for _ in 0..1_500 {
+        history.at += 10;
+        near_threshold_deposit(&mut history, 0);
+    }
+    assert!(history.desk.alerts().is_empty());
+    history.run(Command::PutAmlRules(AmlRules::default())).unwrap();
+    history.at += 10;
+    near_threshold_deposit(&mut history, 0);
+    let alerts = history.desk.alerts();
+    assert_eq!(alerts.len(), 1);
+    let evidence = &alerts[0].evidence;
+    assert!(evidence.starts_with("1501 deposits within 86400000 ms"), "{}", &evidence[..80]);
+    assert_eq!(evidence.matches(" 900000 USD ").count(), EVIDENCE_DEPOSITS_MAX);
+    assert!(evidence.contains("r-1501 900000 USD") && !evidence.contains("r-501 900000 USD"), "newest first");
+    assert!(evidence.ends_with("; and 501 older ones not listed"), "{}", &evidence[evidence.len() - 80..]);
+}
