@@ -21,6 +21,9 @@ use std::ops::{Index, IndexMut, Range};
 /// elements are 245 chunks), small enough that a new chunk of even a large element is a few megabytes at most.
 pub const CHUNK_LEN_DEFAULT: usize = 4096;
 
+/// Elements the first chunk has room for before it grows.
+const FIRST_CHUNK_CAPACITY: usize = 4;
+
 /// A vector of `T` in chunks of `CHUNK_LEN` elements. Every chunk but the last is full.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ChunkedVec<T, const CHUNK_LEN: usize = CHUNK_LEN_DEFAULT> {
@@ -48,10 +51,14 @@ impl<T, const CHUNK_LEN: usize> ChunkedVec<T, CHUNK_LEN> {
         self.len == 0
     }
 
-    /// Appends `value`; never moves an element already stored.
+    /// Appends `value`; never moves an element already stored in a full chunk. The first chunk starts small and
+    /// grows like a `Vec` up to `CHUNK_LEN` (a copy bounded by one chunk): a desk keeps one list per client and
+    /// per account, most of them short, and a whole chunk for each (32 KiB of `u64`) made 10,000 clients cost
+    /// gigabytes (BENCHMARKS.md, "TigerBeetle-shaped"). Every later chunk is allocated whole.
     pub fn push(&mut self, value: T) {
         if self.chunks.last().is_none_or(|chunk| chunk.len() == CHUNK_LEN) {
-            self.chunks.push(Vec::with_capacity(CHUNK_LEN));
+            let capacity = if self.chunks.is_empty() { FIRST_CHUNK_CAPACITY.min(CHUNK_LEN) } else { CHUNK_LEN };
+            self.chunks.push(Vec::with_capacity(capacity));
         }
         let last = self.chunks.last_mut().expect("a chunk with room was just ensured");
         debug_assert!(last.len() < CHUNK_LEN, "the last chunk has room");
@@ -324,6 +331,19 @@ mod tests {
         assert_eq!(values.first(), Some(&10));
         assert_eq!(values.last(), Some(&16));
         assert_eq!(Small::new().last(), None);
+    }
+
+    /// A short list holds a few elements' room, not a whole chunk: a desk keeps one per client and per account.
+    #[test]
+    fn the_first_chunk_grows_like_a_vec_and_later_chunks_are_whole() {
+        let mut values: ChunkedVec<u64> = ChunkedVec::new();
+        values.push(1);
+        assert!(values.chunks[0].capacity() <= FIRST_CHUNK_CAPACITY, "{}", values.chunks[0].capacity());
+        values.extend(2..=(CHUNK_LEN_DEFAULT as u64 + 1));
+        assert_eq!(values.chunks.len(), 2);
+        assert_eq!(values.chunks[0].len(), CHUNK_LEN_DEFAULT);
+        assert_eq!(values.chunks[1].capacity(), CHUNK_LEN_DEFAULT, "allocated whole: never moved");
+        assert!(values.iter().copied().eq(1..=(CHUNK_LEN_DEFAULT as u64 + 1)));
     }
 
     #[test]

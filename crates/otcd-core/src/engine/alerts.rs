@@ -18,6 +18,7 @@
 //!   from its first trade in that period), once it traded in at least `baseline_windows_min` of them (a new
 //!   client has no baseline to compare with).
 
+use super::flows::StructuringBand;
 use super::{CommandError, Desk, Executed, Outcome};
 use crate::chunked_vec::ChunkedVec;
 use crate::ids::ClientId;
@@ -30,10 +31,9 @@ pub const ALERTS_MAX: usize = 10_000_000;
 pub const NOTES_PER_ALERT_MAX: usize = 100;
 pub const NOTE_BYTES_MAX: usize = 2_000;
 pub const ASSIGNEE_BYTES_MAX: usize = 100;
-/// Deposits looked at per structuring check (a bound on the engine's work per deposit).
-const DEPOSITS_SCANNED_MAX: usize = 10_000;
-/// Trades looked at per velocity check.
-const TRADES_SCANNED_MAX: usize = 100_000;
+/// Deposits named in a structuring alert's evidence, newest first (the count it gives stays exact): a bound on
+/// the alert's size, not on what the rule sees.
+pub const EVIDENCE_DEPOSITS_MAX: usize = 1_000;
 /// Bounds of a surveillance finding, so one command cannot grow an alert without limit.
 pub const SURVEILLANCE_SUMMARY_BYTES_MAX: usize = 4_000;
 pub const SURVEILLANCE_DEDUP_KEY_BYTES_MAX: usize = 200;
@@ -256,6 +256,9 @@ impl Desk {
             return; // Bounded; the oldest are archived by operators (a gap noted in the docs).
         }
         let alert_id = format!("al_{:010}", self.alerts.len() + 1);
+        if let Some(client_id) = &client_id {
+            self.flows.record_alert(client_id, kind, at);
+        }
         self.alerts.push(Alert {
             alert_id,
             kind,
@@ -309,6 +312,7 @@ impl Desk {
             surveillance: Some(finding.evidence.clone()),
             facts: None,
         };
+        self.flows.record_alert(&finding.client_id, finding.kind, at);
         self.alerts.push(alert.clone());
         self.surveillance_keys.insert(finding.evidence.dedup_key.clone(), position);
         Ok(Executed::changed(Outcome::Alert(alert)))
@@ -383,33 +387,39 @@ impl Desk {
         Ok(Executed::changed(Outcome::AmlRules(rules.clone())))
     }
 
-    /// Structuring: after a deposit, count the client's recent deposits just under the threshold.
-    pub(super) fn after_deposit(&mut self, at: TimestampMs, client_id: &ClientId) {
-        let rules = self.aml_rules.clone();
-        let floor = rules.structuring_threshold_usd * rules.structuring_floor_percent / 100;
-        let since = at.0 - rules.window_ms;
-        let near_threshold: Vec<DepositFact> = self
-            .deposits
-            .iter()
+    /// Structuring: after the deposit at `position`, count the client's deposits just under the threshold within
+    /// the window (from its own queue: the work does not grow with the desk's history or other clients).
+    pub(super) fn after_deposit(&mut self, at: TimestampMs, position: usize) {
+        let rules = &self.aml_rules;
+        let band = StructuringBand {
+            floor_usd: rules.structuring_threshold_usd * rules.structuring_floor_percent / 100,
+            threshold_usd: rules.structuring_threshold_usd,
+            window_ms: rules.window_ms,
+        };
+        let (count_min, floor_percent) = (rules.structuring_count, rules.structuring_floor_percent);
+        let count = self.flows.near_threshold_after_deposit(&self.deposits, position, band, at);
+        let client_id = &self.deposits[position].client_id;
+        let since = at.0 - band.window_ms;
+        if count < count_min || self.flows.alerted_since(client_id, AlertKind::Structuring, since) {
+            return;
+        }
+        // Newest first, as the rule has always listed them; the count stays exact beyond the listed ones.
+        let listed: Vec<DepositFact> = self
+            .flows
+            .near_threshold(client_id)
             .rev()
-            .take(DEPOSITS_SCANNED_MAX)
-            .take_while(|deposit| deposit.created_at.0 >= since)
-            .filter(|deposit| deposit.client_id == *client_id)
-            .filter_map(|deposit| {
-                let usd = deposit.notional_usd.filter(|usd| *usd >= floor && *usd < rules.structuring_threshold_usd)?;
-                Some(DepositFact {
+            .take(EVIDENCE_DEPOSITS_MAX)
+            .map(|each| {
+                let deposit = &self.deposits[each];
+                DepositFact {
                     reference: deposit.reference.to_string(),
                     asset: deposit.asset,
                     amount: deposit.amount,
-                    value_usd: usd,
-                })
+                    value_usd: deposit.notional_usd.unwrap_or(0),
+                }
             })
             .collect();
-        if near_threshold.len() < rules.structuring_count || self.recent_alert(client_id, AlertKind::Structuring, since)
-        {
-            return;
-        }
-        let listed: Vec<String> = near_threshold
+        let words: Vec<String> = listed
             .iter()
             .map(|deposit| {
                 format!(
@@ -420,21 +430,26 @@ impl Desk {
                 )
             })
             .collect();
-        let evidence = format!(
+        let unlisted = count - listed.len();
+        let mut evidence = format!(
             "{} deposits within {}, each worth between {}% of and below {}: {}",
-            near_threshold.len(),
-            readable::duration_ms(rules.window_ms),
-            rules.structuring_floor_percent,
-            readable::usd_cents(rules.structuring_threshold_usd),
-            listed.join("; ")
+            count,
+            readable::duration_ms(band.window_ms),
+            floor_percent,
+            readable::usd_cents(band.threshold_usd),
+            words.join("; ")
         );
+        if unlisted > 0 {
+            evidence.push_str(&format!("; and {unlisted} older ones not listed"));
+        }
         let facts = AlertFacts::Structuring {
-            window_ms: rules.window_ms,
-            threshold_usd: rules.structuring_threshold_usd,
-            floor_percent: rules.structuring_floor_percent,
-            deposits: near_threshold,
+            window_ms: band.window_ms,
+            threshold_usd: band.threshold_usd,
+            floor_percent,
+            deposits: listed,
         };
-        self.raise_alert(at, AlertKind::Structuring, Some(client_id.clone()), evidence, Some(facts));
+        let client_id = client_id.clone();
+        self.raise_alert(at, AlertKind::Structuring, Some(client_id), evidence, Some(facts));
     }
 
     /// Rapid in-and-out: a withdrawal to a new destination shortly after a deposit and a trade.
@@ -446,12 +461,10 @@ impl Desk {
         let registered_at = destination.created_at;
         let new_destination = registered_at.0 >= since;
         let deposited = self
-            .deposits
-            .iter()
-            .rev()
-            .take(DEPOSITS_SCANNED_MAX)
-            .take_while(|deposit| deposit.created_at.0 >= since)
-            .find(|deposit| deposit.client_id == withdrawal.client_id)
+            .flows
+            .last_deposit(&withdrawal.client_id)
+            .map(|each| &self.deposits[each])
+            .filter(|deposit| deposit.created_at.0 >= since)
             .map(|deposit| deposit.reference.to_string());
         let traded = self
             .trades_of(&withdrawal.client_id)
@@ -528,12 +541,10 @@ impl Desk {
         }
     }
 
+    /// Whether an alert of `kind` was raised for the client at or after `since` (from the client's own flows,
+    /// not by walking back over the desk's alerts).
     fn recent_alert(&self, client_id: &ClientId, kind: AlertKind, since: i64) -> bool {
-        self.alerts
-            .iter()
-            .rev()
-            .take_while(|alert| alert.created_at.0 >= since)
-            .any(|alert| alert.kind == kind && alert.client_id.as_ref() == Some(client_id))
+        self.flows.alerted_since(client_id, kind, since)
     }
 }
 
@@ -613,13 +624,12 @@ impl TradeFlow {
         self.notional(self.first_at_or_after(0, end, since.0), end)
     }
 
-    /// The velocity rule's figures at `at`: the newest trades (at most `TRADES_SCANNED_MAX`) back to the start of
+    /// The velocity rule's figures at `at`: every trade back to the start of
     /// the baseline period, `baseline_windows + 1` windows before `at`; window `k` holds the trades with
     /// `(at - time) / window_ms == k`.
     pub fn velocity(&self, at: TimestampMs, window_ms: i64, baseline_windows: i64) -> Velocity {
         let end = self.times.len();
-        let scanned_from = end.saturating_sub(TRADES_SCANNED_MAX);
-        let start = self.first_at_or_after(scanned_from, end, at.0 - window_ms * (baseline_windows + 1));
+        let start = self.first_at_or_after(0, end, at.0 - window_ms * (baseline_windows + 1));
         let current_from = self.first_at_or_after(start, end, at.0 - window_ms + 1);
         let mut velocity = Velocity {
             current: self.notional(current_from, end),
@@ -676,7 +686,7 @@ impl Desk {
 
 #[cfg(test)]
 mod tests {
-    use super::{TradeFlow, Velocity, TRADES_SCANNED_MAX};
+    use super::{TradeFlow, Velocity};
     use crate::time::TimestampMs;
     use proptest::prelude::*;
 
@@ -685,7 +695,7 @@ mod tests {
         let baseline_start = at - window * (baseline_windows + 1);
         let (mut current, mut baseline) = (0, 0);
         let mut active = std::collections::BTreeSet::new();
-        for (time, notional) in trades.iter().rev().take(TRADES_SCANNED_MAX) {
+        for (time, notional) in trades.iter().rev() {
             if *time < baseline_start {
                 break;
             }

@@ -110,6 +110,28 @@ pub struct CustodyBook {
     deposits: BTreeMap<String, ChainDeposit>,
     policies: BTreeMap<AssetCode, CustodyPolicy>,
     top_ups: Vec<TopUp>,
+    /// The top-up awaiting approval per asset (at most one each; rebuilt from `top_ups`), so the policy's check
+    /// after every crypto deposit and withdrawal is a lookup, not a walk over every top-up ever requested.
+    #[serde(skip)]
+    awaiting_top_ups: BTreeMap<AssetCode, usize>,
+}
+
+impl CustodyBook {
+    pub(super) fn rebuild_indexes(&mut self) {
+        self.awaiting_top_ups = self
+            .top_ups
+            .iter()
+            .enumerate()
+            .filter(|(_, top_up)| top_up.status == TopUpStatus::AwaitingApproval)
+            .map(|(position, top_up)| (top_up.asset, position))
+            .collect();
+    }
+}
+
+/// Top-up ids are `tu_` and the 1-based position in the list.
+fn top_up_position(top_up_id: &str) -> Option<usize> {
+    let number: usize = top_up_id.strip_prefix("tu_")?.parse().ok()?;
+    number.checked_sub(1)
 }
 
 /// A wallet's holdings, from the ledger's (credit-positive) balance of its account.
@@ -295,16 +317,19 @@ impl Desk {
                 approved_by: None,
                 approved_at: None,
             };
+            self.custody.awaiting_top_ups.insert(asset, self.custody.top_ups.len());
             self.custody.top_ups.push(top_up);
         }
         Ok(())
     }
 
     fn top_up_waiting(&self, asset: AssetCode) -> bool {
-        self.custody
-            .top_ups
-            .iter()
-            .any(|top_up| top_up.asset == asset && top_up.status == TopUpStatus::AwaitingApproval)
+        debug_assert_eq!(
+            self.custody.awaiting_top_ups.contains_key(&asset),
+            self.custody.top_ups.iter().any(|each| each.asset == asset && each.status == TopUpStatus::AwaitingApproval),
+            "the index follows every top-up"
+        );
+        self.custody.awaiting_top_ups.contains_key(&asset)
     }
 
     /// Moves holdings from the wallet `from` (hot `Custody` or `ColdCustody`) to the other one.
@@ -332,11 +357,8 @@ impl Desk {
         by: Option<String>,
         top_up_id: &str,
     ) -> Result<Executed, CommandError> {
-        let position = self
-            .custody
-            .top_ups
-            .iter()
-            .position(|top_up| top_up.top_up_id == top_up_id)
+        let position = top_up_position(top_up_id)
+            .filter(|position| self.custody.top_ups.get(*position).is_some_and(|each| each.top_up_id == top_up_id))
             .ok_or_else(|| CommandError::not_found("top-up"))?;
         let top_up = self.custody.top_ups[position].clone();
         if top_up.status != TopUpStatus::AwaitingApproval {
@@ -353,6 +375,7 @@ impl Desk {
         stored.status = TopUpStatus::Completed;
         stored.approved_by = by;
         stored.approved_at = Some(at);
+        self.custody.awaiting_top_ups.remove(&stored.asset);
         Ok(Executed::changed(Outcome::TopUp(stored.clone())))
     }
 }

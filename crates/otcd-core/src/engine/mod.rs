@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 mod fills;
 pub mod fixtures;
+pub mod flows;
 pub mod jurisdictions;
 pub mod model;
 pub mod netting;
@@ -49,6 +50,10 @@ pub const TIERS_MAX: usize = 1_000;
 pub const CREDENTIAL_BYTES_MAX: usize = 256;
 /// Highest per-key rate a tier may allow for one request class.
 pub const RATE_LIMIT_PER_SECOND_MAX: u32 = 1_000_000;
+
+fn is_active_admin(key: &ApiKey) -> bool {
+    key.revoked_at.is_none() && key.has_scope(Scope::Admin)
+}
 
 /// What a successful command produced.
 // One outcome is moved once per command; boxing the large variants would buy nothing measurable.
@@ -114,7 +119,8 @@ pub struct Desk {
     clients: BTreeMap<ClientId, Client>,
     keys: BTreeMap<KeyId, ApiKey>,
     tiers: BTreeMap<TierName, Tier>,
-    deposits: Vec<Deposit>,
+    /// In chunks: a `Vec` would copy the whole history (and stall the engine) each time it doubles.
+    deposits: crate::chunked_vec::ChunkedVec<Deposit>,
     quotes: quotes::QuoteBook,
     #[serde(default)]
     orders: orders::OrderBook,
@@ -147,8 +153,19 @@ pub struct Desk {
     clients_created: u64,
     /// Time of the last executed command; command times never go backwards inside the engine.
     clock: TimestampMs,
+    /// A B-tree, not a hash map: it grows with every deposit for the desk's lifetime, and a hash map's
+    /// rehash-everything growth stalls the engine once it holds millions.
     #[serde(skip)]
-    deposit_index: HashMap<(ClientId, ClientReference), usize>,
+    deposit_index: BTreeMap<(ClientId, ClientReference), usize>,
+    /// Each client's deposits and alerts as the AML rules see them (rebuilt from `deposits` and `alerts`).
+    #[serde(skip)]
+    flows: flows::FlowsIndex,
+    /// Desk fundings by reference (rebuilt from `fundings`), so a funding's idempotency check is a lookup.
+    #[serde(skip)]
+    funding_index: BTreeMap<ClientReference, usize>,
+    /// Keys that are active and carry the admin scope (rebuilt from `keys`), so a revocation need not count them.
+    #[serde(skip)]
+    active_admin_keys: usize,
     /// Surveillance alerts by `dedup_key` (rebuilt from `alerts`).
     #[serde(skip)]
     surveillance_keys: HashMap<String, usize>,
@@ -172,6 +189,11 @@ impl Desk {
             .map(|(position, deposit)| ((deposit.client_id.clone(), deposit.reference.clone()), position))
             .collect();
         self.rebuild_surveillance_keys();
+        self.flows.rebuild(&self.deposits, &self.alerts);
+        self.funding_index =
+            self.fundings.iter().enumerate().map(|(position, funding)| (funding.reference.clone(), position)).collect();
+        self.active_admin_keys = self.keys.values().filter(|key| is_active_admin(key)).count();
+        self.custody.rebuild_indexes();
     }
 
     pub fn is_initialized(&self) -> bool {
@@ -451,7 +473,12 @@ impl Desk {
             created_by,
             revoked_at: None,
         };
-        self.keys.insert(record.key_id.clone(), record.clone());
+        if is_active_admin(&record) {
+            self.active_admin_keys += 1;
+        }
+        if let Some(replaced) = self.keys.insert(record.key_id.clone(), record.clone()) {
+            self.active_admin_keys -= usize::from(is_active_admin(&replaced));
+        }
         record
     }
 
@@ -460,13 +487,19 @@ impl Desk {
         if key.revoked_at.is_some() {
             return Ok(Executed { outcome: Outcome::Key(key.clone()), changed: false });
         }
-        let active_admin_keys =
-            self.keys.values().filter(|other| other.revoked_at.is_none() && other.has_scope(Scope::Admin)).count();
-        if key.has_scope(Scope::Admin) && active_admin_keys == 1 {
+        debug_assert_eq!(
+            self.active_admin_keys,
+            self.keys.values().filter(|other| is_active_admin(other)).count(),
+            "the count follows every key change"
+        );
+        if is_active_admin(key) && self.active_admin_keys == 1 {
             return Err(CommandError::conflict("this is the desk's last active admin key; create another first"));
         }
         let _ = actor;
         let key = self.keys.get_mut(key_id).expect("checked above");
+        if is_active_admin(key) {
+            self.active_admin_keys -= 1;
+        }
         key.revoked_at = Some(at);
         Ok(Executed::changed(Outcome::Key(key.clone())))
     }
@@ -559,9 +592,11 @@ impl Desk {
             created_by: actor.key_id.clone(),
             notional_usd: new.notional_usd,
         };
-        self.deposit_index.insert(key, self.deposits.len());
+        let position = self.deposits.len();
+        self.deposit_index.insert(key, position);
+        self.flows.record_deposit(position, &deposit);
         self.deposits.push(deposit.clone());
-        self.after_deposit(at, &new.client_id);
+        self.after_deposit(at, position);
         if asset.kind == AssetKind::Crypto {
             self.apply_custody_policy(at, new.asset)?;
         }
@@ -613,7 +648,7 @@ impl Desk {
             return Err(CommandError::invalid("amount", "must not be zero"));
         }
         entry.check_amount(amount).map_err(|detail| CommandError::invalid("amount", detail))?;
-        if let Some(existing) = self.fundings.iter().find(|funding| funding.reference == *reference) {
+        if let Some(existing) = self.funding_index.get(reference).map(|position| &self.fundings[*position]) {
             if existing.asset != asset || existing.amount != amount {
                 return Err(CommandError::conflict("this reference was used for a different funding"));
             }
@@ -649,6 +684,7 @@ impl Desk {
             transaction,
             created_at: at,
         };
+        self.funding_index.insert(reference.clone(), self.fundings.len());
         self.fundings.push(funding.clone());
         Ok(Executed::changed(Outcome::Funding { funding, repeated: false }))
     }

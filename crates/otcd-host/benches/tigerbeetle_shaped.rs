@@ -1,0 +1,235 @@
+//! A benchmark shaped like TigerBeetle's own `benchmark` (issue #16), through the runner as the server runs it:
+//! 10,000 client accounts; deposits (each one balanced ledger transaction) submitted in batches of 8,189 as a
+//! client library would (the whole batch in flight, the next batch once every reply is back) and one at a time;
+//! every reply only once its record is durable (journal group commit, fsync on the real disk). Reports
+//! throughput, acknowledgement latency p50/p99/max, resident memory at the end, and the recovery time of the
+//! resulting data directory (with the final snapshot, as a restart finds it, and from the journal alone). The
+//! same for quote acceptances: each batch's quotes are issued first (not timed), then accepted as one batch.
+//!
+//! `cargo bench -p otcd-host --bench tigerbeetle_shaped -- deposits 1000000` (or `accepts`, `deposits_single
+//! 20000`, `accepts_single 20000`). The data directory is created under `$OTCD_BENCH_DIR` (default: the system
+//! temporary directory, which must be on the disk being measured).
+
+use otcd_core::catalog::AssetCode;
+use otcd_core::engine::orders::AcceptQuote;
+use otcd_core::engine::{fixtures, Actor, Command, NewDeposit, Outcome, QuoteRequest};
+use otcd_core::ids::{ClientId, ClientReference};
+use otcd_core::model::{RequestedSize, Settlement};
+use otcd_host::metrics::Metrics;
+use otcd_host::runner::{EngineHandle, Runner, RunnerConfig};
+use otcd_host::store;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The allocator the `otcd` binary runs with, so that these figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const CLIENTS: u64 = 10_000;
+/// TigerBeetle's largest batch of transfers (8,190 minus one), used by its benchmark.
+const BATCH: u64 = 8_189;
+
+fn client_id(index: u64) -> ClientId {
+    ClientId::parse(&format!("cl_{:08}", index % CLIENTS + 1)).unwrap()
+}
+
+fn deposit(index: u64, reference: &str, cents: i128) -> Command {
+    Command::Deposit(NewDeposit {
+        client_id: client_id(index),
+        asset: AssetCode::parse("USD").unwrap(),
+        amount: cents,
+        reference: ClientReference::parse(reference).unwrap(),
+        // A USD value, as the edge gives it, so the AML structuring rule evaluates every deposit.
+        notional_usd: Some(cents),
+    })
+}
+
+fn book() -> otcd_core::market::VenueBook {
+    let level = |price| otcd_core::market::Level { price, quantity: 1_000_000_000_000 };
+    otcd_core::market::VenueBook {
+        venue: "bench".into(),
+        instrument: "BTC-USD".into(),
+        bids: vec![level(4_999_000)],
+        asks: vec![level(5_000_000)],
+        as_of: otcd_host::clock::Clock::now(&otcd_host::clock::SystemClock),
+    }
+}
+
+fn quote_request(index: u64, book: &otcd_core::market::VenueBook) -> Command {
+    Command::RequestQuote(QuoteRequest {
+        client_id: client_id(index),
+        client_rfq_id: None,
+        instrument: "BTC-USD".into(),
+        side: otcd_core::market::Side::Buy,
+        size: RequestedSize::Base(1_000_000),
+        validity_ms: 60_000,
+        notional_usd: None,
+        books: vec![book.clone()],
+        cross: None,
+    })
+}
+
+fn accept(index: u64, quote_id: String) -> Command {
+    Command::AcceptQuote(AcceptQuote {
+        client_id: client_id(index),
+        client_order_id: ClientReference::parse(&format!("t-{index}")).unwrap(),
+        quote_id,
+        side: None,
+        notional_usd: None,
+    })
+}
+
+struct Desk {
+    directory: tempfile::TempDir,
+    runner: Runner,
+    engine: EngineHandle,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Desk {
+    /// A fresh data directory with `CLIENTS` prefunded clients (set up through the runner, not timed).
+    fn start() -> Self {
+        let parent = std::env::var_os("OTCD_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
+        let directory = tempfile::tempdir_in(parent).unwrap();
+        let opened = store::open(directory.path(), &otcd_host::clock::SystemClock).unwrap();
+        let runner = Runner::start(
+            opened.desk,
+            Box::new(opened.journal),
+            opened.snapshots,
+            RunnerConfig::default(),
+            Arc::new(Metrics::new()),
+        );
+        let engine = runner.handle();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let desk = Self { directory, runner, engine, runtime };
+        desk.submit_all(vec![fixtures::initialize_desk()]);
+        let clients = (0..CLIENTS).map(|index| {
+            Command::CreateClient(fixtures::approved_client(&format!("Client {index}"), Settlement::Prefunded, None))
+        });
+        desk.submit_all(clients.collect());
+        desk.submit_all((0..CLIENTS).map(|index| deposit(index, "funding", 1_000_000_000_000)).collect());
+        desk
+    }
+
+    /// Submits every command at once (a client library's batch) and waits for all replies; returns each one's
+    /// outcome and latency (from the moment the batch was submitted, as its client sees it).
+    fn submit_all(&self, commands: Vec<Command>) -> Vec<(Outcome, Duration)> {
+        self.runtime.block_on(async {
+            let started = Instant::now();
+            let tasks: Vec<_> = commands
+                .into_iter()
+                .map(|command| {
+                    let engine = self.engine.clone();
+                    tokio::spawn(async move {
+                        let executed = engine.submit(Actor::default(), command).await.expect("accepted");
+                        (executed.outcome, started.elapsed())
+                    })
+                })
+                .collect();
+            let mut replies = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                replies.push(task.await.unwrap());
+            }
+            replies
+        })
+    }
+
+    /// Submits one command and waits for its reply.
+    fn submit_one(&self, command: Command) -> (Outcome, Duration) {
+        self.runtime.block_on(async {
+            let started = Instant::now();
+            let executed = self.engine.submit(Actor::default(), command).await.expect("accepted");
+            (executed.outcome, started.elapsed())
+        })
+    }
+}
+
+/// Work `count` commands of a kind: `batch` at a time (1: one at a time), timing only the measured ones.
+fn run(desk: &Desk, kind: &str, count: u64, batch: u64) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(count as usize);
+    let mut next = 0;
+    while next < count {
+        let indexes = next..(next + batch).min(count);
+        next = indexes.end;
+        let measured: Vec<Command> = match kind {
+            "deposits" => {
+                indexes.map(|index| deposit(index, &format!("d-{index}"), (index % 1_000 + 1) as i128)).collect()
+            }
+            "accepts" => {
+                let book = book();
+                let requests = indexes.clone().map(|index| quote_request(index, &book)).collect();
+                let quote_ids = desk.submit_all(requests).into_iter().map(|(outcome, _)| match outcome {
+                    Outcome::Quote(quote) => quote.quote_id,
+                    other => panic!("a quote, not {other:?}"),
+                });
+                indexes.zip(quote_ids).map(|(index, quote_id)| accept(index, quote_id)).collect()
+            }
+            other => panic!("unknown kind {other}"),
+        };
+        if batch == 1 {
+            latencies.extend(measured.into_iter().map(|command| desk.submit_one(command).1));
+        } else {
+            latencies.extend(desk.submit_all(measured).into_iter().map(|(_, latency)| latency));
+        }
+    }
+    latencies
+}
+
+fn resident_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap_or("VmRSS: 0 kB");
+    line.split_whitespace().nth(1).and_then(|kib| kib.parse::<u64>().ok()).unwrap_or(0) / 1024
+}
+
+fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
+    sorted[(sorted.len() * per_mille / 1_000).min(sorted.len() - 1)]
+}
+
+fn main() {
+    let arguments: Vec<String> = std::env::args().skip(1).filter(|argument| !argument.starts_with("--")).collect();
+    let mode = arguments.first().map_or("deposits", String::as_str).to_owned();
+    let count: u64 = arguments.get(1).and_then(|count| count.parse().ok()).unwrap_or(1_000_000);
+    let (kind, batch) = match mode.strip_suffix("_single") {
+        Some(kind) => (kind.to_owned(), 1),
+        None => (mode.clone(), BATCH),
+    };
+    let desk = Desk::start();
+    let resident_before_mib = resident_mib();
+    let latencies = run(&desk, &kind, count, batch);
+    // A batch takes as long as its slowest reply (every latency counts from the batch's submission).
+    let elapsed: Duration = latencies.chunks(batch as usize).map(|chunk| chunk.iter().max().copied().unwrap()).sum();
+    let resident_after_mib = resident_mib();
+    let mut sorted = latencies;
+    sorted.sort();
+    let directory = desk.directory;
+    drop(desk.engine);
+    let shutdown_started = Instant::now();
+    desk.runner.shutdown();
+    let shutdown = shutdown_started.elapsed();
+    drop(desk.runtime);
+
+    let recovered = Instant::now();
+    let opened = store::open(directory.path(), &otcd_host::clock::SystemClock).unwrap();
+    let with_snapshot = recovered.elapsed();
+    let (head, snapshot_seq) = (opened.recovery.head_seq, opened.recovery.snapshot_seq);
+    drop(opened);
+    std::fs::remove_dir_all(directory.path().join("snapshots")).unwrap();
+    let recovered = Instant::now();
+    let opened = store::open(directory.path(), &otcd_host::clock::SystemClock).unwrap();
+    let from_journal = recovered.elapsed();
+    assert_eq!(opened.recovery.head_seq, head);
+    drop(opened);
+
+    let per_second = count as f64 / elapsed.as_secs_f64();
+    println!(
+        "{mode} count={count} batch={batch} clients={CLIENTS}: {per_second:.0}/s ({:.2} s); ack p50 {:?} p99 {:?} max \
+         {:?}; RSS {resident_after_mib} MiB at the end ({resident_before_mib} MiB after setup, {:.0} B per command); \
+         shutdown (final snapshot) {shutdown:?}; recovery of {head} records: {with_snapshot:?} with the snapshot at \
+         seq {snapshot_seq}, {from_journal:?} from the journal alone",
+        elapsed.as_secs_f64(),
+        percentile(&sorted, 500),
+        percentile(&sorted, 990),
+        sorted.last().unwrap(),
+        (resident_after_mib.saturating_sub(resident_before_mib) * 1024 * 1024) as f64 / count as f64,
+    );
+}
