@@ -2,12 +2,12 @@
 //! and trades (a firm RFQ quote, then its acceptance: two durable commands per trade, the second settling both
 //! legs on the ledger); and recovery time of a journal of 1,000,000 events.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use otcd_core::catalog::AssetCode;
-use otcd_core::engine::orders::AcceptQuote;
-use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, NewDeposit, Outcome, QuoteRequest};
+use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, NewDeposit, Outcome};
 use otcd_core::ids::{ClientId, ClientReference};
-use otcd_core::model::RequestedSize;
 use otcd_core::model::Settlement;
 use otcd_core::time::TimestampMs;
 use otcd_host::events::{EventFilter, EventHub};
@@ -139,29 +139,13 @@ fn client_id(index: u64) -> ClientId {
     ClientId::parse(&format!("cl_{:08}", index % CLIENTS as u64 + 1)).unwrap()
 }
 
-/// Trade `index`'s RFQ: 0.01 BTC, priced from a one-level book carried in the command.
+/// Trade `index`'s RFQ (see [`common::quote_request`]).
 fn quote_request(index: u64, book: &otcd_core::market::VenueBook) -> Command {
-    Command::RequestQuote(QuoteRequest {
-        client_id: client_id(index),
-        client_rfq_id: None,
-        instrument: "BTC-USD".into(),
-        side: otcd_core::market::Side::Buy,
-        size: RequestedSize::Base(1_000_000),
-        validity_ms: 60_000,
-        notional_usd: None,
-        books: vec![book.clone()],
-        cross: None,
-    })
+    common::quote_request(client_id(index), book)
 }
 
 fn accept(index: u64, quote_id: String) -> Command {
-    Command::AcceptQuote(AcceptQuote {
-        client_id: client_id(index),
-        client_order_id: ClientReference::parse(&format!("t-{index}")).unwrap(),
-        quote_id,
-        side: None,
-        notional_usd: None,
-    })
+    common::accept(client_id(index), index, quote_id)
 }
 
 /// Submits trade `index`'s RFQ and returns the quote's id.

@@ -10,11 +10,12 @@
 //! 20000`, `accepts_single 20000`). The data directory is created under `$OTCD_BENCH_DIR` (default: the system
 //! temporary directory, which must be on the disk being measured).
 
+mod common;
+
 use otcd_core::catalog::AssetCode;
-use otcd_core::engine::orders::AcceptQuote;
-use otcd_core::engine::{fixtures, Actor, Command, NewDeposit, Outcome, QuoteRequest};
+use otcd_core::engine::{fixtures, Actor, Command, NewDeposit, Outcome};
 use otcd_core::ids::{ClientId, ClientReference};
-use otcd_core::model::{RequestedSize, Settlement};
+use otcd_core::model::Settlement;
 use otcd_host::metrics::Metrics;
 use otcd_host::runner::{EngineHandle, Runner, RunnerConfig};
 use otcd_host::store;
@@ -55,28 +56,13 @@ fn book() -> otcd_core::market::VenueBook {
     }
 }
 
+/// Trade `index`'s RFQ (see [`common::quote_request`]).
 fn quote_request(index: u64, book: &otcd_core::market::VenueBook) -> Command {
-    Command::RequestQuote(QuoteRequest {
-        client_id: client_id(index),
-        client_rfq_id: None,
-        instrument: "BTC-USD".into(),
-        side: otcd_core::market::Side::Buy,
-        size: RequestedSize::Base(1_000_000),
-        validity_ms: 60_000,
-        notional_usd: None,
-        books: vec![book.clone()],
-        cross: None,
-    })
+    common::quote_request(client_id(index), book)
 }
 
 fn accept(index: u64, quote_id: String) -> Command {
-    Command::AcceptQuote(AcceptQuote {
-        client_id: client_id(index),
-        client_order_id: ClientReference::parse(&format!("t-{index}")).unwrap(),
-        quote_id,
-        side: None,
-        notional_usd: None,
-    })
+    common::accept(client_id(index), index, quote_id)
 }
 
 struct Desk {
