@@ -1,7 +1,7 @@
 //! The projection: a shadow desk re-executing durable records, plus the report tables.
 
 use crate::pnl::Position;
-use crate::surveillance::{Surveillance, SurveillanceConfig, TradeFact};
+use crate::surveillance::{InstrumentUnits, Surveillance, SurveillanceConfig, TradeFact};
 use crate::trades::{TradeLog, TradeRow};
 use otcd_core::catalog::{AssetCode, Instrument};
 use otcd_core::engine::orders::{OrderStatus, Trade};
@@ -173,6 +173,7 @@ impl Projection {
     fn order_events(&mut self, record: &JournalRecord, outcome: &Outcome, at: i64, seq: u64) {
         match (&record.command, outcome) {
             (Command::LimitOrder(_), Outcome::Order(order)) if order.resting.is_some() => {
+                self.learn_units(&order.instrument);
                 self.surveillance.order_placed(
                     &order.order_id,
                     &order.client_id,
@@ -194,6 +195,23 @@ impl Projection {
             }
             _ => {}
         }
+    }
+
+    /// Tells surveillance how `symbol` writes quantities and prices (from the catalog), for its summaries.
+    fn learn_units(&mut self, symbol: &str) {
+        if self.surveillance.has_instrument_units(symbol) {
+            return;
+        }
+        let Some(catalog) = self.desk.catalog() else { return };
+        let Some(instrument) = catalog.instrument(symbol) else { return };
+        let Some(base) = catalog.asset(&instrument.base) else { return };
+        let units = InstrumentUnits {
+            base: instrument.base.to_string(),
+            base_scale: base.scale,
+            quote: instrument.quote.to_string(),
+            price_scale: instrument.price_scale,
+        };
+        self.surveillance.instrument_units(symbol, units);
     }
 
     fn record_trade(&mut self, seq: u64, trade: &Trade, source: Option<&Source>) {
@@ -247,6 +265,7 @@ impl Projection {
             fee: trade.fee,
             fee_usd,
         });
+        self.learn_units(&instrument.symbol);
         self.surveillance.trade(&TradeFact {
             number,
             client_id: &trade.client_id,

@@ -22,6 +22,7 @@
 use otcd_core::engine::alerts::{AlertKind, SurveillanceEvidence, SurveillanceFinding, SURVEILLANCE_IDS_MAX};
 use otcd_core::ids::ClientId;
 use otcd_core::market::Side;
+use otcd_core::readable;
 use otcd_core::time::TimestampMs;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -157,6 +158,17 @@ pub struct Surveillance {
     last_alert: HashMap<(AlertKind, Key), i64>,
     alerts: VecDeque<SurveillanceAlert>,
     raised: u64,
+    /// How to write an instrument's quantities and prices for people in a summary (the figures stay integers).
+    units: HashMap<String, InstrumentUnits>,
+}
+
+/// An instrument's units, learnt from the catalog by the projection ([`Surveillance::instrument_units`]).
+#[derive(Debug, Clone)]
+pub struct InstrumentUnits {
+    pub base: String,
+    pub base_scale: u8,
+    pub quote: String,
+    pub price_scale: u8,
 }
 
 fn trade_id(number: u64) -> String {
@@ -193,6 +205,33 @@ impl Surveillance {
     pub fn findings_after(&self, number: u64, limit: usize) -> Vec<SurveillanceAlert> {
         let start = self.alerts.partition_point(|alert| alert.number <= number);
         self.alerts.range(start..).take(limit).cloned().collect()
+    }
+
+    /// Tells the rules how `instrument` writes its quantities and prices, for the summaries people read.
+    pub fn instrument_units(&mut self, instrument: &str, units: InstrumentUnits) {
+        self.units.insert(instrument.to_owned(), units);
+    }
+
+    /// Whether [`Surveillance::instrument_units`] was told about `instrument` (catalogs never change an
+    /// instrument's scales, so once is enough).
+    pub fn has_instrument_units(&self, instrument: &str) -> bool {
+        self.units.contains_key(instrument)
+    }
+
+    /// `"0.5 BTC"`, exact; minor units, said so, for an instrument not (yet) learnt.
+    fn quantity_text(&self, instrument: &str, quantity: i128) -> String {
+        match self.units.get(instrument) {
+            Some(units) => format!("{} {}", readable::amount(quantity, units.base_scale), units.base),
+            None => format!("{quantity} (base minor units)"),
+        }
+    }
+
+    /// `"65,000.5 USD"`, exact; minor units, said so, for an instrument not (yet) learnt.
+    fn price_text(&self, instrument: &str, price: i128) -> String {
+        match self.units.get(instrument) {
+            Some(units) => format!("{} {}", readable::amount(price, units.price_scale), units.quote),
+            None => format!("{price} (price minor units)"),
+        }
     }
 
     fn raise(&mut self, key: &Key, pattern: Pattern) {
@@ -314,11 +353,14 @@ impl Surveillance {
             return;
         }
         let summary = format!(
-            "{cancelled} of {placed} resting orders on {} cancelled within {} s (cancel ratio {}‰), cancelled quantity \
-             {cancelled_quantity} vs filled {filled} (minor units), average time to cancel {average_time_to_cancel} ms",
+            "{cancelled} of {placed} resting orders on {} cancelled within {} (cancel ratio {}‰), cancelled quantity \
+             {} vs filled {}, average time to cancel {}",
             key.1,
-            config.window_ms / 1_000,
+            readable::duration_ms(config.window_ms),
             cancelled * 1_000 / placed.max(1),
+            self.quantity_text(&key.1, cancelled_quantity),
+            self.quantity_text(&key.1, filled),
+            readable::elapsed_ms(average_time_to_cancel),
         );
         let pattern = Pattern {
             kind: SPOOFING,
@@ -386,13 +428,13 @@ impl Surveillance {
             }
         }
         let summary = format!(
-            "{} resting {} orders on {} placed before the {} fill {} and cancelled within {} s after it",
+            "{} resting {} orders on {} placed before the {} fill {} and cancelled within {} after it",
             layers.len(),
             side_text(cancelled_side),
             key.1,
             side_text(fill.side),
             trade_id(fill.number),
-            config.layering_cancel_within_ms / 1_000,
+            readable::duration_ms(config.layering_cancel_within_ms),
         );
         let pattern = Pattern {
             kind: LAYERING,
@@ -455,15 +497,15 @@ impl Surveillance {
             return true;
         }
         let summary = format!(
-            "{} {} of {} then {} {} of {} (base minor units) on {} within {} s (quantities within {}‰)",
+            "{} {} of {} then {} {} of {} on {} within {} (quantities within {}‰)",
             side_text(first_side),
             trade_id(first),
-            first_quantity,
+            self.quantity_text(&key.1, first_quantity),
             side_text(fact.side),
             trade_id(fact.number),
-            fact.quantity,
+            self.quantity_text(&key.1, fact.quantity),
             key.1,
-            (fact.at - first_at) / 1_000,
+            readable::elapsed_ms(fact.at - first_at),
             config.wash_quantity_tolerance_permille,
         );
         let pattern = Pattern {
@@ -546,17 +588,17 @@ impl Surveillance {
         for candidate in fired {
             let key = (candidate.client_id.clone(), instrument.to_owned());
             let summary = format!(
-                "{} {} on {} at price {} worth {} USD cents, {}× the client's average of {} cents; {} s later the \
-                 price was {} (≥ {} bps in the client's favour)",
+                "{} {} on {} at price {} worth {}, {}× the client's average of {}; {} later the price was {} \
+                 (≥ {} bps in the client's favour)",
                 side_text(candidate.side),
                 trade_id(candidate.number),
                 instrument,
-                candidate.price,
-                candidate.notional_usd,
+                self.price_text(instrument, candidate.price),
+                readable::usd_cents(candidate.notional_usd),
                 candidate.notional_usd / candidate.average_usd.max(1),
-                candidate.average_usd,
-                (at - candidate.at) / 1_000,
-                price,
+                readable::usd_cents(candidate.average_usd),
+                readable::elapsed_ms(at - candidate.at),
+                self.price_text(instrument, price),
                 config.front_run_move_bps,
             );
             let pattern = Pattern {

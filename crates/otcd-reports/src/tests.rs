@@ -238,6 +238,10 @@ fn spoofing_fires_on_placed_and_cancelled_orders() {
     let alert = &session.projection.surveillance().alerts().next().unwrap().finding;
     assert_eq!(alert.evidence.order_ids.len(), 5);
     assert!(alert.summary.contains("5 of 5 resting orders"), "{}", alert.summary);
+    // For people: quantities in the asset's units, durations in words (the figures keep the integers).
+    assert!(alert.summary.contains("cancelled quantity 5 BTC vs filled 0 BTC"), "{}", alert.summary);
+    assert!(alert.summary.contains("average time to cancel 2 s"), "{}", alert.summary);
+    assert!(!alert.summary.contains("minor units"), "{}", alert.summary);
     assert_eq!(alert.evidence.figures["cancelled_orders"], 5);
     assert_eq!(alert.evidence.figures["average_time_to_cancel_ms"], 2_000);
     assert_eq!(alert.evidence.thresholds["spoof_min_cancelled"], 5);
@@ -292,6 +296,8 @@ fn wash_trades_fire_on_a_round_trip_of_similar_size() {
         format!("surveillance_wash_trade/{client}/BTC-USD/t_000000000001+t_000000000002")
     );
     assert_eq!(alert.evidence.figures["second_quantity_minor_units"], BTC * 99 / 100);
+    assert!(alert.summary.contains("of 1 BTC then sell t_000000000002 of 0.99 BTC"), "{}", alert.summary);
+    assert!(alert.summary.contains("within 1 min"), "{}", alert.summary);
 
     // Raised in the engine, the finding is an alert of the shadow desk, worked as a case like any other; the same
     // pattern again (an adapter's repeat, or the finding made again after a restart) changes nothing.
