@@ -197,7 +197,9 @@ fn desk_capacity_splits_ioc_and_gtc_refuses_market_and_cancels_fok() {
         books: vec![session.book(book.0, book.1)],
         cross: None,
     };
-    assert_eq!(session.run(Command::MarketOrder(market)).unwrap_err().code(), "limit_exceeded");
+    let refused = session.run(Command::MarketOrder(market)).unwrap_err();
+    assert_eq!(refused.code(), "limit_exceeded");
+    assert!(refused.to_string().contains("at most 0 BTC of BTC-USD now; the order asks for 0.1 BTC"), "{refused}");
     // Room for 0.25 BTC: the resting order fills that much and keeps resting.
     let limit = PositionLimit { asset: code("BTC"), long_max: None, short_max: Some(65_000_000) };
     session.run(Command::PutPositionLimit(limit)).unwrap();

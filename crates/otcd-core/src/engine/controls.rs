@@ -138,10 +138,17 @@ impl Desk {
     ) -> Result<(), CommandError> {
         let capacity = self.desk_capacity(instrument, side, quantity);
         if capacity < quantity {
+            let scale = self.catalog().and_then(|catalog| catalog.asset(&instrument.base)).map(|asset| asset.scale);
+            let in_units = |units: i128| match scale {
+                Some(scale) => format!("{} {}", crate::readable::amount(units, scale), instrument.base),
+                None => format!("{units} (base minor units)"),
+            };
             return Err(CommandError::DeskCapacity {
                 detail: format!(
-                    "the desk can take at most {capacity} (base minor units) of {} now; the order asks for {quantity}",
-                    instrument.symbol
+                    "the desk can take at most {} of {} now; the order asks for {}",
+                    in_units(capacity),
+                    instrument.symbol,
+                    in_units(quantity)
                 ),
             });
         }
