@@ -52,6 +52,8 @@ pub struct ServeOptions {
     pub reports: bool,
     /// MiB the engine thread touches before its first command (`otcd_host::runner::prefault_heap`).
     pub engine_prefault_mib: usize,
+    /// Recent events the event feed keeps for stream resumes (`stream_resume_events`, `stream_resume_bytes`).
+    pub event_retention: otcd_host::events::Retention,
 }
 
 /// Where market data comes from (`--market`).
@@ -83,6 +85,7 @@ impl ServeOptions {
             surveillance: otcd_reports::SurveillanceConfig::default(),
             reports: true,
             engine_prefault_mib: ENGINE_PREFAULT_MIB_DEFAULT,
+            event_retention: otcd_host::events::Retention::DEFAULT,
         }
     }
 }
@@ -165,7 +168,8 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
     let client_tiers: Vec<_> =
         opened.desk.clients().map(|client| (client.client_id.clone(), client.tier.clone())).collect();
     let (projection_sender, projection_receiver) = otcd_host::reports::channel();
-    let events = EventHub::new(Some(metrics.clone()));
+    let events = EventHub::with_retention(Some(metrics.clone()), options.event_retention);
+    events.start_at(opened.replayed_events_floor_seq, opened.recovery.head_seq, opened.replayed_events);
     let config = RunnerConfig {
         snapshot_every_records: options.snapshot_every_records,
         checkpoints: Some(CheckpointSettings {
@@ -226,7 +230,8 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
 /// Opens the data directory on a blocking thread and logs what recovery did.
 async fn open_store(options: &ServeOptions, clock: Arc<dyn Clock>) -> Result<OpenedDesk, ServerError> {
     let data_dir = options.data_dir.clone();
-    let opened = tokio::task::spawn_blocking(move || store::open(&data_dir, clock.as_ref()))
+    let events_max = options.event_retention.events_max;
+    let opened = tokio::task::spawn_blocking(move || store::open_with_events(&data_dir, clock.as_ref(), events_max))
         .await
         .expect("recovery does not panic")?;
     let recovery = &opened.recovery;
