@@ -108,6 +108,7 @@ pub fn open_with_events(data_dir: &Path, clock: &dyn Clock, events_max: usize) -
             let mut desk: Desk = serde_json::from_slice(&snapshot.state)
                 .map_err(|error| StoreError::Snapshot { seq: snapshot.at.seq, detail: error.to_string() })?;
             desk.rebuild_indexes();
+            desk.align_seq(snapshot.at.seq);
             (desk, Some(snapshot.at))
         }
         None => (Desk::new(), None),

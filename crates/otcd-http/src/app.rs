@@ -31,6 +31,10 @@ pub struct AppContext {
     pub stream_connections: crate::stream::ConnectionCounter,
     pub ladders: otcd_services::ladders::LadderHub<crate::stream::Outbound>,
     pub rate_limits: crate::ratelimit::RateLimits,
+    /// What webhook URLs may target (`webhooks_allow_private`, the desk's own listener).
+    pub webhook_policy: otcd_services::webhooks::UrlPolicy,
+    /// The webhook worker's delivery log (`None`: no worker runs).
+    pub webhooks: Option<Arc<dyn otcd_services::webhooks::DeliveryLog>>,
 }
 
 pub type AppState = Arc<AppContext>;
@@ -54,6 +58,8 @@ impl AppContext {
             stream_connections: crate::stream::ConnectionCounter::default(),
             ladders: otcd_services::ladders::LadderHub::default(),
             rate_limits: crate::ratelimit::RateLimits::new(rate_limits),
+            webhook_policy: otcd_services::webhooks::UrlPolicy::default(),
+            webhooks: None,
             desk,
         }
     }

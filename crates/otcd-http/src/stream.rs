@@ -450,34 +450,46 @@ impl Connection {
 /// The stream message (API.md § Streaming) of an event on `channel`; `None` when the event is not on it.
 /// Orders go to `orders`, trades to `trades`, balances and withdrawals to `balances`.
 fn event_message(state: &AppState, event: &SequencedEvent, channel: Channel) -> Option<String> {
-    let catalog = &state.desk.catalog;
-    let (on, mut message) = match &event.event {
-        DeskEvent::Order(order) => {
-            let view = crate::views::order_view(catalog, &order.order, &order.trades)?;
-            let mut message = serde_json::to_value(&view).ok()?;
-            message["order_type"] = json!(view.order_type);
-            (Channel::Orders, message)
-        }
-        DeskEvent::Trade(trade) => {
-            (Channel::Trades, serde_json::to_value(crate::views::trade_view(catalog, trade)?).ok()?)
-        }
-        DeskEvent::Balance(balance) => {
-            let scale = state.desk.scale(&balance.asset);
-            let message = json!({"asset": balance.asset.to_string(), "available": format_scaled(balance.available, scale),
-                "reserved": format_scaled(balance.reserved, scale)});
-            (Channel::Balances, message)
-        }
-        DeskEvent::Withdrawal(withdrawal) => {
-            (Channel::Balances, serde_json::to_value(crate::views::withdrawal_view(catalog, withdrawal)).ok()?)
-        }
+    let on = match &event.event {
+        DeskEvent::Order(_) => Channel::Orders,
+        DeskEvent::Trade(_) => Channel::Trades,
+        DeskEvent::Balance(_) | DeskEvent::Withdrawal(_) => Channel::Balances,
         DeskEvent::Instruction(_) | DeskEvent::Alert(_) => return None,
     };
     if on != channel {
         return None;
     }
+    let mut message = event_data(&state.desk, &event.event)?;
     message["type"] = json!(event_type(&event.event));
     message["seq"] = json!(event.seq);
     Some(message.to_string())
+}
+
+/// The object a stream message or a webhook delivery carries for an event (without `type` and `seq`): the
+/// order, trade, withdrawal or settlement instruction as the REST API shows it, or a balance. `None` for alerts.
+pub fn event_data(desk: &otcd_services::DeskServices, event: &DeskEvent) -> Option<serde_json::Value> {
+    let catalog = &desk.catalog;
+    match event {
+        DeskEvent::Order(order) => {
+            let view = crate::views::order_view(catalog, &order.order, &order.trades)?;
+            let mut message = serde_json::to_value(&view).ok()?;
+            message["order_type"] = json!(view.order_type);
+            Some(message)
+        }
+        DeskEvent::Trade(trade) => serde_json::to_value(crate::views::trade_view(catalog, trade)?).ok(),
+        DeskEvent::Balance(balance) => {
+            let scale = desk.scale(&balance.asset);
+            Some(json!({"asset": balance.asset.to_string(), "available": format_scaled(balance.available, scale),
+                "reserved": format_scaled(balance.reserved, scale)}))
+        }
+        DeskEvent::Withdrawal(withdrawal) => {
+            serde_json::to_value(crate::views::withdrawal_view(catalog, withdrawal)).ok()
+        }
+        DeskEvent::Instruction(instruction) => {
+            serde_json::to_value(crate::views::instruction_view(catalog, instruction)).ok()
+        }
+        DeskEvent::Alert(_) => None,
+    }
 }
 
 fn event_type(event: &DeskEvent) -> &'static str {

@@ -90,6 +90,8 @@ struct ConfigFile {
     stream_resume_events: Option<usize>,
     /// Estimated bytes those events may hold (default 67108864, 64 MiB).
     stream_resume_bytes: Option<usize>,
+    /// Webhook URLs may resolve to loopback and private addresses (default false; tests and demos).
+    webhooks_allow_private: Option<bool>,
 }
 
 fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
@@ -129,6 +131,7 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
         options.surveillance = surveillance;
     }
     options.reports = config.reports.unwrap_or(options.reports);
+    options.webhooks_allow_private = config.webhooks_allow_private.unwrap_or(options.webhooks_allow_private);
     if let Some(events) = config.stream_resume_events {
         anyhow::ensure!(
             events <= otcd_host::events::RETAINED_EVENTS_MAX,

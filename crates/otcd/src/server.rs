@@ -52,6 +52,8 @@ pub struct ServeOptions {
     pub reports: bool,
     /// MiB the engine thread touches before its first command (`otcd_host::runner::prefault_heap`).
     pub engine_prefault_mib: usize,
+    /// Webhook URLs may resolve to loopback and private addresses (`webhooks_allow_private`; tests, demos).
+    pub webhooks_allow_private: bool,
     /// Recent events the event feed keeps for stream resumes (`stream_resume_events`, `stream_resume_bytes`).
     pub event_retention: otcd_host::events::Retention,
 }
@@ -86,6 +88,7 @@ impl ServeOptions {
             reports: true,
             engine_prefault_mib: ENGINE_PREFAULT_MIB_DEFAULT,
             event_retention: otcd_host::events::Retention::DEFAULT,
+            webhooks_allow_private: false,
         }
     }
 }
@@ -116,6 +119,8 @@ pub struct StartedDesk {
     context: AppState,
     listener: tokio::net::TcpListener,
     market_stop: tokio::sync::watch::Sender<bool>,
+    /// Stops the webhook worker (it journals its progress once more), before the engine stops.
+    webhook_stop: tokio::sync::watch::Sender<bool>,
     /// The data directory's lock, held as long as the desk runs: a second process would corrupt it.
     _lock: std::fs::File,
 }
@@ -136,12 +141,16 @@ impl StartedDesk {
     /// Serves until `shutdown` resolves (then drains for at most `otcd_http::server::SHUTDOWN_DRAIN`), stops the
     /// workers and the market source, and flushes the journal.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-        let StartedDesk { runner, context, listener, market_stop, _lock } = self;
+        let StartedDesk { runner, context, listener, market_stop, webhook_stop, _lock } = self;
         let desk = context.desk.clone();
         tokio::spawn(otcd_services::order_watch::run(desk.clone(), market_stop.subscribe()));
         tokio::spawn(otcd_services::settlement_worker::run(desk.clone(), market_stop.subscribe()));
         tokio::spawn(otcd_services::surveillance_raiser::run(desk, market_stop.subscribe()));
         let served = otcd_http::server::serve(listener, context, shutdown).await;
+        webhook_stop.send_replace(true);
+        // The worker's last progress command goes in before the engine stops (bounded: a stuck engine is the
+        // runner's shutdown's problem).
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         market_stop.send_replace(true);
         tokio::task::spawn_blocking(move || runner.shutdown()).await.ok();
         tracing::info!("desk stopped; journal flushed");
@@ -221,10 +230,19 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         internal: Internal::new(&metrics),
         metrics,
     });
-    let context = AppContext::new(desk, options.data_dir.clone(), options.rate_limits, &opened.recent_signatures);
+    let (webhook_stop, webhook_stop_receiver) = tokio::sync::watch::channel(false);
+    let render: otcd_webhooks::Render = Arc::new(otcd_http::stream::event_data);
+    let webhooks =
+        otcd_webhooks::start(desk.clone(), render, otcd_webhooks::Settings::default(), webhook_stop_receiver);
+    let mut context = AppContext::new(desk, options.data_dir.clone(), options.rate_limits, &opened.recent_signatures);
+    context.webhooks = Some(webhooks);
+    context.webhook_policy = otcd_services::webhooks::UrlPolicy {
+        allow_private: options.webhooks_allow_private,
+        own_listener: listener.local_addr().ok(),
+    };
     tiers.iter().for_each(|(name, limits)| context.rate_limits.set_tier(name, *limits));
     client_tiers.iter().for_each(|(client_id, tier)| context.rate_limits.set_client_tier(client_id, tier));
-    Ok(StartedDesk { runner, context: Arc::new(context), listener, market_stop, _lock: opened.lock })
+    Ok(StartedDesk { runner, context: Arc::new(context), listener, market_stop, webhook_stop, _lock: opened.lock })
 }
 
 /// Opens the data directory on a blocking thread and logs what recovery did.

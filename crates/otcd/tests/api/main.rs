@@ -11,3 +11,4 @@ mod reports;
 mod settlement_crash;
 mod surveillance;
 mod tamper;
+mod webhooks;
