@@ -7,6 +7,7 @@ mod cli;
 mod deposits;
 mod durability;
 mod onboarding;
+mod openapi;
 mod reports;
 mod settlement_crash;
 mod surveillance;
