@@ -48,7 +48,7 @@ fn deposit(index: u64) -> Command {
 
 /// Submits `count` deposits from `concurrency` tasks on a fresh desk; returns the wall time.
 fn durable_deposits(count: u64, concurrency: u64) -> Duration {
-    let desk = TradingDesk::start(false);
+    let desk = TradingDesk::start(Feed::None);
     let elapsed = desk.runtime.block_on(async {
         let started = Instant::now();
         let mut tasks = Vec::new();
@@ -93,12 +93,18 @@ struct TradingDesk {
 }
 
 impl TradingDesk {
-    /// `with_events`: a subscriber takes every event, so every record's events are derived and published (as
-    /// on a desk with stream clients or webhooks); without it the feed has no subscriber and costs nothing.
-    fn start(with_events: bool) -> Self {
+    /// `Feed::Subscriber`: a subscriber takes every event, so every record's events are derived and published
+    /// (as on a desk with stream clients or webhooks); `Feed::Ring`: no subscriber, but the feed keeps the resume
+    /// ring (the server's default), so every record's events are derived and retained; `Feed::None`: the feed
+    /// has no subscriber and costs nothing.
+    fn start(feed: Feed) -> Self {
+        let with_events = feed == Feed::Subscriber;
         let directory = tempfile::tempdir().unwrap();
         let opened = store::open(directory.path(), &otcd_host::clock::SystemClock).unwrap();
-        let hub = EventHub::new(None);
+        let hub = match feed {
+            Feed::Ring => EventHub::with_retention(None, otcd_host::events::Retention::DEFAULT),
+            Feed::None | Feed::Subscriber => EventHub::new(None),
+        };
         let config = RunnerConfig { events: Some(hub.clone()), ..RunnerConfig::default() };
         let runner =
             Runner::start(opened.desk, Box::new(opened.journal), opened.snapshots, config, Arc::new(Metrics::new()));
@@ -183,7 +189,7 @@ where
 
 /// `count` trades from `concurrency` tasks, each an RFQ quote then its acceptance; returns the wall time.
 fn durable_trades(count: u64, concurrency: u64) -> Duration {
-    let desk = TradingDesk::start(false);
+    let desk = TradingDesk::start(Feed::None);
     let book = btc_usd_book();
     let elapsed = in_parallel(&desk, count, concurrency, move |engine, index| {
         let book = book.clone();
@@ -196,10 +202,17 @@ fn durable_trades(count: u64, concurrency: u64) -> Duration {
     elapsed
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Feed {
+    None,
+    Subscriber,
+    Ring,
+}
+
 /// Quote acceptance alone: `count` quotes are issued first (not timed), then only their acceptances are timed,
 /// from `concurrency` tasks; returns the wall time of the acceptances.
-fn durable_accepts(count: u64, concurrency: u64, with_events: bool) -> Duration {
-    let desk = TradingDesk::start(with_events);
+fn durable_accepts(count: u64, concurrency: u64, feed: Feed) -> Duration {
+    let desk = TradingDesk::start(feed);
     let book = btc_usd_book();
     let quote_ids: Arc<parking_lot::Mutex<Vec<Option<String>>>> =
         Arc::new(parking_lot::Mutex::new(vec![None; count as usize]));
@@ -266,13 +279,20 @@ fn benchmarks(criterion: &mut Criterion) {
     }
     for concurrency in [256, 2_048] {
         group.bench_function(format!("accept_only_{concurrency}_in_flight"), |bencher| {
-            bencher.iter_custom(|iterations| (0..iterations).map(|_| durable_accepts(TRADES, concurrency, false)).sum())
+            bencher.iter_custom(|iterations| {
+                (0..iterations).map(|_| durable_accepts(TRADES, concurrency, Feed::None)).sum()
+            })
         });
     }
     // The same with a desk-wide event subscriber: every trade's order, trade and balance events are derived on
     // the engine thread and published after the sync.
     group.bench_function("accept_only_256_in_flight_with_events", |bencher| {
-        bencher.iter_custom(|iterations| (0..iterations).map(|_| durable_accepts(TRADES, 256, true)).sum())
+        bencher.iter_custom(|iterations| (0..iterations).map(|_| durable_accepts(TRADES, 256, Feed::Subscriber)).sum())
+    });
+    // No subscriber, but the stream's resume ring (the server's default): every record's events are derived and
+    // kept in the bounded ring.
+    group.bench_function("accept_only_256_in_flight_with_resume_ring", |bencher| {
+        bencher.iter_custom(|iterations| (0..iterations).map(|_| durable_accepts(TRADES, 256, Feed::Ring)).sum())
     });
     group.finish();
 

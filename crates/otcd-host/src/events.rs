@@ -10,12 +10,20 @@
 //! whole desk's (webhooks, an external event stream). Each has its own bounded queue. Publishing never waits: a
 //! subscriber whose queue is full is dropped, and its next `recv` says it fell behind (it missed events, so it
 //! must not go on as if it had them all; the stream closes the connection as a slow consumer).
+//!
+//! Resume: the hub keeps the most recent events in a ring bounded by events and by estimated bytes
+//! ([`Retention`]), so a subscriber that reconnects with the last seq it processed gets what it missed and then
+//! the live events, with no gap and no duplicate: the backlog is copied and the subscriber registered under the
+//! lock `publish` takes. Everything after `floor_seq` is in the ring; a resume from before it is refused
+//! ([`Resume::TooOld`]). While the hub retains, the engine derives every record's events (`has_subscribers`).
+//! After a restart the ring holds the events recovery re-derived from the records it replayed after the
+//! newest snapshot ([`EventHub::start_at`]).
 
 use otcd_core::engine::events::DeskEvent;
 use otcd_core::ids::ClientId;
 use otcd_core::time::TimestampMs;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -24,6 +32,40 @@ use tokio::sync::mpsc;
 pub const SUBSCRIBER_QUEUE_DEFAULT: usize = 4_096;
 /// Subscribers at once (stream connections are bounded per key before this).
 pub const SUBSCRIBERS_MAX: usize = 65_536;
+
+/// Default bounds of the resume ring: about the last 100k events, at most 64 MiB (estimated).
+pub const RETAINED_EVENTS_DEFAULT: usize = 100_000;
+pub const RETAINED_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
+/// Hard ceilings on what a configuration may ask for.
+pub const RETAINED_EVENTS_MAX: usize = 10_000_000;
+pub const RETAINED_BYTES_MAX: usize = 4 * 1024 * 1024 * 1024;
+
+/// How many recent events the hub keeps for resuming subscribers (`events_max == 0`: none, no resume).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub events_max: usize,
+    /// Estimated heap and inline bytes of the retained events ([`estimated_bytes`]).
+    pub bytes_max: usize,
+}
+
+impl Retention {
+    pub const NONE: Retention = Retention { events_max: 0, bytes_max: 0 };
+    pub const DEFAULT: Retention = Retention { events_max: RETAINED_EVENTS_DEFAULT, bytes_max: RETAINED_BYTES_DEFAULT };
+
+    fn enabled(&self) -> bool {
+        self.events_max > 0 && self.bytes_max > 0
+    }
+}
+
+/// What a subscription that asked to resume gets besides the live events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// Every retained event the filter selects with a seq above the one asked for, in order; live events follow.
+    Backlog(Vec<Arc<SequencedEvent>>),
+    /// The events after the asked seq are no longer (or not) all retained: only resuming from `oldest_seq` or
+    /// later is possible. Live events follow; the subscriber must re-read its state.
+    TooOld { oldest_seq: u64 },
+}
 
 /// One event and the journal record it was derived from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +117,75 @@ struct Subscribers {
     by_client: HashMap<ClientId, Vec<Subscriber>>,
     all: Vec<Subscriber>,
     count: usize,
+    retained: Retained,
+}
+
+/// The resume ring: every published event with a seq above `floor_seq`, oldest first.
+#[derive(Default)]
+struct Retained {
+    events: VecDeque<Arc<SequencedEvent>>,
+    bytes: usize,
+    /// Events with this seq or lower may be missing from the ring.
+    floor_seq: u64,
+    /// The newest seq whose events were published (or the durable seq the hub started at).
+    published_seq: u64,
+    limits: Option<Retention>,
+}
+
+impl Retained {
+    fn push(&mut self, event: &Arc<SequencedEvent>) {
+        let Some(limits) = self.limits else { return };
+        self.bytes += estimated_bytes(event);
+        self.events.push_back(event.clone());
+        while self.events.len() > limits.events_max || self.bytes > limits.bytes_max {
+            let Some(evicted) = self.events.pop_front() else { break };
+            self.bytes -= estimated_bytes(&evicted);
+            self.floor_seq = self.floor_seq.max(evicted.seq);
+        }
+    }
+
+    fn resume(&self, after_seq: u64, filter: &EventFilter) -> Resume {
+        if self.limits.is_none() || after_seq < self.floor_seq || after_seq > self.published_seq {
+            return Resume::TooOld { oldest_seq: self.floor_seq };
+        }
+        // The ring is in seq order: find the first event after `after_seq` by bisection, then filter the rest.
+        let start = self.events.partition_point(|event| event.seq <= after_seq);
+        let selected = self.events.range(start..).filter(|event| filter.selects(&event.event)).cloned().collect();
+        Resume::Backlog(selected)
+    }
+}
+
+/// An estimate of the memory one retained event holds (inline size plus its largest heap parts), for the byte
+/// bound of the ring: exact accounting of every string would cost more than the bound is worth.
+pub fn estimated_bytes(event: &SequencedEvent) -> usize {
+    const STRING_BYTES_ESTIMATE: usize = 32;
+    let inline = std::mem::size_of::<SequencedEvent>() + std::mem::size_of::<Arc<SequencedEvent>>();
+    let heap = match &event.event {
+        DeskEvent::Order(order) => {
+            let trades = order.trades.len()
+                * (std::mem::size_of::<otcd_core::engine::orders::Trade>() + 4 * STRING_BYTES_ESTIMATE);
+            trades + order.order.trade_ids.len() * STRING_BYTES_ESTIMATE + 8 * STRING_BYTES_ESTIMATE
+        }
+        _ => 8 * STRING_BYTES_ESTIMATE,
+    };
+    inline + heap
+}
+
+impl EventFilter {
+    fn selects(&self, event: &DeskEvent) -> bool {
+        match self {
+            EventFilter::All => true,
+            EventFilter::Client(client_id) => event.client_id() == Some(client_id),
+        }
+    }
 }
 
 struct HubInner {
     subscribers: Mutex<Subscribers>,
     /// `subscribers.count`, readable without the lock (the engine thread asks it per command).
     subscriber_count: AtomicUsize,
+    /// Whether the hub keeps a resume ring (then every record's events are wanted).
+    retains: bool,
     next_id: AtomicU64,
     metrics: Option<Arc<crate::metrics::Metrics>>,
 }
@@ -93,8 +198,20 @@ pub struct EventHub {
 
 impl EventHub {
     pub fn new(metrics: Option<Arc<crate::metrics::Metrics>>) -> Self {
+        Self::with_retention(metrics, Retention::NONE)
+    }
+
+    /// A hub that keeps recent events for resuming subscribers, within `retention` (clamped to the ceilings).
+    pub fn with_retention(metrics: Option<Arc<crate::metrics::Metrics>>, retention: Retention) -> Self {
+        let retention = Retention {
+            events_max: retention.events_max.min(RETAINED_EVENTS_MAX),
+            bytes_max: retention.bytes_max.min(RETAINED_BYTES_MAX),
+        };
+        let retained = Retained { limits: retention.enabled().then_some(retention), ..Retained::default() };
+        let retains = retained.limits.is_some();
         let inner = HubInner {
-            subscribers: Mutex::new(Subscribers::default()),
+            subscribers: Mutex::new(Subscribers { retained, ..Subscribers::default() }),
+            retains,
             subscriber_count: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             metrics,
@@ -102,12 +219,49 @@ impl EventHub {
         Self { inner: Arc::new(inner) }
     }
 
+    /// Where the feed starts after recovery: `durable_seq` is the journal's head, and `replayed` the events
+    /// recovery re-derived from the records it replayed (in seq order; all of them after `floor_seq`, the
+    /// snapshot's seq). Called once, before anything is published.
+    pub fn start_at(&self, floor_seq: u64, durable_seq: u64, replayed: Vec<RecordEvents>) {
+        let mut subscribers = self.inner.subscribers.lock();
+        let retained = &mut subscribers.retained;
+        assert!(retained.events.is_empty() && retained.published_seq == 0, "the feed starts once, before publishing");
+        assert!(floor_seq <= durable_seq);
+        retained.floor_seq = floor_seq;
+        retained.published_seq = durable_seq;
+        for RecordEvents { seq, at, events } in replayed {
+            assert!(seq > floor_seq && seq <= durable_seq, "replayed events lie between the snapshot and the head");
+            for event in events {
+                retained.push(&Arc::new(SequencedEvent { seq, at, event }));
+            }
+        }
+    }
+
+    /// The newest seq whose events were published (what a subscriber registered now has seen everything up to).
+    pub fn published_seq(&self) -> u64 {
+        self.inner.subscribers.lock().retained.published_seq
+    }
+
     /// A new subscription; it receives every event published from now on that `filter` selects.
     pub fn subscribe(&self, filter: EventFilter, queue: usize) -> Result<EventSubscription, TooManySubscribers> {
+        self.subscribe_from(filter, queue, None).map(|(subscription, _, _)| subscription)
+    }
+
+    /// A new subscription, and when `resume_after` is given, the retained events after that seq which it
+    /// missed (or why they cannot be given), and the published seq at registration. The backlog and the live
+    /// events join without a gap or a duplicate: both are decided under the lock `publish` takes.
+    pub fn subscribe_from(
+        &self,
+        filter: EventFilter,
+        queue: usize,
+        resume_after: Option<u64>,
+    ) -> Result<(EventSubscription, Option<Resume>, u64), TooManySubscribers> {
         let mut subscribers = self.inner.subscribers.lock();
         if subscribers.count >= SUBSCRIBERS_MAX {
             return Err(TooManySubscribers);
         }
+        let resume = resume_after.map(|after_seq| subscribers.retained.resume(after_seq, &filter));
+        let published_seq = subscribers.retained.published_seq;
         let (sender, receiver) = mpsc::channel(queue.max(1));
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let fell_behind = Arc::new(AtomicBool::new(false));
@@ -120,7 +274,8 @@ impl EventHub {
         }
         subscribers.count += 1;
         self.inner.subscriber_count.store(subscribers.count, Ordering::Release);
-        Ok(EventSubscription { receiver, fell_behind, id, filter, hub: Arc::downgrade(&self.inner) })
+        let subscription = EventSubscription { receiver, fell_behind, id, filter, hub: Arc::downgrade(&self.inner) };
+        Ok((subscription, resume, published_seq))
     }
 
     /// Hands the events of durable records to their subscribers, in order. Called by the journal thread after a
@@ -133,9 +288,16 @@ impl EventHub {
         let mut subscribers = self.inner.subscribers.lock();
         let mut published = 0u64;
         for RecordEvents { seq, at, events } in records {
+            debug_assert!(seq > subscribers.retained.published_seq, "records are published once, in seq order");
+            subscribers.retained.published_seq = subscribers.retained.published_seq.max(seq);
             for event in events {
-                if subscribers.wants(&event) {
-                    subscribers.deliver(&Arc::new(SequencedEvent { seq, at, event }), self.inner.metrics.as_deref());
+                let retains = self.inner.retains;
+                if retains || subscribers.wants(&event) {
+                    let event = Arc::new(SequencedEvent { seq, at, event });
+                    if subscribers.wants(&event.event) {
+                        subscribers.deliver(&event, self.inner.metrics.as_deref());
+                    }
+                    subscribers.retained.push(&event);
                 }
                 published += 1;
             }
@@ -149,7 +311,7 @@ impl EventHub {
     /// Whether anybody listens. The engine thread derives a record's events only then: a subscription receives
     /// the events of the records executed after it was registered.
     pub fn has_subscribers(&self) -> bool {
-        self.inner.subscriber_count.load(Ordering::Acquire) > 0
+        self.inner.retains || self.inner.subscriber_count.load(Ordering::Acquire) > 0
     }
 
     pub fn subscriber_count(&self) -> usize {
@@ -301,5 +463,53 @@ mod tests {
         }
         drop(hub);
         assert_eq!(fast.recv().await, Err(SubscriptionEnded::Closed));
+    }
+
+    fn seqs_of(resume: Option<Resume>) -> Vec<u64> {
+        match resume {
+            Some(Resume::Backlog(events)) => events.iter().map(|event| event.seq).collect(),
+            other => panic!("expected a backlog, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_resumed_subscription_gets_what_it_missed_then_live_events_without_gap_or_duplicate() {
+        let hub = EventHub::with_retention(None, Retention::DEFAULT);
+        hub.start_at(0, 0, Vec::new());
+        let client = || EventFilter::Client(ClientId::parse("cl_00000001").unwrap());
+        hub.publish(vec![
+            record(1, vec![balance("cl_00000001", 1)]),
+            record(2, vec![balance("cl_00000002", 2)]),
+            record(3, vec![balance("cl_00000001", 3), balance("cl_00000001", 4)]),
+        ]);
+        let (mut live, resume, published) = hub.subscribe_from(client(), 16, Some(1)).unwrap();
+        assert_eq!(published, 3);
+        assert_eq!(seqs_of(resume), [3, 3], "only the client's events after seq 1");
+        hub.publish(vec![record(4, vec![balance("cl_00000001", 5)])]);
+        assert_eq!(live.try_recv().map(|event| event.seq), Some(4));
+        assert!(live.try_recv().is_none());
+        let (_, resume, _) = hub.subscribe_from(client(), 16, Some(4)).unwrap();
+        assert_eq!(seqs_of(resume), Vec::<u64>::new(), "up to date: nothing missed");
+        let (_, resume, _) = hub.subscribe_from(client(), 16, Some(9)).unwrap();
+        assert_eq!(resume, Some(Resume::TooOld { oldest_seq: 0 }), "a seq the desk never published");
+    }
+
+    #[tokio::test]
+    async fn the_ring_is_bounded_and_refuses_resumes_from_before_what_it_keeps() {
+        let hub = EventHub::with_retention(None, Retention { events_max: 3, bytes_max: usize::MAX });
+        hub.start_at(10, 12, vec![record(11, vec![balance("cl_00000001", 1)]), record(12, vec![])]);
+        let (_, resume, _) = hub.subscribe_from(EventFilter::All, 16, Some(9)).unwrap();
+        assert_eq!(resume, Some(Resume::TooOld { oldest_seq: 10 }), "before the snapshot recovery started from");
+        let (_, resume, _) = hub.subscribe_from(EventFilter::All, 16, Some(10)).unwrap();
+        assert_eq!(seqs_of(resume), [11]);
+        hub.publish((13..=15).map(|seq| record(seq, vec![balance("cl_00000001", seq as i128)])).collect());
+        let (_, resume, _) = hub.subscribe_from(EventFilter::All, 16, Some(10)).unwrap();
+        assert_eq!(resume, Some(Resume::TooOld { oldest_seq: 11 }), "seq 11 was evicted");
+        let (_, resume, _) = hub.subscribe_from(EventFilter::All, 16, Some(11)).unwrap();
+        assert_eq!(seqs_of(resume), [13, 14, 15], "record 12 had no events");
+        let without = EventHub::new(None);
+        assert!(!without.has_subscribers() && hub.has_subscribers(), "a retaining hub wants every event");
+        let (_, resume, _) = without.subscribe_from(EventFilter::All, 16, Some(0)).unwrap();
+        assert_eq!(resume, Some(Resume::TooOld { oldest_seq: 0 }), "no ring, no resume");
     }
 }

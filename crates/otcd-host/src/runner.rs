@@ -471,6 +471,8 @@ impl EngineLoop {
         if executed.changed {
             outputs.payloads.push(tail.payload(record.at));
             self.last_seq += 1;
+            // The desk numbers its records itself (webhook outbox positions): it must agree with the journal.
+            debug_assert_eq!(self.desk.seq(), self.last_seq, "the desk's seq follows the journal's");
             if !events.is_empty() {
                 outputs.events.push(RecordEvents { seq: self.last_seq, at: record.at, events });
             }

@@ -51,6 +51,12 @@ pub struct OpenedDesk {
     pub recent_signatures: Vec<(String, i64)>,
     /// Held for the life of the process: a second otcd on the same directory would corrupt it.
     pub lock: File,
+    /// The client-visible events of the newest replayed records (at most `events_max` events, whole records),
+    /// re-derived during replay for the event feed's resume ring ([`crate::events::EventHub::start_at`]).
+    pub replayed_events: Vec<crate::events::RecordEvents>,
+    /// Every event of a record after this seq is in `replayed_events` (the snapshot's seq, or the newest record
+    /// whose events were dropped for the bound).
+    pub replayed_events_floor_seq: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +89,12 @@ pub fn admin_key_path(data_dir: &Path) -> PathBuf {
 ///
 /// `clock` dates the window of recent signatures handed back for the replay guard.
 pub fn open(data_dir: &Path, clock: &dyn Clock) -> Result<OpenedDesk, StoreError> {
+    open_with_events(data_dir, clock, 0)
+}
+
+/// [`open`], also re-deriving the events of the replayed records and keeping those of the newest ones, at most
+/// `events_max` events (recovery then costs the events' derivation as well).
+pub fn open_with_events(data_dir: &Path, clock: &dyn Clock, events_max: usize) -> Result<OpenedDesk, StoreError> {
     let started = Instant::now();
     let io_error = |source| StoreError::Io { path: data_dir.to_owned(), source };
     std::fs::create_dir_all(data_dir).map_err(io_error)?;
@@ -96,6 +108,7 @@ pub fn open(data_dir: &Path, clock: &dyn Clock) -> Result<OpenedDesk, StoreError
             let mut desk: Desk = serde_json::from_slice(&snapshot.state)
                 .map_err(|error| StoreError::Snapshot { seq: snapshot.at.seq, detail: error.to_string() })?;
             desk.rebuild_indexes();
+            desk.align_seq(snapshot.at.seq);
             (desk, Some(snapshot.at))
         }
         None => (Desk::new(), None),
@@ -103,6 +116,7 @@ pub fn open(data_dir: &Path, clock: &dyn Clock) -> Result<OpenedDesk, StoreError
     let snapshot_seq = snapshot_head.map_or(0, |head| head.seq);
     let mut replayed_records = 0;
     let mut recent_signatures = Vec::new();
+    let mut replayed_events = RecentEvents::new(events_max);
     let recent_after_ms = clock.now().0 - 2 * otcd_core::model::SIGNATURE_WINDOW_MS;
     // The journal must hold the snapshot's head and reach the newest signed checkpoint with exactly its hash: a
     // checkpoint is only written after its records were fsynced, so one beyond the journal means signed,
@@ -121,7 +135,13 @@ pub fn open(data_dir: &Path, clock: &dyn Clock) -> Result<OpenedDesk, StoreError
         &anchors,
         |seq, payload| {
             replayed_records += 1;
-            let record = replay(&mut desk, seq, payload)?;
+            let record = if events_max == 0 {
+                replay(&mut desk, seq, payload)?
+            } else {
+                let (record, events) = replay_with_events(&mut desk, seq, payload)?;
+                replayed_events.push(crate::events::RecordEvents { seq, at: record.at, events });
+                record
+            };
             if let (Some(signature), Some(signed_at)) = (record.actor.signature, record.actor.signed_at_ms) {
                 if signed_at >= recent_after_ms {
                     recent_signatures.push((signature, signed_at));
@@ -139,7 +159,63 @@ pub fn open(data_dir: &Path, clock: &dyn Clock) -> Result<OpenedDesk, StoreError
         torn_bytes_truncated: report.truncated_torn_bytes,
         elapsed: started.elapsed(),
     };
-    Ok(OpenedDesk { desk, journal, snapshots, master_key, checkpoints, recovery, recent_signatures, lock })
+    let replayed_events_floor_seq = snapshot_seq.max(replayed_events.dropped_seq);
+    let replayed_events = replayed_events.records.into();
+    Ok(OpenedDesk {
+        desk,
+        journal,
+        snapshots,
+        master_key,
+        checkpoints,
+        recovery,
+        recent_signatures,
+        lock,
+        replayed_events,
+        replayed_events_floor_seq,
+    })
+}
+
+/// The events of the newest replayed records, at most `events_max` events (whole records, oldest dropped).
+struct RecentEvents {
+    records: std::collections::VecDeque<crate::events::RecordEvents>,
+    events: usize,
+    events_max: usize,
+    /// The newest record whose events were dropped.
+    dropped_seq: u64,
+}
+
+impl RecentEvents {
+    fn new(events_max: usize) -> Self {
+        Self { records: std::collections::VecDeque::new(), events: 0, events_max, dropped_seq: 0 }
+    }
+
+    fn push(&mut self, record: crate::events::RecordEvents) {
+        if record.events.is_empty() {
+            return;
+        }
+        self.events += record.events.len();
+        self.records.push_back(record);
+        while self.events > self.events_max {
+            let Some(oldest) = self.records.pop_front() else { break };
+            self.events -= oldest.events.len();
+            self.dropped_seq = oldest.seq;
+        }
+    }
+}
+
+/// [`replay`], deriving the record's events as the engine did when it first executed it.
+fn replay_with_events(
+    desk: &mut Desk,
+    seq: u64,
+    payload: &[u8],
+) -> Result<(JournalRecord, Vec<otcd_core::engine::DeskEvent>), String> {
+    let record: JournalRecord =
+        serde_json::from_slice(payload).map_err(|error| format!("record {seq} cannot be decoded: {error}"))?;
+    match desk.execute_with_events(&record) {
+        Ok((executed, events)) if executed.changed => Ok((record, events)),
+        Ok(_) => Err(format!("record {seq} replays as a no-op; the journal and this version disagree")),
+        Err(error) => Err(format!("record {seq} is refused on replay: {error}")),
+    }
 }
 
 /// Re-executes one journaled record. It was accepted once, so it must be accepted again: anything else means

@@ -35,6 +35,10 @@ pub struct AppContext {
     pub auth_failures: crate::auth_failures::AuthFailureLog,
     /// Open connections and WebSockets against their caps, and the edge's timeouts.
     pub connections: Arc<crate::connections::ConnectionTracker>,
+    /// What webhook URLs may target (`webhooks_allow_private`, the desk's own listener).
+    pub webhook_policy: otcd_services::webhooks::UrlPolicy,
+    /// The webhook worker's delivery log (`None`: no worker runs).
+    pub webhooks: Option<Arc<dyn otcd_services::webhooks::DeliveryLog>>,
 }
 
 pub type AppState = Arc<AppContext>;
@@ -62,6 +66,8 @@ impl AppContext {
             rate_limits: crate::ratelimit::RateLimits::new(rate_limits),
             auth_failures: crate::auth_failures::AuthFailureLog::new(auth_failure_interval_ms),
             connections: Arc::new(crate::connections::ConnectionTracker::new(connection_limits, &desk.metrics)),
+            webhook_policy: otcd_services::webhooks::UrlPolicy::default(),
+            webhooks: None,
             desk,
         }
     }

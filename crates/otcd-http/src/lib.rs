@@ -5,7 +5,8 @@
 //! the typed result. It decides nothing about money or state: that is the engine's, and building the command is
 //! the services'.
 //!
-//! Architecture invariant: this is the only library crate that depends on axum, hyper or tower.
+//! Architecture invariant: this is the only library crate that serves HTTP (axum); `otcd-webhooks`, an
+//! outbound client, is the other that reaches hyper and tower.
 
 pub mod app;
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod auth_failures;
 pub mod connections;
 pub mod json;
 pub mod metrics;
+pub mod openapi;
 pub mod problem;
 pub mod ratelimit;
 pub mod routes;

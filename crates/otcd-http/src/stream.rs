@@ -8,6 +8,13 @@
 //! (`otcd_services::ladders`), which render each distinct ladder once with [`Outbound`]'s [`LadderSink`]; the
 //! `orders`, `trades` and `balances` channels subscribe to the host's event feed for the connection's client,
 //! which carries only changes already durable, in seq order.
+//!
+//! Every message of those channels carries `seq`, the journal seq of the record it came from. A subscribe with
+//! `"resume_from": N` (the last seq the client processed) first gets the channel's messages with a seq above N
+//! that the feed still retains (`otcd_host::events::Resume`), then the live ones, without a gap or a duplicate;
+//! when N is older than what the feed retains it gets `{"type": "resync_required", "oldest_seq": ...}` and is
+//! subscribed live. The `subscribed` ack of these channels carries `seq`, the feed's published seq at
+//! registration: a client that saw no message yet resumes from it.
 
 use crate::app::{AppState, Signed};
 use crate::json::{format_timestamp, parse_quantity, DecimalText};
@@ -21,7 +28,7 @@ use otcd_core::decimal::format_scaled;
 use otcd_core::engine::events::DeskEvent;
 use otcd_core::ids::{ClientId, KeyId};
 use otcd_core::model::Scope;
-use otcd_host::events::{EventFilter, SequencedEvent, SubscriptionEnded, SUBSCRIBER_QUEUE_DEFAULT};
+use otcd_host::events::{EventFilter, Resume, SequencedEvent, SubscriptionEnded, SUBSCRIBER_QUEUE_DEFAULT};
 use otcd_services::ladders::{Ladder, LadderSink};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -147,6 +154,14 @@ pub enum Channel {
 }
 
 impl Channel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Orders => "orders",
+            Channel::Trades => "trades",
+            Channel::Balances => "balances",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "orders" => Some(Channel::Orders),
@@ -177,6 +192,12 @@ impl LadderSink for Outbound {
 }
 
 impl Outbound {
+    /// Queues a message, waiting for room (a resume backlog may be longer than the queue); `false` when the
+    /// connection is gone. The writer gives up on a client that stops reading (`SEND_TIMEOUT`), which ends this.
+    pub async fn push_waiting(&self, text: impl Into<Utf8Bytes>) -> bool {
+        self.sender.send(Message::Text(text.into())).await.is_ok()
+    }
+
     /// Queues a message; when the queue is full, asks the connection to close as a slow consumer.
     pub fn push(&self, text: impl Into<Utf8Bytes>) -> bool {
         match self.sender.try_send(Message::Text(text.into())) {
@@ -267,6 +288,8 @@ struct ClientMessage {
     channel: String,
     instrument: Option<String>,
     levels: Option<Vec<DecimalText>>,
+    /// The last seq the client processed on an `orders`, `trades` or `balances` channel.
+    resume_from: Option<u64>,
 }
 
 impl Connection {
@@ -316,7 +339,9 @@ impl Connection {
             Err(error) => Err(ApiError::invalid("message", error)),
         };
         let reply = match reply {
-            Ok(reply) => reply,
+            Ok(Some(reply)) => reply,
+            // The subscription answered itself (its ack must precede its backlog).
+            Ok(None) => return,
             Err(error) => json!({"type": "error", "code": error.code, "detail": error.detail}),
         };
         outbound.push(reply.to_string());
@@ -333,31 +358,43 @@ impl Connection {
         Ok(())
     }
 
-    fn apply(&mut self, message: ClientMessage, outbound: &Outbound) -> ApiResult<serde_json::Value> {
+    fn apply(&mut self, message: ClientMessage, outbound: &Outbound) -> ApiResult<Option<serde_json::Value>> {
         let key = match (&message.channel[..], &message.instrument) {
             ("quotes", Some(instrument)) => format!("quotes:{instrument}"),
             ("quotes", None) => return Err(ApiError::invalid("instrument", "quotes subscriptions name an instrument")),
             (channel, _) if Channel::parse(channel).is_some() => channel.to_owned(),
             _ => return Err(ApiError::invalid("channel", "must be quotes, orders, trades or balances")),
         };
+        if message.resume_from.is_some() && (message.op != "subscribe" || Channel::parse(&message.channel).is_none()) {
+            return Err(ApiError::invalid("resume_from", "only subscriptions to orders, trades or balances resume"));
+        }
         match &message.op[..] {
             "subscribe" => self.subscribe(key, &message, outbound),
             "unsubscribe" => {
                 let found = self.subscriptions.remove(&key).map(|task| task.abort()).is_some();
-                Ok(
+                Ok(Some(
                     json!({"type": "unsubscribed", "channel": message.channel, "instrument": message.instrument, "found": found}),
-                )
+                ))
             }
             _ => Err(ApiError::invalid("op", "must be subscribe or unsubscribe")),
         }
     }
 
-    fn subscribe(&mut self, key: String, message: &ClientMessage, outbound: &Outbound) -> ApiResult<serde_json::Value> {
+    fn subscribe(
+        &mut self,
+        key: String,
+        message: &ClientMessage,
+        outbound: &Outbound,
+    ) -> ApiResult<Option<serde_json::Value>> {
         if !self.subscriptions.contains_key(&key) && self.subscriptions.len() >= SUBSCRIPTIONS_PER_CONNECTION_MAX {
             return Err(ApiError::invalid("op", "at most 20 subscriptions per connection"));
         }
+        let mut answered = false;
         let task = match Channel::parse(&message.channel) {
-            Some(channel) => self.spawn_events(channel, outbound.clone())?,
+            Some(channel) => {
+                answered = true;
+                self.spawn_events(channel, outbound.clone(), message.resume_from)?
+            }
             None => {
                 let desk = &self.state.desk;
                 let instrument = desk.instrument(message.instrument.as_deref().unwrap_or_default())?.clone();
@@ -387,21 +424,49 @@ impl Connection {
         if let Some(previous) = self.subscriptions.insert(key, task) {
             previous.abort();
         }
-        Ok(json!({"type": "subscribed", "channel": message.channel, "instrument": message.instrument}))
+        if answered {
+            return Ok(None);
+        }
+        Ok(Some(json!({"type": "subscribed", "channel": message.channel, "instrument": message.instrument})))
     }
 
-    /// Forwards the client's durable events of `channel`, in seq order. A subscriber that falls behind the feed
-    /// missed events, so its connection is closed as a slow consumer rather than go on without them.
-    fn spawn_events(&self, channel: Channel, outbound: Outbound) -> ApiResult<JoinHandle<()>> {
+    /// Answers the subscription (`resync_required` first when a resume is too old, then `subscribed`), then
+    /// forwards the client's durable events of `channel` in seq order: the missed ones of a resume, then the
+    /// live ones. A subscriber that falls behind the feed missed events, so its connection is closed as a slow
+    /// consumer rather than go on without them.
+    fn spawn_events(
+        &self,
+        channel: Channel,
+        outbound: Outbound,
+        resume_from: Option<u64>,
+    ) -> ApiResult<JoinHandle<()>> {
         let filter = EventFilter::Client(self.client_id.clone());
-        let mut events = self
+        let (mut events, resume, published_seq) = self
             .state
             .desk
             .events
-            .subscribe(filter, SUBSCRIBER_QUEUE_DEFAULT)
+            .subscribe_from(filter, SUBSCRIBER_QUEUE_DEFAULT, resume_from)
             .map_err(|error| ApiError::unavailable(format!("{error}; retry shortly"), 5))?;
+        let name = channel.name();
+        let backlog = match resume {
+            Some(Resume::Backlog(backlog)) => backlog,
+            Some(Resume::TooOld { oldest_seq }) => {
+                outbound
+                    .push(json!({"type": "resync_required", "channel": name, "oldest_seq": oldest_seq}).to_string());
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        outbound
+            .push(json!({"type": "subscribed", "channel": name, "instrument": null, "seq": published_seq}).to_string());
         let state = self.state.clone();
         Ok(tokio::spawn(async move {
+            for event in backlog {
+                let Some(message) = event_message(&state, &event, channel) else { continue };
+                if !outbound.push_waiting(message).await {
+                    return;
+                }
+            }
             loop {
                 match events.recv().await {
                     Ok(event) => {
@@ -424,33 +489,46 @@ impl Connection {
 /// The stream message (API.md § Streaming) of an event on `channel`; `None` when the event is not on it.
 /// Orders go to `orders`, trades to `trades`, balances and withdrawals to `balances`.
 fn event_message(state: &AppState, event: &SequencedEvent, channel: Channel) -> Option<String> {
-    let catalog = &state.desk.catalog;
-    let (on, mut message) = match &event.event {
-        DeskEvent::Order(order) => {
-            let view = crate::views::order_view(catalog, &order.order, &order.trades)?;
-            let mut message = serde_json::to_value(&view).ok()?;
-            message["order_type"] = json!(view.order_type);
-            (Channel::Orders, message)
-        }
-        DeskEvent::Trade(trade) => {
-            (Channel::Trades, serde_json::to_value(crate::views::trade_view(catalog, trade)?).ok()?)
-        }
-        DeskEvent::Balance(balance) => {
-            let scale = state.desk.scale(&balance.asset);
-            let message = json!({"asset": balance.asset.to_string(), "available": format_scaled(balance.available, scale),
-                "reserved": format_scaled(balance.reserved, scale)});
-            (Channel::Balances, message)
-        }
-        DeskEvent::Withdrawal(withdrawal) => {
-            (Channel::Balances, serde_json::to_value(crate::views::withdrawal_view(catalog, withdrawal)).ok()?)
-        }
+    let on = match &event.event {
+        DeskEvent::Order(_) => Channel::Orders,
+        DeskEvent::Trade(_) => Channel::Trades,
+        DeskEvent::Balance(_) | DeskEvent::Withdrawal(_) => Channel::Balances,
         DeskEvent::Instruction(_) | DeskEvent::Alert(_) => return None,
     };
     if on != channel {
         return None;
     }
+    let mut message = event_data(&state.desk, &event.event)?;
     message["type"] = json!(event_type(&event.event));
+    message["seq"] = json!(event.seq);
     Some(message.to_string())
+}
+
+/// The object a stream message or a webhook delivery carries for an event (without `type` and `seq`): the
+/// order, trade, withdrawal or settlement instruction as the REST API shows it, or a balance. `None` for alerts.
+pub fn event_data(desk: &otcd_services::DeskServices, event: &DeskEvent) -> Option<serde_json::Value> {
+    let catalog = &desk.catalog;
+    match event {
+        DeskEvent::Order(order) => {
+            let view = crate::views::order_view(catalog, &order.order, &order.trades)?;
+            let mut message = serde_json::to_value(&view).ok()?;
+            message["order_type"] = json!(view.order_type);
+            Some(message)
+        }
+        DeskEvent::Trade(trade) => serde_json::to_value(crate::views::trade_view(catalog, trade)?).ok(),
+        DeskEvent::Balance(balance) => {
+            let scale = desk.scale(&balance.asset);
+            Some(json!({"asset": balance.asset.to_string(), "available": format_scaled(balance.available, scale),
+                "reserved": format_scaled(balance.reserved, scale)}))
+        }
+        DeskEvent::Withdrawal(withdrawal) => {
+            serde_json::to_value(crate::views::withdrawal_view(catalog, withdrawal)).ok()
+        }
+        DeskEvent::Instruction(instruction) => {
+            serde_json::to_value(crate::views::instruction_view(catalog, instruction)).ok()
+        }
+        DeskEvent::Alert(_) => None,
+    }
 }
 
 fn event_type(event: &DeskEvent) -> &'static str {

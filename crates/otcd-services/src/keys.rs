@@ -112,6 +112,16 @@ pub struct KeyRegistry {
 }
 
 impl KeyRegistry {
+    /// Seals a secret with the desk's master key (bound to `id`), for journaling it.
+    pub fn seal(&self, id: &str, secret: &[u8]) -> Vec<u8> {
+        self.master_key.seal(id, secret)
+    }
+
+    /// Opens what [`KeyRegistry::seal`] sealed for `id`.
+    pub fn open(&self, id: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        self.master_key.open(id, sealed)
+    }
+
     pub fn new(master_key: Arc<MasterKey>) -> Self {
         Self { keys: RwLock::new(HashMap::new()), master_key }
     }

@@ -32,6 +32,7 @@ pub mod screening;
 pub mod settlement;
 pub mod settlement_worker;
 pub mod surveillance_raiser;
+pub mod webhooks;
 
 pub use error::{ServiceError, ServiceResult};
 

@@ -55,6 +55,8 @@ pub struct ServeArgs {
 pub enum CliCommand {
     /// Run the desk.
     Serve(ServeArgs),
+    /// Print the OpenAPI document the desk serves at /openapi.json (for client generators and validators).
+    Openapi,
     /// Run a ready-made demo desk: sample tiers, clients with balances and keys (in DATA_DIR/demo-clients.json).
     Demo {
         #[arg(long, default_value = "./otcd-demo")]

@@ -101,6 +101,13 @@ struct ConfigFile {
     surveillance: Option<otcd_reports::SurveillanceConfig>,
     /// Run the reports projection in the desk (default true); false: reports only from `otcd report`.
     reports: Option<bool>,
+    /// Recent events kept for `/v1/stream` resumes (default 100000; 0: no resume, every resume gets
+    /// `resync_required`).
+    stream_resume_events: Option<usize>,
+    /// Estimated bytes those events may hold (default 67108864, 64 MiB).
+    stream_resume_bytes: Option<usize>,
+    /// Webhook URLs may resolve to loopback and private addresses (default false; tests and demos).
+    webhooks_allow_private: Option<bool>,
 }
 
 fn apply_connection_limits(
@@ -178,6 +185,23 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
         options.surveillance = surveillance;
     }
     options.reports = config.reports.unwrap_or(options.reports);
+    options.webhooks_allow_private = config.webhooks_allow_private.unwrap_or(options.webhooks_allow_private);
+    if let Some(events) = config.stream_resume_events {
+        anyhow::ensure!(
+            events <= otcd_host::events::RETAINED_EVENTS_MAX,
+            "stream_resume_events must be at most {}",
+            otcd_host::events::RETAINED_EVENTS_MAX
+        );
+        options.event_retention.events_max = events;
+    }
+    if let Some(bytes) = config.stream_resume_bytes {
+        anyhow::ensure!(
+            bytes <= otcd_host::events::RETAINED_BYTES_MAX,
+            "stream_resume_bytes must be at most {}",
+            otcd_host::events::RETAINED_BYTES_MAX
+        );
+        options.event_retention.bytes_max = bytes;
+    }
     if let Some(records) = config.checkpoint_every_records {
         anyhow::ensure!(records > 0, "checkpoint_every_records must be positive");
         options.checkpoint_every_records = records;

@@ -41,6 +41,10 @@ fn run(command: cli::CliCommand) -> anyhow::Result<()> {
             commands::audit_export(&inputs::data_dir(data_dir)?, &from, &to, &out)
         }
         cli::CliCommand::Report(arguments) => commands::report(*arguments),
+        cli::CliCommand::Openapi => {
+            println!("{:#}", otcd_http::openapi::document());
+            Ok(())
+        }
         cli::CliCommand::Sign { key_file, client, method, path, body } => {
             commands::sign(&key_file, client.as_deref(), &method, &path, &body)
         }

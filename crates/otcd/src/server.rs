@@ -56,6 +56,10 @@ pub struct ServeOptions {
     pub reports: bool,
     /// MiB the engine thread touches before its first command (`otcd_host::runner::prefault_heap`).
     pub engine_prefault_mib: usize,
+    /// Webhook URLs may resolve to loopback and private addresses (`webhooks_allow_private`; tests, demos).
+    pub webhooks_allow_private: bool,
+    /// Recent events the event feed keeps for stream resumes (`stream_resume_events`, `stream_resume_bytes`).
+    pub event_retention: otcd_host::events::Retention,
 }
 
 /// Where market data comes from (`--market`).
@@ -89,6 +93,8 @@ impl ServeOptions {
             surveillance: otcd_reports::SurveillanceConfig::default(),
             reports: true,
             engine_prefault_mib: ENGINE_PREFAULT_MIB_DEFAULT,
+            event_retention: otcd_host::events::Retention::DEFAULT,
+            webhooks_allow_private: false,
         }
     }
 }
@@ -119,6 +125,8 @@ pub struct StartedDesk {
     context: AppState,
     listener: tokio::net::TcpListener,
     market_stop: tokio::sync::watch::Sender<bool>,
+    /// Stops the webhook worker (it journals its progress once more), before the engine stops.
+    webhook_stop: tokio::sync::watch::Sender<bool>,
     /// The data directory's lock, held as long as the desk runs: a second process would corrupt it.
     _lock: std::fs::File,
 }
@@ -139,12 +147,16 @@ impl StartedDesk {
     /// Serves until `shutdown` resolves (then drains for at most `otcd_http::server::SHUTDOWN_DRAIN`), stops the
     /// workers and the market source, and flushes the journal.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-        let StartedDesk { runner, context, listener, market_stop, _lock } = self;
+        let StartedDesk { runner, context, listener, market_stop, webhook_stop, _lock } = self;
         let desk = context.desk.clone();
         tokio::spawn(otcd_services::order_watch::run(desk.clone(), market_stop.subscribe()));
         tokio::spawn(otcd_services::settlement_worker::run(desk.clone(), market_stop.subscribe()));
         tokio::spawn(otcd_services::surveillance_raiser::run(desk, market_stop.subscribe()));
         let served = otcd_http::server::serve(listener, context, shutdown).await;
+        webhook_stop.send_replace(true);
+        // The worker's last progress command goes in before the engine stops (bounded: a stuck engine is the
+        // runner's shutdown's problem).
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         market_stop.send_replace(true);
         tokio::task::spawn_blocking(move || runner.shutdown()).await.ok();
         tracing::info!("desk stopped; journal flushed");
@@ -171,7 +183,8 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
     let client_tiers: Vec<_> =
         opened.desk.clients().map(|client| (client.client_id.clone(), client.tier.clone())).collect();
     let (projection_sender, projection_receiver) = otcd_host::reports::channel();
-    let events = EventHub::new(Some(metrics.clone()));
+    let events = EventHub::with_retention(Some(metrics.clone()), options.event_retention);
+    events.start_at(opened.replayed_events_floor_seq, opened.recovery.head_seq, opened.replayed_events);
     let config = RunnerConfig {
         snapshot_every_records: options.snapshot_every_records,
         checkpoints: Some(CheckpointSettings {
@@ -223,6 +236,10 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         internal: Internal::new(&metrics),
         metrics,
     });
+    let (webhook_stop, webhook_stop_receiver) = tokio::sync::watch::channel(false);
+    let render: otcd_webhooks::Render = Arc::new(otcd_http::stream::event_data);
+    let webhooks =
+        otcd_webhooks::start(desk.clone(), render, otcd_webhooks::Settings::default(), webhook_stop_receiver);
     let descriptors = crate::limits::raise_open_files_limit();
     let connection_limits = options.connection_limits.sized_under(descriptors, crate::limits::DESCRIPTORS_RESERVED);
     tracing::info!(
@@ -232,7 +249,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         websockets_max = connection_limits.websockets_max,
         "connection caps"
     );
-    let context = AppContext::new(
+    let mut context = AppContext::new(
         desk,
         options.data_dir.clone(),
         options.rate_limits,
@@ -240,15 +257,21 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         options.auth_failure_interval_ms,
         connection_limits,
     );
+    context.webhooks = Some(webhooks);
+    context.webhook_policy = otcd_services::webhooks::UrlPolicy {
+        allow_private: options.webhooks_allow_private,
+        own_listener: listener.local_addr().ok(),
+    };
     tiers.iter().for_each(|(name, limits)| context.rate_limits.set_tier(name, *limits));
     client_tiers.iter().for_each(|(client_id, tier)| context.rate_limits.set_client_tier(client_id, tier));
-    Ok(StartedDesk { runner, context: Arc::new(context), listener, market_stop, _lock: opened.lock })
+    Ok(StartedDesk { runner, context: Arc::new(context), listener, market_stop, webhook_stop, _lock: opened.lock })
 }
 
 /// Opens the data directory on a blocking thread and logs what recovery did.
 async fn open_store(options: &ServeOptions, clock: Arc<dyn Clock>) -> Result<OpenedDesk, ServerError> {
     let data_dir = options.data_dir.clone();
-    let opened = tokio::task::spawn_blocking(move || store::open(&data_dir, clock.as_ref()))
+    let events_max = options.event_retention.events_max;
+    let opened = tokio::task::spawn_blocking(move || store::open_with_events(&data_dir, clock.as_ref(), events_max))
         .await
         .expect("recovery does not panic")?;
     let recovery = &opened.recovery;

@@ -65,8 +65,9 @@ impl Graph {
 #[test]
 fn only_the_http_crate_and_the_binaries_depend_on_an_http_framework() {
     let graph = Graph::load();
-    // The binary serves HTTP through otcd-http; the load generator is an HTTP client by nature.
-    let allowed = ["otcd-http", "otcd", "otcd-loadgen"];
+    // The binary serves HTTP through otcd-http; the load generator is an HTTP client by nature, and so is the
+    // webhook worker (reqwest, built on hyper and tower; it still must not reach axum or otcd-http: below).
+    let allowed = ["otcd-http", "otcd", "otcd-loadgen", "otcd-webhooks"];
     for crate_name in graph.workspace.iter().filter(|name| !allowed.contains(&name.as_str())) {
         let reached: Vec<_> = graph
             .closure(crate_name)
@@ -76,6 +77,9 @@ fn only_the_http_crate_and_the_binaries_depend_on_an_http_framework() {
         assert!(reached.is_empty(), "{crate_name} depends on {reached:?}");
     }
     assert!(graph.closure("otcd-http").contains("axum"), "the check can see axum where it is");
+    let webhooks = graph.closure("otcd-webhooks");
+    let reached: Vec<_> = webhooks.iter().filter(|dep| ["axum", "otcd-http"].contains(&dep.as_str())).collect();
+    assert!(reached.is_empty(), "otcd-webhooks is an outbound client only, yet depends on {reached:?}");
 }
 
 #[test]

@@ -141,6 +141,15 @@ pub enum Command {
     },
     /// A surveillance rule of the reports projection fired: an alert with its evidence, once per pattern.
     RaiseSurveillanceAlert(super::alerts::SurveillanceFinding),
+    CreateWebhook(super::webhooks::NewWebhook),
+    DeleteWebhook {
+        webhook_id: String,
+    },
+    /// The delivery worker's progress per webhook (batched): every event up to the position was delivered or
+    /// given up on.
+    AdvanceWebhooks {
+        advances: Vec<(String, super::webhooks::OutboxPosition)>,
+    },
 }
 
 impl Command {
@@ -185,6 +194,9 @@ impl Command {
             Command::ApproveTopUp { .. } => "approve_top_up",
             Command::SettleInstruction { .. } => "settle_instruction",
             Command::RaiseSurveillanceAlert(_) => "raise_surveillance_alert",
+            Command::CreateWebhook(_) => "create_webhook",
+            Command::DeleteWebhook { .. } => "delete_webhook",
+            Command::AdvanceWebhooks { .. } => "advance_webhooks",
         }
     }
 }

@@ -32,13 +32,15 @@ use crate::catalog::AssetCode;
 use crate::chunked_vec;
 use crate::ids::ClientId;
 use crate::ledger::{AccountId, AccountKey, Owner, Purpose};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::Hash;
 
 /// One client-visible change of the desk.
 // Events are built once per change and moved to the publishers; boxing the order variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
+// Serialize only: an internally tagged enum cannot deserialize i128 fields (serde buffers it); stored events use
+// `webhooks::stored_event`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DeskEvent {
@@ -65,14 +67,14 @@ impl DeskEvent {
 }
 
 /// An order as it is after the record, with every trade it has (what the stream's `order` message shows).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderEvent {
     pub order: Order,
     pub trades: Vec<Trade>,
 }
 
 /// A client's balance of one asset after the record, minor units: exactly what `Desk::balances` reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BalanceEvent {
     pub client_id: ClientId,
     pub asset: AssetCode,
@@ -104,10 +106,7 @@ impl Desk {
     /// Executes a record (exactly as [`Desk::execute`]) and derives its events; none when the command was refused
     /// or changed nothing.
     pub fn execute_with_events(&mut self, record: &JournalRecord) -> Result<(Executed, Vec<DeskEvent>), CommandError> {
-        let mark = self.event_mark();
-        let executed = self.execute(record)?;
-        let events = if executed.changed { self.events_since(&mark, &executed.outcome) } else { Vec::new() };
-        Ok((executed, events))
+        self.execute_deriving(record, true)
     }
 
     /// The events of the command that produced `outcome`, given the mark taken just before it; call it right

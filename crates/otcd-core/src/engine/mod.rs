@@ -22,6 +22,7 @@ mod queries;
 pub mod quotes;
 pub mod resting;
 pub mod settlement;
+pub mod webhooks;
 
 pub use command::{
     Actor, ClientChanges, Command, CrossBooks, JournalRecord, LadderBatchRequest, LadderSubscriber, NewClient,
@@ -96,6 +97,9 @@ pub enum Outcome {
         funding: model::DeskFunding,
         repeated: bool,
     },
+    /// A webhook as registered (or as it was when deleted).
+    Webhook(webhooks::Webhook),
+    WebhooksAdvanced,
 }
 
 /// The result of an accepted command. `changed == false` means nothing changed (an idempotent repeat) and the
@@ -150,6 +154,12 @@ pub struct Desk {
     custody: custody::CustodyBook,
     #[serde(default)]
     audit_events: std::collections::VecDeque<audit::AuditEntry>,
+    #[serde(default)]
+    webhooks: webhooks::WebhookBook,
+    /// The journal seq of the last record this desk executed (aligned with the snapshot's seq at recovery:
+    /// snapshots written before it existed hold 0).
+    #[serde(default)]
+    seq: u64,
     clients_created: u64,
     /// Time of the last executed command; command times never go backwards inside the engine.
     clock: TimestampMs,
@@ -208,8 +218,45 @@ impl Desk {
         &self.ledger
     }
 
+    /// The journal seq of the last record executed.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Sets the seq of a desk loaded from the snapshot taken at `seq` (recovery).
+    pub fn align_seq(&mut self, seq: u64) {
+        assert!(self.seq == 0 || self.seq == seq, "a snapshot's desk at seq {} claims seq {seq}", self.seq);
+        self.seq = seq;
+    }
+
     /// Executes one command at its recorded time. Refusals change nothing.
     pub fn execute(&mut self, record: &JournalRecord) -> Result<Executed, CommandError> {
+        self.execute_deriving(record, false).map(|(executed, _)| executed)
+    }
+
+    /// Executes a record; derives its events when asked, or when a webhook may want them (they go to the
+    /// webhook outbox, which is state: so replay appends the same). A changed record takes the next seq.
+    fn execute_deriving(
+        &mut self,
+        record: &JournalRecord,
+        publish: bool,
+    ) -> Result<(Executed, Vec<events::DeskEvent>), CommandError> {
+        let mark = self.event_mark();
+        let executed = self.execute_command(record)?;
+        if !executed.changed {
+            return Ok((executed, Vec::new()));
+        }
+        self.seq += 1;
+        let hooked = self.webhooks.is_active();
+        let events = if publish || hooked { self.events_since(&mark, &executed.outcome) } else { Vec::new() };
+        if hooked {
+            let at = self.clock;
+            self.webhooks.append(self.seq, at, &events);
+        }
+        Ok((executed, events))
+    }
+
+    fn execute_command(&mut self, record: &JournalRecord) -> Result<Executed, CommandError> {
         // Wall clocks step backwards; the engine's time never does, so expiries stay monotonic.
         let at = record.at.max(self.clock);
         let result = match (&record.command, self.is_initialized()) {
@@ -271,6 +318,9 @@ impl Desk {
                 self.settle_instruction(at, instruction_id, outcome)
             }
             (Command::RaiseSurveillanceAlert(finding), true) => self.raise_surveillance_alert(at, finding),
+            (Command::CreateWebhook(new), true) => self.create_webhook(at, new),
+            (Command::DeleteWebhook { webhook_id }, true) => self.delete_webhook(webhook_id),
+            (Command::AdvanceWebhooks { advances }, true) => self.advance_webhooks(advances),
         };
         if result.as_ref().is_ok_and(|executed| executed.changed) {
             self.clock = at;

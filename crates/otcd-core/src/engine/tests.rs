@@ -237,3 +237,39 @@ fn catalogs_journaled_before_the_maximum_existed_get_the_default() {
     let asset: crate::catalog::Asset = serde_json::from_str(old).unwrap();
     assert_eq!(asset.amount_max_whole, crate::catalog::ASSET_AMOUNT_MAX_WHOLE_DEFAULT);
 }
+
+/// The webhook outbox is state: it survives a snapshot (serialization) with its events, and journaled progress
+/// trims it.
+#[test]
+fn the_webhook_outbox_holds_wanted_events_through_a_snapshot_until_progress_passes_them() {
+    use webhooks::{NewWebhook, OutboxPosition, WebhookEventKind};
+    let mut desk = desk();
+    let client_id = add_client(&mut desk);
+    let new = NewWebhook {
+        webhook_id: "wh_1".into(),
+        url: "https://example.com/hook".into(),
+        events: vec![WebhookEventKind::Balance],
+        client_id: Some(client_id.clone()),
+        sealed_secret: vec![1, 2, 3],
+    };
+    desk.execute(&record(3, Command::CreateWebhook(new))).unwrap();
+    assert_eq!(desk.seq(), 3);
+    desk.execute(&record(4, deposit(&client_id, "USD", 12_345, "w-1"))).unwrap();
+    desk.execute(&record(5, deposit(&client_id, "BTC", 7, "w-2"))).unwrap();
+    let entries = desk.webhook_outbox_after(OutboxPosition::default(), 10);
+    assert_eq!(entries.iter().map(|entry| entry.position.seq).collect::<Vec<_>>(), [4, 5], "one balance each");
+
+    let mut restored: Desk = serde_json::from_slice(&serde_json::to_vec(&desk).unwrap()).unwrap();
+    restored.rebuild_indexes();
+    assert_eq!(restored.webhook_outbox_after(OutboxPosition::default(), 10), entries, "the outbox is in snapshots");
+    assert_eq!(restored.seq(), 5);
+
+    let advance = Command::AdvanceWebhooks { advances: vec![("wh_1".into(), entries[0].position)] };
+    assert!(restored.execute(&record(6, advance.clone())).unwrap().changed);
+    assert_eq!(restored.webhook_outbox_len(), 1, "progress trims what every webhook passed");
+    assert!(!restored.execute(&record(7, advance)).unwrap().changed, "progress never goes back");
+    restored.execute(&record(8, Command::DeleteWebhook { webhook_id: "wh_1".into() })).unwrap();
+    assert_eq!(restored.webhook_outbox_len(), 0);
+    restored.execute(&record(9, deposit(&client_id, "USD", 1, "w-3"))).unwrap();
+    assert_eq!(restored.webhook_outbox_len(), 0, "no webhook, no outbox");
+}

@@ -11,6 +11,7 @@ pub mod public;
 pub mod quotes;
 pub mod reports;
 pub mod sessions;
+pub mod webhooks;
 pub mod withdrawals;
 
 /// Query parameters shared by simple lists.
@@ -93,6 +94,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/trades", get(orders::list_trades))
         .route("/v1/quotes/{quote_id}", get(quotes::get_quote))
         .route("/v1/stream", get(crate::stream::stream))
+        .route("/v1/webhooks", post(webhooks::create_webhook).get(webhooks::list_webhooks))
+        .route("/v1/webhooks/{webhook_id}", get(webhooks::get_webhook).delete(webhooks::delete_webhook))
+        .route("/v1/webhooks/{webhook_id}/deliveries", get(webhooks::list_deliveries))
+        .route("/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", post(webhooks::redeliver))
         .route("/v1/sessions", post(sessions::create_session))
         .route("/v1/admin/console/trades", get(console::recent_trades))
         .route("/v1/admin/desk/exposure", get(console::desk_exposure))
@@ -124,6 +129,8 @@ pub fn routes() -> Router<AppState> {
         quotes::indicative_price, quotes::request_for_quote, quotes::get_quote, quotes::put_manual_market,
         sessions::create_session, console::recent_trades, console::desk_exposure,
         reports::trades, reports::report,
+        webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook, webhooks::delete_webhook,
+        webhooks::list_deliveries, webhooks::redeliver,
     ),
     components(schemas(crate::problem::Problem)),
     modifiers(&SignedRequests),

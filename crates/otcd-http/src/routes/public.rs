@@ -8,7 +8,6 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
-use utoipa::OpenApi;
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive")))]
@@ -39,9 +38,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 
 /// This document.
 pub async fn openapi() -> impl IntoResponse {
-    let mut document = super::ApiDoc::openapi();
-    document.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    Json(document)
+    Json(crate::openapi::document())
 }
 
 /// The instruments the desk quotes.

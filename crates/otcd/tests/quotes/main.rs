@@ -8,6 +8,7 @@ mod orders;
 mod pricing;
 mod rate_limits;
 mod resting;
+mod resume;
 mod settlement;
 mod stream;
 mod validation;
