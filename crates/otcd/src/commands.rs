@@ -220,7 +220,9 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
 }
 
 async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<()> {
-    let options = ServeOptions::new(data_dir.to_owned(), listen);
+    let mut options = ServeOptions::new(data_dir.to_owned(), listen);
+    // The demo desk runs beside its user's own programs: a webhook receiver on localhost must be reachable.
+    options.webhooks_allow_private = true;
     let shutdown = shutdown_signal()?;
     let desk = server::start(&options).await?;
     let seeded = crate::demo::seed(&desk, data_dir).await?;
