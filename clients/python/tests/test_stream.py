@@ -9,7 +9,6 @@ import pytest
 
 import otcd_client as otc
 from conftest import new_trader
-from server_features import RESUME_SKIP_REASON, stream_sends_seq, webhooks_missing
 
 TIMEOUT_S = 15
 
@@ -85,8 +84,6 @@ def test_stream_reconnects_and_resubscribes(desk, admin):
 
 def test_stream_resume_after_forced_disconnect_loses_nothing(desk, admin):
     _, client = new_trader(desk, admin, "hmac")
-    if webhooks_missing(admin) and not stream_sends_seq(client):
-        pytest.skip(RESUME_SKIP_REASON)
 
     async def flow():
         # A slow reconnect (0.5 to 1 s) so the orders below are placed while the stream is away.

@@ -97,19 +97,3 @@ export async function setMarkets(admin) {
   await admin.admin.setMarket("ETH-USD", "3000.00", "3001.00");
 }
 
-/** true while the desk answers 404 for /v1/webhooks (issue 17's server side not merged yet). */
-export async function webhooksMissing(admin) {
-  try { await admin.webhooks(); return false; } catch (error) { if (error.status === 404) return true; throw error; }
-}
-export const SKIP_REASON = "the desk answers 404 for /v1/webhooks: issue 17's server side (webhooks, stream seq/resume_from) is not merged yet";
-
-/** Whether the desk's `subscribed` ack carries `seq` (issue 17's stream resume). */
-export async function streamSendsSeq(client) {
-  const stream = await client.stream({ reconnect: false }).connect();
-  try {
-    stream.subscribe("orders");
-    const ack = await stream.next(10_000);
-    return ack.type === "subscribed" && Number.isInteger(ack.data.seq);
-  } finally { stream.close(); }
-}
-export const RESUME_SKIP_REASON = "the desk answers 404 for /v1/webhooks and its stream sends no seq: issue 17's server side is not merged yet";
