@@ -186,6 +186,21 @@ impl Stream {
         }
     }
 
+    /// Every message that arrives until the stream has been quiet for `quiet` (at most `wait` in all); panics
+    /// when the stream ends or never goes quiet.
+    pub fn messages_until_quiet(&mut self, quiet: Duration, wait: Duration) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut messages = Vec::new();
+        while std::time::Instant::now() < deadline {
+            match self.read(quiet) {
+                Event::Message(message) => messages.push(message),
+                Event::Timeout => return messages,
+                other => panic!("the stream ended: {other:?} after {messages:?}"),
+            }
+        }
+        panic!("the stream never went quiet: {messages:?}")
+    }
+
     /// The next message that is not a `quotes` ladder (replies and errors), skipping ladders.
     #[track_caller]
     pub fn next_reply(&mut self, timeout: Duration) -> Value {

@@ -5,9 +5,9 @@
 use otcd_testkit::http::text;
 use otcd_testkit::process::TestDesk;
 use otcd_testkit::signing::Signer;
-use otcd_testkit::stream::{Event, Stream};
+use otcd_testkit::stream::Stream;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 /// How long a channel must stay quiet to show that nothing more was sent.
@@ -24,18 +24,9 @@ fn activity_stream(desk: &TestDesk, trader: &Signer) -> Stream {
     stream
 }
 
-/// Every message that arrives until the stream has been quiet for [`QUIET`] (at most [`WAIT`]).
+/// Every message until the stream has been quiet for [`QUIET`] (at most [`WAIT`]).
 fn messages_until_quiet(stream: &mut Stream) -> Vec<Value> {
-    let deadline = Instant::now() + WAIT;
-    let mut messages = Vec::new();
-    while Instant::now() < deadline {
-        match stream.read(QUIET) {
-            Event::Message(message) => messages.push(message),
-            Event::Timeout => return messages,
-            other => panic!("the stream ended: {other:?} after {messages:?}"),
-        }
-    }
-    panic!("the stream never went quiet: {messages:?}")
+    stream.messages_until_quiet(QUIET, WAIT)
 }
 
 /// The `(asset, available, reserved)` of every balance message, in order.

@@ -4,9 +4,9 @@
 
 use otcd_testkit::process::{TestDesk, RELAXED_CONFIG};
 use otcd_testkit::signing::Signer;
-use otcd_testkit::stream::{Event, Stream};
+use otcd_testkit::stream::Stream;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(700);
@@ -31,17 +31,9 @@ fn subscribe(stream: &mut Stream, resume_from: Option<u64>) -> Vec<Value> {
     }
 }
 
+/// Every message until the stream has been quiet for [`QUIET`] (at most [`WAIT`]).
 fn messages_until_quiet(stream: &mut Stream) -> Vec<Value> {
-    let deadline = Instant::now() + WAIT;
-    let mut messages = Vec::new();
-    while Instant::now() < deadline {
-        match stream.read(QUIET) {
-            Event::Message(message) => messages.push(message),
-            Event::Timeout => return messages,
-            other => panic!("the stream ended: {other:?} after {messages:?}"),
-        }
-    }
-    panic!("the stream never went quiet: {messages:?}")
+    stream.messages_until_quiet(QUIET, WAIT)
 }
 
 /// `(seq, available)` of each balance message.
