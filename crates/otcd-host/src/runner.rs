@@ -133,8 +133,9 @@ pub struct CheckpointSettings {
 
 /// Records between two checkpoints by default.
 pub const CHECKPOINT_EVERY_RECORDS_DEFAULT: u64 = 1_000;
-/// Longest time a durable record waits for a checkpoint by default.
-pub const CHECKPOINT_EVERY_DEFAULT: Duration = Duration::from_secs(10);
+/// Longest time a durable record waits for a checkpoint by default: short, so that records cut off after the
+/// newest checkpoint (which no high-water mark can see) are at most this window's worth.
+pub const CHECKPOINT_EVERY_DEFAULT: Duration = Duration::from_millis(100);
 
 /// Records between snapshots by default: recovery replays at most this many (about a second's work).
 pub const SNAPSHOT_EVERY_RECORDS_DEFAULT: u64 = 500_000;

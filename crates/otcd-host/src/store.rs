@@ -84,6 +84,29 @@ pub fn admin_key_path(data_dir: &Path) -> PathBuf {
     data_dir.join("admin-key.json")
 }
 
+/// Refuses (or, accepted, forgets) a rollback behind the high-water mark, then records what is on disk as the
+/// mark: a desk that predates the mark, or has no new records to checkpoint, has one from now on.
+fn check_high_water(
+    checkpoints_path: &Path,
+    mark: Option<otcd_journal::HighWater>,
+    file: &otcd_journal::CheckpointFile,
+    journal_head_seq: u64,
+    rollback: Rollback,
+) -> Result<(), StoreError> {
+    match otcd_journal::check_rollback(checkpoints_path, mark, file, journal_head_seq) {
+        Ok(()) => {}
+        Err(error) if rollback == Rollback::Accept => {
+            tracing::warn!(%error, "accepting a rollback (--accept-rollback): the high-water mark is reset");
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let current = otcd_journal::high_water_of(file);
+    if mark != Some(current) {
+        otcd_journal::write_high_water(checkpoints_path, current)?;
+    }
+    Ok(())
+}
+
 /// Opens (creating if needed) a data directory and recovers the desk: newest valid snapshot, then replay of
 /// every later journal record. Any integrity problem stops here with an error naming the record and file.
 ///
@@ -95,13 +118,34 @@ pub fn open(data_dir: &Path, clock: &dyn Clock) -> Result<OpenedDesk, StoreError
 /// [`open`], also re-deriving the events of the replayed records and keeping those of the newest ones, at most
 /// `events_max` events (recovery then costs the events' derivation as well).
 pub fn open_with_events(data_dir: &Path, clock: &dyn Clock, events_max: usize) -> Result<OpenedDesk, StoreError> {
+    open_checked(data_dir, clock, events_max, Rollback::Refuse)
+}
+
+/// Whether [`open_checked`] refuses a data directory behind its high-water mark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rollback {
+    /// A checkpoints file or journal behind the mark stops the start (the default).
+    Refuse,
+    /// The operator knowingly restored a backup: the mark is reset to what is on disk (`--accept-rollback`).
+    Accept,
+}
+
+/// [`open_with_events`], with the operator's choice about a data directory behind its high-water mark.
+pub fn open_checked(
+    data_dir: &Path,
+    clock: &dyn Clock,
+    events_max: usize,
+    rollback: Rollback,
+) -> Result<OpenedDesk, StoreError> {
     let started = Instant::now();
     let io_error = |source| StoreError::Io { path: data_dir.to_owned(), source };
     std::fs::create_dir_all(data_dir).map_err(io_error)?;
     let lock = lock_directory(data_dir)?;
     let master_key = MasterKey::load_or_create(&data_dir.join("master.key")).map_err(io_error)?;
     let signing_key = crate::audit::load_or_create_signing_key(data_dir)?;
-    let (checkpoints, _) = CheckpointLog::open(&crate::audit::checkpoints_path(data_dir), signing_key)?;
+    let checkpoints_path = crate::audit::checkpoints_path(data_dir);
+    let mark = otcd_journal::read_high_water(&checkpoints_path)?;
+    let (checkpoints, checkpoint_file) = CheckpointLog::open(&checkpoints_path, signing_key)?;
     let snapshots = SnapshotStore::new(&data_dir.join("snapshots"))?;
     let (mut desk, snapshot_head) = match snapshots.load_newest()? {
         Some(snapshot) => {
@@ -150,6 +194,7 @@ pub fn open_with_events(data_dir: &Path, clock: &dyn Clock, events_max: usize) -
             Ok(())
         },
     )?;
+    check_high_water(&checkpoints_path, mark, &checkpoint_file, report.head.seq, rollback)?;
     desk.ledger().check_invariants().map_err(|error| StoreError::Invariant(error.to_string()))?;
     let recovery = RecoveryReport {
         snapshot_seq,

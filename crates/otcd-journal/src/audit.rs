@@ -128,10 +128,13 @@ pub fn verify_audit_observed(
     public_key: &VerifyingKey,
     progress: &dyn Fn(u64),
 ) -> Result<AuditReport, AuditError> {
+    // The mark first: a desk running beside us only ever moves it after the checkpoint line it describes.
+    let mark = crate::high_water::read_high_water(checkpoints_path)?;
     let file = read_checkpoints(checkpoints_path, SignatureCheck::All(public_key))?;
     let anchors: Vec<Anchor> =
         file.checkpoints.iter().map(|checkpoint| Anchor::checkpoint(checkpoint.index, checkpoint.head())).collect();
     let outcome = scan_journal_observed(journal_dir, u64::MAX, &anchors, |_, _| Ok(()), progress)?;
+    crate::high_water::check_rollback(checkpoints_path, mark, &file, outcome.head.seq)?;
     let last_checkpoint = file.checkpoints.last().cloned();
     let anchored = last_checkpoint.as_ref().map_or(0, |checkpoint| checkpoint.seq);
     Ok(AuditReport {

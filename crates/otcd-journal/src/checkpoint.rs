@@ -177,6 +177,12 @@ pub enum CheckpointError {
 
     #[error("the checkpoints file is poisoned by an earlier write or sync failure; restart the desk")]
     Poisoned,
+
+    #[error(
+        "rollback detected: {reason} (high-water mark {high_water}); if this data directory was knowingly restored \
+         from a backup, start once with `otcd serve --accept-rollback`"
+    )]
+    Rollback { reason: String, high_water: PathBuf },
 }
 
 impl CheckpointError {
@@ -357,6 +363,12 @@ impl CheckpointLog {
             return Err(error);
         }
         self.last = Some(checkpoint.clone());
+        // After the line is durable, so the mark never runs ahead of the checkpoints file.
+        let mark = crate::high_water::HighWater { seq: checkpoint.seq, checkpoints: checkpoint.index };
+        if let Err(error) = crate::high_water::write_high_water(&self.path, mark) {
+            self.poisoned = true;
+            return Err(error);
+        }
         Ok(checkpoint)
     }
 }

@@ -84,6 +84,7 @@ mod error;
 mod file_journal;
 mod format;
 mod fs_util;
+mod high_water;
 mod scan;
 mod snapshot;
 mod tail;
@@ -104,6 +105,10 @@ pub use file_journal::{FileJournal, JournalOptions, OpenReport};
 pub use format::{
     parse_segment_file_name, segment_file_name, FORMAT_VERSION, RECORD_HEADER_LEN, RECORD_MAGIC, SEGMENT_HEADER_LEN,
     SEGMENT_MAGIC,
+};
+pub use high_water::{
+    check_rollback, high_water_of, high_water_path, read_high_water, write_high_water, HighWater,
+    CHECKPOINT_EVERY_RECORDS_MAX, HIGH_WATER_FILE, UNSIGNED_RECORDS_MAX,
 };
 pub use scan::journal_bytes;
 pub use snapshot::{snapshot_file_name, Snapshot, SnapshotStore};

@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// A TOML file with further settings (see docs/configuration.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Start even though the journal or checkpoints.jsonl is behind the high-water mark (journal.high-water):
+    /// only after knowingly restoring this data directory from a backup (docs/operations.md).
+    #[arg(long)]
+    pub accept_rollback: bool,
 }
 
 #[derive(Debug, Subcommand)]

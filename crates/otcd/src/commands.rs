@@ -21,6 +21,7 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
     }
     let mut options = ServeOptions::new(arguments.data_dir, arguments.listen);
     options.sanctions_dir = arguments.sanctions_dir.clone();
+    options.accept_rollback = arguments.accept_rollback;
     options.market = match arguments.market {
         MarketMode::Sim => MarketSource::Sim { seed: arguments.market_seed, interval_ms: 100 },
         MarketMode::Manual => MarketSource::Manual,
@@ -95,7 +96,7 @@ struct ConfigFile {
     reconcile_every_ms: Option<i64>,
     /// Journal records between two signed checkpoints (default 1000).
     checkpoint_every_records: Option<u64>,
-    /// Longest time, ms, a durable record waits for a signed checkpoint (default 10000).
+    /// Longest time, ms, a durable record waits for a signed checkpoint (default 100).
     checkpoint_every_ms: Option<u64>,
     /// Surveillance thresholds (docs/reports.md); every key optional.
     surveillance: Option<otcd_reports::SurveillanceConfig>,
@@ -203,7 +204,11 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
         options.event_retention.bytes_max = bytes;
     }
     if let Some(records) = config.checkpoint_every_records {
-        anyhow::ensure!(records > 0, "checkpoint_every_records must be positive");
+        let records_max = otcd_journal::CHECKPOINT_EVERY_RECORDS_MAX;
+        anyhow::ensure!(
+            (1..=records_max).contains(&records),
+            "checkpoint_every_records must be between 1 and {records_max}"
+        );
         options.checkpoint_every_records = records;
     }
     if let Some(every_ms) = config.checkpoint_every_ms {

@@ -50,6 +50,8 @@ pub struct ServeOptions {
     pub checkpoint_every_records: u64,
     /// Longest time a durable record waits for a signed checkpoint.
     pub checkpoint_every: std::time::Duration,
+    /// `--accept-rollback`: start although the data directory is behind its high-water mark (a restored backup).
+    pub accept_rollback: bool,
     /// Surveillance rules' thresholds (`[surveillance]` in `--config`).
     pub surveillance: otcd_reports::SurveillanceConfig,
     /// Run the reports projection (default true).
@@ -90,6 +92,7 @@ impl ServeOptions {
             simulation: otcd_rails_sim::SimulationSettings::default(),
             checkpoint_every_records: otcd_host::runner::CHECKPOINT_EVERY_RECORDS_DEFAULT,
             checkpoint_every: otcd_host::runner::CHECKPOINT_EVERY_DEFAULT,
+            accept_rollback: false,
             surveillance: otcd_reports::SurveillanceConfig::default(),
             reports: true,
             engine_prefault_mib: ENGINE_PREFAULT_MIB_DEFAULT,
@@ -271,9 +274,11 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
 async fn open_store(options: &ServeOptions, clock: Arc<dyn Clock>) -> Result<OpenedDesk, ServerError> {
     let data_dir = options.data_dir.clone();
     let events_max = options.event_retention.events_max;
-    let opened = tokio::task::spawn_blocking(move || store::open_with_events(&data_dir, clock.as_ref(), events_max))
-        .await
-        .expect("recovery does not panic")?;
+    let rollback = if options.accept_rollback { store::Rollback::Accept } else { store::Rollback::Refuse };
+    let opened =
+        tokio::task::spawn_blocking(move || store::open_checked(&data_dir, clock.as_ref(), events_max, rollback))
+            .await
+            .expect("recovery does not panic")?;
     let recovery = &opened.recovery;
     tracing::info!(
         data_dir = %options.data_dir.display(),

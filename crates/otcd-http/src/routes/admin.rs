@@ -556,7 +556,7 @@ pub async fn audit_export(
             ApiError::invalid("to", error)
         }
         otcd_host::audit::VerifyFailure::Audit(error @ otcd_journal::AuditError::NotAnchored { .. }) => {
-            ApiError::unavailable(error.to_string(), otcd_host::runner::CHECKPOINT_EVERY_DEFAULT.as_secs())
+            ApiError::unavailable(error.to_string(), otcd_host::runner::CHECKPOINT_EVERY_DEFAULT.as_secs().max(1))
         }
         other => ApiError::internal(other.to_string()),
     })?;

@@ -119,23 +119,45 @@ fn a_flipped_byte_in_a_crashed_desks_journal_is_found_too() {
     assert!(!serve.status.success(), "serve started on an edited journal: {}", combined_output(&serve));
 }
 
+/// Byte offset of the last record in a segment (walking the record headers).
+fn last_record_start(segment: &[u8]) -> usize {
+    let mut start = SEGMENT_HEADER_BYTES;
+    let mut last = None;
+    while start + RECORD_HEADER_BYTES <= segment.len() {
+        let length = u32::from_le_bytes(segment[start + 4..start + 8].try_into().unwrap()) as usize;
+        last = Some(start);
+        start += RECORD_HEADER_BYTES + length;
+    }
+    assert_eq!(start, segment.len(), "the segment ends at a record boundary");
+    last.expect("the segment holds a record")
+}
+
+/// A torn write of a record that was never acknowledged: the first bytes of a record header after the last
+/// acknowledged record (a crash in the middle of a write that was never fsynced).
+fn append_partial_record(data_dir: &Path) {
+    let last = segments(data_dir).pop().unwrap();
+    let bytes = std::fs::read(&last).unwrap();
+    let start = last_record_start(&bytes);
+    let partial = bytes[start..start + RECORD_HEADER_BYTES - 16].to_vec();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&last).unwrap();
+    std::io::Write::write_all(&mut file, &partial).unwrap();
+}
+
 #[test]
 fn a_torn_final_record_is_dropped_and_earlier_state_survives() {
     let temp = tempfile::tempdir().unwrap();
     let (desk, client_id) = desk_with_deposits(temp.path(), "torn", 3);
     desk.crash();
-    let last = segments(temp.path()).pop().unwrap();
-    let length = std::fs::metadata(&last).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&last).unwrap().set_len(length - 5).unwrap();
+    append_partial_record(temp.path());
 
     let desk = TestDesk::start_in(temp.path());
-    assert_eq!(desk.available(&client_id, "USD"), "200.00");
+    assert_eq!(desk.available(&client_id, "USD"), "300.00");
     let references: Vec<String> =
         desk.ledger(&client_id, 100).iter().map(|e| e["reference"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(references, ["torn-ref-1", "torn-ref-2"]);
+    assert_eq!(references, ["torn-ref-1", "torn-ref-2", "torn-ref-3"]);
     desk.deposit(&client_id, "USD", "100.00", "torn-ref-1").expect(200);
-    desk.deposit(&client_id, "USD", "100.00", "torn-ref-3").expect(201);
-    assert_eq!(desk.available(&client_id, "USD"), "300.00");
+    desk.deposit(&client_id, "USD", "100.00", "torn-ref-4").expect(201);
+    assert_eq!(desk.available(&client_id, "USD"), "400.00");
     assert!(desk.terminate().success());
 
     let verify = run_otcd(&["verify"], temp.path());
@@ -145,5 +167,135 @@ fn a_torn_final_record_is_dropped_and_earlier_state_survives() {
         combined_output(&verify)
     );
     let desk = TestDesk::start_in(temp.path());
-    assert_eq!(desk.available(&client_id, "USD"), "300.00");
+    assert_eq!(desk.available(&client_id, "USD"), "400.00");
+}
+
+/// Checkpoints that hold: the desk refuses to start, and `otcd verify` fails, when checkpoints.jsonl or the
+/// journal is behind the high-water mark (journal.high-water).
+mod rollback {
+    use super::*;
+    use otcd_testkit::process::Launch;
+
+    const SERVE: [&str; 5] = ["serve", "--listen", "127.0.0.1:0", "--market", "manual"];
+
+    fn checkpoints(data_dir: &Path) -> PathBuf {
+        data_dir.join("checkpoints.jsonl")
+    }
+
+    fn checkpoint_lines(data_dir: &Path) -> Vec<String> {
+        std::fs::read_to_string(checkpoints(data_dir)).unwrap().lines().map(str::to_owned).collect()
+    }
+
+    /// A cleanly stopped desk with deposits spread over several checkpoints (one at least every 100 ms).
+    fn stopped_desk(data_dir: &Path, tag: &str) -> String {
+        desk_with_spread_deposits(data_dir, tag, false)
+    }
+
+    /// Four deposits 250 ms apart, so each is signed by its own checkpoint; then a clean stop or a `kill -9`
+    /// (which leaves no snapshot at the head: only the checkpoints can tell that records were cut).
+    fn desk_with_spread_deposits(data_dir: &Path, tag: &str, crash: bool) -> String {
+        let desk = TestDesk::start_in(data_dir);
+        let client_id = desk.new_client("Rollback Target");
+        for index in 1..=4 {
+            desk.deposit(&client_id, "USD", "100.00", &format!("{tag}-ref-{index}")).expect(201);
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        if crash {
+            desk.crash();
+        } else {
+            assert!(desk.terminate().success());
+        }
+        assert!(checkpoint_lines(data_dir).len() >= 3, "a checkpoint at least every 100 ms while records arrive");
+        client_id
+    }
+
+    /// `otcd serve` and `otcd verify` both refuse, naming the checkpoints file or the mark and the way out.
+    fn assert_refused(data_dir: &Path, what: &str) {
+        let serve = run_otcd(&SERVE, data_dir);
+        let text = combined_output(&serve);
+        assert!(!serve.status.success(), "serve started after {what}: {text}");
+        assert!(text.contains("rollback detected") && text.contains("--accept-rollback"), "serve after {what}: {text}");
+        assert!(text.contains("checkpoints.jsonl") || text.contains("journal"), "serve must name the file: {text}");
+        let verify = run_otcd(&["verify"], data_dir);
+        let text = combined_output(&verify);
+        assert!(!verify.status.success(), "verify passed after {what}: {text}");
+        assert!(text.contains("rollback detected"), "verify after {what}: {text}");
+    }
+
+    #[test]
+    fn a_deleted_checkpoints_file_is_refused_until_the_operator_accepts_the_rollback() {
+        let temp = tempfile::tempdir().unwrap();
+        let client_id = stopped_desk(temp.path(), "deleted");
+        std::fs::remove_file(checkpoints(temp.path())).unwrap();
+        assert_refused(temp.path(), "deleting checkpoints.jsonl");
+
+        let desk = Launch::default().data_dir(temp.path()).args(&["--accept-rollback"]).start();
+        assert_eq!(desk.available(&client_id, "USD"), "400.00");
+        assert!(desk.terminate().success());
+        let verify = run_otcd(&["verify"], temp.path());
+        assert!(verify.status.success(), "verify after an accepted rollback: {}", combined_output(&verify));
+        let desk = TestDesk::start_in(temp.path());
+        assert_eq!(desk.available(&client_id, "USD"), "400.00");
+    }
+
+    #[test]
+    fn a_deleted_last_checkpoint_line_is_refused() {
+        let temp = tempfile::tempdir().unwrap();
+        stopped_desk(temp.path(), "line");
+        let mut lines = checkpoint_lines(temp.path());
+        lines.pop();
+        std::fs::write(checkpoints(temp.path()), lines.iter().map(|line| format!("{line}\n")).collect::<String>())
+            .unwrap();
+        assert_refused(temp.path(), "deleting the last checkpoint line");
+    }
+
+    #[test]
+    fn records_cut_at_a_record_boundary_with_their_checkpoint_line_are_refused() {
+        let temp = tempfile::tempdir().unwrap();
+        desk_with_spread_deposits(temp.path(), "cut", true);
+        let last = segments(temp.path()).pop().unwrap();
+        let bytes = std::fs::read(&last).unwrap();
+        let start = last_record_start(&bytes);
+        std::fs::OpenOptions::new().write(true).open(&last).unwrap().set_len(start as u64).unwrap();
+        let mut lines = checkpoint_lines(temp.path());
+        lines.pop();
+        std::fs::write(checkpoints(temp.path()), lines.iter().map(|line| format!("{line}\n")).collect::<String>())
+            .unwrap();
+        assert_refused(temp.path(), "cutting the last record and its checkpoint line");
+    }
+
+    #[test]
+    fn a_signed_record_cut_at_a_boundary_or_mid_record_is_refused() {
+        for (tag, keep) in [("boundary", 0), ("middle", 30)] {
+            let temp = tempfile::tempdir().unwrap();
+            stopped_desk(temp.path(), tag);
+            let last = segments(temp.path()).pop().unwrap();
+            let bytes = std::fs::read(&last).unwrap();
+            let cut = last_record_start(&bytes) + keep;
+            std::fs::OpenOptions::new().write(true).open(&last).unwrap().set_len(cut as u64).unwrap();
+            let serve = run_otcd(&SERVE, temp.path());
+            assert!(!serve.status.success(), "serve started after a {tag} cut: {}", combined_output(&serve));
+            let verify = run_otcd(&["verify"], temp.path());
+            assert!(!verify.status.success(), "verify passed a {tag} cut: {}", combined_output(&verify));
+        }
+    }
+
+    #[test]
+    fn an_undamaged_desk_and_a_fresh_desk_start() {
+        let temp = tempfile::tempdir().unwrap();
+        let client_id = stopped_desk(temp.path(), "intact");
+        assert!(temp.path().join("journal.high-water").exists(), "the mark is written beside checkpoints.jsonl");
+        let verify = run_otcd(&["verify"], temp.path());
+        assert!(verify.status.success(), "verify of an intact desk: {}", combined_output(&verify));
+        let desk = TestDesk::start_in(temp.path());
+        assert_eq!(desk.available(&client_id, "USD"), "400.00");
+        assert!(desk.terminate().success());
+
+        let fresh = tempfile::tempdir().unwrap();
+        let desk = TestDesk::start_in(fresh.path());
+        desk.new_client("Fresh");
+        desk.crash();
+        let desk = TestDesk::start_in(fresh.path());
+        assert!(desk.terminate().success());
+    }
 }
