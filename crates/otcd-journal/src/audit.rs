@@ -65,7 +65,7 @@ pub enum AuditError {
     TooLarge { limit: usize, first_seq: u64 },
 
     #[error(
-        "record seq {seq} is not yet covered by a signed checkpoint (one is written within seconds while the desk \
+        "record seq {seq} is not yet covered by a signed checkpoint (one is written within 100 ms while the desk \
          runs, and at every start and clean stop); retry shortly"
     )]
     NotAnchored { seq: u64 },

@@ -128,3 +128,57 @@ pub fn check_rollback(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::Checkpoint;
+    use crate::ChainHead;
+    use ed25519_dalek::SigningKey;
+
+    fn file_with(seqs: &[u64]) -> CheckpointFile {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let mut file = CheckpointFile::default();
+        for (position, &seq) in seqs.iter().enumerate() {
+            let prev = file.last().map_or([0; 32], Checkpoint::hash);
+            let head = ChainHead { seq, hash: [seq as u8; 32] };
+            file.checkpoints.push(Checkpoint::sign(position as u64 + 1, head, 0, prev, &key));
+        }
+        file
+    }
+
+    #[test]
+    fn a_file_or_journal_behind_the_mark_is_a_rollback() {
+        let path = Path::new("/nonexistent/checkpoints.jsonl");
+        let mark = Some(HighWater { seq: 30, checkpoints: 3 });
+        assert!(check_rollback(path, mark, &file_with(&[10, 20, 30]), 31).is_ok());
+        for (file, journal_seq) in [(file_with(&[10, 20]), 31), (file_with(&[]), 31), (file_with(&[10, 20, 30]), 29)] {
+            let error = check_rollback(path, mark, &file, journal_seq).unwrap_err();
+            assert!(matches!(error, CheckpointError::Rollback { .. }), "{error}");
+        }
+        // Three lines, but the newest signs an older seq than the mark: the lines were replaced.
+        let mark = Some(HighWater { seq: 40, checkpoints: 3 });
+        assert!(check_rollback(path, mark, &file_with(&[10, 20, 30]), 40).is_err());
+    }
+
+    #[test]
+    fn without_a_mark_only_a_long_unsigned_journal_is_refused() {
+        let path = Path::new("/nonexistent/checkpoints.jsonl");
+        assert!(check_rollback(path, None, &file_with(&[]), 0).is_ok());
+        assert!(check_rollback(path, None, &file_with(&[]), UNSIGNED_RECORDS_MAX).is_ok());
+        assert!(check_rollback(path, None, &file_with(&[]), UNSIGNED_RECORDS_MAX + 1).is_err());
+        assert!(check_rollback(path, None, &file_with(&[10]), UNSIGNED_RECORDS_MAX + 1).is_ok());
+    }
+
+    #[test]
+    fn the_mark_round_trips_through_its_file() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("checkpoints.jsonl");
+        assert_eq!(read_high_water(&path).unwrap(), None);
+        let mark = HighWater { seq: 12, checkpoints: 2 };
+        write_high_water(&path, mark).unwrap();
+        assert_eq!(read_high_water(&path).unwrap(), Some(mark));
+        std::fs::write(high_water_path(&path), "not json").unwrap();
+        assert!(matches!(read_high_water(&path), Err(CheckpointError::Rollback { .. })));
+    }
+}
