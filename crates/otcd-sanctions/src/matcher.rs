@@ -124,15 +124,14 @@ pub(crate) fn name_score_by(query: &[Token], candidate: &[&Token], similarity: i
         matched += stretched(similarity) * weight;
         total += weight;
     }
-    let query_flags: Vec<bool> = query_paired.iter().map(Option::is_some).collect();
     let query_weights = query.iter().map(|token| token.weight);
     let candidate_weights = candidate.iter().map(|token| token.weight);
-    total += unpaired_weight(query_weights, &query_flags, false);
+    total += unpaired_weight(query_weights, query_paired.iter().map(Option::is_some), false);
     // Only a query that stops before the candidate's last part is "leading
     // parts"; one that reaches it is a dropped-middle-name case.
     let leading = covers_leading_parts(&query_paired) && candidate_paired.last() == Some(&false);
-    total += unpaired_weight(candidate_weights, &candidate_paired, leading);
-    let paired_count = query_flags.iter().filter(|paired| **paired).count();
+    total += unpaired_weight(candidate_weights, candidate_paired.iter().copied(), leading);
+    let paired_count = query_paired.iter().filter(|paired| paired.is_some()).count();
     let single_pair_candidate = if paired_count == 1 { query_paired.iter().flatten().next().copied() } else { None };
     let mut score = if total <= 0.0 { 0.0 } else { (matched / total).clamp(0.0, 1.0) };
     if leading {
@@ -164,13 +163,17 @@ fn covers_leading_parts(query_paired: &[Option<usize>]) -> bool {
 /// Weight of unpaired tokens: middle ones count lightly, but only when the
 /// side kept at least two paired tokens (a first and a last name); with
 /// `all_optional` (leading parts covered) every unpaired token is light.
-fn unpaired_weight(weights: impl Iterator<Item = f64>, paired: &[bool], all_optional: bool) -> f64 {
-    let paired_count = paired.iter().filter(|paired| **paired).count();
+fn unpaired_weight(
+    weights: impl Iterator<Item = f64>,
+    paired: impl ExactSizeIterator<Item = bool> + Clone,
+    all_optional: bool,
+) -> f64 {
+    let paired_count = paired.clone().filter(|paired| *paired).count();
     let last = paired.len().saturating_sub(1);
     weights
         .zip(paired)
         .enumerate()
-        .filter(|(_, (_, paired))| !**paired)
+        .filter(|(_, (_, paired))| !*paired)
         .map(|(position, (weight, _))| {
             let middle = position != 0 && position != last && paired_count >= 2;
             if all_optional {
