@@ -132,6 +132,11 @@ impl NameIndex {
                     score = score.min(SINGLE_COMMON_TOKEN_CAP);
                 }
             }
+            if scored.leading && self.all_paired_common(name, scored.candidate_paired_mask) {
+                // "Mohammed Ali" is the leading parts of many listed names:
+                // common tokens alone are no evidence of a partial name.
+                score = score.min(SINGLE_COMMON_TOKEN_CAP);
+            }
             if score < floor {
                 continue;
             }
@@ -145,6 +150,15 @@ impl NameIndex {
                 .or_insert(hit);
         }
         best.into_values().collect()
+    }
+
+    fn all_paired_common(&self, name: &IndexedName, paired_mask: u32) -> bool {
+        name.tokens
+            .iter()
+            .take(32)
+            .enumerate()
+            .filter(|(position, _)| paired_mask & (1 << position) != 0)
+            .all(|(_, id)| self.is_common(*id))
     }
 
     fn is_common(&self, id: u32) -> bool {

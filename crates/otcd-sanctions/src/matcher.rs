@@ -90,9 +90,14 @@ pub(crate) struct Scored {
     pub paired_count: usize,
     /// The candidate position of the pair when there is exactly one.
     pub single_pair_candidate: Option<usize>,
+    /// The query is the leading parts of the candidate (see [`covers_leading_parts`]).
+    pub leading: bool,
+    /// Bit i set: candidate token i is paired (positions past 31 are not recorded).
+    pub candidate_paired_mask: u32,
 }
 
-const UNSCORED: Scored = Scored { score: 0.0, paired_count: 0, single_pair_candidate: None };
+const UNSCORED: Scored =
+    Scored { score: 0.0, paired_count: 0, single_pair_candidate: None, leading: false, candidate_paired_mask: 0 };
 
 /// [`name_score`] with the token similarities supplied (the index looks
 /// them up instead of recomputing them for every candidate name).
@@ -137,7 +142,13 @@ pub(crate) fn name_score_by(query: &[Token], candidate: &[&Token], similarity: i
     if leading {
         score = score.min(LEADING_PARTS_CAP);
     }
-    Scored { score, paired_count, single_pair_candidate }
+    let candidate_paired_mask = candidate_paired
+        .iter()
+        .take(32)
+        .enumerate()
+        .filter(|(_, paired)| **paired)
+        .fold(0u32, |mask, (position, _)| mask | (1 << position));
+    Scored { score, paired_count, single_pair_candidate, leading, candidate_paired_mask }
 }
 
 /// True when at least two query tokens are all paired, in the candidate's
