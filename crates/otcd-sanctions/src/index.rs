@@ -44,6 +44,12 @@ pub(crate) struct NameHit {
 
 /// Weak aliases are nicknames and poor spellings: their matches count less.
 const WEAK_ALIAS_FACTOR: f64 = 0.95;
+/// A token found in at least this many listed names is common (a given
+/// name such as "mohammed", "ali", "ahmad").
+const COMMON_TOKEN_NAME_COUNT: usize = 20;
+/// A match resting on one common token alone is capped here, below the
+/// default review threshold: a given name alone is no evidence of identity.
+pub(crate) const SINGLE_COMMON_TOKEN_CAP: f64 = 0.84;
 
 impl NameIndex {
     pub fn build(entries: &[Entry]) -> NameIndex {
@@ -116,11 +122,21 @@ impl NameIndex {
         for number in self.candidates(query, &similar) {
             let Some(name) = self.names.get(number as usize) else { continue };
             let tokens: Vec<&Token> = self.name_tokens(name).collect();
-            let score = name_score_by(query, &tokens, |query_position, candidate_position| {
+            let scored = name_score_by(query, &tokens, |query_position, candidate_position| {
                 let id = name.tokens[candidate_position];
                 similar[query_position].get(&id).copied().unwrap_or(0.0)
             });
-            let score = if name.weak { score * WEAK_ALIAS_FACTOR } else { score };
+            let mut score = if name.weak { scored.score * WEAK_ALIAS_FACTOR } else { scored.score };
+            if let Some(position) = scored.single_pair_candidate {
+                if self.is_common(name.tokens[position]) {
+                    score = score.min(SINGLE_COMMON_TOKEN_CAP);
+                }
+            }
+            if scored.leading && self.all_paired_common(name, scored.candidate_paired_mask) {
+                // "Mohammed Ali" is the leading parts of many listed names:
+                // common tokens alone are no evidence of a partial name.
+                score = score.min(SINGLE_COMMON_TOKEN_CAP);
+            }
             if score < floor {
                 continue;
             }
@@ -134,6 +150,19 @@ impl NameIndex {
                 .or_insert(hit);
         }
         best.into_values().collect()
+    }
+
+    fn all_paired_common(&self, name: &IndexedName, paired_mask: u32) -> bool {
+        name.tokens
+            .iter()
+            .take(32)
+            .enumerate()
+            .filter(|(position, _)| paired_mask & (1 << position) != 0)
+            .all(|(_, id)| self.is_common(*id))
+    }
+
+    fn is_common(&self, id: u32) -> bool {
+        self.postings.get(id as usize).is_some_and(|names| names.len() >= COMMON_TOKEN_NAME_COUNT)
     }
 
     /// Vocabulary tokens in the query token's blocks that pair with it.

@@ -71,8 +71,11 @@ const PARTICLES: &[&str] = &[
     "dos", "das", "van", "von", "y",
 ];
 
-/// Legal forms of companies ("S.A.", "LLC", ...), equally optional.
+/// Legal forms of companies ("S.A.", "LLC", "OOO", ...) across languages,
+/// equally optional: they say what kind of body is listed, not which one.
+/// Forms that are also given names ("Asa", "Pao") are left out.
 const LEGAL_FORMS: &[&str] = &[
+    // English
     "ltd",
     "limited",
     "llc",
@@ -82,15 +85,44 @@ const LEGAL_FORMS: &[&str] = &[
     "corp",
     "corporation",
     "company",
+    "plc",
+    "llp",
+    "lp",
+    "lllp",
+    "pllc",
+    "pte",
+    "pvt",
+    "pty",
+    "wll",
+    // Romance languages
     "sa",
     "sas",
+    "sasu",
     "sarl",
+    "eurl",
     "srl",
     "sl",
+    "slu",
     "spa",
+    "sapa",
+    "sab",
+    "sal",
+    "sae",
+    "ltda",
+    "limitada",
+    "eireli",
+    "cv",
+    // German, Dutch, Nordic
     "gmbh",
+    "mbh",
     "ag",
-    "plc",
+    "kg",
+    "ohg",
+    "bv",
+    "nv",
+    "vof",
+    "aps",
+    // Russian, Ukrainian and other post-Soviet forms
     "jsc",
     "ojsc",
     "cjsc",
@@ -98,21 +130,24 @@ const LEGAL_FORMS: &[&str] = &[
     "ooo",
     "zao",
     "oao",
+    // Gulf free zones, South-East Asia
     "fze",
     "fzco",
     "fzc",
-    "llp",
-    "lp",
-    "bv",
-    "nv",
-    "pte",
-    "pvt",
-    "pty",
-    "cv",
-    "sab",
-    "ltda",
-    "kg",
+    "fzllc",
+    "saog",
+    "saoc",
+    "sdn",
+    "bhd",
+    "berhad",
+    "tbk",
 ];
+
+/// Legal forms at least this long are also recognized misspelt by one edit
+/// (insertion, deletion, substitution or transposition of neighbours):
+/// "Companyy", "Limitd", "Corporatoin". Shorter forms are too close to real
+/// name tokens ("sal", "ag") to be matched loosely.
+const LEGAL_FORM_TYPO_MINIMUM_LENGTH: usize = 5;
 
 /// Spellings of "Abd" (servant of) that precede the rest of a theophoric
 /// name: "Abd al Rahman", "Abdul Rahman", "Abdurrahman" all become "abdrahman".
@@ -134,7 +169,25 @@ pub fn normalize_name(name: &str) -> Vec<String> {
 }
 
 fn is_optional(token: &str) -> bool {
-    HONORIFICS.contains(&token) || PARTICLES.contains(&token) || LEGAL_FORMS.contains(&token)
+    HONORIFICS.contains(&token) || PARTICLES.contains(&token) || is_legal_form(token)
+}
+
+/// A legal form, exactly or (for long words) with one typo. Written by hand
+/// over `strsim::osa_distance` because the list is small and fixed.
+pub(crate) fn is_legal_form(token: &str) -> bool {
+    if LEGAL_FORMS.contains(&token) {
+        return true;
+    }
+    let length = token.chars().count();
+    if length < LEGAL_FORM_TYPO_MINIMUM_LENGTH {
+        return false;
+    }
+    LEGAL_FORMS.iter().any(|form| {
+        let form_length = form.len();
+        form_length >= LEGAL_FORM_TYPO_MINIMUM_LENGTH
+            && form_length.abs_diff(length) <= 1
+            && strsim::osa_distance(token, form) <= 1
+    })
 }
 
 /// Case folding, NFKD with combining marks removed, apostrophes and periods
@@ -289,6 +342,35 @@ mod tests {
         assert_eq!(normalized("CIMEX, S.A."), "cimex");
         assert_eq!(normalized("ANGLO-CARIBBEAN CO., LTD."), "anglo caribbean");
         assert_eq!(normalized("General"), "general");
+    }
+
+    #[test]
+    fn legal_forms_across_languages_are_dropped() {
+        assert_eq!(normalized("Rosoboronexport OAO"), "rosoboronexport");
+        assert_eq!(normalized("Sberbank Rossii PJSC"), "sberbank rossii");
+        assert_eq!(normalized("Muster GmbH"), "muster");
+        assert_eq!(normalized("Banque Exemple S.A.L."), "banque exemple");
+        assert_eq!(normalized("Exemplo Comercio Ltda"), "exemplo comercio");
+        assert_eq!(normalized("Contoh Sdn. Bhd."), "contoh");
+    }
+
+    #[test]
+    fn misspelt_legal_forms_are_dropped() {
+        assert_eq!(normalized("Atlas Trading Companyy"), "atlas trading");
+        assert_eq!(normalized("Atlas Trading Limitd"), "atlas trading");
+        assert_eq!(normalized("Atlas Trading Corporatoin"), "atlas trading");
+        assert_eq!(normalized("Atlas Trading Compny Limted"), "atlas trading");
+        assert_eq!(normalized("Atlas Incorporatd"), "atlas");
+        // Short forms are exact only ("lts" stays), and two edits are a different word.
+        assert_eq!(normalized("Atlas Lts Copany"), "atlas lts");
+        assert_eq!(normalized("Atlas Compnayy"), "atlas compnayy");
+        assert!(!is_legal_form("limits"));
+        assert!(is_legal_form("limitde"));
+    }
+
+    #[test]
+    fn a_name_of_legal_forms_only_is_kept() {
+        assert_eq!(normalized("Company Limited"), "company limited");
     }
 
     #[test]

@@ -112,3 +112,44 @@ fn evaluation_meets_minimums() {
     assert!(report.false_hit_rate <= 0.01, "{}", report.false_hit_rate);
     assert!(report.false_review_rate <= 0.05, "{}", report.false_review_rate);
 }
+
+/// Issue #23: a typo in a legal-form word must not block a listed company.
+#[test]
+fn misspelt_legal_form_matches_like_the_exact_name() {
+    let screener = Screener::new(lists());
+    let listed = lists().entry(ListId::OfacSdn, "8351").expect("ent_num 8351").name.clone();
+    assert_eq!(listed, "ATLAS AIR CONDITIONING COMPANY LIMITED");
+    let exact = screener.screen_client(&query(&listed));
+    assert_eq!(exact.status, ScreeningStatus::Hit);
+    assert_eq!(exact.matches[0].entry_id, "8351");
+    for misspelt in [
+        "Atlas Air Conditioning Companyy Limited",
+        "Atlas Air Conditioning Company Limitd",
+        "Atlas Air Conditioning Corporatoin",
+        "Atlas Air Conditioning Compny Ltd.",
+    ] {
+        let screening = screener.screen_client(&query(misspelt));
+        assert_eq!(screening.status, exact.status, "{misspelt}");
+        let found = screening.matches.iter().find(|found| found.entry_id == "8351").expect(misspelt);
+        assert_eq!(found.score, exact.matches[0].score, "{misspelt}");
+    }
+}
+
+/// Issue #23: the first two of four parts of a UN-listed person find it; a
+/// lone given name shared with unrelated entries does not reach the hit band.
+#[test]
+fn leading_parts_find_a_un_person_and_a_lone_given_name_does_not_hit() {
+    let screener = Screener::new(lists());
+    let thresholds = screener.thresholds();
+    let person = lists().entry(ListId::Un, "IQi.016").expect("IQi.016").name.clone();
+    println!("IQi.016: {person}");
+    let leading = screener.screen_client(&query("Tahir Jalil"));
+    println!("{leading:?}");
+    assert_ne!(leading.status, ScreeningStatus::Clear);
+    assert!(leading.matches.iter().any(|found| found.list == ListId::Un && found.entry_id == "IQi.016"));
+    for given in ["Qusay", "Saddam", "Mohammed", "Ali", "Hassan", "Tahir", "Jorge"] {
+        let found = screener.screen_name(&query(given), 5);
+        println!("{given}: {found:?}");
+        assert!(found.iter().all(|found| found.score < thresholds.hit), "{given}: {found:?}");
+    }
+}
