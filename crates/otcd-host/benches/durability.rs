@@ -71,17 +71,6 @@ fn durable_deposits(count: u64, concurrency: u64) -> Duration {
     elapsed
 }
 
-fn btc_usd_book() -> otcd_core::market::VenueBook {
-    let level = |price| otcd_core::market::Level { price, quantity: 1_000_000_000_000 };
-    otcd_core::market::VenueBook {
-        venue: "bench".into(),
-        instrument: "BTC-USD".into(),
-        bids: vec![level(4_999_000)],
-        asks: vec![level(5_000_000)],
-        as_of: otcd_host::clock::Clock::now(&otcd_host::clock::SystemClock),
-    }
-}
-
 /// A desk of `CLIENTS` funded clients behind a running runner, on a fresh data directory.
 struct TradingDesk {
     _directory: tempfile::TempDir,
@@ -190,7 +179,7 @@ where
 /// `count` trades from `concurrency` tasks, each an RFQ quote then its acceptance; returns the wall time.
 fn durable_trades(count: u64, concurrency: u64) -> Duration {
     let desk = TradingDesk::start(Feed::None);
-    let book = btc_usd_book();
+    let book = common::btc_usd_book();
     let elapsed = in_parallel(&desk, count, concurrency, move |engine, index| {
         let book = book.clone();
         async move {
@@ -213,7 +202,7 @@ enum Feed {
 /// from `concurrency` tasks; returns the wall time of the acceptances.
 fn durable_accepts(count: u64, concurrency: u64, feed: Feed) -> Duration {
     let desk = TradingDesk::start(feed);
-    let book = btc_usd_book();
+    let book = common::btc_usd_book();
     let quote_ids: Arc<parking_lot::Mutex<Vec<Option<String>>>> =
         Arc::new(parking_lot::Mutex::new(vec![None; count as usize]));
     let issued = quote_ids.clone();

@@ -45,17 +45,6 @@ fn deposit(index: u64, reference: &str, cents: i128) -> Command {
     })
 }
 
-fn book() -> otcd_core::market::VenueBook {
-    let level = |price| otcd_core::market::Level { price, quantity: 1_000_000_000_000 };
-    otcd_core::market::VenueBook {
-        venue: "bench".into(),
-        instrument: "BTC-USD".into(),
-        bids: vec![level(4_999_000)],
-        asks: vec![level(5_000_000)],
-        as_of: otcd_host::clock::Clock::now(&otcd_host::clock::SystemClock),
-    }
-}
-
 /// Trade `index`'s RFQ (see [`common::quote_request`]).
 fn quote_request(index: u64, book: &otcd_core::market::VenueBook) -> Command {
     common::quote_request(client_id(index), book)
@@ -142,7 +131,7 @@ fn run(desk: &Desk, kind: &str, count: u64, batch: u64) -> Vec<Duration> {
                 indexes.map(|index| deposit(index, &format!("d-{index}"), (index % 1_000 + 1) as i128)).collect()
             }
             "accepts" => {
-                let book = book();
+                let book = common::btc_usd_book();
                 let requests = indexes.clone().map(|index| quote_request(index, &book)).collect();
                 let quote_ids = desk.submit_all(requests).into_iter().map(|(outcome, _)| match outcome {
                     Outcome::Quote(quote) => quote.quote_id,

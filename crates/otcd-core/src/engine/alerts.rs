@@ -400,7 +400,7 @@ impl Desk {
         let count = self.flows.near_threshold_after_deposit(&self.deposits, position, band, at);
         let client_id = &self.deposits[position].client_id;
         let since = at.0 - band.window_ms;
-        if count < count_min || self.flows.alerted_since(client_id, AlertKind::Structuring, since) {
+        if count < count_min || self.recent_alert(client_id, AlertKind::Structuring, since) {
             return;
         }
         // Newest first, as the rule has always listed them; the count stays exact beyond the listed ones.
