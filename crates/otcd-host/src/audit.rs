@@ -127,6 +127,36 @@ pub fn verify_data_dir_observed(
         .map_err(VerifyFailure::Audit)
 }
 
+/// What `otcd verify --witness` found: the witness agrees with the data directory.
+#[derive(Clone, Copy, Debug)]
+pub struct WitnessReport {
+    pub agreement: otcd_journal::WitnessAgreement,
+    /// Checkpoints between the witness's first and last that it does not hold (writes that failed).
+    pub missing: u64,
+    /// Bytes of an interrupted final witness line (not an error).
+    pub torn_bytes: u64,
+}
+
+/// Checks every checkpoint of the witness at `witness` (each signed by the desk key) against the data
+/// directory's checkpoints file: each must be there, identical. Run after [`verify_data_dir`], which ties the
+/// checkpoints to the journal.
+pub fn verify_witness(
+    data_dir: &Path,
+    public_key: Option<&VerifyingKey>,
+    witness: &Path,
+) -> Result<WitnessReport, VerifyFailure> {
+    let key = match public_key {
+        Some(key) => *key,
+        None => read_public_key(data_dir).map_err(VerifyFailure::Key)?,
+    };
+    let checkpoints = checkpoints_path(data_dir);
+    let audit = |error: otcd_journal::CheckpointError| VerifyFailure::Audit(error.into());
+    let local = otcd_journal::read_checkpoints(&checkpoints, otcd_journal::SignatureCheck::All(&key)).map_err(audit)?;
+    let contents = otcd_journal::read_witness(witness, &key).map_err(audit)?;
+    let agreement = otcd_journal::check_witness(&local, &contents.checkpoints, witness, &checkpoints).map_err(audit)?;
+    Ok(WitnessReport { agreement, missing: contents.missing, torn_bytes: contents.torn_bytes })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyFailure {
     #[error("no usable public key: {0}")]

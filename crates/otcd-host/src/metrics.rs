@@ -18,6 +18,11 @@ pub struct Metrics {
     pub events_published: prometheus_client::metrics::counter::Counter,
     /// Event subscribers closed because they fell behind (their queue was full).
     pub event_subscribers_dropped: prometheus_client::metrics::counter::Counter,
+    /// Per checkpoint: how long its oldest record had been durable without a signed checkpoint (the window in
+    /// which a cut at a record boundary is not detectable from the data directory).
+    pub checkpoint_unsigned_seconds: Histogram,
+    /// Checkpoint witness lines that could not be written (the next checkpoint is witnessed again).
+    pub checkpoint_witness_failures: prometheus_client::metrics::counter::Counter,
 }
 
 /// Latency buckets from 50 µs to 5 s: the interesting range for a desk that answers in about a millisecond.
@@ -34,6 +39,8 @@ impl Metrics {
             journal_fsync_seconds: Histogram::new(latency_buckets()),
             events_published: Default::default(),
             event_subscribers_dropped: Default::default(),
+            checkpoint_unsigned_seconds: Histogram::new(latency_buckets()),
+            checkpoint_witness_failures: Default::default(),
         };
         metrics.register("engine_queue_depth", "Requests waiting for the engine", metrics.engine_queue_depth.clone());
         metrics.register(
@@ -55,6 +62,16 @@ impl Metrics {
             "event_subscribers_dropped",
             "Event subscribers closed because they fell behind",
             metrics.event_subscribers_dropped.clone(),
+        );
+        metrics.register(
+            "checkpoint_unsigned_seconds",
+            "How long the oldest record a checkpoint signs had been durable and unsigned",
+            metrics.checkpoint_unsigned_seconds.clone(),
+        );
+        metrics.register(
+            "checkpoint_witness_failures",
+            "Checkpoint witness lines that could not be written",
+            metrics.checkpoint_witness_failures.clone(),
         );
         metrics
     }

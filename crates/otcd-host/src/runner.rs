@@ -510,7 +510,7 @@ fn journal_loop(
     let Outlets { checkpoints, projection, events, clock } = outlets;
     let (mut scheduler, checkpoint_thread) = match checkpoints {
         Some(settings) => {
-            let (scheduler, thread) = CheckpointScheduler::start(settings, clock);
+            let (scheduler, thread) = CheckpointScheduler::start(settings, clock, shared.metrics.clone());
             (Some(scheduler), Some(thread))
         }
         None => (None, None),
@@ -536,34 +536,46 @@ fn journal_loop(
 /// Decides, on the journal thread, when the durable head gets a signed checkpoint; the checkpoint thread signs
 /// and writes it. Only heads returned by a successful `sync` are ever offered.
 struct CheckpointScheduler {
-    sender: flume::Sender<ChainHead>,
+    sender: flume::Sender<(ChainHead, Instant)>,
     every_records: u64,
     every: Duration,
     /// The newest head handed to the checkpoint thread.
     last_seq: u64,
     last_at: Instant,
+    /// When the oldest durable record no checkpoint was asked for yet became durable (about: when it was offered).
+    unsigned_since: Option<Instant>,
 }
 
 impl CheckpointScheduler {
-    fn start(settings: CheckpointSettings, clock: Arc<dyn Clock>) -> (Self, JoinHandle<()>) {
+    fn start(settings: CheckpointSettings, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> (Self, JoinHandle<()>) {
         let CheckpointSettings { mut log, every_records, every } = settings;
         let last_seq = log.last().map_or(0, |checkpoint| checkpoint.seq);
-        let (sender, receiver) = flume::bounded::<ChainHead>(16);
+        let (sender, receiver) = flume::bounded::<(ChainHead, Instant)>(16);
         let thread = std::thread::Builder::new()
             .name("otcd-checkpoint".into())
             .spawn(move || {
                 crate::background::lower_current_thread_priority();
-                for head in receiver {
+                for (head, unsigned_since) in receiver {
+                    let failures_before = log.witness_failures();
                     match log.append(head, clock.now().0) {
                         Ok(checkpoint) => {
+                            metrics.checkpoint_unsigned_seconds.observe(unsigned_since.elapsed().as_secs_f64());
                             tracing::debug!(index = checkpoint.index, seq = checkpoint.seq, "journal checkpoint signed")
                         }
                         Err(error) => tracing::error!(%error, seq = head.seq, "journal checkpoint failed"),
                     }
+                    metrics.checkpoint_witness_failures.inc_by(log.witness_failures() - failures_before);
                 }
             })
             .expect("spawn checkpoint thread");
-        let scheduler = Self { sender, every_records: every_records.max(1), every, last_seq, last_at: Instant::now() };
+        let scheduler = Self {
+            sender,
+            every_records: every_records.max(1),
+            every,
+            last_seq,
+            last_at: Instant::now(),
+            unsigned_since: None,
+        };
         (scheduler, thread)
     }
 
@@ -576,13 +588,15 @@ impl CheckpointScheduler {
         if durable.seq <= self.last_seq {
             return;
         }
+        let unsigned_since = *self.unsigned_since.get_or_insert_with(Instant::now);
         let due = force || durable.seq - self.last_seq >= self.every_records || self.last_at.elapsed() >= self.every;
         if !due {
             return;
         }
         // A full queue (a very slow disk) postpones this checkpoint; the next one covers these records.
-        if self.sender.try_send(durable).is_ok() {
+        if self.sender.try_send((durable, unsigned_since)).is_ok() {
             self.last_seq = durable.seq;
+            self.unsigned_since = None;
         }
         self.last_at = Instant::now();
     }
@@ -590,7 +604,7 @@ impl CheckpointScheduler {
     /// The final checkpoint of a clean stop, then the checkpoint thread ends.
     fn finish(self, durable: ChainHead) {
         if durable.seq > self.last_seq {
-            let _ = self.sender.send(durable);
+            let _ = self.sender.send((durable, self.unsigned_since.unwrap_or_else(Instant::now)));
         }
     }
 }

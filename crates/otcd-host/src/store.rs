@@ -107,6 +107,34 @@ fn check_high_water(
     Ok(())
 }
 
+/// Opens the checkpoint witness and checks the data directory's checkpoints against it; a rollback the operator
+/// accepts sets the old witness aside and begins a new one.
+fn open_witness(
+    path: &Path,
+    log: &CheckpointLog,
+    file: &otcd_journal::CheckpointFile,
+    rollback: Rollback,
+    clock: &dyn Clock,
+) -> Result<otcd_journal::WitnessLog, StoreError> {
+    let key = log.public_key();
+    let opened = match otcd_journal::WitnessLog::open(path, &key, file, log.path()) {
+        Err(error @ CheckpointError::Witness { .. }) if rollback == Rollback::Accept => {
+            let aside = otcd_journal::set_witness_aside(path, clock.now().0)?;
+            tracing::warn!(%error, aside = %aside.display(), "accepting a rollback (--accept-rollback): a new checkpoint witness begins");
+            otcd_journal::WitnessLog::open(path, &key, file, log.path())?
+        }
+        other => other?,
+    };
+    let (witness, agreement) = opened;
+    tracing::info!(
+        witness = %path.display(),
+        witnessed_index = agreement.last_index,
+        caught_up = agreement.lagging,
+        "checkpoint witness agrees with the data directory"
+    );
+    Ok(witness)
+}
+
 /// Opens (creating if needed) a data directory and recovers the desk: newest valid snapshot, then replay of
 /// every later journal record. Any integrity problem stops here with an error naming the record and file.
 ///
@@ -118,7 +146,7 @@ pub fn open(data_dir: &Path, clock: &dyn Clock) -> Result<OpenedDesk, StoreError
 /// [`open`], also re-deriving the events of the replayed records and keeping those of the newest ones, at most
 /// `events_max` events (recovery then costs the events' derivation as well).
 pub fn open_with_events(data_dir: &Path, clock: &dyn Clock, events_max: usize) -> Result<OpenedDesk, StoreError> {
-    open_checked(data_dir, clock, events_max, Rollback::Refuse)
+    open_checked(data_dir, clock, &StartChecks { events_max, ..StartChecks::default() })
 }
 
 /// Whether [`open_checked`] refuses a data directory behind its high-water mark.
@@ -130,13 +158,28 @@ pub enum Rollback {
     Accept,
 }
 
-/// [`open_with_events`], with the operator's choice about a data directory behind its high-water mark.
-pub fn open_checked(
-    data_dir: &Path,
-    clock: &dyn Clock,
-    events_max: usize,
-    rollback: Rollback,
-) -> Result<OpenedDesk, StoreError> {
+/// How [`open_checked`] opens a data directory.
+#[derive(Clone, Debug)]
+pub struct StartChecks {
+    /// Events of the newest replayed records kept for the stream's resume ring (0: derive none).
+    pub events_max: usize,
+    /// Whether a data directory behind its high-water mark or its witness is refused.
+    pub rollback: Rollback,
+    /// The checkpoint witness outside the data directory (`checkpoint_witness_file`), checked at start and
+    /// appended to with every checkpoint.
+    pub witness: Option<PathBuf>,
+}
+
+impl Default for StartChecks {
+    fn default() -> Self {
+        Self { events_max: 0, rollback: Rollback::Refuse, witness: None }
+    }
+}
+
+/// [`open_with_events`], with the operator's choices: a data directory behind its high-water mark or witness,
+/// and the witness.
+pub fn open_checked(data_dir: &Path, clock: &dyn Clock, checks: &StartChecks) -> Result<OpenedDesk, StoreError> {
+    let (events_max, rollback) = (checks.events_max, checks.rollback);
     let started = Instant::now();
     let io_error = |source| StoreError::Io { path: data_dir.to_owned(), source };
     std::fs::create_dir_all(data_dir).map_err(io_error)?;
@@ -145,7 +188,11 @@ pub fn open_checked(
     let signing_key = crate::audit::load_or_create_signing_key(data_dir)?;
     let checkpoints_path = crate::audit::checkpoints_path(data_dir);
     let mark = otcd_journal::read_high_water(&checkpoints_path)?;
-    let (checkpoints, checkpoint_file) = CheckpointLog::open(&checkpoints_path, signing_key)?;
+    let (mut checkpoints, checkpoint_file) = CheckpointLog::open(&checkpoints_path, signing_key)?;
+    if let Some(witness) = &checks.witness {
+        let witness = open_witness(witness, &checkpoints, &checkpoint_file, rollback, clock)?;
+        checkpoints.attach_witness(witness);
+    }
     let snapshots = SnapshotStore::new(&data_dir.join("snapshots"))?;
     let (mut desk, snapshot_head) = match snapshots.load_newest()? {
         Some(snapshot) => {

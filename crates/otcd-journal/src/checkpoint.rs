@@ -183,6 +183,13 @@ pub enum CheckpointError {
          from a backup, start once with `otcd serve --accept-rollback`"
     )]
     Rollback { reason: String, high_water: PathBuf },
+
+    #[error(
+        "rollback detected by the checkpoint witness {witness}: {reason}; if this data directory was knowingly \
+         restored from a backup, start once with `otcd serve --accept-rollback` (the witness is set aside and a new \
+         one begins)"
+    )]
+    Witness { reason: String, witness: PathBuf },
 }
 
 impl CheckpointError {
@@ -294,6 +301,8 @@ pub struct CheckpointLog {
     key: SigningKey,
     last: Option<Checkpoint>,
     poisoned: bool,
+    /// The copy of every checkpoint outside the data directory, when configured.
+    witness: Option<crate::witness::WitnessLog>,
 }
 
 impl CheckpointLog {
@@ -323,7 +332,7 @@ impl CheckpointLog {
             }
         }
         let last = contents.last().cloned();
-        Ok((CheckpointLog { path: path.to_path_buf(), file, key, last, poisoned: false }, contents))
+        Ok((CheckpointLog { path: path.to_path_buf(), file, key, last, poisoned: false, witness: None }, contents))
     }
 
     pub fn path(&self) -> &Path {
@@ -332,6 +341,16 @@ impl CheckpointLog {
 
     pub fn public_key(&self) -> VerifyingKey {
         self.key.verifying_key()
+    }
+
+    /// Witnesses every checkpoint appended from now on in `witness` (opened, checked and caught up already).
+    pub fn attach_witness(&mut self, witness: crate::witness::WitnessLog) {
+        self.witness = Some(witness);
+    }
+
+    /// Witness lines that could not be written since the start (0 without a witness).
+    pub fn witness_failures(&self) -> u64 {
+        self.witness.as_ref().map_or(0, crate::witness::WitnessLog::failures)
     }
 
     /// The newest checkpoint written (or found at open).
@@ -368,6 +387,10 @@ impl CheckpointLog {
         if let Err(error) = crate::high_water::write_high_water(&self.path, mark) {
             self.poisoned = true;
             return Err(error);
+        }
+        // Last: the witness lags the data directory, never leads it.
+        if let Some(witness) = &mut self.witness {
+            witness.append(&checkpoint);
         }
         Ok(checkpoint)
     }

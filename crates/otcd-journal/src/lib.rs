@@ -89,6 +89,7 @@ mod scan;
 mod snapshot;
 mod tail;
 mod verify;
+mod witness;
 
 use sha2::{Digest, Sha256};
 
@@ -114,6 +115,7 @@ pub use scan::journal_bytes;
 pub use snapshot::{snapshot_file_name, Snapshot, SnapshotStore};
 pub use tail::{JournalTail, TailPosition, TailRead};
 pub use verify::{verify, VerifyReport};
+pub use witness::{check_witness, read_witness, set_witness_aside, WitnessAgreement, WitnessContents, WitnessLog};
 
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];

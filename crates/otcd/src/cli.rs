@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// only after knowingly restoring this data directory from a backup (docs/operations.md).
     #[arg(long)]
     pub accept_rollback: bool,
+    /// Append a copy of every signed checkpoint to this file, outside the data directory (ideally another
+    /// disk), and refuse to start when the data directory is behind it (config key `checkpoint_witness_file`).
+    #[arg(long)]
+    pub checkpoint_witness_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +86,11 @@ pub enum CliCommand {
         /// directory.
         #[arg(long)]
         export: Option<PathBuf>,
+        /// Also check the data directory against this checkpoint witness (`checkpoint_witness_file`): every
+        /// checkpoint it holds must be in the data directory, identical. Detects a rollback of the whole
+        /// directory.
+        #[arg(long)]
+        witness: Option<PathBuf>,
     },
     /// Write a self-contained audit bundle of the journal records stamped in [--from, --to), anchored by signed
     /// checkpoints, for `otcd verify --export`.

@@ -33,6 +33,9 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
     if let Some(path) = &arguments.config {
         apply_config(&mut options, path)?;
     }
+    if let Some(witness) = arguments.checkpoint_witness_file {
+        options.checkpoint_witness_file = Some(witness);
+    }
     // An override for hosts that start many short-lived desks (the test suites set 0).
     if let Ok(text) = std::env::var("OTCD_ENGINE_PREFAULT_MIB") {
         let mib: usize = text.parse().context("OTCD_ENGINE_PREFAULT_MIB must be a number of MiB")?;
@@ -98,6 +101,9 @@ struct ConfigFile {
     checkpoint_every_records: Option<u64>,
     /// Longest time, ms, a durable record waits for a signed checkpoint (default 100).
     checkpoint_every_ms: Option<u64>,
+    /// A file outside the data directory (another disk) that receives a copy of every signed checkpoint and is
+    /// checked at start (docs/audit.md). Relative paths are read from the config file's directory.
+    checkpoint_witness_file: Option<std::path::PathBuf>,
     /// Surveillance thresholds (docs/reports.md); every key optional.
     surveillance: Option<otcd_reports::SurveillanceConfig>,
     /// Run the reports projection in the desk (default true); false: reports only from `otcd report`.
@@ -215,6 +221,10 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
         anyhow::ensure!((10..=3_600_000).contains(&every_ms), "checkpoint_every_ms must be between 10 and 3600000");
         options.checkpoint_every = std::time::Duration::from_millis(every_ms);
     }
+    if let Some(witness) = config.checkpoint_witness_file {
+        let base = path.parent().unwrap_or(Path::new("."));
+        options.checkpoint_witness_file = Some(base.join(witness));
+    }
     if let Some(validity) = config.quote_validity_ms {
         let bounds =
             otcd_core::engine::quotes::QUOTE_VALIDITY_MS_MIN..=otcd_core::engine::quotes::QUOTE_VALIDITY_MS_MAX;
@@ -263,7 +273,12 @@ async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<(
     Ok(())
 }
 
-pub fn verify(data_dir: &Path, public_key: Option<&str>, export: Option<&Path>) -> anyhow::Result<()> {
+pub fn verify(
+    data_dir: &Path,
+    public_key: Option<&str>,
+    export: Option<&Path>,
+    witness: Option<&Path>,
+) -> anyhow::Result<()> {
     let public_key = public_key
         .map(otcd_host::audit::parse_public_key)
         .transpose()
@@ -308,7 +323,10 @@ pub fn verify(data_dir: &Path, public_key: Option<&str>, export: Option<&Path>) 
                     report.checkpoint_torn_bytes
                 );
             }
-            Ok(())
+            match witness {
+                Some(witness) => verify_witness(data_dir, public_key.as_ref(), witness),
+                None => Ok(()),
+            }
         }
         Err(error) => {
             let seq = error.seq().map_or_else(|| "unknown".to_owned(), |seq| seq.to_string());
@@ -316,6 +334,37 @@ pub fn verify(data_dir: &Path, public_key: Option<&str>, export: Option<&Path>) 
                 Some(index) => eprintln!("verification FAILED at checkpoint #{index} (seq {seq}): {error}"),
                 None => eprintln!("journal verification FAILED at seq {seq}: {error}"),
             }
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The witness half of `otcd verify --witness`: exits non-zero when the data directory lacks a witnessed
+/// checkpoint or holds another one.
+fn verify_witness(
+    data_dir: &Path,
+    public_key: Option<&otcd_journal::VerifyingKey>,
+    witness: &Path,
+) -> anyhow::Result<()> {
+    match otcd_host::audit::verify_witness(data_dir, public_key, witness) {
+        Ok(report) => {
+            let agreement = report.agreement;
+            println!(
+                "witness agrees: {} witnessed checkpoints (newest #{}) are in the data directory, identical; the \
+                 witness lags it by {} checkpoints{}",
+                agreement.witnessed,
+                agreement.last_index,
+                agreement.lagging,
+                if report.missing > 0 {
+                    format!(" and misses {} (failed writes)", report.missing)
+                } else {
+                    String::new()
+                }
+            );
+            Ok(())
+        }
+        Err(error) => {
+            eprintln!("verification FAILED against the witness {}: {error}", witness.display());
             std::process::exit(1);
         }
     }

@@ -33,9 +33,9 @@ fn main() -> ExitCode {
 
 fn run(command: cli::CliCommand) -> anyhow::Result<()> {
     match command {
-        cli::CliCommand::Verify { data_dir, public_key, export } => {
+        cli::CliCommand::Verify { data_dir, public_key, export, witness } => {
             let data_dir = if export.is_some() { data_dir.unwrap_or_default() } else { inputs::data_dir(data_dir)? };
-            commands::verify(&data_dir, public_key.as_deref(), export.as_deref())
+            commands::verify(&data_dir, public_key.as_deref(), export.as_deref(), witness.as_deref())
         }
         cli::CliCommand::AuditExport { data_dir, from, to, out } => {
             commands::audit_export(&inputs::data_dir(data_dir)?, &from, &to, &out)

@@ -52,6 +52,8 @@ pub struct ServeOptions {
     pub checkpoint_every: std::time::Duration,
     /// `--accept-rollback`: start although the data directory is behind its high-water mark (a restored backup).
     pub accept_rollback: bool,
+    /// A copy of every signed checkpoint outside the data directory (docs/audit.md); checked at start.
+    pub checkpoint_witness_file: Option<PathBuf>,
     /// Surveillance rules' thresholds (`[surveillance]` in `--config`).
     pub surveillance: otcd_reports::SurveillanceConfig,
     /// Run the reports projection (default true).
@@ -93,6 +95,7 @@ impl ServeOptions {
             checkpoint_every_records: otcd_host::runner::CHECKPOINT_EVERY_RECORDS_DEFAULT,
             checkpoint_every: otcd_host::runner::CHECKPOINT_EVERY_DEFAULT,
             accept_rollback: false,
+            checkpoint_witness_file: None,
             surveillance: otcd_reports::SurveillanceConfig::default(),
             reports: true,
             engine_prefault_mib: ENGINE_PREFAULT_MIB_DEFAULT,
@@ -274,11 +277,14 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
 async fn open_store(options: &ServeOptions, clock: Arc<dyn Clock>) -> Result<OpenedDesk, ServerError> {
     let data_dir = options.data_dir.clone();
     let events_max = options.event_retention.events_max;
-    let rollback = if options.accept_rollback { store::Rollback::Accept } else { store::Rollback::Refuse };
-    let opened =
-        tokio::task::spawn_blocking(move || store::open_checked(&data_dir, clock.as_ref(), events_max, rollback))
-            .await
-            .expect("recovery does not panic")?;
+    let checks = store::StartChecks {
+        events_max,
+        rollback: if options.accept_rollback { store::Rollback::Accept } else { store::Rollback::Refuse },
+        witness: options.checkpoint_witness_file.clone(),
+    };
+    let opened = tokio::task::spawn_blocking(move || store::open_checked(&data_dir, clock.as_ref(), &checks))
+        .await
+        .expect("recovery does not panic")?;
     let recovery = &opened.recovery;
     tracing::info!(
         data_dir = %options.data_dir.display(),

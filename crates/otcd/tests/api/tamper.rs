@@ -299,3 +299,104 @@ mod rollback {
         assert!(desk.terminate().success());
     }
 }
+
+/// The checkpoint witness (`checkpoint_witness_file`): a copy of every checkpoint outside the data directory
+/// catches a rollback of the whole directory, which the directory alone cannot show.
+mod witness {
+    use super::*;
+    use otcd_testkit::process::Launch;
+
+    const SERVE: [&str; 5] = ["serve", "--listen", "127.0.0.1:0", "--market", "manual"];
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    fn witnessed(data_dir: &Path, witness: &Path, extra: &[&str]) -> TestDesk {
+        let mut args = vec!["--checkpoint-witness-file", witness.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Launch::default().data_dir(data_dir).args(&args).start()
+    }
+
+    #[test]
+    fn a_whole_data_directory_restored_from_an_older_copy_is_caught_by_the_witness() {
+        let temp = tempfile::tempdir().unwrap();
+        let (data_dir, backup) = (temp.path().join("desk"), temp.path().join("backup"));
+        let witness = temp.path().join("elsewhere").join("witness.jsonl");
+        std::fs::create_dir_all(witness.parent().unwrap()).unwrap();
+
+        let desk = witnessed(&data_dir, &witness, &[]);
+        let client_id = desk.new_client("Witnessed");
+        desk.deposit(&client_id, "USD", "100.00", "witness-ref-1").expect(201);
+        assert!(desk.terminate().success());
+        copy_dir(&data_dir, &backup);
+        let desk = witnessed(&data_dir, &witness, &[]);
+        for index in 2..=3 {
+            desk.deposit(&client_id, "USD", "100.00", &format!("witness-ref-{index}")).expect(201);
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        desk.crash();
+        let witness_lines = std::fs::read_to_string(&witness).unwrap().lines().count();
+        assert!(witness_lines >= 3, "every checkpoint is witnessed ({witness_lines} lines)");
+
+        // Journal, checkpoints and mark restored together: consistent, so the directory alone cannot tell.
+        std::fs::remove_dir_all(&data_dir).unwrap();
+        copy_dir(&backup, &data_dir);
+        let verify = run_otcd(&["verify"], &data_dir);
+        assert!(verify.status.success(), "without the witness the rollback is invisible: {}", combined_output(&verify));
+
+        let witness_arg = witness.to_str().unwrap();
+        let verify = run_otcd(&["verify", "--witness", witness_arg], &data_dir);
+        let text = combined_output(&verify);
+        assert!(!verify.status.success(), "verify --witness passed a rolled-back directory: {text}");
+        assert!(text.contains("rollback detected by the checkpoint witness"), "{text}");
+        let serve = run_otcd(&[&SERVE[..], &["--checkpoint-witness-file", witness_arg]].concat(), &data_dir);
+        let text = combined_output(&serve);
+        assert!(!serve.status.success(), "serve started behind its witness: {text}");
+        assert!(text.contains("witness") && text.contains("--accept-rollback"), "{text}");
+        assert_eq!(
+            std::fs::read_to_string(&witness).unwrap().lines().count(),
+            witness_lines,
+            "a refusal writes nothing"
+        );
+
+        // The operator knowingly restored the backup: the old witness is kept aside, a new one begins.
+        let desk = witnessed(&data_dir, &witness, &["--accept-rollback"]);
+        assert_eq!(desk.available(&client_id, "USD"), "100.00");
+        assert!(desk.terminate().success());
+        let aside: Vec<_> = std::fs::read_dir(witness.parent().unwrap())
+            .unwrap()
+            .filter_map(|entry| entry.ok().map(|entry| file_name(&entry.path())))
+            .filter(|name| name.starts_with("witness.jsonl.rolled-back-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "the old witness is kept as evidence");
+        let verify = run_otcd(&["verify", "--witness", witness_arg], &data_dir);
+        let text = combined_output(&verify);
+        assert!(verify.status.success() && text.contains("witness agrees"), "{text}");
+    }
+
+    #[test]
+    fn a_witness_given_in_the_config_file_follows_the_desk_and_verify_agrees() {
+        let temp = tempfile::tempdir().unwrap();
+        let data_dir = temp.path().join("desk");
+        let witness = temp.path().join("witness.jsonl");
+        let config = format!("checkpoint_witness_file = {:?}\n", witness.to_str().unwrap());
+        let desk = Launch::default().data_dir(&data_dir).config(&config).start();
+        let client_id = desk.new_client("Configured");
+        desk.deposit(&client_id, "USD", "100.00", "configured-ref-1").expect(201);
+        assert!(desk.terminate().success());
+        let local = std::fs::read_to_string(data_dir.join("checkpoints.jsonl")).unwrap();
+        assert_eq!(std::fs::read_to_string(&witness).unwrap(), local, "the witness holds every checkpoint line");
+        let verify = run_otcd(&["verify", "--witness", witness.to_str().unwrap()], &data_dir);
+        assert!(verify.status.success(), "{}", combined_output(&verify));
+    }
+}
