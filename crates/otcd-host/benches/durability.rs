@@ -46,9 +46,11 @@ fn deposit(index: u64) -> Command {
     })
 }
 
-/// Submits `count` deposits from `concurrency` tasks on a fresh desk; returns the wall time.
-fn durable_deposits(count: u64, concurrency: u64) -> Duration {
-    let desk = TradingDesk::start(Feed::None);
+/// Submits `count` deposits from `concurrency` tasks on a fresh desk; returns the wall time. `signed`: the
+/// checkpoint thread signs the head as the server does (every 1,000 records or 100 ms: line, mark and witness,
+/// each fsynced), so the figure shows what the checkpoints cost the durable path.
+fn durable_deposits(count: u64, concurrency: u64, signed: bool) -> Duration {
+    let desk = if signed { TradingDesk::start_signed() } else { TradingDesk::start(Feed::None) };
     let elapsed = desk.runtime.block_on(async {
         let started = Instant::now();
         let mut tasks = Vec::new();
@@ -87,14 +89,33 @@ impl TradingDesk {
     /// ring (the server's default), so every record's events are derived and retained; `Feed::None`: the feed
     /// has no subscriber and costs nothing.
     fn start(feed: Feed) -> Self {
+        Self::start_with(feed, false)
+    }
+
+    /// No event feed; checkpoints signed as the server's defaults ask, with a witness file beside the desk.
+    fn start_signed() -> Self {
+        Self::start_with(Feed::None, true)
+    }
+
+    fn start_with(feed: Feed, signed: bool) -> Self {
         let with_events = feed == Feed::Subscriber;
         let directory = tempfile::tempdir().unwrap();
-        let opened = store::open(directory.path(), &otcd_host::clock::SystemClock).unwrap();
+        let checks = store::StartChecks {
+            witness: signed.then(|| directory.path().join("witness.jsonl")),
+            ..store::StartChecks::default()
+        };
+        let data_dir = directory.path().join("desk");
+        let opened = store::open_checked(&data_dir, &otcd_host::clock::SystemClock, &checks).unwrap();
         let hub = match feed {
             Feed::Ring => EventHub::with_retention(None, otcd_host::events::Retention::DEFAULT),
             Feed::None | Feed::Subscriber => EventHub::new(None),
         };
-        let config = RunnerConfig { events: Some(hub.clone()), ..RunnerConfig::default() };
+        let checkpoints = signed.then(|| otcd_host::runner::CheckpointSettings {
+            log: opened.checkpoints,
+            every_records: otcd_host::runner::CHECKPOINT_EVERY_RECORDS_DEFAULT,
+            every: otcd_host::runner::CHECKPOINT_EVERY_DEFAULT,
+        });
+        let config = RunnerConfig { events: Some(hub.clone()), checkpoints, ..RunnerConfig::default() };
         let runner =
             Runner::start(opened.desk, Box::new(opened.journal), opened.snapshots, config, Arc::new(Metrics::new()));
         let engine = runner.handle();
@@ -252,9 +273,13 @@ fn benchmarks(criterion: &mut Criterion) {
     group.throughput(Throughput::Elements(DEPOSITS));
     for concurrency in [256, 2_048] {
         group.bench_function(format!("deposits_{concurrency}_in_flight"), |bencher| {
-            bencher.iter_custom(|iterations| (0..iterations).map(|_| durable_deposits(DEPOSITS, concurrency)).sum())
+            bencher
+                .iter_custom(|iterations| (0..iterations).map(|_| durable_deposits(DEPOSITS, concurrency, false)).sum())
         });
     }
+    group.bench_function("deposits_256_in_flight_signed_with_witness", |bencher| {
+        bencher.iter_custom(|iterations| (0..iterations).map(|_| durable_deposits(DEPOSITS, 256, true)).sum())
+    });
     group.finish();
 
     let mut group = criterion.benchmark_group("durable_trades");

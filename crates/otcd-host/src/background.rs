@@ -3,7 +3,8 @@
 //! The trade path is the HTTP workers, the engine thread and the journal thread. The reports projection, the
 //! snapshot writer and the checkpoint signer only follow the journal, and nothing on the trade path waits for
 //! them. On a small machine (the reference machine has 2 cores) they must not take a core from a command that
-//! is waiting, so they run under Linux's `SCHED_IDLE` policy: they use CPU time the trade path leaves, and the
+//! is waiting, so the projection and the snapshot writer run under Linux's `SCHED_IDLE` policy (the checkpoint
+//! signer, whose CPU work is tiny and whose delay widens the unsigned window, only at `nice 10`): they use CPU time the trade path leaves, and the
 //! scheduler preempts them as soon as any normal thread wakes on their core.
 //!
 //! Why not only `nice`: under EEVDF (Linux 6.6 and later) a woken thread preempts the running one only if it is
@@ -24,6 +25,22 @@ pub const BACKGROUND_NICE: i32 = 10;
 /// keeps 15), then the `SCHED_IDLE` policy. Best effort: a failure is logged, never fatal.
 /// Only on Linux, where both can be set per thread; elsewhere it does nothing.
 pub fn lower_current_thread_priority() {
+    lower_current_thread_nice();
+    #[cfg(target_os = "linux")]
+    {
+        let parameters = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `sched_setscheduler` only reads its arguments, the last a pointer to a live, initialized
+        // `sched_param`; a thread id applies to that thread alone (sched_setscheduler(2)).
+        let idle_result = unsafe { libc::sched_setscheduler(libc::gettid(), libc::SCHED_IDLE, &parameters) };
+        log_failure(idle_result, "SCHED_IDLE");
+    }
+}
+
+/// Lowers the calling thread's priority to `nice` [`BACKGROUND_NICE`] only (never raised), without `SCHED_IDLE`.
+/// For the checkpoint signer: its work is a signature and a few fsyncs every 100 ms (microseconds of CPU), too
+/// little to hold a core from the trade path, and under `SCHED_IDLE` a saturated machine starved it: the window
+/// of durable but unsigned records grew from about 0.1 s to 0.5–2 s (BENCHMARKS.md, "Checkpoint window").
+pub fn lower_current_thread_nice() {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: `gettid` has no preconditions; `getpriority` and `setpriority` only read their arguments. On
@@ -34,11 +51,6 @@ pub fn lower_current_thread_priority() {
             libc::setpriority(libc::PRIO_PROCESS, thread, current.max(BACKGROUND_NICE))
         };
         log_failure(nice_result, "nice");
-        let parameters = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `sched_setscheduler` only reads its arguments, the last a pointer to a live, initialized
-        // `sched_param`; a thread id applies to that thread alone (sched_setscheduler(2)).
-        let idle_result = unsafe { libc::sched_setscheduler(libc::gettid(), libc::SCHED_IDLE, &parameters) };
-        log_failure(idle_result, "SCHED_IDLE");
     }
 }
 

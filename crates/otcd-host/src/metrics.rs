@@ -39,7 +39,9 @@ impl Metrics {
             journal_fsync_seconds: Histogram::new(latency_buckets()),
             events_published: Default::default(),
             event_subscribers_dropped: Default::default(),
-            checkpoint_unsigned_seconds: Histogram::new(latency_buckets()),
+            checkpoint_unsigned_seconds: Histogram::new([
+                0.01, 0.05, 0.1, 0.11, 0.125, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0,
+            ]),
             checkpoint_witness_failures: Default::default(),
         };
         metrics.register("engine_queue_depth", "Requests waiting for the engine", metrics.engine_queue_depth.clone());

@@ -554,7 +554,8 @@ impl CheckpointScheduler {
         let thread = std::thread::Builder::new()
             .name("otcd-checkpoint".into())
             .spawn(move || {
-                crate::background::lower_current_thread_priority();
+                // nice only, not SCHED_IDLE: a starved signer widens the window of unsigned records.
+                crate::background::lower_current_thread_nice();
                 for (head, unsigned_since) in receiver {
                     let failures_before = log.witness_failures();
                     match log.append(head, clock.now().0) {
