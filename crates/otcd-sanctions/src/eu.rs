@@ -6,7 +6,7 @@
 //! name alias is the entry's name), `citizenship/@countryIso2Code`, `birthdate/@birthdate` or `@year`,
 //! `address/@countryIso2Code`.
 
-use crate::countries::{country_code, is_code};
+use crate::countries::{country_code, is_code, push_country};
 use crate::dates::DateOfBirth;
 use crate::error::LoadError;
 use crate::limits::MAX_ATTRIBUTES_PER_ENTRY;
@@ -88,8 +88,8 @@ impl Record {
                     self.names.push((name, quality));
                 }
             }
-            b"citizenship" => push_country(&mut self.nationalities, attributes),
-            b"address" => push_country(&mut self.address_countries, attributes),
+            b"citizenship" => push_listed_country(&mut self.nationalities, attributes),
+            b"address" => push_listed_country(&mut self.address_countries, attributes),
             b"birthdate" => {
                 let full = attribute(attributes, b"birthdate");
                 let year = attribute(attributes, b"year").parse::<u16>().ok();
@@ -125,18 +125,14 @@ impl Record {
 }
 
 /// `countryIso2Code` when it is a code (the export writes `00` for unknown), else the description's code.
-fn push_country(into: &mut Vec<String>, attributes: &[(Vec<u8>, String)]) {
+fn push_listed_country(into: &mut Vec<String>, attributes: &[(Vec<u8>, String)]) {
     let code = attribute(attributes, b"countryIso2Code");
     let found = if is_code(code) && code != "00" {
         Some(code.to_string())
     } else {
         country_code(attribute(attributes, b"countryDescription"))
     };
-    if let Some(found) = found {
-        if !into.contains(&found) && into.len() < MAX_ATTRIBUTES_PER_ENTRY {
-            into.push(found);
-        }
-    }
+    push_country(into, found);
 }
 
 #[cfg(test)]

@@ -387,22 +387,34 @@ const SURNAMES: &[&str] = &[
 ];
 
 fn negative_queries(lists: &SanctionsLists, random: &mut Random, count: usize) -> Vec<LabelledQuery> {
+    let candidates =
+        FIRST_NAMES.iter().flat_map(|first| SURNAMES.iter().map(move |last| format!("{first} {last}"))).collect();
+    unlisted_sample(lists, random, candidates, count, Variant::CommonName)
+}
+
+/// A seeded sample of `count` of the candidates that are not listed names (as normalized token sets).
+fn unlisted_sample(
+    lists: &SanctionsLists,
+    random: &mut Random,
+    candidates: Vec<String>,
+    count: usize,
+    variant: Variant,
+) -> Vec<LabelledQuery> {
     let listed: HashSet<Vec<String>> = lists
         .index
         .names()
         .iter()
         .map(|name| sorted_texts(lists.index.name_tokens(name).map(|token| token.text.clone())))
         .collect();
-    let mut candidates: Vec<String> = FIRST_NAMES
-        .iter()
-        .flat_map(|first| SURNAMES.iter().map(move |last| format!("{first} {last}")))
+    let mut candidates: Vec<String> = candidates
+        .into_iter()
         .filter(|name| !listed.contains(&sorted_texts(crate::normalize::normalize_name(name).into_iter())))
         .collect();
     for at in (1..candidates.len()).rev() {
         candidates.swap(at, random.below(at + 1));
     }
     candidates.truncate(count);
-    candidates.into_iter().map(|name| LabelledQuery { name, variant: Variant::CommonName, expected: None }).collect()
+    candidates.into_iter().map(|name| LabelledQuery { name, variant, expected: None }).collect()
 }
 
 /// Common parts of company names in several languages and naming cultures.
@@ -491,24 +503,13 @@ const COMPANY_FORMS: &[&str] =
 
 /// Up to `count` common company names (stem, sector, legal form) that are not listed names.
 fn negative_companies(lists: &SanctionsLists, random: &mut Random, count: usize) -> Vec<LabelledQuery> {
-    let listed: HashSet<Vec<String>> = lists
-        .index
-        .names()
-        .iter()
-        .map(|name| sorted_texts(lists.index.name_tokens(name).map(|token| token.text.clone())))
-        .collect();
-    let mut candidates: Vec<String> = COMPANY_STEMS
+    let candidates = COMPANY_STEMS
         .iter()
         .flat_map(|stem| COMPANY_SECTORS.iter().map(move |sector| format!("{stem} {sector}")))
         .enumerate()
         .map(|(at, name)| format!("{name} {}", COMPANY_FORMS[at % COMPANY_FORMS.len()]))
-        .filter(|name| !listed.contains(&sorted_texts(crate::normalize::normalize_name(name).into_iter())))
         .collect();
-    for at in (1..candidates.len()).rev() {
-        candidates.swap(at, random.below(at + 1));
-    }
-    candidates.truncate(count);
-    candidates.into_iter().map(|name| LabelledQuery { name, variant: Variant::CommonCompany, expected: None }).collect()
+    unlisted_sample(lists, random, candidates, count, Variant::CommonCompany)
 }
 
 fn sorted_texts(texts: impl Iterator<Item = String>) -> Vec<String> {

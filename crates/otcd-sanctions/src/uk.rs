@@ -6,7 +6,7 @@
 //! (`Individual`, `Entity`, `Ship`), `IndividualDetails/Individual/DOBs/DOB` (`dd/mm/yyyy`, unknown parts as
 //! `00` or `dd`/`mm`), `.../Nationalities/Nationality` and `Addresses/Address/AddressCountry` (country names).
 
-use crate::countries::country_code;
+use crate::countries::{country_code, push_country};
 use crate::dates::DateOfBirth;
 use crate::error::LoadError;
 use crate::limits::MAX_ATTRIBUTES_PER_ENTRY;
@@ -93,8 +93,8 @@ impl Record {
                     }
                 }
             }
-            (b"Nationalities", b"Nationality") => push_country(&mut self.nationalities, &text),
-            (b"Address", b"AddressCountry") => push_country(&mut self.address_countries, &text),
+            (b"Nationalities", b"Nationality") => push_country(&mut self.nationalities, country_code(&text)),
+            (b"Address", b"AddressCountry") => push_country(&mut self.address_countries, country_code(&text)),
             _ => {}
         }
     }
@@ -148,14 +148,6 @@ fn parse_uk_date(text: &str) -> Option<DateOfBirth> {
         (Some(month), Some(day)) => DateOfBirth::parse_iso(&format!("{year:04}-{month:02}-{day:02}")),
         (Some(month), None) => DateOfBirth::parse_iso(&format!("{year:04}-{month:02}")),
         _ => DateOfBirth::year_range(year, year, false),
-    }
-}
-
-fn push_country(into: &mut Vec<String>, name: &str) {
-    if let Some(code) = country_code(name) {
-        if !into.contains(&code) && into.len() < MAX_ATTRIBUTES_PER_ENTRY {
-            into.push(code);
-        }
     }
 }
 
