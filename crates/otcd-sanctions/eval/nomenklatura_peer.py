@@ -2,8 +2,11 @@
 """Runs OpenSanctions' nomenklatura matchers (logic-v2, ofac) on otcd's labelled evaluation set, beside otcd's own
 scores from the same export, and prints the side-by-side table (markdown) for BENCHMARKS.md.
 
+    python3 -m venv /tmp/nk && /tmp/nk/bin/pip install nomenklatura   # PyICU builds from source: libicu-dev, g++
     cargo run -p otcd-sanctions --release --example evaluate -- --export /tmp/otcd-eval
-    python3 crates/otcd-sanctions/eval/nomenklatura_peer.py /tmp/otcd-eval
+    /tmp/nk/bin/python crates/otcd-sanctions/eval/nomenklatura_peer.py /tmp/otcd-eval
+
+Not part of CI (a benchmark, not a test; the venv takes minutes to build).
 
 The export holds the cases (`cases.json`: query name, variant, the entry it must find, otcd's scores) and every
 listed entry (`entries.jsonl`). nomenklatura compares two entities and has no index of its own, so candidates come
