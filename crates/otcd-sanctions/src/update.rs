@@ -54,6 +54,18 @@ impl ListFile {
         !matches!(self, ListFile::EuConsolidated | ListFile::UkSanctionsList)
     }
 
+    /// The publisher's own date of the file, as written in it (the UN's `dateGenerated`, the EU's
+    /// `generationDate`, the UK's `DateGenerated`); the OFAC CSV files carry none.
+    pub fn publication_date(self, bytes: &[u8]) -> Option<String> {
+        let (element, attribute) = match self {
+            ListFile::UnConsolidated => (&b"CONSOLIDATED_LIST"[..], Some(&b"dateGenerated"[..])),
+            ListFile::EuConsolidated => (&b"export"[..], Some(&b"generationDate"[..])),
+            ListFile::UkSanctionsList => (&b"DateGenerated"[..], None),
+            _ => return None,
+        };
+        publication_date(bytes, element, attribute)
+    }
+
     /// Checks that `bytes` parse completely as this file; answers the entries (list files) or rows (the OFAC
     /// alias, address and comment files) it holds.
     pub fn verify(self, bytes: &[u8]) -> Result<usize, LoadError> {
@@ -78,6 +90,32 @@ impl ListFile {
         }
         Ok(entries)
     }
+}
+
+/// Elements read at most while looking for the date: it sits at the top of each file.
+const DATE_SEARCH_EVENTS_MAX: usize = 64;
+
+/// The attribute `attribute` of the first `element`, or its text when `attribute` is `None`.
+fn publication_date(bytes: &[u8], element: &[u8], attribute: Option<&[u8]>) -> Option<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut inside = false;
+    for _ in 0..DATE_SEARCH_EVENTS_MAX {
+        match reader.read_event().ok()? {
+            Event::Start(start) | Event::Empty(start) if start.local_name().as_ref() == element => {
+                let Some(wanted) = attribute else {
+                    inside = true;
+                    continue;
+                };
+                let found = start.attributes().flatten().find(|found| found.key.local_name().as_ref() == wanted)?;
+                return Some(found.unescape_value().ok()?.trim().chars().take(64).collect());
+            }
+            Event::Text(text) if inside => return Some(text.unescape().ok()?.trim().chars().take(64).collect()),
+            Event::Eof => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 fn verify_rows(file: &'static str, bytes: &[u8], may_be_empty: bool) -> Result<usize, LoadError> {
@@ -113,6 +151,9 @@ pub struct ManifestFile {
     pub sha256: String,
     /// Entries (list files) or rows (OFAC alias, address and comment files).
     pub entries: usize,
+    /// The publisher's date written in the file ([`ListFile::publication_date`]); absent for the OFAC files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
 }
 
 #[cfg(test)]
@@ -125,6 +166,18 @@ mod tests {
         for file in ListFile::ALL {
             assert!(file.verify(page).is_err(), "{file:?}");
         }
+    }
+
+    #[test]
+    fn publication_dates_come_from_each_format() {
+        let un = br#"<?xml version="1.0"?><CONSOLIDATED_LIST dateGenerated="2026-02-27T08:00:00.000Z"><INDIVIDUALS/></CONSOLIDATED_LIST>"#;
+        assert_eq!(ListFile::UnConsolidated.publication_date(un).as_deref(), Some("2026-02-27T08:00:00.000Z"));
+        let eu = include_bytes!("../tests/fixtures/eu_consolidated.xml");
+        assert_eq!(ListFile::EuConsolidated.publication_date(eu).as_deref(), Some("2026-11-30T18:02:11.000+01:00"));
+        let uk = include_bytes!("../tests/fixtures/uk_sanctions_list.xml");
+        assert_eq!(ListFile::UkSanctionsList.publication_date(uk).as_deref(), Some("2026-11-30T09:00:00"));
+        assert_eq!(ListFile::OfacSdn.publication_date(b"36,\"X\""), None);
+        assert_eq!(ListFile::UnConsolidated.publication_date(b"<A><B>"), None);
     }
 
     #[test]

@@ -57,6 +57,8 @@ fn load_eu_uk(eu: &[u8], uk: &[u8]) {
     for file in ListFile::ALL {
         let _ = file.verify(eu);
         let _ = file.verify(uk);
+        let _ = file.publication_date(eu);
+        let _ = file.publication_date(uk);
     }
 }
 

@@ -159,6 +159,7 @@ async fn download_and_install(out: &Path, staging: &Path, sources: &Sources) -> 
             size_bytes: bytes.len() as u64,
             sha256: hex::encode(Sha256::digest(&bytes)),
             entries,
+            published: list_file.publication_date(&bytes),
         });
     }
     let loaded = staging.to_path_buf();

@@ -147,6 +147,19 @@ fn fetch_installs_every_list_with_a_manifest_and_a_broken_file_changes_nothing()
         assert!(text(&file["source_url"]).starts_with(&format!("http://{}/", server.address)), "{file}");
         assert!(text(&file["fetched_at"]).ends_with('Z'), "{file}");
     }
+    let published: Vec<&Value> = files.iter().map(|file| &file["published"]).collect();
+    assert_eq!(
+        published,
+        [
+            &Value::Null,
+            &Value::Null,
+            &Value::Null,
+            &Value::Null,
+            &json!("2026-11-30T00:00:00Z"),
+            &json!("2026-11-30T18:02:11.000+01:00"),
+            &json!("2026-11-30T09:00:00")
+        ]
+    );
     let entries: Vec<&Value> = files.iter().map(|file| &file["entries"]).collect();
     assert_eq!(entries, [&json!(1), &json!(1), &json!(1), &json!(0), &json!(1), &json!(2), &json!(2)]);
     assert_eq!(text(&manifest["lists_version"]).len(), 64, "{manifest}");
