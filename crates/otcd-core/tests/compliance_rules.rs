@@ -375,3 +375,23 @@ fn a_surveillance_finding_is_raised_once_and_worked_as_a_case() {
     );
     assert_eq!(session.alerts(AlertKind::SurveillanceWashTrade), 2, "refusals change nothing");
 }
+
+#[test]
+fn a_failed_sanctions_list_update_raises_one_operator_alert_and_bad_evidence_changes_nothing() {
+    let mut session = Session::new();
+    let evidence =
+        "sanctions list update failed; screening stays on lists 44c13bc862a3: un/consolidated.xml".to_owned();
+    let Outcome::Alert(alert) = session.run(Command::RaiseSanctionsUpdateAlert { evidence: evidence.clone() }).unwrap()
+    else {
+        panic!("an alert")
+    };
+    assert_eq!(
+        (alert.kind, alert.client_id.clone(), alert.evidence.clone()),
+        (AlertKind::SanctionsListUpdate, None, evidence)
+    );
+    let before = session.desk.alerts().len();
+    for bad in [String::new(), "x".repeat(2_001)] {
+        assert!(session.run(Command::RaiseSanctionsUpdateAlert { evidence: bad }).is_err());
+    }
+    assert_eq!(session.desk.alerts().len(), before, "refused commands raise nothing");
+}

@@ -186,6 +186,15 @@ pub(crate) fn country_code(name: &str) -> Option<String> {
     Some(code.unwrap_or_else(|| cleaned.to_string()))
 }
 
+/// Adds `code` to an entry's countries unless it is there or the list is full.
+pub(crate) fn push_country(into: &mut Vec<String>, code: Option<String>) {
+    if let Some(code) = code {
+        if !into.contains(&code) && into.len() < crate::limits::MAX_ATTRIBUTES_PER_ENTRY {
+            into.push(code);
+        }
+    }
+}
+
 /// Whether a stored value is an ISO code rather than an unknown name.
 pub(crate) fn is_code(value: &str) -> bool {
     value.len() == 2 && value.bytes().all(|byte| byte.is_ascii_uppercase())

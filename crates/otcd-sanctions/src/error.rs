@@ -14,6 +14,8 @@ pub enum LoadError {
     TooDeep { file: &'static str, limit: usize },
     #[error("more than {limit} entries in the lists")]
     TooManyEntries { limit: usize },
+    #[error("{file}: {bad} of {rows} rows do not parse")]
+    Unparsed { file: &'static str, bad: usize, rows: usize },
     #[error("{file} holds no usable entry")]
     Empty { file: &'static str },
 }

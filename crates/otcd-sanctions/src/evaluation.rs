@@ -6,7 +6,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use crate::lists::{EntryKind, ListId, SanctionsLists};
+use crate::lists::{Entry, EntryKind, ListId, SanctionsLists};
+use crate::normalize::is_legal_form;
 use crate::screener::{NameQuery, Screener, ScreeningStatus, Thresholds};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,18 +18,29 @@ pub enum Variant {
     DroppedMiddle,
     Transliteration,
     Alias,
-    /// An unlisted common name: must not hit.
+    /// A listed company's name with one typo in its legal-form word (`Limitd`, `Companny`).
+    LegalFormTypo,
+    /// The first two parts of a listed person's name of three or more parts, in their natural order.
+    LeadingParts,
+    /// An unlisted common person name: must not hit.
     CommonName,
+    /// An unlisted common company name: must not hit.
+    CommonCompany,
 }
 
-pub const POSITIVE_VARIANTS: [Variant; 6] = [
+pub const POSITIVE_VARIANTS: [Variant; 8] = [
     Variant::Typo,
     Variant::Transposition,
     Variant::Reordered,
     Variant::DroppedMiddle,
     Variant::Transliteration,
     Variant::Alias,
+    Variant::LegalFormTypo,
+    Variant::LeadingParts,
 ];
+
+/// The unlisted kinds, reported apart.
+pub const NEGATIVE_VARIANTS: [Variant; 2] = [Variant::CommonName, Variant::CommonCompany];
 
 #[derive(Debug, Clone)]
 pub struct LabelledQuery {
@@ -60,12 +72,43 @@ impl Random {
 }
 
 /// `positives` variant queries (spread over [`POSITIVE_VARIANTS`]) and up to
-/// `negatives` common names that are not listed names.
+/// `negatives` common person names and as many common company names that are not listed names.
 pub fn generate(lists: &SanctionsLists, seed: u64, positives: usize, negatives: usize) -> Vec<LabelledQuery> {
     let mut random = Random(seed);
     let mut queries = positive_queries(lists, &mut random, positives);
     queries.extend(negative_queries(lists, &mut random, negatives));
+    queries.extend(negative_companies(lists, &mut random, negatives));
     queries
+}
+
+/// A listed name as written, in natural order (OFAC writes individuals `SURNAME, Given Names`).
+fn natural_text(entry: &Entry, name_number: usize) -> Option<String> {
+    let text = if name_number == 0 { &entry.name } else { &entry.aliases.get(name_number - 1)?.name };
+    let reorder = entry.list == ListId::OfacSdn && entry.kind == EntryKind::Individual;
+    Some(match text.split_once(',') {
+        Some((surname, given)) if reorder => format!("{} {}", given.trim(), surname.trim()),
+        _ => text.clone(),
+    })
+}
+
+/// The listed text with one typo in a legal-form word of five letters or more.
+fn legal_form_typo(text: &str, random: &mut Random) -> Option<String> {
+    let mut words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+    let forms: Vec<usize> = (0..words.len())
+        .filter(|at| {
+            let word = words[*at].to_lowercase();
+            word.len() >= 5 && word.chars().all(|letter| letter.is_ascii_alphabetic()) && is_legal_form(&word)
+        })
+        .collect();
+    let chosen = *forms.get(random.below(forms.len()))?;
+    words[chosen] = typo(&words[chosen].to_lowercase(), random)?.to_uppercase();
+    Some(words.join(" "))
+}
+
+/// The first two parts of a name of three or more parts.
+fn leading_parts(text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().filter(|word| word.chars().count() >= 2).collect();
+    (words.len() >= 3).then(|| words[..2].join(" "))
 }
 
 fn positive_queries(lists: &SanctionsLists, random: &mut Random, count: usize) -> Vec<LabelledQuery> {
@@ -88,6 +131,13 @@ fn positive_queries(lists: &SanctionsLists, random: &mut Random, count: usize) -
             Variant::Alias => {
                 entry.aliases.get(random.below(entry.aliases.len().max(1))).map(|alias| alias.name.clone())
             }
+            Variant::LegalFormTypo if entry.kind == EntryKind::Entity => {
+                natural_text(entry, name.name_number).and_then(|text| legal_form_typo(&text, random))
+            }
+            Variant::LeadingParts if entry.kind == EntryKind::Individual => {
+                natural_text(entry, name.name_number).and_then(|text| leading_parts(&text))
+            }
+            Variant::LegalFormTypo | Variant::LeadingParts => None,
             _ => mutate(&tokens, variant, random),
         };
         if let Some(text) = text {
@@ -122,7 +172,7 @@ fn mutate(tokens: &[String], variant: Variant, random: &mut Random) -> Option<St
             }
             tokens.remove(1 + random.below(tokens.len() - 2));
         }
-        Variant::Alias | Variant::CommonName => return None,
+        _ => return None,
     }
     Some(tokens.join(" "))
 }
@@ -337,22 +387,129 @@ const SURNAMES: &[&str] = &[
 ];
 
 fn negative_queries(lists: &SanctionsLists, random: &mut Random, count: usize) -> Vec<LabelledQuery> {
+    let candidates =
+        FIRST_NAMES.iter().flat_map(|first| SURNAMES.iter().map(move |last| format!("{first} {last}"))).collect();
+    unlisted_sample(lists, random, candidates, count, Variant::CommonName)
+}
+
+/// A seeded sample of `count` of the candidates that are not listed names (as normalized token sets).
+fn unlisted_sample(
+    lists: &SanctionsLists,
+    random: &mut Random,
+    candidates: Vec<String>,
+    count: usize,
+    variant: Variant,
+) -> Vec<LabelledQuery> {
     let listed: HashSet<Vec<String>> = lists
         .index
         .names()
         .iter()
         .map(|name| sorted_texts(lists.index.name_tokens(name).map(|token| token.text.clone())))
         .collect();
-    let mut candidates: Vec<String> = FIRST_NAMES
-        .iter()
-        .flat_map(|first| SURNAMES.iter().map(move |last| format!("{first} {last}")))
+    let mut candidates: Vec<String> = candidates
+        .into_iter()
         .filter(|name| !listed.contains(&sorted_texts(crate::normalize::normalize_name(name).into_iter())))
         .collect();
     for at in (1..candidates.len()).rev() {
         candidates.swap(at, random.below(at + 1));
     }
     candidates.truncate(count);
-    candidates.into_iter().map(|name| LabelledQuery { name, variant: Variant::CommonName, expected: None }).collect()
+    candidates.into_iter().map(|name| LabelledQuery { name, variant, expected: None }).collect()
+}
+
+/// Common parts of company names in several languages and naming cultures.
+const COMPANY_STEMS: &[&str] = &[
+    "golden",
+    "global",
+    "united",
+    "pacific",
+    "atlantic",
+    "northern",
+    "sunrise",
+    "silver",
+    "green valley",
+    "blue ocean",
+    "al noor",
+    "al amal",
+    "al baraka",
+    "al salam",
+    "dar al",
+    "nile",
+    "gulf star",
+    "zamzam",
+    "crescent",
+    "oasis",
+    "sibir",
+    "volga",
+    "ural",
+    "baltika",
+    "rosstroi",
+    "nord",
+    "tekhno",
+    "avtodor",
+    "stroymontazh",
+    "energoprom",
+    "huaxin",
+    "zhongtai",
+    "jinlong",
+    "hengda",
+    "xinhua",
+    "dragon",
+    "great wall",
+    "hong kong star",
+    "sino bright",
+    "fortune",
+    "smith",
+    "johnson",
+    "miller",
+    "garcia",
+    "muller",
+    "schmidt",
+    "rossi",
+    "dubois",
+    "kowalski",
+    "nguyen",
+];
+
+const COMPANY_SECTORS: &[&str] = &[
+    "trading",
+    "logistics",
+    "consulting",
+    "textiles",
+    "foods",
+    "construction",
+    "energy",
+    "technologies",
+    "pharma",
+    "holdings",
+    "properties",
+    "engineering",
+    "electronics",
+    "motors",
+    "garments",
+    "investments",
+    "software",
+    "furniture",
+    "agro",
+    "medical",
+    "plastics",
+    "travel",
+    "media",
+    "security",
+];
+
+const COMPANY_FORMS: &[&str] =
+    &["ltd", "limited", "llc", "inc", "gmbh", "sa", "ooo", "co ltd", "plc", "fze", "ag", "srl", "jsc", "pte ltd"];
+
+/// Up to `count` common company names (stem, sector, legal form) that are not listed names.
+fn negative_companies(lists: &SanctionsLists, random: &mut Random, count: usize) -> Vec<LabelledQuery> {
+    let candidates = COMPANY_STEMS
+        .iter()
+        .flat_map(|stem| COMPANY_SECTORS.iter().map(move |sector| format!("{stem} {sector}")))
+        .enumerate()
+        .map(|(at, name)| format!("{name} {}", COMPANY_FORMS[at % COMPANY_FORMS.len()]))
+        .collect();
+    unlisted_sample(lists, random, candidates, count, Variant::CommonCompany)
 }
 
 fn sorted_texts(texts: impl Iterator<Item = String>) -> Vec<String> {
@@ -368,8 +525,19 @@ pub struct VariantFigures {
     pub found_at_hit: usize,
 }
 
+/// How often unlisted names of one kind raise an alert.
+#[derive(Debug, Clone, Default)]
+pub struct NegativeFigures {
+    pub count: usize,
+    /// At or above review (an alert: the client is held).
+    pub reviews: usize,
+    /// At or above hit (blocked).
+    pub hits: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct EvaluationReport {
+    pub per_negative: Vec<(Variant, NegativeFigures)>,
     pub thresholds: Thresholds,
     pub per_variant: Vec<(Variant, VariantFigures)>,
     pub positives: usize,
@@ -390,6 +558,8 @@ pub fn evaluate(screener: &Screener, queries: &[LabelledQuery]) -> EvaluationRep
     let mut per_variant: Vec<(Variant, VariantFigures)> =
         POSITIVE_VARIANTS.iter().map(|variant| (*variant, VariantFigures::default())).collect();
     let (mut false_reviews, mut false_hits, mut negatives) = (0, 0, 0);
+    let mut per_negative: Vec<(Variant, NegativeFigures)> =
+        NEGATIVE_VARIANTS.iter().map(|variant| (*variant, NegativeFigures::default())).collect();
     let mut latencies = Vec::with_capacity(queries.len());
     for query in queries {
         let started = Instant::now();
@@ -412,6 +582,11 @@ pub fn evaluate(screener: &Screener, queries: &[LabelledQuery]) -> EvaluationRep
                 let status = classify(matches.first().map_or(0.0, |found| found.score), thresholds);
                 false_reviews += usize::from(status != ScreeningStatus::Clear);
                 false_hits += usize::from(status == ScreeningStatus::Hit);
+                if let Some((_, figures)) = per_negative.iter_mut().find(|(variant, _)| *variant == query.variant) {
+                    figures.count += 1;
+                    figures.reviews += usize::from(status != ScreeningStatus::Clear);
+                    figures.hits += usize::from(status == ScreeningStatus::Hit);
+                }
             }
         }
     }
@@ -430,6 +605,7 @@ pub fn evaluate(screener: &Screener, queries: &[LabelledQuery]) -> EvaluationRep
         latency_p50: percentile(&latencies, 0.50),
         latency_p99: percentile(&latencies, 0.99),
         per_variant,
+        per_negative,
     }
 }
 
@@ -479,8 +655,18 @@ impl EvaluationReport {
             "{:<16} {:>6} {:>16.3} {:>13.3}\n",
             "all listed", self.positives, self.recall_at_review, self.recall_at_hit
         ));
+        for (variant, figures) in &self.per_negative {
+            text.push_str(&format!(
+                "unlisted {:<14} {:>6}: false review rate {:.4}, false hit rate {:.4}, alerts per 1,000 names {:.1}\n",
+                format!("{variant:?}"),
+                figures.count,
+                ratio(figures.reviews, figures.count),
+                ratio(figures.hits, figures.count),
+                1000.0 * ratio(figures.reviews, figures.count)
+            ));
+        }
         text.push_str(&format!(
-            "unlisted common names: {}, false review rate {:.4}, false hit rate {:.4}\n",
+            "unlisted names in all: {}, false review rate {:.4}, false hit rate {:.4}\n",
             self.negatives, self.false_review_rate, self.false_hit_rate
         ));
         text.push_str(&format!("screen_name latency p50 {:?}, p99 {:?}\n", self.latency_p50, self.latency_p99));

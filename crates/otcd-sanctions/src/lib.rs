@@ -1,4 +1,5 @@
-//! Sanctions lists (OFAC SDN legacy CSV, UN Security Council consolidated XML)
+//! Sanctions lists (OFAC SDN legacy CSV, UN Security Council consolidated XML, EU financial sanctions files XML,
+//! UK Sanctions List XML)
 //! and the screening the desk runs on them: client names at onboarding,
 //! wallet addresses at destination registration, everything again on reload.
 //!
@@ -10,12 +11,14 @@
 //!
 //! Entry identifiers: OFAC entries use the SDN `ent_num` (e.g. `"12300"`);
 //! UN entries use the `REFERENCE_NUMBER` (e.g. `"QDi.001"`), or the `DATAID`
-//! when an entry has no reference number.
+//! when an entry has no reference number; EU entries the `euReferenceNumber` (else the `logicalId`); UK entries
+//! the `UniqueID` (e.g. `"RUS0001"`).
 
 mod address;
 mod countries;
 mod dates;
 mod error;
+mod eu;
 pub mod evaluation;
 mod index;
 mod limits;
@@ -25,7 +28,10 @@ mod normalize;
 mod ofac;
 mod remarks;
 mod screener;
+mod uk;
 mod un;
+pub mod update;
+mod xml;
 
 pub use address::address_key;
 pub use dates::DateOfBirth;
@@ -35,6 +41,7 @@ pub use limits::{
 };
 pub use lists::{
     Alias, AliasQuality, DigitalCurrencyAddress, Entry, EntryKind, ListId, LoadReport, OfacSources, SanctionsLists,
+    Sources,
 };
 pub use normalize::{normalize_name, phonetic_key};
 pub use screener::{Match, NameQuery, Screener, Screening, ScreeningStatus, Thresholds, NAME_SCORE_FLOOR};

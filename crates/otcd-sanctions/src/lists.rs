@@ -18,6 +18,10 @@ pub enum ListId {
     OfacSdn,
     /// UN Security Council consolidated list.
     Un,
+    /// EU consolidated list of persons, groups and entities subject to financial sanctions (FSF).
+    EuConsolidated,
+    /// UK Sanctions List (FCDO).
+    UkSanctions,
     /// The desk's own admin blocklist of addresses.
     Blocklist,
 }
@@ -27,6 +31,8 @@ impl ListId {
         match self {
             ListId::OfacSdn => "ofac_sdn",
             ListId::Un => "un",
+            ListId::EuConsolidated => "eu_consolidated",
+            ListId::UkSanctions => "uk_sanctions",
             ListId::Blocklist => "blocklist",
         }
     }
@@ -114,6 +120,19 @@ pub struct LoadReport {
     pub un_records_skipped: usize,
     pub aliases_dropped: usize,
     pub remarks_items_unparsed: usize,
+    #[serde(default)]
+    pub eu_records_skipped: usize,
+    #[serde(default)]
+    pub uk_records_skipped: usize,
+}
+
+/// Raw bytes of every list; `None` for a list that is not in the set.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sources<'a> {
+    pub ofac: OfacSources<'a>,
+    pub un: Option<&'a [u8]>,
+    pub eu: Option<&'a [u8]>,
+    pub uk: Option<&'a [u8]>,
 }
 
 /// One immutable, indexed publication of the lists (Send + Sync).
@@ -132,20 +151,29 @@ const SOURCE_FILES: [&str; 5] =
     ["ofac/sdn.csv", "ofac/add.csv", "ofac/alt.csv", "ofac/sdn_comments.csv", "un/consolidated.xml"];
 
 impl SanctionsLists {
-    /// Loads `DIR/ofac/{sdn,add,alt,sdn_comments}.csv` and `DIR/un/consolidated.xml`;
-    /// all five files must exist.
+    /// Loads `DIR/ofac/{sdn,add,alt,sdn_comments}.csv` and `DIR/un/consolidated.xml` (all five must exist), and
+    /// `DIR/eu/consolidated.xml` and `DIR/uk/sanctions_list.xml` when they exist.
     pub fn load_dir(dir: &Path) -> Result<SanctionsLists, LoadError> {
         let mut contents = Vec::with_capacity(SOURCE_FILES.len());
         for (file, relative) in SOURCE_FILES.iter().enumerate() {
             contents.push(read_limited(&dir.join(relative), SOURCE_FILES[file])?);
         }
+        let eu = read_optional(dir, crate::eu::FILE)?;
+        let uk = read_optional(dir, crate::uk::FILE)?;
         let ofac = OfacSources { sdn: &contents[0], add: &contents[1], alt: &contents[2], comments: &contents[3] };
-        SanctionsLists::from_sources(ofac, Some(&contents[4]))
+        SanctionsLists::from_all(Sources { ofac, un: Some(&contents[4]), eu: eu.as_deref(), uk: uk.as_deref() })
     }
 
     /// Parses and indexes the given sources. The OFAC `sdn` bytes are required
     /// to hold at least one entry; the UN list is optional.
     pub fn from_sources(ofac: OfacSources<'_>, un_xml: Option<&[u8]>) -> Result<SanctionsLists, LoadError> {
+        SanctionsLists::from_all(Sources { ofac, un: un_xml, eu: None, uk: None })
+    }
+
+    /// Parses and indexes every given list. The OFAC `sdn` bytes must hold at least one entry; the others are
+    /// optional.
+    pub fn from_all(sources: Sources<'_>) -> Result<SanctionsLists, LoadError> {
+        let ofac = sources.ofac;
         check_size("ofac/sdn.csv", ofac.sdn)?;
         check_size("ofac/add.csv", ofac.add)?;
         check_size("ofac/alt.csv", ofac.alt)?;
@@ -155,14 +183,22 @@ impl SanctionsLists {
         if entries.is_empty() {
             return Err(LoadError::Empty { file: "ofac/sdn.csv" });
         }
-        if let Some(xml) = un_xml {
+        if let Some(xml) = sources.un {
             check_size("un/consolidated.xml", xml)?;
             entries.extend(crate::un::parse(xml, &mut report)?);
+        }
+        if let Some(xml) = sources.eu {
+            check_size(crate::eu::FILE, xml)?;
+            entries.extend(crate::eu::parse(xml, &mut report)?);
+        }
+        if let Some(xml) = sources.uk {
+            check_size(crate::uk::FILE, xml)?;
+            entries.extend(crate::uk::parse(xml, &mut report)?);
         }
         if entries.len() > MAX_ENTRIES {
             return Err(LoadError::TooManyEntries { limit: MAX_ENTRIES });
         }
-        let digest = source_digest(ofac, un_xml);
+        let digest = source_digest(sources);
         Ok(SanctionsLists::build(entries, digest, report))
     }
 
@@ -199,7 +235,8 @@ impl SanctionsLists {
     /// Hex SHA-256 over the source bytes, a version id to journal with each
     /// screening. Each source is framed as its file name, its length as a
     /// little-endian u64 and its bytes, so that moving bytes between files
-    /// changes the digest; an absent UN list hashes as an empty file.
+    /// changes the digest; an absent UN list hashes as an empty file, absent EU
+    /// and UK lists not at all (so a set without them keeps its old digest).
     pub fn digest(&self) -> String {
         self.digest.clone()
     }
@@ -242,10 +279,21 @@ fn read_limited(path: &Path, file: &'static str) -> Result<Vec<u8>, LoadError> {
     std::fs::read(path).map_err(io_error)
 }
 
-fn source_digest(ofac: OfacSources<'_>, un_xml: Option<&[u8]>) -> String {
-    let sources: [&[u8]; 5] = [ofac.sdn, ofac.add, ofac.alt, ofac.comments, un_xml.unwrap_or(&[])];
+fn read_optional(dir: &Path, file: &'static str) -> Result<Option<Vec<u8>>, LoadError> {
+    let path = dir.join(file);
+    if !path.exists() {
+        return Ok(None);
+    }
+    read_limited(&path, file).map(Some)
+}
+
+fn source_digest(sources: Sources<'_>) -> String {
+    let ofac = sources.ofac;
+    let framed: [&[u8]; 5] = [ofac.sdn, ofac.add, ofac.alt, ofac.comments, sources.un.unwrap_or(&[])];
+    let optional = [(crate::eu::FILE, sources.eu), (crate::uk::FILE, sources.uk)];
     let mut hasher = Sha256::new();
-    for (name, bytes) in SOURCE_FILES.iter().zip(sources) {
+    let present = optional.iter().filter_map(|(name, bytes)| bytes.map(|bytes| (*name, bytes)));
+    for (name, bytes) in SOURCE_FILES.iter().copied().zip(framed).chain(present) {
         hasher.update(name.as_bytes());
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(bytes);

@@ -27,6 +27,19 @@ pub(crate) fn parse(sources: OfacSources<'_>, report: &mut LoadReport) -> Vec<En
     builder.entries
 }
 
+/// (rows, rows whose first field is not an entity number): how well a CSV file of the set parses on its own.
+pub(crate) fn row_quality(bytes: &[u8]) -> (usize, usize) {
+    let mut report = LoadReport::default();
+    let (mut rows, mut bad) = (0, 0);
+    for_each_row(bytes, &mut report, |fields, _| {
+        rows += 1;
+        if entity_number(fields.first()).is_none() {
+            bad += 1;
+        }
+    });
+    (rows + report.ofac_rows_skipped, bad + report.ofac_rows_skipped)
+}
+
 /// Calls `handle` with the cleaned fields of each row; rows the CSV reader
 /// rejects or that break the limits are skipped and counted.
 fn for_each_row(bytes: &[u8], report: &mut LoadReport, mut handle: impl FnMut(&[String], &mut LoadReport)) {

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use otcd_sanctions::{NameQuery, OfacSources, SanctionsLists, Screener};
+use otcd_sanctions::update::ListFile;
+use otcd_sanctions::{NameQuery, OfacSources, SanctionsLists, Screener, Sources};
 use proptest::prelude::*;
 
 fn real_samples() -> &'static (Vec<u8>, Vec<u8>) {
@@ -43,6 +44,24 @@ fn load(sdn: &[u8], xml: &[u8]) {
     }
 }
 
+const EU_SAMPLE: &[u8] = include_bytes!("fixtures/eu_consolidated.xml");
+const UK_SAMPLE: &[u8] = include_bytes!("fixtures/uk_sanctions_list.xml");
+
+/// The EU and UK parsers (through a full load beside a valid OFAC file) and every file check.
+fn load_eu_uk(eu: &[u8], uk: &[u8]) {
+    let sdn = b"36,\"AEROCARIBBEAN AIRLINES\",-0- ,\"CUBA\",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- \r\n";
+    let ofac = OfacSources { sdn, ..OfacSources::default() };
+    if let Ok(lists) = SanctionsLists::from_all(Sources { ofac, un: None, eu: Some(eu), uk: Some(uk) }) {
+        assert!(lists.entry_count() <= 1 + eu.len() + uk.len());
+    }
+    for file in ListFile::ALL {
+        let _ = file.verify(eu);
+        let _ = file.verify(uk);
+        let _ = file.publication_date(eu);
+        let _ = file.publication_date(uk);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -71,5 +90,18 @@ proptest! {
         prop_assert!(matches.len() <= 5);
         prop_assert!(matches.iter().all(|found| (0.0..=1.0).contains(&found.score)));
         let _ = screener.screen_address(&name);
+    }
+
+    #[test]
+    fn arbitrary_bytes_do_not_panic_the_eu_and_uk_parsers(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        load_eu_uk(&bytes, &bytes);
+    }
+
+    #[test]
+    fn damaged_eu_and_uk_files_do_not_panic(
+        cut in any::<usize>(),
+        flips in proptest::collection::vec((any::<usize>(), prop_oneof![Just(b'"'), Just(b'<'), Just(b'>'), Just(b'/'), Just(b'='), any::<u8>()]), 0..16),
+    ) {
+        load_eu_uk(&damage(EU_SAMPLE.to_vec(), cut, &flips), &damage(UK_SAMPLE.to_vec(), cut, &flips));
     }
 }

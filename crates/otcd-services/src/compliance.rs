@@ -64,6 +64,25 @@ impl DeskServices {
         Ok(ReloadSummary { lists_version: screener.lists().digest(), clients_screened, changed, destinations_rejected })
     }
 
+    /// Alerts operators that a scheduled list update failed (the lists in force stay); journaled as the desk's own
+    /// command. The evidence is cut to the engine's limit on a character boundary.
+    pub async fn raise_sanctions_update_alert(&self, evidence: &str) -> ServiceResult<Alert> {
+        use otcd_core::engine::alerts::SANCTIONS_UPDATE_EVIDENCE_BYTES_MAX;
+        let mut end = evidence.len().min(SANCTIONS_UPDATE_EVIDENCE_BYTES_MAX);
+        while !evidence.is_char_boundary(end) {
+            end -= 1;
+        }
+        let evidence = if end == 0 { "sanctions list update failed".to_owned() } else { evidence[..end].to_owned() };
+        let command = Command::RaiseSanctionsUpdateAlert { evidence };
+        let done = self
+            .execute(Actor::default(), command, |outcome| match outcome {
+                Outcome::Alert(alert) => Some(alert),
+                _ => None,
+            })
+            .await?;
+        Ok(done.value)
+    }
+
     /// Screens every client again; answers (clients screened, results changed).
     async fn rescreen_clients(&self, actor: &Actor, screener: &Screener) -> ServiceResult<(usize, usize)> {
         type Screened = (ClientId, String, String, Option<ClientScreening>);

@@ -1,5 +1,5 @@
 //! Command-line interface: `otcd serve`, `otcd demo`, `otcd verify`, `otcd audit-export`, `otcd report`,
-//! `otcd sign`.
+//! `otcd sign`, `otcd sanctions fetch`.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -112,6 +112,11 @@ pub enum CliCommand {
     /// revenue, statement, settlement, kyc, screening, alerts. Same filters and columns as
     /// GET /v1/admin/reports/{report} (docs/reports.md); CSV writes every matching row.
     Report(Box<ReportArgs>),
+    /// Sanctions lists: `otcd sanctions fetch --out DIR [--sources FILE]`.
+    Sanctions {
+        #[command(subcommand)]
+        command: SanctionsCommand,
+    },
     /// Print the OTC-* headers that sign a request, for curl: `curl $(otcd sign ...) http://...`.
     Sign {
         /// A key file such as DATA_DIR/admin-key.json ({"key_id", "secret", "algorithm": "hmac"}).
@@ -128,6 +133,22 @@ pub enum CliCommand {
         /// Request body, exactly as sent.
         #[arg(long, default_value = "")]
         body: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SanctionsCommand {
+    /// Download the lists (OFAC SDN, UN, EU, UK) from their publication URLs into DIR, the layout --sanctions-dir
+    /// reads, with DIR/manifest.json. Every file must parse before the new set replaces DIR (atomically); on any
+    /// failure DIR is left as it was and the exit status is non-zero.
+    Fetch {
+        /// The sanctions directory to create or replace.
+        #[arg(long)]
+        out: PathBuf,
+        /// TOML file replacing publication URLs: [ofac] sdn/alt/add/comments, [un] consolidated,
+        /// [eu] consolidated, [uk] sanctions_list (docs/compliance.md).
+        #[arg(long)]
+        sources: Option<PathBuf>,
     },
 }
 

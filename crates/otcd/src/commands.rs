@@ -50,6 +50,18 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `otcd sanctions fetch`: downloads, checks and installs a list set; prints what it installed.
+pub fn sanctions_fetch(out: &Path, sources: Option<&Path>) -> anyhow::Result<()> {
+    let sources = crate::sanctions_fetch::Sources::load(sources)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let manifest = runtime.block_on(crate::sanctions_fetch::fetch(out, &sources))?;
+    for file in &manifest.files {
+        println!("{:<24} {:>10} bytes {:>7} entries  {}", file.path, file.size_bytes, file.entries, file.source_url);
+    }
+    println!("installed in {} (lists version {})", out.display(), manifest.lists_version);
+    Ok(())
+}
+
 /// `--config FILE`: TOML settings beyond the command line.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,6 +127,13 @@ struct ConfigFile {
     stream_resume_bytes: Option<usize>,
     /// Webhook URLs may resolve to loopback and private addresses (default false; tests and demos).
     webhooks_allow_private: Option<bool>,
+    /// Fetch the sanctions lists into --sanctions-dir every this many hours, then reload and re-screen
+    /// (1 to 720; default: never).
+    sanctions_refresh_hours: Option<u64>,
+    /// The same in seconds (1 to 2592000), for tests and short schedules; wins over the hours.
+    sanctions_refresh_seconds: Option<u64>,
+    /// The `--sources` file of `otcd sanctions fetch` for the scheduled update (default: the official URLs).
+    sanctions_sources: Option<std::path::PathBuf>,
 }
 
 fn apply_connection_limits(
@@ -146,9 +165,34 @@ fn apply_connection_limits(
     Ok(())
 }
 
+/// `sanctions_refresh_*` and `sanctions_sources`: the scheduled list update (needs --sanctions-dir).
+fn apply_sanctions_refresh(options: &mut ServeOptions, config: &ConfigFile) -> anyhow::Result<()> {
+    let every = match (config.sanctions_refresh_seconds, config.sanctions_refresh_hours) {
+        (Some(seconds), _) => {
+            anyhow::ensure!((1..=2_592_000).contains(&seconds), "sanctions_refresh_seconds must be 1 to 2592000");
+            std::time::Duration::from_secs(seconds)
+        }
+        (None, Some(hours)) => {
+            anyhow::ensure!((1..=720).contains(&hours), "sanctions_refresh_hours must be 1 to 720");
+            std::time::Duration::from_secs(hours * 3600)
+        }
+        (None, None) => {
+            anyhow::ensure!(config.sanctions_sources.is_none(), "sanctions_sources needs sanctions_refresh_hours");
+            return Ok(());
+        }
+    };
+    let Some(directory) = options.sanctions_dir.clone() else {
+        bail!("sanctions_refresh_hours needs --sanctions-dir (the directory the update replaces)");
+    };
+    let sources = crate::sanctions_fetch::Sources::load(config.sanctions_sources.as_deref())?;
+    options.sanctions_refresh = Some(crate::sanctions_refresh::Schedule { directory, sources, every });
+    Ok(())
+}
+
 fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let config: ConfigFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    apply_sanctions_refresh(options, &config)?;
     apply_connection_limits(&mut options.connection_limits, &config)?;
     let rails = &mut options.simulation;
     rails.confirm_after_ms = config.settlement_confirm_after_ms.unwrap_or(rails.confirm_after_ms).clamp(0, 86_400_000);

@@ -7,6 +7,8 @@ mod demo;
 mod inputs;
 mod limits;
 mod progress;
+mod sanctions_fetch;
+mod sanctions_refresh;
 mod server;
 mod telemetry;
 
@@ -41,6 +43,9 @@ fn run(command: cli::CliCommand) -> anyhow::Result<()> {
             commands::audit_export(&inputs::data_dir(data_dir)?, &from, &to, &out)
         }
         cli::CliCommand::Report(arguments) => commands::report(*arguments),
+        cli::CliCommand::Sanctions { command: cli::SanctionsCommand::Fetch { out, sources } } => {
+            commands::sanctions_fetch(&out, sources.as_deref())
+        }
         cli::CliCommand::Openapi => {
             println!("{:#}", otcd_http::openapi::document());
             Ok(())

@@ -42,8 +42,10 @@ pub struct ServeOptions {
     pub auth_failure_interval_ms: u64,
     /// Connection caps and timeouts of the HTTP edge; the caps are sized under the descriptor limit at start.
     pub connection_limits: otcd_http::connections::ConnectionLimits,
-    /// `--sanctions-dir`: ofac/{sdn,add,alt,sdn_comments}.csv and un/consolidated.xml.
+    /// `--sanctions-dir`: ofac/{sdn,add,alt,sdn_comments}.csv and un/consolidated.xml (eu/, uk/ optional).
     pub sanctions_dir: Option<PathBuf>,
+    /// The scheduled list update into `sanctions_dir` (`sanctions_refresh_hours`).
+    pub sanctions_refresh: Option<crate::sanctions_refresh::Schedule>,
     /// The simulated custodian and bank: how long a payout takes and how often one fails (percent).
     pub simulation: otcd_rails_sim::SimulationSettings,
     /// Journal records between two signed checkpoints.
@@ -91,6 +93,7 @@ impl ServeOptions {
             auth_failure_interval_ms: otcd_http::auth_failures::AUTH_FAILURE_INTERVAL_MS_DEFAULT,
             connection_limits: otcd_http::connections::ConnectionLimits::default(),
             sanctions_dir: None,
+            sanctions_refresh: None,
             simulation: otcd_rails_sim::SimulationSettings::default(),
             checkpoint_every_records: otcd_host::runner::CHECKPOINT_EVERY_RECORDS_DEFAULT,
             checkpoint_every: otcd_host::runner::CHECKPOINT_EVERY_DEFAULT,
@@ -128,6 +131,7 @@ pub enum ServerError {
 /// A desk that has recovered its state and is ready to serve.
 pub struct StartedDesk {
     runner: Runner,
+    sanctions_refresh: Option<crate::sanctions_refresh::Schedule>,
     context: AppState,
     listener: tokio::net::TcpListener,
     market_stop: tokio::sync::watch::Sender<bool>,
@@ -153,8 +157,11 @@ impl StartedDesk {
     /// Serves until `shutdown` resolves (then drains for at most `otcd_http::server::SHUTDOWN_DRAIN`), stops the
     /// workers and the market source, and flushes the journal.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-        let StartedDesk { runner, context, listener, market_stop, webhook_stop, _lock } = self;
+        let StartedDesk { runner, sanctions_refresh, context, listener, market_stop, webhook_stop, _lock } = self;
         let desk = context.desk.clone();
+        if let Some(schedule) = sanctions_refresh {
+            tokio::spawn(crate::sanctions_refresh::run(desk.clone(), schedule, market_stop.subscribe()));
+        }
         tokio::spawn(otcd_services::order_watch::run(desk.clone(), market_stop.subscribe()));
         tokio::spawn(otcd_services::settlement_worker::run(desk.clone(), market_stop.subscribe()));
         tokio::spawn(otcd_services::surveillance_raiser::run(desk, market_stop.subscribe()));
@@ -270,7 +277,15 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
     };
     tiers.iter().for_each(|(name, limits)| context.rate_limits.set_tier(name, *limits));
     client_tiers.iter().for_each(|(client_id, tier)| context.rate_limits.set_client_tier(client_id, tier));
-    Ok(StartedDesk { runner, context: Arc::new(context), listener, market_stop, webhook_stop, _lock: opened.lock })
+    Ok(StartedDesk {
+        runner,
+        sanctions_refresh: options.sanctions_refresh.clone(),
+        context: Arc::new(context),
+        listener,
+        market_stop,
+        webhook_stop,
+        _lock: opened.lock,
+    })
 }
 
 /// Opens the data directory on a blocking thread and logs what recovery did.

@@ -53,6 +53,8 @@ pub enum AlertKind {
     SurveillanceLayering,
     SurveillanceWashTrade,
     SurveillanceFrontRunning,
+    /// The scheduled update of the sanctions lists failed; the desk screens on the lists it had.
+    SanctionsListUpdate,
 }
 
 impl AlertKind {
@@ -67,6 +69,9 @@ impl AlertKind {
         )
     }
 }
+
+/// Longest evidence of a failed sanctions list update.
+pub const SANCTIONS_UPDATE_EVIDENCE_BYTES_MAX: usize = 2_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -280,6 +285,23 @@ impl Desk {
     }
 
     /// Records a surveillance finding as an alert; the same `dedup_key` again changes nothing (not journaled).
+    /// An operator alert that the scheduled sanctions list update failed (no client; the old lists stay).
+    pub(super) fn raise_sanctions_update_alert(
+        &mut self,
+        at: TimestampMs,
+        evidence: &str,
+    ) -> Result<Executed, CommandError> {
+        if evidence.is_empty() || evidence.len() > SANCTIONS_UPDATE_EVIDENCE_BYTES_MAX {
+            return Err(CommandError::invalid("evidence", "1 to 2000 bytes"));
+        }
+        if self.alerts.len() >= ALERTS_MAX {
+            return Err(CommandError::conflict("the desk holds the maximum number of alerts"));
+        }
+        self.raise_alert(at, AlertKind::SanctionsListUpdate, None, evidence.to_owned(), None);
+        let alert = self.alerts.last().cloned().expect("an alert was just raised");
+        Ok(Executed::changed(Outcome::Alert(alert)))
+    }
+
     pub(super) fn raise_surveillance_alert(
         &mut self,
         at: TimestampMs,

@@ -141,6 +141,11 @@ pub enum Command {
     },
     /// A surveillance rule of the reports projection fired: an alert with its evidence, once per pattern.
     RaiseSurveillanceAlert(super::alerts::SurveillanceFinding),
+    /// The scheduled sanctions list update failed (download, or a file that does not parse): the old lists stay
+    /// in force and operators are alerted. `evidence` says what failed (1 to 2,000 bytes).
+    RaiseSanctionsUpdateAlert {
+        evidence: String,
+    },
     CreateWebhook(super::webhooks::NewWebhook),
     DeleteWebhook {
         webhook_id: String,
@@ -194,6 +199,7 @@ impl Command {
             Command::ApproveTopUp { .. } => "approve_top_up",
             Command::SettleInstruction { .. } => "settle_instruction",
             Command::RaiseSurveillanceAlert(_) => "raise_surveillance_alert",
+            Command::RaiseSanctionsUpdateAlert { .. } => "raise_sanctions_update_alert",
             Command::CreateWebhook(_) => "create_webhook",
             Command::DeleteWebhook { .. } => "delete_webhook",
             Command::AdvanceWebhooks { .. } => "advance_webhooks",

@@ -318,6 +318,7 @@ impl Desk {
                 self.settle_instruction(at, instruction_id, outcome)
             }
             (Command::RaiseSurveillanceAlert(finding), true) => self.raise_surveillance_alert(at, finding),
+            (Command::RaiseSanctionsUpdateAlert { evidence }, true) => self.raise_sanctions_update_alert(at, evidence),
             (Command::CreateWebhook(new), true) => self.create_webhook(at, new),
             (Command::DeleteWebhook { webhook_id }, true) => self.delete_webhook(webhook_id),
             (Command::AdvanceWebhooks { advances }, true) => self.advance_webhooks(advances),

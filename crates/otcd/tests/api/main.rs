@@ -12,6 +12,7 @@ mod onboarding;
 mod openapi;
 mod operators;
 mod reports;
+mod sanctions_updates;
 mod settlement_crash;
 mod surveillance;
 mod tamper;
