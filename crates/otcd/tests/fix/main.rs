@@ -5,6 +5,8 @@
 //! Needs a Python with `quickfix` importable: `OTCD_FIX_PYTHON` (a venv's python; `.ci/run` makes one), else
 //! `python3`. Without it the tests say so and pass, unless `OTCD_REQUIRE_FIX=1` (set by `.ci/run`).
 
+mod session;
+
 use otcd_testkit::http::text;
 use otcd_testkit::process::{timing_lock, TestDesk};
 use otcd_testkit::signing::Signer;
