@@ -74,6 +74,30 @@ fn trader(desk: &TestDesk, name: &str, scopes: &[&str]) -> (String, String, Stri
     (client_id, text(&key["key_id"]), text(&key["secret"]))
 }
 
+/// A desk with the gateway, BTC-USD at 50000.00/50010.00, and a funded client with a `read`+`trade` FIX key.
+struct Trading {
+    desk: TestDesk,
+    port: u16,
+    client_id: String,
+    key_id: String,
+    secret: String,
+    scratch: tempfile::TempDir,
+}
+
+impl Trading {
+    fn start(name: &str) -> Self {
+        let desk = start_desk();
+        let port = fix_port(&desk);
+        desk.set_price("BTC-USD", "50000.00", "50010.00");
+        let (client_id, key_id, secret) = trader(&desk, name, &["read", "trade"]);
+        Self { desk, port, client_id, key_id, secret, scratch: tempfile::tempdir().unwrap() }
+    }
+
+    fn key(&self) -> (&str, &str) {
+        (&self.key_id, &self.secret)
+    }
+}
+
 struct Scenario {
     child: Child,
     stdin: ChildStdin,
@@ -160,12 +184,13 @@ fn logon_is_signed_and_refusals_say_why_and_are_journaled() {
     let desk = launch().data_dir(data_dir.path()).start();
     let port = fix_port(&desk);
     let (_, key_id, secret) = trader(&desk, "Logon Tester", &["read", "trade"]);
+    let key = (key_id.as_str(), secret.as_str());
     let scratch = tempfile::tempdir().unwrap();
-    let good = run(&python, port, (&key_id, &secret), &scratch.path().join("good"), "logon", json!({}));
+    let good = run(&python, port, key, &scratch.path().join("good"), "logon", json!({}));
     assert_eq!(good[0]["event"], json!("logged_on"), "{good:?}");
     for (tamper, expected) in [("bad_signature", "bad signature"), ("stale_time", "SendingTime")] {
         let store = scratch.path().join(tamper);
-        let refused = run(&python, port, (&key_id, &secret), &store, "logon_refused", json!({"tamper": tamper}));
+        let refused = run(&python, port, key, &store, "logon_refused", json!({"tamper": tamper}));
         assert!(text(&refused[0]["text"]).contains(expected), "{tamper}: {refused:?}");
     }
     let wrong_secret = "not-the-secret";
@@ -173,7 +198,7 @@ fn logon_is_signed_and_refusals_say_why_and_are_journaled() {
     assert!(text(&refused[0]["text"]).contains("bad signature"), "{refused:?}");
     let revoked = desk.delete(&desk.admin, &format!("/v1/admin/keys/{key_id}"));
     assert!(revoked.status == 200 || revoked.status == 204, "{}", revoked.body);
-    let refused = run(&python, port, (&key_id, &secret), &scratch.path().join("r"), "logon_refused", json!({}));
+    let refused = run(&python, port, key, &scratch.path().join("r"), "logon_refused", json!({}));
     assert!(text(&refused[0]["text"]).contains("revoked"), "{refused:?}");
     // The failures are journaled as one summary at the end of the interval (the shutdown flushes it).
     let _ = desk.terminate();
@@ -199,28 +224,23 @@ fn read_journal(directory: &Path) -> String {
 fn rfq_then_trade_moves_balances_exactly_as_rest() {
     let Some(python) = python() else { return };
     let _timing = timing_lock();
-    let desk = start_desk();
-    let port = fix_port(&desk);
-    desk.set_price("BTC-USD", "50000.00", "50010.00");
-    let (fix_client, key_id, secret) = trader(&desk, "Fix Buyer", &["read", "trade"]);
-    let (rest_client, _, rest_secret) = trader(&desk, "Rest Buyer", &["read", "trade"]);
-    let scratch = tempfile::tempdir().unwrap();
+    let trading = Trading::start("Fix Buyer");
+    let (desk, port, key) = (&trading.desk, trading.port, trading.key());
+    let fix_client = trading.client_id.clone();
+    let (rest_client, rest_key_id, rest_secret) = trader(desk, "Rest Buyer", &["read", "trade"]);
     let params = json!({"rfq_id": "rfq-1", "order_id": "ord-1", "quote_validity_ms": QUOTE_VALIDITY_MS});
-    let events = run(&python, port, (&key_id, &secret), scratch.path(), "rfq_trade", params);
+    let events = run(&python, port, key, trading.scratch.path(), "rfq_trade", params);
     let quote = events.iter().find(|event| event["event"] == "quote").unwrap();
     assert_eq!(quote["offer"], json!("50010.00"), "{events:?}");
     // The same trade through REST by a twin client on the same tier and book.
-    let rest_key = desk.create_key(&rest_client, &json!({"scopes": ["read", "trade"], "algorithm": "hmac"}));
-    let rest_key = rest_key.expect(201).clone();
-    let _ = rest_secret;
-    let rest = Signer::hmac(&text(&rest_key["key_id"]), &text(&rest_key["secret"]));
+    let rest = Signer::hmac(&rest_key_id, &rest_secret);
     let rest_quote = desk.rfq(&rest, &json!({"instrument": "BTC-USD", "side": "buy", "quantity": "0.5"}));
     let rest_quote = rest_quote.expect(201).clone();
     let order = json!({"client_order_id": "twin-1", "type": "quote", "quote_id": rest_quote["quote_id"]});
     desk.post(&rest, "/v1/orders", &order).expect(201);
     assert_eq!(desk.balances(&fix_client), desk.balances(&rest_client));
     // The FIX order is the REST order: same ClOrdID, visible over REST.
-    let fix_key = Signer::hmac(&key_id, &secret);
+    let fix_key = Signer::hmac(key.0, key.1);
     let orders = desk.get(&fix_key, "/v1/orders").expect(200).clone();
     let items = orders["items"].as_array().unwrap();
     assert!(items.iter().any(|order| order["client_order_id"] == json!("ord-1") && order["status"] == json!("filled")));
@@ -230,12 +250,11 @@ fn rfq_then_trade_moves_balances_exactly_as_rest() {
 fn market_and_limit_orders_with_every_time_in_force_and_cancels() {
     let Some(python) = python() else { return };
     let _timing = timing_lock();
-    let desk = start_desk();
-    let port = fix_port(&desk);
-    desk.set_price("BTC-USD", "50000.00", "50010.00");
-    let (client_id, key_id, secret) = trader(&desk, "Fix Orders", &["read", "trade"]);
-    let scratch = tempfile::tempdir().unwrap();
-    let mut scenario = Scenario::start(&python, port, (&key_id, &secret), scratch.path(), "orders", json!({}));
+    let trading = Trading::start("Fix Orders");
+    let (desk, port, key) = (&trading.desk, trading.port, trading.key());
+    let client_id = trading.client_id.clone();
+    let scratch = &trading.scratch;
+    let mut scenario = Scenario::start(&python, port, key, scratch.path(), "orders", json!({}));
     scenario.event("resting");
     desk.set_price("BTC-USD", "48000.00", "48990.00");
     scenario.go();
@@ -251,20 +270,19 @@ fn market_and_limit_orders_with_every_time_in_force_and_cancels() {
 fn a_fill_while_away_arrives_after_reconnect_and_a_repeat_fills_nothing_twice() {
     let Some(python) = python() else { return };
     let _timing = timing_lock();
-    let desk = start_desk();
-    let port = fix_port(&desk);
-    desk.set_price("BTC-USD", "50000.00", "50010.00");
-    let (client_id, key_id, secret) = trader(&desk, "Fix Away", &["read", "trade"]);
-    let scratch = tempfile::tempdir().unwrap();
-    run(&python, port, (&key_id, &secret), scratch.path(), "reconnect", json!({"phase": 1}));
+    let trading = Trading::start("Fix Away");
+    let (desk, port, key) = (&trading.desk, trading.port, trading.key());
+    let client_id = trading.client_id.clone();
+    let scratch = &trading.scratch;
+    run(&python, port, key, scratch.path(), "reconnect", json!({"phase": 1}));
     desk.set_price("BTC-USD", "48000.00", "48990.00");
-    let fix_key = Signer::hmac(&key_id, &secret);
+    let fix_key = Signer::hmac(key.0, key.1);
     let deadline = Instant::now() + Duration::from_secs(10);
     while desk.own_balance(&fix_key, "USD").1 != "0.00" {
         assert!(Instant::now() < deadline, "the resting order did not fill");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let events = run(&python, port, (&key_id, &secret), scratch.path(), "reconnect", json!({"phase": 2}));
+    let events = run(&python, port, key, scratch.path(), "reconnect", json!({"phase": 2}));
     assert_eq!(events.last().unwrap()["event"], json!("done"), "{events:?}");
     let usd = desk.available(&client_id, "USD");
     assert_eq!(usd, "190202.00", "one fill of 0.2 at 48990.00");
@@ -274,11 +292,7 @@ fn a_fill_while_away_arrives_after_reconnect_and_a_repeat_fills_nothing_twice() 
 fn sequence_numbers_and_acknowledged_trades_survive_kill_9() {
     let Some(python) = python() else { return };
     let _timing = timing_lock();
-    let desk = start_desk();
-    let port = fix_port(&desk);
-    desk.set_price("BTC-USD", "50000.00", "50010.00");
-    let (client_id, key_id, secret) = trader(&desk, "Fix Crash", &["read", "trade"]);
-    let scratch = tempfile::tempdir().unwrap();
+    let Trading { desk, port, client_id, key_id, secret, scratch } = Trading::start("Fix Crash");
     let key = (key_id.as_str(), secret.as_str());
     let first = run(&python, port, key, scratch.path(), "trade_and_leave", json!({"order_id": "crash-1"}));
     let before = first.last().unwrap()["seq"].clone();
@@ -296,12 +310,10 @@ fn sequence_numbers_and_acknowledged_trades_survive_kill_9() {
 fn market_data_snapshot_then_updates_and_a_reject() {
     let Some(python) = python() else { return };
     let _timing = timing_lock();
-    let desk = start_desk();
-    let port = fix_port(&desk);
-    desk.set_price("BTC-USD", "50000.00", "50010.00");
-    let (_, key_id, secret) = trader(&desk, "Fix Watcher", &["read", "trade"]);
-    let scratch = tempfile::tempdir().unwrap();
-    let mut scenario = Scenario::start(&python, port, (&key_id, &secret), scratch.path(), "market_data", json!({}));
+    let trading = Trading::start("Fix Watcher");
+    let (desk, port, key) = (&trading.desk, trading.port, trading.key());
+    let scratch = &trading.scratch;
+    let mut scenario = Scenario::start(&python, port, key, scratch.path(), "market_data", json!({}));
     let snapshot = scenario.event("snapshot");
     assert_eq!(
         (snapshot["bid"].clone(), snapshot["size"].clone()),
@@ -320,18 +332,15 @@ fn market_data_snapshot_then_updates_and_a_reject() {
 fn a_read_only_key_is_a_drop_copy_of_its_clients_reports() {
     let Some(python) = python() else { return };
     let _timing = timing_lock();
-    let desk = start_desk();
-    let port = fix_port(&desk);
-    desk.set_price("BTC-USD", "50000.00", "50010.00");
-    let (client_id, _, _) = trader(&desk, "Fix Copied", &["read", "trade"]);
-    let created = desk.create_key(&client_id, &json!({"scopes": ["read"], "algorithm": "hmac"}));
+    let trading = Trading::start("Fix Copied");
+    let (desk, port) = (&trading.desk, trading.port);
+    // The FIX session is a read-only key of the client; it trades over REST with its trading key.
+    let created = desk.create_key(&trading.client_id, &json!({"scopes": ["read"], "algorithm": "hmac"}));
     let read_only = created.expect(201).clone();
     let (key_id, secret) = (text(&read_only["key_id"]), text(&read_only["secret"]));
-    let trading = desk.create_key(&client_id, &json!({"scopes": ["read", "trade"], "algorithm": "hmac"}));
-    let trading = trading.expect(201).clone();
-    let rest = Signer::hmac(&text(&trading["key_id"]), &text(&trading["secret"]));
-    let scratch = tempfile::tempdir().unwrap();
-    let mut scenario = Scenario::start(&python, port, (&key_id, &secret), scratch.path(), "drop_copy", json!({}));
+    let rest = Signer::hmac(&trading.key_id, &trading.secret);
+    let key = (key_id.as_str(), secret.as_str());
+    let mut scenario = Scenario::start(&python, port, key, trading.scratch.path(), "drop_copy", json!({}));
     scenario.event("ready");
     let body = json!({"client_order_id": "rest-1", "type": "market", "instrument": "BTC-USD", "side": "buy",
         "quantity": "0.1"});

@@ -48,11 +48,19 @@ impl Peer {
     }
 
     fn logon_with(&mut self, seq: u64, reset: bool, offset_ms: i64, secret: &str) {
+        let secret = secret.to_owned();
+        self.logon_signed(seq, reset, offset_ms, move |payload| {
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+            mac.update(payload);
+            mac.finalize().into_bytes().to_vec()
+        });
+    }
+
+    /// A Logon whose signature `sign` makes from the signed bytes.
+    fn logon_signed(&mut self, seq: u64, reset: bool, offset_ms: i64, sign: impl FnOnce(&[u8]) -> Vec<u8>) {
         let sending_time = now_text(offset_ms);
         let payload = [sending_time.as_str(), "A", &seq.to_string(), &self.key_id, "OTCD"].join("\x01");
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(payload.as_bytes());
-        let signature = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, mac.finalize().into_bytes());
+        let signature = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sign(payload.as_bytes()));
         let mut logon = Builder::new("A").field(98, "0").field(108, "30");
         if reset {
             logon = logon.field(141, "Y");
@@ -220,4 +228,23 @@ fn a_flood_is_logged_out_and_a_stale_logon_refused() {
         peer.send(Builder::new("0"), seq);
     }
     peer.expect_logout("messages per second");
+}
+
+#[test]
+fn an_ed25519_key_signs_its_logon_and_another_key_cannot() {
+    use ed25519_dalek::{Signer, SigningKey};
+    let (desk, port, _, _) = desk_and_key("");
+    let client_id = desk.new_client("Ed Peer");
+    let signing_key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let public_key =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, signing_key.verifying_key().to_bytes());
+    let body = json!({"scopes": ["trade"], "algorithm": "ed25519", "public_key": public_key});
+    let key_id = desk.create_key(&client_id, &body).expect(201)["key_id"].as_str().unwrap().to_owned();
+    let impostor = SigningKey::generate(&mut rand::rngs::OsRng);
+    let mut refused = Peer::connect(port, &key_id, "");
+    refused.logon_signed(1, false, 0, |payload| impostor.sign(payload).to_bytes().to_vec());
+    refused.expect_logout("bad signature");
+    let mut peer = Peer::connect(port, &key_id, "");
+    peer.logon_signed(1, false, 0, |payload| signing_key.sign(payload).to_bytes().to_vec());
+    assert_eq!(peer.expect("A").seq_num(), Some(1));
 }
