@@ -137,6 +137,52 @@ mod tests {
         assert_eq!(plan_resend(&BTreeMap::new(), 1, 1_000_000_000, 2_000_000_000).len(), 1);
     }
 
+    proptest::proptest! {
+        /// A resend answers every seq from `begin` to the last sent exactly once, in order: kept messages as
+        /// they were, everything else inside gap fills that point at the next answered seq.
+        #[test]
+        fn a_resend_plan_covers_the_range_exactly(
+            kept in proptest::collection::btree_set(1u64..200, 0..50),
+            begin in 0u64..220,
+            end in 0u64..220,
+            next_out in 1u64..220,
+        ) {
+            let sent: BTreeMap<u64, Vec<u8>> = kept.iter().filter(|seq| **seq < next_out).map(|seq| (*seq, vec![1])).collect();
+            let plan = plan_resend(&sent, begin, end, next_out);
+            let last = if end == 0 || end >= next_out { next_out - 1 } else { end };
+            let mut expected = begin.max(1);
+            for step in &plan {
+                match step {
+                    Resend::Message { seq, .. } => {
+                        proptest::prop_assert_eq!(*seq, expected);
+                        proptest::prop_assert!(sent.contains_key(seq));
+                        expected += 1;
+                    }
+                    Resend::GapFill { seq, new_seq } => {
+                        proptest::prop_assert_eq!(*seq, expected);
+                        proptest::prop_assert!(new_seq > seq);
+                        proptest::prop_assert!((*seq..*new_seq).all(|gap| !sent.contains_key(&gap)));
+                        expected = *new_seq;
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(expected, last.max(begin.max(1) - 1) + 1);
+        }
+
+        /// Exactly one verdict per (seq, expected, PossDup), and only the expected seq is processed.
+        #[test]
+        fn sequence_verdicts_are_total(seq in 0u64..1_000, next_in in 1u64..1_000, poss_dup: bool) {
+            let verdict = check_seq(&message(seq, poss_dup), next_in);
+            match verdict {
+                SeqCheck::Process => proptest::prop_assert_eq!(seq, next_in),
+                SeqCheck::Gap { from } => proptest::prop_assert!(seq > next_in && from == next_in),
+                SeqCheck::Duplicate => proptest::prop_assert!(seq < next_in && poss_dup),
+                SeqCheck::TooLow(_) => proptest::prop_assert!(seq < next_in && !poss_dup),
+                SeqCheck::Missing => proptest::prop_assert!(false, "a seq was given"),
+            }
+        }
+    }
+
     #[test]
     fn message_types_are_recognized() {
         assert!(is_fix44_type("D") && is_fix44_type("AG") && is_fix44_type("0"));
