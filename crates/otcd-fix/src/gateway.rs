@@ -6,6 +6,7 @@ use crate::app::{business_reject, Caller, SessionReject};
 use crate::codec::{next_frame, Builder, FrameError, Header, Message};
 use crate::logon::{authenticate, Authenticated};
 use crate::market_data::{FixLadders, MarketData, RenderedLadder};
+use crate::rate::{Bucket, TierBuckets};
 use crate::session::{check_seq, gap_fill, is_admin, is_fix44_type, plan_resend, Resend, SeqCheck, HEADER_REQUIRED};
 use crate::store::SessionStore;
 use crate::timestamps;
@@ -216,8 +217,10 @@ struct Session<'a> {
     last_sent: Instant,
     test_request_sent: Option<Instant>,
     heartbeat: Duration,
-    tokens: f64,
-    tokens_at: Instant,
+    /// Every message (`fix_messages_per_second`): beyond it, the session ends.
+    messages: Bucket,
+    /// The key's tier limits per application message class: beyond them, a BusinessMessageReject.
+    tier: TierBuckets,
     /// Events missed while away, sent right after the Logon.
     pending_events: Vec<Arc<SequencedEvent>>,
     /// Encoded messages waiting to leave after the store is written (and synced, for state changes).
@@ -242,6 +245,7 @@ async fn run_session(
             return End::Close("session store unavailable");
         }
     };
+    let tier = TierBuckets::new(tier_limits(&gateway.desk, &key).await);
     let mut session = Session {
         gateway,
         wire,
@@ -254,8 +258,8 @@ async fn run_session(
         last_sent: Instant::now(),
         test_request_sent: None,
         heartbeat: Duration::from_secs(heartbeat_seconds),
-        tokens: f64::from(gateway.settings.messages_per_second),
-        tokens_at: Instant::now(),
+        messages: Bucket::new(gateway.settings.messages_per_second),
+        tier,
         pending_events: Vec::new(),
         outbox: Vec::new(),
         market_data: MarketData::default(),
@@ -450,14 +454,10 @@ impl Session<'_> {
 
     /// One message from the peer's token bucket; beyond the rate, the session ends.
     fn spend_token(&mut self) -> Result<(), End> {
-        let rate = f64::from(self.gateway.settings.messages_per_second);
-        let refill = self.tokens_at.elapsed().as_secs_f64() * rate;
-        self.tokens = (self.tokens + refill).min(rate);
-        self.tokens_at = Instant::now();
-        if self.tokens < 1.0 {
+        if !self.messages.take() {
+            let rate = self.gateway.settings.messages_per_second;
             return Err(End::Logout(format!("more than {rate} messages per second")));
         }
-        self.tokens -= 1.0;
         Ok(())
     }
 
@@ -538,7 +538,10 @@ impl Session<'_> {
     ) -> Result<(), End> {
         let caller = Caller { desk: &self.gateway.desk, key: &self.caller_key, source_ip: self.peer.ip().to_string() };
         let read_only = !self.caller_key.has_scope(otcd_core::model::Scope::Trade);
-        let answer = if msg_type == "V" {
+        let answer = if !self.tier.allow(msg_type) {
+            let text = "rate_limited: over the tier's rate limit for this message class; nothing was done";
+            Ok(vec![business_reject(message, msg_type, "0", text)])
+        } else if msg_type == "V" {
             let answer = if self.caller_key.has_scope(otcd_core::model::Scope::Read) {
                 let (desk, hub) = (&self.gateway.desk, &self.gateway.ladders);
                 self.market_data.request(desk, hub, &self.caller_key, message)
@@ -664,6 +667,17 @@ fn reject(message: &Message, tag: Option<u32>, reason: &'static str, text: &str)
         .optional(372, message.msg_type())
         .field(373, reason)
         .field(58, text)
+}
+
+/// The rate limits of the key's client's tier (the defaults for a desk key, or when the tier cannot be read).
+async fn tier_limits(desk: &DeskServices, key: &otcd_services::keys::AuthKey) -> otcd_core::model::RateLimits {
+    let Some(client_id) = key.client_id.clone() else { return otcd_core::model::RateLimits::default() };
+    let limits = desk
+        .read(move |desk| {
+            desk.client(&client_id).and_then(|client| desk.tier(&client.tier)).map(|tier| tier.rate_limits)
+        })
+        .await;
+    limits.ok().flatten().unwrap_or_default()
 }
 
 fn store_failed(error: std::io::Error) -> End {

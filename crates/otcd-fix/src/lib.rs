@@ -19,6 +19,7 @@ pub mod codec;
 pub mod gateway;
 pub mod logon;
 pub mod market_data;
+pub mod rate;
 pub mod reports;
 pub mod session;
 pub mod store;

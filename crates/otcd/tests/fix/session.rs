@@ -248,3 +248,27 @@ fn an_ed25519_key_signs_its_logon_and_another_key_cannot() {
     peer.logon_signed(1, false, 0, |payload| signing_key.sign(payload).to_bytes().to_vec());
     assert_eq!(peer.expect("A").seq_num(), Some(1));
 }
+
+#[test]
+fn the_tier_rate_limits_refuse_a_message_class_and_the_session_goes_on() {
+    let (desk, port, _, _) = desk_and_key("");
+    let limits = json!({"reads": 100, "rfq": 2, "orders": 100, "withdrawals": 100});
+    desk.put_tier("slow", &json!({"spread_bps": "0", "rate_limits": limits}));
+    let mut body = otcd_testkit::process::client_body("Slow Peer");
+    body["tier"] = json!("slow");
+    let client_id = desk.create_client(&body)["client_id"].as_str().unwrap().to_owned();
+    let key = desk.create_key(&client_id, &json!({"scopes": ["read", "trade"], "algorithm": "hmac"}));
+    let key = key.expect(201).clone();
+    let mut peer = Peer::connect(port, key["key_id"].as_str().unwrap(), key["secret"].as_str().unwrap());
+    peer.logon(1);
+    for seq in 2..5 {
+        let rfq = Builder::new("R").field(131, format!("slow-{seq}")).field(146, "1").field(55, "BTC-USD");
+        peer.send(rfq.field(54, "1").field(38, "1"), seq);
+    }
+    assert_eq!(peer.expect("S").get(131), Some("slow-2"));
+    assert_eq!(peer.expect("S").get(131), Some("slow-3"));
+    let refused = peer.expect("j");
+    assert!(refused.get(58).unwrap().starts_with("rate_limited"), "{refused:?}");
+    peer.send(Builder::new("1").field(112, "still-here"), 5);
+    assert_eq!(peer.expect("0").get(112), Some("still-here"));
+}
