@@ -14,6 +14,7 @@ struct Peer {
     buffer: Vec<u8>,
     key_id: String,
     secret: String,
+    target: String,
 }
 
 fn now_text(offset_ms: i64) -> String {
@@ -25,13 +26,13 @@ impl Peer {
     fn connect(port: u16, key_id: &str, secret: &str) -> Self {
         let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        Self { stream, buffer: Vec::new(), key_id: key_id.into(), secret: secret.into() }
+        Self { stream, buffer: Vec::new(), key_id: key_id.into(), secret: secret.into(), target: "OTCD".into() }
     }
 
     fn encode(&self, builder: &Builder, seq: u64, sending_time: &str, poss_dup: bool) -> Vec<u8> {
         builder.encode(&Header {
             sender: &self.key_id,
-            target: "OTCD",
+            target: &self.target,
             seq_num: seq,
             sending_time,
             orig_sending_time: poss_dup.then_some(sending_time),
@@ -59,7 +60,7 @@ impl Peer {
     /// A Logon whose signature `sign` makes from the signed bytes.
     fn logon_signed(&mut self, seq: u64, reset: bool, offset_ms: i64, sign: impl FnOnce(&[u8]) -> Vec<u8>) {
         let sending_time = now_text(offset_ms);
-        let payload = [sending_time.as_str(), "A", &seq.to_string(), &self.key_id, "OTCD"].join("\x01");
+        let payload = [sending_time.as_str(), "A", &seq.to_string(), &self.key_id, &self.target].join("\x01");
         let signature = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sign(payload.as_bytes()));
         let mut logon = Builder::new("A").field(98, "0").field(108, "30");
         if reset {
@@ -271,4 +272,28 @@ fn the_tier_rate_limits_refuse_a_message_class_and_the_session_goes_on() {
     assert!(refused.get(58).unwrap().starts_with("rate_limited"), "{refused:?}");
     peer.send(Builder::new("1").field(112, "still-here"), 5);
     assert_eq!(peer.expect("0").get(112), Some("still-here"));
+}
+
+#[test]
+fn a_desk_key_with_read_copies_every_clients_reports_and_the_target_comp_id_is_configurable() {
+    let (desk, port, key_id, secret) = desk_and_key("fix_listen = \"127.0.0.1:0\"\nfix_target_comp_id = \"DESK1\"\n");
+    // TargetCompID is DESK1 now: a Logon to OTCD is refused.
+    let mut wrong = Peer::connect(port, &key_id, &secret);
+    wrong.logon_with(1, false, 0, &secret);
+    wrong.expect_logout("TargetCompID must be DESK1");
+    let created = desk.post(&desk.admin, "/v1/admin/keys", &json!({"scopes": ["read"], "algorithm": "hmac"}));
+    let desk_key = created.expect(201).clone();
+    let mut copy = Peer::connect(port, desk_key["key_id"].as_str().unwrap(), desk_key["secret"].as_str().unwrap());
+    copy.target = "DESK1".into();
+    copy.logon(1);
+    // Two clients trade over REST; the desk's drop copy sees both fills.
+    for name in ["Copied One", "Copied Two"] {
+        let (client_id, trader) = desk.client(name, "standard", "approved");
+        desk.deposit(&client_id, "USD", "10000.00", &format!("dc-{}", name.len())).expect(201);
+        let body = json!({"client_order_id": "dc-1", "type": "market",
+            "instrument": "BTC-USD", "side": "buy", "quantity": "0.01"});
+        desk.post(&trader, "/v1/orders", &body).expect(201);
+        let report = copy.expect("8");
+        assert_eq!((report.get(150), report.get(39)), (Some("F"), Some("2")), "{report:?}");
+    }
 }
