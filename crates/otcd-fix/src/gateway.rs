@@ -365,7 +365,10 @@ impl Session<'_> {
             return Ok(());
         }
         if durable {
-            self.store.sync().map_err(store_failed)?;
+            let file = self.store.sync_handle().map_err(store_failed)?;
+            let synced = tokio::task::spawn_blocking(move || file.sync_data()).await;
+            synced.unwrap_or_else(|_| Err(std::io::Error::other("the fsync task failed"))).map_err(store_failed)?;
+            self.store.compact_if_large().map_err(store_failed)?;
         }
         let outbox = std::mem::take(&mut self.outbox);
         for bytes in outbox {

@@ -119,6 +119,16 @@ impl SessionStore {
     /// Makes everything written so far durable.
     pub fn sync(&mut self) -> io::Result<()> {
         self.file.sync_data()?;
+        self.compact_if_large()
+    }
+
+    /// A handle of the file for an fsync off the caller's thread (the gateway runs it on tokio's blocking pool,
+    /// so a session's fsync never holds an async worker); call [`SessionStore::compact_if_large`] after it.
+    pub fn sync_handle(&self) -> io::Result<File> {
+        self.file.try_clone()
+    }
+
+    pub fn compact_if_large(&mut self) -> io::Result<()> {
         if self.written > STORE_BYTES_MAX {
             self.compact()?;
         }
