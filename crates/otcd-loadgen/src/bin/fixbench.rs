@@ -186,7 +186,7 @@ async fn run_session(
             next_due += every;
         }
         pair += 1;
-        let side = if pair % 2 == 0 { "1" } else { "2" };
+        let side = if pair & 1 == 0 { "1" } else { "2" };
         let request_id = format!("b{index}-{}-{pair}", now_ms());
         let sent = Instant::now();
         let rfq = Builder::new("R").field(131, request_id.clone()).field(146, "1").field(55, symbol.clone());
