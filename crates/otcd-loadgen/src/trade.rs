@@ -123,7 +123,7 @@ pub async fn run(address: SocketAddr, admin: &Key, plan: TradePlan) -> anyhow::R
 
 /// A client of its own (so per-client state such as its trade history grows at 1/connections of the rate),
 /// funded with plenty of both assets (trades alternate buy and sell), and its keys.
-async fn funded_client_keys(
+pub async fn funded_client_keys(
     address: SocketAddr,
     admin: &Key,
     assets: &[&str],

@@ -42,6 +42,18 @@ impl ServiceError {
     pub fn unavailable(detail: impl Into<String>, retry_after_seconds: u64) -> Self {
         ServiceError::Unavailable { detail: detail.into(), retry_after_seconds }
     }
+
+    /// The stable code of API.md every edge shows for this error (HTTP's problem `code`, FIX's Text).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Rejected(refusal) => refusal.code(),
+            ServiceError::NotFound(_) => "not_found",
+            ServiceError::Forbidden(_) => "forbidden",
+            ServiceError::PriceUnavailable(_) => "price_unavailable",
+            ServiceError::Unavailable { .. } | ServiceError::NotDurable | ServiceError::Overloaded => "unavailable",
+            ServiceError::Internal(_) => "internal",
+        }
+    }
 }
 
 impl From<SubmitError> for ServiceError {

@@ -15,6 +15,7 @@
 //! `Arc<dyn Rail>`, never a simulator).
 
 pub mod accounts;
+pub mod auth_failures;
 pub mod compliance;
 pub mod controls;
 pub mod custody;

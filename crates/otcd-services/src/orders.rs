@@ -116,6 +116,19 @@ impl DeskServices {
         Ok(cancelled)
     }
 
+    /// The client's order with `client_order_id` (placed through any edge) and its trades, read in sequence with
+    /// commands.
+    pub async fn order_by_client_order_id(
+        &self,
+        client_id: ClientId,
+        client_order_id: ClientReference,
+    ) -> ServiceResult<Option<OrderWithTrades>> {
+        self.read(move |desk| {
+            desk.order_by_client_order_id(&client_id, &client_order_id).map(|order| order_with_trades(desk, order))
+        })
+        .await
+    }
+
     /// A market order with the books (or cross legs) and USD notional it is priced from.
     fn market_order(
         &self,

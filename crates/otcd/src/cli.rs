@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Also start the FIX 4.4 acceptor on this address (docs/fix.md); off by default.
+    #[arg(long)]
+    pub fix_listen: Option<SocketAddr>,
     /// Market data source.
     #[arg(long, value_enum, default_value = "sim")]
     pub market: MarketMode,

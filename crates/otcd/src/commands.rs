@@ -30,6 +30,7 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
             MarketSource::Replay { path, pace: true }
         }
     };
+    options.fix = arguments.fix_listen.map(server::FixOptions::new);
     if let Some(path) = &arguments.config {
         apply_config(&mut options, path)?;
     }
@@ -45,6 +46,9 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
     // Installed before anything starts: a SIGTERM at any moment after this is a graceful stop.
     let shutdown = shutdown_signal()?;
     let desk = server::start(&options).await?;
+    if let Some(address) = desk.fix_address() {
+        tracing::info!(fix_address = %address, "otcd FIX gateway listening");
+    }
     tracing::info!(address = %desk.local_address(), "otcd listening");
     desk.serve(shutdown).await?;
     Ok(())
@@ -134,6 +138,14 @@ struct ConfigFile {
     sanctions_refresh_seconds: Option<u64>,
     /// The `--sources` file of `otcd sanctions fetch` for the scheduled update (default: the official URLs).
     sanctions_sources: Option<std::path::PathBuf>,
+    /// Start the FIX 4.4 acceptor on this address (like `--fix-listen`, which wins).
+    fix_listen: Option<std::net::SocketAddr>,
+    /// TargetCompID of the desk's FIX sessions (default OTCD).
+    fix_target_comp_id: Option<String>,
+    /// FIX connections at once (default 1000, 1 to 100000).
+    fix_connections_max: Option<usize>,
+    /// Messages per second one FIX session may send before it is logged out (default 100, 1 to 100000).
+    fix_messages_per_second: Option<u32>,
 }
 
 fn apply_connection_limits(
@@ -189,11 +201,35 @@ fn apply_sanctions_refresh(options: &mut ServeOptions, config: &ConfigFile) -> a
     Ok(())
 }
 
+/// The `fix_*` keys: without `fix_listen` (or `--fix-listen`, which wins) the gateway does not run.
+fn apply_fix(options: &mut ServeOptions, config: &ConfigFile) -> anyhow::Result<()> {
+    let Some(listen) = options.fix.as_ref().map(|fix| fix.listen).or(config.fix_listen) else {
+        return Ok(());
+    };
+    let mut fix = server::FixOptions::new(listen);
+    if let Some(target) = &config.fix_target_comp_id {
+        let valid = !target.is_empty() && target.len() <= 32 && target.bytes().all(|byte| byte.is_ascii_graphic());
+        anyhow::ensure!(valid, "fix_target_comp_id must be 1 to 32 printable ASCII characters");
+        fix.target_comp_id = target.clone();
+    }
+    if let Some(connections) = config.fix_connections_max {
+        anyhow::ensure!((1..=100_000).contains(&connections), "fix_connections_max must be 1 to 100000");
+        fix.connections_max = connections;
+    }
+    if let Some(rate) = config.fix_messages_per_second {
+        anyhow::ensure!((1..=100_000).contains(&rate), "fix_messages_per_second must be 1 to 100000");
+        fix.messages_per_second = rate;
+    }
+    options.fix = Some(fix);
+    Ok(())
+}
+
 fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let config: ConfigFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     apply_sanctions_refresh(options, &config)?;
     apply_connection_limits(&mut options.connection_limits, &config)?;
+    apply_fix(options, &config)?;
     let rails = &mut options.simulation;
     rails.confirm_after_ms = config.settlement_confirm_after_ms.unwrap_or(rails.confirm_after_ms).clamp(0, 86_400_000);
     rails.bank_confirm_after_ms =

@@ -66,6 +66,28 @@ pub struct ServeOptions {
     pub webhooks_allow_private: bool,
     /// Recent events the event feed keeps for stream resumes (`stream_resume_events`, `stream_resume_bytes`).
     pub event_retention: otcd_host::events::Retention,
+    /// The FIX 4.4 acceptor (`--fix-listen`, `fix_*` keys); off when `None`.
+    pub fix: Option<FixOptions>,
+}
+
+/// Where the FIX gateway listens and how it runs (docs/fix.md).
+#[derive(Debug, Clone)]
+pub struct FixOptions {
+    pub listen: SocketAddr,
+    pub target_comp_id: String,
+    pub connections_max: usize,
+    pub messages_per_second: u32,
+}
+
+impl FixOptions {
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            target_comp_id: otcd_fix::gateway::TARGET_COMP_ID_DEFAULT.to_owned(),
+            connections_max: otcd_fix::gateway::CONNECTIONS_MAX_DEFAULT,
+            messages_per_second: otcd_fix::gateway::MESSAGES_PER_SECOND_DEFAULT,
+        }
+    }
 }
 
 /// Where market data comes from (`--market`).
@@ -104,6 +126,7 @@ impl ServeOptions {
             engine_prefault_mib: ENGINE_PREFAULT_MIB_DEFAULT,
             event_retention: otcd_host::events::Retention::DEFAULT,
             webhooks_allow_private: false,
+            fix: None,
         }
     }
 }
@@ -134,6 +157,10 @@ pub struct StartedDesk {
     sanctions_refresh: Option<crate::sanctions_refresh::Schedule>,
     context: AppState,
     listener: tokio::net::TcpListener,
+    /// The FIX gateway's listener, when `--fix-listen` is given.
+    fix_listener: Option<tokio::net::TcpListener>,
+    fix_settings: Option<otcd_fix::Settings>,
+    auth_failure_interval_ms: u64,
     market_stop: tokio::sync::watch::Sender<bool>,
     /// Stops the webhook worker (it journals its progress once more), before the engine stops.
     webhook_stop: tokio::sync::watch::Sender<bool>,
@@ -144,6 +171,11 @@ pub struct StartedDesk {
 impl StartedDesk {
     pub fn local_address(&self) -> SocketAddr {
         self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// Where the FIX gateway listens, when it runs.
+    pub fn fix_address(&self) -> Option<SocketAddr> {
+        self.fix_listener.as_ref().and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn services(&self) -> &Arc<DeskServices> {
@@ -157,16 +189,35 @@ impl StartedDesk {
     /// Serves until `shutdown` resolves (then drains for at most `otcd_http::server::SHUTDOWN_DRAIN`), stops the
     /// workers and the market source, and flushes the journal.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-        let StartedDesk { runner, sanctions_refresh, context, listener, market_stop, webhook_stop, _lock } = self;
+        let StartedDesk {
+            runner,
+            sanctions_refresh,
+            context,
+            listener,
+            fix_listener,
+            fix_settings,
+            auth_failure_interval_ms,
+            market_stop,
+            webhook_stop,
+            _lock,
+        } = self;
         let desk = context.desk.clone();
         if let Some(schedule) = sanctions_refresh {
             tokio::spawn(crate::sanctions_refresh::run(desk.clone(), schedule, market_stop.subscribe()));
         }
+        let fix = fix_listener.zip(fix_settings).map(|(fix_listener, settings)| {
+            let gateway = otcd_fix::Gateway::new(desk.clone(), settings, auth_failure_interval_ms);
+            tokio::spawn(otcd_fix::serve(gateway, fix_listener, webhook_stop.subscribe()))
+        });
         tokio::spawn(otcd_services::order_watch::run(desk.clone(), market_stop.subscribe()));
         tokio::spawn(otcd_services::settlement_worker::run(desk.clone(), market_stop.subscribe()));
         tokio::spawn(otcd_services::surveillance_raiser::run(desk, market_stop.subscribe()));
         let served = otcd_http::server::serve(listener, context, shutdown).await;
         webhook_stop.send_replace(true);
+        if let Some(fix) = fix {
+            // Sessions log out and the last failed logons are journaled before the engine stops.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), fix).await;
+        }
         // The worker's last progress command goes in before the engine stops (bounded: a stuck engine is the
         // runner's shutdown's problem).
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -183,6 +234,20 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| ServerError::Listen { address: options.listen, source })?;
+    let fix_listener = match &options.fix {
+        Some(fix) => Some(
+            tokio::net::TcpListener::bind(fix.listen)
+                .await
+                .map_err(|source| ServerError::Listen { address: fix.listen, source })?,
+        ),
+        None => None,
+    };
+    let fix_settings = options.fix.as_ref().map(|fix| otcd_fix::Settings {
+        target_comp_id: fix.target_comp_id.clone(),
+        connections_max: fix.connections_max,
+        messages_per_second: fix.messages_per_second,
+        ..otcd_fix::Settings::new(options.data_dir.join("fix"))
+    });
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let opened = open_store(options, clock.clone()).await?;
     let reader = opened.journal_reader();
@@ -282,6 +347,9 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         sanctions_refresh: options.sanctions_refresh.clone(),
         context: Arc::new(context),
         listener,
+        fix_listener,
+        fix_settings,
+        auth_failure_interval_ms: options.auth_failure_interval_ms,
         market_stop,
         webhook_stop,
         _lock: opened.lock,

@@ -80,6 +80,8 @@ fn only_the_http_crate_and_the_binaries_depend_on_an_http_framework() {
     let webhooks = graph.closure("otcd-webhooks");
     let reached: Vec<_> = webhooks.iter().filter(|dep| ["axum", "otcd-http"].contains(&dep.as_str())).collect();
     assert!(reached.is_empty(), "otcd-webhooks is an outbound client only, yet depends on {reached:?}");
+    let fix = graph.closure("otcd-fix");
+    assert!(fix.contains("otcd-services") && fix.contains("otcd-core"), "the FIX gateway calls the services");
 }
 
 #[test]
@@ -99,12 +101,14 @@ fn the_core_depends_on_no_io_crate() {
 fn the_layers_point_one_way_and_workers_see_ports_not_simulators() {
     let graph = Graph::load();
     let forbidden = [
-        ("otcd-core", &["otcd-journal", "otcd-host", "otcd-services", "otcd-http"][..]),
-        ("otcd-journal", &["otcd-host", "otcd-services", "otcd-http"][..]),
-        ("otcd-host", &["otcd-services", "otcd-http", "otcd-rails-sim", "otcd-market"][..]),
-        ("otcd-services", &["otcd-http", "otcd-rails-sim"][..]),
-        ("otcd-rails-sim", &["otcd-http"][..]),
-        ("otcd-http", &["otcd-rails-sim"][..]),
+        ("otcd-core", &["otcd-journal", "otcd-host", "otcd-services", "otcd-http", "otcd-fix"][..]),
+        ("otcd-journal", &["otcd-host", "otcd-services", "otcd-http", "otcd-fix"][..]),
+        ("otcd-host", &["otcd-services", "otcd-http", "otcd-rails-sim", "otcd-market", "otcd-fix"][..]),
+        ("otcd-services", &["otcd-http", "otcd-rails-sim", "otcd-fix"][..]),
+        ("otcd-rails-sim", &["otcd-http", "otcd-fix"][..]),
+        ("otcd-http", &["otcd-rails-sim", "otcd-fix"][..]),
+        // The FIX gateway is an edge beside HTTP: it calls the services, never the HTTP edge or a simulator.
+        ("otcd-fix", &["otcd-http", "otcd-rails-sim", "otcd-webhooks"][..]),
     ];
     for (crate_name, must_not_reach) in forbidden {
         let reached = graph.closure(crate_name);

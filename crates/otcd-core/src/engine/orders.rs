@@ -306,6 +306,12 @@ impl Desk {
         positions.map(|position| &self.orders.orders[*position])
     }
 
+    /// The client's order placed with `client_order_id`, through any edge.
+    pub fn order_by_client_order_id(&self, client_id: &ClientId, client_order_id: &ClientReference) -> Option<&Order> {
+        let position = self.orders.by_client_order_id.get(&(client_id.clone(), client_order_id.clone()))?;
+        Some(&self.orders.orders[*position])
+    }
+
     /// A client's trades, oldest first.
     pub fn trades_of<'a>(&'a self, client_id: &ClientId) -> impl DoubleEndedIterator<Item = &'a Trade> + 'a {
         let positions = self.orders.trades_by_client.get(client_id).map(ChunkedVec::iter).unwrap_or_default();
