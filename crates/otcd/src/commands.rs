@@ -29,7 +29,14 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
             let path = arguments.market_file.context("--market replay needs --market-file FILE")?;
             MarketSource::Replay { path, pace: true }
         }
+        MarketMode::Venues => {
+            let path = arguments.venues_config.context("--market venues needs --venues-config FILE")?;
+            MarketSource::Venues { path }
+        }
     };
+    if arguments.venues_config.is_some() && arguments.market != MarketMode::Venues {
+        bail!("--venues-config is only used with --market venues");
+    }
     if let Some(path) = &arguments.config {
         apply_config(&mut options, path)?;
     }
