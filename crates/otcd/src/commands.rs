@@ -22,6 +22,9 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
     let mut options = ServeOptions::new(arguments.data_dir, arguments.listen);
     options.sanctions_dir = arguments.sanctions_dir.clone();
     options.accept_rollback = arguments.accept_rollback;
+    if arguments.venues_config.is_some() && arguments.market != MarketMode::Venues {
+        bail!("--venues-config is only used with --market venues");
+    }
     options.market = match arguments.market {
         MarketMode::Sim => MarketSource::Sim { seed: arguments.market_seed, interval_ms: 100 },
         MarketMode::Manual => MarketSource::Manual,
@@ -34,9 +37,7 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
             MarketSource::Venues { path }
         }
     };
-    if arguments.venues_config.is_some() && arguments.market != MarketMode::Venues {
-        bail!("--venues-config is only used with --market venues");
-    }
+
     if let Some(path) = &arguments.config {
         apply_config(&mut options, path)?;
     }

@@ -115,10 +115,11 @@ fn an_rfq_is_the_vwap_of_both_fake_venues_plus_the_spread_and_a_silent_venue_dro
     assert_eq!(client_price(&walk, Side::Buy, 2_000, 0, 1).unwrap(), 5_011_053);
     let trader = desk.trader("Venue Trader");
     assert_eq!(desk.quote_price(&trader, "BTC-USD", "buy", "1"), "50110.53");
-    // The sell side: 0.3 @ 49995.00 + 0.5 @ 49990.0 + 0.2 @ 49980.0 = 49990.50; × 0.998 = 49890.519 → 49890.51.
+    // The sell side: 0.3 @ 49995.00 + 0.5 @ 49990.0 + 0.2 @ 49980.0 = 14998.50 + 24995.00 + 9996.00 = 49989.50;
+    // × 0.998 = 49889.5221 → down to 49889.52.
     let walk = executable(&books, Side::Sell, btc, TimestampMs(0), 1).unwrap();
-    assert_eq!(client_price(&walk, Side::Sell, 2_000, 0, 1).unwrap(), 4_989_051);
-    assert_eq!(desk.quote_price(&trader, "BTC-USD", "sell", "1"), "49890.51");
+    assert_eq!(client_price(&walk, Side::Sell, 2_000, 0, 1).unwrap(), 4_988_952);
+    assert_eq!(desk.quote_price(&trader, "BTC-USD", "sell", "1"), "49889.52");
 
     let metrics = desk.public_get("/metrics").text;
     assert!(
