@@ -35,7 +35,10 @@ fn levels(range: std::ops::Range<usize>, bid: bool, round: usize) -> Vec<(String
 
 /// A book of LEVELS_PER_SIDE levels and UPDATES updates of LEVELS_PER_UPDATE levels each (half bids, half asks,
 /// spread over the top 200 levels, some deletes).
-fn updates() -> (Vec<(String, String)>, Vec<(String, String)>, Vec<(Vec<(String, String)>, Vec<(String, String)>)>) {
+type Levels = Vec<(String, String)>;
+
+/// The book's bids and asks, and every update's bids and asks.
+fn updates() -> (Levels, Levels, Vec<(Levels, Levels)>) {
     let bids = levels(0..LEVELS_PER_SIDE, true, 1);
     let asks = levels(0..LEVELS_PER_SIDE, false, 1);
     let updates = (0..UPDATES)

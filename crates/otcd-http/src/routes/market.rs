@@ -69,6 +69,9 @@ pub async fn list_venues(State(state): State<AppState>, signed: Signed) -> ApiRe
     Ok(Json(VenueFeedsView { data }))
 }
 
+/// A counter's name, help and how to read it from a feed.
+type Counter = (&'static str, &'static str, fn(&FeedStatus) -> u64);
+
 /// The connectors' metrics in the Prometheus text format, one series per venue and instrument.
 pub fn render_metrics(feeds: &[FeedStatus], now: TimestampMs) -> String {
     let mut text = String::new();
@@ -89,7 +92,7 @@ pub fn render_metrics(feeds: &[FeedStatus], now: TimestampMs) -> String {
                 writeln!(text, "otcd_venue_book_age_seconds{{{}}} {}.{:03}", labels(status), age / 1_000, age % 1_000);
         }
     }
-    let counters: [(&str, &str, fn(&FeedStatus) -> u64); 5] = [
+    let counters: [Counter; 5] = [
         ("updates", "Book updates applied and published (rate() gives updates per second).", |s| s.updates),
         ("resyncs", "Books withdrawn and rebuilt after a gap, checksum mismatch, crossed book or full buffer.", |s| {
             s.resyncs
