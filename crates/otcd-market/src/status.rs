@@ -69,6 +69,32 @@ pub struct FeedStatus {
 }
 
 impl FeedStatus {
+    /// A new feed's row: connecting, nothing counted yet.
+    pub fn new(
+        venue: &str,
+        kind: &str,
+        instrument: &str,
+        venue_symbol: &str,
+        max_book_age_ms: i64,
+        fee_bps: &str,
+    ) -> FeedStatus {
+        FeedStatus {
+            venue: venue.to_owned(),
+            kind: kind.to_owned(),
+            instrument: instrument.to_owned(),
+            venue_symbol: venue_symbol.to_owned(),
+            state: FeedState::Connecting,
+            last_update: None,
+            updates: 0,
+            resyncs: 0,
+            checksum_failures: 0,
+            reconnects: 0,
+            rejected_messages: 0,
+            max_book_age_ms,
+            fee_bps: fee_bps.to_owned(),
+        }
+    }
+
     /// The state an operator should see at `now`: a live feed older than its maximum age is `stale`.
     pub fn effective_state(&self, now: TimestampMs) -> &'static str {
         match (self.state, self.last_update) {
@@ -124,21 +150,7 @@ mod tests {
     use super::*;
 
     fn row(venue: &str, instrument: &str) -> FeedStatus {
-        FeedStatus {
-            venue: venue.to_owned(),
-            kind: "kraken".to_owned(),
-            instrument: instrument.to_owned(),
-            venue_symbol: "BTC/USD".to_owned(),
-            state: FeedState::Connecting,
-            last_update: None,
-            updates: 0,
-            resyncs: 0,
-            checksum_failures: 0,
-            reconnects: 0,
-            rejected_messages: 0,
-            max_book_age_ms: 2_000,
-            fee_bps: "26".to_owned(),
-        }
+        FeedStatus::new(venue, "kraken", instrument, "BTC/USD", 2_000, "26")
     }
 
     #[test]

@@ -302,14 +302,20 @@ mod tests {
         assert_eq!(top(&binance).0, [level(10_000, 200_000_000), level(9_900, 100_000_000)]);
     }
 
-    #[test]
-    fn a_gap_withdraws_and_resyncs_from_a_new_snapshot() {
+    /// In sync after a snapshot at update 5: bid 100.00 × 1, ask 101.00 × 1.
+    fn synced_at_5() -> Binance {
         let mut binance = binance();
         binance.on_connect();
         feed(&mut binance, &event(1, 1, "[]", "[]"));
         binance
             .on_snapshot(0, r#"{"lastUpdateId":5,"bids":[["100.00","1"]],"asks":[["101.00","1"]]}"#, &mut Vec::new())
             .unwrap();
+        binance
+    }
+
+    #[test]
+    fn a_gap_withdraws_and_resyncs_from_a_new_snapshot() {
+        let mut binance = synced_at_5();
         assert!(binance.feeds.feeds[0].live);
         let out = feed(&mut binance, &event(8, 9, r#"[["100.00","2"]]"#, "[]"));
         assert_eq!(out, [Effect::Invalidate(0, Reason::Gap), Effect::FetchSnapshot(0)]);
@@ -328,12 +334,7 @@ mod tests {
 
     #[test]
     fn a_crossed_book_is_withdrawn_and_rebuilt() {
-        let mut binance = binance();
-        binance.on_connect();
-        feed(&mut binance, &event(1, 1, "[]", "[]"));
-        binance
-            .on_snapshot(0, r#"{"lastUpdateId":5,"bids":[["100.00","1"]],"asks":[["101.00","1"]]}"#, &mut Vec::new())
-            .unwrap();
+        let mut binance = synced_at_5();
         let out = feed(&mut binance, &event(6, 6, r#"[["101.00","1"]]"#, "[]"));
         assert_eq!(out, [Effect::Invalidate(0, Reason::Crossed)]);
         assert!(!binance.feeds.feeds[0].live);

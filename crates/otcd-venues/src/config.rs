@@ -104,7 +104,7 @@ pub struct VenueConfig {
     pub kind: VenueKind,
     pub ws_url: String,
     pub rest_url: Option<String>,
-    /// Levels per side published to the desk (and Kraken's subscription depth).
+    /// Levels per side published to the desk (at most `BOOK_LEVELS_MAX`), and Kraken's subscription depth.
     pub depth: usize,
     pub max_book_age_ms: i64,
     /// The venue's taker fee in basis points (a decimal string, 0 to 1000), carried for hedging and shown.
@@ -139,7 +139,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            message_bytes_max: 4 << 20,
+            message_bytes_max: 16 << 20,
             messages_per_second_max: 5_000,
             book_levels_max: LOCAL_LEVELS_DEFAULT,
             ping_interval_ms: 10_000,
@@ -237,11 +237,13 @@ fn validate(text: VenueText, catalog: &Catalog) -> Result<VenueConfig, ConfigErr
         }
     }
     let depth = text.depth.unwrap_or(25);
-    if depth == 0 || depth > BOOK_LEVELS_MAX {
+    if kind == VenueKind::Kraken {
+        // Kraken's subscription depth; the desk is shown at most BOOK_LEVELS_MAX of them.
+        if !KRAKEN_DEPTHS.contains(&depth) {
+            return Err(error(format!("Kraken's book depth must be one of {KRAKEN_DEPTHS:?}")));
+        }
+    } else if depth == 0 || depth > BOOK_LEVELS_MAX {
         return Err(error(format!("depth must be 1 to {BOOK_LEVELS_MAX}")));
-    }
-    if kind == VenueKind::Kraken && !KRAKEN_DEPTHS.contains(&depth) {
-        return Err(error(format!("Kraken's book depth must be one of {KRAKEN_DEPTHS:?}")));
     }
     let max_book_age_ms = max_age(&name, text.max_book_age_ms)?;
     let fee_bps = text.fee_bps.unwrap_or_else(|| "0".to_owned());

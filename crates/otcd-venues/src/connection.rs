@@ -112,21 +112,14 @@ pub async fn run<P: Protocol>(
 ) {
     let instruments: Vec<String> = protocol.feeds().feeds.iter().map(|feed| feed.instrument.clone()).collect();
     for feed in &protocol.feeds().feeds {
-        hub.venue_board().register(FeedStatus {
-            venue: venue.name.clone(),
-            kind: venue.kind.as_str().to_owned(),
-            instrument: feed.instrument.clone(),
-            venue_symbol: feed.venue_symbol.clone(),
-            state: FeedState::Connecting,
-            last_update: None,
-            updates: 0,
-            resyncs: 0,
-            checksum_failures: 0,
-            reconnects: 0,
-            rejected_messages: 0,
-            max_book_age_ms: venue.max_book_age_ms,
-            fee_bps: venue.fee_bps.clone(),
-        });
+        hub.venue_board().register(FeedStatus::new(
+            &venue.name,
+            venue.kind.as_str(),
+            &feed.instrument,
+            &feed.venue_symbol,
+            venue.max_book_age_ms,
+            &venue.fee_bps,
+        ));
     }
     let http = reqwest::Client::builder()
         .timeout(SNAPSHOT_TIMEOUT)

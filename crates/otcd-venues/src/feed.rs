@@ -7,8 +7,9 @@ use crate::config::VenueConfig;
 use otcd_core::catalog::Catalog;
 use std::collections::HashMap;
 
-/// Levels one message may carry (beyond the size limit, a bound on work per message).
-pub const MESSAGE_LEVELS_MAX: usize = 20_000;
+/// Levels one message may carry (beside the size limit, a bound on work per message). Coinbase's `level2` snapshot
+/// is the whole book, tens of thousands of levels on a busy pair; the local book keeps only the best of them.
+pub const MESSAGE_LEVELS_MAX: usize = 200_000;
 
 /// Why a book was taken out of pricing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
