@@ -53,7 +53,7 @@ pub struct FeedStatus {
     pub state: FeedState,
     /// When the book was last updated or confirmed by the venue (receive time); `None` before the first.
     pub last_update: Option<TimestampMs>,
-    /// Book updates applied (snapshots included).
+    /// Books published: messages that changed the book (snapshots included) and heartbeats that confirmed it.
     pub updates: u64,
     /// Book rebuilds after a gap, checksum mismatch, crossed book or stale snapshot (not counting reconnects).
     pub resyncs: u64,

@@ -228,10 +228,16 @@ async fn session<P: Protocol>(protocol: &mut P, context: &Context<'_>, instrumen
                 }
             }
         }
+        // A message (or a snapshot with the events buffered behind it) may change a book many times: it is
+        // published once, as it stands after the whole batch, and only if it is still in sync.
+        let mut to_publish = vec![false; instruments.len()];
         for effect in effects.drain(..) {
             match effect {
-                Effect::Publish(index) => publish(protocol, context, index),
-                Effect::Invalidate(index, reason) => invalidate(context, &instruments[index], reason),
+                Effect::Publish(index) => to_publish[index] = true,
+                Effect::Invalidate(index, reason) => {
+                    to_publish[index] = false;
+                    invalidate(context, &instruments[index], reason);
+                }
                 Effect::Send(text) => {
                     if let Err(error) = sink.send(Message::Text(text.into())).await {
                         return SessionEnd::Failed(error.to_string());
@@ -247,6 +253,11 @@ async fn session<P: Protocol>(protocol: &mut P, context: &Context<'_>, instrumen
                         .venue_board()
                         .update(&context.venue.name, &instruments[index], |status| status.rejected_messages += 1)
                 }
+            }
+        }
+        for (index, _) in to_publish.iter().enumerate().filter(|(_, publish)| **publish) {
+            if protocol.feeds().feeds[index].live {
+                publish(protocol, context, index);
             }
         }
     }

@@ -150,7 +150,7 @@ async fn binance_snapshot_updates_and_a_gap_resynced_from_a_new_snapshot() {
 #[tokio::test]
 async fn coinbase_sequence_gap_resubscribes_and_heartbeats_keep_the_book_fresh() {
     let fake = FakeVenue::start(VenueKind::Coinbase).await.unwrap();
-    let running = start(&fake, &[("BTC-USD", "BTC-USD")], "max_book_age_ms = 300");
+    let running = start(&fake, &[("BTC-USD", "BTC-USD")], "max_book_age_ms = 500");
     assert!(fake.wait_received("\"heartbeats\"", 1, WAIT).await);
     fake.send(&fake::coinbase_l2(
         0,
@@ -162,17 +162,17 @@ async fn coinbase_sequence_gap_resubscribes_and_heartbeats_keep_the_book_fresh()
     fake.send(&fake::coinbase_l2(1, "update", "BTC-USD", &levels(&[("21921.73", "0")]), &levels(&[("21921.75", "2")])));
     running.wait_book("BTC-USD", &[(2_192_170, BTC)], &[(2_192_174, 150_000_000), (2_192_175, 2 * BTC)]).await;
     // Heartbeats confirm the book past its max age.
-    for sequence in 2..8 {
+    for sequence in 2..14 {
         fake.send(&fake::coinbase_heartbeat(sequence));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(running.hub.fresh_books("BTC-USD", now_ms()).len(), 1, "kept fresh by heartbeats");
-    // Sequence 8 is lost: withdrawn at once, level2 renewed.
-    fake.send(&fake::coinbase_l2(9, "update", "BTC-USD", &levels(&[("1", "1")]), &[]));
+    // Sequence 14 is lost: withdrawn at once, level2 renewed.
+    fake.send(&fake::coinbase_l2(15, "update", "BTC-USD", &levels(&[("1", "1")]), &[]));
     running.wait_withdrawn("BTC-USD").await;
     assert!(fake.wait_received("\"unsubscribe\"", 1, WAIT).await);
     assert!(fake.wait_received("\"level2\"", 3, WAIT).await);
-    fake.send(&fake::coinbase_l2(10, "snapshot", "BTC-USD", &levels(&[("100.00", "1")]), &levels(&[("101.00", "1")])));
+    fake.send(&fake::coinbase_l2(16, "snapshot", "BTC-USD", &levels(&[("100.00", "1")]), &levels(&[("101.00", "1")])));
     running.wait_book("BTC-USD", &[(10_000, BTC)], &[(10_100, BTC)]).await;
     assert_eq!(running.status("BTC-USD").resyncs, 1);
 }
@@ -257,18 +257,22 @@ async fn a_silent_venue_leaves_pricing_within_its_max_age() {
         vec![FakeBook::new("BTC/USD", &[("50000.0", "1.00000000")], &[("50001.0", "1.00000000")])],
         Duration::from_millis(50),
     );
-    let running = start(&fake, &[("BTC-USD", "BTC/USD")], "max_book_age_ms = 300\nidle_timeout_ms = 60000");
+    let running = start(&fake, &[("BTC-USD", "BTC/USD")], "max_book_age_ms = 1000\nidle_timeout_ms = 60000");
     running.wait_book("BTC-USD", &[(5_000_000, BTC)], &[(5_000_100, BTC)]).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(running.hub.fresh_books("BTC-USD", now_ms()).len(), 1, "updates keep it fresh");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(running.hub.fresh_books("BTC-USD", now_ms()).len(), 1, "updates keep it fresh past its max age");
     fake.pause();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
     assert!(running.hub.fresh_books("BTC-USD", now_ms()).is_empty(), "silent past its max age: not priced");
     let status = running.status("BTC-USD");
     assert_eq!(status.effective_state(now_ms()), "stale");
+    assert_eq!(status.state, FeedState::Live, "still connected: stale by age, not withdrawn");
     fake.resume();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(running.hub.fresh_books("BTC-USD", now_ms()).len(), 1);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while running.hub.fresh_books("BTC-USD", now_ms()).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "fresh again once the venue speaks");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]

@@ -93,7 +93,7 @@ pub fn render_metrics(feeds: &[FeedStatus], now: TimestampMs) -> String {
         }
     }
     let counters: [Counter; 5] = [
-        ("updates", "Book updates applied and published (rate() gives updates per second).", |s| s.updates),
+        ("updates", "Books published: updates applied, and heartbeats confirming a quiet book (rate() gives updates per second).", |s| s.updates),
         ("resyncs", "Books withdrawn and rebuilt after a gap, checksum mismatch, crossed book or full buffer.", |s| {
             s.resyncs
         }),

@@ -11,7 +11,7 @@ use otcd_venues::fake::{FakeBook, FakeVenue};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-const MAX_AGE_MS: u64 = 1_000;
+const MAX_AGE_MS: u64 = 1_500;
 
 fn venues_file(kraken: &FakeVenue, coinbase: &FakeVenue) -> String {
     format!(
