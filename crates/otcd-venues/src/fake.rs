@@ -460,9 +460,8 @@ impl Script for BinanceScript {
 
     fn tick(&mut self) -> Vec<String> {
         let id = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        // One event per tick and book; several books share the counter, so each event's U..u covers only its
-        // own id. A real Binance stream is per symbol; the fake keeps one sequence per book by sending every book
-        // the same update id range each tick.
+        // One update id per tick, shared by every book (each book's events are consecutive); the REST snapshot
+        // answers the current id, so a snapshot always lines up with the stream.
         self.books.iter().map(|book| binance_event(&book.symbol, id, id, &best_bid(book), &[])).collect()
     }
 }
