@@ -169,6 +169,14 @@ impl LocalBook {
         }
     }
 
+    /// Whether the side holds a level at `price`.
+    pub fn contains(&self, side: Side, price: i128) -> bool {
+        match side {
+            Side::Bid => self.bids.contains_key(&price),
+            Side::Ask => self.asks.contains_key(&price),
+        }
+    }
+
     pub fn best_bid(&self) -> Option<(i128, i128)> {
         self.bids.last_key_value().map(|(price, quantity)| (*price, *quantity))
     }

@@ -8,9 +8,9 @@
 //!   (`"0.00100000"` → `"100000"`), all concatenated; CRC32 (IEEE), unsigned.
 //!
 //! Prices and quantities come as JSON numbers in full precision; they are read as their text (never as `f64`).
-//! Kraken writes every price of a pair with the pair's price precision and every quantity with its quantity
-//! precision (`"0.00100000"`, trailing zeros kept), so the book remembers the decimals each field has on the wire
-//! (the most seen since the snapshot) and the checksum writes the values back exactly so.
+//! The checksum is over the wire text (`"0.00100000"`, trailing zeros and all), so the connector remembers, for
+//! each level it holds, how many decimals its price and quantity had on the wire, and writes the values back
+//! exactly so.
 //! A mismatch withdraws the book and resubscribes its symbol (unsubscribe, subscribe), which sends a new
 //! snapshot. `heartbeat` messages confirm live books current.
 
@@ -21,6 +21,7 @@ use otcd_core::catalog::Catalog;
 use otcd_core::decimal::power_of_ten;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::collections::HashMap;
 
 /// Levels per side the checksum covers.
 pub const CHECKSUM_LEVELS: usize = 10;
@@ -68,18 +69,22 @@ fn decimals(text: &str) -> u8 {
     text.split_once('.').map_or(0, |(_, fraction)| u8::try_from(fraction.len()).unwrap_or(u8::MAX))
 }
 
-/// Wire precision of one book's prices and quantities.
+/// Decimals of one level's price and quantity as Kraken wrote them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Precision {
     price: u8,
     quantity: u8,
 }
 
+/// The wire precision of each level of one book, keyed by (is a bid, fine price). Levels the book dropped (deleted
+/// or truncated) are swept out when the map grows past twice the book's size.
+type WirePrecision = HashMap<(bool, i128), Precision>;
+
 pub struct Kraken {
     feeds: Feeds,
     depth: usize,
     awaiting_snapshot: Vec<bool>,
-    precision: Vec<Precision>,
+    wire: Vec<WirePrecision>,
 }
 
 impl Kraken {
@@ -90,7 +95,7 @@ impl Kraken {
             feeds,
             depth: venue.depth,
             awaiting_snapshot: vec![true; count],
-            precision: vec![Precision::default(); count],
+            wire: vec![WirePrecision::new(); count],
         }
     }
 
@@ -107,6 +112,7 @@ impl Kraken {
         let feed = &mut self.feeds.feeds[index];
         feed.live = false;
         feed.book.clear();
+        self.wire[index].clear();
         self.awaiting_snapshot[index] = true;
         out.push(Effect::Send(self.request("unsubscribe", &[index])));
         out.push(Effect::Send(self.request("subscribe", &[index])));
@@ -117,30 +123,39 @@ impl Kraken {
         if !snapshot && self.awaiting_snapshot[index] {
             return Ok(());
         }
-        let mut precision = if snapshot { Precision::default() } else { self.precision[index] };
         let mut levels = Vec::with_capacity(data.bids.len() + data.asks.len());
         for (side, raw) in
             data.bids.iter().map(|level| (Side::Bid, level)).chain(data.asks.iter().map(|level| (Side::Ask, level)))
         {
             let (price, quantity) = (number_text(raw.price), number_text(raw.qty));
-            precision.price = precision.price.max(decimals(price));
-            precision.quantity = precision.quantity.max(decimals(quantity));
-            levels.push((side, parse_price(price)?, parse_quantity(quantity)?));
+            let precision = Precision { price: decimals(price), quantity: decimals(quantity) };
+            if precision.price > FINE_SCALE || precision.quantity > FINE_SCALE {
+                return Err(ProtocolError::Malformed("more than 18 decimals".to_owned()));
+            }
+            levels.push((side, parse_price(price)?, parse_quantity(quantity)?, precision));
         }
-        if precision.price > FINE_SCALE || precision.quantity > FINE_SCALE {
-            return Err(ProtocolError::Malformed("more than 18 decimals".to_owned()));
-        }
-        self.precision[index] = precision;
+        let wire = &mut self.wire[index];
         let feed = &mut self.feeds.feeds[index];
         if snapshot {
             feed.book.clear();
+            wire.clear();
             self.awaiting_snapshot[index] = false;
         }
-        for (side, price, quantity) in levels {
+        for (side, price, quantity, precision) in levels {
             feed.book.set(side, price, quantity);
+            let key = (side == Side::Bid, price);
+            if quantity == 0 {
+                wire.remove(&key);
+            } else {
+                wire.insert(key, precision);
+            }
         }
         feed.book.truncate(self.depth);
-        if checksum(&feed.book, precision) != data.checksum {
+        if wire.len() > 2 * (feed.book.len(Side::Bid) + feed.book.len(Side::Ask)) + 64 {
+            let book = &feed.book;
+            wire.retain(|(bid, price), _| book.contains(if *bid { Side::Bid } else { Side::Ask }, *price));
+        }
+        if checksum(&feed.book, wire) != data.checksum {
             out.push(Effect::Invalidate(index, Reason::Checksum));
             self.resubscribe(index, out);
             return Ok(());
@@ -154,15 +169,14 @@ impl Kraken {
 }
 
 /// Kraken's CRC32 of the top of `book` (see the module documentation), with each value written at the wire
-/// precision it arrived in.
-fn checksum(book: &LocalBook, precision: Precision) -> u32 {
-    let price_divisor = power_of_ten(FINE_SCALE - precision.price);
-    let quantity_divisor = power_of_ten(FINE_SCALE - precision.quantity);
+/// precision it arrived in (a level without a known precision cannot match: the caller resubscribes).
+fn checksum(book: &LocalBook, wire: &WirePrecision) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     for side in [Side::Ask, Side::Bid] {
         for (price, quantity) in book.top(side).take(CHECKSUM_LEVELS) {
-            write_digits(&mut hasher, price / price_divisor);
-            write_digits(&mut hasher, quantity / quantity_divisor);
+            let precision = wire.get(&(side == Side::Bid, price)).copied().unwrap_or_default();
+            write_digits(&mut hasher, price / power_of_ten(FINE_SCALE - precision.price));
+            write_digits(&mut hasher, quantity / power_of_ten(FINE_SCALE - precision.quantity));
         }
     }
     hasher.finalize()
@@ -188,6 +202,7 @@ impl Protocol for Kraken {
 
     fn on_connect(&mut self) -> Vec<String> {
         self.feeds.reset_all();
+        self.wire.iter_mut().for_each(HashMap::clear);
         self.awaiting_snapshot.iter_mut().for_each(|awaiting| *awaiting = true);
         let all: Vec<usize> = (0..self.feeds.len()).collect();
         vec![self.request("subscribe", &all)]
@@ -279,7 +294,13 @@ mod tests {
         let mut book = LocalBook::new(10);
         book.set(Side::Ask, parse_price("45285.2").unwrap(), parse_quantity("0.00100000").unwrap());
         book.set(Side::Bid, parse_price("45283.5").unwrap(), parse_quantity("0.10000000").unwrap());
-        assert_eq!(checksum(&book, Precision { price: 1, quantity: 8 }), expected);
+        let mut wire = WirePrecision::new();
+        wire.insert((false, parse_price("45285.2").unwrap()), Precision { price: 1, quantity: 8 });
+        wire.insert((true, parse_price("45283.5").unwrap()), Precision { price: 1, quantity: 8 });
+        assert_eq!(checksum(&book, &wire), expected);
+        // Trimmed wire text ("0.1") is checksummed as written, level by level.
+        wire.insert((true, parse_price("45283.5").unwrap()), Precision { price: 1, quantity: 1 });
+        assert_eq!(checksum(&book, &wire), checksum_of_text(&[("45285.2", "0.00100000")], &[("45283.5", "0.1")]));
     }
 
     #[test]

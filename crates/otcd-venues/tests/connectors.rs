@@ -236,7 +236,7 @@ async fn a_disconnect_mid_stream_reconnects_and_resyncs() {
     let fake = FakeVenue::start(VenueKind::Kraken).await.unwrap();
     let running = start(&fake, &[("ETH-USD", "ETH/USD")], "");
     assert!(fake.wait_received("\"subscribe\"", 1, WAIT).await);
-    let (bids, asks) = (levels(&[("3000.10", "2.50")]), levels(&[("3000.20", "1.25")]));
+    let (bids, asks) = (levels(&[("3000.10", "2.5")]), levels(&[("3000.20", "1.25")]));
     fake.send(&fake::kraken_book("snapshot", "ETH/USD", &bids, &asks, fake::kraken_checksum(&bids, &asks)));
     let eth = 1_000_000_000_000_000_000_i128;
     running.wait_book("ETH-USD", &[(300_010, 5 * eth / 2)], &[(300_020, 5 * eth / 4)]).await;
