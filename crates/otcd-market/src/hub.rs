@@ -1,5 +1,6 @@
 //! The latest-book store shared by every source (writers) and pricing (readers).
 
+use crate::status::VenueBoard;
 use otcd_core::catalog::{Catalog, Instrument};
 use otcd_core::market::{BookError, VenueBook, VENUES_MAX};
 use otcd_core::time::TimestampMs;
@@ -55,6 +56,7 @@ struct InstrumentSlot {
 pub struct MarketHub {
     slots: HashMap<String, InstrumentSlot>,
     config: HubConfig,
+    board: VenueBoard,
 }
 
 impl std::fmt::Debug for MarketHub {
@@ -81,7 +83,7 @@ impl MarketHub {
                 (instrument.symbol.clone(), slot)
             })
             .collect();
-        Arc::new(MarketHub { slots, config })
+        Arc::new(MarketHub { slots, config, board: VenueBoard::default() })
     }
 
     pub fn config(&self) -> &HubConfig {
@@ -160,6 +162,29 @@ impl MarketHub {
         }
         *books = Arc::from(next);
         Ok(slot)
+    }
+
+    /// Removes `venue`'s book of `instrument`, if any, and wakes the instrument's subscribers: from now on pricing
+    /// does not see the venue for that instrument until it publishes again. A connector calls it the moment its
+    /// book stops being trustworthy (disconnected, resyncing, crossed), rather than waiting for the book to age
+    /// past its maximum. Returns whether a book was removed.
+    pub fn withdraw(&self, venue: &str, instrument: &str) -> bool {
+        let Some(slot) = self.slots.get(instrument) else { return false };
+        {
+            let mut books = slot.books.write();
+            if !books.iter().any(|book| book.venue == venue) {
+                return false;
+            }
+            let next: Vec<Arc<VenueBook>> = books.iter().filter(|book| book.venue != venue).cloned().collect();
+            *books = Arc::from(next);
+        }
+        slot.version.send_modify(|version| *version = version.wrapping_add(1));
+        true
+    }
+
+    /// The board of connector states (venue connectors report into it; the admin API and metrics read it).
+    pub fn venue_board(&self) -> &VenueBoard {
+        &self.board
     }
 
     fn snapshot(&self, instrument: &str) -> Option<Arc<[Arc<VenueBook>]>> {
@@ -257,6 +282,24 @@ mod tests {
         // The same timestamp replaces (two manual updates within one millisecond).
         hub.publish(book("a", "BTC-USD", 200, 201, 5_000)).unwrap();
         assert_eq!(hub.all_books("BTC-USD"), vec![book("a", "BTC-USD", 200, 201, 5_000)]);
+    }
+
+    #[tokio::test]
+    async fn withdraw_removes_one_venue_at_once_and_wakes_subscribers() {
+        let hub = hub_with(HubConfig::default());
+        hub.publish(book("a", "BTC-USD", 100, 101, 1_000)).unwrap();
+        hub.publish(book("b", "BTC-USD", 99, 102, 1_000)).unwrap();
+        let mut receiver = hub.subscribe("BTC-USD").unwrap();
+        let _ = receiver.borrow_and_update();
+        assert!(hub.withdraw("a", "BTC-USD"));
+        assert!(receiver.has_changed().unwrap());
+        let venues: Vec<_> = hub.fresh_books("BTC-USD", TimestampMs(1_000)).into_iter().map(|b| b.venue).collect();
+        assert_eq!(venues, ["b"]);
+        assert!(!hub.withdraw("a", "BTC-USD"));
+        assert!(!hub.withdraw("a", "NOPE"));
+        // After a withdrawal any newer or older book is accepted again (a resync starts afresh).
+        hub.publish(book("a", "BTC-USD", 100, 101, 500)).unwrap();
+        assert_eq!(hub.all_books("BTC-USD").len(), 2);
     }
 
     #[test]

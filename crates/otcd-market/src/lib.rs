@@ -27,9 +27,14 @@
 //!    price scale and the base asset's scale, mapping the venue's symbols to catalog symbols;
 //! 4. publish a [`VenueBook`] (venue = the source's name, `as_of` = the exchange timestamp, or the receive time
 //!    when the feed has none) after each applied update, possibly throttled;
-//! 5. on disconnect, reconnect with backoff: the hub's per-venue maximum age makes the venue's last book stale
-//!    on its own, so pricing stops using it without any explicit signal;
-//! 6. select on the stop receiver everywhere the task waits.
+//! 5. on disconnect, resync or a rejected book, take the venue's book out of pricing at once
+//!    ([`MarketHub::withdraw`]) and reconnect with backoff; a venue that just goes silent is dropped by the hub's
+//!    per-venue maximum age on its own;
+//! 6. report the feed's state and counters to the hub's [`VenueBoard`] (the admin API and `/metrics` read it);
+//! 7. select on the stop receiver everywhere the task waits.
+//!
+//! The exchange connectors (Binance, Coinbase, Kraken, Bitstamp) live in the `otcd-venues` crate and follow
+//! exactly these steps.
 //!
 //! The hub does not care where a book comes from: it validates it ([`VenueBook::validate`]), keeps the latest per
 //! venue and wakes subscribers, so nothing downstream changes when a source is added.
@@ -43,6 +48,7 @@ mod hub;
 mod manual;
 mod replay;
 mod sim;
+mod status;
 
 pub use hub::{HubConfig, MarketHub, PublishError, DEFAULT_MAX_AGE_MS, VENUE_NAME_LENGTH_MAX};
 pub use manual::{manual_book, ManualMarket, ManualPriceError, MANUAL_VENUE};
@@ -51,6 +57,7 @@ pub use replay::{
     REPLAY_LINE_BYTES_MAX,
 };
 pub use sim::{SimulatedMarket, SIM_DEFAULT_INTERVAL, SIM_SOURCE_NAME, SIM_VENUES};
+pub use status::{FeedState, FeedStatus, VenueBoard, BOARD_FEEDS_MAX};
 
 pub use otcd_core::market::VenueBook;
 use otcd_core::time::TimestampMs;

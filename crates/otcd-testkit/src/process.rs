@@ -98,7 +98,12 @@ impl Launch {
         let data_dir = self.data_dir.clone().unwrap_or_else(|| scratch.path().join("desk"));
         let mut command = otcd_command();
         command.args(["serve", "--data-dir"]).arg(&data_dir);
-        command.args(["--listen", "127.0.0.1:0", "--market", "manual"]).args(&self.args);
+        command.args(["--listen", "127.0.0.1:0"]);
+        // Manual prices unless the launch names its own market source.
+        if !self.args.iter().any(|arg| arg == "--market") {
+            command.args(["--market", "manual"]);
+        }
+        command.args(&self.args);
         if let Some(config) = &self.config {
             let path = scratch.path().join("otcd.toml");
             std::fs::write(&path, config).expect("write the config file");

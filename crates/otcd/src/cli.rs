@@ -23,6 +23,9 @@ pub enum MarketMode {
     Manual,
     /// Book snapshots replayed from --market-file (JSON lines).
     Replay,
+    /// Exchange order books (Binance, Coinbase, Kraken, Bitstamp; optionally the simulation too) as listed in
+    /// --venues-config (docs/market-data.md).
+    Venues,
 }
 
 #[derive(Debug, clap::Args)]
@@ -42,6 +45,9 @@ pub struct ServeArgs {
     /// With --market replay: the JSON-lines file of venue books.
     #[arg(long)]
     pub market_file: Option<PathBuf>,
+    /// With --market venues: the TOML file of venues (docs/market-data.md, docs/venues.example.toml).
+    #[arg(long)]
+    pub venues_config: Option<PathBuf>,
     /// Seed of the simulated market (same seed, same price paths).
     #[arg(long, default_value_t = 7)]
     pub market_seed: u64,

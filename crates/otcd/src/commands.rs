@@ -22,12 +22,19 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
     let mut options = ServeOptions::new(arguments.data_dir, arguments.listen);
     options.sanctions_dir = arguments.sanctions_dir.clone();
     options.accept_rollback = arguments.accept_rollback;
+    if arguments.venues_config.is_some() && arguments.market != MarketMode::Venues {
+        bail!("--venues-config is only used with --market venues");
+    }
     options.market = match arguments.market {
         MarketMode::Sim => MarketSource::Sim { seed: arguments.market_seed, interval_ms: 100 },
         MarketMode::Manual => MarketSource::Manual,
         MarketMode::Replay => {
             let path = arguments.market_file.context("--market replay needs --market-file FILE")?;
             MarketSource::Replay { path, pace: true }
+        }
+        MarketMode::Venues => {
+            let path = arguments.venues_config.context("--market venues needs --venues-config FILE")?;
+            MarketSource::Venues { path }
         }
     };
     options.fix = arguments.fix_listen.map(server::FixOptions::new);

@@ -99,6 +99,8 @@ pub enum MarketSource {
     Manual,
     /// Book snapshots from a JSON-lines file.
     Replay { path: PathBuf, pace: bool },
+    /// Exchange connectors (and optionally the simulation) from a venues file (`--venues-config`).
+    Venues { path: PathBuf },
 }
 
 impl ServeOptions {
@@ -143,6 +145,8 @@ pub enum ServerError {
     Initialize(SubmitError),
     #[error("cannot read market data file {path}: {source}")]
     Market { path: PathBuf, source: std::io::Error },
+    #[error("venues config {path}: {message}")]
+    Venues { path: PathBuf, message: String },
     #[error("cannot load the sanctions lists: {0}")]
     Sanctions(String),
     #[error("HTTP server failed: {0}")]
@@ -286,13 +290,18 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
     if !initialized {
         initialize_desk(&engine, &keys, &master_key, options, &catalog).await?;
     }
-    let hub_config = otcd_market::HubConfig {
-        default_max_age_ms: options.max_book_age_ms,
-        max_age_ms_by_venue: options.max_book_age_ms_by_venue.clone(),
-    };
+    let venues = load_venues(&options.market, &catalog)?;
+    let mut max_age_ms_by_venue = options.max_book_age_ms_by_venue.clone();
+    if let Some(venues) = &venues {
+        // The venues file's own max ages, unless the --config file names the venue too.
+        for (venue, age) in otcd_venues::max_book_ages(venues) {
+            max_age_ms_by_venue.entry(venue).or_insert(age);
+        }
+    }
+    let hub_config = otcd_market::HubConfig { default_max_age_ms: options.max_book_age_ms, max_age_ms_by_venue };
     let market = otcd_market::MarketHub::new(&catalog, hub_config);
     let (market_stop, stop_receiver) = tokio::sync::watch::channel(false);
-    start_market_source(&options.market, &catalog, &market, stop_receiver)?;
+    start_market_source(&options.market, venues.as_ref(), &catalog, &market, stop_receiver)?;
     let sanctions_dir = options.sanctions_dir.clone();
     let screening =
         tokio::task::spawn_blocking(move || otcd_services::screening::ScreeningService::load(sanctions_dir))
@@ -382,8 +391,24 @@ async fn open_store(options: &ServeOptions, clock: Arc<dyn Clock>) -> Result<Ope
     Ok(opened)
 }
 
+/// Reads and validates `--venues-config` against the desk's catalog (with `--market venues`).
+fn load_venues(
+    source: &MarketSource,
+    catalog: &Catalog,
+) -> Result<Option<otcd_venues::config::VenuesConfig>, ServerError> {
+    let MarketSource::Venues { path } = source else { return Ok(None) };
+    let error = |message: String| ServerError::Venues { path: path.clone(), message };
+    let metadata = std::fs::metadata(path).map_err(|source| error(source.to_string()))?;
+    if metadata.len() > otcd_venues::config::CONFIG_BYTES_MAX as u64 {
+        return Err(error(format!("larger than {} bytes", otcd_venues::config::CONFIG_BYTES_MAX)));
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| error(source.to_string()))?;
+    otcd_venues::config::VenuesConfig::parse(&text, catalog).map(Some).map_err(|source| error(source.to_string()))
+}
+
 fn start_market_source(
     source: &MarketSource,
+    venues: Option<&otcd_venues::config::VenuesConfig>,
     catalog: &Catalog,
     hub: &Arc<otcd_market::MarketHub>,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -391,6 +416,14 @@ fn start_market_source(
     use otcd_market::MarketDataSource;
     let source: Box<dyn MarketDataSource> = match source {
         MarketSource::Manual => return Ok(()),
+        MarketSource::Venues { .. } => {
+            for venue in venues.map(|config| config.venues.as_slice()).unwrap_or_default() {
+                let source = otcd_venues::source(venue, catalog);
+                tracing::info!(venue = %venue.name, kind = venue.kind.as_str(), url = %venue.ws_url, "venue connector started");
+                drop(source.spawn(hub.clone(), stop.clone()));
+            }
+            return Ok(());
+        }
         MarketSource::Sim { seed, interval_ms } => Box::new(
             otcd_market::SimulatedMarket::new(catalog, *seed)
                 .with_interval(std::time::Duration::from_millis(*interval_ms)),

@@ -67,7 +67,8 @@ fn only_the_http_crate_and_the_binaries_depend_on_an_http_framework() {
     let graph = Graph::load();
     // The binary serves HTTP through otcd-http; the load generator is an HTTP client by nature, and so is the
     // webhook worker (reqwest, built on hyper and tower; it still must not reach axum or otcd-http: below).
-    let allowed = ["otcd-http", "otcd", "otcd-loadgen", "otcd-webhooks"];
+    // The venue connectors fetch REST book snapshots with reqwest too, and must not reach axum or otcd-http either.
+    let allowed = ["otcd-http", "otcd", "otcd-loadgen", "otcd-webhooks", "otcd-venues"];
     for crate_name in graph.workspace.iter().filter(|name| !allowed.contains(&name.as_str())) {
         let reached: Vec<_> = graph
             .closure(crate_name)
@@ -77,9 +78,11 @@ fn only_the_http_crate_and_the_binaries_depend_on_an_http_framework() {
         assert!(reached.is_empty(), "{crate_name} depends on {reached:?}");
     }
     assert!(graph.closure("otcd-http").contains("axum"), "the check can see axum where it is");
-    let webhooks = graph.closure("otcd-webhooks");
-    let reached: Vec<_> = webhooks.iter().filter(|dep| ["axum", "otcd-http"].contains(&dep.as_str())).collect();
-    assert!(reached.is_empty(), "otcd-webhooks is an outbound client only, yet depends on {reached:?}");
+    for client in ["otcd-webhooks", "otcd-venues"] {
+        let closure = graph.closure(client);
+        let reached: Vec<_> = closure.iter().filter(|dep| ["axum", "otcd-http"].contains(&dep.as_str())).collect();
+        assert!(reached.is_empty(), "{client} is an outbound client only, yet depends on {reached:?}");
+    }
     let fix = graph.closure("otcd-fix");
     assert!(fix.contains("otcd-services") && fix.contains("otcd-core"), "the FIX gateway calls the services");
 }
@@ -109,7 +112,28 @@ fn the_layers_point_one_way_and_workers_see_ports_not_simulators() {
         ("otcd-http", &["otcd-rails-sim", "otcd-fix"][..]),
         // The FIX gateway is an edge beside HTTP: it calls the services, never the HTTP edge or a simulator.
         ("otcd-fix", &["otcd-http", "otcd-rails-sim", "otcd-webhooks"][..]),
+        // Connectors are market adapters: the core's types and the market hub, nothing above them.
+        (
+            "otcd-venues",
+            &[
+                "otcd-journal",
+                "otcd-host",
+                "otcd-services",
+                "otcd-http",
+                "otcd-rails-sim",
+                "otcd-reports",
+                "otcd-webhooks",
+                "otcd-fix",
+            ][..],
+        ),
+        ("otcd-market", &["otcd-venues"][..]),
     ];
+    let venues_direct: BTreeSet<&str> = graph.normal["otcd-venues"]
+        .iter()
+        .filter(|dependency| graph.workspace.contains(*dependency))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(venues_direct, BTreeSet::from(["otcd-core", "otcd-market"]), "otcd-venues' workspace dependencies");
     for (crate_name, must_not_reach) in forbidden {
         let reached = graph.closure(crate_name);
         for other in must_not_reach {

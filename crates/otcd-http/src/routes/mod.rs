@@ -6,6 +6,7 @@ pub mod compliance;
 pub mod console;
 pub mod controls;
 pub mod custody;
+pub mod market;
 pub mod orders;
 pub mod public;
 pub mod quotes;
@@ -54,6 +55,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/audit/verify", get(admin::audit_verify))
         .route("/v1/admin/audit/checkpoints", get(admin::audit_checkpoints))
         .route("/v1/admin/audit/export", get(admin::audit_export))
+        .route("/v1/admin/market/venues", get(market::list_venues))
         .route("/v1/admin/market/{instrument}", put(quotes::put_manual_market))
         .route("/v1/admin/skew/{asset}", put(admin::put_skew))
         .route("/v1/admin/instruments/{instrument}", put(controls::put_instrument_control))
@@ -127,6 +129,7 @@ pub fn routes() -> Router<AppState> {
         orders::place_order, orders::get_order, orders::list_orders, orders::list_trades, orders::cancel_order,
         orders::cancel_all_orders,
         quotes::indicative_price, quotes::request_for_quote, quotes::get_quote, quotes::put_manual_market,
+        market::list_venues,
         sessions::create_session, console::recent_trades, console::desk_exposure,
         reports::trades, reports::report,
         webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook, webhooks::delete_webhook,

@@ -33,7 +33,14 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json:
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let metrics = &state.desk.metrics;
     metrics.engine_queue_depth.set(state.desk.engine.queue_depth() as i64);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render())
+    let mut text = metrics.render();
+    let venues = super::market::render_metrics(&state.desk.market.venue_board().feeds(), state.desk.clock.now());
+    // The venue lines go before the OpenMetrics terminator, if the registry wrote one.
+    match text.rfind("# EOF") {
+        Some(end) => text.insert_str(end, &venues),
+        None => text.push_str(&venues),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// This document.

@@ -602,6 +602,23 @@ async function refreshPrice() {
   state.prices.push({ t: Date.now(), bid: Number(price.bid), ask: Number(price.ask) });
   if (state.prices.length > 300) state.prices.shift();
   priceChart($("price-chart"), state.prices, { label: `${instrument} indicative bid and ask over the last minutes` });
+  refreshVenues(instrument);
+}
+
+// Exchange venues feeding the instrument (with --market venues): state and book age, next to the price chart.
+async function refreshVenues(instrument) {
+  let feeds;
+  try {
+    feeds = (await api("/v1/admin/market/venues")).data;
+  } catch {
+    return;
+  }
+  if (instrument !== state.priceInstrument) return;
+  const shown = feeds.filter((feed) => feed.instrument === instrument).map((feed) => {
+    const age = feed.age_ms === null || feed.age_ms === undefined ? "" : ` ${(feed.age_ms / 1000).toFixed(1)} s`;
+    return `${esc(feed.venue)} <b>${esc(feed.state)}</b>${age}`;
+  });
+  $("price-venues").innerHTML = shown.length ? `Venues: ${shown.join(" · ")}` : "";
 }
 
 async function refreshTrades() {

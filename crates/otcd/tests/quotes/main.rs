@@ -12,3 +12,4 @@ mod resume;
 mod settlement;
 mod stream;
 mod validation;
+mod venues;
