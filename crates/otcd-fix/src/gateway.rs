@@ -226,7 +226,13 @@ struct Session<'a> {
     /// Encoded messages waiting to leave after the store is written (and synced, for state changes).
     outbox: Vec<Vec<u8>>,
     market_data: MarketData,
+    /// Accepted OrderCancelRequests whose canceled report has not been sent yet: the order's ClOrdID (the F's
+    /// OrigClOrdID) to the F's ClOrdID, so the report names both as FIX asks. At most `CANCELS_PENDING_MAX`.
+    cancels_pending: std::collections::HashMap<String, String>,
 }
+
+/// Cancel requests remembered per session; past it a canceled report names only the order's ClOrdID.
+const CANCELS_PENDING_MAX: usize = 1_024;
 
 async fn run_session(
     gateway: &Gateway,
@@ -263,6 +269,7 @@ async fn run_session(
         pending_events: Vec::new(),
         outbox: Vec::new(),
         market_data: MarketData::default(),
+        cancels_pending: std::collections::HashMap::new(),
     };
     let mut subscription = match session.logon(&logon, reset_seq_num, heartbeat_seconds).await {
         Ok(subscription) => subscription,
@@ -559,6 +566,12 @@ impl Session<'_> {
         };
         match answer {
             Ok(builders) => {
+                // An accepted cancel answers nothing now: its report comes from the durable event feed.
+                if msg_type == "F" && builders.is_empty() && self.cancels_pending.len() < CANCELS_PENDING_MAX {
+                    if let (Some(original), Some(request)) = (message.get(41), message.get(11)) {
+                        self.cancels_pending.insert(original.to_owned(), request.to_owned());
+                    }
+                }
                 for builder in builders {
                     self.queue_app(builder)?;
                 }
@@ -586,7 +599,15 @@ impl Session<'_> {
         let Some(last_seq) = events.last().map(|event| event.seq) else { return Ok(()) };
         for event in &events {
             if let DeskEvent::Order(order) = &event.event {
-                for report in crate::reports::from_event(&self.gateway.desk, order, event.seq, event.at) {
+                let cancel_request = match order.order.status {
+                    otcd_core::engine::orders::OrderStatus::Cancelled => {
+                        self.cancels_pending.remove(order.order.client_order_id.as_str())
+                    }
+                    _ => None,
+                };
+                let reports =
+                    crate::reports::from_event(&self.gateway.desk, order, event.seq, event.at, cancel_request);
+                for report in reports {
                     self.queue_app(report)?;
                 }
             }

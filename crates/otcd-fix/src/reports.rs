@@ -55,10 +55,19 @@ fn scales(desk: &DeskServices, symbol: &str) -> (u8, u8) {
 
 /// The reports one durable order event stands for: a trade report (`F`) per trade the record made, then the
 /// order's end when the record cancelled or expired it; a new resting order (`0`) when it made neither.
-/// The record's trades are those executed at the record's time `at` (a record stamps all its trades with it).
-pub fn from_event(desk: &DeskServices, event: &OrderEvent, seq: u64, at: TimestampMs) -> Vec<Builder> {
+/// The record's trades are the event's last `record_trades` (exact even when two records fill the order within
+/// one millisecond). `cancel_request`: the ClOrdID of the OrderCancelRequest that cancelled the order, when this
+/// session sent it: the canceled report then carries it as ClOrdID and the order's own as OrigClOrdID (41).
+pub fn from_event(
+    desk: &DeskServices,
+    event: &OrderEvent,
+    seq: u64,
+    at: TimestampMs,
+    cancel_request: Option<String>,
+) -> Vec<Builder> {
     let order = &event.order;
-    let new_trades: Vec<&Trade> = event.trades.iter().filter(|trade| trade.executed_at == at).collect();
+    let first_new = event.trades.len().saturating_sub(event.record_trades);
+    let new_trades: Vec<&Trade> = event.trades[first_new..].iter().collect();
     let new_quantity: i128 = new_trades.iter().map(|trade| trade.quantity).sum();
     let mut cum_qty = order.filled_quantity - new_quantity;
     let (base_scale, price_scale) = scales(desk, &order.instrument);
@@ -89,6 +98,10 @@ pub fn from_event(desk: &DeskServices, event: &OrderEvent, seq: u64, at: Timesta
             .field(60, timestamps::format(at));
         if let Some(reason) = &order.cancel_reason {
             report = report.field(58, reason.clone());
+        }
+        if let (Some(request), "4") = (cancel_request, exec_type) {
+            set(&mut report, 11, request);
+            report = report.field(41, order.client_order_id.as_str().to_owned());
         }
         reports.push(report);
     }

@@ -71,6 +71,10 @@ impl DeskEvent {
 pub struct OrderEvent {
     pub order: Order,
     pub trades: Vec<Trade>,
+    /// How many of `trades` (the last ones) this record made: an edge that reports executions (FIX) reports
+    /// exactly these, even when two records fill the order within one millisecond.
+    #[serde(default)]
+    pub record_trades: usize,
 }
 
 /// A client's balance of one asset after the record, minor units: exactly what `Desk::balances` reports.
@@ -147,16 +151,22 @@ impl Desk {
             Outcome::Orders(orders) => orders,
             _ => &[],
         };
+        let trades: Vec<&Trade> = trades.collect();
         let mut seen: FirstSeen<&str> = FirstSeen::default();
-        let ids = named.iter().map(|order| order.order_id.as_str()).chain(trades.map(|trade| trade.order_id.as_str()));
+        let ids =
+            named.iter().map(|order| order.order_id.as_str()).chain(trades.iter().map(|trade| trade.order_id.as_str()));
         let firsts = ids.filter(|order_id| seen.entry(*order_id).1);
-        events.extend(firsts.filter_map(|order_id| self.order_event(order_id)).map(DeskEvent::Order));
+        let mut made: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        trades.iter().for_each(|trade| *made.entry(trade.order_id.as_str()).or_default() += 1);
+        let made = |order_id: &str| made.get(order_id).copied().unwrap_or(0);
+        events.extend(firsts.filter_map(|order_id| self.order_event(order_id, made(order_id))).map(DeskEvent::Order));
     }
 
-    fn order_event(&self, order_id: &str) -> Option<OrderEvent> {
+    fn order_event(&self, order_id: &str, record_trades: usize) -> Option<OrderEvent> {
         let order = self.order(order_id)?;
-        let trades = order.trade_ids.iter().filter_map(|trade_id| self.trade(trade_id)).cloned().collect();
-        Some(OrderEvent { order: order.clone(), trades })
+        let trades: Vec<Trade> = order.trade_ids.iter().filter_map(|trade_id| self.trade(trade_id)).cloned().collect();
+        debug_assert!(record_trades <= trades.len(), "a record's trades of an order are among the order's trades");
+        Some(OrderEvent { order: order.clone(), trades, record_trades })
     }
 
     /// The instructions the outcome names, as stored.

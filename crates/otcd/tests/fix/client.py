@@ -341,7 +341,8 @@ def scenario_orders(config):
     app.send("D", [(11, "gtc-1"), (54, "1"), (38, "0.1"), (40, "2"), (44, "100.00"), (59, "1")] + base)
     app.expect("8", where={11: "gtc-1", 150: "0", 39: "0", 151: "0.1"})
     app.send("F", [(11, "cxl-1"), (41, "gtc-1"), (54, "1"), (55, "BTC-USD"), (38, "0.1"), (60, now())])
-    app.expect("8", where={11: "gtc-1", 150: "4", 39: "4"})
+    # The canceled report names the cancel request (ClOrdID) and the order it cancelled (OrigClOrdID).
+    app.expect("8", where={11: "cxl-1", 41: "gtc-1", 150: "4", 39: "4"})
     # Cancel of a finished order: OrderCancelReject.
     app.send("F", [(11, "cxl-2"), (41, "gtc-1"), (54, "1"), (55, "BTC-USD"), (38, "0.1"), (60, now())])
     app.expect("9", where={41: "gtc-1", 434: "1"})

@@ -140,7 +140,7 @@ fn a_trade_touching_base_and_quote_gives_two_balance_events_after_its_order_and_
     let Outcome::Order(order) = outcome else { panic!("an order") };
     let trade = harness.desk.trade(&order.trade_ids[0]).unwrap().clone();
     let expected = vec![
-        DeskEvent::Order(OrderEvent { order, trades: vec![trade.clone()] }),
+        DeskEvent::Order(OrderEvent { order, trades: vec![trade.clone()], record_trades: 1 }),
         DeskEvent::Trade(trade),
         harness.balance(&client_id, "USD"),
         harness.balance(&client_id, "BTC"),
@@ -314,4 +314,45 @@ fn a_tick_filling_many_clients_orders_gives_each_order_and_each_balance_once() {
             assert_eq!(events.iter().filter(|event| **event == expected).count(), 1, "{client_id} {asset}");
         }
     }
+}
+
+#[test]
+fn two_ticks_filling_one_order_in_the_same_millisecond_each_name_only_their_own_trade() {
+    use crate::catalog::AssetCode;
+    use crate::engine::controls::PositionLimit;
+    let (mut harness, client_id) = Harness::with_dollars();
+    let order = harness.order(&client_id, "gtc-same-ms", Side::Buy, BTC, (4_999_000, 5_000_000));
+    let limit = LimitOrder { order, limit_price: 5_005_000, time_in_force: TimeInForce::Gtc, expire_at: None };
+    harness.ok(Command::LimitOrder(limit));
+    let short_max = |short_max| {
+        Command::PutPositionLimit(PositionLimit { asset: AssetCode::parse("BTC").unwrap(), long_max: None, short_max })
+    };
+    // The desk may sell half a bitcoin: the first tick fills half, the second (limit lifted) the rest, all three
+    // records stamped with the same millisecond.
+    let at = harness.at + 10;
+    let book = harness.order(&client_id, "unused", Side::Buy, BTC, (4_989_000, 4_990_000)).books;
+    let tick = || {
+        Command::FillRestingOrders(crate::engine::resting::FillResting {
+            instrument: "BTC-USD".into(),
+            books: book.clone(),
+            cross: None,
+        })
+    };
+    let mut at_the_same_time = |command| {
+        harness.at = at - 10;
+        harness.ok(command).1
+    };
+    at_the_same_time(short_max(Some(BTC / 2)));
+    let first = at_the_same_time(tick());
+    at_the_same_time(short_max(None));
+    let second = at_the_same_time(tick());
+    let order_event = |events: &[DeskEvent]| match events.first() {
+        Some(DeskEvent::Order(order)) => order.clone(),
+        other => panic!("an order event first, got {other:?}"),
+    };
+    let (first, second) = (order_event(&first), order_event(&second));
+    assert_eq!((first.trades.len(), first.record_trades), (1, 1));
+    assert_eq!((second.trades.len(), second.record_trades), (2, 1), "the first tick's trade is not this record's");
+    assert_eq!(second.trades[0].executed_at, second.trades[1].executed_at, "both trades in one millisecond");
+    assert_eq!(second.order.status, OrderStatus::Filled);
 }
