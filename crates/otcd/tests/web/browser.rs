@@ -328,12 +328,30 @@ async fn act_pictured(browser: &Browser, button: &str, fields: &[(&str, &str)], 
     assert_eq!(closed, json!(true), "the action was accepted");
 }
 
+/// Clicks the element `selector` names, finding it again when the console re-rendered it between the find and
+/// the click (its tables refresh on their own, so a found button can go stale).
+async fn click_fresh(browser: &Browser, selector: &str) {
+    for _ in 0..5 {
+        let element = browser.client.find(Locator::Css(selector)).await.unwrap();
+        match element.click().await {
+            Ok(()) => return,
+            Err(fantoccini::error::CmdError::Standard(error))
+                if error.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+            {
+                continue
+            }
+            Err(error) => panic!("clicking {selector}: {error}"),
+        }
+    }
+    panic!("{selector} went stale five times in a row");
+}
+
 /// Clicks an action button, fills its dialog and clicks Confirm.
 async fn confirm(browser: &Browser, button: &str, fields: &[(&str, &str)], screenshot: Option<&str>) {
     browser.until(&format!("the button {button}"), &format!("document.querySelector('{button}')")).await;
     // Centred, so that the sticky top bar never covers it.
     browser.js(&format!("document.querySelector('{button}').scrollIntoView({{block: 'center'}})")).await;
-    browser.client.find(Locator::Css(button)).await.unwrap().click().await.unwrap();
+    click_fresh(browser, button).await;
     browser.until("the confirmation dialog", "document.getElementById('action-dialog').open").await;
     for (name, value) in fields {
         let field = browser.client.find(Locator::Id(&format!("action-field-{name}"))).await.unwrap();
