@@ -174,7 +174,8 @@ pub fn check_witness(
     let local_count = local.checkpoints.len() as u64;
     for checkpoint in witnessed {
         let rollback = |reason: String| CheckpointError::Witness { reason, witness: witness_path.to_path_buf() };
-        let Some(ours) = usize::try_from(checkpoint.index - 1).ok().and_then(|at| local.checkpoints.get(at)) else {
+        let position = checkpoint.index.checked_sub(1).and_then(|at| usize::try_from(at).ok());
+        let Some(ours) = position.and_then(|at| local.checkpoints.get(at)) else {
             return Err(rollback(format!(
                 "the witness holds checkpoint #{} (seq {}) but {} ends at checkpoint #{local_count} (the data \
                  directory was rolled back, checkpoints and journal together)",
