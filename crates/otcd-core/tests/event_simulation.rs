@@ -46,6 +46,7 @@ struct Visible {
     withdrawals: Vec<Withdrawal>,
     instructions: Vec<Instruction>,
     alerts: Vec<Alert>,
+    transactions: usize,
 }
 
 impl Visible {
@@ -57,6 +58,7 @@ impl Visible {
             withdrawals: desk.withdrawals().to_vec(),
             instructions: desk.instructions().to_vec(),
             alerts: desk.alerts().to_vec(),
+            transactions: desk.ledger().transactions().len(),
         }
     }
 }
@@ -70,6 +72,7 @@ fn rank(event: &DeskEvent) -> u8 {
         DeskEvent::Instruction(_) => 3,
         DeskEvent::Balance(_) => 4,
         DeskEvent::Alert(_) => 5,
+        DeskEvent::LedgerTransaction(_) => 6,
     }
 }
 
@@ -86,7 +89,7 @@ struct Simulation {
     desk: Desk,
     records: Vec<(JournalRecord, Result_)>,
     events: usize,
-    kinds: [usize; 6],
+    kinds: [usize; 7],
     trades_by_command: BTreeMap<&'static str, usize>,
 }
 
@@ -121,7 +124,7 @@ impl Simulation {
             desk: Desk::new(),
             records: Vec::new(),
             events: 0,
-            kinds: [0; 6],
+            kinds: [0; 7],
             trades_by_command: BTreeMap::new(),
         }
     }
@@ -136,6 +139,7 @@ impl Simulation {
         self.check_trades(before, events, &context);
         self.check_orders(before, events, &context);
         self.check_records(before, events, &context);
+        self.check_ledger_transactions(before, events, &context);
         self.events += events.len();
         let trades = events.iter().filter(|event| matches!(event, DeskEvent::Trade(_))).count();
         if trades > 0 {
@@ -164,6 +168,26 @@ impl Simulation {
             );
         }
         assert_eq!(reported, changed, "balance events against changed balances after {context}");
+    }
+
+    /// The posted ledger transactions, each once, in order, their entries naming the accounts as stored.
+    fn check_ledger_transactions(&self, before: &Visible, events: &[DeskEvent], context: &str) {
+        let reported = reported(events, |event| match event {
+            DeskEvent::LedgerTransaction(posted) => Some(posted),
+            _ => None,
+        });
+        let ledger = self.desk.ledger();
+        let transactions = ledger.transactions();
+        let posted: Vec<_> =
+            transactions.range(before.transactions.min(transactions.len())..transactions.len()).collect();
+        assert_eq!(reported.len(), posted.len(), "one ledger event per posted transaction after {context}");
+        for (event, stored) in reported.iter().zip(posted) {
+            assert_eq!(&event.transaction, stored, "ledger events in posting order after {context}");
+            let accounts: Vec<_> =
+                ledger.entries_of(stored).map(|entry| ledger.account(entry.account).unwrap().key.clone()).collect();
+            let named: Vec<_> = event.entries.iter().map(|entry| entry.account.clone()).collect();
+            assert_eq!(named, accounts, "entries name their accounts after {context}");
+        }
     }
 
     /// The appended trades, each once, in order.
@@ -221,8 +245,8 @@ impl Simulation {
         // An updated alert comes after the appended ones (never both in one command).
         expected.sort_by_key(|alert| before.alerts.iter().any(|old| old.alert_id == alert.alert_id));
         assert_eq!(alerts, expected, "alerts after {context}");
-        for event in events.iter().filter(|event| rank(event) != 5) {
-            assert!(event.client_id().is_some(), "only alerts may be desk-level");
+        for event in events.iter().filter(|event| rank(event) < 5) {
+            assert!(event.client_id().is_some(), "only alerts and ledger transactions may be desk-level");
         }
     }
 }
@@ -266,10 +290,11 @@ fn simulate(seed: u64) {
 
 /// The run met every kind of event, trades from every path, and plenty of refused and unchanged commands.
 fn check_exercised(seed: u64, simulation: &Simulation) {
-    let [orders, trades, withdrawals, instructions, balances, alerts] = simulation.kinds;
+    let [orders, trades, withdrawals, instructions, balances, alerts, ledger_transactions] = simulation.kinds;
     let kinds = [("order", orders, 300), ("trade", trades, 150), ("withdrawal", withdrawals, 30)];
     let kinds = kinds.into_iter().chain([("instruction", instructions, 5), ("balance", balances, 500)]);
-    for (kind, count, least) in kinds.chain([("alert", alerts, 5)]) {
+    let kinds = kinds.chain([("alert", alerts, 5), ("ledger_transaction", ledger_transactions, 300)]);
+    for (kind, count, least) in kinds {
         assert!(count >= least, "seed {seed}: only {count} {kind} events (the run exercised too little)");
     }
     let paths = ["accept_quote", "market_order", "limit_order", "fill_resting_orders"];

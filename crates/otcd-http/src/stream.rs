@@ -493,7 +493,7 @@ fn event_message(state: &AppState, event: &SequencedEvent, channel: Channel) -> 
         DeskEvent::Order(_) => Channel::Orders,
         DeskEvent::Trade(_) => Channel::Trades,
         DeskEvent::Balance(_) | DeskEvent::Withdrawal(_) => Channel::Balances,
-        DeskEvent::Instruction(_) | DeskEvent::Alert(_) => return None,
+        DeskEvent::Instruction(_) | DeskEvent::Alert(_) | DeskEvent::LedgerTransaction(_) => return None,
     };
     if on != channel {
         return None;
@@ -527,11 +527,53 @@ pub fn event_data(desk: &otcd_services::DeskServices, event: &DeskEvent) -> Opti
         DeskEvent::Instruction(instruction) => {
             serde_json::to_value(crate::views::instruction_view(catalog, instruction)).ok()
         }
-        DeskEvent::Alert(_) => None,
+        DeskEvent::Alert(_) | DeskEvent::LedgerTransaction(_) => None,
     }
 }
 
-fn event_type(event: &DeskEvent) -> &'static str {
+/// The object the desk's event stream (docs/events.md) carries for any event, desk-level ones included: what
+/// [`event_data`] gives, an alert as `GET /v1/admin/alerts` shows it, and a ledger transaction with its entries.
+pub fn desk_event_data(desk: &otcd_services::DeskServices, event: &DeskEvent) -> Option<serde_json::Value> {
+    match event {
+        DeskEvent::Alert(alert) => {
+            serde_json::to_value(crate::routes::compliance::alert_view(alert, Some(&desk.catalog))).ok()
+        }
+        DeskEvent::LedgerTransaction(posted) => Some(ledger_transaction_data(desk, posted)),
+        DeskEvent::Balance(balance) => {
+            // A client's own stream knows whose balance it is; the desk's stream says it.
+            let mut data = event_data(desk, event)?;
+            data["client_id"] = json!(balance.client_id.to_string());
+            Some(data)
+        }
+        _ => event_data(desk, event),
+    }
+}
+
+fn ledger_transaction_data(
+    desk: &otcd_services::DeskServices,
+    posted: &otcd_core::engine::events::LedgerTransactionEvent,
+) -> serde_json::Value {
+    let (kind, reference) = posted.transaction.kind.label();
+    let entries: Vec<serde_json::Value> = posted
+        .entries
+        .iter()
+        .map(|entry| {
+            let scale = desk.scale(&entry.account.asset);
+            let owner = match &entry.account.owner {
+                otcd_core::ledger::Owner::Desk => "desk".to_owned(),
+                otcd_core::ledger::Owner::Client(client_id) => client_id.to_string(),
+            };
+            json!({"owner": owner, "asset": entry.account.asset.to_string(),
+                "account": crate::json::enum_text(entry.account.purpose),
+                "amount": format_scaled(entry.amount, scale), "balance": format_scaled(entry.balance_after, scale)})
+        })
+        .collect();
+    json!({"transaction_id": posted.transaction.id.0.to_string(),
+        "created_at": crate::json::format_timestamp(posted.transaction.at), "type": kind, "reference": reference,
+        "reversed_by": posted.transaction.reversed_by.map(|id| id.0.to_string()), "entries": entries})
+}
+
+pub fn event_type(event: &DeskEvent) -> &'static str {
     match event {
         DeskEvent::Order(_) => "order",
         DeskEvent::Trade(_) => "trade",
@@ -539,6 +581,7 @@ fn event_type(event: &DeskEvent) -> &'static str {
         DeskEvent::Withdrawal(_) => "withdrawal",
         DeskEvent::Instruction(_) => "instruction",
         DeskEvent::Alert(_) => "alert",
+        DeskEvent::LedgerTransaction(_) => "ledger_transaction",
     }
 }
 

@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// disk), and refuse to start when the data directory is behind it (config key `checkpoint_witness_file`).
     #[arg(long)]
     pub checkpoint_witness_file: Option<PathBuf>,
+    /// Publish the desk's events to NATS JetStream at these servers (`nats://host:port`, comma-separated;
+    /// docs/events.md; config key `events_nats`).
+    #[arg(long, value_delimiter = ',')]
+    pub events_nats: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

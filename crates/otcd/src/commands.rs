@@ -44,6 +44,13 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
     if let Some(witness) = arguments.checkpoint_witness_file {
         options.checkpoint_witness_file = Some(witness);
     }
+    if !arguments.events_nats.is_empty() {
+        let stream = options.event_stream.get_or_insert_with(otcd_eventstream::Settings::default);
+        stream.servers = arguments.events_nats;
+    }
+    if let Some(stream) = &options.event_stream {
+        stream.validate()?;
+    }
     // An override for hosts that start many short-lived desks (the test suites set 0).
     if let Ok(text) = std::env::var("OTCD_ENGINE_PREFAULT_MIB") {
         let mib: usize = text.parse().context("OTCD_ENGINE_PREFAULT_MIB must be a number of MiB")?;
@@ -153,6 +160,14 @@ struct ConfigFile {
     fix_connections_max: Option<usize>,
     /// Messages per second one FIX session may send before it is logged out (default 100, 1 to 100000).
     fix_messages_per_second: Option<u32>,
+    /// Publish the desk's events to NATS JetStream at these servers (docs/events.md); `--events-nats` wins.
+    events_nats: Option<Vec<String>>,
+    /// Subjects are `<events_subject_prefix>.<type>` (default `otcd.events`).
+    events_subject_prefix: Option<String>,
+    /// The JetStream stream's name (default `OTCD_EVENTS`), created when missing.
+    events_stream: Option<String>,
+    /// Replicas of the stream when the desk creates it (default 1; 3 on a three-server cluster).
+    events_stream_replicas: Option<usize>,
 }
 
 fn apply_connection_limits(
@@ -208,6 +223,30 @@ fn apply_sanctions_refresh(options: &mut ServeOptions, config: &ConfigFile) -> a
     Ok(())
 }
 
+/// The `events_*` keys: without `events_nats` (or `--events-nats`) nothing is published.
+fn apply_event_stream(options: &mut ServeOptions, config: &ConfigFile) {
+    let configured = config.events_nats.is_some()
+        || config.events_subject_prefix.is_some()
+        || config.events_stream.is_some()
+        || config.events_stream_replicas.is_some();
+    if !configured {
+        return;
+    }
+    let stream = options.event_stream.get_or_insert_with(otcd_eventstream::Settings::default);
+    if let Some(servers) = &config.events_nats {
+        stream.servers = servers.clone();
+    }
+    if let Some(prefix) = &config.events_subject_prefix {
+        stream.subject_prefix = prefix.clone();
+    }
+    if let Some(name) = &config.events_stream {
+        stream.stream_name = name.clone();
+    }
+    if let Some(replicas) = config.events_stream_replicas {
+        stream.replicas = replicas;
+    }
+}
+
 /// The `fix_*` keys: without `fix_listen` (or `--fix-listen`, which wins) the gateway does not run.
 fn apply_fix(options: &mut ServeOptions, config: &ConfigFile) -> anyhow::Result<()> {
     let Some(listen) = options.fix.as_ref().map(|fix| fix.listen).or(config.fix_listen) else {
@@ -237,6 +276,7 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     apply_sanctions_refresh(options, &config)?;
     apply_connection_limits(&mut options.connection_limits, &config)?;
     apply_fix(options, &config)?;
+    apply_event_stream(options, &config);
     let rails = &mut options.simulation;
     rails.confirm_after_ms = config.settlement_confirm_after_ms.unwrap_or(rails.confirm_after_ms).clamp(0, 86_400_000);
     rails.bank_confirm_after_ms =

@@ -68,6 +68,8 @@ pub struct ServeOptions {
     pub event_retention: otcd_host::events::Retention,
     /// The FIX 4.4 acceptor (`--fix-listen`, `fix_*` keys); off when `None`.
     pub fix: Option<FixOptions>,
+    /// The event stream to NATS JetStream (`--events-nats`, `events_*` keys); off when `None`.
+    pub event_stream: Option<otcd_eventstream::Settings>,
 }
 
 /// Where the FIX gateway listens and how it runs (docs/fix.md).
@@ -129,6 +131,7 @@ impl ServeOptions {
             event_retention: otcd_host::events::Retention::DEFAULT,
             webhooks_allow_private: false,
             fix: None,
+            event_stream: None,
         }
     }
 }
@@ -164,6 +167,7 @@ pub struct StartedDesk {
     /// The FIX gateway's listener, when `--fix-listen` is given.
     fix_listener: Option<tokio::net::TcpListener>,
     fix_settings: Option<otcd_fix::Settings>,
+    event_stream: Option<otcd_eventstream::Settings>,
     auth_failure_interval_ms: u64,
     market_stop: tokio::sync::watch::Sender<bool>,
     /// Stops the webhook worker (it journals its progress once more), before the engine stops.
@@ -200,6 +204,7 @@ impl StartedDesk {
             listener,
             fix_listener,
             fix_settings,
+            event_stream,
             auth_failure_interval_ms,
             market_stop,
             webhook_stop,
@@ -213,6 +218,9 @@ impl StartedDesk {
             let gateway = otcd_fix::Gateway::new(desk.clone(), settings, auth_failure_interval_ms);
             tokio::spawn(otcd_fix::serve(gateway, fix_listener, webhook_stop.subscribe()))
         });
+        if let Some(settings) = event_stream {
+            otcd_eventstream::start(desk.clone(), Arc::new(render_stream_event), settings, market_stop.subscribe());
+        }
         tokio::spawn(otcd_services::order_watch::run(desk.clone(), market_stop.subscribe()));
         tokio::spawn(otcd_services::settlement_worker::run(desk.clone(), market_stop.subscribe()));
         tokio::spawn(otcd_services::surveillance_raiser::run(desk, market_stop.subscribe()));
@@ -230,6 +238,18 @@ impl StartedDesk {
         tracing::info!("desk stopped; journal flushed");
         served.map_err(ServerError::Http)
     }
+}
+
+/// An event as the event stream carries it (docs/events.md): the objects the REST API shows.
+fn render_stream_event(
+    desk: &DeskServices,
+    event: &otcd_host::events::SequencedEvent,
+) -> Option<otcd_eventstream::Rendered> {
+    Some(otcd_eventstream::Rendered {
+        event_type: otcd_http::stream::event_type(&event.event),
+        at: otcd_http::json::format_timestamp(event.at),
+        data: otcd_http::stream::desk_event_data(desk, &event.event)?,
+    })
 }
 
 /// Binds the listener, then recovers the desk in `options.data_dir` (creating a new one if it is empty).
@@ -358,6 +378,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         listener,
         fix_listener,
         fix_settings,
+        event_stream: options.event_stream.clone(),
         auth_failure_interval_ms: options.auth_failure_interval_ms,
         market_stop,
         webhook_stop,

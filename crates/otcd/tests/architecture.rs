@@ -83,6 +83,8 @@ fn only_the_http_crate_and_the_binaries_depend_on_an_http_framework() {
         let reached: Vec<_> = closure.iter().filter(|dep| ["axum", "otcd-http"].contains(&dep.as_str())).collect();
         assert!(reached.is_empty(), "{client} is an outbound client only, yet depends on {reached:?}");
     }
+    let events = graph.closure("otcd-eventstream");
+    assert!(events.contains("async-nats") && events.contains("otcd-host"), "the event stream is a NATS adapter");
     let fix = graph.closure("otcd-fix");
     assert!(fix.contains("otcd-services") && fix.contains("otcd-core"), "the FIX gateway calls the services");
 }
@@ -127,6 +129,8 @@ fn the_layers_point_one_way_and_workers_see_ports_not_simulators() {
             ][..],
         ),
         ("otcd-market", &["otcd-venues"][..]),
+        // The event stream publishes the host's event feed through the services: no edge, no simulator.
+        ("otcd-eventstream", &["otcd-http", "otcd-rails-sim", "otcd-fix", "otcd-webhooks", "otcd-venues"][..]),
     ];
     let venues_direct: BTreeSet<&str> = graph.normal["otcd-venues"]
         .iter()

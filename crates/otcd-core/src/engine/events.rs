@@ -18,7 +18,10 @@
 //! 5. a [`BalanceEvent`] for each (client, asset) whose (available, reserved) differs from before the command, in
 //!    the order the command first touched it, found from the ledger entries it appended: a reserve and a release
 //!    within one command cancel out and give none;
-//! 6. each `Alert` the command appended (AML rules, screening, surveillance), then the alert an update changed.
+//! 6. each `Alert` the command appended (AML rules, screening, surveillance), then the alert an update changed;
+//! 7. a [`LedgerTransactionEvent`] for each ledger transaction the command posted, in posting order, with every
+//!    entry's account named: desk-level (no client), for downstream books (the event stream), never a client's
+//!    stream.
 //!
 //! Bounds: the events are as many as the command's own work, which the engine bounds (fills per tick, expiries
 //! per command, instructions per cycle, postings per transaction); an order event carries the order's trades.
@@ -31,7 +34,7 @@ use super::{CommandError, Desk, Executed, JournalRecord, Outcome};
 use crate::catalog::AssetCode;
 use crate::chunked_vec;
 use crate::ids::ClientId;
-use crate::ledger::{AccountId, AccountKey, Owner, Purpose};
+use crate::ledger::{AccountId, AccountKey, Owner, Purpose, Transaction};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -50,6 +53,7 @@ pub enum DeskEvent {
     Withdrawal(Withdrawal),
     Instruction(Instruction),
     Alert(Alert),
+    LedgerTransaction(LedgerTransactionEvent),
 }
 
 impl DeskEvent {
@@ -62,6 +66,7 @@ impl DeskEvent {
             DeskEvent::Withdrawal(withdrawal) => Some(&withdrawal.client_id),
             DeskEvent::Instruction(instruction) => Some(&instruction.client_id),
             DeskEvent::Alert(alert) => alert.client_id.as_ref(),
+            DeskEvent::LedgerTransaction(_) => None,
         }
     }
 }
@@ -86,12 +91,29 @@ pub struct BalanceEvent {
     pub reserved: i128,
 }
 
+/// One posted ledger transaction with its entries, each naming its account: what a downstream general ledger
+/// books. Amounts and balances in the asset's minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerTransactionEvent {
+    pub transaction: Transaction,
+    pub entries: Vec<LedgerEntryEvent>,
+}
+
+/// One entry of a [`LedgerTransactionEvent`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntryEvent {
+    pub account: AccountKey,
+    pub amount: i128,
+    pub balance_after: i128,
+}
+
 /// Where the desk's append-only histories stood before a command: events are what came after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventMark {
     trades: usize,
     entries: u64,
     alerts: usize,
+    transactions: usize,
 }
 
 /// A client's balance of one asset: (client, asset).
@@ -104,7 +126,12 @@ type Before = [Option<(AccountId, i128)>; 2];
 impl Desk {
     /// Marks the histories before a command, for [`Desk::events_since`].
     pub fn event_mark(&self) -> EventMark {
-        EventMark { trades: self.orders.trades.len(), entries: self.ledger.entry_count(), alerts: self.alerts.len() }
+        EventMark {
+            trades: self.orders.trades.len(),
+            entries: self.ledger.entry_count(),
+            alerts: self.alerts.len(),
+            transactions: self.ledger.transactions().len(),
+        }
     }
 
     /// Executes a record (exactly as [`Desk::execute`]) and derives its events; none when the command was refused
@@ -130,7 +157,25 @@ impl Desk {
         events.extend(self.instruction_events(outcome).map(DeskEvent::Instruction));
         events.extend(self.balance_events(mark.entries).map(DeskEvent::Balance));
         events.extend(self.alert_events(mark.alerts, outcome).map(DeskEvent::Alert));
+        events.extend(self.ledger_transaction_events(mark.transactions).map(DeskEvent::LedgerTransaction));
         events
+    }
+
+    /// The ledger transactions posted since `since` (none when the mark is past the end), entries resolved.
+    fn ledger_transaction_events(&self, since: usize) -> impl Iterator<Item = LedgerTransactionEvent> + '_ {
+        let transactions = self.ledger.transactions();
+        let end = transactions.len();
+        transactions.range(since.min(end)..end).map(|transaction| {
+            let entries = self.ledger.entries_of(transaction).filter_map(|entry| {
+                let account = self.ledger.account(entry.account)?;
+                Some(LedgerEntryEvent {
+                    account: account.key.clone(),
+                    amount: entry.amount,
+                    balance_after: entry.balance_after,
+                })
+            });
+            LedgerTransactionEvent { transaction: transaction.clone(), entries: entries.collect() }
+        })
     }
 
     /// The trades appended since `since` (none when the mark is past the end).

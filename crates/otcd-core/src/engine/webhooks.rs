@@ -41,7 +41,7 @@ impl WebhookEventKind {
     pub const ALL: [WebhookEventKind; 5] =
         [Self::Order, Self::Trade, Self::Withdrawal, Self::Settlement, Self::Balance];
 
-    /// The kind of an event; `None` for alerts (never delivered).
+    /// The kind of an event; `None` for alerts and ledger transactions (never delivered: desk-level).
     pub fn of(event: &DeskEvent) -> Option<Self> {
         match event {
             DeskEvent::Order(_) => Some(Self::Order),
@@ -49,7 +49,7 @@ impl WebhookEventKind {
             DeskEvent::Withdrawal(_) => Some(Self::Withdrawal),
             DeskEvent::Instruction(_) => Some(Self::Settlement),
             DeskEvent::Balance(_) => Some(Self::Balance),
-            DeskEvent::Alert(_) => None,
+            DeskEvent::Alert(_) | DeskEvent::LedgerTransaction(_) => None,
         }
     }
 
@@ -125,7 +125,7 @@ pub struct OutboxEntry {
 /// makes serde buffer the content, which cannot hold the i128 amounts.
 mod stored_event {
     use super::super::alerts::Alert;
-    use super::super::events::{BalanceEvent, DeskEvent, OrderEvent};
+    use super::super::events::{BalanceEvent, DeskEvent, LedgerTransactionEvent, OrderEvent};
     use super::super::netting::Instruction;
     use super::super::orders::Trade;
     use super::super::settlement::Withdrawal;
@@ -139,6 +139,7 @@ mod stored_event {
         Withdrawal(&'a Withdrawal),
         Instruction(&'a Instruction),
         Alert(&'a Alert),
+        LedgerTransaction(&'a LedgerTransactionEvent),
     }
 
     // Built once per stored event and converted at once, as `DeskEvent` itself.
@@ -151,6 +152,7 @@ mod stored_event {
         Withdrawal(Withdrawal),
         Instruction(Instruction),
         Alert(Alert),
+        LedgerTransaction(LedgerTransactionEvent),
     }
 
     pub fn serialize<S: Serializer>(event: &DeskEvent, serializer: S) -> Result<S::Ok, S::Error> {
@@ -161,6 +163,7 @@ mod stored_event {
             DeskEvent::Withdrawal(event) => Borrowed::Withdrawal(event),
             DeskEvent::Instruction(event) => Borrowed::Instruction(event),
             DeskEvent::Alert(event) => Borrowed::Alert(event),
+            DeskEvent::LedgerTransaction(event) => Borrowed::LedgerTransaction(event),
         }
         .serialize(serializer)
     }
@@ -173,6 +176,7 @@ mod stored_event {
             Owned::Withdrawal(event) => DeskEvent::Withdrawal(event),
             Owned::Instruction(event) => DeskEvent::Instruction(event),
             Owned::Alert(event) => DeskEvent::Alert(event),
+            Owned::LedgerTransaction(event) => DeskEvent::LedgerTransaction(event),
         })
     }
 }

@@ -265,7 +265,10 @@ fn alert_details(facts: &AlertFacts, catalog: Option<&otcd_core::catalog::Catalo
     }
 }
 
-fn alert_view(alert: &otcd_core::engine::alerts::Alert, catalog: Option<&otcd_core::catalog::Catalog>) -> AlertView {
+pub(crate) fn alert_view(
+    alert: &otcd_core::engine::alerts::Alert,
+    catalog: Option<&otcd_core::catalog::Catalog>,
+) -> AlertView {
     let surveillance = alert.surveillance.as_ref();
     AlertView {
         alert_id: alert.alert_id.clone(),

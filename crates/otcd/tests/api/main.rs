@@ -7,6 +7,7 @@ mod auth_flood;
 mod cli;
 mod deposits;
 mod durability;
+mod event_stream;
 mod inputs;
 mod onboarding;
 mod openapi;

@@ -37,7 +37,13 @@ impl Harness {
         self.desk.execute_with_events(&record)
     }
 
+    /// The command's outcome and its client-visible events (ledger transactions are checked on their own).
     fn ok(&mut self, command: Command) -> (Outcome, Vec<DeskEvent>) {
+        let (outcome, events) = self.ok_with_ledger(command);
+        (outcome, visible(events))
+    }
+
+    fn ok_with_ledger(&mut self, command: Command) -> (Outcome, Vec<DeskEvent>) {
         let (executed, events) = self.run(command).expect("accepted");
         assert!(executed.changed, "the command changed the desk");
         (executed.outcome, events)
@@ -80,6 +86,11 @@ impl Harness {
     }
 }
 
+/// The events without the desk-level ledger transactions.
+fn visible(events: Vec<DeskEvent>) -> Vec<DeskEvent> {
+    events.into_iter().filter(|event| !matches!(event, DeskEvent::LedgerTransaction(_))).collect()
+}
+
 /// The kind of each event, as it serializes (`type`).
 fn kinds(events: &[DeskEvent]) -> Vec<String> {
     events.iter().map(|event| serde_json::to_value(event).unwrap()["type"].as_str().unwrap().to_owned()).collect()
@@ -108,12 +119,12 @@ fn a_reserve_and_its_release_in_one_command_give_no_balance_event() {
     let pending = desk.ledger.reserve(at, available.unwrap(), reserved, 400_000, "hold").unwrap();
     desk.ledger.void_pending(at, pending, "hold").unwrap();
     assert_eq!(desk.ledger.entries_since(mark.entries).count(), 4);
-    assert_eq!(desk.events_since(&mark, &Outcome::Audited), vec![]);
+    assert_eq!(visible(desk.events_since(&mark, &Outcome::Audited)), vec![]);
     // The reserve alone is one event with both balances after it.
     let mark = desk.event_mark();
     desk.ledger.reserve(at, available.unwrap(), reserved, 400_000, "hold").unwrap();
     let expected = BalanceEvent { client_id: client_id.clone(), asset: usd, available: 600_000, reserved: 400_000 };
-    assert_eq!(desk.events_since(&mark, &Outcome::Audited), vec![DeskEvent::Balance(expected)]);
+    assert_eq!(visible(desk.events_since(&mark, &Outcome::Audited)), vec![DeskEvent::Balance(expected)]);
 }
 
 #[test]
@@ -252,12 +263,49 @@ fn refused_and_repeated_commands_give_no_events() {
 }
 
 #[test]
+fn every_posted_ledger_transaction_is_one_desk_level_event_with_its_accounts() {
+    let (mut harness, client_id) = Harness::with_dollars();
+    let before = harness.desk.ledger.transactions().len();
+    let order = harness.order(&client_id, "m-ledger", Side::Buy, BTC, (4_999_000, 5_000_000));
+    let (_, events) = harness.ok_with_ledger(Command::MarketOrder(order));
+    let posted: Vec<&LedgerTransactionEvent> = events
+        .iter()
+        .filter_map(|event| match event {
+            DeskEvent::LedgerTransaction(posted) => Some(posted),
+            _ => None,
+        })
+        .collect();
+    let ledger = &harness.desk.ledger;
+    assert_eq!(posted.len(), ledger.transactions().len() - before, "one event per posted transaction");
+    assert!(events
+        .iter()
+        .skip_while(|event| !matches!(event, DeskEvent::LedgerTransaction(_)))
+        .all(|event| matches!(event, DeskEvent::LedgerTransaction(_))));
+    for (posted, stored) in posted.iter().zip(ledger.transactions().range(before..ledger.transactions().len())) {
+        assert_eq!(&posted.transaction, stored);
+        assert_eq!(posted.entries.len(), usize::from(stored.entry_count));
+        for (entry, stored_entry) in posted.entries.iter().zip(ledger.entries_of(stored)) {
+            let account = ledger.account(stored_entry.account).unwrap();
+            assert_eq!(entry.account, account.key);
+            assert_eq!((entry.amount, entry.balance_after), (stored_entry.amount, stored_entry.balance_after));
+        }
+        // Balanced per asset, as every ledger transaction.
+        let mut sums: HashMap<AssetCode, i128> = HashMap::new();
+        posted.entries.iter().for_each(|entry| *sums.entry(entry.account.asset).or_default() += entry.amount);
+        assert!(sums.values().all(|sum| *sum == 0), "{sums:?}");
+    }
+    let ledger_events = events.iter().filter(|event| matches!(event, DeskEvent::LedgerTransaction(_)));
+    assert!(ledger_events.clone().all(|event| event.client_id().is_none()), "desk-level, never a client's");
+    assert!(kinds(&ledger_events.cloned().collect::<Vec<_>>()).iter().all(|kind| kind == "ledger_transaction"));
+}
+
+#[test]
 fn a_mark_past_the_end_gives_only_what_the_outcome_names() {
     let (harness, _) = Harness::with_dollars();
     let mark = harness.desk.event_mark();
     let fresh = Harness::new();
     assert_eq!(fresh.desk.events_since(&mark, &Outcome::Audited), vec![]);
-    let far = EventMark { trades: usize::MAX, entries: u64::MAX, alerts: usize::MAX };
+    let far = EventMark { trades: usize::MAX, entries: u64::MAX, alerts: usize::MAX, transactions: usize::MAX };
     assert_eq!(harness.desk.events_since(&far, &Outcome::Audited), vec![]);
 }
 
