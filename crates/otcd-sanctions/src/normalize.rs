@@ -110,6 +110,9 @@ const LEGAL_FORMS: &[&str] = &[
     "sae",
     "ltda",
     "limitada",
+    // Spanish "corporación": within one typo of "corporation", so a typo in
+    // it ("corplracion") would otherwise be two edits from any form.
+    "corporacion",
     "eireli",
     "cv",
     // German, Dutch, Nordic
@@ -159,13 +162,20 @@ const ARTICLES: &[&str] = &["al", "el", "ul", "ar", "ur", "er", "ad", "ud", "as"
 /// particles and legal forms, merges "Abd al X" forms, and returns the
 /// tokens in their original order.
 pub fn normalize_name(name: &str) -> Vec<String> {
+    normalize_name_counted(name).0
+}
+
+/// [`normalize_name`] and the number of parts the name was written with
+/// (before titles, particles and legal forms were dropped and "Abd al X"
+/// merged): "Chiheb Ben" is one token written as two parts.
+pub(crate) fn normalize_name_counted(name: &str) -> (Vec<String>, usize) {
     let folded = fold(name);
     let raw: Vec<&str> = folded.split_whitespace().collect();
     let merged = merge_abd(&raw);
     let kept: Vec<String> = merged.iter().filter(|token| !is_optional(token)).cloned().collect();
     let mut tokens = if kept.is_empty() { merged } else { kept };
     tokens.truncate(MAX_TOKENS_PER_NAME);
-    tokens
+    (tokens, raw.len())
 }
 
 fn is_optional(token: &str) -> bool {

@@ -8,7 +8,7 @@ use crate::countries::is_code;
 use crate::dates::{best_agreement, DateAgreement, DateOfBirth};
 use crate::index::NameHit;
 use crate::lists::{Entry, EntryKind, ListId, SanctionsLists};
-use crate::matcher::tokenize;
+use crate::matcher::QueryName;
 
 /// `screen_name` returns nothing scoring below this.
 pub const NAME_SCORE_FLOOR: f64 = 0.75;
@@ -127,8 +127,8 @@ impl Screener {
     /// Best matches first, one per entry, each scoring at least
     /// [`NAME_SCORE_FLOOR`] after date of birth and country adjustments.
     pub fn screen_name(&self, query: &NameQuery, limit: usize) -> Vec<Match> {
-        let tokens = tokenize(query.name);
-        if tokens.is_empty() || limit == 0 {
+        let query_name = QueryName::new(query.name);
+        if query_name.tokens.is_empty() || limit == 0 {
             return Vec::new();
         }
         let date_of_birth = query.date_of_birth.and_then(DateOfBirth::parse_iso);
@@ -138,7 +138,7 @@ impl Screener {
         let mut matches: Vec<Match> = self
             .lists
             .index
-            .search(&tokens, search_floor)
+            .search(&query_name, search_floor)
             .into_iter()
             .filter_map(|hit| self.adjusted_match(hit, date_of_birth.as_ref(), country.as_deref()))
             .filter(|found| found.score >= NAME_SCORE_FLOOR)

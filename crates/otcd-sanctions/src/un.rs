@@ -1,15 +1,13 @@
 //! UN Security Council consolidated list (XML): INDIVIDUALS/INDIVIDUAL and
 //! ENTITIES/ENTITY records. Entry id is REFERENCE_NUMBER, else DATAID.
 
-use quick_xml::events::Event;
-use quick_xml::Reader;
-
 use crate::countries::country_code;
 use crate::dates::DateOfBirth;
 use crate::error::LoadError;
-use crate::limits::{MAX_ATTRIBUTES_PER_ENTRY, MAX_FIELD_BYTES, MAX_XML_DEPTH};
+use crate::limits::MAX_ATTRIBUTES_PER_ENTRY;
 use crate::lists::{AliasQuality, Entry, EntryKind, ListId, LoadReport};
 use crate::ofac::push_alias;
+use crate::xml::{walk, Node};
 
 const FILE: &str = "un/consolidated.xml";
 
@@ -36,67 +34,38 @@ struct Record {
     nationalities: Vec<String>,
 }
 
+/// Over the shared bounded walk (`xml.rs`). An empty element (`<ALIAS_NAME/>`)
+/// is reported as opened and closed with empty text, the same as
+/// `<ALIAS_NAME></ALIAS_NAME>`: every field it can set is empty by default
+/// and empty names are never kept, so only an empty record element
+/// (`<INDIVIDUAL/>`) reads differently from the parser's own loop of before:
+/// it is a record without id or name, counted in `un_records_skipped`.
 pub(crate) fn parse(xml: &[u8], report: &mut LoadReport) -> Result<Vec<Entry>, LoadError> {
-    let mut reader = Reader::from_reader(xml);
-    reader.config_mut().trim_text(true);
-    let mut path: Vec<Vec<u8>> = Vec::new();
-    let mut text = String::new();
     let mut record: Option<Record> = None;
     let mut entries = Vec::new();
-    loop {
-        let event = reader.read_event().map_err(|error| LoadError::Xml {
-            file: FILE,
-            position: reader.error_position(),
-            message: error.to_string(),
-        })?;
-        match event {
-            Event::Start(start) => {
-                if path.len() >= MAX_XML_DEPTH {
-                    return Err(LoadError::TooDeep { file: FILE, limit: MAX_XML_DEPTH });
-                }
-                let name = start.name().as_ref().to_vec();
-                if name == b"INDIVIDUAL" || name == b"ENTITY" {
-                    record = Some(Record { individual: name == b"INDIVIDUAL", ..Record::default() });
-                }
-                path.push(name);
-                text.clear();
+    walk(xml, FILE, |node| match node {
+        Node::Open { name: name @ (b"INDIVIDUAL" | b"ENTITY"), .. } => {
+            record = Some(Record { individual: name == b"INDIVIDUAL", ..Record::default() });
+        }
+        Node::Open { .. } => {}
+        Node::Close { name, parent, text } => {
+            if let Some(current) = record.as_mut() {
+                current.assign(name, parent, text);
             }
-            Event::Text(content) => {
-                let decoded = content
-                    .unescape()
-                    .unwrap_or_else(|_| String::from_utf8_lossy(content.as_ref()).into_owned().into());
-                append_limited(&mut text, &decoded);
-            }
-            Event::CData(content) => append_limited(&mut text, &String::from_utf8_lossy(&content)),
-            Event::End(_) => {
-                let Some(name) = path.pop() else { continue };
-                let parent = path.last().map_or(&[][..], Vec::as_slice);
-                if let Some(current) = record.as_mut() {
-                    current.assign(&name, parent, std::mem::take(&mut text));
-                }
-                if name == b"INDIVIDUAL" || name == b"ENTITY" {
-                    if let Some(finished) = record.take() {
-                        match finished.into_entry(report) {
-                            Some(entry) => entries.push(entry),
-                            None => report.un_records_skipped += 1,
-                        }
+            if name == b"INDIVIDUAL" || name == b"ENTITY" {
+                if let Some(finished) = record.take() {
+                    match finished.into_entry(report) {
+                        Some(entry) => entries.push(entry),
+                        None => report.un_records_skipped += 1,
                     }
                 }
             }
-            Event::Eof => break,
-            _ => {}
         }
-    }
+    })?;
     if record.is_some() {
         report.un_records_skipped += 1;
     }
     Ok(entries)
-}
-
-fn append_limited(text: &mut String, addition: &str) {
-    if text.len() + addition.len() <= MAX_FIELD_BYTES {
-        text.push_str(addition);
-    }
 }
 
 impl Record {
@@ -223,6 +192,41 @@ mod tests {
         assert_eq!(entity.kind, EntryKind::Entity);
         assert_eq!(entity.name, "AL-QAIDA & CO");
         assert_eq!(entity.aliases[0].name, "The Base");
+    }
+
+    #[test]
+    fn empty_elements_read_as_empty_fields() {
+        let xml = r#"<CONSOLIDATED_LIST><INDIVIDUALS>
+  <INDIVIDUAL><DATAID>1</DATAID><FIRST_NAME>OMAR</FIRST_NAME><SECOND_NAME/><THIRD_NAME>KHAN</THIRD_NAME>
+    <REFERENCE_NUMBER>TAi.001</REFERENCE_NUMBER><NAME_ORIGINAL_SCRIPT/>
+    <INDIVIDUAL_ALIAS/><INDIVIDUAL_ALIAS><QUALITY>Low</QUALITY><ALIAS_NAME>Abu Omar</ALIAS_NAME></INDIVIDUAL_ALIAS>
+    <NATIONALITY><VALUE/></NATIONALITY><INDIVIDUAL_DATE_OF_BIRTH/>
+    <INDIVIDUAL_DATE_OF_BIRTH><TYPE_OF_DATE/><YEAR>1970</YEAR></INDIVIDUAL_DATE_OF_BIRTH>
+  </INDIVIDUAL>
+  <INDIVIDUAL/>
+</INDIVIDUALS></CONSOLIDATED_LIST>"#;
+        let mut report = LoadReport::default();
+        let entries = parse(xml.as_bytes(), &mut report).unwrap();
+        assert_eq!(entries.len(), 1);
+        let person = &entries[0];
+        assert_eq!(person.name, "OMAR KHAN");
+        // The empty original-script name and the empty alias add nothing; the empty quality is no quality.
+        assert_eq!(person.aliases.len(), 1);
+        assert_eq!(person.aliases[0].name, "Abu Omar");
+        assert_eq!(person.aliases[0].quality, AliasQuality::Weak);
+        assert!(person.nationalities.is_empty());
+        assert_eq!(person.dates_of_birth.len(), 1);
+        assert_eq!(person.dates_of_birth[0].year_from, 1970);
+        // An empty record element is a record without id or name: skipped, and counted.
+        assert_eq!(report.un_records_skipped, 1);
+    }
+
+    #[test]
+    fn an_unclosed_record_is_counted_as_skipped() {
+        let mut report = LoadReport::default();
+        let result = parse(b"<CONSOLIDATED_LIST><INDIVIDUALS><INDIVIDUAL><DATAID>1</DATAID>", &mut report);
+        assert!(result.unwrap().is_empty());
+        assert_eq!(report.un_records_skipped, 1);
     }
 
     #[test]

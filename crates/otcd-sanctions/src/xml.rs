@@ -1,6 +1,5 @@
-//! A small, bounded walk over an XML document for the attribute-style (EU) and element-style (UK) list files:
-//! each element's local name (namespaces ignored), its attributes on open, its text on close. The UN parser
-//! predates it and keeps its own loop.
+//! A small, bounded walk over an XML document for the attribute-style (EU) and element-style (UN, UK) list
+//! files: each element's local name (namespaces ignored), its attributes on open, its text on close.
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;

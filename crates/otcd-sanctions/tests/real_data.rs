@@ -122,13 +122,14 @@ fn evaluation_meets_minimums() {
     assert!(review >= 0.95, "{review}");
     assert!(hit >= 0.85, "{hit}");
     assert!(recall(Variant::LegalFormTypo).0 >= 0.95, "{:?}", recall(Variant::LegalFormTypo));
-    // Leading parts reach review only partly (BENCHMARKS.md): a floor against regressions, not the target.
-    assert!(recall(Variant::LeadingParts).0 >= 0.55, "{:?}", recall(Variant::LeadingParts));
+    // Issue #23's target is 0.98 at review over all variants (BENCHMARKS.md); these are regression floors below it.
+    assert!(recall(Variant::LeadingParts).0 >= 0.88, "{:?}", recall(Variant::LeadingParts));
+    assert!(report.recall_at_review >= 0.97, "{}", report.recall_at_review);
     for (variant, figures) in &report.per_negative {
         assert!(figures.count >= 1_000, "{variant:?}: {}", figures.count);
     }
     assert!(report.false_hit_rate <= 0.01, "{}", report.false_hit_rate);
-    assert!(report.false_review_rate <= 0.05, "{}", report.false_review_rate);
+    assert!(report.false_review_rate <= 0.03, "{}", report.false_review_rate);
 }
 
 /// Issue #23: a typo in a legal-form word must not block a listed company.
@@ -165,6 +166,14 @@ fn leading_parts_find_a_un_person_and_a_lone_given_name_does_not_hit() {
     println!("{leading:?}");
     assert_ne!(leading.status, ScreeningStatus::Clear);
     assert!(leading.matches.iter().any(|found| found.list == ListId::Un && found.entry_id == "IQi.016"));
+    // Entries that share only one of the two parts ("Tahir" as a given name) stay below the hit band.
+    for found in screener.screen_name(&query("Tahir Jalil"), 20) {
+        let tokens = otcd_sanctions::normalize_name(&found.name);
+        let shares_both = ["tahir", "jalil"].iter().all(|part| tokens.iter().any(|token| token == part));
+        if !shares_both {
+            assert!(found.score < thresholds.hit, "{found:?}");
+        }
+    }
     for given in ["Qusay", "Saddam", "Mohammed", "Ali", "Hassan", "Tahir", "Jorge"] {
         let found = screener.screen_name(&query(given), 5);
         println!("{given}: {found:?}");
