@@ -221,6 +221,9 @@ pub struct HedgeBook {
     hedges: VecDeque<Hedge>,
     hedges_opened: u64,
     last_opened_at: BTreeMap<AssetCode, TimestampMs>,
+    /// The active hedge of each asset (its number), so no command scans the kept hedges to find it.
+    #[serde(default)]
+    active: BTreeMap<AssetCode, u64>,
 }
 
 impl HedgeBook {
@@ -238,7 +241,22 @@ impl HedgeBook {
     }
 
     pub fn active(&self, asset: AssetCode) -> Option<&Hedge> {
-        self.hedges.iter().rev().find(|hedge| hedge.asset == asset && hedge.state.is_active())
+        let hedge = self.position_of(*self.active.get(&asset)?).map(|position| &self.hedges[position]);
+        debug_assert!(hedge.is_some_and(|hedge| hedge.state.is_active()), "the index names active hedges only");
+        hedge
+    }
+
+    /// Every active hedge (at most one per asset).
+    pub fn active_hedges(&self) -> impl Iterator<Item = &Hedge> {
+        self.active.values().filter_map(|number| self.position_of(*number).map(|position| &self.hedges[position]))
+    }
+
+    /// Stores a changed hedge back, keeping the active index.
+    fn store(&mut self, position: usize, hedge: Hedge) {
+        if !hedge.state.is_active() {
+            self.active.remove(&hedge.asset);
+        }
+        self.hedges[position] = hedge;
     }
 
     fn position_of(&self, number: u64) -> Option<usize> {
@@ -251,17 +269,6 @@ impl HedgeBook {
 
     pub fn hedge(&self, hedge_id: &str) -> Option<&Hedge> {
         self.position_of(hedge_number(hedge_id)?).map(|position| &self.hedges[position])
-    }
-
-    /// Children that await the worker: pending (to send, or to look up first after a restart) or timed out.
-    pub fn children_to_work(&self) -> impl Iterator<Item = (&Hedge, &ChildOrder)> {
-        self.hedges.iter().flat_map(|hedge| {
-            hedge
-                .children
-                .iter()
-                .filter(|child| matches!(child.state, ChildState::Pending | ChildState::TimedOut))
-                .map(move |child| (hedge, child))
-        })
     }
 
     fn trim(&mut self) {
@@ -444,6 +451,7 @@ impl Desk {
         }
         self.hedging.hedges_opened = number;
         self.hedging.last_opened_at.insert(inputs.asset, at);
+        self.hedging.active.insert(inputs.asset, number);
         self.hedging.hedges.push_back(hedge.clone());
         self.hedging.trim();
         Ok(Executed::changed(Outcome::Hedge(Box::new(hedge))))
@@ -470,7 +478,7 @@ impl Desk {
         if hedge.children.len() == current.children.len() && hedge.attempts >= policy.attempts_max {
             self.fail_hedge(at, &mut hedge, "no venue could take the rest within the slippage bound and balances");
         }
-        self.hedging.hedges[position] = hedge.clone();
+        self.hedging.store(position, hedge.clone());
         Ok(Executed::changed(Outcome::Hedge(Box::new(hedge))))
     }
 
@@ -611,7 +619,7 @@ impl Desk {
         }
         hedge.updated_at = at;
         self.settle_hedge_state(at, &mut hedge);
-        self.hedging.hedges[position] = hedge.clone();
+        self.hedging.store(position, hedge.clone());
         Ok(Executed::changed(Outcome::Hedge(Box::new(hedge))))
     }
 
