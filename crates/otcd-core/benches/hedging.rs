@@ -44,7 +44,7 @@ fn terms() -> Vec<VenueTerms> {
         .map(|(index, venue)| VenueTerms {
             venue: (*venue).into(),
             taker_fee_centi_bps: 500 + index as i128 * 300,
-            quote_available: 1_000_000_000_00,
+            quote_available: 100_000_000_000,
             base_available: 1_000 * BTC,
         })
         .collect()
