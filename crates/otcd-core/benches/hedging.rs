@@ -89,7 +89,7 @@ fn bench_fill_to_hedge() {
     let mut desk = initialized_desk();
     let client = create_client(&mut desk, 2, fixtures::approved_client("Bench", Settlement::Prefunded, None));
     for asset in ["USD", "BTC"] {
-        desk.execute(&record(3, deposit(&client, asset, 1_000_000_000_000_000, &format!("f-{asset}")))).unwrap();
+        desk.execute(&record(3, deposit(&client, asset, 1_000_000_000_000, &format!("f-{asset}")))).unwrap();
     }
     let policy = HedgingPolicy {
         asset: code("BTC"),
