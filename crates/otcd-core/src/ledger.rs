@@ -40,6 +40,8 @@ pub struct PendingId(pub u64);
 pub enum Owner {
     Desk,
     Client(ClientId),
+    /// A trading venue where the desk holds inventory (hedging): its accounts say what the desk holds there.
+    Venue(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -61,6 +63,10 @@ pub enum Purpose {
     Fees,
     /// Unidentified or unreconciled value awaiting an operator.
     Suspense,
+    /// What the desk holds at a venue (`Owner::Venue`): negative when it holds value there, like custody.
+    Venue,
+    /// Fees the desk paid to venues on hedge fills (an expense: negative).
+    VenueFees,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -127,6 +133,10 @@ pub enum TransactionKind {
     Transfer {
         reference: String,
     },
+    /// A venue filled a hedge's child order (reference: its client order id).
+    VenueFill {
+        reference: String,
+    },
 }
 
 impl TransactionKind {
@@ -144,6 +154,7 @@ impl TransactionKind {
             TransactionKind::Funding { reference } => ("funding", reference.clone()),
             TransactionKind::Settlement { reference } => ("settlement", reference.clone()),
             TransactionKind::Transfer { reference } => ("transfer", reference.clone()),
+            TransactionKind::VenueFill { reference } => ("venue_fill", reference.clone()),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! Only the binary names these types: the services and workers see `Arc<dyn Rail>` and friends.
 
 pub mod books;
+pub mod paper;
 
 pub use books::{RailBooksError, SimulatedRailBooks};
 

@@ -8,6 +8,7 @@
 //! journal files). Methods and limits: `docs/reports.md`.
 
 mod csv;
+pub mod hedging;
 mod pnl;
 mod projection;
 pub mod render;

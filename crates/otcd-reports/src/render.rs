@@ -32,6 +32,7 @@ pub enum ReportKind {
     Kyc,
     Screening,
     Alerts,
+    Hedging,
 }
 
 impl ReportKind {
@@ -46,6 +47,7 @@ impl ReportKind {
             "kyc" => Self::Kyc,
             "screening" => Self::Screening,
             "alerts" => Self::Alerts,
+            "hedging" => Self::Hedging,
             _ => return None,
         })
     }
@@ -61,6 +63,7 @@ impl ReportKind {
             Self::Kyc => "kyc",
             Self::Screening => "screening",
             Self::Alerts => "alerts",
+            Self::Hedging => "hedging",
         }
     }
 }
@@ -241,6 +244,7 @@ pub fn render(projection: &Projection, kind: ReportKind, params: &ReportParams) 
         ReportKind::Kyc => kyc(projection, &parsed),
         ReportKind::Screening => screening(projection, &parsed),
         ReportKind::Alerts => alerts(projection, &parsed),
+        ReportKind::Hedging => hedging(projection),
     };
     Ok(match parsed.format {
         Format::Json => to_json(kind, projection.applied_seq(), table),
@@ -983,5 +987,70 @@ fn alerts(projection: &Projection, parsed: &Parsed) -> Table {
         rows,
         next_cursor,
         extra: Vec::new(),
+    }
+}
+
+fn hedge_state_text(state: otcd_core::engine::hedging::HedgeState) -> &'static str {
+    use otcd_core::engine::hedging::HedgeState;
+    match state {
+        HedgeState::Open => "open",
+        HedgeState::PartiallyFilled => "partially_filled",
+        HedgeState::Filled => "filled",
+        HedgeState::Failed => "failed",
+    }
+}
+
+/// Hedges with their P&L against the client flow they laid off (`crate::hedging`), oldest first.
+fn hedging(projection: &Projection) -> Table {
+    let scales = Scales(projection);
+    let rows = crate::hedging::hedge_pnl(projection)
+        .iter()
+        .map(|row| {
+            let hedge = &row.hedge;
+            let instrument = projection.desk().catalog().and_then(|catalog| catalog.instrument(&hedge.instrument));
+            let (base, quote) = instrument.map_or((0, 0), |i| (scales.asset(&i.base), scales.asset(&i.quote)));
+            let price = scales.price(&hedge.instrument);
+            let optional =
+                |value: Option<i128>, scale| value.map_or(Value::Null, |value| json!(format_scaled(value, scale)));
+            vec![
+                json!(hedge.hedge_id),
+                json!(hedge.asset.as_str()),
+                json!(hedge.instrument),
+                json!(side_text(hedge.side)),
+                json!(hedge_state_text(hedge.state)),
+                json!(format_time(hedge.opened_at.0)),
+                json!(format_scaled(hedge.quantity, base)),
+                json!(format_scaled(hedge.filled, base)),
+                optional(crate::hedging::average_price(hedge, base, quote, price), price),
+                optional(crate::hedging::client_average_price(row, base, quote, price), price),
+                json!(format_scaled(row.client_quantity, base)),
+                json!(format_scaled(hedge.quote_amount, quote)),
+                optional(row.client_amount_for_filled, quote),
+                json!(format_scaled(hedge.fee, quote)),
+                optional(row.pnl, quote),
+            ]
+        })
+        .collect();
+    Table {
+        columns: &[
+            "hedge_id",
+            "asset",
+            "instrument",
+            "side",
+            "state",
+            "opened_at",
+            "quantity",
+            "filled",
+            "hedge_price",
+            "client_price",
+            "client_quantity",
+            "hedge_amount",
+            "client_amount",
+            "venue_fees",
+            "pnl",
+        ],
+        rows,
+        extra: Vec::new(),
+        next_cursor: None,
     }
 }

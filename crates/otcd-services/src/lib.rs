@@ -20,6 +20,8 @@ pub mod compliance;
 pub mod controls;
 pub mod custody;
 pub mod error;
+pub mod hedge_worker;
+pub mod hedging;
 pub mod keys;
 pub mod ladders;
 pub mod market_inputs;
@@ -101,6 +103,8 @@ pub struct DeskServices {
     pub reports: ReportsService,
     pub events: EventHub,
     pub rails: Rails,
+    /// Order entry at the venues the hedger trades on (`None`: hedges are decided but nothing is sent).
+    pub execution: Option<Arc<dyn ports::VenueExecution>>,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
     pub internal: Internal,

@@ -116,3 +116,73 @@ mod amount_text {
         text.parse().map_err(serde::de::Error::custom)
     }
 }
+
+/// One order the hedge worker asks a venue to execute: immediate-or-cancel at a limit, identified by the
+/// engine's client order id (the venue's idempotency key: placing the same id twice never makes two orders).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueOrder {
+    pub venue: String,
+    pub client_order_id: String,
+    pub instrument: String,
+    /// The desk's side at the venue.
+    pub side: otcd_core::market::Side,
+    /// Base minor units.
+    pub quantity: i128,
+    /// Price units of the instrument.
+    pub limit_price: i128,
+}
+
+/// One execution of a venue order. `fee` in the quote asset's minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueFill {
+    pub fill_id: String,
+    pub quantity: i128,
+    pub price: i128,
+    pub fee: i128,
+}
+
+/// Where a venue order stands, as the venue says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueOrderStatus {
+    pub venue_order_id: String,
+    /// False once the venue will fill no more of it (filled, cancelled, expired, rest of an IOC).
+    pub open: bool,
+    pub fills: Vec<VenueFill>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VenueError {
+    /// The venue refused the order (balance, filters, unknown symbol); it will not exist.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// No answer in time: the order may or may not exist; ask its status by client order id.
+    #[error("no answer in time")]
+    Timeout,
+    /// The venue cannot be reached or answered nonsense; nothing is known.
+    #[error("venue unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The desk's standing at one venue: its taker fee and spendable balances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueAccount {
+    pub venue: String,
+    pub taker_fee_centi_bps: i128,
+    /// Spendable balance per asset, minor units.
+    pub balances: BTreeMap<AssetCode, i128>,
+}
+
+/// Order entry at trading venues (the paper venue, a real exchange's API). Calls may block on the network:
+/// the hedge worker makes them on the blocking pool.
+pub trait VenueExecution: Send + Sync {
+    /// The venues this adapter trades on, with fees and balances (as the venues report them).
+    fn accounts(&self) -> Vec<VenueAccount>;
+    /// Places an order; idempotent per client order id (a second call answers the first order's status).
+    fn place(&self, order: &VenueOrder) -> Result<VenueOrderStatus, VenueError>;
+    /// Asks the venue to cancel; a fill may still arrive (the status says what happened).
+    fn cancel(&self, venue: &str, client_order_id: &str) -> Result<VenueOrderStatus, VenueError>;
+    /// The order the venue knows by this client order id, with all of its fills; `None`: the venue never got it.
+    fn status(&self, venue: &str, client_order_id: &str) -> Result<Option<VenueOrderStatus>, VenueError>;
+}

@@ -96,6 +96,7 @@ impl EmbeddedDesk {
             events,
             rails,
             settings: Settings::default(),
+            execution: None,
             internal: Internal::new(&metrics),
             metrics,
         });

@@ -122,6 +122,14 @@ struct ConfigFile {
     settlement_bank_confirm_after_ms: Option<i64>,
     /// Percent of payouts the simulated rails fail or return (default 0).
     settlement_failure_percent: Option<u8>,
+    /// Paper venues (hedging): ms from placing an order to its execution against the venue's book (default 20).
+    paper_latency_ms: Option<i64>,
+    /// Percent of paper venue orders refused (default 0).
+    paper_reject_percent: Option<u8>,
+    /// Percent of paper venue orders taken but answered with a timeout (default 0).
+    paper_timeout_percent: Option<u8>,
+    /// Fault injection for tests: abort the process right after the paper venue takes its first order.
+    paper_crash_after_send: Option<bool>,
     /// How often a net settlement cycle runs for credit clients, ms (default 3600000; 0 = only on request).
     net_settlement_every_ms: Option<i64>,
     /// How often the ledger is reconciled with the rails' books and breaks logged, ms (default 60000; 0 = only
@@ -282,6 +290,12 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     rails.bank_confirm_after_ms =
         config.settlement_bank_confirm_after_ms.unwrap_or(rails.bank_confirm_after_ms).clamp(0, 86_400_000);
     rails.failure_percent = config.settlement_failure_percent.unwrap_or(rails.failure_percent).min(100);
+    let paper = &mut options.paper;
+    paper.latency_ms = config.paper_latency_ms.unwrap_or(paper.latency_ms).clamp(0, 60_000);
+    paper.reject_percent = config.paper_reject_percent.unwrap_or(paper.reject_percent).min(100);
+    paper.crash_after_send = config.paper_crash_after_send.unwrap_or(paper.crash_after_send);
+    paper.timeout_percent =
+        config.paper_timeout_percent.unwrap_or(paper.timeout_percent).min(100 - paper.reject_percent);
     let workers = &mut options.services;
     workers.net_settlement_every_ms =
         config.net_settlement_every_ms.unwrap_or(workers.net_settlement_every_ms).clamp(0, 30 * 86_400_000);

@@ -48,6 +48,8 @@ pub struct ServeOptions {
     pub sanctions_refresh: Option<crate::sanctions_refresh::Schedule>,
     /// The simulated custodian and bank: how long a payout takes and how often one fails (percent).
     pub simulation: otcd_rails_sim::SimulationSettings,
+    /// The paper venues the hedger trades on (latency, simulated rejects and timeouts).
+    pub paper: otcd_rails_sim::paper::PaperSettings,
     /// Journal records between two signed checkpoints.
     pub checkpoint_every_records: u64,
     /// Longest time a durable record waits for a signed checkpoint.
@@ -121,6 +123,7 @@ impl ServeOptions {
             sanctions_dir: None,
             sanctions_refresh: None,
             simulation: otcd_rails_sim::SimulationSettings::default(),
+            paper: otcd_rails_sim::paper::PaperSettings::default(),
             checkpoint_every_records: otcd_host::runner::CHECKPOINT_EVERY_RECORDS_DEFAULT,
             checkpoint_every: otcd_host::runner::CHECKPOINT_EVERY_DEFAULT,
             accept_rollback: false,
@@ -152,6 +155,8 @@ pub enum ServerError {
     Venues { path: PathBuf, message: String },
     #[error("cannot load the sanctions lists: {0}")]
     Sanctions(String),
+    #[error("cannot open the paper venues: {0}")]
+    Paper(String),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
     #[error(transparent)]
@@ -222,6 +227,9 @@ impl StartedDesk {
             otcd_eventstream::start(desk.clone(), Arc::new(render_stream_event), settings, market_stop.subscribe());
         }
         tokio::spawn(otcd_services::order_watch::run(desk.clone(), market_stop.subscribe()));
+        if let Some(execution) = desk.execution.clone() {
+            tokio::spawn(otcd_services::hedge_worker::run(desk.clone(), execution, market_stop.subscribe()));
+        }
         tokio::spawn(otcd_services::settlement_worker::run(desk.clone(), market_stop.subscribe()));
         tokio::spawn(otcd_services::surveillance_raiser::run(desk, market_stop.subscribe()));
         let served = otcd_http::server::serve(listener, context, shutdown).await;
@@ -329,6 +337,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
             .expect("loading the lists does not panic")
             .map_err(|error| ServerError::Sanctions(error.to_string()))?;
     let rails = otcd_rails_sim::open(&options.data_dir, options.simulation)?;
+    let execution = open_paper_venues(options, venues.as_ref(), &catalog, &market, &clock)?;
     let desk = Arc::new(DeskServices {
         engine,
         catalog,
@@ -339,6 +348,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         reports,
         events,
         rails,
+        execution: Some(execution),
         settings: options.services.clone(),
         internal: Internal::new(&metrics),
         metrics,
@@ -410,6 +420,39 @@ async fn open_store(options: &ServeOptions, clock: Arc<dyn Clock>) -> Result<Ope
         "desk recovered"
     );
     Ok(opened)
+}
+
+/// The paper venues the hedger trades on: the simulated venues (`--market sim`), `manual`, or the venues of the
+/// venues file with their taker fees (`--market venues`); every one funded (`PaperVenue::funded`).
+fn open_paper_venues(
+    options: &ServeOptions,
+    venues: Option<&otcd_venues::config::VenuesConfig>,
+    catalog: &Catalog,
+    market: &Arc<otcd_market::MarketHub>,
+    clock: &Arc<dyn otcd_services::ports::Clock>,
+) -> Result<Arc<dyn otcd_services::ports::VenueExecution>, ServerError> {
+    use otcd_rails_sim::paper::{PaperVenue, PaperVenues};
+    // Simulated taker fees (bps × 100): different enough that routing by all-in price shows.
+    let mut paper: Vec<PaperVenue> = otcd_market::SIM_VENUES
+        .iter()
+        .zip([1_000, 500, 2_000])
+        .map(|(name, fee)| PaperVenue::funded(name, fee, catalog))
+        .collect();
+    paper.push(PaperVenue::funded(otcd_market::MANUAL_VENUE, 0, catalog));
+    for venue in venues.map(|config| config.venues.as_slice()).unwrap_or_default() {
+        let fee = otcd_core::decimal::parse_scaled(&venue.fee_bps, 2).unwrap_or(0);
+        paper.push(PaperVenue::funded(&venue.name, fee, catalog));
+    }
+    let opened = PaperVenues::open(
+        market.clone(),
+        catalog.clone(),
+        clock.clone(),
+        options.paper,
+        paper,
+        Some(&options.data_dir),
+    )
+    .map_err(|error| ServerError::Paper(error.to_string()))?;
+    Ok(Arc::new(opened))
 }
 
 /// Reads and validates `--venues-config` against the desk's catalog (with `--market venues`).

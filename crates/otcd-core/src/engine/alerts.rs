@@ -55,6 +55,8 @@ pub enum AlertKind {
     SurveillanceFrontRunning,
     /// The scheduled update of the sanctions lists failed; the desk screens on the lists it had.
     SanctionsListUpdate,
+    /// A hedge could not complete within its policy's attempts.
+    HedgeFailed,
 }
 
 impl AlertKind {

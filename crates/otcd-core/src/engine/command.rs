@@ -155,6 +155,13 @@ pub enum Command {
     AdvanceWebhooks {
         advances: Vec<(String, super::webhooks::OutboxPosition)>,
     },
+    /// Sets the hedging policy of an asset.
+    PutHedgingPolicy(super::hedging::HedgingPolicy),
+    /// The hedge worker's view of the venues (books, fees, balances): the engine opens a hedge when the asset's
+    /// position is outside its band, or routes the rest of its active hedge.
+    EvaluateHedge(super::hedging::HedgeInputs),
+    /// A venue's answer about a hedge's child order (acknowledged, fill, closed, rejected, timed out).
+    HedgeReport(super::hedging::HedgeReport),
 }
 
 impl Command {
@@ -203,6 +210,9 @@ impl Command {
             Command::CreateWebhook(_) => "create_webhook",
             Command::DeleteWebhook { .. } => "delete_webhook",
             Command::AdvanceWebhooks { .. } => "advance_webhooks",
+            Command::PutHedgingPolicy(_) => "put_hedging_policy",
+            Command::EvaluateHedge(_) => "evaluate_hedge",
+            Command::HedgeReport(_) => "hedge_report",
         }
     }
 }

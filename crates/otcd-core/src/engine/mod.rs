@@ -14,6 +14,7 @@ pub mod events;
 mod fills;
 pub mod fixtures;
 pub mod flows;
+pub mod hedging;
 pub mod jurisdictions;
 pub mod model;
 pub mod netting;
@@ -100,6 +101,11 @@ pub enum Outcome {
     /// A webhook as registered (or as it was when deleted).
     Webhook(webhooks::Webhook),
     WebhooksAdvanced,
+    HedgingPolicy(hedging::HedgingPolicy),
+    /// A hedge opened, routed again, or changed by a venue report.
+    Hedge(Box<hedging::Hedge>),
+    /// `EvaluateHedge` found nothing to do (why); never journaled.
+    HedgeIdle(String),
 }
 
 /// The result of an accepted command. `changed == false` means nothing changed (an idempotent repeat) and the
@@ -156,6 +162,8 @@ pub struct Desk {
     audit_events: std::collections::VecDeque<audit::AuditEntry>,
     #[serde(default)]
     webhooks: webhooks::WebhookBook,
+    #[serde(default)]
+    hedging: hedging::HedgeBook,
     /// The journal seq of the last record this desk executed (aligned with the snapshot's seq at recovery:
     /// snapshots written before it existed hold 0).
     #[serde(default)]
@@ -322,6 +330,9 @@ impl Desk {
             (Command::CreateWebhook(new), true) => self.create_webhook(at, new),
             (Command::DeleteWebhook { webhook_id }, true) => self.delete_webhook(webhook_id),
             (Command::AdvanceWebhooks { advances }, true) => self.advance_webhooks(advances),
+            (Command::PutHedgingPolicy(policy), true) => self.put_hedging_policy(policy),
+            (Command::EvaluateHedge(inputs), true) => self.evaluate_hedge(at, inputs),
+            (Command::HedgeReport(report), true) => self.hedge_report(at, report),
         };
         if result.as_ref().is_ok_and(|executed| executed.changed) {
             self.clock = at;

@@ -7,6 +7,7 @@
 pub mod book;
 pub mod cross;
 pub mod pricing;
+pub mod routing;
 
 pub use book::{BookError, Level, VenueBook, BOOK_LEVELS_MAX, VENUES_MAX};
 pub use pricing::{Executable, PricingError, Side};

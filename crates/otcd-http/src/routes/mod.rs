@@ -6,6 +6,7 @@ pub mod compliance;
 pub mod console;
 pub mod controls;
 pub mod custody;
+pub mod hedging;
 pub mod market;
 pub mod orders;
 pub mod public;
@@ -62,6 +63,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/desk/kill-switch", put(controls::put_kill_switch))
         .route("/v1/admin/desk/position-limits/{asset}", put(controls::put_position_limit))
         .route("/v1/admin/trading", get(controls::get_trading_controls))
+        .route("/v1/admin/hedging", get(hedging::get_hedging))
+        .route("/v1/admin/hedging/{asset}", put(hedging::put_hedging_policy))
         .route("/v1/admin/jurisdictions", get(compliance::list_jurisdictions))
         .route("/v1/destinations", post(withdrawals::create_destination).get(withdrawals::list_destinations))
         .route("/v1/withdrawals", post(withdrawals::create_withdrawal).get(withdrawals::list_withdrawals))
@@ -118,7 +121,8 @@ pub fn routes() -> Router<AppState> {
         admin::list_tiers, admin::put_tier, admin::create_deposit, admin::audit_verify,
         admin::audit_checkpoints, admin::audit_export,
         admin::put_skew, admin::fund_desk, controls::put_instrument_control, controls::put_kill_switch,
-        controls::put_position_limit, controls::get_trading_controls, compliance::put_jurisdiction,
+        controls::put_position_limit, controls::get_trading_controls, hedging::put_hedging_policy,
+        hedging::get_hedging, compliance::put_jurisdiction,
         compliance::list_jurisdictions, compliance::screen, compliance::reload_sanctions, compliance::list_alerts,
         compliance::update_alert, compliance::audit_events, compliance::put_aml_rules, withdrawals::create_destination, withdrawals::list_destinations,
         withdrawals::create_withdrawal, withdrawals::list_withdrawals, withdrawals::get_withdrawal,
