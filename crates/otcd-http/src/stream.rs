@@ -562,6 +562,7 @@ fn ledger_transaction_data(
             let owner = match &entry.account.owner {
                 otcd_core::ledger::Owner::Desk => "desk".to_owned(),
                 otcd_core::ledger::Owner::Client(client_id) => client_id.to_string(),
+                otcd_core::ledger::Owner::Venue(venue) => format!("venue:{venue}"),
             };
             json!({"owner": owner, "asset": entry.account.asset.to_string(),
                 "account": crate::json::enum_text(entry.account.purpose),
