@@ -66,6 +66,17 @@ pub struct ServeArgs {
     /// disk), and refuse to start when the data directory is behind it (config key `checkpoint_witness_file`).
     #[arg(long)]
     pub checkpoint_witness_file: Option<PathBuf>,
+    /// Replicate the journal over these NATS JetStream servers (`nats://HOST:PORT,nats://...`) and run as one
+    /// node of a replicated desk (docs/operations.md); needs --node-id. Without it the desk is a single node.
+    #[arg(long)]
+    pub replication: Option<String>,
+    /// This node's name within its replicated desk (config key `node_id`).
+    #[arg(long)]
+    pub node_id: Option<String>,
+    /// This node's HTTP base URL as clients reach it, named by standbys in `503 not_leader` (config key
+    /// `advertise`; default `http://` + --listen).
+    #[arg(long)]
+    pub advertise: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

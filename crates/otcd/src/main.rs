@@ -9,6 +9,7 @@ mod limits;
 mod progress;
 mod sanctions_fetch;
 mod sanctions_refresh;
+mod replicated;
 mod server;
 mod telemetry;
 
