@@ -176,8 +176,7 @@ impl Runner {
         metrics: Arc<Metrics>,
     ) -> Runner {
         let head = journal.durable_head();
-        let shared =
-            Arc::new(Shared {
+        let shared = Arc::new(Shared {
             poisoned: AtomicBool::new(false),
             write_gate: config.write_gate.take(),
             durable_seq: AtomicU64::new(head.seq),

@@ -40,11 +40,34 @@ pub fn not_leader(status: &ClusterStatus) -> Response {
     response
 }
 
+/// The replication lines of `/metrics` (leader and standby): lease state, applied and stream seq, lag.
+pub fn metrics_text(status: &ClusterStatus) -> String {
+    let view = status.view();
+    let leader = u8::from(view.role == otcd_host::cluster::Role::Leader);
+    let gauges = [
+        ("replication_leader", "1 while this node holds the lease and serves, 0 on a standby", leader as u64),
+        ("replication_applied_seq", "The newest record in this node's own journal", view.applied_seq),
+        ("replication_stream_seq", "The newest record of the replicated journal this node has seen", view.stream_seq),
+        ("replication_lag_records", "Records on the stream this node has not applied yet", view.lag_records),
+    ];
+    let mut text = String::new();
+    for (name, help, value) in gauges {
+        text.push_str(&format!("# HELP otcd_{name} {help}.\n# TYPE otcd_{name} gauge\notcd_{name} {value}\n"));
+    }
+    text
+}
+
 /// The standby's router.
 pub fn standby_router(status: Arc<ClusterStatus>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok", "role": "standby"})) }))
         .route("/readyz", get(|State(status): State<Arc<ClusterStatus>>| async move { not_leader(&status) }))
+        .route(
+            "/metrics",
+            get(|State(status): State<Arc<ClusterStatus>>| async move {
+                ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics_text(&status))
+            }),
+        )
         .route(
             "/v1/admin/cluster",
             get(|State(status): State<Arc<ClusterStatus>>| async move { cluster_view(&status).await }),

@@ -84,6 +84,8 @@ async fn ensure_bucket(
     match jetstream.create_key_value(config).await {
         Ok(store) => Ok(store),
         // Another node created it at the same moment.
-        Err(_) => jetstream.get_key_value(&bucket).await.map_err(|error| ReplicationError::jetstream("KV bucket", error)),
+        Err(_) => {
+            jetstream.get_key_value(&bucket).await.map_err(|error| ReplicationError::jetstream("KV bucket", error))
+        }
     }
 }

@@ -49,8 +49,7 @@ impl StreamFollower {
                 .create_consumer(config)
                 .await
                 .map_err(|error| ReplicationError::jetstream("create consumer", error))?;
-            let messages =
-                consumer.messages().await.map_err(|error| ReplicationError::jetstream("consume", error))?;
+            let messages = consumer.messages().await.map_err(|error| ReplicationError::jetstream("consume", error))?;
             self.messages = Some(messages);
         }
         Ok(self.messages.as_mut().expect("set above"))
@@ -111,7 +110,8 @@ impl StreamFollower {
         }
         self.journal.append(&message.payload)?;
         let computed = self.journal.head().hash_hex();
-        let stated = message.headers.as_ref().and_then(|headers| headers.get(CHAIN_HASH_HEADER)).map(|value| value.as_str());
+        let stated =
+            message.headers.as_ref().and_then(|headers| headers.get(CHAIN_HASH_HEADER)).map(|value| value.as_str());
         if stated != Some(computed.as_str()) {
             return Err(ReplicationError::Diverged {
                 seq,

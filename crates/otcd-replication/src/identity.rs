@@ -49,18 +49,15 @@ pub async fn published(bucket: &kv::Store) -> Result<Option<DeskIdentity>, Repli
     let entry = bucket.get(IDENTITY_KEY).await.map_err(|error| ReplicationError::jetstream("read identity", error))?;
     entry
         .map(|bytes| {
-            serde_json::from_slice(&bytes).map_err(|error| ReplicationError::Identity(format!("identity entry: {error}")))
+            serde_json::from_slice(&bytes)
+                .map_err(|error| ReplicationError::Identity(format!("identity entry: {error}")))
         })
         .transpose()
 }
 
 /// Checks this node's keys against the desk's (publishing them for a new desk); `stream_seq` is the stream's
 /// newest record.
-pub async fn check(
-    bucket: &kv::Store,
-    local: Option<&DeskIdentity>,
-    stream_seq: u64,
-) -> Result<(), ReplicationError> {
+pub async fn check(bucket: &kv::Store, local: Option<&DeskIdentity>, stream_seq: u64) -> Result<(), ReplicationError> {
     let copy_hint = "copy master.key and desk-signing.key from a node of this desk into the data \
                      directory before starting (docs/operations.md)";
     match (published(bucket).await?, local) {

@@ -125,10 +125,7 @@ impl ReplicatedJournal {
                     match self.landed_earlier(record).await {
                         Some(true) => landed = index + 1,
                         Some(false) => {
-                            return Err(Attempt::Fenced(format!(
-                                "another leader appended record {} first",
-                                record.seq
-                            )))
+                            return Err(Attempt::Fenced(format!("another leader appended record {} first", record.seq)))
                         }
                         None => return Err(Attempt::Retry { landed, detail: error.to_string() }),
                     }

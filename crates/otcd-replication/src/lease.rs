@@ -47,7 +47,8 @@ impl Lease {
 
     /// The lease holder's entry, `None` while nobody holds it.
     pub async fn holder(&self) -> Result<Option<LeaderInfo>, ReplicationError> {
-        let entry = self.bucket.get(LEADER_KEY).await.map_err(|error| ReplicationError::jetstream("read lease", error))?;
+        let entry =
+            self.bucket.get(LEADER_KEY).await.map_err(|error| ReplicationError::jetstream("read lease", error))?;
         Ok(entry.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     }
 

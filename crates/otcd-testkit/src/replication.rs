@@ -48,7 +48,8 @@ impl NatsCluster {
         for index in 0..size {
             let name = format!("n{}", index + 1);
             let (client_port, monitor_port) = (free_port(), free_port());
-            let routes: Vec<String> = cluster_ports.iter().map(|port| format!("nats-route://127.0.0.1:{port}")).collect();
+            let routes: Vec<String> =
+                cluster_ports.iter().map(|port| format!("nats-route://127.0.0.1:{port}")).collect();
             let store = dir.path().join(&name);
             let text = format!(
                 "server_name: {name}\nlisten: 127.0.0.1:{client_port}\nhttp: 127.0.0.1:{monitor_port}\n\
@@ -253,7 +254,13 @@ impl Node {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    pub fn try_send(&self, method: &str, path: &str, body: &str, headers: &[(String, String)]) -> Result<Reply, String> {
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        headers: &[(String, String)],
+    ) -> Result<Reply, String> {
         try_send(&self.agent, &self.url(path), method, body, headers)
     }
 
@@ -265,7 +272,10 @@ impl Node {
 
     /// `GET /v1/admin/cluster`.
     pub fn cluster(&self) -> Option<Value> {
-        self.try_send("GET", "/v1/admin/cluster", "", &[]).ok().filter(|reply| reply.status == 200).map(|reply| reply.body)
+        self.try_send("GET", "/v1/admin/cluster", "", &[])
+            .ok()
+            .filter(|reply| reply.status == 200)
+            .map(|reply| reply.body)
     }
 
     pub fn role(&self) -> Option<String> {

@@ -92,10 +92,8 @@ fn replication_settings(
     let servers: Vec<String> =
         servers.split(',').map(str::trim).filter(|server| !server.is_empty()).map(str::to_owned).collect();
     let node_id = node_id.clone().or_else(|| config.node_id.clone()).context("--replication needs --node-id NAME")?;
-    let advertise = advertise
-        .clone()
-        .or_else(|| config.advertise.clone())
-        .unwrap_or_else(|| format!("http://{}", options.listen));
+    let advertise =
+        advertise.clone().or_else(|| config.advertise.clone()).unwrap_or_else(|| format!("http://{}", options.listen));
     let mut settings = otcd_replication::ReplicationSettings::new(servers, node_id, advertise);
     if let Some(stream) = &config.stream {
         settings.stream = stream.clone();

@@ -7,9 +7,9 @@ mod demo;
 mod inputs;
 mod limits;
 mod progress;
+mod replicated;
 mod sanctions_fetch;
 mod sanctions_refresh;
-mod replicated;
 mod server;
 mod telemetry;
 

@@ -141,7 +141,14 @@ async fn follow(cluster: &Cluster, options: &ServeOptions, status: &Arc<ClusterS
         tokio::spawn(lease.clone().keep_renewed());
         // The old leader stopped publishing before its entry expired: the stream's end now is final until this
         // node appends.
-        let end = cluster.last_seq().await?;
+        let end = match cluster.last_seq().await {
+            Ok(end) => end,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the stream's end; giving the lease back");
+                lease.release().await;
+                continue;
+            }
+        };
         status.set_stream_seq(end);
         follower.catch_up_to(end).await?;
         drop(follower.into_journal());

@@ -248,10 +248,13 @@ impl StartedDesk {
     }
 }
 
+/// Wraps the node's file journal into the replicated journal (given the desk's metrics to register into).
+pub type WrapJournal =
+    Box<dyn FnOnce(otcd_journal::FileJournal, &Arc<Metrics>) -> Box<dyn otcd_journal::Journal> + Send>;
+
 /// What a replicated desk's leader changes in the composition (`replicated.rs`).
 pub struct LeaderParts {
-    /// Wraps the node's file journal into the replicated journal (given the desk's metrics to register into).
-    pub journal: Box<dyn FnOnce(otcd_journal::FileJournal, &Arc<Metrics>) -> Box<dyn otcd_journal::Journal> + Send>,
+    pub journal: WrapJournal,
     /// Closed while the stream does not acknowledge (see `RunnerConfig::write_gate`).
     pub write_gate: Arc<std::sync::atomic::AtomicBool>,
     pub cluster: Arc<otcd_host::cluster::ClusterStatus>,

@@ -46,7 +46,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let metrics = &state.desk.metrics;
     metrics.engine_queue_depth.set(state.desk.engine.queue_depth() as i64);
     let mut text = metrics.render();
-    let venues = super::market::render_metrics(&state.desk.market.venue_board().feeds(), state.desk.clock.now());
+    let mut venues = super::market::render_metrics(&state.desk.market.venue_board().feeds(), state.desk.clock.now());
+    if let Some(cluster) = &state.cluster {
+        venues.push_str(&crate::cluster::metrics_text(cluster));
+    }
     // The venue lines go before the OpenMetrics terminator, if the registry wrote one.
     match text.rfind("# EOF") {
         Some(end) => text.insert_str(end, &venues),

@@ -22,8 +22,8 @@ fn writer(name: String, urls: [String; 2], desk: Arc<Desk>, stop: Arc<AtomicBool
         index += 1;
         let reference = format!("{name}-{index}");
         ledger.lock().unwrap().attempted.push(reference.clone());
-        let body = json!({"client_id": desk.client_id, "asset": "USD", "amount": "1", "reference": reference})
-            .to_string();
+        let body =
+            json!({"client_id": desk.client_id, "asset": "USD", "amount": "1", "reference": reference}).to_string();
         'retry: while !stop.load(Ordering::Acquire) {
             for url in &urls {
                 let headers = desk.admin.headers("POST", "/v1/admin/deposits", &body);
@@ -69,6 +69,12 @@ fn a_standby_refuses_writes_and_reports_its_lag() {
     let view = b.cluster().unwrap();
     assert_eq!((view["node_id"].as_str(), view["role"].as_str()), (Some("b"), Some("standby")));
     assert_eq!(view["leader"]["node_id"], "a");
+    let metrics = b.try_send("GET", "/metrics", "", &[]).unwrap().text;
+    assert!(metrics.contains("otcd_replication_leader 0\n"), "{metrics}");
+    assert!(metrics.contains("otcd_replication_lag_records 0\n"), "{metrics}");
+    let metrics = a.try_send("GET", "/metrics", "", &[]).unwrap().text;
+    assert!(metrics.contains("otcd_replication_leader 1\n"), "{metrics}");
+    assert!(metrics.contains("otcd_replication_append_seconds_count"), "the leader's append latency: {metrics}");
 }
 
 #[test]
