@@ -5,6 +5,7 @@
 
 mod failover;
 mod fencing;
+mod keys;
 mod quorum;
 
 use otcd_testkit::http::{units, Reply};
