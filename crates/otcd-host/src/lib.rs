@@ -8,6 +8,7 @@
 //! - [`secrets`]: the master key and sealed HMAC secrets;
 //! - [`reports`]: the reports projection's thread, fed by durable records;
 //! - [`events`]: the feed of client-visible events derived from durable records;
+//! - [`cluster`]: this node's role and lag when the journal is replicated (the replication adapter writes it);
 //! - [`metrics`], [`clock`], [`background`].
 //!
 //! Architecture invariant: this crate depends on no HTTP framework (no axum, hyper or tower).
@@ -15,6 +16,7 @@
 pub mod audit;
 pub mod background;
 pub mod clock;
+pub mod cluster;
 pub mod events;
 pub mod metrics;
 pub mod reports;

@@ -107,6 +107,10 @@ pub struct RunnerConfig {
     pub clock: Arc<dyn Clock>,
     /// Where the client-visible events of durable records go (`None`: events are not derived at all).
     pub events: Option<EventHub>,
+    /// Closed (false) while the journal cannot make anything durable for a while without being broken (a
+    /// replicated journal without a quorum): commands and queries are answered `Unavailable` at once instead of
+    /// queueing behind it. `None`: always open.
+    pub write_gate: Option<Arc<AtomicBool>>,
 }
 
 impl Default for RunnerConfig {
@@ -118,6 +122,7 @@ impl Default for RunnerConfig {
             engine_prefault_mib: 0,
             clock: Arc::new(SystemClock),
             events: None,
+            write_gate: None,
         }
     }
 }
@@ -142,6 +147,8 @@ pub const SNAPSHOT_EVERY_RECORDS_DEFAULT: u64 = 500_000;
 
 struct Shared {
     poisoned: AtomicBool,
+    /// See [`RunnerConfig::write_gate`].
+    write_gate: Option<Arc<AtomicBool>>,
     durable_seq: AtomicU64,
     metrics: Arc<Metrics>,
 }
@@ -169,8 +176,12 @@ impl Runner {
         metrics: Arc<Metrics>,
     ) -> Runner {
         let head = journal.durable_head();
-        let shared =
-            Arc::new(Shared { poisoned: AtomicBool::new(false), durable_seq: AtomicU64::new(head.seq), metrics });
+        let shared = Arc::new(Shared {
+            poisoned: AtomicBool::new(false),
+            write_gate: config.write_gate.take(),
+            durable_seq: AtomicU64::new(head.seq),
+            metrics,
+        });
         let (sender, receiver) = flume::bounded(ENGINE_QUEUE_CAPACITY);
         let (journal_sender, journal_receiver) = flume::bounded(JOURNAL_QUEUE_CAPACITY);
         let checkpoints = config.checkpoints.take();
@@ -243,7 +254,7 @@ impl Runner {
 impl EngineHandle {
     /// Executes a command; resolves once it is durable (or refused, or the desk is unavailable).
     pub async fn submit(&self, actor: Actor, command: Command) -> Result<Executed, SubmitError> {
-        if self.shared.poisoned.load(Ordering::Acquire) {
+        if !self.accepts_requests() {
             return Err(SubmitError::Unavailable);
         }
         // A signed request's refused command is itself recorded in the audit trail (who, from where, what, why).
@@ -296,7 +307,7 @@ impl EngineHandle {
         &self,
         query: impl FnOnce(&Desk) -> R + Send + 'static,
     ) -> Result<R, SubmitError> {
-        if self.shared.poisoned.load(Ordering::Acquire) {
+        if !self.accepts_requests() {
             return Err(SubmitError::Unavailable);
         }
         let (reply, receiver) = oneshot::channel::<Result<R, SubmitError>>();
@@ -319,7 +330,7 @@ impl EngineHandle {
         &self,
         query: impl FnOnce(&Desk) -> R + Send + 'static,
     ) -> Result<R, SubmitError> {
-        if self.shared.poisoned.load(Ordering::Acquire) {
+        if !self.accepts_requests() {
             return Err(SubmitError::Unavailable);
         }
         let (reply, receiver) = oneshot::channel::<R>();
@@ -345,6 +356,11 @@ impl EngineHandle {
     /// False once the journal has failed: the desk must not trade or acknowledge anything.
     pub fn is_healthy(&self) -> bool {
         !self.shared.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Healthy and the write gate open (see [`RunnerConfig::write_gate`]).
+    pub fn accepts_requests(&self) -> bool {
+        self.is_healthy() && self.shared.write_gate.as_ref().is_none_or(|gate| gate.load(Ordering::Acquire))
     }
 
     pub fn durable_seq(&self) -> u64 {

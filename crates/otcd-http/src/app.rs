@@ -39,6 +39,8 @@ pub struct AppContext {
     pub webhook_policy: otcd_services::webhooks::UrlPolicy,
     /// The webhook worker's delivery log (`None`: no worker runs).
     pub webhooks: Option<Arc<dyn otcd_services::webhooks::DeliveryLog>>,
+    /// This node's view of its replicated desk (`None`: not replicated; `/v1/admin/cluster` is then 404).
+    pub cluster: Option<Arc<otcd_host::cluster::ClusterStatus>>,
 }
 
 pub type AppState = Arc<AppContext>;
@@ -68,6 +70,7 @@ impl AppContext {
             connections: Arc::new(crate::connections::ConnectionTracker::new(connection_limits, &desk.metrics)),
             webhook_policy: otcd_services::webhooks::UrlPolicy::default(),
             webhooks: None,
+            cluster: None,
             desk,
         }
     }

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod auth;
 pub mod auth_failures;
+pub mod cluster;
 pub mod connections;
 pub mod json;
 pub mod metrics;

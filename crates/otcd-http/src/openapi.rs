@@ -39,7 +39,8 @@ pub const ERROR_CODES: [&str; 24] = [
 ];
 
 /// Endpoints that take no signature.
-const PUBLIC_PATHS: [&str; 6] = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/instruments", "/v1/assets"];
+const PUBLIC_PATHS: [&str; 7] =
+    ["/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/instruments", "/v1/assets", "/v1/admin/cluster"];
 
 const SIGNING_RULE: &str = "Signed requests carry OTC-KEY (the key id), OTC-TIMESTAMP (Unix milliseconds, within \
 30 s of the desk's clock) and OTC-SIGNATURE over the payload `timestamp\\nMETHOD\\npath\\nbody` (path with its \

@@ -50,6 +50,10 @@ pub enum JournalError {
     #[error("journal replay aborted by the visitor: {0}")]
     Visit(String),
 
+    /// A replicated journal could not make records durable on its quorum, or was fenced by another leader.
+    #[error("replicated journal: {0}")]
+    Replication(String),
+
     #[error(
         "journal directory {path} is locked by another open journal (another process or \
          another FileJournal in this process)"
@@ -78,7 +82,7 @@ impl JournalError {
             | Self::PayloadTooLarge { seq, .. } => Some(*seq),
             Self::Gap { expected, .. } | Self::MissingSegment { expected, .. } => Some(*expected),
             Self::EndsBefore { reached, .. } => Some(reached + 1),
-            Self::Io { .. } | Self::Visit(_) | Self::Locked { .. } | Self::Poisoned => None,
+            Self::Io { .. } | Self::Visit(_) | Self::Replication(_) | Self::Locked { .. } | Self::Poisoned => None,
         }
     }
 
@@ -100,7 +104,11 @@ impl JournalError {
             | Self::MissingSegment { file, .. }
             | Self::SnapshotMismatch { file, .. }
             | Self::CheckpointMismatch { file, .. } => Some(file),
-            Self::PayloadTooLarge { .. } | Self::Visit(_) | Self::Poisoned | Self::EndsBefore { .. } => None,
+            Self::PayloadTooLarge { .. }
+            | Self::Visit(_)
+            | Self::Replication(_)
+            | Self::Poisoned
+            | Self::EndsBefore { .. } => None,
         }
     }
 

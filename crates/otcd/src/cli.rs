@@ -70,6 +70,17 @@ pub struct ServeArgs {
     /// docs/events.md; config key `events_nats`).
     #[arg(long, value_delimiter = ',')]
     pub events_nats: Vec<String>,
+    /// Replicate the journal over these NATS JetStream servers (`nats://HOST:PORT,nats://...`) and run as one
+    /// node of a replicated desk (docs/operations.md); needs --node-id. Without it the desk is a single node.
+    #[arg(long)]
+    pub replication: Option<String>,
+    /// This node's name within its replicated desk (config key `node_id`).
+    #[arg(long)]
+    pub node_id: Option<String>,
+    /// This node's HTTP base URL as clients reach it, named by standbys in `503 not_leader` (config key
+    /// `advertise`; default `http://` + --listen).
+    #[arg(long)]
+    pub advertise: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,7 +19,7 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
     if let Some(directory) = &arguments.sanctions_dir {
         anyhow::ensure!(directory.is_dir(), "--sanctions-dir {} is not a directory", directory.display());
     }
-    let mut options = ServeOptions::new(arguments.data_dir, arguments.listen);
+    let mut options = ServeOptions::new(arguments.data_dir.clone(), arguments.listen);
     options.sanctions_dir = arguments.sanctions_dir.clone();
     options.accept_rollback = arguments.accept_rollback;
     if arguments.venues_config.is_some() && arguments.market != MarketMode::Venues {
@@ -57,8 +57,12 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
         anyhow::ensure!(mib <= 65_536, "OTCD_ENGINE_PREFAULT_MIB must be at most 65536");
         options.engine_prefault_mib = mib;
     }
+    let replication = replication_settings(&arguments.replication, &arguments.node_id, &arguments.advertise, &options)?;
     // Installed before anything starts: a SIGTERM at any moment after this is a graceful stop.
     let shutdown = shutdown_signal()?;
+    if let Some(settings) = replication {
+        return crate::replicated::serve(options, settings, shutdown).await;
+    }
     let desk = server::start(&options).await?;
     if let Some(address) = desk.fix_address() {
         tracing::info!(fix_address = %address, "otcd FIX gateway listening");
@@ -78,6 +82,44 @@ pub fn sanctions_fetch(out: &Path, sources: Option<&Path>) -> anyhow::Result<()>
     }
     println!("installed in {} (lists version {})", out.display(), manifest.lists_version);
     Ok(())
+}
+
+/// `--replication`, `--node-id`, `--advertise` over the `replication*` config keys (the command line wins).
+fn replication_settings(
+    servers: &Option<String>,
+    node_id: &Option<String>,
+    advertise: &Option<String>,
+    options: &ServeOptions,
+) -> anyhow::Result<Option<otcd_replication::ReplicationSettings>> {
+    let config = &options.replication;
+    let Some(servers) = servers.clone().or_else(|| config.servers.clone()) else {
+        anyhow::ensure!(node_id.is_none(), "--node-id is only used with --replication");
+        return Ok(None);
+    };
+    let servers: Vec<String> =
+        servers.split(',').map(str::trim).filter(|server| !server.is_empty()).map(str::to_owned).collect();
+    let node_id = node_id.clone().or_else(|| config.node_id.clone()).context("--replication needs --node-id NAME")?;
+    let advertise =
+        advertise.clone().or_else(|| config.advertise.clone()).unwrap_or_else(|| format!("http://{}", options.listen));
+    let mut settings = otcd_replication::ReplicationSettings::new(servers, node_id, advertise);
+    if let Some(stream) = &config.stream {
+        settings.stream = stream.clone();
+    }
+    if let Some(replicas) = config.replicas {
+        settings.replicas = replicas;
+    }
+    if let Some(ms) = config.lease_ms {
+        settings.lease = std::time::Duration::from_millis(ms);
+    }
+    if let Some(ms) = config.renew_ms {
+        settings.renew_every = std::time::Duration::from_millis(ms);
+    }
+    if let Some(ms) = config.ack_timeout_ms {
+        anyhow::ensure!((100..=60_000).contains(&ms), "replication_ack_timeout_ms must be 100 to 60000");
+        settings.ack_timeout = std::time::Duration::from_millis(ms);
+    }
+    settings.check().map_err(anyhow::Error::msg)?;
+    Ok(Some(settings))
 }
 
 /// `--config FILE`: TOML settings beyond the command line.
@@ -176,6 +218,22 @@ struct ConfigFile {
     events_stream: Option<String>,
     /// Replicas of the stream when the desk creates it (default 1; 3 on a three-server cluster).
     events_stream_replicas: Option<usize>,
+    /// NATS servers of a replicated desk, `nats://HOST:PORT,nats://...` (like `--replication`, which wins).
+    replication: Option<String>,
+    /// This node's name in its replicated desk (like `--node-id`).
+    node_id: Option<String>,
+    /// This node's HTTP base URL for clients (like `--advertise`).
+    advertise: Option<String>,
+    /// The JetStream stream of the desk's records (default OTCD_JOURNAL).
+    replication_stream: Option<String>,
+    /// Replicas of the stream and of the lease bucket (default 3, 1 to 5).
+    replication_replicas: Option<usize>,
+    /// ms a lease entry lives after its last renewal (default 2000).
+    replication_lease_ms: Option<u64>,
+    /// ms between two lease renewals (default 400; at most a third of the lease).
+    replication_renew_ms: Option<u64>,
+    /// ms one publish waits for JetStream's acknowledgement before it is retried (default 1000).
+    replication_ack_timeout_ms: Option<u64>,
 }
 
 fn apply_connection_limits(
@@ -285,6 +343,16 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     apply_connection_limits(&mut options.connection_limits, &config)?;
     apply_fix(options, &config)?;
     apply_event_stream(options, &config);
+    options.replication = server::ReplicationConfig {
+        servers: config.replication.clone(),
+        node_id: config.node_id.clone(),
+        advertise: config.advertise.clone(),
+        stream: config.replication_stream.clone(),
+        replicas: config.replication_replicas,
+        lease_ms: config.replication_lease_ms,
+        renew_ms: config.replication_renew_ms,
+        ack_timeout_ms: config.replication_ack_timeout_ms,
+    };
     let rails = &mut options.simulation;
     rails.confirm_after_ms = config.settlement_confirm_after_ms.unwrap_or(rails.confirm_after_ms).clamp(0, 86_400_000);
     rails.bank_confirm_after_ms =

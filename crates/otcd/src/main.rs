@@ -7,6 +7,7 @@ mod demo;
 mod inputs;
 mod limits;
 mod progress;
+mod replicated;
 mod sanctions_fetch;
 mod sanctions_refresh;
 mod server;

@@ -72,6 +72,21 @@ pub struct ServeOptions {
     pub fix: Option<FixOptions>,
     /// The event stream to NATS JetStream (`--events-nats`, `events_*` keys); off when `None`.
     pub event_stream: Option<otcd_eventstream::Settings>,
+    /// The `replication*`, `node_id` and `advertise` config keys (the command line's flags win over them).
+    pub replication: ReplicationConfig,
+}
+
+/// The config file's replication keys, as written (checked when the settings are built).
+#[derive(Debug, Clone, Default)]
+pub struct ReplicationConfig {
+    pub servers: Option<String>,
+    pub node_id: Option<String>,
+    pub advertise: Option<String>,
+    pub stream: Option<String>,
+    pub replicas: Option<usize>,
+    pub lease_ms: Option<u64>,
+    pub renew_ms: Option<u64>,
+    pub ack_timeout_ms: Option<u64>,
 }
 
 /// Where the FIX gateway listens and how it runs (docs/fix.md).
@@ -135,6 +150,7 @@ impl ServeOptions {
             webhooks_allow_private: false,
             fix: None,
             event_stream: None,
+            replication: ReplicationConfig::default(),
         }
     }
 }
@@ -260,8 +276,25 @@ fn render_stream_event(
     })
 }
 
+/// Wraps the node's file journal into the replicated journal (given the desk's metrics to register into).
+pub type WrapJournal =
+    Box<dyn FnOnce(otcd_journal::FileJournal, &Arc<Metrics>) -> Box<dyn otcd_journal::Journal> + Send>;
+
+/// What a replicated desk's leader changes in the composition (`replicated.rs`).
+pub struct LeaderParts {
+    pub journal: WrapJournal,
+    /// Closed while the stream does not acknowledge (see `RunnerConfig::write_gate`).
+    pub write_gate: Arc<std::sync::atomic::AtomicBool>,
+    pub cluster: Arc<otcd_host::cluster::ClusterStatus>,
+}
+
 /// Binds the listener, then recovers the desk in `options.data_dir` (creating a new one if it is empty).
 pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
+    start_with(options, None).await
+}
+
+/// [`start`], as the leader of a replicated desk when `leader` is given.
+pub async fn start_with(options: &ServeOptions, leader: Option<LeaderParts>) -> Result<StartedDesk, ServerError> {
     // The port first: a busy port is found before a data directory is created or recovered.
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -306,8 +339,13 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         engine_prefault_mib: options.engine_prefault_mib,
         clock: clock.clone(),
         events: Some(events.clone()),
+        write_gate: leader.as_ref().map(|leader| leader.write_gate.clone()),
     };
-    let runner = Runner::start(opened.desk, Box::new(opened.journal), opened.snapshots, config, metrics.clone());
+    let (journal, cluster): (Box<dyn otcd_journal::Journal>, _) = match leader {
+        Some(leader) => ((leader.journal)(opened.journal, &metrics), Some(leader.cluster)),
+        None => (Box::new(opened.journal), None),
+    };
+    let runner = Runner::start(opened.desk, journal, opened.snapshots, config, metrics.clone());
     let engine = runner.handle();
     // The projector thread ends when the journal thread drops its sender (at shutdown).
     let reports = if options.reports {
@@ -375,6 +413,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
         connection_limits,
     );
     context.webhooks = Some(webhooks);
+    context.cluster = cluster;
     context.webhook_policy = otcd_services::webhooks::UrlPolicy {
         allow_private: options.webhooks_allow_private,
         own_listener: listener.local_addr().ok(),

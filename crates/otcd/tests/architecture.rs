@@ -90,6 +90,16 @@ fn only_the_http_crate_and_the_binaries_depend_on_an_http_framework() {
 }
 
 #[test]
+fn only_the_nats_adapters_and_the_binary_speak_nats() {
+    let graph = Graph::load();
+    let allowed = ["otcd-replication", "otcd-eventstream", "otcd"];
+    for crate_name in graph.workspace.iter().filter(|name| !allowed.contains(&name.as_str())) {
+        assert!(!graph.closure(crate_name).contains("async-nats"), "{crate_name} depends on async-nats");
+    }
+    assert!(graph.closure("otcd-replication").contains("async-nats"), "the check can see async-nats where it is");
+}
+
+#[test]
 fn the_core_depends_on_no_io_crate() {
     let graph = Graph::load();
     let direct = &graph.normal["otcd-core"];
@@ -131,6 +141,11 @@ fn the_layers_point_one_way_and_workers_see_ports_not_simulators() {
         ("otcd-market", &["otcd-venues"][..]),
         // The event stream publishes the host's event feed through the services: no edge, no simulator.
         ("otcd-eventstream", &["otcd-http", "otcd-rails-sim", "otcd-fix", "otcd-webhooks", "otcd-venues"][..]),
+        // The replication adapter implements the host's journal port over NATS: below the services and edges.
+        (
+            "otcd-replication",
+            &["otcd-services", "otcd-http", "otcd-rails-sim", "otcd-fix", "otcd-webhooks", "otcd-venues"][..],
+        ),
     ];
     let venues_direct: BTreeSet<&str> = graph.normal["otcd-venues"]
         .iter()

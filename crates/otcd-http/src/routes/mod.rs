@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(public::healthz))
         .route("/readyz", get(public::readyz))
+        .route("/v1/admin/cluster", get(public::cluster))
         .route("/metrics", get(public::metrics))
         .route("/openapi.json", get(public::openapi))
         .route("/v1/instruments", get(public::instruments))
@@ -114,7 +115,7 @@ pub fn routes() -> Router<AppState> {
 #[openapi(
     info(title = "otcd", description = "OTC trading desk API. Every /v1 endpoint except instruments and assets needs a signed request: the reference, with signing, errors and the stream, is docs/api.md in the otcd repository."),
     paths(
-        public::healthz, public::readyz, public::metrics, public::instruments, public::assets,
+        public::healthz, public::readyz, public::cluster, public::metrics, public::instruments, public::assets,
         client::account, client::balances, client::ledger,
         admin::create_client, admin::list_clients, admin::get_client, admin::update_client,
         admin::create_client_key, admin::create_desk_key, admin::list_keys, admin::revoke_key,

@@ -22,10 +22,22 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json:
     if !engine.is_healthy() {
         return Err(ApiError::unavailable("the journal failed; restart the desk", 5));
     }
+    if !engine.accepts_requests() {
+        return Err(ApiError::unavailable("the replicated journal has no quorum", 1));
+    }
     state.desk.read(|_| ()).await?;
     Ok(Json(
         json!({"status": "ready", "journal_seq": engine.durable_seq(), "engine_queue_depth": engine.queue_depth()}),
     ))
+}
+
+/// This node's role in its replicated desk (docs/operations.md); 404 when the desk is not replicated.
+#[utoipa::path(get, path = "/v1/admin/cluster", tag = "operations", responses((status = 200, description = "`{node_id, role, leader, applied_seq, stream_seq, lag_records}` (docs/operations.md)"), (status = 404, description = "the desk is not replicated", body = crate::problem::Problem)))]
+pub async fn cluster(State(state): State<AppState>) -> ApiResult<Json<otcd_host::cluster::ClusterView>> {
+    match &state.cluster {
+        Some(status) => Ok(crate::cluster::cluster_view(status).await),
+        None => Err(ApiError::not_found("this desk is not replicated")),
+    }
 }
 
 /// Prometheus metrics in the text exposition format.
@@ -34,7 +46,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let metrics = &state.desk.metrics;
     metrics.engine_queue_depth.set(state.desk.engine.queue_depth() as i64);
     let mut text = metrics.render();
-    let venues = super::market::render_metrics(&state.desk.market.venue_board().feeds(), state.desk.clock.now());
+    let mut venues = super::market::render_metrics(&state.desk.market.venue_board().feeds(), state.desk.clock.now());
+    if let Some(cluster) = &state.cluster {
+        venues.push_str(&crate::cluster::metrics_text(cluster));
+    }
     // The venue lines go before the OpenMetrics terminator, if the registry wrote one.
     match text.rfind("# EOF") {
         Some(end) => text.insert_str(end, &venues),
