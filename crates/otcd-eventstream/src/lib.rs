@@ -99,6 +99,8 @@ impl Default for Settings {
 pub enum SettingsError {
     #[error("event stream: at least one NATS server URL is needed")]
     NoServers,
+    #[error("event stream: {0}")]
+    ServerUrl(String),
     #[error("event stream: subject prefix {0:?} must be dot-separated tokens without spaces or wildcards")]
     SubjectPrefix(String),
     #[error("event stream: stream name {0:?} must be 1 to 64 letters, digits, '-' or '_'")]
@@ -108,11 +110,20 @@ pub enum SettingsError {
 }
 
 impl Settings {
+    /// The servers as the client connects to them (one list: the client fails over between them).
+    fn server_addresses(&self) -> Result<Vec<async_nats::ServerAddr>, String> {
+        let parse = |url: &String| {
+            url.trim().parse::<async_nats::ServerAddr>().map_err(|error| format!("NATS server URL {url:?}: {error}"))
+        };
+        self.servers.iter().map(parse).collect()
+    }
+
     /// Checks what an operator wrote, before anything starts.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        if self.servers.is_empty() || self.servers.iter().any(|server| server.trim().is_empty()) {
+        if self.servers.is_empty() {
             return Err(SettingsError::NoServers);
         }
+        self.server_addresses().map_err(SettingsError::ServerUrl)?;
         let token_ok =
             |token: &str| !token.is_empty() && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if self.subject_prefix.len() > 128 || !self.subject_prefix.split('.').all(token_ok) {
@@ -256,11 +267,11 @@ struct Publisher<'a> {
 impl Publisher<'_> {
     /// One connection's life: find where the stream stands, then publish from the event after it.
     async fn session(&self) -> Result<(), SessionError> {
-        let servers = self.settings.servers.join(",");
+        let servers = self.settings.server_addresses().map_err(SessionError::Connect)?;
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(5))
             .name("otcd-eventstream")
-            .connect(servers.as_str())
+            .connect(servers)
             .await
             .map_err(|error| SessionError::Connect(error.to_string()))?;
         let context = jetstream::new(client);
@@ -535,6 +546,10 @@ mod tests {
             settings.validate()
         };
         assert!(matches!(with(|s| s.servers.clear()), Err(SettingsError::NoServers)));
+        assert!(matches!(with(|s| s.servers = vec!["nats://h:99999".into()]), Err(SettingsError::ServerUrl(_))));
+        let three =
+            |s: &mut Settings| s.servers = vec!["nats://a:4222".into(), "nats://b:4222".into(), "c:4222".into()];
+        assert!(with(three).is_ok());
         assert!(matches!(with(|s| s.subject_prefix = "otcd.>".into()), Err(SettingsError::SubjectPrefix(_))));
         assert!(matches!(with(|s| s.subject_prefix = "otcd..x".into()), Err(SettingsError::SubjectPrefix(_))));
         assert!(matches!(with(|s| s.stream_name = "a.b".into()), Err(SettingsError::StreamName(_))));

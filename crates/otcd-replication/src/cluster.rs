@@ -84,7 +84,8 @@ async fn ensure_bucket(
     match jetstream.create_key_value(config).await {
         Ok(store) => Ok(store),
         // Another node created it at the same moment.
-        Err(_) => {
+        Err(create_error) => {
+            tracing::debug!(%create_error, bucket, "creating the KV bucket failed; reading it instead");
             jetstream.get_key_value(&bucket).await.map_err(|error| ReplicationError::jetstream("KV bucket", error))
         }
     }

@@ -3,8 +3,7 @@
 
 use crate::lease::Lease;
 use crate::CHAIN_HASH_HEADER;
-use async_nats::jetstream::context::PublishErrorKind;
-use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::context::{Publish, PublishErrorKind};
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use otcd_host::cluster::ClusterStatus;
@@ -100,7 +99,7 @@ impl ReplicatedJournal {
     async fn publish_from(&self, first: usize) -> Result<(), Attempt> {
         let mut acks = Vec::with_capacity(self.pending.len() - first);
         for (index, record) in self.pending.iter().enumerate().skip(first) {
-            let publish = PublishMessage::build()
+            let publish = Publish::build()
                 .payload(record.payload.clone())
                 .expected_last_sequence(record.seq - 1)
                 .header(CHAIN_HASH_HEADER, hex::encode(record.hash).as_str());

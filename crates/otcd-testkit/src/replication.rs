@@ -34,7 +34,7 @@ struct NatsServer {
     child: Option<Child>,
 }
 
-/// Three (or `size`) `nats-server` processes forming one JetStream cluster.
+/// Three (or `size`) `nats-server` processes forming one JetStream cluster (one: a lone JetStream server).
 pub struct NatsCluster {
     servers: Vec<NatsServer>,
     _dir: TempDir,
@@ -51,13 +51,19 @@ impl NatsCluster {
             let routes: Vec<String> =
                 cluster_ports.iter().map(|port| format!("nats-route://127.0.0.1:{port}")).collect();
             let store = dir.path().join(&name);
+            // One server is a plain JetStream server: a cluster of one never elects a meta leader.
+            let cluster = match size {
+                1 => String::new(),
+                _ => format!(
+                    "cluster {{ name: otcd-test, listen: 127.0.0.1:{}, routes: [{}] }}\n",
+                    cluster_ports[index],
+                    routes.join(", ")
+                ),
+            };
             let text = format!(
                 "server_name: {name}\nlisten: 127.0.0.1:{client_port}\nhttp: 127.0.0.1:{monitor_port}\n\
-                 max_payload: 2MB\njetstream {{ store_dir: \"{}\" }}\n\
-                 cluster {{ name: otcd-test, listen: 127.0.0.1:{}, routes: [{}] }}\n",
+                 max_payload: 2MB\njetstream {{ store_dir: \"{}\" }}\n{cluster}",
                 store.display(),
-                cluster_ports[index],
-                routes.join(", ")
             );
             let config = dir.path().join(format!("{name}.conf"));
             std::fs::write(&config, text).expect("write the NATS config");

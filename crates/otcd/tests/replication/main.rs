@@ -3,6 +3,7 @@
 //!
 //! Skipped (with a message) when `/usr/sbin/nats-server` is not installed; `.ci/run` installs it.
 
+mod events;
 mod failover;
 mod fencing;
 mod keys;
@@ -36,7 +37,12 @@ struct Desk {
 }
 
 fn first_node(root: &Path, nats_urls: &str) -> (Node, Desk) {
-    let node = Node::start("a", &root.join("a"), nats_urls, FAST_LEASE_CONFIG);
+    first_node_with(root, nats_urls, FAST_LEASE_CONFIG)
+}
+
+/// [`first_node`] with its own `--config` text.
+fn first_node_with(root: &Path, nats_urls: &str, config: &str) -> (Node, Desk) {
+    let node = Node::start("a", &root.join("a"), nats_urls, config);
     node.wait_for_role("leader", Duration::from_secs(30));
     let deadline = Instant::now() + Duration::from_secs(30);
     while node.try_send("GET", "/readyz", "", &[]).map(|reply| reply.status) != Ok(200) {
@@ -52,8 +58,13 @@ fn first_node(root: &Path, nats_urls: &str) -> (Node, Desk) {
 
 /// A standby joining the desk: the operator copies the keys first.
 fn second_node(root: &Path, nats_urls: &str, first: &Node) -> Node {
+    second_node_with(root, nats_urls, first, FAST_LEASE_CONFIG)
+}
+
+/// [`second_node`] with its own `--config` text.
+fn second_node_with(root: &Path, nats_urls: &str, first: &Node, config: &str) -> Node {
     copy_desk_keys(&first.data_dir, &root.join("b"));
-    let node = Node::start("b", &root.join("b"), nats_urls, FAST_LEASE_CONFIG);
+    let node = Node::start("b", &root.join("b"), nats_urls, config);
     node.wait_for_role("standby", Duration::from_secs(30));
     wait_until("the standby to name its leader", Duration::from_secs(10), || {
         node.cluster().is_some_and(|view| view["leader"]["node_id"] == "a")
