@@ -190,6 +190,7 @@ async fn connection(gateway: Arc<Gateway>, stream: TcpStream, peer: SocketAddr, 
     }
     let ended = run_session(&gateway, &mut wire, peer, first, authenticated, stop).await;
     gateway.live.lock().remove(&sender);
+    let _ = wire.stream.shutdown().await;
     let reason = match &ended {
         End::Logout(text) => text.as_str(),
         End::Close(reason) => reason,
@@ -396,7 +397,8 @@ impl Session<'_> {
                 let _ = self.flush(true).await;
             }
         }
-        let _ = self.wire.stream.shutdown().await;
+        // The connection is closed by `connection`, after the key is free again and the session store dropped: a
+        // peer that reconnects the moment it sees the close must find neither still held.
         end
     }
 
