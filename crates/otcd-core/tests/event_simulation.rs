@@ -29,7 +29,7 @@ use otcd_core::engine::alerts::Alert;
 use otcd_core::engine::netting::Instruction;
 use otcd_core::engine::orders::Order;
 use otcd_core::engine::settlement::Withdrawal;
-use otcd_core::engine::{Desk, DeskEvent, JournalRecord, Outcome};
+use otcd_core::engine::{Desk, DeskEvent, EventScope, JournalRecord, Outcome};
 use otcd_testkit::sim::{all_balances, assert_same, changed_balances, restarted, serialize, Balances};
 use std::collections::BTreeMap;
 
@@ -271,12 +271,21 @@ fn simulate(seed: u64) {
         }
     }
     check_exercised(seed, &simulation);
-    // Determinism: every record again on a fresh desk gives the same result and the same events.
+    // Determinism: every record again on a fresh desk gives the same result and the same events; deriving only
+    // the client-visible scope gives exactly those events minus the ledger transactions, and the same state.
     let mut replayed = Desk::new();
+    let mut scoped = Desk::new();
     for (record, expected) in &simulation.records {
         let result = replayed.execute_with_events(record);
         let result: Result_ = result.map(|(executed, events)| (executed.changed, events)).map_err(|error| error.code());
         assert_eq!(&result, expected, "seed {seed}: replaying {:?}", record.command);
+        let visible = scoped.execute_with_events_in(record, EventScope::CLIENT_VISIBLE);
+        let visible: Result_ =
+            visible.map(|(executed, events)| (executed.changed, events)).map_err(|error| error.code());
+        let expected_visible = expected.clone().map(|(changed, events)| {
+            (changed, events.into_iter().filter(|event| EventScope::CLIENT_VISIBLE.includes(event)).collect())
+        });
+        assert_eq!(visible, expected_visible, "seed {seed}: client-visible scope of {:?}", record.command);
     }
     // Plain `execute` of the journal (changed records) rebuilds the same state.
     let mut journal = Desk::new();
@@ -286,6 +295,7 @@ fn simulate(seed: u64) {
     let state = serialize(&simulation.desk);
     assert_same(&state, &serialize(&journal), &format!("seed {seed}: the journal replayed with execute"));
     assert_same(&state, &serialize(&replayed), &format!("seed {seed}: every record replayed with events"));
+    assert_same(&state, &serialize(&scoped), &format!("seed {seed}: every record replayed, client-visible events"));
 }
 
 /// The run met every kind of event, trades from every path, and plenty of refused and unchanged commands.

@@ -223,6 +223,9 @@ pub fn start(
     settings: Settings,
     stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
+    // The stream's contract includes every ledger transaction: the feed must derive them (the composition root
+    // builds the hub with `EventScope::ALL` when the stream is configured).
+    assert!(desk.events.scope().ledger_transactions, "the event stream needs a feed that carries ledger transactions");
     let metrics = StreamMetrics::register(&desk);
     tokio::spawn(run(desk, render, settings, metrics, stop))
 }

@@ -7,7 +7,9 @@
 //! same for quote acceptances: each batch's quotes are issued first (not timed), then accepted as one batch.
 //!
 //! `cargo bench -p otcd-host --bench tigerbeetle_shaped -- deposits 1000000` (or `accepts`, `deposits_single
-//! 20000`, `accepts_single 20000`). The data directory is created under `$OTCD_BENCH_DIR` (default: the system
+//! 20000`, `accepts_single 20000`). A batch goes as one request per command, all in flight at once (`deposits`,
+//! `accepts`), or as one request for the whole batch (`deposits_many`, `accepts_many`: `EngineHandle::submit_many`,
+//! as a client library's batch message). The data directory is created under `$OTCD_BENCH_DIR` (default: the system
 //! temporary directory, which must be on the disk being measured).
 
 mod common;
@@ -27,6 +29,8 @@ use std::time::{Duration, Instant};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CLIENTS: u64 = 10_000;
+/// The `otcd` binary's default `engine_prefault_mib`.
+const ENGINE_PREFAULT_MIB: usize = 512;
 /// TigerBeetle's largest batch of transfers (8,190 minus one), used by its benchmark.
 const BATCH: u64 = 8_189;
 
@@ -67,13 +71,11 @@ impl Desk {
         let parent = std::env::var_os("OTCD_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
         let directory = tempfile::tempdir_in(parent).unwrap();
         let opened = store::open(directory.path(), &otcd_host::clock::SystemClock).unwrap();
-        let runner = Runner::start(
-            opened.desk,
-            Box::new(opened.journal),
-            opened.snapshots,
-            RunnerConfig::default(),
-            Arc::new(Metrics::new()),
-        );
+        // The server's default prefault (`ENGINE_PREFAULT_MIB_DEFAULT` in the binary), so the history's growth
+        // does not page-fault inside commands here either.
+        let config = RunnerConfig { engine_prefault_mib: ENGINE_PREFAULT_MIB, ..RunnerConfig::default() };
+        let runner =
+            Runner::start(opened.desk, Box::new(opened.journal), opened.snapshots, config, Arc::new(Metrics::new()));
         let engine = runner.handle();
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let desk = Self { directory, runner, engine, runtime };
@@ -109,6 +111,17 @@ impl Desk {
         })
     }
 
+    /// Submits the commands as one request (`submit_many`) and waits for its reply: every command's latency is the
+    /// batch's.
+    fn submit_many(&self, commands: Vec<Command>) -> Vec<(Outcome, Duration)> {
+        self.runtime.block_on(async {
+            let started = Instant::now();
+            let results = self.engine.submit_many(Actor::default(), commands).await.expect("the batch is taken");
+            let latency = started.elapsed();
+            results.into_iter().map(|result| (result.expect("accepted").outcome, latency)).collect()
+        })
+    }
+
     /// Submits one command and waits for its reply.
     fn submit_one(&self, command: Command) -> (Outcome, Duration) {
         self.runtime.block_on(async {
@@ -119,8 +132,19 @@ impl Desk {
     }
 }
 
+/// How a batch reaches the runner.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Submit {
+    /// One command at a time, each waited for.
+    Single,
+    /// One request per command, the whole batch in flight.
+    PerCommand,
+    /// One request for the whole batch.
+    Many,
+}
+
 /// Work `count` commands of a kind: `batch` at a time (1: one at a time), timing only the measured ones.
-fn run(desk: &Desk, kind: &str, count: u64, batch: u64) -> Vec<Duration> {
+fn run(desk: &Desk, kind: &str, count: u64, batch: u64, submit: Submit) -> Vec<Duration> {
     let mut latencies = Vec::with_capacity(count as usize);
     let mut next = 0;
     while next < count {
@@ -133,7 +157,11 @@ fn run(desk: &Desk, kind: &str, count: u64, batch: u64) -> Vec<Duration> {
             "accepts" => {
                 let book = common::btc_usd_book();
                 let requests = indexes.clone().map(|index| quote_request(index, &book)).collect();
-                let quote_ids = desk.submit_all(requests).into_iter().map(|(outcome, _)| match outcome {
+                let issued = match submit {
+                    Submit::Many => desk.submit_many(requests),
+                    _ => desk.submit_all(requests),
+                };
+                let quote_ids = issued.into_iter().map(|(outcome, _)| match outcome {
                     Outcome::Quote(quote) => quote.quote_id,
                     other => panic!("a quote, not {other:?}"),
                 });
@@ -141,10 +169,10 @@ fn run(desk: &Desk, kind: &str, count: u64, batch: u64) -> Vec<Duration> {
             }
             other => panic!("unknown kind {other}"),
         };
-        if batch == 1 {
-            latencies.extend(measured.into_iter().map(|command| desk.submit_one(command).1));
-        } else {
-            latencies.extend(desk.submit_all(measured).into_iter().map(|(_, latency)| latency));
+        match submit {
+            Submit::Single => latencies.extend(measured.into_iter().map(|command| desk.submit_one(command).1)),
+            Submit::PerCommand => latencies.extend(desk.submit_all(measured).into_iter().map(|(_, latency)| latency)),
+            Submit::Many => latencies.extend(desk.submit_many(measured).into_iter().map(|(_, latency)| latency)),
         }
     }
     latencies
@@ -164,13 +192,16 @@ fn main() {
     let arguments: Vec<String> = std::env::args().skip(1).filter(|argument| !argument.starts_with("--")).collect();
     let mode = arguments.first().map_or("deposits", String::as_str).to_owned();
     let count: u64 = arguments.get(1).and_then(|count| count.parse().ok()).unwrap_or(1_000_000);
-    let (kind, batch) = match mode.strip_suffix("_single") {
-        Some(kind) => (kind.to_owned(), 1),
-        None => (mode.clone(), BATCH),
+    let (kind, batch, submit) = if let Some(kind) = mode.strip_suffix("_single") {
+        (kind.to_owned(), 1, Submit::Single)
+    } else if let Some(kind) = mode.strip_suffix("_many") {
+        (kind.to_owned(), BATCH, Submit::Many)
+    } else {
+        (mode.clone(), BATCH, Submit::PerCommand)
     };
     let desk = Desk::start();
     let resident_before_mib = resident_mib();
-    let latencies = run(&desk, &kind, count, batch);
+    let latencies = run(&desk, &kind, count, batch, submit);
     // A batch takes as long as its slowest reply (every latency counts from the batch's submission).
     let elapsed: Duration = latencies.chunks(batch as usize).map(|chunk| chunk.iter().max().copied().unwrap()).sum();
     let resident_after_mib = resident_mib();

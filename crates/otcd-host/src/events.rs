@@ -19,7 +19,7 @@
 //! After a restart the ring holds the events recovery re-derived from the records it replayed after the
 //! newest snapshot ([`EventHub::start_at`]).
 
-use otcd_core::engine::events::DeskEvent;
+use otcd_core::engine::events::{DeskEvent, EventScope};
 use otcd_core::ids::ClientId;
 use otcd_core::time::TimestampMs;
 use parking_lot::Mutex;
@@ -186,6 +186,9 @@ struct HubInner {
     subscriber_count: AtomicUsize,
     /// Whether the hub keeps a resume ring (then every record's events are wanted).
     retains: bool,
+    /// Which events the engine derives for this feed: desk-level ledger transactions only when a consumer that
+    /// books them (the external event stream) is configured, so they never take resume-ring slots otherwise.
+    scope: EventScope,
     next_id: AtomicU64,
     metrics: Option<Arc<crate::metrics::Metrics>>,
 }
@@ -201,8 +204,15 @@ impl EventHub {
         Self::with_retention(metrics, Retention::NONE)
     }
 
-    /// A hub that keeps recent events for resuming subscribers, within `retention` (clamped to the ceilings).
+    /// A hub that keeps recent events for resuming subscribers, within `retention` (clamped to the ceilings), and
+    /// carries the client-visible events only.
     pub fn with_retention(metrics: Option<Arc<crate::metrics::Metrics>>, retention: Retention) -> Self {
+        Self::with_scope(metrics, retention, EventScope::CLIENT_VISIBLE)
+    }
+
+    /// [`EventHub::with_retention`], carrying the events of `scope` ([`EventScope::ALL`] when a desk-wide
+    /// consumer books ledger transactions).
+    pub fn with_scope(metrics: Option<Arc<crate::metrics::Metrics>>, retention: Retention, scope: EventScope) -> Self {
         let retention = Retention {
             events_max: retention.events_max.min(RETAINED_EVENTS_MAX),
             bytes_max: retention.bytes_max.min(RETAINED_BYTES_MAX),
@@ -212,6 +222,7 @@ impl EventHub {
         let inner = HubInner {
             subscribers: Mutex::new(Subscribers { retained, ..Subscribers::default() }),
             retains,
+            scope,
             subscriber_count: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             metrics,
@@ -291,6 +302,7 @@ impl EventHub {
             debug_assert!(seq > subscribers.retained.published_seq, "records are published once, in seq order");
             subscribers.retained.published_seq = subscribers.retained.published_seq.max(seq);
             for event in events {
+                debug_assert!(self.inner.scope.includes(&event), "the engine derives the feed's scope only");
                 let retains = self.inner.retains;
                 if retains || subscribers.wants(&event) {
                     let event = Arc::new(SequencedEvent { seq, at, event });
@@ -312,6 +324,11 @@ impl EventHub {
     /// the events of the records executed after it was registered.
     pub fn has_subscribers(&self) -> bool {
         self.inner.retains || self.inner.subscriber_count.load(Ordering::Acquire) > 0
+    }
+
+    /// Which events the engine derives for this feed.
+    pub fn scope(&self) -> EventScope {
+        self.inner.scope
     }
 
     pub fn subscriber_count(&self) -> usize {

@@ -13,7 +13,7 @@
 
 use crate::clock::Clock;
 use crate::secrets::MasterKey;
-use otcd_core::engine::{Desk, JournalRecord};
+use otcd_core::engine::{Desk, EventScope, JournalRecord};
 use otcd_journal::{Anchor, CheckpointError, CheckpointLog, FileJournal, JournalError, JournalOptions, SnapshotStore};
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -163,6 +163,10 @@ pub enum Rollback {
 pub struct StartChecks {
     /// Events of the newest replayed records kept for the stream's resume ring (0: derive none).
     pub events_max: usize,
+    /// Which events recovery re-derives for the ring: the scope the event feed publishes ([`EventHub::scope`]).
+    ///
+    /// [`EventHub::scope`]: crate::events::EventHub::scope
+    pub event_scope: EventScope,
     /// Whether a data directory behind its high-water mark or its witness is refused.
     pub rollback: Rollback,
     /// The checkpoint witness outside the data directory (`checkpoint_witness_file`), checked at start and
@@ -172,7 +176,7 @@ pub struct StartChecks {
 
 impl Default for StartChecks {
     fn default() -> Self {
-        Self { events_max: 0, rollback: Rollback::Refuse, witness: None }
+        Self { events_max: 0, event_scope: EventScope::CLIENT_VISIBLE, rollback: Rollback::Refuse, witness: None }
     }
 }
 
@@ -229,7 +233,7 @@ pub fn open_checked(data_dir: &Path, clock: &dyn Clock, checks: &StartChecks) ->
             let record = if events_max == 0 {
                 replay(&mut desk, seq, payload)?
             } else {
-                let (record, events) = replay_with_events(&mut desk, seq, payload)?;
+                let (record, events) = replay_with_events(&mut desk, seq, payload, checks.event_scope)?;
                 replayed_events.push(crate::events::RecordEvents { seq, at: record.at, events });
                 record
             };
@@ -300,10 +304,11 @@ fn replay_with_events(
     desk: &mut Desk,
     seq: u64,
     payload: &[u8],
+    scope: EventScope,
 ) -> Result<(JournalRecord, Vec<otcd_core::engine::DeskEvent>), String> {
     let record: JournalRecord =
         serde_json::from_slice(payload).map_err(|error| format!("record {seq} cannot be decoded: {error}"))?;
-    match desk.execute_with_events(&record) {
+    match desk.execute_with_events_in(&record, scope) {
         Ok((executed, events)) if executed.changed => Ok((record, events)),
         Ok(_) => Err(format!("record {seq} replays as a no-op; the journal and this version disagree")),
         Err(error) => Err(format!("record {seq} is refused on replay: {error}")),

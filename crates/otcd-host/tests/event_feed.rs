@@ -6,12 +6,12 @@
 use otcd_core::catalog::AssetCode;
 use otcd_core::engine::events::DeskEvent;
 use otcd_core::engine::orders::AcceptQuote;
-use otcd_core::engine::{fixtures, Actor, Command, Desk, JournalRecord, Outcome, QuoteRequest};
+use otcd_core::engine::{fixtures, Actor, Command, Desk, EventScope, JournalRecord, Outcome, QuoteRequest};
 use otcd_core::ids::ClientId;
 use otcd_core::market::Side;
 use otcd_core::model::{RequestedSize, Settlement};
 use otcd_host::clock::{Clock, SystemClock};
-use otcd_host::events::{EventFilter, EventHub, EventSubscription, SequencedEvent};
+use otcd_host::events::{EventFilter, EventHub, EventSubscription, Retention, SequencedEvent};
 use otcd_host::metrics::Metrics;
 use otcd_host::runner::{EngineHandle, Runner, RunnerConfig};
 use otcd_testkit::sim::{all_balances, changed_balances, deep_book, reference};
@@ -29,7 +29,8 @@ struct Running {
 
 fn start(directory: &Path) -> Running {
     let opened = otcd_host::store::open(directory, &SystemClock).unwrap();
-    let hub = EventHub::new(None);
+    // The event stream's scope: every event, the desk-level ledger transactions included.
+    let hub = EventHub::with_scope(None, Retention::NONE, EventScope::ALL);
     let events = hub.subscribe(EventFilter::All, 1 << 16).unwrap();
     let config = RunnerConfig { events: Some(hub), ..RunnerConfig::default() };
     let runner =

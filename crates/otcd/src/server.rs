@@ -326,7 +326,7 @@ pub async fn start_with(options: &ServeOptions, leader: Option<LeaderParts>) -> 
     let client_tiers: Vec<_> =
         opened.desk.clients().map(|client| (client.client_id.clone(), client.tier.clone())).collect();
     let (projection_sender, projection_receiver) = otcd_host::reports::channel();
-    let events = EventHub::with_retention(Some(metrics.clone()), options.event_retention);
+    let events = EventHub::with_scope(Some(metrics.clone()), options.event_retention, event_scope(options));
     events.start_at(opened.replayed_events_floor_seq, opened.recovery.head_seq, opened.replayed_events);
     let config = RunnerConfig {
         snapshot_every_records: options.snapshot_every_records,
@@ -435,12 +435,22 @@ pub async fn start_with(options: &ServeOptions, leader: Option<LeaderParts>) -> 
     })
 }
 
+/// The events the engine derives for the feed: desk-level ledger transactions only when the event stream,
+/// their one consumer, is configured (otherwise they would cost a clone per posting and take resume-ring slots).
+fn event_scope(options: &ServeOptions) -> otcd_core::engine::EventScope {
+    match options.event_stream {
+        Some(_) => otcd_core::engine::EventScope::ALL,
+        None => otcd_core::engine::EventScope::CLIENT_VISIBLE,
+    }
+}
+
 /// Opens the data directory on a blocking thread and logs what recovery did.
 async fn open_store(options: &ServeOptions, clock: Arc<dyn Clock>) -> Result<OpenedDesk, ServerError> {
     let data_dir = options.data_dir.clone();
     let events_max = options.event_retention.events_max;
     let checks = store::StartChecks {
         events_max,
+        event_scope: event_scope(options),
         rollback: if options.accept_rollback { store::Rollback::Accept } else { store::Rollback::Refuse },
         witness: options.checkpoint_witness_file.clone(),
     };

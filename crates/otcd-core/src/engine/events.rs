@@ -21,7 +21,8 @@
 //! 6. each `Alert` the command appended (AML rules, screening, surveillance), then the alert an update changed;
 //! 7. a [`LedgerTransactionEvent`] for each ledger transaction the command posted, in posting order, with every
 //!    entry's account named: desk-level (no client), for downstream books (the event stream), never a client's
-//!    stream.
+//!    stream. Derived only in [`EventScope::ALL`], so the engine thread pays for them only when such a consumer
+//!    is configured.
 //!
 //! Bounds: the events are as many as the command's own work, which the engine bounds (fills per tick, expiries
 //! per command, instructions per cycle, postings per transaction); an order event carries the order's trades.
@@ -116,6 +117,27 @@ pub struct EventMark {
     transactions: usize,
 }
 
+/// Which events a caller derives. Desk-level ledger transaction events cost a clone of every posted transaction
+/// and its entries; only a desk-wide consumer that books them (the external event stream) wants them, so the
+/// client-visible scope leaves them out. Leaving them out changes no other event or its index within the record:
+/// they come last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventScope {
+    pub ledger_transactions: bool,
+}
+
+impl EventScope {
+    /// The events a client, a webhook or a drop copy can receive (items 1–6 of the module's list).
+    pub const CLIENT_VISIBLE: EventScope = EventScope { ledger_transactions: false };
+    /// Every event, the desk-level ledger transactions included.
+    pub const ALL: EventScope = EventScope { ledger_transactions: true };
+
+    /// Whether an event of this kind is derived in this scope.
+    pub fn includes(&self, event: &DeskEvent) -> bool {
+        self.ledger_transactions || !matches!(event, DeskEvent::LedgerTransaction(_))
+    }
+}
+
 /// A client's balance of one asset: (client, asset).
 type Pair<'a> = (&'a ClientId, AssetCode);
 
@@ -134,10 +156,19 @@ impl Desk {
         }
     }
 
-    /// Executes a record (exactly as [`Desk::execute`]) and derives its events; none when the command was refused
-    /// or changed nothing.
+    /// Executes a record (exactly as [`Desk::execute`]) and derives all of its events; none when the command was
+    /// refused or changed nothing.
     pub fn execute_with_events(&mut self, record: &JournalRecord) -> Result<(Executed, Vec<DeskEvent>), CommandError> {
-        self.execute_deriving(record, true)
+        self.execute_deriving(record, Some(EventScope::ALL))
+    }
+
+    /// [`Desk::execute_with_events`], deriving only the events in `scope`.
+    pub fn execute_with_events_in(
+        &mut self,
+        record: &JournalRecord,
+        scope: EventScope,
+    ) -> Result<(Executed, Vec<DeskEvent>), CommandError> {
+        self.execute_deriving(record, Some(scope))
     }
 
     /// The events of the command that produced `outcome`, given the mark taken just before it; call it right
@@ -145,6 +176,11 @@ impl Desk {
     /// desk (`Executed::changed`): the outcome of an idempotent repeat still names its original order or
     /// withdrawal. A mark from another desk gives wrong events, never a panic.
     pub fn events_since(&self, mark: &EventMark, outcome: &Outcome) -> Vec<DeskEvent> {
+        self.events_since_in(mark, outcome, EventScope::ALL)
+    }
+
+    /// [`Desk::events_since`], only the events in `scope`.
+    pub fn events_since_in(&self, mark: &EventMark, outcome: &Outcome, scope: EventScope) -> Vec<DeskEvent> {
         let trades = self.trades_since(mark.trades);
         // An order, its trade and two balances is the common case: one allocation for the list.
         let mut events = Vec::with_capacity(2 * trades.len() + 4);
@@ -157,7 +193,9 @@ impl Desk {
         events.extend(self.instruction_events(outcome).map(DeskEvent::Instruction));
         events.extend(self.balance_events(mark.entries).map(DeskEvent::Balance));
         events.extend(self.alert_events(mark.alerts, outcome).map(DeskEvent::Alert));
-        events.extend(self.ledger_transaction_events(mark.transactions).map(DeskEvent::LedgerTransaction));
+        if scope.ledger_transactions {
+            events.extend(self.ledger_transaction_events(mark.transactions).map(DeskEvent::LedgerTransaction));
+        }
         events
     }
 

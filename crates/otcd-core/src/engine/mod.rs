@@ -30,7 +30,7 @@ pub use command::{
     NewDeposit, NewKey, QuoteRequest, TierSpec,
 };
 pub use error::CommandError;
-pub use events::{BalanceEvent, DeskEvent, EventMark, OrderEvent};
+pub use events::{BalanceEvent, DeskEvent, EventMark, EventScope, OrderEvent};
 pub use queries::{BalanceLine, LedgerLine, LedgerQuery, Page, PAGE_LIMIT_MAX};
 
 use crate::catalog::{AssetKind, Catalog};
@@ -171,10 +171,13 @@ pub struct Desk {
     clients_created: u64,
     /// Time of the last executed command; command times never go backwards inside the engine.
     clock: TimestampMs,
-    /// A B-tree, not a hash map: it grows with every deposit for the desk's lifetime, and a hash map's
-    /// rehash-everything growth stalls the engine once it holds millions.
+    /// Each client's deposits by reference (rebuilt from `deposits`). Per client, so an idempotency check
+    /// compares references within one client's tree instead of (client, reference) pairs across the desk's whole
+    /// history (string compares were the engine's largest cost per deposit). The per-client trees are B-trees,
+    /// not hash maps: they grow with every deposit for the desk's lifetime, and a hash map's rehash-everything
+    /// growth would stall the engine once they hold millions; the outer map grows only with clients.
     #[serde(skip)]
-    deposit_index: BTreeMap<(ClientId, ClientReference), usize>,
+    deposit_index: HashMap<ClientId, BTreeMap<ClientReference, usize>>,
     /// Each client's deposits and alerts as the AML rules see them (rebuilt from `deposits` and `alerts`).
     #[serde(skip)]
     flows: flows::FlowsIndex,
@@ -200,12 +203,11 @@ impl Desk {
         self.quotes.rebuild_indexes();
         self.orders.rebuild_indexes();
         self.settlement.rebuild_indexes();
-        self.deposit_index = self
-            .deposits
-            .iter()
-            .enumerate()
-            .map(|(position, deposit)| ((deposit.client_id.clone(), deposit.reference.clone()), position))
-            .collect();
+        self.deposit_index = HashMap::new();
+        for (position, deposit) in self.deposits.iter().enumerate() {
+            let references = self.deposit_index.entry(deposit.client_id.clone()).or_default();
+            references.insert(deposit.reference.clone(), position);
+        }
         self.rebuild_surveillance_keys();
         self.flows.rebuild(&self.deposits, &self.alerts);
         self.funding_index =
@@ -239,15 +241,16 @@ impl Desk {
 
     /// Executes one command at its recorded time. Refusals change nothing.
     pub fn execute(&mut self, record: &JournalRecord) -> Result<Executed, CommandError> {
-        self.execute_deriving(record, false).map(|(executed, _)| executed)
+        self.execute_deriving(record, None).map(|(executed, _)| executed)
     }
 
-    /// Executes a record; derives its events when asked, or when a webhook may want them (they go to the
-    /// webhook outbox, which is state: so replay appends the same). A changed record takes the next seq.
+    /// Executes a record; derives its events in `publish`'s scope when asked, or the client-visible ones when a
+    /// webhook may want them (they go to the webhook outbox, which is state: so replay appends the same, and
+    /// webhooks never take desk-level ledger events). A changed record takes the next seq.
     fn execute_deriving(
         &mut self,
         record: &JournalRecord,
-        publish: bool,
+        publish: Option<EventScope>,
     ) -> Result<(Executed, Vec<events::DeskEvent>), CommandError> {
         let mark = self.event_mark();
         let executed = self.execute_command(record)?;
@@ -256,7 +259,11 @@ impl Desk {
         }
         self.seq += 1;
         let hooked = self.webhooks.is_active();
-        let events = if publish || hooked { self.events_since(&mark, &executed.outcome) } else { Vec::new() };
+        let scope = publish.or(hooked.then_some(EventScope::CLIENT_VISIBLE));
+        let events = match scope {
+            Some(scope) => self.events_since_in(&mark, &executed.outcome, scope),
+            None => Vec::new(),
+        };
         if hooked {
             let at = self.clock;
             self.webhooks.append(self.seq, at, &events);
@@ -618,8 +625,8 @@ impl Desk {
             return Err(CommandError::invalid("amount", "must be greater than zero"));
         }
         asset.check_amount(new.amount).map_err(|detail| CommandError::invalid("amount", detail))?;
-        let key = (new.client_id.clone(), new.reference.clone());
-        if let Some(position) = self.deposit_index.get(&key) {
+        let known = self.deposit_index.get(&new.client_id).and_then(|references| references.get(&new.reference));
+        if let Some(position) = known {
             let original = &self.deposits[*position];
             if original.asset != new.asset || original.amount != new.amount {
                 return Err(CommandError::conflict("this reference was used for a different deposit"));
@@ -655,7 +662,13 @@ impl Desk {
             notional_usd: new.notional_usd,
         };
         let position = self.deposits.len();
-        self.deposit_index.insert(key, position);
+        // `get_mut` first: the client's id is cloned only for its first deposit.
+        if let Some(references) = self.deposit_index.get_mut(&new.client_id) {
+            references.insert(new.reference.clone(), position);
+        } else {
+            let references = BTreeMap::from([(new.reference.clone(), position)]);
+            self.deposit_index.insert(new.client_id.clone(), references);
+        }
         self.flows.record_deposit(position, &deposit);
         self.deposits.push(deposit.clone());
         self.after_deposit(at, position);

@@ -10,7 +10,7 @@
 //! Ties (equal all-in prices) go to the venue named first alphabetically, then to the better raw price, so the
 //! same inputs always give the same children.
 
-use super::book::VenueBook;
+use super::book::{Level, VenueBook};
 use super::pricing::{self, Side, CENTI_BPS_ONE};
 
 /// Child orders one routing decision may produce.
@@ -103,23 +103,47 @@ pub fn route(request: &RouteRequest, books: &[VenueBook], terms: &[VenueTerms]) 
     if request.quantity <= 0 || request.quantity_step <= 0 || request.child_quantity_max < request.quantity_step {
         return Vec::new();
     }
-    let mut candidates = candidates(request, books, terms);
-    candidates.sort_by(|a, b| {
-        let by_price = match request.side {
-            Side::Buy => a.all_in.cmp(&b.all_in),
-            Side::Sell => b.all_in.cmp(&a.all_in),
-        };
-        by_price.then_with(|| books[a.venue].venue.cmp(&books[b.venue].venue)).then_with(|| match request.side {
-            Side::Buy => a.price.cmp(&b.price),
-            Side::Sell => b.price.cmp(&a.price),
-        })
-    });
-    let shares = walk(request, books, terms, &candidates);
+    let mut cursors = cursors(request, books, terms);
+    let candidates = std::iter::from_fn(|| next_best(request, books, &mut cursors));
+    let shares = walk(request, books, terms, candidates);
     split(request, books, shares)
 }
 
-fn candidates(request: &RouteRequest, books: &[VenueBook], terms: &[VenueTerms]) -> Vec<Candidate> {
-    let mut candidates = Vec::new();
+/// One allowed venue's levels on the side the desk takes, best first, not yet walked.
+struct Cursor<'a> {
+    venue: usize,
+    levels: &'a [Level],
+    /// 10^6 ± the venue's fee: a level's all-in price is its price times this.
+    factor: i128,
+}
+
+impl Cursor<'_> {
+    /// The venue's next level the walk may take: within the slippage bound (levels are best first, so none after
+    /// the first out of bounds is), and with an all-in price that does not overflow (such a level is skipped).
+    fn head(&mut self, request: &RouteRequest) -> Option<Candidate> {
+        while let Some(level) = self.levels.first() {
+            let reachable = match request.side {
+                Side::Buy => level.price <= request.limit_price,
+                Side::Sell => level.price >= request.limit_price,
+            };
+            if !reachable {
+                self.levels = &[];
+                return None;
+            }
+            match level.price.checked_mul(self.factor) {
+                Some(all_in) => {
+                    return Some(Candidate { venue: self.venue, price: level.price, quantity: level.quantity, all_in })
+                }
+                None => self.levels = &self.levels[1..],
+            }
+        }
+        None
+    }
+}
+
+/// A cursor per venue that has terms with a fee in range.
+fn cursors<'a>(request: &RouteRequest, books: &'a [VenueBook], terms: &[VenueTerms]) -> Vec<Cursor<'a>> {
+    let mut cursors = Vec::with_capacity(books.len());
     for (venue, book) in books.iter().enumerate() {
         let Some(fee) = terms.iter().find(|terms| terms.venue == book.venue).map(|terms| terms.taker_fee_centi_bps)
         else {
@@ -132,25 +156,54 @@ fn candidates(request: &RouteRequest, books: &[VenueBook], terms: &[VenueTerms])
             Side::Buy => CENTI_BPS_ONE + fee,
             Side::Sell => CENTI_BPS_ONE - fee,
         };
-        for level in levels(book, request.side) {
-            let reachable = match request.side {
-                Side::Buy => level.price <= request.limit_price,
-                Side::Sell => level.price >= request.limit_price,
-            };
-            if !reachable {
-                break; // Levels are best first: none after this one reaches the bound either.
-            }
-            let Some(all_in) = level.price.checked_mul(factor) else { continue };
-            candidates.push(Candidate { venue, price: level.price, quantity: level.quantity, all_in });
+        cursors.push(Cursor { venue, levels: levels(book, request.side), factor });
+    }
+    cursors
+}
+
+/// The best level across the venues' cursors, taken off its cursor: the levels in the order of their all-in
+/// price (then the venue's name, then the raw price), as sorting every level would give, but merged lazily
+/// (each venue's levels are already in that order, its fee being one factor), so a hedge that fills in the first
+/// levels never looks at the rest of the books.
+fn next_best(request: &RouteRequest, books: &[VenueBook], cursors: &mut [Cursor<'_>]) -> Option<Candidate> {
+    let mut best: Option<(usize, Candidate)> = None;
+    for (index, cursor) in cursors.iter_mut().enumerate() {
+        let Some(head) = cursor.head(request) else { continue };
+        let better = match &best {
+            None => true,
+            Some((_, incumbent)) => ranks_before(request.side, books, &head, incumbent),
+        };
+        if better {
+            best = Some((index, head));
         }
     }
-    candidates
+    let (index, candidate) = best?;
+    cursors[index].levels = &cursors[index].levels[1..];
+    Some(candidate)
+}
+
+/// Whether `a` is walked before `b`: better all-in price, then the venue named first, then the better raw price.
+fn ranks_before(side: Side, books: &[VenueBook], a: &Candidate, b: &Candidate) -> bool {
+    let by_price = match side {
+        Side::Buy => a.all_in.cmp(&b.all_in),
+        Side::Sell => b.all_in.cmp(&a.all_in),
+    };
+    let order = by_price.then_with(|| books[a.venue].venue.cmp(&books[b.venue].venue)).then_with(|| match side {
+        Side::Buy => a.price.cmp(&b.price),
+        Side::Sell => b.price.cmp(&a.price),
+    });
+    order == std::cmp::Ordering::Less
 }
 
 /// Per venue (index into `books`): quantity taken, worst price, quote amount.
 type Share = (i128, i128, i128);
 
-fn walk(request: &RouteRequest, books: &[VenueBook], terms: &[VenueTerms], candidates: &[Candidate]) -> Vec<Share> {
+fn walk(
+    request: &RouteRequest,
+    books: &[VenueBook],
+    terms: &[VenueTerms],
+    candidates: impl Iterator<Item = Candidate>,
+) -> Vec<Share> {
     let mut shares = vec![(0i128, 0i128, 0i128); books.len()];
     let mut budget: Vec<i128> = books
         .iter()
@@ -323,6 +376,66 @@ mod tests {
         assert_eq!(children.iter().map(|child| child.quantity).sum::<i128>(), BTC, "the 70,000 level is out of bounds");
         assert!(children.iter().all(|child| child.quantity <= 4 * BTC / 10 && child.limit_price == 5_000_000));
         assert_eq!(children.len(), 3);
+    }
+
+    /// The walk's order by sorting every reachable level (what the merge replaced), for the property below.
+    fn sorted_levels(request: &RouteRequest, books: &[VenueBook], terms: &[VenueTerms]) -> Vec<(usize, i128, i128)> {
+        let mut all: Vec<Candidate> = Vec::new();
+        for mut cursor in cursors(request, books, terms) {
+            while let Some(head) = cursor.head(request) {
+                cursor.levels = &cursor.levels[1..];
+                all.push(head);
+            }
+        }
+        all.sort_by(|a, b| match (ranks_before(request.side, books, a, b), ranks_before(request.side, books, b, a)) {
+            (true, _) => std::cmp::Ordering::Less,
+            (_, true) => std::cmp::Ordering::Greater,
+            _ => std::cmp::Ordering::Equal,
+        });
+        all.into_iter().map(|candidate| (candidate.venue, candidate.price, candidate.quantity)).collect()
+    }
+
+    proptest::proptest! {
+        /// The lazy merge visits the levels in exactly the order sorting them all gives (ties included), on either
+        /// side, with fees, and with levels beyond the slippage bound.
+        #[test]
+        fn the_merge_walks_levels_in_sorted_order(
+            venues in proptest::collection::vec(
+                (0i128..=60, proptest::collection::vec((1i128..40, 1i128..5), 0..12)),
+                1..5,
+            ),
+            sell in proptest::bool::ANY,
+            limit in 1i128..400,
+        ) {
+            let side = if sell { Side::Sell } else { Side::Buy };
+            let mut books = Vec::new();
+            let mut all_terms = Vec::new();
+            for (index, (fee_bps, steps)) in venues.iter().enumerate() {
+                let name = format!("v{index}");
+                // Strictly better-first prices from cumulative steps: asks rise, bids fall.
+                let mut price = 200i128;
+                let mut levels = Vec::new();
+                for (step, quantity) in steps {
+                    price = if sell { price - step } else { price + step };
+                    if price <= 0 {
+                        break;
+                    }
+                    levels.push(Level { price: price * 1_000, quantity: *quantity * BTC });
+                }
+                let mut book = book(&name, &[]);
+                if sell { book.bids = levels } else { book.asks = levels }
+                books.push(book);
+                all_terms.push(terms(&name, *fee_bps, i128::MAX / 4));
+            }
+            let mut request = request(1_000 * BTC);
+            request.side = side;
+            request.limit_price = limit * 1_000;
+            let mut cursors = cursors(&request, &books, &all_terms);
+            let merged: Vec<_> = std::iter::from_fn(|| next_best(&request, &books, &mut cursors))
+                .map(|candidate| (candidate.venue, candidate.price, candidate.quantity))
+                .collect();
+            proptest::prop_assert_eq!(merged, sorted_levels(&request, &books, &all_terms));
+        }
     }
 
     #[test]
