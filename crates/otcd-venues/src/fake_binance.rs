@@ -169,6 +169,11 @@ impl FakeBinanceTrading {
         self.lock().faults.push_back(fault);
     }
 
+    /// Faults queued and not yet applied.
+    pub fn faults_pending(&self) -> usize {
+        self.lock().faults.len()
+    }
+
     /// Every order taken, oldest first.
     pub fn orders(&self) -> Vec<FakeOrder> {
         self.lock().orders.iter().cloned().collect()
