@@ -185,3 +185,20 @@ fn a_reject_a_slow_answer_and_a_5xx_end_with_exactly_the_intended_quantity_and_n
     assert_eq!(posts, 3, "{:?}", trading.requests());
     assert_eq!(trading.balance("BTC"), "12.00000000");
 }
+
+#[test]
+fn missing_credentials_stop_the_desk_at_startup_naming_the_variable() {
+    let scratch = tempfile::tempdir().unwrap();
+    let path = scratch.path().join("venues.toml");
+    let file = "[[venues]]\nname = \"binance\"\nkind = \"binance\"\nrest_url = \"http://127.0.0.1:9\"\n\
+                api_key_env = \"OTCD_TEST_UNSET_BINANCE_KEY\"\napi_secret_env = \"OTCD_TEST_UNSET_BINANCE_SECRET\"\n\
+                [venues.symbols]\n\"BTC-USDT\" = \"BTCUSDT\"\n";
+    std::fs::write(&path, file).unwrap();
+    let output = otcd_testkit::process::run_otcd(
+        &["serve", "--listen", "127.0.0.1:0", "--market", "venues", "--venues-config", path.to_str().unwrap()],
+        &scratch.path().join("desk"),
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("venue binance") && stderr.contains("OTCD_TEST_UNSET_BINANCE_KEY"), "{stderr}");
+}
