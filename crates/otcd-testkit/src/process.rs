@@ -66,6 +66,7 @@ pub struct Launch {
     data_dir: Option<PathBuf>,
     config: Option<String>,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Launch {
@@ -88,6 +89,12 @@ impl Launch {
         self
     }
 
+    /// An environment variable of the `otcd serve` process (such as a venue's API credentials).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     /// Starts the desk and waits until it listens.
     pub fn start(&self) -> TestDesk {
         self.start_with(tempfile::tempdir().expect("a temporary directory"))
@@ -104,6 +111,7 @@ impl Launch {
             command.args(["--market", "manual"]);
         }
         command.args(&self.args);
+        command.envs(self.env.iter().map(|(name, value)| (name, value)));
         if let Some(config) = &self.config {
             let path = scratch.path().join("otcd.toml");
             std::fs::write(&path, config).expect("write the config file");

@@ -95,6 +95,13 @@ struct VenueText {
     /// `kind = "sim"` only.
     seed: Option<u64>,
     interval_ms: Option<u64>,
+    /// `kind = "binance"` order entry: the names of the environment variables holding the API key and secret.
+    api_key_env: Option<String>,
+    api_secret_env: Option<String>,
+    recv_window_ms: Option<u64>,
+    order_timeout_ms: Option<u64>,
+    orders_in_flight_max: Option<usize>,
+    account_refresh_ms: Option<u64>,
 }
 
 /// One venue, validated.
@@ -115,6 +122,25 @@ pub struct VenueConfig {
     /// `kind = "sim"`: the simulation's seed and step interval.
     pub seed: u64,
     pub interval_ms: u64,
+    /// Order entry at the venue (`kind = "binance"` with `api_key_env` and `api_secret_env`); `None`: the
+    /// desk hedges on this venue's paper twin.
+    pub trading: Option<TradingConfig>,
+}
+
+/// How the desk trades at a venue. It names the environment variables that hold the credentials, never the
+/// credentials themselves, so the venues file can be shown and committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradingConfig {
+    pub api_key_env: String,
+    pub api_secret_env: String,
+    /// Binance's `recvWindow`: how long after its `timestamp` the venue still accepts a request.
+    pub recv_window_ms: u64,
+    /// A request unanswered this long is abandoned; an order's outcome is then unknown until asked.
+    pub order_timeout_ms: u64,
+    /// Requests to the venue at once; more are refused (the hedge worker retries them next round).
+    pub orders_in_flight_max: usize,
+    /// Balances are read from the venue at most this often.
+    pub account_refresh_ms: u64,
 }
 
 /// The limits of one venue's connection.
@@ -217,11 +243,26 @@ fn validate(text: VenueText, catalog: &Catalog) -> Result<VenueConfig, ConfigErr
     }
     let kind = text.kind;
     if kind == VenueKind::Sim {
+        if text.api_key_env.is_some() || text.api_secret_env.is_some() {
+            return Err(error("kind = \"sim\" trades on its paper twin: no api_key_env".to_owned()));
+        }
         return validate_sim(name.clone(), &text.symbols, text.seed, text.interval_ms, text.max_book_age_ms);
     }
     if text.seed.is_some() || text.interval_ms.is_some() {
         return Err(error("seed and interval_ms are for kind = \"sim\" only".to_owned()));
     }
+    let trading = trading(
+        &name,
+        kind,
+        TradingText {
+            api_key_env: text.api_key_env,
+            api_secret_env: text.api_secret_env,
+            recv_window_ms: text.recv_window_ms,
+            order_timeout_ms: text.order_timeout_ms,
+            orders_in_flight_max: text.orders_in_flight_max,
+            account_refresh_ms: text.account_refresh_ms,
+        },
+    )?;
     let ws_url = text.ws_url.unwrap_or_else(|| kind.default_ws_url().to_owned());
     if !(ws_url.starts_with("ws://") || ws_url.starts_with("wss://")) {
         return Err(error(format!("ws_url {ws_url:?} must start with ws:// or wss://")));
@@ -276,7 +317,61 @@ fn validate(text: VenueText, catalog: &Catalog) -> Result<VenueConfig, ConfigErr
         limits,
         seed: 0,
         interval_ms: 0,
+        trading,
     })
+}
+
+/// The order-entry keys of one venue as written.
+struct TradingText {
+    api_key_env: Option<String>,
+    api_secret_env: Option<String>,
+    recv_window_ms: Option<u64>,
+    order_timeout_ms: Option<u64>,
+    orders_in_flight_max: Option<usize>,
+    account_refresh_ms: Option<u64>,
+}
+
+fn trading(name: &str, kind: VenueKind, text: TradingText) -> Result<Option<TradingConfig>, ConfigError> {
+    let tuning = text.recv_window_ms.is_some()
+        || text.order_timeout_ms.is_some()
+        || text.orders_in_flight_max.is_some()
+        || text.account_refresh_ms.is_some();
+    let (api_key_env, api_secret_env) = match (text.api_key_env, text.api_secret_env) {
+        (None, None) if tuning => {
+            return Err(venue_error(name, "order entry keys need api_key_env and api_secret_env"));
+        }
+        (None, None) => return Ok(None),
+        (Some(key), Some(secret)) => (key, secret),
+        _ => return Err(venue_error(name, "api_key_env and api_secret_env go together")),
+    };
+    if kind != VenueKind::Binance {
+        return Err(venue_error(name, "order entry (api_key_env) is supported for kind = \"binance\" only"));
+    }
+    let variable_ok = |text: &str| {
+        !text.is_empty() && text.len() <= 64 && text.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+    };
+    if !variable_ok(&api_key_env) || !variable_ok(&api_secret_env) {
+        return Err(venue_error(name, "api_key_env and api_secret_env must be environment variable names"));
+    }
+    let config = TradingConfig {
+        api_key_env,
+        api_secret_env,
+        recv_window_ms: text.recv_window_ms.unwrap_or(5_000),
+        order_timeout_ms: text.order_timeout_ms.unwrap_or(5_000),
+        orders_in_flight_max: text.orders_in_flight_max.unwrap_or(8),
+        account_refresh_ms: text.account_refresh_ms.unwrap_or(1_000),
+    };
+    let checks = [
+        // Binance refuses a recvWindow above 60000.
+        ((1..=60_000).contains(&config.recv_window_ms), "recv_window_ms must be 1 to 60000"),
+        ((100..=60_000).contains(&config.order_timeout_ms), "order_timeout_ms must be 100 to 60000"),
+        ((1..=256).contains(&config.orders_in_flight_max), "orders_in_flight_max must be 1 to 256"),
+        ((100..=600_000).contains(&config.account_refresh_ms), "account_refresh_ms must be 100 to 600000"),
+    ];
+    match checks.iter().find(|(ok, _)| !ok) {
+        Some((_, message)) => Err(venue_error(name, *message)),
+        None => Ok(Some(config)),
+    }
 }
 
 fn validate_sim(
@@ -305,6 +400,7 @@ fn validate_sim(
         limits: Limits::default(),
         seed: seed.unwrap_or(7),
         interval_ms,
+        trading: None,
     })
 }
 
@@ -446,6 +542,25 @@ mod tests {
         let twice = format!("[[venues]]\nname = \"a\"\nkind = \"sim\"\n[[venues]]\nname = \"a\"\nkind = \"kraken\"\n[venues.symbols]\n{btc}\n");
         assert!(parse(&twice).unwrap_err().to_string().contains("used by another venue"));
         assert!(parse("[[venues]]\nname = \"manual\"\nkind = \"sim\"\n").unwrap_err().to_string().contains("reserved"));
+        let binance = |extra: &str| {
+            parse(&format!(
+                "[[venues]]\nname = \"b\"\nkind = \"binance\"\n{extra}\n[venues.symbols]\n\"BTC-USDT\" = \"BTCUSDT\"\n"
+            ))
+        };
+        assert!(binance("api_key_env = \"K\"").unwrap_err().to_string().contains("go together"));
+        assert!(binance("recv_window_ms = 100").unwrap_err().to_string().contains("need api_key_env"));
+        assert!(binance("api_key_env = \"K\"\napi_secret_env = \"S\"\nrecv_window_ms = 70000")
+            .unwrap_err()
+            .to_string()
+            .contains("recv_window_ms"));
+        assert!(binance("api_key_env = \"K-1\"\napi_secret_env = \"S\"").unwrap_err().to_string().contains("variable"));
+        assert!(venue("api_key_env = \"K\"\napi_secret_env = \"S\"", btc).contains("binance\" only"));
+        let trading =
+            binance("api_key_env = \"K\"\napi_secret_env = \"S\"").unwrap().venues[0].trading.clone().unwrap();
+        assert_eq!(
+            (trading.api_key_env.as_str(), trading.recv_window_ms, trading.orders_in_flight_max),
+            ("K", 5_000, 8)
+        );
         assert!(parse("[[venues]]\nname = \"b\"\nkind = \"binance\"\nsnapshot_limit = 7\n[venues.symbols]\n\"BTC-USDT\" = \"BTCUSDT\"\n")
             .unwrap_err()
             .to_string()

@@ -74,6 +74,7 @@ struct Shared {
     script: Mutex<Option<ScriptFactory>>,
     rest_responder: Mutex<Option<RestResponder>>,
     interval_ms: AtomicU64,
+    trading: Mutex<Option<Arc<crate::fake_binance::FakeBinanceTrading>>>,
 }
 
 /// One fake venue: a WebSocket listener and a REST listener on 127.0.0.1. Dropping it stops both.
@@ -228,6 +229,19 @@ impl FakeVenue {
         *self.shared.rest_responder.lock().expect("not poisoned") = Some(responder);
     }
 
+    /// Turns on Binance order entry on the REST port (kind Binance): signed with `api_key` and `secret`, taker
+    /// commission `taker_fee_centi_bps` (see [`crate::fake_binance`]). The handle sets books, balances and faults.
+    pub fn enable_trading(
+        &self,
+        api_key: &str,
+        secret: &str,
+        taker_fee_centi_bps: i128,
+    ) -> Arc<crate::fake_binance::FakeBinanceTrading> {
+        let trading = Arc::new(crate::fake_binance::FakeBinanceTrading::new(api_key, secret, taker_fee_centi_bps));
+        *self.shared.trading.lock().expect("not poisoned") = Some(trading.clone());
+        trading
+    }
+
     /// Market mode goes silent (no updates, no heartbeats; connections stay open) until [`FakeVenue::resume`].
     pub fn pause(&self) {
         self.shared.paused.store(true, Ordering::SeqCst);
@@ -303,7 +317,10 @@ async fn accept_rest(listener: TcpListener, shared: Arc<Shared>) {
 async fn serve_rest(mut stream: TcpStream, shared: Arc<Shared>) {
     let mut head = Vec::new();
     let mut buffer = [0u8; 1024];
-    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+    let head_end = loop {
+        if let Some(end) = head.windows(4).position(|window| window == b"\r\n\r\n") {
+            break end + 4;
+        }
         match stream.read(&mut buffer).await {
             Ok(0) | Err(_) => return,
             Ok(read) => head.extend_from_slice(&buffer[..read]),
@@ -311,10 +328,46 @@ async fn serve_rest(mut stream: TcpStream, shared: Arc<Shared>) {
         if head.len() > REQUEST_HEAD_BYTES_MAX {
             return;
         }
+    };
+    let text = String::from_utf8_lossy(&head[..head_end]).into_owned();
+    let mut words = text.split_whitespace();
+    let method = words.next().unwrap_or("GET").to_owned();
+    let target = words.next().unwrap_or("/").to_owned();
+    let header = |name: &str| {
+        text.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
+        })
+    };
+    let length: usize = header("content-length").and_then(|value| value.parse().ok()).unwrap_or(0);
+    if length > REQUEST_HEAD_BYTES_MAX {
+        return;
     }
-    let text = String::from_utf8_lossy(&head);
-    let target = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let mut body = head[head_end..].to_vec();
+    while body.len() < length {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => body.extend_from_slice(&buffer[..read]),
+        }
+    }
     shared.rest_requests.lock().expect("not poisoned").push(target.clone());
+    let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
+    let trading = shared.trading.lock().expect("not poisoned").clone();
+    if let Some(trading) = trading.filter(|_| crate::fake_binance::FakeBinanceTrading::handles(path)) {
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let answer = trading.handle(&method, path, query, &body, header("x-mbx-apikey").as_deref());
+        tokio::time::sleep(answer.delay).await;
+        let reason = if answer.status == 200 { "OK" } else { "Error" };
+        let response = format!(
+            "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+            answer.status,
+            answer.body.len(),
+            answer.body
+        );
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        return;
+    }
     let queued = {
         let mut bodies = shared.rest_bodies.lock().expect("not poisoned");
         bodies

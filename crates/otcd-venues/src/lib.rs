@@ -5,7 +5,8 @@
 //! answering [`feed::Effect`]s) driven by one connection life ([`connection`]: connect, subscribe, ping, REST
 //! snapshots, limits, reconnect with jittered backoff, publish to and withdraw from the [`otcd_market::MarketHub`],
 //! report to its venue board). The local book and the precision rule are in [`book`]; the `--venues-config` file
-//! in [`config`]. With the `fake` feature, [`fake`] serves loopback fake venues speaking the same formats.
+//! in [`config`]. With the `fake` feature, [`fake`] serves loopback fake venues speaking the same formats, and
+//! [`fake_binance`] Binance's spot order entry beside them (for the order-entry adapter's tests).
 //!
 //! Money never passes through a float: venue decimals are parsed exactly by `otcd_core::decimal` (Kraken's JSON
 //! numbers as their text), and converted to the desk's units by the documented rule (bids down, asks up,
@@ -19,6 +20,8 @@ pub mod config;
 pub mod connection;
 #[cfg(feature = "fake")]
 pub mod fake;
+#[cfg(feature = "fake")]
+pub mod fake_binance;
 pub mod feed;
 pub mod kraken;
 

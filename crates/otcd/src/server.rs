@@ -173,6 +173,8 @@ pub enum ServerError {
     Sanctions(String),
     #[error("cannot open the paper venues: {0}")]
     Paper(String),
+    #[error("cannot start order entry at venue {venue}: {message}")]
+    VenueTrading { venue: String, message: String },
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
     #[error(transparent)]
@@ -375,7 +377,8 @@ pub async fn start_with(options: &ServeOptions, leader: Option<LeaderParts>) -> 
             .expect("loading the lists does not panic")
             .map_err(|error| ServerError::Sanctions(error.to_string()))?;
     let rails = otcd_rails_sim::open(&options.data_dir, options.simulation)?;
-    let execution = open_paper_venues(options, venues.as_ref(), &catalog, &market, &clock)?;
+    let paper = open_paper_venues(options, venues.as_ref(), &catalog, &market, &clock)?;
+    let execution = open_venue_execution(paper, venues.as_ref(), &catalog)?;
     let desk = Arc::new(DeskServices {
         engine,
         catalog,
@@ -502,6 +505,29 @@ fn open_paper_venues(
     )
     .map_err(|error| ServerError::Paper(error.to_string()))?;
     Ok(Arc::new(opened))
+}
+
+/// The hedger's order entry: each venue of the venues file with trading credentials (`kind = "binance"` with
+/// `api_key_env`) trades at the exchange through its adapter; every other venue stays on `paper`.
+fn open_venue_execution(
+    paper: Arc<dyn otcd_services::ports::VenueExecution>,
+    venues: Option<&otcd_venues::config::VenuesConfig>,
+    catalog: &Catalog,
+) -> Result<Arc<dyn otcd_services::ports::VenueExecution>, ServerError> {
+    let trading: Vec<_> =
+        venues.map(|config| config.venues.iter().filter(|venue| venue.trading.is_some()).collect()).unwrap_or_default();
+    if trading.is_empty() {
+        return Ok(paper);
+    }
+    let mut composite = otcd_execution::ByVenue::new(paper);
+    for venue in trading {
+        let adapter =
+            otcd_execution::binance::BinanceSpot::from_config(venue, catalog, tokio::runtime::Handle::current())
+                .map_err(|error| ServerError::VenueTrading { venue: venue.name.clone(), message: error.to_string() })?;
+        tracing::info!(venue = %venue.name, url = ?venue.rest_url, "binance order entry started");
+        composite = composite.with(&venue.name, Arc::new(adapter));
+    }
+    Ok(Arc::new(composite))
 }
 
 /// Reads and validates `--venues-config` against the desk's catalog (with `--market venues`).

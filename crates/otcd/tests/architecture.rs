@@ -68,7 +68,8 @@ fn only_the_http_crate_and_the_binaries_depend_on_an_http_framework() {
     // The binary serves HTTP through otcd-http; the load generator is an HTTP client by nature, and so is the
     // webhook worker (reqwest, built on hyper and tower; it still must not reach axum or otcd-http: below).
     // The venue connectors fetch REST book snapshots with reqwest too, and must not reach axum or otcd-http either.
-    let allowed = ["otcd-http", "otcd", "otcd-loadgen", "otcd-webhooks", "otcd-venues"];
+    // So does the exchange order entry (signed REST orders).
+    let allowed = ["otcd-http", "otcd", "otcd-loadgen", "otcd-webhooks", "otcd-venues", "otcd-execution"];
     for crate_name in graph.workspace.iter().filter(|name| !allowed.contains(&name.as_str())) {
         let reached: Vec<_> = graph
             .closure(crate_name)
@@ -78,7 +79,7 @@ fn only_the_http_crate_and_the_binaries_depend_on_an_http_framework() {
         assert!(reached.is_empty(), "{crate_name} depends on {reached:?}");
     }
     assert!(graph.closure("otcd-http").contains("axum"), "the check can see axum where it is");
-    for client in ["otcd-webhooks", "otcd-venues"] {
+    for client in ["otcd-webhooks", "otcd-venues", "otcd-execution"] {
         let closure = graph.closure(client);
         let reached: Vec<_> = closure.iter().filter(|dep| ["axum", "otcd-http"].contains(&dep.as_str())).collect();
         assert!(reached.is_empty(), "{client} is an outbound client only, yet depends on {reached:?}");
@@ -136,9 +137,16 @@ fn the_layers_point_one_way_and_workers_see_ports_not_simulators() {
                 "otcd-reports",
                 "otcd-webhooks",
                 "otcd-fix",
+                "otcd-execution",
             ][..],
         ),
-        ("otcd-market", &["otcd-venues"][..]),
+        ("otcd-market", &["otcd-venues", "otcd-execution"][..]),
+        ("otcd-services", &["otcd-execution", "otcd-venues"][..]),
+        // Order entry adapters implement the services' venue port: no edge, no simulator.
+        (
+            "otcd-execution",
+            &["otcd-http", "otcd-rails-sim", "otcd-fix", "otcd-webhooks", "otcd-eventstream", "otcd-replication"][..],
+        ),
         // The event stream publishes the host's event feed through the services: no edge, no simulator.
         ("otcd-eventstream", &["otcd-http", "otcd-rails-sim", "otcd-fix", "otcd-webhooks", "otcd-venues"][..]),
         // The replication adapter implements the host's journal port over NATS: below the services and edges.
