@@ -1,18 +1,19 @@
-//! What deriving domain events costs on the engine thread: `Desk::execute` against `Desk::execute_with_events`
-//! for the two most frequent changing commands, a quote acceptance and a deposit.
+//! What deriving domain events costs on the engine thread: `Desk::execute` against deriving the client-visible
+//! events (what the server does without an event stream) and every event (with the event stream's ledger
+//! transactions), for the two most frequent changing commands, a quote acceptance and a deposit.
 //!
 //! Each measured batch runs on a fresh clone of a prepared desk (one prefunded client with ample USD and BTC) and
 //! prepares its records outside the measurement: for acceptances, one RFQ per acceptance (alternately buy and
 //! sell, 0.01 BTC) is executed before the clock starts. Deposits are a day apart, so the structuring rule looks at
 //! one deposit, not at the whole batch. The time measured includes dropping each result (and its events).
 //!
-//! After criterion's figures, the two variants are measured again in interleaved batches (see `paired`).
+//! After criterion's figures, the three variants are measured again in interleaved batches (see `paired`).
 //!
 //! `cargo bench -p otcd-core --bench events`.
 
 use criterion::{criterion_group, Criterion};
 use otcd_core::engine::orders::AcceptQuote;
-use otcd_core::engine::{Command, Desk, JournalRecord, NewDeposit, Outcome, QuoteRequest};
+use otcd_core::engine::{Command, Desk, EventScope, JournalRecord, NewDeposit, Outcome, QuoteRequest};
 use otcd_core::ids::ClientId;
 use otcd_core::market::Side;
 use otcd_core::model::RequestedSize;
@@ -85,32 +86,44 @@ fn deposits(_: &mut Desk, client_id: &ClientId, count: u64) -> Vec<JournalRecord
 type Prepare = fn(&mut Desk, &ClientId, u64) -> Vec<JournalRecord>;
 
 /// Runs `iterations` commands in batches on fresh clones of the prepared desk; only the commands are timed.
-fn measure(iterations: u64, prepare: Prepare, with_events: bool) -> Duration {
+fn measure(iterations: u64, prepare: Prepare, scope: Option<EventScope>) -> Duration {
     let (base, client_id) = prepared_desk();
     let mut measured = Duration::ZERO;
     let mut left = iterations;
     while left > 0 {
         let count = left.min(BATCH);
-        measured += batch(&base, &client_id, prepare, with_events, count);
+        measured += batch(&base, &client_id, prepare, scope, count);
         left -= count;
     }
     measured
 }
 
 /// `count` commands on a fresh clone of `base`: the time they took, preparation and the clone not included.
-fn batch(base: &Desk, client_id: &ClientId, prepare: Prepare, with_events: bool, count: u64) -> Duration {
+/// `scope`: the events derived (`None`: plain `execute`).
+fn batch(base: &Desk, client_id: &ClientId, prepare: Prepare, scope: Option<EventScope>, count: u64) -> Duration {
     let mut desk = base.clone();
     let records = prepare(&mut desk, client_id, count);
     let started = Instant::now();
     for record in &records {
-        if with_events {
-            black_box(desk.execute_with_events(record).expect("accepted"));
-        } else {
-            black_box(desk.execute(record).expect("accepted"));
+        match scope {
+            Some(scope) => {
+                black_box(desk.execute_with_events_in(record, scope).expect("accepted"));
+            }
+            None => {
+                black_box(desk.execute(record).expect("accepted"));
+            }
         }
     }
     started.elapsed()
 }
+
+/// The variants measured: plain `execute`, the client-visible events (what the server derives without an event
+/// stream), and every event (with the event stream's ledger transactions).
+const VARIANTS: [(&str, Option<EventScope>); 3] = [
+    ("execute", None),
+    ("execute_with_events_client_visible", Some(EventScope::CLIENT_VISIBLE)),
+    ("execute_with_events", Some(EventScope::ALL)),
+];
 
 const COMMANDS: [(&str, Prepare); 2] = [("accept_quote", acceptances), ("deposit", deposits)];
 
@@ -118,9 +131,9 @@ fn events(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("events");
     group.measurement_time(Duration::from_secs(4));
     for (name, prepare) in COMMANDS {
-        for (variant, with_events) in [("execute", false), ("execute_with_events", true)] {
+        for (variant, scope) in VARIANTS {
             group.bench_function(format!("{name}/{variant}"), |bencher| {
-                bencher.iter_custom(|iterations| measure(iterations, prepare, with_events))
+                bencher.iter_custom(|iterations| measure(iterations, prepare, scope))
             });
         }
     }
@@ -133,27 +146,27 @@ fn events(criterion: &mut Criterion) {
 fn paired(rounds: usize) {
     for (name, prepare) in COMMANDS {
         let (base, client_id) = prepared_desk();
-        let mut plain = Vec::with_capacity(rounds);
-        let mut with_events = Vec::with_capacity(rounds);
+        let mut nanos: [Vec<i128>; 3] = Default::default();
         for round in 0..rounds {
-            let order = if round % 2 == 0 { [false, true] } else { [true, false] };
-            for events in order {
-                let nanos = batch(&base, &client_id, prepare, events, BATCH).as_nanos() / u128::from(BATCH);
-                if events {
-                    with_events.push(nanos)
-                } else {
-                    plain.push(nanos)
-                }
+            // Each variant first in turn, so none always runs on the warmest caches.
+            for offset in 0..VARIANTS.len() {
+                let variant = (round + offset) % VARIANTS.len();
+                let took = batch(&base, &client_id, prepare, VARIANTS[variant].1, BATCH);
+                nanos[variant].push((took.as_nanos() / u128::from(BATCH)) as i128);
             }
         }
-        let differences: Vec<i128> =
-            plain.iter().zip(&with_events).map(|(plain, with)| *with as i128 - *plain as i128).collect();
+        let extra = |variant: usize| {
+            let differences = nanos[variant].iter().zip(&nanos[0]).map(|(with, plain)| with - plain).collect();
+            median(differences)
+        };
         println!(
             "events/{name} paired, median of {rounds} interleaved batches of {BATCH}: execute {} ns, \
-             execute_with_events {} ns, difference per batch pair {} ns",
-            median(plain),
-            median(with_events),
-            median(differences)
+             client-visible events {} ns (+{} ns), all events {} ns (+{} ns)",
+            median(nanos[0].clone()),
+            median(nanos[1].clone()),
+            extra(1),
+            median(nanos[2].clone()),
+            extra(2)
         );
     }
 }
