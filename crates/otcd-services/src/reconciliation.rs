@@ -231,7 +231,8 @@ impl crate::DeskServices {
                 let reported = tokio::task::spawn_blocking(move || execution.accounts())
                     .await
                     .map_err(|error| crate::ServiceError::Internal(error.to_string()))?;
-                let ledger = self.read(|desk| desk.venue_holdings()).await?;
+                let venues: Vec<String> = reported.iter().map(|account| account.venue.clone()).collect();
+                let ledger = self.read(move |desk| desk.venue_holdings(&venues)).await?;
                 reconcile_venues(&ledger, &reported)
             }
             None => Vec::new(),

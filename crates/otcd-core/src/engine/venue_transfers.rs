@@ -76,16 +76,24 @@ impl Desk {
         self.ledger.account_id(&key).map_or(0, |id| -self.ledger.balance(id))
     }
 
-    /// Every venue account on the ledger: (venue, asset, holding, positive = held there).
-    pub fn venue_holdings(&self) -> Vec<(String, AssetCode, i128)> {
-        self.ledger
-            .accounts()
-            .iter()
-            .filter_map(|account| match (&account.key.owner, account.key.purpose) {
-                (Owner::Venue(venue), Purpose::Venue) => Some((venue.clone(), account.key.asset, -account.balance)),
-                _ => None,
-            })
-            .collect()
+    /// The ledger's holdings at the named venues and at every venue a hedging policy names: (venue, asset,
+    /// holding, positive = held there), for every catalog asset with an account. Lookups, never a scan of the
+    /// ledger's accounts (an admin read runs on the engine thread).
+    pub fn venue_holdings(&self, venues: &[String]) -> Vec<(String, AssetCode, i128)> {
+        let mut names: std::collections::BTreeSet<&str> = venues.iter().map(String::as_str).collect();
+        names.extend(self.hedging.policies().flat_map(|policy| policy.venues.iter().map(String::as_str)));
+        let assets: Vec<AssetCode> =
+            self.catalog().map(|catalog| catalog.assets().iter().map(|asset| asset.code).collect()).unwrap_or_default();
+        let mut holdings = Vec::new();
+        for venue in names {
+            for asset in &assets {
+                let key = AccountKey { owner: Owner::Venue(venue.to_owned()), asset: *asset, purpose: Purpose::Venue };
+                if let Some(id) = self.ledger.account_id(&key) {
+                    holdings.push((venue.to_owned(), *asset, -self.ledger.balance(id)));
+                }
+            }
+        }
+        holdings
     }
 
     pub(super) fn transfer_venue(&mut self, at: TimestampMs, new: &NewVenueTransfer) -> Result<Executed, CommandError> {
