@@ -916,21 +916,30 @@ async function refreshReconciliation() {
 }
 
 // Hedging: positions against their bands, venue balances (ledger and as the venue reports them), hedges.
+// The hedging report and the reconciliation cost more than the hedging view: fetched again only when a hedge
+// appeared or changed state, or every 15 s.
+const hedgingCache = { at: 0, hedges: "", report: { items: [] }, reconciliation: null };
+
 async function refreshHedging() {
   const pill = $("hedging-pill");
-  let view, report, reconciliation;
+  let view;
   try {
-    [view, report, reconciliation] = await Promise.all([
-      api("/v1/admin/hedging"),
-      api("/v1/admin/reports/hedging?limit=1000").catch(() => ({ items: [] })),
-      api("/v1/admin/reconciliation").catch(() => null),
-    ]);
+    view = await api("/v1/admin/hedging");
   } catch (error) {
     if (error.status === 401) return;
     pill.textContent = "n/a";
     $("hedges-open").innerHTML = `<div class="error">${esc(error.message)}</div>`;
     return;
   }
+  const hedges = [...view.active, ...view.recent].map((hedge) => `${hedge.hedge_id}:${hedge.state}`).join(",");
+  if (hedges !== hedgingCache.hedges || Date.now() - hedgingCache.at > 15_000) {
+    const [report, reconciliation] = await Promise.all([
+      api("/v1/admin/reports/hedging?limit=1000").catch(() => ({ items: [] })),
+      api("/v1/admin/reconciliation").catch(() => null),
+    ]);
+    Object.assign(hedgingCache, { at: Date.now(), hedges, report, reconciliation });
+  }
+  const { report, reconciliation } = hedgingCache;
   const policies = new Map(view.policies.map((policy) => [policy.asset, policy]));
   pill.textContent = `${view.policies.filter((policy) => policy.enabled).length} hedged, ${view.active.length} open`;
   pill.className = `tag ${view.active.length ? "warn" : "ok"}`;
