@@ -11,8 +11,9 @@ use otcd_core::engine::controls::{InstrumentControl, KillSwitch};
 use otcd_core::engine::hedging::{
     ChildState, Hedge, HedgeInputs, HedgeReport, HedgeState, HedgeTo, HedgingPolicy, VenueReport,
 };
+use otcd_core::engine::venue_transfers::{NewVenueTransfer, TransferDirection};
 use otcd_core::engine::{Command, CommandError, Desk, Outcome};
-use otcd_core::ids::ClientId;
+use otcd_core::ids::{ClientId, ClientReference};
 use otcd_core::ledger::{AccountKey, Owner, Purpose};
 use otcd_core::market::routing::VenueTerms;
 use otcd_core::market::{Level, Side, VenueBook};
@@ -362,4 +363,50 @@ fn answer(desk: &mut Desk2, rng: &mut SplitMix64, id: String, rest: i128, price:
             desk.fill(&id, rest, price);
         }
     }
+}
+
+fn venue_transfer(venue: &str, amount: i128, direction: TransferDirection, reference: &str) -> Command {
+    Command::TransferVenue(NewVenueTransfer {
+        venue: venue.into(),
+        asset: code("BTC"),
+        amount,
+        direction,
+        reference: ClientReference::parse(reference).unwrap(),
+    })
+}
+
+#[test]
+fn a_venue_transfer_moves_custody_to_the_venue_in_one_balanced_transaction_idempotently() {
+    let mut desk = Desk2::new(BTC / 2);
+    let custody_before = balance(&desk.session.desk, Owner::Desk, "BTC", Purpose::Custody);
+    assert_eq!(custody_before, -10_000 * BTC, "the client's deposits sit in custody");
+    let position_before = desk.position();
+    let transactions_before = desk.session.desk.ledger().transactions().len();
+    let to = desk.session.run(venue_transfer("alpha", 40 * BTC, TransferDirection::ToVenue, "fund-1")).unwrap();
+    let Outcome::VenueTransfer(transfer) = to else { panic!("expected a transfer, got {to:?}") };
+    assert_eq!((transfer.transfer_id.as_str(), transfer.amount_to_venue()), ("vt_00000001", 40 * BTC));
+    let ledger = desk.session.desk.ledger();
+    assert_eq!(ledger.transactions().len(), transactions_before + 1, "one transaction");
+    assert_eq!(balance(&desk.session.desk, Owner::Desk, "BTC", Purpose::Custody), custody_before + 40 * BTC);
+    assert_eq!(balance(&desk.session.desk, Owner::Venue("alpha".into()), "BTC", Purpose::Venue), -40 * BTC);
+    assert_eq!(desk.session.desk.venue_holding("alpha", code("BTC")), 40 * BTC);
+    assert_eq!(desk.position(), position_before, "the desk's position does not move");
+    // A repeat answers the original and changes nothing; the same reference for another transfer is a conflict.
+    let again = desk.session.run(venue_transfer("alpha", 40 * BTC, TransferDirection::ToVenue, "fund-1")).unwrap();
+    assert_eq!(again, Outcome::VenueTransfer(transfer));
+    assert_eq!(desk.session.desk.ledger().transactions().len(), transactions_before + 1);
+    let conflict = desk.session.run(venue_transfer("alpha", BTC, TransferDirection::ToVenue, "fund-1"));
+    assert!(matches!(conflict, Err(CommandError::Conflict { .. })), "{conflict:?}");
+    // Back from the venue, never more than it holds; never more than custody holds; never zero.
+    desk.session.run(venue_transfer("alpha", 15 * BTC, TransferDirection::FromVenue, "back-1")).unwrap();
+    assert_eq!(desk.session.desk.venue_holding("alpha", code("BTC")), 25 * BTC);
+    let too_much = desk.session.run(venue_transfer("alpha", 26 * BTC, TransferDirection::FromVenue, "back-2"));
+    assert!(matches!(too_much, Err(CommandError::InsufficientFunds { .. })), "{too_much:?}");
+    let beyond = desk.session.run(venue_transfer("beta", 20_000 * BTC, TransferDirection::ToVenue, "fund-2"));
+    assert!(matches!(beyond, Err(CommandError::InsufficientFunds { .. })), "{beyond:?}");
+    for amount in [0, -BTC] {
+        let refused = desk.session.run(venue_transfer("beta", amount, TransferDirection::ToVenue, "fund-3"));
+        assert!(matches!(refused, Err(CommandError::Invalid { .. })), "{refused:?}");
+    }
+    desk.session.assert_replay_matches();
 }

@@ -741,6 +741,25 @@ pub struct ReconciliationView {
     pub status: String,
     pub breaks: usize,
     pub lines: Vec<LineView>,
+    /// The venues beside the rails: `matched` or `breaks`.
+    pub venue_status: String,
+    pub venue_breaks: usize,
+    /// One line per venue and asset either side holds anything of.
+    pub venues: Vec<VenueLineView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VenueLineView {
+    pub venue: String,
+    pub asset: String,
+    /// What the ledger's venue account says the desk holds there.
+    pub ledger: String,
+    /// The balance the venue adapter reports.
+    pub at_venue: String,
+    /// `at_venue − ledger`.
+    pub difference: String,
+    /// `matched` or `break`.
+    pub status: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -773,7 +792,7 @@ pub struct MovementView {
 
 /// Renders a reconciliation: every line, and for each break the rail's movements the desk does not know.
 pub fn reconciliation_view(reconciliation: &Reconciliation, catalog: &Catalog) -> ReconciliationView {
-    let Reconciliation { lines, unmatched, as_of } = reconciliation;
+    let Reconciliation { lines, venues, unmatched, as_of } = reconciliation;
     let scale = |asset: &AssetCode| catalog.asset(asset).map_or(0, |asset| asset.scale);
     let line_views: Vec<LineView> = lines
         .iter()
@@ -809,10 +828,28 @@ pub fn reconciliation_view(reconciliation: &Reconciliation, catalog: &Catalog) -
         })
         .collect();
     let breaks = line_views.iter().filter(|line| line.status == "break").count();
+    let venue_views: Vec<VenueLineView> = venues
+        .iter()
+        .map(|line| {
+            let amount = |value: i128| format_scaled(value, scale(&line.asset));
+            VenueLineView {
+                venue: line.venue.clone(),
+                asset: line.asset.to_string(),
+                ledger: amount(line.ledger),
+                at_venue: amount(line.at_venue),
+                difference: amount(line.difference()),
+                status: if line.difference() == 0 { "matched" } else { "break" }.into(),
+            }
+        })
+        .collect();
+    let venue_breaks = venue_views.iter().filter(|line| line.status == "break").count();
     ReconciliationView {
         as_of: format_timestamp(*as_of),
         status: if breaks == 0 { "matched" } else { "breaks" }.into(),
         breaks,
         lines: line_views,
+        venue_status: if venue_breaks == 0 { "matched" } else { "breaks" }.into(),
+        venue_breaks,
+        venues: venue_views,
     }
 }

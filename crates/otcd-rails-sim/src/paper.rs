@@ -36,11 +36,22 @@ pub struct PaperSettings {
     /// first order it ever takes is saved, before the hedge worker can journal the acknowledgement. Once per
     /// data directory (the state file remembers it).
     pub crash_after_send: bool,
+    /// New venues open with 1,000 of each crypto asset and 100,000,000 of each fiat (`PaperVenue::funded`),
+    /// which the ledger does not know of; false: they open empty and hold only what the desk transfers to them
+    /// (`POST /v1/admin/venues/{venue}/transfers`), so the ledger and the venue agree from the start.
+    pub opening_balances: bool,
 }
 
 impl Default for PaperSettings {
     fn default() -> Self {
-        Self { latency_ms: 20, reject_percent: 0, timeout_percent: 0, seed: 7, crash_after_send: false }
+        Self {
+            latency_ms: 20,
+            reject_percent: 0,
+            timeout_percent: 0,
+            seed: 7,
+            crash_after_send: false,
+            opening_balances: true,
+        }
     }
 }
 
@@ -67,6 +78,11 @@ impl PaperVenue {
             })
             .collect();
         Self { name: name.to_owned(), taker_fee_centi_bps, balances }
+    }
+
+    /// A venue holding nothing until the desk transfers to it.
+    pub fn empty(name: &str, taker_fee_centi_bps: i128) -> Self {
+        Self { name: name.to_owned(), taker_fee_centi_bps, balances: BTreeMap::new() }
     }
 }
 
@@ -348,5 +364,16 @@ impl VenueExecution for PaperVenues {
             self.save(&state)?;
         }
         Ok(Some(state.orders[&id].status()))
+    }
+
+    /// A transfer the desk booked arrives at (positive) or leaves (negative) the paper venue at once.
+    fn book_transfer(&self, venue: &str, asset: AssetCode, amount: i128) {
+        let mut state = self.state.lock();
+        let Some(paper) = state.venues.get_mut(venue) else { return };
+        let balance = paper.balances.entry(asset).or_insert(0);
+        *balance = balance.saturating_add(amount);
+        if let Err(error) = self.save(&state) {
+            tracing::warn!(%error, "paper venue: a transfer was not saved");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The hedge worker: the adapter between the engine's hedger and the venues' order entry
-//! ([`crate::ports::VenueExecution`]). It decides nothing: every `WORK_INTERVAL` it
+//! ([`crate::ports::VenueExecution`]). It decides nothing: every `WORK_INTERVAL`, and at once when the event feed
+//! publishes a trade (a client fill that may have moved a position out of its band), it
 //!
 //! 1. asks the engine to evaluate each asset with an enabled policy (`EvaluateHedge`, carrying the fresh books of
 //!    the policy's first instrument that has any, and each venue's taker fee and balances); the engine opens a
@@ -50,14 +51,55 @@ pub async fn run(
     venues: Arc<dyn VenueExecution>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let traded = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(wake_on_trades(state.clone(), traded.clone(), stop.clone()));
+    // The poll stays as the fallback: venue answers, retries, and a feed subscription that fell behind.
     let mut interval = tokio::time::interval(WORK_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = interval.tick() => {}
+            _ = traded.notified() => {}
             _ = stop.wait_for(|stopping| *stopping) => return,
         }
         work_once(&state, &venues).await;
+    }
+}
+
+/// Queue of the worker's event-feed subscription (trades are all it looks for; a burst conflates to one wake).
+const WAKE_QUEUE: usize = 1_024;
+
+/// Wakes the worker when the event feed publishes a trade (durable: the engine has the position already).
+async fn wake_on_trades(
+    state: Arc<DeskServices>,
+    traded: Arc<tokio::sync::Notify>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use otcd_core::engine::events::DeskEvent;
+    use otcd_host::events::{EventFilter, SubscriptionEnded};
+    loop {
+        let Ok(mut events) = state.events.subscribe(EventFilter::All, WAKE_QUEUE) else {
+            tokio::time::sleep(WORK_INTERVAL).await; // The poll covers the gap.
+            continue;
+        };
+        loop {
+            tokio::select! {
+                received = events.recv() => match received {
+                    Ok(event) => {
+                        let mut trade = matches!(event.event, DeskEvent::Trade(_));
+                        while let Some(event) = events.try_recv() {
+                            trade |= matches!(event.event, DeskEvent::Trade(_));
+                        }
+                        if trade {
+                            traded.notify_one();
+                        }
+                    }
+                    Err(SubscriptionEnded::FellBehind) => break,
+                    Err(SubscriptionEnded::Closed) => return,
+                },
+                _ = stop.wait_for(|stopping| *stopping) => return,
+            }
+        }
     }
 }
 
@@ -71,13 +113,18 @@ pub async fn work_once(state: &Arc<DeskServices>, venues: &Arc<dyn VenueExecutio
         let venues = venues.clone();
         tokio::task::spawn_blocking(move || venues.accounts()).await.unwrap_or_default()
     };
+    let mut opened = false;
     for policy in &round.policies {
         if let Some(inputs) = inputs_for(state, policy, &accounts) {
-            submit(state, Command::EvaluateHedge(inputs)).await;
+            opened |= submit(state, Command::EvaluateHedge(inputs)).await;
         }
     }
-    // Children the evaluation just opened are worked in the next round (50 ms later).
-    for (hedge, child) in round.children {
+    // Children an evaluation just opened (or routed again) are sent now, not a poll later.
+    let children = match opened {
+        true => state.read(round_of).await.map(|round| round.children).unwrap_or(round.children),
+        false => round.children,
+    };
+    for (hedge, child) in children {
         work_child(state, venues, &hedge, &child).await;
     }
 }
@@ -189,9 +236,14 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|error| Err(VenueError::Unavailable(error.to_string())))
 }
 
-async fn submit(state: &DeskServices, command: Command) {
+/// Whether the command changed the desk.
+async fn submit(state: &DeskServices, command: Command) -> bool {
     let name = command.name();
-    if let Err(error) = state.engine.submit(Actor::default(), command).await {
-        tracing::debug!(%error, command = name, "hedge worker command not executed");
+    match state.engine.submit(Actor::default(), command).await {
+        Ok(executed) => executed.changed,
+        Err(error) => {
+            tracing::debug!(%error, command = name, "hedge worker command not executed");
+            false
+        }
     }
 }

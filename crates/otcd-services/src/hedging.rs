@@ -3,9 +3,10 @@
 //! them). The hedge worker (`hedge_worker.rs`) does the sending.
 
 use crate::ports::VenueAccount;
-use crate::{DeskServices, ServiceResult};
+use crate::{DeskServices, Done, ServiceError, ServiceResult};
 use otcd_core::catalog::AssetCode;
 use otcd_core::engine::hedging::{Hedge, HedgingPolicy};
+use otcd_core::engine::venue_transfers::{NewVenueTransfer, VenueTransfer};
 use otcd_core::engine::{Actor, Command, Outcome};
 
 /// Recent finished hedges the overview lists (active ones always).
@@ -54,5 +55,36 @@ impl DeskServices {
             overview.venues = tokio::task::spawn_blocking(move || execution.accounts()).await.unwrap_or_default();
         }
         Ok(overview)
+    }
+
+    /// Moves desk holdings between its custodian or bank and a venue (docs/hedging.md, Venue funding). The
+    /// venue must be one the execution adapter trades on (`not_found` otherwise). Once durable, the rail's books
+    /// and the venue adapter are told (a real rail and venue see the movement themselves and ignore it).
+    pub async fn transfer_venue(&self, actor: Actor, transfer: NewVenueTransfer) -> ServiceResult<Done<VenueTransfer>> {
+        let execution = self.execution.clone().ok_or_else(|| ServiceError::NotFound("no venue adapter".into()))?;
+        let accounts = tokio::task::spawn_blocking(move || execution.accounts())
+            .await
+            .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        if !accounts.iter().any(|account| account.venue == transfer.venue) {
+            return Err(ServiceError::NotFound(format!("venue {:?} is not one the desk trades on", transfer.venue)));
+        }
+        let _rail_step = self.rail_step().await;
+        let done = self
+            .execute(actor, Command::TransferVenue(transfer), |outcome| match outcome {
+                Outcome::VenueTransfer(transfer) => Some(transfer),
+                _ => None,
+            })
+            .await?;
+        if done.changed {
+            let transfer = &done.value;
+            let to_venue = transfer.amount_to_venue();
+            self.book_rail_movement(format!("venue_transfer:{}", transfer.transfer_id), transfer.asset, -to_venue);
+            if let Some(execution) = self.execution.clone() {
+                let (venue, asset) = (transfer.venue.clone(), transfer.asset);
+                let booked = tokio::task::spawn_blocking(move || execution.book_transfer(&venue, asset, to_venue));
+                booked.await.map_err(|error| ServiceError::Internal(error.to_string()))?;
+            }
+        }
+        Ok(done)
     }
 }

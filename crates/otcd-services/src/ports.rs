@@ -185,4 +185,10 @@ pub trait VenueExecution: Send + Sync {
     fn cancel(&self, venue: &str, client_order_id: &str) -> Result<VenueOrderStatus, VenueError>;
     /// The order the venue knows by this client order id, with all of its fills; `None`: the venue never got it.
     fn status(&self, venue: &str, client_order_id: &str) -> Result<Option<VenueOrderStatus>, VenueError>;
+    /// Tells the adapter of a transfer the desk has just booked (minor units, positive: arriving at the venue).
+    /// A real venue sees its own deposits and withdrawals and ignores this; the paper venue has no other way to
+    /// know (like `Rail::book` for the simulated rails).
+    fn book_transfer(&self, venue: &str, asset: AssetCode, amount: i128) {
+        let _ = (venue, asset, amount);
+    }
 }

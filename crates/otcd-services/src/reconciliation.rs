@@ -14,8 +14,14 @@
 //! first lead: a network fee, an unannounced incoming wire, a payout the desk never recorded).
 //!
 //! The comparison itself (`reconcile`) is a pure function of the two sides, so it is tested without a desk.
+//!
+//! Venues are reconciled beside the rails (`reconcile_venues`): what the ledger's venue accounts say the desk
+//! holds at each venue against the balances the venue adapter reports (`VenueExecution::accounts`). Venue
+//! transfers are booked with the venue adapter under the same lock as the reconciliation reads, so a transfer
+//! never shows as a break; a hedge child order filled at the venue and not yet reported to the engine can (for
+//! the hedge worker's next poll, ~50 ms).
 
-use crate::ports::{RailAccount, RailMovement};
+use crate::ports::{RailAccount, RailMovement, VenueAccount};
 use otcd_core::catalog::{AssetCode, AssetKind, Catalog};
 use otcd_core::engine::settlement::WithdrawalStatus;
 use otcd_core::engine::Desk;
@@ -123,6 +129,7 @@ pub fn desk_knows(desk: &Desk, reference: &str) -> bool {
         "chain" => desk.chain_deposit(id).is_some(),
         "deposit" => desk.deposit_by_id(id).is_some(),
         "funding" => desk.funding(id).is_some(),
+        "venue_transfer" => desk.venue_transfer(id).is_some(),
         "instruction" => desk.instructions().iter().any(|instruction| {
             instruction.instruction_id == id
                 && instruction.status == otcd_core::engine::netting::InstructionStatus::Completed
@@ -131,10 +138,57 @@ pub fn desk_knows(desk: &Desk, reference: &str) -> bool {
     }
 }
 
+/// One venue and asset: the ledger's holding there against the venue's reported balance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VenueLine {
+    pub venue: String,
+    pub asset: AssetCode,
+    /// What the ledger's venue account says the desk holds there (positive = held).
+    pub ledger: i128,
+    /// The balance the venue adapter reports.
+    pub at_venue: i128,
+}
+
+impl VenueLine {
+    /// What the venue holds beyond what the desk's books explain (negative: less).
+    pub fn difference(&self) -> i128 {
+        self.at_venue - self.ledger
+    }
+}
+
+/// Pairs the ledger's venue holdings with the balances the venues report: one line per venue and asset that
+/// either side holds anything of (a ledger account at a venue the adapter does not know is a line too).
+pub fn reconcile_venues(ledger: &[(String, AssetCode, i128)], reported: &[VenueAccount]) -> Vec<VenueLine> {
+    let mut lines: BTreeMap<(String, AssetCode), VenueLine> = BTreeMap::new();
+    for (venue, asset, holding) in ledger {
+        let entry = lines.entry((venue.clone(), *asset)).or_insert_with(|| VenueLine {
+            venue: venue.clone(),
+            asset: *asset,
+            ledger: 0,
+            at_venue: 0,
+        });
+        entry.ledger += holding;
+    }
+    for account in reported {
+        for (asset, balance) in &account.balances {
+            let entry = lines.entry((account.venue.clone(), *asset)).or_insert_with(|| VenueLine {
+                venue: account.venue.clone(),
+                asset: *asset,
+                ledger: 0,
+                at_venue: 0,
+            });
+            entry.at_venue += balance;
+        }
+    }
+    lines.into_values().filter(|line| line.ledger != 0 || line.at_venue != 0).collect()
+}
+
 /// A reconciliation: every line, and for each break the rail's movements the desk has no record of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reconciliation {
     pub lines: Vec<Line>,
+    /// The venues' lines (empty without a venue adapter).
+    pub venues: Vec<VenueLine>,
     /// Per asset with a break: the rail's movements (newest first) whose reference the desk does not know.
     pub unmatched: BTreeMap<AssetCode, Vec<RailMovement>>,
     pub as_of: otcd_core::time::TimestampMs,
@@ -143,6 +197,10 @@ pub struct Reconciliation {
 impl Reconciliation {
     pub fn breaks(&self) -> impl Iterator<Item = &Line> {
         self.lines.iter().filter(|line| line.difference() != 0)
+    }
+
+    pub fn venue_breaks(&self) -> impl Iterator<Item = &VenueLine> {
+        self.venues.iter().filter(|line| line.difference() != 0)
     }
 }
 
@@ -168,7 +226,18 @@ impl crate::DeskServices {
                 .await?;
             unmatched.insert(line.asset, unknown);
         }
-        Ok(Reconciliation { lines, unmatched, as_of: self.clock.now() })
+        let venues = match self.execution.clone() {
+            Some(execution) => {
+                let reported = tokio::task::spawn_blocking(move || execution.accounts())
+                    .await
+                    .map_err(|error| crate::ServiceError::Internal(error.to_string()))?;
+                let venues: Vec<String> = reported.iter().map(|account| account.venue.clone()).collect();
+                let ledger = self.read(move |desk| desk.venue_holdings(&venues)).await?;
+                reconcile_venues(&ledger, &reported)
+            }
+            None => Vec::new(),
+        };
+        Ok(Reconciliation { lines, venues, unmatched, as_of: self.clock.now() })
     }
 }
 
@@ -197,6 +266,20 @@ mod tests {
         let rail = BTreeMap::from([((usd, RailAccount::Bank), 9_990)]);
         let lines = reconcile(&[(usd, RailAccount::Bank, side)], &rail);
         assert_eq!(lines[0].difference(), -10);
+    }
+
+    #[test]
+    fn venue_lines_pair_the_ledger_with_the_venue_and_show_breaks_with_their_sign() {
+        let (btc, usd) = (code("BTC"), code("USD"));
+        let ledger = vec![("alpha".to_owned(), btc, 500), ("alpha".to_owned(), usd, 0), ("gone".to_owned(), btc, 7)];
+        let reported = vec![VenueAccount {
+            venue: "alpha".into(),
+            taker_fee_centi_bps: 0,
+            balances: BTreeMap::from([(btc, 500), (usd, 30)]),
+        }];
+        let lines = reconcile_venues(&ledger, &reported);
+        let found: Vec<_> = lines.iter().map(|line| (line.venue.as_str(), line.asset, line.difference())).collect();
+        assert_eq!(found, vec![("alpha", btc, 0), ("alpha", usd, 30), ("gone", btc, -7)]);
     }
 
     #[test]

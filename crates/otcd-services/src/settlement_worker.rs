@@ -172,6 +172,10 @@ async fn log_breaks(desk: &DeskServices) {
                 tracing::warn!(asset = %line.asset, account = ?line.account, difference = line.difference(),
                     unmatched, "reconciliation break");
             }
+            for line in report.venue_breaks() {
+                tracing::warn!(venue = %line.venue, asset = %line.asset, difference = line.difference(),
+                    "venue reconciliation break");
+            }
         }
         Err(error) => tracing::warn!(%error, "scheduled reconciliation not run"),
     }

@@ -95,6 +95,15 @@ pub enum CliCommand {
         data_dir: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// No simulated client flow (the demo otherwise trades as a simulated client so hedges happen).
+        #[arg(long)]
+        no_client_flow: bool,
+        /// ms between two trades of the simulated client flow (100 to 3600000).
+        #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+        client_flow_interval_ms: u64,
+        /// Trades the simulated client flow makes before it stops (1 to 100000).
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        client_flow_trades: u64,
     },
     /// Check the tamper-evident journal and its signed checkpoints offline (or an audit export bundle with
     /// --export): exit 0 when intact, non-zero naming the first bad record or checkpoint.

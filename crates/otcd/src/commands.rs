@@ -10,7 +10,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub async fn run_server(command: CliCommand) -> anyhow::Result<()> {
     match command {
         CliCommand::Serve(arguments) => serve(arguments).await,
-        CliCommand::Demo { data_dir, listen } => demo(&data_dir, listen).await,
+        CliCommand::Demo { data_dir, listen, no_client_flow, client_flow_interval_ms, client_flow_trades } => {
+            let flow = (!no_client_flow).then(|| crate::demo_flow::FlowSettings {
+                interval: std::time::Duration::from_millis(client_flow_interval_ms),
+                trades_max: client_flow_trades,
+            });
+            demo(&data_dir, listen, flow).await
+        }
         _ => unreachable!("offline commands run without a runtime"),
     }
 }
@@ -172,6 +178,9 @@ struct ConfigFile {
     paper_timeout_percent: Option<u8>,
     /// Fault injection for tests: abort the process right after the paper venue takes its first order.
     paper_crash_after_send: Option<bool>,
+    /// Paper venues open with 1,000 of each crypto and 100,000,000 of each fiat the ledger does not know of
+    /// (default true); false: they open empty and hold what the desk transfers to them.
+    paper_opening_balances: Option<bool>,
     /// How often a net settlement cycle runs for credit clients, ms (default 3600000; 0 = only on request).
     net_settlement_every_ms: Option<i64>,
     /// How often the ledger is reconciled with the rails' books and breaks logged, ms (default 60000; 0 = only
@@ -362,6 +371,7 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     paper.latency_ms = config.paper_latency_ms.unwrap_or(paper.latency_ms).clamp(0, 60_000);
     paper.reject_percent = config.paper_reject_percent.unwrap_or(paper.reject_percent).min(100);
     paper.crash_after_send = config.paper_crash_after_send.unwrap_or(paper.crash_after_send);
+    paper.opening_balances = config.paper_opening_balances.unwrap_or(paper.opening_balances);
     paper.timeout_percent =
         config.paper_timeout_percent.unwrap_or(paper.timeout_percent).min(100 - paper.reject_percent);
     let workers = &mut options.services;
@@ -443,13 +453,23 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+async fn demo(
+    data_dir: &Path,
+    listen: std::net::SocketAddr,
+    flow: Option<crate::demo_flow::FlowSettings>,
+) -> anyhow::Result<()> {
     let mut options = ServeOptions::new(data_dir.to_owned(), listen);
     // The demo desk runs beside its user's own programs: a webhook receiver on localhost must be reachable.
     options.webhooks_allow_private = true;
+    // The paper venues hold what the ledger says the desk transferred to them (docs/hedging.md).
+    options.paper.opening_balances = false;
     let shutdown = shutdown_signal()?;
     let desk = server::start(&options).await?;
     let seeded = crate::demo::seed(&desk, data_dir).await?;
+    let flow_client = crate::demo_flow::flow_client(data_dir);
+    if let (Some(settings), Some(client_id)) = (flow, flow_client.clone()) {
+        crate::demo_flow::spawn(desk.services().clone(), client_id, settings);
+    }
     let address = desk.local_address();
     let clients_file = crate::demo::demo_clients_path(data_dir);
     let admin_file = otcd_host::store::admin_key_path(data_dir);
@@ -469,6 +489,14 @@ async fn demo(data_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<(
     );
     println!();
     println!("  web console:     http://{address}/  (sign in with key_id and secret from {})", admin_file.display());
+    match (flow, flow_client) {
+        (Some(settings), Some(_)) => println!(
+            "  hedging:         BTC and ETH hedged on sim-alpha, sim-beta, sim-gamma; a simulated client trades every {} ms\n                   (--no-client-flow stops it; GET /v1/admin/hedging, the console's hedging panel)",
+            settings.interval.as_millis()
+        ),
+        (None, Some(_)) => println!("  hedging:         BTC and ETH hedged on sim-alpha, sim-beta, sim-gamma (no simulated client flow)"),
+        _ => println!("  hedging:         this demo directory predates the demo's hedging; start a new one to see it"),
+    }
     match crate::demo::example_session_token(&desk, data_dir) {
         Some(token) => println!(
             "  client example:  http://{address}/ui/example.html#token={token}\n                   (web components as Aurora Capital GmbH; the link holds a 1-hour session token)"

@@ -95,6 +95,8 @@ pub async fn seed(desk: &StartedDesk, data_dir: &Path) -> ServiceResult<Vec<Demo
     for sample in &SAMPLES {
         clients.push(seed_client(desk, services, sample).await?);
     }
+    // Capital, the simulated venues funded through the ledger, hedging policies and the simulated client flow.
+    crate::demo_flow::seed(desk, data_dir).await?;
     let text = serde_json::to_string_pretty(&clients).expect("serializable");
     write_private_file(&path, text.as_bytes()).map_err(|error| ServiceError::Internal(error.to_string()))?;
     Ok(clients)

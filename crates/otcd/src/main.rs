@@ -4,6 +4,7 @@ mod allocator;
 mod cli;
 mod commands;
 mod demo;
+mod demo_flow;
 mod inputs;
 mod limits;
 mod progress;

@@ -475,7 +475,8 @@ async fn open_store(options: &ServeOptions, clock: Arc<dyn Clock>) -> Result<Ope
 }
 
 /// The paper venues the hedger trades on: the simulated venues (`--market sim`), `manual`, or the venues of the
-/// venues file with their taker fees (`--market venues`); every one funded (`PaperVenue::funded`).
+/// venues file with their taker fees (`--market venues`); every one funded (`PaperVenue::funded`), or empty
+/// when `paper_opening_balances` is off (the demo funds them through the ledger's venue transfers).
 fn open_paper_venues(
     options: &ServeOptions,
     venues: Option<&otcd_venues::config::VenuesConfig>,
@@ -484,16 +485,17 @@ fn open_paper_venues(
     clock: &Arc<dyn otcd_services::ports::Clock>,
 ) -> Result<Arc<dyn otcd_services::ports::VenueExecution>, ServerError> {
     use otcd_rails_sim::paper::{PaperVenue, PaperVenues};
+    let venue = |name: &str, fee| match options.paper.opening_balances {
+        true => PaperVenue::funded(name, fee, catalog),
+        false => PaperVenue::empty(name, fee),
+    };
     // Simulated taker fees (bps × 100): different enough that routing by all-in price shows.
-    let mut paper: Vec<PaperVenue> = otcd_market::SIM_VENUES
-        .iter()
-        .zip([1_000, 500, 2_000])
-        .map(|(name, fee)| PaperVenue::funded(name, fee, catalog))
-        .collect();
-    paper.push(PaperVenue::funded(otcd_market::MANUAL_VENUE, 0, catalog));
-    for venue in venues.map(|config| config.venues.as_slice()).unwrap_or_default() {
-        let fee = otcd_core::decimal::parse_scaled(&venue.fee_bps, 2).unwrap_or(0);
-        paper.push(PaperVenue::funded(&venue.name, fee, catalog));
+    let mut paper: Vec<PaperVenue> =
+        otcd_market::SIM_VENUES.iter().zip([1_000, 500, 2_000]).map(|(name, fee)| venue(name, fee)).collect();
+    paper.push(venue(otcd_market::MANUAL_VENUE, 0));
+    for configured in venues.map(|config| config.venues.as_slice()).unwrap_or_default() {
+        let fee = otcd_core::decimal::parse_scaled(&configured.fee_bps, 2).unwrap_or(0);
+        paper.push(venue(&configured.name, fee));
     }
     let opened = PaperVenues::open(
         market.clone(),

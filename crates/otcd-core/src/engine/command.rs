@@ -162,6 +162,8 @@ pub enum Command {
     EvaluateHedge(super::hedging::HedgeInputs),
     /// A venue's answer about a hedge's child order (acknowledged, fill, closed, rejected, timed out).
     HedgeReport(super::hedging::HedgeReport),
+    /// The desk moves its holdings between its custodian or bank and a venue (one balanced transaction).
+    TransferVenue(super::venue_transfers::NewVenueTransfer),
 }
 
 impl Command {
@@ -213,6 +215,7 @@ impl Command {
             Command::PutHedgingPolicy(_) => "put_hedging_policy",
             Command::EvaluateHedge(_) => "evaluate_hedge",
             Command::HedgeReport(_) => "hedge_report",
+            Command::TransferVenue(_) => "transfer_venue",
         }
     }
 }

@@ -127,6 +127,9 @@ pub struct ChildOrder {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub fill_ids: Vec<String>,
+    /// The venue did not answer it in time at least once (it may have filled since).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -519,6 +522,7 @@ impl Desk {
                 venue_order_id: None,
                 reason: None,
                 fill_ids: Vec::new(),
+                timed_out: false,
             });
         }
         Ok(())
@@ -570,6 +574,7 @@ impl Desk {
             VenueReport::TimedOut => {
                 if matches!(child.state, ChildState::Pending | ChildState::Acknowledged | ChildState::PartiallyFilled) {
                     child.state = ChildState::TimedOut;
+                    child.timed_out = true;
                 }
             }
             VenueReport::Fill { fill_id, quantity, price, fee } => {

@@ -23,6 +23,7 @@ mod queries;
 pub mod quotes;
 pub mod resting;
 pub mod settlement;
+pub mod venue_transfers;
 pub mod webhooks;
 
 pub use command::{
@@ -106,6 +107,8 @@ pub enum Outcome {
     Hedge(Box<hedging::Hedge>),
     /// `EvaluateHedge` found nothing to do (why); never journaled.
     HedgeIdle(String),
+    /// A venue transfer as booked (or as first booked, for a repeat).
+    VenueTransfer(venue_transfers::VenueTransfer),
 }
 
 /// The result of an accepted command. `changed == false` means nothing changed (an idempotent repeat) and the
@@ -164,6 +167,8 @@ pub struct Desk {
     webhooks: webhooks::WebhookBook,
     #[serde(default)]
     hedging: hedging::HedgeBook,
+    #[serde(default)]
+    venue_transfers: Vec<venue_transfers::VenueTransfer>,
     /// The journal seq of the last record this desk executed (aligned with the snapshot's seq at recovery:
     /// snapshots written before it existed hold 0).
     #[serde(default)]
@@ -184,6 +189,9 @@ pub struct Desk {
     /// Desk fundings by reference (rebuilt from `fundings`), so a funding's idempotency check is a lookup.
     #[serde(skip)]
     funding_index: BTreeMap<ClientReference, usize>,
+    /// Venue transfers by reference (rebuilt from `venue_transfers`).
+    #[serde(skip)]
+    venue_transfer_index: BTreeMap<ClientReference, usize>,
     /// Keys that are active and carry the admin scope (rebuilt from `keys`), so a revocation need not count them.
     #[serde(skip)]
     active_admin_keys: usize,
@@ -212,6 +220,12 @@ impl Desk {
         self.flows.rebuild(&self.deposits, &self.alerts);
         self.funding_index =
             self.fundings.iter().enumerate().map(|(position, funding)| (funding.reference.clone(), position)).collect();
+        self.venue_transfer_index = self
+            .venue_transfers
+            .iter()
+            .enumerate()
+            .map(|(position, transfer)| (transfer.reference.clone(), position))
+            .collect();
         self.active_admin_keys = self.keys.values().filter(|key| is_active_admin(key)).count();
         self.custody.rebuild_indexes();
     }
@@ -340,6 +354,7 @@ impl Desk {
             (Command::PutHedgingPolicy(policy), true) => self.put_hedging_policy(policy),
             (Command::EvaluateHedge(inputs), true) => self.evaluate_hedge(at, inputs),
             (Command::HedgeReport(report), true) => self.hedge_report(at, report),
+            (Command::TransferVenue(transfer), true) => self.transfer_venue(at, transfer),
         };
         if result.as_ref().is_ok_and(|executed| executed.changed) {
             self.clock = at;

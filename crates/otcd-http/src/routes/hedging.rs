@@ -8,6 +8,8 @@ use axum::extract::{Path, State};
 use axum::Json;
 use otcd_core::decimal::format_scaled;
 use otcd_core::engine::hedging::{ChildOrder, Hedge, HedgeTo, HedgingPolicy};
+use otcd_core::engine::venue_transfers::{NewVenueTransfer, TransferDirection};
+use otcd_core::ids::ClientReference;
 use otcd_services::hedging::HedgingOverview;
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +63,8 @@ pub struct ChildOrderView {
     pub fee: String,
     pub venue_order_id: Option<String>,
     pub reason: Option<String>,
+    /// The venue did not answer it in time at least once (it may have filled since).
+    pub timed_out: bool,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -145,6 +149,7 @@ pub fn hedge_view(state: &AppState, hedge: &Hedge) -> HedgeView {
         fee: format_scaled(child.fee, quote),
         venue_order_id: child.venue_order_id.clone(),
         reason: child.reason.clone(),
+        timed_out: child.timed_out,
     };
     HedgeView {
         hedge_id: hedge.hedge_id.clone(),
@@ -241,4 +246,75 @@ pub async fn get_hedging(State(state): State<AppState>, signed: Signed) -> ApiRe
     admin(&signed)?;
     let overview = state.desk.hedging_overview().await?;
     Ok(Json(overview_view(&state, &overview)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VenueTransferRequest {
+    asset: String,
+    /// Greater than zero, in the asset.
+    amount: DecimalText,
+    /// `to_venue` (from the custodian's hot wallet or the bank) or `from_venue` (back to them).
+    direction: String,
+    /// Unique: a repeat with the same body returns the original (200).
+    reference: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VenueTransferView {
+    pub transfer_id: String,
+    pub venue: String,
+    pub asset: String,
+    pub amount: String,
+    pub direction: String,
+    pub reference: String,
+    /// The ledger transaction (kind `transfer`, reference `venue:<reference>`).
+    pub transaction_id: u64,
+    pub created_at: String,
+    /// What the desk holds at the venue in the asset after the transfer, by the ledger.
+    pub venue_balance: String,
+}
+
+/// Moves desk holdings between its custodian (crypto) or bank (fiat) and a venue: one balanced ledger transaction.
+#[utoipa::path(post, path = "/v1/admin/venues/{venue}/transfers", tag = "admin", request_body = VenueTransferRequest,
+    responses((status = 201, body = VenueTransferView), (status = 200, body = VenueTransferView)))]
+pub async fn create_venue_transfer(
+    State(state): State<AppState>,
+    Path(venue): Path<String>,
+    signed: Signed,
+) -> ApiResult<(axum::http::StatusCode, Json<VenueTransferView>)> {
+    admin(&signed)?;
+    let request: VenueTransferRequest = parse_body(&signed.body)?;
+    let asset = state.catalog_asset(&request.asset)?;
+    let direction = match request.direction.as_str() {
+        "to_venue" => TransferDirection::ToVenue,
+        "from_venue" => TransferDirection::FromVenue,
+        _ => return Err(ApiError::invalid("direction", "must be to_venue or from_venue")),
+    };
+    let reference =
+        ClientReference::parse(&request.reference).map_err(|error| ApiError::invalid("reference", error))?;
+    let transfer = NewVenueTransfer {
+        venue,
+        asset: asset.code,
+        amount: request.amount.positive("amount", asset.scale)?,
+        direction,
+        reference,
+    };
+    let done = state.desk.transfer_venue(signed.principal.actor(), transfer).await?;
+    let transfer = done.value;
+    let (venue, code) = (transfer.venue.clone(), transfer.asset);
+    let holding = state.desk.read(move |desk| desk.venue_holding(&venue, code)).await?;
+    let status = if done.changed { axum::http::StatusCode::CREATED } else { axum::http::StatusCode::OK };
+    let view = VenueTransferView {
+        transfer_id: transfer.transfer_id.clone(),
+        venue: transfer.venue.clone(),
+        asset: transfer.asset.to_string(),
+        amount: format_scaled(transfer.amount, asset.scale),
+        direction: enum_text(transfer.direction),
+        reference: transfer.reference.to_string(),
+        transaction_id: transfer.transaction.0,
+        created_at: format_timestamp(transfer.created_at),
+        venue_balance: format_scaled(holding, asset.scale),
+    };
+    Ok((status, Json(view)))
 }

@@ -66,6 +66,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/trading", get(controls::get_trading_controls))
         .route("/v1/admin/hedging", get(hedging::get_hedging))
         .route("/v1/admin/hedging/{asset}", put(hedging::put_hedging_policy))
+        .route("/v1/admin/venues/{venue}/transfers", post(hedging::create_venue_transfer))
         .route("/v1/admin/jurisdictions", get(compliance::list_jurisdictions))
         .route("/v1/destinations", post(withdrawals::create_destination).get(withdrawals::list_destinations))
         .route("/v1/withdrawals", post(withdrawals::create_withdrawal).get(withdrawals::list_withdrawals))
@@ -123,7 +124,7 @@ pub fn routes() -> Router<AppState> {
         admin::audit_checkpoints, admin::audit_export,
         admin::put_skew, admin::fund_desk, controls::put_instrument_control, controls::put_kill_switch,
         controls::put_position_limit, controls::get_trading_controls, hedging::put_hedging_policy,
-        hedging::get_hedging, compliance::put_jurisdiction,
+        hedging::get_hedging, hedging::create_venue_transfer, compliance::put_jurisdiction,
         compliance::list_jurisdictions, compliance::screen, compliance::reload_sanctions, compliance::list_alerts,
         compliance::update_alert, compliance::audit_events, compliance::put_aml_rules, withdrawals::create_destination, withdrawals::list_destinations,
         withdrawals::create_withdrawal, withdrawals::list_withdrawals, withdrawals::get_withdrawal,

@@ -915,6 +915,118 @@ async function refreshReconciliation() {
     : `<div class="empty">Nothing held yet</div>`;
 }
 
+// Hedging: positions against their bands, venue balances (ledger and as the venue reports them), hedges.
+// The hedging report and the reconciliation cost more than the hedging view: fetched again only when a hedge
+// appeared or changed state, or every 15 s.
+const hedgingCache = { at: 0, hedges: "", report: { items: [] }, reconciliation: null };
+
+async function refreshHedging() {
+  const pill = $("hedging-pill");
+  let view;
+  try {
+    view = await api("/v1/admin/hedging");
+  } catch (error) {
+    if (error.status === 401) return;
+    pill.textContent = "n/a";
+    $("hedges-open").innerHTML = `<div class="error">${esc(error.message)}</div>`;
+    return;
+  }
+  const hedges = [...view.active, ...view.recent].map((hedge) => `${hedge.hedge_id}:${hedge.state}`).join(",");
+  if (hedges !== hedgingCache.hedges || Date.now() - hedgingCache.at > 15_000) {
+    const [report, reconciliation] = await Promise.all([
+      api("/v1/admin/reports/hedging?limit=1000").catch(() => ({ items: [] })),
+      api("/v1/admin/reconciliation").catch(() => null),
+    ]);
+    Object.assign(hedgingCache, { at: Date.now(), hedges, report, reconciliation });
+  }
+  const { report, reconciliation } = hedgingCache;
+  const policies = new Map(view.policies.map((policy) => [policy.asset, policy]));
+  pill.textContent = `${view.policies.filter((policy) => policy.enabled).length} hedged, ${view.active.length} open`;
+  pill.className = `tag ${view.active.length ? "warn" : "ok"}`;
+  renderHedgePositions(view, policies);
+  renderVenueBalances(reconciliation, view);
+  const pnl = new Map((report.items || []).map((row) => [row.hedge_id, row]));
+  $("hedges-open").innerHTML = hedgeTable(view.active, pnl, "No hedge is open");
+  $("hedges-recent").innerHTML = hedgeTable(view.recent.slice(0, 20), pnl, "No hedge yet: a client fill that takes a hedged position outside its band opens one");
+}
+
+function renderHedgePositions(view, policies) {
+  const inFlight = new Map();
+  for (const hedge of view.active) {
+    const scale = decimals(hedge.quantity);
+    const rest = toUnits(hedge.quantity, scale) - toUnits(hedge.filled, scale);
+    inFlight.set(hedge.asset, { units: hedge.side === "buy" ? rest : -rest, scale });
+  }
+  $("hedge-positions").innerHTML = view.positions.length
+    ? view.positions
+        .map((line) => {
+          const policy = policies.get(line.asset) || {};
+          const scale = decimals(line.position);
+          const flight = inFlight.get(line.asset) || { units: 0n, scale };
+          const position = toUnits(line.position, scale);
+          const after = position + flight.units;
+          const target = toUnits(policy.target || "0", scale);
+          const band = toUnits(policy.band || "0", scale);
+          const inside = after >= target - band && after <= target + band;
+          const state = !policy.enabled ? `<span class="tag warn">off</span>` : inside ? `<span class="tag ok">inside band</span>` : `<span class="tag bad">outside band</span>`;
+          return `<tr data-asset="${esc(line.asset)}"><td>${esc(line.asset)}</td><td class="num">${esc(fromUnits(position, scale))}</td>
+            <td class="num">${esc(fromUnits(flight.units, scale))}</td><td class="num">${esc(fromUnits(after, scale))}</td>
+            <td class="num">${esc(`${policy.target} ± ${policy.band}`)}</td><td>${state}</td></tr>`;
+        })
+        .join("")
+    : `<tr><td colspan="6" class="empty">No hedging policy: PUT /v1/admin/hedging/{asset}</td></tr>`;
+}
+
+function renderVenueBalances(reconciliation, view) {
+  const pill = $("venue-reconciliation-pill");
+  const trim = (text) => (text.includes(".") ? text.replace(/\.?0+$/, "") : text);
+  if (!reconciliation) {
+    pill.textContent = "n/a";
+    const reported = view.venues.flatMap((venue) => Object.entries(venue.balances).map(([asset, balance]) => ({ venue: venue.venue, asset, at_venue: balance })));
+    $("venue-balances").innerHTML = reported.length
+      ? `<div class="scroll short"><table class="compact"><thead><tr><th scope="col">Venue</th><th scope="col">Asset</th><th scope="col" class="num">Reported</th></tr></thead><tbody>${reported
+          .map((line) => `<tr><td>${esc(line.venue)}</td><td>${esc(line.asset)}</td><td class="num">${esc(grouped(trim(line.at_venue)))}</td></tr>`)
+          .join("")}</tbody></table></div>`
+      : `<div class="empty">No venue</div>`;
+    return;
+  }
+  const lines = reconciliation.venues || [];
+  pill.textContent = reconciliation.venue_status === "matched" ? "matched" : `${reconciliation.venue_breaks} break${reconciliation.venue_breaks === 1 ? "" : "s"}`;
+  pill.className = `tag ${reconciliation.venue_status === "matched" ? "ok" : "bad"}`;
+  $("venue-balances").innerHTML = lines.length
+    ? `<div class="scroll short"><table class="compact"><thead><tr><th scope="col">Venue</th><th scope="col">Asset</th><th scope="col" class="num">Ledger</th><th scope="col" class="num">Reported</th><th scope="col" class="num">Difference</th></tr></thead><tbody>${lines
+        .map(
+          (line) => `<tr data-venue="${esc(line.venue)}" data-asset="${esc(line.asset)}" data-status="${esc(line.status)}"><td>${esc(line.venue)}</td><td>${esc(line.asset)}</td>
+            <td class="num">${esc(grouped(trim(line.ledger)))}</td><td class="num">${esc(grouped(trim(line.at_venue)))}</td>
+            <td class="num ${line.status === "break" ? "neg" : "muted"}">${esc(trim(line.difference))}${line.status === "break" ? ` <span class="tag bad">break</span>` : ""}</td></tr>`,
+        )
+        .join("")}</tbody></table></div>`
+    : `<div class="empty">Nothing held at venues yet: POST /v1/admin/venues/{venue}/transfers</div>`;
+}
+
+function hedgeTable(hedges, pnl, empty) {
+  if (!hedges.length) return `<div class="empty">${esc(empty)}</div>`;
+  return `<div class="scroll short"><table class="compact"><thead><tr><th scope="col">Hedge</th><th scope="col">Opened</th><th scope="col">Instrument</th><th scope="col">Side</th><th scope="col">State</th><th scope="col" class="num">Filled / quantity</th><th scope="col" class="num">Avg price</th><th scope="col">Venues</th><th scope="col" class="num">Venue fees</th><th scope="col" class="num">P&amp;L</th></tr></thead><tbody>${hedges
+    .map((hedge) => {
+      const row = pnl.get(hedge.hedge_id);
+      const venues = [...new Set(hedge.children.map((child) => child.venue))].join(", ");
+      const children = hedge.children.map((child) => `${child.client_order_id} ${child.venue} ${child.state} ${child.filled}/${child.quantity}`).join("\n");
+      const stateClass = hedge.state === "failed" ? "bad" : hedge.state === "filled" ? "ok" : "warn";
+      const value = row && row.pnl != null ? row.pnl : null;
+      return `<tr data-hedge="${esc(hedge.hedge_id)}" data-state="${esc(hedge.state)}"><td title="${esc(children)}">${esc(hedge.hedge_id)}</td><td>${esc(shortTime(hedge.opened_at))}</td>
+        <td>${esc(hedge.instrument)}</td><td>${esc(hedge.side)}</td><td><span class="tag ${stateClass}">${esc(hedge.state.replace("_", " "))}</span></td>
+        <td class="num">${esc(hedge.filled)} / ${esc(hedge.quantity)}</td><td class="num">${esc(hedge.average_price ? grouped(hedge.average_price) : "—")}</td>
+        <td>${esc(venues)}</td><td class="num">${esc(hedge.fee)}</td>
+        <td class="num ${value && value.startsWith("-") ? "neg" : ""}">${esc(value == null ? "—" : grouped(value))}</td></tr>`;
+    })
+    .join("")}</tbody></table></div>`;
+}
+
+function decimals(text) {
+  const dot = String(text || "").indexOf(".");
+  return dot < 0 ? 0 : text.length - dot - 1;
+}
+
 function shortTime(rfc3339) {
   const date = new Date(rfc3339);
   return Number.isNaN(date.getTime()) ? rfc3339 || "" : `${date.toLocaleDateString([], { month: "short", day: "numeric" })} ${date.toLocaleTimeString([], { hour12: false })}`;
@@ -978,6 +1090,7 @@ function startConsole() {
   every(15_000, refreshSettlementQueues);
   every(30_000, refreshKeys);
   every(15_000, refreshReconciliation);
+  every(2_000, refreshHedging);
   every(5_000, async () => refreshHealth());
   verifyAudit();
 }

@@ -2,7 +2,8 @@
 //! an operator signs in and acts (approves a pending client's KYC, closes an alert with a note, flips the kill
 //! switch and sees an RFQ refused, approves a destination under review), a read-only operator sees no action; a
 //! client's ticket (keyboard only) shows total, fee and net, accepts the quote, and the trade shows in the client's
-//! trade history and on the console; the client page fits 360 px; a manual price change reaches the ladder; every
+//! trade history and on the console; the hedging panel shows a filled hedge with its P&L, the position back in its
+//! band and a venue's balances; the client page fits 360 px; a manual price change reaches the ladder; every
 //! input is labelled;
 //! the pages log no error (a hook installed before any page script collects `window.onerror`, unhandled
 //! rejections, `console.error` and CSP violations).
@@ -719,6 +720,34 @@ async fn scenario(browser: &mut Browser, desk: &TestDesk, key: &Signer, token: &
         .await;
     browser.until("a price chart", "document.querySelector('#price-chart svg')").await;
     browser.until("an exposure chart", "document.querySelector('#exposure-chart svg')").await;
+    // The hedging panel: a policy on BTC (the desk is short 3 BTC after the flow above) opens a hedge at the
+    // paper venue `manual`; the panel shows it filled with its P&L, the position back inside the band, and the
+    // venue's balance as the ledger and the venue see it.
+    let policy = json!({"enabled": true, "band": "0.5", "instruments": ["BTC-USD"], "venues": ["manual"],
+        "order_quantity_max": "1"});
+    desk.put(&desk.admin, "/v1/admin/hedging/BTC", &policy).expect(200);
+    let filled = "document.querySelector('#hedges-recent tr[data-hedge][data-state=filled]')";
+    let row = browser.until("a filled hedge on the panel", &format!("{filled} && {filled}.textContent")).await;
+    let row = row.as_str().unwrap().to_owned();
+    assert!(row.contains("hg_0000000001") && row.contains("3.00000000 / 3.00000000"), "{row}");
+    let pnl = "document.querySelector('#hedges-recent tr[data-hedge=hg_0000000001] td:last-child')";
+    browser.until("the hedge's P&L", &format!("{pnl} && {pnl}.textContent !== '—' && {pnl}.textContent")).await;
+    let btc = "document.querySelector('#hedge-positions tr[data-asset=BTC]')";
+    let position = browser
+        .until(
+            "BTC inside its band",
+            &format!("{btc} && {btc}.textContent.includes('inside band') && {btc}.textContent"),
+        )
+        .await;
+    assert!(position.as_str().unwrap().contains("0.00000000"), "hedged back to the target: {position}");
+    let venue = "document.querySelector('#venue-balances tr[data-venue=manual][data-asset=BTC]')";
+    let line = browser.until("the venue's BTC", &format!("{venue} && {venue}.textContent")).await;
+    // The paper venue opened with 1,000 BTC the ledger does not know: 1,003 reported, 3 on the ledger, a break.
+    let line = line.as_str().unwrap();
+    assert!(line.contains("1,003") && line.contains("break"), "{line}");
+    let hedges = desk.get(&desk.admin, "/v1/admin/hedging").expect(200).clone();
+    assert_eq!(hedges["recent"][0]["state"], json!("filled"), "{hedges:#}");
+
     // Let the price chart gather a few seconds of samples before the picture.
     for (bid, ask) in
         [("51020.00", "51030.00"), ("50990.00", "51000.00"), ("51045.00", "51055.00"), ("51030.00", "51040.00")]
