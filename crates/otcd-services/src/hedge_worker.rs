@@ -195,7 +195,36 @@ async fn work_child(state: &DeskServices, venues: &Arc<dyn VenueExecution>, hedg
             }
         }
         Err(VenueError::Unavailable(error)) => {
-            tracing::warn!(%error, venue = %child.venue, order = %child.client_order_id, "venue unavailable");
+            if unavailable_warning_due(&child.venue) {
+                tracing::warn!(%error, venue = %child.venue, order = %child.client_order_id, "venue unavailable");
+            }
+        }
+    }
+}
+
+/// How often an unavailable venue is logged: a lasting cause (clock skew, a rate-limit pause, an outage) would
+/// otherwise log every round, twenty times a second.
+const UNAVAILABLE_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether the venue's unavailability should be logged now (at most once per [`UNAVAILABLE_LOG_EVERY`] per
+/// venue). Process-wide: it throttles a log line only, and venues are few (those configured).
+fn unavailable_warning_due(venue: &str) -> bool {
+    static LOGGED: parking_lot::Mutex<Vec<(String, std::time::Instant)>> = parking_lot::Mutex::new(Vec::new());
+    const VENUES_MAX: usize = 256;
+    let now = std::time::Instant::now();
+    let mut logged = LOGGED.lock();
+    match logged.iter_mut().find(|(name, _)| name == venue) {
+        Some((_, at)) if now.duration_since(*at) < UNAVAILABLE_LOG_EVERY => false,
+        Some((_, at)) => {
+            *at = now;
+            true
+        }
+        None => {
+            if logged.len() >= VENUES_MAX {
+                logged.clear();
+            }
+            logged.push((venue.to_owned(), now));
+            true
         }
     }
 }
@@ -245,5 +274,17 @@ async fn submit(state: &DeskServices, command: Command) -> bool {
             tracing::debug!(%error, command = name, "hedge worker command not executed");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unavailable_warning_due;
+
+    #[test]
+    fn an_unavailable_venue_is_logged_once_a_minute_each() {
+        assert!(unavailable_warning_due("throttle-test-a"));
+        assert!(!unavailable_warning_due("throttle-test-a"), "the next round within the minute is quiet");
+        assert!(unavailable_warning_due("throttle-test-b"), "another venue is logged on its own");
     }
 }
