@@ -32,6 +32,22 @@ pub struct ClusterStatus {
     leader: Mutex<Option<LeaderInfo>>,
     applied_seq: AtomicU64,
     stream_seq: AtomicU64,
+    executed_seq: AtomicU64,
+    promotion: Mutex<Option<Promotion>>,
+}
+
+/// How this node last became the leader (`last_promotion` of `GET /v1/admin/cluster`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Promotion {
+    /// The seq the node started serving at.
+    pub head_seq: u64,
+    /// Records re-executed between taking the lease and serving: the tail its live desk had not reached, or
+    /// every record after the newest snapshot when it had to recover from its files.
+    pub replayed_records: u64,
+    /// Whether the standby's live desk was handed over (false: a recovery from snapshot and journal).
+    pub live_state: bool,
+    /// From taking the lease to the desk ready to serve.
+    pub elapsed_ms: u64,
 }
 
 /// `GET /v1/admin/cluster`.
@@ -47,6 +63,11 @@ pub struct ClusterView {
     pub stream_seq: u64,
     /// `stream_seq - applied_seq`.
     pub lag_records: u64,
+    /// The newest record re-executed into this node's desk state (the leader's: `applied_seq`; a standby's
+    /// follower trails its journal copy by at most a fraction of a second).
+    pub executed_seq: u64,
+    /// How this node last took over, `null` if it never has since it started.
+    pub last_promotion: Option<Promotion>,
 }
 
 impl ClusterStatus {
@@ -58,6 +79,8 @@ impl ClusterStatus {
             leader: Mutex::new(None),
             applied_seq: AtomicU64::new(0),
             stream_seq: AtomicU64::new(0),
+            executed_seq: AtomicU64::new(0),
+            promotion: Mutex::new(None),
         }
     }
 
@@ -89,6 +112,24 @@ impl ClusterStatus {
         self.stream_seq.fetch_max(seq, Ordering::AcqRel);
     }
 
+    /// The newest record durable in this node's own journal.
+    pub fn applied_seq(&self) -> u64 {
+        self.applied_seq.load(Ordering::Acquire)
+    }
+
+    /// The newest record re-executed into a standby's live desk.
+    pub fn executed_seq(&self) -> u64 {
+        self.executed_seq.load(Ordering::Acquire)
+    }
+
+    pub fn set_executed_seq(&self, seq: u64) {
+        self.executed_seq.store(seq, Ordering::Release);
+    }
+
+    pub fn set_promotion(&self, promotion: Promotion) {
+        *self.promotion.lock() = Some(promotion);
+    }
+
     pub fn set_stream_seq(&self, seq: u64) {
         self.stream_seq.fetch_max(seq, Ordering::AcqRel);
     }
@@ -96,13 +137,20 @@ impl ClusterStatus {
     pub fn view(&self) -> ClusterView {
         let applied_seq = self.applied_seq.load(Ordering::Acquire);
         let stream_seq = self.stream_seq.load(Ordering::Acquire).max(applied_seq);
+        let role = self.role();
+        let executed_seq = match role {
+            Role::Leader => applied_seq,
+            Role::Standby => self.executed_seq(),
+        };
         ClusterView {
             node_id: self.node_id.clone(),
-            role: self.role(),
+            role,
             leader: self.leader(),
             applied_seq,
             stream_seq,
             lag_records: stream_seq - applied_seq,
+            executed_seq,
+            last_promotion: self.promotion.lock().clone(),
         }
     }
 }
@@ -116,12 +164,14 @@ mod tests {
         let status = ClusterStatus::new("a".into(), "http://127.0.0.1:1".into());
         status.set_stream_seq(10);
         status.set_applied_seq(7);
+        status.set_executed_seq(6);
         assert_eq!(status.view().lag_records, 3);
         assert_eq!(status.view().role, Role::Standby);
+        assert_eq!(status.view().executed_seq, 6, "a standby's live desk trails its journal copy");
         status.set_role(Role::Leader);
         status.set_applied_seq(12);
         let view = status.view();
-        assert_eq!((view.role, view.stream_seq, view.lag_records), (Role::Leader, 12, 0));
+        assert_eq!((view.role, view.stream_seq, view.lag_records, view.executed_seq), (Role::Leader, 12, 0, 12));
         assert_eq!(view.leader.unwrap().node_id, "a");
     }
 }

@@ -13,9 +13,21 @@
 //! the durable seq, so a snapshot never covers a record that a crash could undo. If re-executing a record fails
 //! (the journal and the code disagree), the follower stops with an error in the log; the desk goes on, and
 //! recovery simply replays more of the journal (and would report the same disagreement).
+//!
+//! A standby of a replicated desk (`otcd serve --replication`) runs the same follower over the journal it copies
+//! from the stream ([`start_standby`]): its desk is then always live, it keeps its own snapshots, and when it
+//! takes the lease [`FollowerHandle::hand_over`] re-executes only the records it has not yet (the tail) and hands
+//! its desk to the leader's composition, instead of a recovery from the newest snapshot plus the journal. For
+//! that hand-over it also remembers what recovery gathers on the way: the signatures of the last timestamp
+//! window (the replay guard) and the events of the newest records (the event feed's resume ring).
 
+use crate::cluster::ClusterStatus;
+use crate::events::RecordEvents;
+use crate::store::RecentEvents;
 use otcd_core::engine::Desk;
 use otcd_journal::{ChainHead, JournalReader, SnapshotStore};
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -30,16 +42,56 @@ pub struct FollowerSettings {
     pub every_records: u64,
 }
 
+/// What a standby's follower remembers beside its desk, for the hand-over (see the module's documentation).
+pub struct StandbyMemory {
+    /// Written with the newest re-executed seq (`executed_seq` of `GET /v1/admin/cluster`).
+    pub status: Arc<ClusterStatus>,
+    /// Signatures (fingerprint hex, signed-at ms) of the records within two timestamp windows of the newest one.
+    pub recent_signatures: Vec<(String, i64)>,
+    /// The events of the newest records, at most `events_max` events (0: derive none).
+    pub events_max: usize,
+    pub replayed_events: Vec<RecordEvents>,
+    /// Every event of a record after this seq is in `replayed_events`.
+    pub replayed_events_floor_seq: u64,
+}
+
+/// A standby's desk, handed to the leader's composition when the node takes the lease.
+pub struct HandedOver {
+    pub desk: Desk,
+    /// The desk's seq and chain hash (the journal's durable head at the hand-over).
+    pub head: ChainHead,
+    pub snapshots: SnapshotStore,
+    /// The records re-executed during the hand-over: the tail the follower had not reached yet.
+    pub tail_records: u64,
+    pub recent_signatures: Vec<(String, i64)>,
+    pub replayed_events: Vec<RecordEvents>,
+    pub replayed_events_floor_seq: u64,
+}
+
+enum Stop {
+    /// Catch up, write a last snapshot, end.
+    Finish(ChainHead),
+    /// Catch up, hand the desk back.
+    HandOver(ChainHead),
+}
+
 /// Stops the follower: it catches up with the final durable head, writes a last snapshot and ends.
 pub struct FollowerHandle {
-    finish: flume::Sender<ChainHead>,
-    thread: JoinHandle<()>,
+    finish: flume::Sender<Stop>,
+    thread: JoinHandle<Option<HandedOver>>,
 }
 
 impl FollowerHandle {
     pub fn finish(self, durable: ChainHead) {
-        let _ = self.finish.send(durable);
+        let _ = self.finish.send(Stop::Finish(durable));
         let _ = self.thread.join();
+    }
+
+    /// Re-executes the records up to `durable` the follower has not reached yet and hands its desk over (blocks
+    /// for that tail). `None` when the follower had stopped on an error (the caller recovers from the files).
+    pub fn hand_over(self, durable: ChainHead) -> Option<HandedOver> {
+        let _ = self.finish.send(Stop::HandOver(durable));
+        self.thread.join().ok().flatten()
     }
 }
 
@@ -50,6 +102,15 @@ struct Follower {
     reader: Box<dyn JournalReader>,
     snapshots: SnapshotStore,
     every_records: u64,
+    standby: Option<Standby>,
+}
+
+/// [`StandbyMemory`] as the follower keeps it.
+struct Standby {
+    status: Arc<ClusterStatus>,
+    recent_signatures: VecDeque<(String, i64)>,
+    events: RecentEvents,
+    derive_events: bool,
 }
 
 /// Starts following from `desk` (a copy of the engine's desk when it started) at `head`; `durable_seq` reads the
@@ -60,15 +121,48 @@ pub fn start(
     settings: FollowerSettings,
     durable_seq: impl Fn() -> u64 + Send + 'static,
 ) -> FollowerHandle {
-    let (finish, finished) = flume::bounded::<ChainHead>(1);
-    let FollowerSettings { reader, snapshots, every_records } = settings;
-    let mut follower = Follower { desk, head, last_snapshot_seq: head.seq, reader, snapshots, every_records };
+    let follower = Follower::new(desk, head, settings, None);
+    spawn(follower, durable_seq, true)
+}
+
+/// [`start`] on a standby: the desk is the one recovered at the node's start, and the follower also keeps the
+/// [`StandbyMemory`] for [`FollowerHandle::hand_over`]. Its thread keeps the normal priority: following is the
+/// standby's whole job, and a promotion waits for it.
+pub fn start_standby(
+    desk: Desk,
+    head: ChainHead,
+    settings: FollowerSettings,
+    memory: StandbyMemory,
+    durable_seq: impl Fn() -> u64 + Send + 'static,
+) -> FollowerHandle {
+    let mut events = RecentEvents::new(memory.events_max);
+    events.dropped_seq = memory.replayed_events_floor_seq;
+    memory.replayed_events.into_iter().for_each(|record| events.push(record));
+    memory.status.set_executed_seq(head.seq);
+    let standby = Standby {
+        status: memory.status,
+        recent_signatures: memory.recent_signatures.into(),
+        events,
+        derive_events: memory.events_max > 0,
+    };
+    let follower = Follower::new(desk, head, settings, Some(standby));
+    spawn(follower, durable_seq, false)
+}
+
+fn spawn(follower: Follower, durable_seq: impl Fn() -> u64 + Send + 'static, background: bool) -> FollowerHandle {
+    let (finish, finished) = flume::bounded::<Stop>(1);
     let thread = std::thread::Builder::new()
         .name("otcd-snapshot".into())
         .spawn(move || {
-            crate::background::lower_current_thread_priority();
-            if let Err(error) = follower.run(&finished, &durable_seq) {
-                tracing::error!(%error, "the snapshot follower stopped; recovery will replay more of the journal");
+            if background {
+                crate::background::lower_current_thread_priority();
+            }
+            match follower.run(&finished, &durable_seq) {
+                Ok(handed) => handed,
+                Err(error) => {
+                    tracing::error!(%error, "the snapshot follower stopped; recovery will replay more of the journal");
+                    None
+                }
             }
         })
         .expect("spawn snapshot thread");
@@ -76,7 +170,16 @@ pub fn start(
 }
 
 impl Follower {
-    fn run(&mut self, finished: &flume::Receiver<ChainHead>, durable_seq: &dyn Fn() -> u64) -> Result<(), String> {
+    fn new(desk: Desk, head: ChainHead, settings: FollowerSettings, standby: Option<Standby>) -> Self {
+        let FollowerSettings { reader, snapshots, every_records } = settings;
+        Follower { desk, head, last_snapshot_seq: head.seq, reader, snapshots, every_records, standby }
+    }
+
+    fn run(
+        mut self,
+        finished: &flume::Receiver<Stop>,
+        durable_seq: &dyn Fn() -> u64,
+    ) -> Result<Option<HandedOver>, String> {
         loop {
             match finished.recv_timeout(FOLLOW_INTERVAL) {
                 Err(flume::RecvTimeoutError::Timeout) => {
@@ -85,17 +188,36 @@ impl Follower {
                         self.write_snapshot();
                     }
                 }
-                Ok(durable) => {
+                Ok(Stop::Finish(durable)) => {
                     // A clean stop: the last snapshot covers everything, so the next start replays nothing.
                     self.catch_up(durable.seq)?;
                     if self.head.seq > self.last_snapshot_seq {
                         self.write_snapshot();
                     }
-                    return Ok(());
+                    return Ok(None);
                 }
-                Err(flume::RecvTimeoutError::Disconnected) => return Ok(()),
+                Ok(Stop::HandOver(durable)) => return self.hand_over(durable).map(Some),
+                Err(flume::RecvTimeoutError::Disconnected) => return Ok(None),
             }
         }
+    }
+
+    fn hand_over(mut self, durable: ChainHead) -> Result<HandedOver, String> {
+        let before = self.head.seq;
+        self.catch_up(durable.seq)?;
+        if self.head != durable {
+            return Err(format!("the follower reached {:?}, the journal's head is {durable:?}", self.head));
+        }
+        let standby = self.standby.ok_or("only a standby's follower hands its desk over")?;
+        Ok(HandedOver {
+            desk: self.desk,
+            head: self.head,
+            snapshots: self.snapshots,
+            tail_records: self.head.seq - before,
+            recent_signatures: standby.recent_signatures.into(),
+            replayed_events_floor_seq: standby.events.dropped_seq,
+            replayed_events: standby.events.records.into(),
+        })
     }
 
     /// Re-executes records `head + 1 ..= up_to` from the journal files.
@@ -103,14 +225,18 @@ impl Follower {
         if up_to <= self.head.seq {
             return Ok(());
         }
-        let desk = &mut self.desk;
+        let (desk, standby) = (&mut self.desk, &mut self.standby);
         self.reader
-            .read_through(self.head.seq, up_to, &mut |seq, payload| {
-                crate::store::replay(desk, seq, payload).map(|_| ())
+            .read_through(self.head.seq, up_to, &mut |seq, payload| match standby {
+                None => crate::store::replay(desk, seq, payload).map(|_| ()),
+                Some(standby) => standby.replay(desk, seq, payload),
             })
             .map_err(|error| error.to_string())?;
         self.head = self.reader.position().expect("a read that reached `up_to` remembers where it stopped");
         assert_eq!(self.head.seq, up_to, "the follower read exactly up to the durable seq");
+        if let Some(standby) = &self.standby {
+            standby.status.set_executed_seq(up_to);
+        }
         Ok(())
     }
 
@@ -123,5 +249,27 @@ impl Follower {
             }
             Err(error) => tracing::warn!(%error, "snapshot failed; recovery will replay more of the journal"),
         }
+    }
+}
+
+impl Standby {
+    /// Re-executes one record as recovery does, remembering its signature and (when kept) its events.
+    fn replay(&mut self, desk: &mut Desk, seq: u64, payload: &[u8]) -> Result<(), String> {
+        let record = if self.derive_events {
+            let (record, events) = crate::store::replay_with_events(desk, seq, payload)?;
+            self.events.push(RecordEvents { seq, at: record.at, events });
+            record
+        } else {
+            crate::store::replay(desk, seq, payload)?
+        };
+        if let (Some(signature), Some(signed_at)) = (record.actor.signature, record.actor.signed_at_ms) {
+            self.recent_signatures.push_back((signature, signed_at));
+        }
+        // The window recovery keeps (`store::open_checked`), measured from the newest record's time.
+        let oldest_ms = record.at.0 - 2 * otcd_core::model::SIGNATURE_WINDOW_MS;
+        while self.recent_signatures.front().is_some_and(|(_, signed_at)| *signed_at < oldest_ms) {
+            self.recent_signatures.pop_front();
+        }
+        Ok(())
     }
 }

@@ -272,20 +272,21 @@ pub fn open_checked(data_dir: &Path, clock: &dyn Clock, checks: &StartChecks) ->
 }
 
 /// The events of the newest replayed records, at most `events_max` events (whole records, oldest dropped).
-struct RecentEvents {
-    records: std::collections::VecDeque<crate::events::RecordEvents>,
+/// Kept by recovery and by a standby's follower (`snapshot_follower::start_standby`).
+pub(crate) struct RecentEvents {
+    pub(crate) records: std::collections::VecDeque<crate::events::RecordEvents>,
     events: usize,
     events_max: usize,
     /// The newest record whose events were dropped.
-    dropped_seq: u64,
+    pub(crate) dropped_seq: u64,
 }
 
 impl RecentEvents {
-    fn new(events_max: usize) -> Self {
+    pub(crate) fn new(events_max: usize) -> Self {
         Self { records: std::collections::VecDeque::new(), events: 0, events_max, dropped_seq: 0 }
     }
 
-    fn push(&mut self, record: crate::events::RecordEvents) {
+    pub(crate) fn push(&mut self, record: crate::events::RecordEvents) {
         if record.events.is_empty() {
             return;
         }
@@ -300,7 +301,7 @@ impl RecentEvents {
 }
 
 /// [`replay`], deriving the record's events as the engine did when it first executed it.
-fn replay_with_events(
+pub(crate) fn replay_with_events(
     desk: &mut Desk,
     seq: u64,
     payload: &[u8],

@@ -49,6 +49,7 @@ pub fn metrics_text(status: &ClusterStatus) -> String {
         ("replication_applied_seq", "The newest record in this node's own journal", view.applied_seq),
         ("replication_stream_seq", "The newest record of the replicated journal this node has seen", view.stream_seq),
         ("replication_lag_records", "Records on the stream this node has not applied yet", view.lag_records),
+        ("replication_executed_seq", "The newest record re-executed into this node's desk state", view.executed_seq),
     ];
     let mut text = String::new();
     for (name, help, value) in gauges {

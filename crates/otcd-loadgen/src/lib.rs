@@ -91,6 +91,20 @@ pub async fn create_client_keys(address: SocketAddr, admin: &Key, count: usize) 
     create_keys(&mut sender, admin, &client_id, count).await
 }
 
+/// A new approved client for `--deposits` (deposits need no key of the client's own).
+pub async fn create_deposit_client(address: SocketAddr, admin: &Key) -> anyhow::Result<String> {
+    let mut sender = connect(address).await?;
+    let client = admin_call(
+        &mut sender,
+        admin,
+        "POST",
+        "/v1/admin/clients",
+        r#"{"name":"Deposit Load Ltd","jurisdiction":"DE","kyc_status":"approved","settlement":"prefunded"}"#,
+    )
+    .await?;
+    Ok(client["client_id"].as_str().context("client_id")?.to_owned())
+}
+
 /// The `loadtest` tier: the load must measure the desk, not the standard tier's 100 requests a second per key.
 pub(crate) async fn put_loadtest_tier(sender: &mut Sender, admin: &Key) -> anyhow::Result<()> {
     let tier =

@@ -28,6 +28,10 @@ struct Arguments {
     /// Send `POST /v1/rfq` for this instrument and quantity instead of GETs, e.g. `BTC-USD:0.5`.
     #[arg(long)]
     rfq: Option<String>,
+    /// Send durable `POST /v1/admin/deposits` instead (1 USD each, a fresh reference per request, to one client
+    /// created at start), signed with the admin key on every connection.
+    #[arg(long)]
+    deposits: bool,
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
@@ -58,25 +62,38 @@ async fn main() -> anyhow::Result<()> {
     if let Some(spec) = &arguments.trade {
         return run_trades(&arguments, &admin, spec).await;
     }
-    let keys =
-        create_client_keys(arguments.address, &admin, arguments.connections * arguments.keys_per_connection).await?;
+    let keys = if arguments.deposits {
+        vec![admin.clone(); arguments.connections * arguments.keys_per_connection]
+    } else {
+        create_client_keys(arguments.address, &admin, arguments.connections * arguments.keys_per_connection).await?
+    };
+    let deposit_client = match arguments.deposits {
+        true => Some(otcd_loadgen::create_deposit_client(arguments.address, &admin).await?),
+        false => None,
+    };
     let warm_up_until = Instant::now() + Duration::from_secs(1);
     let stop_at = warm_up_until + Duration::from_secs(arguments.duration_seconds);
     let mut workers = Vec::new();
-    for key_set in keys.chunks(arguments.keys_per_connection) {
+    for (connection, key_set) in keys.chunks(arguments.keys_per_connection).enumerate() {
         let key_set = key_set.to_vec();
-        let request = match &arguments.rfq {
-            Some(spec) => {
+        let request = match (&arguments.rfq, &deposit_client) {
+            (_, Some(client_id)) => Planned {
+                method: "POST",
+                path: "/v1/admin/deposits".into(),
+                body: String::new(),
+                deposit: Some(DepositPlan { client_id: client_id.clone(), connection, run: now_ms() }),
+            },
+            (Some(spec), None) => {
                 let (instrument, quantity) = spec.split_once(':').context("--rfq INSTRUMENT:QUANTITY")?;
                 let body = format!(r#"{{"instrument":"{instrument}","side":"buy","quantity":"{quantity}"}}"#);
-                Planned { method: "POST", path: "/v1/rfq".into(), body }
+                Planned { method: "POST", path: "/v1/rfq".into(), body, deposit: None }
             }
-            None => Planned { method: "GET", path: arguments.path.clone(), body: String::new() },
+            (None, None) => Planned { method: "GET", path: arguments.path.clone(), body: String::new(), deposit: None },
         };
         workers.push(tokio::spawn(run_connection(arguments.address, key_set, request, warm_up_until, stop_at)));
     }
     let reader = arguments.admin_reader_path.clone().map(|path| {
-        let planned = Planned { method: "GET", path, body: String::new() };
+        let planned = Planned { method: "GET", path, body: String::new(), deposit: None };
         tokio::spawn(run_connection(arguments.address, vec![admin.clone()], planned, warm_up_until, stop_at))
     });
     let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
@@ -90,7 +107,11 @@ async fn main() -> anyhow::Result<()> {
     let seconds = arguments.duration_seconds as f64;
     println!(
         "{{\"path\": \"{}\", \"connections\": {}, \"seconds\": {}, \"requests\": {}, \"errors\": {}, \"requests_per_second\": {:.0}, \"p50_us\": {}, \"p90_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"max_us\": {}}}",
-        arguments.rfq.as_deref().map_or(arguments.path.as_str(), |_| "/v1/rfq"),
+        match (&arguments.rfq, arguments.deposits) {
+            (_, true) => "/v1/admin/deposits",
+            (Some(_), false) => "/v1/rfq",
+            (None, false) => arguments.path.as_str(),
+        },
         arguments.connections,
         arguments.duration_seconds,
         requests,
@@ -171,6 +192,25 @@ struct Planned {
     method: &'static str,
     path: String,
     body: String,
+    /// Deposits: the body is made per request (a reference may be used once).
+    deposit: Option<DepositPlan>,
+}
+
+#[derive(Clone)]
+struct DepositPlan {
+    client_id: String,
+    connection: usize,
+    /// Distinguishes the references of two runs against the same desk.
+    run: u128,
+}
+
+impl DepositPlan {
+    fn body(&self, index: u64) -> String {
+        let DepositPlan { client_id, connection, run } = self;
+        format!(
+            r#"{{"client_id":"{client_id}","asset":"USD","amount":"1","reference":"lg-{run}-{connection}-{index}"}}"#
+        )
+    }
 }
 
 async fn run_connection(
@@ -185,6 +225,7 @@ async fn run_connection(
     let mut errors = 0;
     let mut last_timestamps = vec![0u128; keys.len()];
     let mut turn = 0usize;
+    let mut sent = 0u64;
     let (signed, path) = match planned.path.strip_prefix("unsigned:") {
         Some(path) => (false, path.to_owned()),
         None => (true, planned.path.clone()),
@@ -194,7 +235,12 @@ async fn run_connection(
         turn = (turn + 1) % keys.len();
         let timestamp = now_ms().max(last_timestamps[turn] + 1);
         last_timestamps[turn] = timestamp;
-        let request = build_request(&keys[turn], planned.method, &path, &planned.body, timestamp, signed)?;
+        sent += 1;
+        let body = match &planned.deposit {
+            Some(deposit) => std::borrow::Cow::Owned(deposit.body(sent)),
+            None => std::borrow::Cow::Borrowed(planned.body.as_str()),
+        };
+        let request = build_request(&keys[turn], planned.method, &path, &body, timestamp, signed)?;
         let started = Instant::now();
         let response = sender.send_request(request).await?;
         let status = response.status();

@@ -2,17 +2,23 @@
 //!
 //! The node alternates between two phases, without restarting the process:
 //! - **standby**: a small HTTP server (health, `/v1/admin/cluster`, `503 not_leader` for everything else) while
-//!   the node copies the stream into its own journal and watches the lease; when the lease is free it takes it,
-//!   copies the stream to its end, and becomes
-//! - **leader**: the whole desk (`server::start_with`) over the replicated journal, until the lease is lost or
-//!   an append is fenced (then it goes back to standby, its in-memory state discarded and recovered from its
-//!   own journal, which only ever holds records the stream acknowledged) or the process is told to stop (then
-//!   it releases the lease so a standby takes over at once).
+//!   the node copies the stream into its own journal, re-executes every record into a live desk (the snapshot
+//!   follower, `otcd_host::snapshot_follower::start_standby`, which also keeps the node's snapshots) and watches
+//!   the lease; when the lease is free it takes it, copies the stream to its end, re-executes that tail, and
+//!   becomes
+//! - **leader**: the whole desk (`server::start_with`) over the replicated journal, started from the standby's
+//!   live desk (no recovery: promotion costs the tail, not the history), until the lease is lost or an append
+//!   is fenced (then it goes back to standby, its in-memory state discarded and recovered from its own journal,
+//!   which only ever holds records the stream acknowledged) or the process is told to stop (then it releases
+//!   the lease so a standby takes over at once).
 
 use crate::server::{self, LeaderParts, ServeOptions};
 use anyhow::Context;
-use otcd_host::cluster::{ClusterStatus, LeaderInfo, Role};
-use otcd_journal::{FileJournal, JournalOptions};
+use otcd_host::cluster::{ClusterStatus, LeaderInfo, Promotion, Role};
+use otcd_host::secrets::MasterKey;
+use otcd_host::snapshot_follower::{self, FollowerHandle, FollowerSettings, StandbyMemory};
+use otcd_host::store::{OpenedDesk, RecoveryReport};
+use otcd_journal::{CheckpointLog, Journal};
 use otcd_replication::follower::StreamFollower;
 use otcd_replication::identity::{self, DeskIdentity};
 use otcd_replication::journal::{ReplicatedJournal, Replication};
@@ -22,7 +28,7 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 pub async fn serve(
@@ -41,12 +47,13 @@ pub async fn serve(
     });
     tracing::info!(node_id = %settings.node_id, stream = %settings.stream, "replicated desk node starting as standby");
     loop {
-        let Some(lease) = standby(&cluster, &options, &status, stop.clone()).await? else {
+        let Some(promoted) = standby(&cluster, &options, &status, stop.clone()).await? else {
             return Ok(());
         };
+        let lease = promoted.lease.clone();
         status.set_role(Role::Leader);
         tracing::info!(node_id = %settings.node_id, "took the lease; serving as the leader");
-        let stopped = lead(&cluster, &options, &status, lease.clone(), stop.clone()).await;
+        let stopped = lead(&cluster, &options, &status, promoted, stop.clone()).await;
         status.set_role(Role::Standby);
         if stopped? {
             lease.release().await;
@@ -71,14 +78,112 @@ async fn check_keys(cluster: &Cluster, data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves the standby's HTTP while following the stream; `Some(lease)` once this node holds the lease and has
-/// the whole stream in its journal, `None` when the process is told to stop.
+/// What a standby brings to its promotion.
+struct Promoted {
+    lease: Arc<Lease>,
+    /// When the node took the lease.
+    since: Instant,
+    /// The live desk over the node's journal; `None` when the follower had stopped (the leader then recovers
+    /// from the node's snapshots and journal, as a restarted desk does).
+    opened: Option<OpenedDesk>,
+}
+
+/// A standby's state: its copy of the stream, the desk re-executed from it, and what the leader needs of the
+/// data directory (opened once, when the standby starts).
+struct StandbyNode {
+    copy: StreamFollower,
+    follower: FollowerHandle,
+    master_key: MasterKey,
+    checkpoints: CheckpointLog,
+    lock: std::fs::File,
+}
+
+impl StandbyNode {
+    /// Recovers the node's data directory (its newest snapshot plus its journal, all checks as at any start) and
+    /// starts re-executing what the stream adds.
+    async fn open(cluster: &Cluster, options: &ServeOptions, status: &Arc<ClusterStatus>) -> anyhow::Result<Self> {
+        let opened = server::open_store(options, Arc::new(otcd_host::clock::SystemClock)).await?;
+        let reader = opened.journal_reader();
+        let OpenedDesk {
+            desk,
+            journal,
+            snapshots,
+            master_key,
+            checkpoints,
+            recovery: _,
+            recent_signatures,
+            lock,
+            replayed_events,
+            replayed_events_floor_seq,
+        } = opened;
+        let head = journal.durable_head();
+        let copy = StreamFollower::new(journal, cluster.stream.clone(), status.clone());
+        let memory = StandbyMemory {
+            status: status.clone(),
+            recent_signatures,
+            events_max: options.event_retention.events_max,
+            replayed_events,
+            replayed_events_floor_seq,
+        };
+        let settings = FollowerSettings { reader, snapshots, every_records: options.snapshot_every_records };
+        let durable = status.clone();
+        let follower = snapshot_follower::start_standby(desk, head, settings, memory, move || durable.applied_seq());
+        Ok(Self { copy, follower, master_key, checkpoints, lock })
+    }
+
+    /// Re-executes the tail the follower has not reached and hands the live desk over as an opened data
+    /// directory; `None` if the follower had stopped on an error.
+    async fn hand_over(self) -> Option<OpenedDesk> {
+        let StandbyNode { copy, follower, master_key, checkpoints, lock } = self;
+        let journal = copy.into_journal();
+        let durable = journal.durable_head();
+        let started = Instant::now();
+        let handed = tokio::task::spawn_blocking(move || follower.hand_over(durable)).await.ok().flatten()?;
+        let recovery = RecoveryReport {
+            snapshot_seq: handed.head.seq - handed.tail_records,
+            replayed_records: handed.tail_records,
+            head_seq: handed.head.seq,
+            head_hash: handed.head.hash_hex(),
+            torn_bytes_truncated: 0,
+            elapsed: started.elapsed(),
+        };
+        tracing::info!(
+            head_seq = recovery.head_seq,
+            replayed_records = recovery.replayed_records,
+            elapsed_ms = recovery.elapsed.as_millis() as u64,
+            "the standby's live desk is handed to the leader"
+        );
+        Some(OpenedDesk {
+            desk: handed.desk,
+            journal,
+            snapshots: handed.snapshots,
+            master_key,
+            checkpoints,
+            recovery,
+            recent_signatures: handed.recent_signatures,
+            lock,
+            replayed_events: handed.replayed_events,
+            replayed_events_floor_seq: handed.replayed_events_floor_seq,
+        })
+    }
+
+    /// A clean stop: the follower catches up and writes a last snapshot.
+    async fn finish(self) {
+        let journal = self.copy.into_journal();
+        let durable = journal.durable_head();
+        let follower = self.follower;
+        let _ = tokio::task::spawn_blocking(move || follower.finish(durable)).await;
+    }
+}
+
+/// Serves the standby's HTTP while following the stream; `Some` once this node holds the lease and its desk has
+/// the whole stream, `None` when the process is told to stop.
 async fn standby(
     cluster: &Cluster,
     options: &ServeOptions,
     status: &Arc<ClusterStatus>,
     mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<Option<Arc<Lease>>> {
+) -> anyhow::Result<Option<Promoted>> {
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
@@ -86,10 +191,14 @@ async fn standby(
     let mut http = tokio::spawn(otcd_http::cluster::serve_standby(listener, status.clone(), async move {
         let _ = http_stopped.await;
     }));
+    let mut node = None;
     let outcome = tokio::select! {
-        outcome = follow(cluster, options, status) => outcome.map(Some),
+        outcome = promote(cluster, options, status, &mut node) => outcome.map(Some),
         _ = stop.wait_for(|stop| *stop) => Ok(None),
     };
+    if let Some(node) = node {
+        node.finish().await; // stopped (or failed) while following: the node's last snapshot
+    }
     let _ = http_stop.send(());
     // The leader binds the same address next: the standby's server must be gone (open keep-alive connections
     // are cut after a second).
@@ -100,16 +209,36 @@ async fn standby(
     outcome
 }
 
-async fn follow(cluster: &Cluster, options: &ServeOptions, status: &Arc<ClusterStatus>) -> anyhow::Result<Arc<Lease>> {
+/// Follows until this node holds the lease, then hands its live desk over (still answering as a standby).
+async fn promote(
+    cluster: &Cluster,
+    options: &ServeOptions,
+    status: &Arc<ClusterStatus>,
+    node: &mut Option<StandbyNode>,
+) -> anyhow::Result<Promoted> {
+    let (lease, since) = follow(cluster, options, status, node).await?;
+    let opened = match node.take() {
+        Some(node) => node.hand_over().await,
+        None => None,
+    };
+    if opened.is_none() {
+        tracing::warn!("the standby's follower had stopped; the leader recovers from its snapshots and journal");
+    }
+    Ok(Promoted { lease, since, opened })
+}
+
+async fn follow(
+    cluster: &Cluster,
+    options: &ServeOptions,
+    status: &Arc<ClusterStatus>,
+    node: &mut Option<StandbyNode>,
+) -> anyhow::Result<(Arc<Lease>, Instant)> {
     let settings = &cluster.settings;
-    let directory = otcd_host::store::journal_dir(&options.data_dir);
-    let journal = tokio::task::spawn_blocking(move || {
-        FileJournal::open(&directory, JournalOptions::default(), u64::MAX, None, |_, _| Ok(()))
-    })
-    .await
-    .expect("opening the journal does not panic")?
-    .0;
-    let mut follower = StreamFollower::new(journal, cluster.stream.clone(), status.clone());
+    let node = match node {
+        Some(node) => node,
+        None => node.insert(StandbyNode::open(cluster, options, status).await?),
+    };
+    let follower = &mut node.copy;
     let me = LeaderInfo { node_id: settings.node_id.clone(), advertise: settings.advertise.clone() };
     let lease = Lease::new(cluster.lease_bucket.clone(), me, settings.lease, settings.renew_every);
     let mut first = true;
@@ -138,6 +267,7 @@ async fn follow(cluster: &Cluster, options: &ServeOptions, status: &Arc<ClusterS
                 continue;
             }
         }
+        let since = Instant::now();
         tokio::spawn(lease.clone().keep_renewed());
         // The old leader stopped publishing before its entry expired: the stream's end now is final until this
         // node appends.
@@ -151,8 +281,7 @@ async fn follow(cluster: &Cluster, options: &ServeOptions, status: &Arc<ClusterS
         };
         status.set_stream_seq(end);
         follower.catch_up_to(end).await?;
-        drop(follower.into_journal());
-        return Ok(lease);
+        return Ok((lease, since));
     }
 }
 
@@ -161,9 +290,11 @@ async fn lead(
     cluster: &Cluster,
     options: &ServeOptions,
     status: &Arc<ClusterStatus>,
-    lease: Arc<Lease>,
+    promoted: Promoted,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<bool> {
+    let Promoted { lease, since, opened } = promoted;
+    let live_state = opened.is_some();
     let gate = Arc::new(AtomicBool::new(true));
     let replication = Replication {
         runtime: tokio::runtime::Handle::current(),
@@ -186,6 +317,7 @@ async fn lead(
         }),
         write_gate: gate,
         cluster: status.clone(),
+        opened,
     };
     let desk = match server::start_with(options, Some(parts)).await {
         Ok(desk) => desk,
@@ -194,7 +326,20 @@ async fn lead(
             return Err(error.into());
         }
     };
-    tracing::info!(address = %desk.local_address(), "otcd listening as the leader");
+    let promotion = Promotion {
+        head_seq: desk.recovery().head_seq,
+        replayed_records: desk.recovery().replayed_records,
+        live_state,
+        elapsed_ms: since.elapsed().as_millis() as u64,
+    };
+    tracing::info!(
+        address = %desk.local_address(),
+        replayed_records = promotion.replayed_records,
+        live_state,
+        promotion_ms = promotion.elapsed_ms,
+        "otcd listening as the leader"
+    );
+    status.set_promotion(promotion);
     let stopped = Arc::new(AtomicBool::new(false));
     let stop_flag = stopped.clone();
     let mut lost = lease.lost();

@@ -195,6 +195,8 @@ pub struct StartedDesk {
     market_stop: tokio::sync::watch::Sender<bool>,
     /// Stops the webhook worker (it journals its progress once more), before the engine stops.
     webhook_stop: tokio::sync::watch::Sender<bool>,
+    /// What recovery did at start (or what a standby's hand-over did, `replicated.rs`).
+    recovery: otcd_host::store::RecoveryReport,
     /// The data directory's lock, held as long as the desk runs: a second process would corrupt it.
     _lock: std::fs::File,
 }
@@ -207,6 +209,11 @@ impl StartedDesk {
     /// Where the FIX gateway listens, when it runs.
     pub fn fix_address(&self) -> Option<SocketAddr> {
         self.fix_listener.as_ref().and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// What recovery did at start.
+    pub fn recovery(&self) -> &otcd_host::store::RecoveryReport {
+        &self.recovery
     }
 
     pub fn services(&self) -> &Arc<DeskServices> {
@@ -231,6 +238,7 @@ impl StartedDesk {
             auth_failure_interval_ms,
             market_stop,
             webhook_stop,
+            recovery: _,
             _lock,
         } = self;
         let desk = context.desk.clone();
@@ -288,6 +296,8 @@ pub struct LeaderParts {
     /// Closed while the stream does not acknowledge (see `RunnerConfig::write_gate`).
     pub write_gate: Arc<std::sync::atomic::AtomicBool>,
     pub cluster: Arc<otcd_host::cluster::ClusterStatus>,
+    /// The standby's live desk over its journal, handed over at promotion; `None`: recover from the files.
+    pub opened: Option<OpenedDesk>,
 }
 
 /// Binds the listener, then recovers the desk in `options.data_dir` (creating a new one if it is empty).
@@ -296,7 +306,7 @@ pub async fn start(options: &ServeOptions) -> Result<StartedDesk, ServerError> {
 }
 
 /// [`start`], as the leader of a replicated desk when `leader` is given.
-pub async fn start_with(options: &ServeOptions, leader: Option<LeaderParts>) -> Result<StartedDesk, ServerError> {
+pub async fn start_with(options: &ServeOptions, mut leader: Option<LeaderParts>) -> Result<StartedDesk, ServerError> {
     // The port first: a busy port is found before a data directory is created or recovered.
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -316,8 +326,12 @@ pub async fn start_with(options: &ServeOptions, leader: Option<LeaderParts>) -> 
         ..otcd_fix::Settings::new(options.data_dir.join("fix"))
     });
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let opened = open_store(options, clock.clone()).await?;
+    let opened = match leader.as_mut().and_then(|leader| leader.opened.take()) {
+        Some(opened) => opened,
+        None => open_store(options, clock.clone()).await?,
+    };
     let reader = opened.journal_reader();
+    let recovery = opened.recovery.clone();
     let metrics = Arc::new(Metrics::new());
     let master_key = Arc::new(opened.master_key);
     let keys = KeyRegistry::new(master_key.clone());
@@ -434,6 +448,7 @@ pub async fn start_with(options: &ServeOptions, leader: Option<LeaderParts>) -> 
         auth_failure_interval_ms: options.auth_failure_interval_ms,
         market_stop,
         webhook_stop,
+        recovery,
         _lock: opened.lock,
     })
 }
@@ -448,7 +463,7 @@ fn event_scope(options: &ServeOptions) -> otcd_core::engine::EventScope {
 }
 
 /// Opens the data directory on a blocking thread and logs what recovery did.
-async fn open_store(options: &ServeOptions, clock: Arc<dyn Clock>) -> Result<OpenedDesk, ServerError> {
+pub(crate) async fn open_store(options: &ServeOptions, clock: Arc<dyn Clock>) -> Result<OpenedDesk, ServerError> {
     let data_dir = options.data_dir.clone();
     let events_max = options.event_retention.events_max;
     let checks = store::StartChecks {

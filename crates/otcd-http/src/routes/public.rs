@@ -32,7 +32,7 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json:
 }
 
 /// This node's role in its replicated desk (docs/operations.md); 404 when the desk is not replicated.
-#[utoipa::path(get, path = "/v1/admin/cluster", tag = "operations", responses((status = 200, description = "`{node_id, role, leader, applied_seq, stream_seq, lag_records}` (docs/operations.md)"), (status = 404, description = "the desk is not replicated", body = crate::problem::Problem)))]
+#[utoipa::path(get, path = "/v1/admin/cluster", tag = "operations", responses((status = 200, description = "`{node_id, role, leader, applied_seq, stream_seq, lag_records, executed_seq, last_promotion}` (docs/operations.md)"), (status = 404, description = "the desk is not replicated", body = crate::problem::Problem)))]
 pub async fn cluster(State(state): State<AppState>) -> ApiResult<Json<otcd_host::cluster::ClusterView>> {
     match &state.cluster {
         Some(status) => Ok(crate::cluster::cluster_view(status).await),

@@ -7,6 +7,7 @@ mod events;
 mod failover;
 mod fencing;
 mod keys;
+mod promotion;
 mod quorum;
 
 use otcd_testkit::http::{units, Reply};
