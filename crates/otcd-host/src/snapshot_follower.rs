@@ -24,7 +24,7 @@
 use crate::cluster::ClusterStatus;
 use crate::events::RecordEvents;
 use crate::store::RecentEvents;
-use otcd_core::engine::Desk;
+use otcd_core::engine::{Desk, EventScope};
 use otcd_journal::{ChainHead, JournalReader, SnapshotStore};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -50,6 +50,8 @@ pub struct StandbyMemory {
     pub recent_signatures: Vec<(String, i64)>,
     /// The events of the newest records, at most `events_max` events (0: derive none).
     pub events_max: usize,
+    /// Which events are derived: the scope of the event feed the node will publish as leader.
+    pub event_scope: EventScope,
     pub replayed_events: Vec<RecordEvents>,
     /// Every event of a record after this seq is in `replayed_events`.
     pub replayed_events_floor_seq: u64,
@@ -110,7 +112,8 @@ struct Standby {
     status: Arc<ClusterStatus>,
     recent_signatures: VecDeque<(String, i64)>,
     events: RecentEvents,
-    derive_events: bool,
+    /// The events derived for the ring (`None`: none kept).
+    derive_events: Option<EventScope>,
 }
 
 /// Starts following from `desk` (a copy of the engine's desk when it started) at `head`; `durable_seq` reads the
@@ -143,7 +146,7 @@ pub fn start_standby(
         status: memory.status,
         recent_signatures: memory.recent_signatures.into(),
         events,
-        derive_events: memory.events_max > 0,
+        derive_events: (memory.events_max > 0).then_some(memory.event_scope),
     };
     let follower = Follower::new(desk, head, settings, Some(standby));
     spawn(follower, durable_seq, false)
@@ -255,8 +258,8 @@ impl Follower {
 impl Standby {
     /// Re-executes one record as recovery does, remembering its signature and (when kept) its events.
     fn replay(&mut self, desk: &mut Desk, seq: u64, payload: &[u8]) -> Result<(), String> {
-        let record = if self.derive_events {
-            let (record, events) = crate::store::replay_with_events(desk, seq, payload)?;
+        let record = if let Some(scope) = self.derive_events {
+            let (record, events) = crate::store::replay_with_events(desk, seq, payload, scope)?;
             self.events.push(RecordEvents { seq, at: record.at, events });
             record
         } else {

@@ -74,6 +74,8 @@ async fn the_standby_hands_over_what_recovery_would_build_re_executing_only_the_
         status: status.clone(),
         recent_signatures: opened.recent_signatures,
         events_max: EVENTS_MAX,
+        // The scope `open_with_events` recovers with, so the hand-over is compared with a recovery like for like.
+        event_scope: otcd_core::engine::EventScope::CLIENT_VISIBLE,
         replayed_events: opened.replayed_events,
         replayed_events_floor_seq: opened.replayed_events_floor_seq,
     };

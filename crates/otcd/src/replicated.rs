@@ -122,6 +122,7 @@ impl StandbyNode {
             status: status.clone(),
             recent_signatures,
             events_max: options.event_retention.events_max,
+            event_scope: crate::server::event_scope(options),
             replayed_events,
             replayed_events_floor_seq,
         };

@@ -455,7 +455,7 @@ pub async fn start_with(options: &ServeOptions, mut leader: Option<LeaderParts>)
 
 /// The events the engine derives for the feed: desk-level ledger transactions only when the event stream,
 /// their one consumer, is configured (otherwise they would cost a clone per posting and take resume-ring slots).
-fn event_scope(options: &ServeOptions) -> otcd_core::engine::EventScope {
+pub(crate) fn event_scope(options: &ServeOptions) -> otcd_core::engine::EventScope {
     match options.event_stream {
         Some(_) => otcd_core::engine::EventScope::ALL,
         None => otcd_core::engine::EventScope::CLIENT_VISIBLE,
