@@ -319,9 +319,15 @@ fn simulate(seed: u64) {
         let position = desk.position();
         assert!(position.abs() <= band, "seed {seed}: position {position} outside the band once hedges complete");
     }
+    // Replayed as recovery does: each record through the journal's JSON encoding and back.
     let mut replayed = Desk::new();
     for record in &desk.session.records {
-        replayed.execute(record).unwrap();
+        let encoded = serde_json::to_vec(record).unwrap();
+        let decoded: otcd_core::engine::JournalRecord = serde_json::from_slice(&encoded).unwrap_or_else(|error| {
+            panic!("seed {seed}: {} does not decode: {error}", String::from_utf8_lossy(&encoded))
+        });
+        assert_eq!(&decoded, record, "seed {seed}: the journal's encoding round-trips");
+        replayed.execute(&decoded).unwrap();
     }
     let hedges = |desk: &Desk| serde_json::to_string(&desk.hedging().hedges().collect::<Vec<_>>()).unwrap();
     assert_eq!(hedges(&replayed), hedges(&desk.session.desk), "seed {seed}: replay gives the same hedges");

@@ -77,6 +77,13 @@ fn a_client_buy_of_2_btc_is_hedged_back_inside_the_band_within_a_second() {
     // Audit: the journal verifies with the hedge's records in it.
     let verified = desk.get(&desk.admin, "/v1/admin/audit/verify").expect(200).clone();
     assert_eq!(verified["valid"], json!(true));
+    // A restart after `kill -9` recovers the hedge from its journaled venue reports (fills included) exactly.
+    let before = desk.get(&desk.admin, "/v1/admin/hedging").expect(200).clone();
+    let desk = desk.crash_and_restart();
+    let after = desk.get(&desk.admin, "/v1/admin/hedging").expect(200).clone();
+    assert_eq!(after["recent"], before["recent"], "the hedges after recovery");
+    let report_after = desk.get(&desk.admin, "/v1/admin/reports/hedging").expect(200).clone();
+    assert_eq!(report_after["items"], report["items"], "the hedging report after recovery");
 }
 
 #[test]

@@ -185,8 +185,12 @@ pub struct HedgeInputs {
 }
 
 /// A venue's answer about one child order.
+///
+/// Journaled as `{"type": "fill", ...}`, but decoded through [`VenueReportWire`]: serde buffers an internally
+/// tagged enum's fields before it knows the variant, and its buffer cannot hold an i128, so a derived
+/// `Deserialize` refuses every fill (and recovery with it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "type")]
+#[serde(rename_all = "snake_case", tag = "type", try_from = "VenueReportWire")]
 pub enum VenueReport {
     Acknowledged {
         venue_order_id: String,
@@ -208,6 +212,55 @@ pub enum VenueReport {
     },
     /// No answer in time; the worker asks the venue's status by client order id next.
     TimedOut,
+}
+
+/// [`VenueReport`] as journaled: the tag and every variant's fields in one plain struct, which serde decodes
+/// without buffering (so i128 amounts decode).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VenueReportWire {
+    #[serde(rename = "type")]
+    kind: VenueReportKind,
+    venue_order_id: Option<String>,
+    fill_id: Option<String>,
+    quantity: Option<i128>,
+    price: Option<i128>,
+    fee: Option<i128>,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum VenueReportKind {
+    Acknowledged,
+    Fill,
+    Closed,
+    Rejected,
+    TimedOut,
+}
+
+impl TryFrom<VenueReportWire> for VenueReport {
+    type Error = String;
+
+    fn try_from(wire: VenueReportWire) -> Result<Self, String> {
+        let missing = |field: &str| format!("a venue report of this type needs `{field}`");
+        Ok(match wire.kind {
+            VenueReportKind::Acknowledged => VenueReport::Acknowledged {
+                venue_order_id: wire.venue_order_id.ok_or_else(|| missing("venue_order_id"))?,
+            },
+            VenueReportKind::Fill => VenueReport::Fill {
+                fill_id: wire.fill_id.ok_or_else(|| missing("fill_id"))?,
+                quantity: wire.quantity.ok_or_else(|| missing("quantity"))?,
+                price: wire.price.ok_or_else(|| missing("price"))?,
+                fee: wire.fee.ok_or_else(|| missing("fee"))?,
+            },
+            VenueReportKind::Closed => VenueReport::Closed { reason: wire.reason.ok_or_else(|| missing("reason"))? },
+            VenueReportKind::Rejected => {
+                VenueReport::Rejected { reason: wire.reason.ok_or_else(|| missing("reason"))? }
+            }
+            VenueReportKind::TimedOut => VenueReport::TimedOut,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -693,4 +746,44 @@ impl Desk {
 /// The books of venues the policy allows (others are ignored, never routed to).
 fn allowed_books(policy: &HedgingPolicy, inputs: &HedgeInputs) -> Vec<VenueBook> {
     inputs.books.iter().filter(|book| policy.venues.contains(&book.venue)).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VenueReport;
+
+    /// Every variant decodes from the journal's encoding, i128 amounts beyond 64 bits included, and the encoding
+    /// is the one journals already hold (`{"type": "fill", ...}`).
+    #[test]
+    fn venue_reports_round_trip_through_the_journal_encoding() {
+        let reports = [
+            VenueReport::Acknowledged { venue_order_id: "v-1".into() },
+            VenueReport::Fill {
+                fill_id: "f-1".into(),
+                quantity: 7_480_000_000_000_000_000_000,
+                price: 300_250,
+                fee: 1,
+            },
+            VenueReport::Closed { reason: "ioc".into() },
+            VenueReport::Rejected { reason: "balance".into() },
+            VenueReport::TimedOut,
+        ];
+        for report in reports {
+            let encoded = serde_json::to_string(&report).unwrap();
+            assert_eq!(serde_json::from_str::<VenueReport>(&encoded).unwrap(), report, "{encoded}");
+        }
+        let journaled =
+            r#"{"type":"fill","fill_id":"paper-4-1","quantity":7480000000000000000,"price":300250,"fee":1123}"#;
+        let decoded: VenueReport = serde_json::from_str(journaled).unwrap();
+        assert_eq!(
+            decoded,
+            VenueReport::Fill {
+                fill_id: "paper-4-1".into(),
+                quantity: 7_480_000_000_000_000_000,
+                price: 300_250,
+                fee: 1123
+            }
+        );
+        assert!(serde_json::from_str::<VenueReport>(r#"{"type":"fill","fill_id":"f"}"#).is_err(), "fields missing");
+    }
 }
