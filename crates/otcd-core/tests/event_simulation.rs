@@ -276,6 +276,12 @@ fn simulate(seed: u64) {
     let mut replayed = Desk::new();
     let mut scoped = Desk::new();
     for (record, expected) in &simulation.records {
+        // Through the journal's JSON and back, as recovery reads it: every command of the mix must decode.
+        let encoded = serde_json::to_vec(record).unwrap();
+        let decoded: JournalRecord = serde_json::from_slice(&encoded).unwrap_or_else(|error| {
+            panic!("seed {seed}: {} does not decode: {error}", String::from_utf8_lossy(&encoded))
+        });
+        assert_eq!(&decoded, record, "seed {seed}: the journal's encoding round-trips");
         let result = replayed.execute_with_events(record);
         let result: Result_ = result.map(|(executed, events)| (executed.changed, events)).map_err(|error| error.code());
         assert_eq!(&result, expected, "seed {seed}: replaying {:?}", record.command);

@@ -881,6 +881,33 @@ mod tests {
         otcd_core::engine::fixtures::initialize_desk()
     }
 
+    /// A runner over a journal that takes `appends_allowed` records, publishing to `hub`, with the desk
+    /// initialized and one prefunded client (`cl_00000001`); the directory holds its snapshots.
+    async fn feed_desk(appends_allowed: u64, hub: EventHub) -> (Runner, EngineHandle, tempfile::TempDir) {
+        let directory = tempfile::tempdir().unwrap();
+        let journal = FailingJournal { appends_allowed, head: ChainHead::genesis(), durable: ChainHead::genesis() };
+        let config = RunnerConfig { events: Some(hub), ..RunnerConfig::default() };
+        let snapshots = SnapshotStore::new(directory.path()).unwrap();
+        let runner = Runner::start(Desk::new(), Box::new(journal), snapshots, config, Arc::new(Metrics::new()));
+        let engine = runner.handle();
+        engine.submit(Actor::default(), initialize()).await.unwrap();
+        let client =
+            otcd_core::engine::fixtures::approved_client("Feed", otcd_core::model::Settlement::Prefunded, None);
+        engine.submit(Actor::default(), Command::CreateClient(client)).await.unwrap();
+        (runner, engine, directory)
+    }
+
+    /// A deposit of 1.00 USD to `cl_00000001`.
+    fn deposit(reference: &str) -> Command {
+        Command::Deposit(otcd_core::engine::NewDeposit {
+            client_id: otcd_core::ids::ClientId::parse("cl_00000001").unwrap(),
+            asset: otcd_core::catalog::AssetCode::parse("USD").unwrap(),
+            amount: 100,
+            reference: otcd_core::ids::ClientReference::parse(reference).unwrap(),
+            notional_usd: None,
+        })
+    }
+
     fn tier(name: &str) -> Command {
         Command::PutTier(otcd_core::engine::TierSpec {
             name: otcd_core::ids::TierName::parse(name).unwrap(),
@@ -953,27 +980,9 @@ mod tests {
     #[tokio::test]
     async fn events_are_published_only_for_records_the_journal_made_durable() {
         use crate::events::{EventFilter, EventHub};
-        let directory = tempfile::tempdir().unwrap();
-        let journal = FailingJournal { appends_allowed: 3, head: ChainHead::genesis(), durable: ChainHead::genesis() };
         let hub = EventHub::new(None);
         let mut events = hub.subscribe(EventFilter::All, 64).unwrap();
-        let config = RunnerConfig { events: Some(hub), ..RunnerConfig::default() };
-        let snapshots = SnapshotStore::new(directory.path()).unwrap();
-        let runner = Runner::start(Desk::new(), Box::new(journal), snapshots, config, Arc::new(Metrics::new()));
-        let engine = runner.handle();
-        engine.submit(Actor::default(), initialize()).await.unwrap();
-        let client =
-            otcd_core::engine::fixtures::approved_client("Feed", otcd_core::model::Settlement::Prefunded, None);
-        engine.submit(Actor::default(), Command::CreateClient(client)).await.unwrap();
-        let deposit = |reference: &str| {
-            Command::Deposit(otcd_core::engine::NewDeposit {
-                client_id: otcd_core::ids::ClientId::parse("cl_00000001").unwrap(),
-                asset: otcd_core::catalog::AssetCode::parse("USD").unwrap(),
-                amount: 100,
-                reference: otcd_core::ids::ClientReference::parse(reference).unwrap(),
-                notional_usd: None,
-            })
-        };
+        let (runner, engine, _directory) = feed_desk(3, hub).await;
         engine.submit(Actor::default(), deposit("durable")).await.unwrap();
         let durable_event = events.recv().await.unwrap();
         assert_eq!(durable_event.seq, 3, "the deposit's balance event, after its record was synced");
@@ -1018,27 +1027,10 @@ mod tests {
         use crate::events::{EventFilter, EventHub, Retention};
         use otcd_core::engine::{DeskEvent, EventScope};
         for scope in [EventScope::CLIENT_VISIBLE, EventScope::ALL] {
-            let directory = tempfile::tempdir().unwrap();
-            let journal =
-                FailingJournal { appends_allowed: u64::MAX, head: ChainHead::genesis(), durable: ChainHead::genesis() };
             let hub = EventHub::with_scope(None, Retention::DEFAULT, scope);
             let mut events = hub.subscribe(EventFilter::All, 64).unwrap();
-            let config = RunnerConfig { events: Some(hub), ..RunnerConfig::default() };
-            let snapshots = SnapshotStore::new(directory.path()).unwrap();
-            let runner = Runner::start(Desk::new(), Box::new(journal), snapshots, config, Arc::new(Metrics::new()));
-            let engine = runner.handle();
-            engine.submit(Actor::default(), initialize()).await.unwrap();
-            let client =
-                otcd_core::engine::fixtures::approved_client("Feed", otcd_core::model::Settlement::Prefunded, None);
-            engine.submit(Actor::default(), Command::CreateClient(client)).await.unwrap();
-            let deposit = Command::Deposit(otcd_core::engine::NewDeposit {
-                client_id: otcd_core::ids::ClientId::parse("cl_00000001").unwrap(),
-                asset: otcd_core::catalog::AssetCode::parse("USD").unwrap(),
-                amount: 100,
-                reference: otcd_core::ids::ClientReference::parse("scoped").unwrap(),
-                notional_usd: None,
-            });
-            engine.submit(Actor::default(), deposit).await.unwrap();
+            let (runner, engine, _directory) = feed_desk(u64::MAX, hub).await;
+            engine.submit(Actor::default(), deposit("scoped")).await.unwrap();
             drop(engine);
             runner.shutdown();
             let mut kinds = Vec::new();
