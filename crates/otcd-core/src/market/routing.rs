@@ -4,8 +4,10 @@
 //! every allowed venue in order of their **all-in** price (a buy: `price × (1 + fee)`, a sell:
 //! `price × (1 − fee)`), best first, stopping at the slippage limit, at each venue's balance (a buy spends the
 //! quote asset, fee included; a sell spends the base asset) and when the quantity is routed. Each venue's share
-//! is then cut into child orders no larger than the largest hedge order, each with the venue's worst level
-//! price taken as its limit (an immediate-or-cancel order at that limit fills what the walk saw).
+//! is then cut into child orders no larger than the largest hedge order, each limited at the slippage bound: an
+//! immediate-or-cancel order at the walk's own worst price failed whenever the book ticked between the walk and
+//! the venue (a few percent of the demo's hedges, every attempt of some), while the bound is the price the
+//! operator allowed; the venue fills at its levels, so the walk's prices are what a still book gives.
 //!
 //! Ties (equal all-in prices) go to the venue named first alphabetically, then to the better raw price, so the
 //! same inputs always give the same children.
@@ -52,7 +54,7 @@ pub struct ChildRoute {
     pub venue: String,
     /// Base minor units.
     pub quantity: i128,
-    /// The worst level price the walk took at this venue (the order's limit).
+    /// The order's limit: the request's slippage bound (the walk's levels at this venue are all within it).
     pub limit_price: i128,
     /// The walk's expected cost (buy) or proceeds (sell) before fees, quote minor units.
     pub quote_amount: i128,
@@ -195,8 +197,8 @@ fn ranks_before(side: Side, books: &[VenueBook], a: &Candidate, b: &Candidate) -
     order == std::cmp::Ordering::Less
 }
 
-/// Per venue (index into `books`): quantity taken, worst price, quote amount.
-type Share = (i128, i128, i128);
+/// Per venue (index into `books`): quantity taken, quote amount.
+type Share = (i128, i128);
 
 fn walk(
     request: &RouteRequest,
@@ -204,7 +206,7 @@ fn walk(
     terms: &[VenueTerms],
     candidates: impl Iterator<Item = Candidate>,
 ) -> Vec<Share> {
-    let mut shares = vec![(0i128, 0i128, 0i128); books.len()];
+    let mut shares = vec![(0i128, 0i128); books.len()];
     let mut budget: Vec<i128> = books
         .iter()
         .map(|book| {
@@ -244,8 +246,7 @@ fn walk(
         budget[venue] -= spent;
         let share = &mut shares[venue];
         share.0 += take;
-        share.1 = candidate.price; // Candidates of one venue come best first, so the last is its worst.
-        share.2 += amount;
+        share.1 += amount;
         remaining -= take;
     }
     shares
@@ -290,7 +291,7 @@ fn split(request: &RouteRequest, books: &[VenueBook], shares: Vec<Share>) -> Vec
     order.sort_by(|a, b| shares[*b].0.cmp(&shares[*a].0).then_with(|| books[*a].venue.cmp(&books[*b].venue)));
     let mut children = Vec::new();
     for venue in order {
-        let (mut quantity, limit_price, quote_amount) = shares[venue];
+        let (mut quantity, quote_amount) = shares[venue];
         let total = quantity;
         while quantity > 0 && children.len() < ROUTE_CHILDREN_MAX {
             let child = quantity.min(child_max);
@@ -299,7 +300,7 @@ fn split(request: &RouteRequest, books: &[VenueBook], shares: Vec<Share>) -> Vec
             children.push(ChildRoute {
                 venue: books[venue].venue.clone(),
                 quantity: child,
-                limit_price,
+                limit_price: request.limit_price,
                 quote_amount: share_amount,
             });
             quantity -= child;
@@ -374,7 +375,7 @@ mod tests {
         request.child_quantity_max = 4 * BTC / 10;
         let children = route(&request, &books, &terms);
         assert_eq!(children.iter().map(|child| child.quantity).sum::<i128>(), BTC, "the 70,000 level is out of bounds");
-        assert!(children.iter().all(|child| child.quantity <= 4 * BTC / 10 && child.limit_price == 5_000_000));
+        assert!(children.iter().all(|child| child.quantity <= 4 * BTC / 10 && child.limit_price == 6_000_000));
         assert_eq!(children.len(), 3);
     }
 
