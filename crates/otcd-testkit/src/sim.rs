@@ -68,13 +68,13 @@ pub fn create_client(desk: &mut Desk, at: i64, new: NewClient) -> ClientId {
     }
 }
 
-/// Creates an approved prefunded client named `name` at `at`, holding ample USD and BTC (10^14 minor units of
-/// each: more than a bench ever trades, and within every asset's largest amount, 10^12 whole units); returns its
-/// id.
+/// Creates an approved prefunded client named `name` at `at`, holding ample USD and BTC (10^13 minor units of
+/// each: more than a bench ever trades, and a tenth of USD's largest balance, 10^12 whole units, so deposits on
+/// top of it still fit); returns its id.
 pub fn funded_client(desk: &mut Desk, at: i64, name: &str) -> ClientId {
     let client_id = create_client(desk, at, fixtures::approved_client(name, Settlement::Prefunded, None));
     for asset in ["USD", "BTC"] {
-        let funding = deposit(&client_id, asset, 100_000_000_000_000, &format!("funding-{asset}"));
+        let funding = deposit(&client_id, asset, 10_000_000_000_000, &format!("funding-{asset}"));
         desk.execute(&record(at, funding)).expect("funded");
     }
     client_id
