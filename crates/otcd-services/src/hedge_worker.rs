@@ -56,13 +56,14 @@ pub async fn run(
     // The poll stays as the fallback: venue answers, retries, and a feed subscription that fell behind.
     let mut interval = tokio::time::interval(WORK_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut unavailable = UnavailableLog::default();
     loop {
         tokio::select! {
             _ = interval.tick() => {}
             _ = traded.notified() => {}
             _ = stop.wait_for(|stopping| *stopping) => return,
         }
-        work_once(&state, &venues).await;
+        work_once(&state, &venues, &mut unavailable).await;
     }
 }
 
@@ -103,8 +104,8 @@ async fn wake_on_trades(
     }
 }
 
-/// One round: evaluate, then work every open child. Public for tests and benches.
-pub async fn work_once(state: &Arc<DeskServices>, venues: &Arc<dyn VenueExecution>) {
+/// One round: evaluate, then work every open child.
+async fn work_once(state: &Arc<DeskServices>, venues: &Arc<dyn VenueExecution>, unavailable: &mut UnavailableLog) {
     let Ok(round) = state.read(round_of).await else { return };
     if round.policies.is_empty() && round.children.is_empty() {
         return;
@@ -125,7 +126,7 @@ pub async fn work_once(state: &Arc<DeskServices>, venues: &Arc<dyn VenueExecutio
         false => round.children,
     };
     for (hedge, child) in children {
-        work_child(state, venues, &hedge, &child).await;
+        work_child(state, venues, &hedge, &child, unavailable).await;
     }
 }
 
@@ -158,7 +159,13 @@ fn terms(account: &VenueAccount, base: AssetCode, quote: AssetCode) -> VenueTerm
     }
 }
 
-async fn work_child(state: &DeskServices, venues: &Arc<dyn VenueExecution>, hedge: &Hedge, child: &ChildOrder) {
+async fn work_child(
+    state: &DeskServices,
+    venues: &Arc<dyn VenueExecution>,
+    hedge: &Hedge,
+    child: &ChildOrder,
+    unavailable: &mut UnavailableLog,
+) {
     let (venue, id) = (child.venue.clone(), child.client_order_id.clone());
     // Always ask first: after a restart the engine cannot know whether its last send reached the venue.
     let known = blocking(venues, move |venues| venues.status(&venue, &id)).await;
@@ -195,7 +202,7 @@ async fn work_child(state: &DeskServices, venues: &Arc<dyn VenueExecution>, hedg
             }
         }
         Err(VenueError::Unavailable(error)) => {
-            if unavailable_warning_due(&child.venue) {
+            if unavailable.due(&child.venue, std::time::Instant::now()) {
                 tracing::warn!(%error, venue = %child.venue, order = %child.client_order_id, "venue unavailable");
             }
         }
@@ -206,26 +213,30 @@ async fn work_child(state: &DeskServices, venues: &Arc<dyn VenueExecution>, hedg
 /// otherwise log every round, twenty times a second.
 const UNAVAILABLE_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// Whether the venue's unavailability should be logged now (at most once per [`UNAVAILABLE_LOG_EVERY`] per
-/// venue). Process-wide: it throttles a log line only, and venues are few (those configured).
-fn unavailable_warning_due(venue: &str) -> bool {
-    static LOGGED: parking_lot::Mutex<Vec<(String, std::time::Instant)>> = parking_lot::Mutex::new(Vec::new());
+/// When each venue's unavailability was last logged; the worker's own, so one desk's venues never quiet
+/// another's. Bounded: venues come from the configured adapters, and the map is cleared past `VENUES_MAX`.
+#[derive(Default)]
+struct UnavailableLog {
+    logged_at: std::collections::HashMap<String, std::time::Instant>,
+}
+
+impl UnavailableLog {
     const VENUES_MAX: usize = 256;
-    let now = std::time::Instant::now();
-    let mut logged = LOGGED.lock();
-    match logged.iter_mut().find(|(name, _)| name == venue) {
-        Some((_, at)) if now.duration_since(*at) < UNAVAILABLE_LOG_EVERY => false,
-        Some((_, at)) => {
-            *at = now;
-            true
-        }
-        None => {
-            if logged.len() >= VENUES_MAX {
-                logged.clear();
+
+    /// Whether the venue's unavailability should be logged at `now`: at most once per [`UNAVAILABLE_LOG_EVERY`].
+    fn due(&mut self, venue: &str, now: std::time::Instant) -> bool {
+        if let Some(at) = self.logged_at.get_mut(venue) {
+            if now.duration_since(*at) < UNAVAILABLE_LOG_EVERY {
+                return false;
             }
-            logged.push((venue.to_owned(), now));
-            true
+            *at = now;
+            return true;
         }
+        if self.logged_at.len() >= Self::VENUES_MAX {
+            self.logged_at.clear();
+        }
+        self.logged_at.insert(venue.to_owned(), now);
+        true
     }
 }
 
@@ -279,12 +290,16 @@ async fn submit(state: &DeskServices, command: Command) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::unavailable_warning_due;
+    use super::{UnavailableLog, UNAVAILABLE_LOG_EVERY};
+    use std::time::{Duration, Instant};
 
     #[test]
     fn an_unavailable_venue_is_logged_once_a_minute_each() {
-        assert!(unavailable_warning_due("throttle-test-a"));
-        assert!(!unavailable_warning_due("throttle-test-a"), "the next round within the minute is quiet");
-        assert!(unavailable_warning_due("throttle-test-b"), "another venue is logged on its own");
+        let mut log = UnavailableLog::default();
+        let start = Instant::now();
+        assert!(log.due("a", start));
+        assert!(!log.due("a", start + Duration::from_secs(1)), "the next round within the minute is quiet");
+        assert!(log.due("b", start + Duration::from_secs(1)), "another venue is logged on its own");
+        assert!(log.due("a", start + UNAVAILABLE_LOG_EVERY), "a minute later it is logged again");
     }
 }
