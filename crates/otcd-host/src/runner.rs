@@ -68,7 +68,7 @@ pub enum SubmitError {
 
 type Delivery = Box<dyn FnOnce(bool) + Send>;
 
-enum Request {
+pub(crate) enum Request {
     Command {
         actor: Actor,
         command: Box<Command>,
@@ -143,6 +143,40 @@ impl Request {
         match self {
             Request::Commands { commands, .. } => commands.len(),
             _ => 1,
+        }
+    }
+}
+
+/// Reads waiting for a standby's desk ([`EngineHandle::for_standby`]). Beyond this a read is refused as
+/// overloaded (503 with Retry-After): the follower answers them between the records it re-executes.
+pub const STANDBY_READS_QUEUED_MAX: usize = 1_024;
+
+/// The other end of [`EngineHandle::for_standby`]: a standby's snapshot follower answers the reads from its desk.
+pub struct StandbyRequests {
+    receiver: flume::Receiver<Request>,
+    shared: Arc<Shared>,
+}
+
+impl StandbyRequests {
+    pub(crate) fn receiver(&self) -> &flume::Receiver<Request> {
+        &self.receiver
+    }
+
+    /// Answers `request` from `desk`, which has executed every record up to `executed_seq` and nothing else. Every
+    /// such record is durable (the follower reads only records the stream acknowledged), so a read's answer leaves
+    /// at once. A command is refused `Unavailable`: a standby changes nothing (its HTTP edge never sends one).
+    pub(crate) fn answer(&self, request: Request, desk: &Desk, executed_seq: u64) {
+        self.shared.durable_seq.store(executed_seq, Ordering::Release);
+        match request {
+            Request::Query { run } => run(desk)(true),
+            Request::Peek { run } => run(desk),
+            Request::Command { reply, .. } => {
+                let _ = reply.send(Err(SubmitError::Unavailable));
+            }
+            Request::Commands { commands, reply, .. } => {
+                let _ = reply.send(commands.iter().map(|_| Err(SubmitError::Unavailable)).collect());
+            }
+            Request::Stop => {}
         }
     }
 }
@@ -280,6 +314,22 @@ impl Runner {
         if let Some(thread) = self.journal_thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl EngineHandle {
+    /// A handle for a standby's read-only services (`otcd serve --replication` with `standby_reads`): its queries
+    /// are answered by the standby's snapshot follower from the desk it re-executes ([`StandbyRequests`]), stale
+    /// by the follower's lag; its commands are refused `Unavailable`.
+    pub fn for_standby(metrics: Arc<Metrics>) -> (EngineHandle, StandbyRequests) {
+        let shared = Arc::new(Shared {
+            poisoned: AtomicBool::new(false),
+            write_gate: None,
+            durable_seq: AtomicU64::new(0),
+            metrics,
+        });
+        let (sender, receiver) = flume::bounded(STANDBY_READS_QUEUED_MAX);
+        (EngineHandle { sender, shared: shared.clone() }, StandbyRequests { receiver, shared })
     }
 }
 
@@ -805,7 +855,7 @@ impl Followers<'_> {
 /// submitted, not its result: the engine thread, the one writer everything waits for, then only prepends
 /// `{"at":N` (the time it reads when it executes). The bytes are exactly `serde_json::to_vec(&record)`, so the
 /// journal format does not change.
-struct PayloadTail(Vec<u8>);
+pub(crate) struct PayloadTail(Vec<u8>);
 
 impl PayloadTail {
     fn encode(actor: &Actor, command: &Command) -> Self {

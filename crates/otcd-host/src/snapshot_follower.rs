@@ -20,16 +20,22 @@
 //! its desk to the leader's composition, instead of a recovery from the newest snapshot plus the journal. For
 //! that hand-over it also remembers what recovery gathers on the way: the signatures of the last timestamp
 //! window (the replay guard) and the events of the newest records (the event feed's resume ring).
+//!
+//! A standby configured to serve stale reads (`standby_reads`) also answers the read-only services' queries
+//! ([`crate::runner::EngineHandle::for_standby`]) from its desk, between the records it re-executes, after
+//! catching up with what the node's journal holds: the desk then holds a whole number of records, all durable,
+//! and no other thread ever touches it.
 
 use crate::cluster::ClusterStatus;
 use crate::events::RecordEvents;
+use crate::runner::{Request, StandbyRequests};
 use crate::store::RecentEvents;
 use otcd_core::engine::{Desk, EventScope};
 use otcd_journal::{ChainHead, JournalReader, SnapshotStore};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the follower reads what became durable (a bound on how far behind it is between reads).
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
@@ -55,6 +61,8 @@ pub struct StandbyMemory {
     pub replayed_events: Vec<RecordEvents>,
     /// Every event of a record after this seq is in `replayed_events`.
     pub replayed_events_floor_seq: u64,
+    /// Reads to answer from the desk (`None`: the standby serves no reads).
+    pub reads: Option<StandbyRequests>,
 }
 
 /// A standby's desk, handed to the leader's composition when the node takes the lease.
@@ -105,6 +113,20 @@ struct Follower {
     snapshots: SnapshotStore,
     every_records: u64,
     standby: Option<Standby>,
+    /// A standby's reads ([`StandbyMemory::reads`]); `None` once every handle to them is gone.
+    reads: Option<StandbyRequests>,
+}
+
+/// What wakes the follower.
+enum Wake {
+    /// Time to read what became durable.
+    Follow,
+    Stop(Stop),
+    Read(Request),
+    /// The reads' handles are all gone (the standby's HTTP server stopped).
+    ReadsClosed,
+    /// The handle is gone without a stop.
+    Abandoned,
 }
 
 /// [`StandbyMemory`] as the follower keeps it.
@@ -148,7 +170,8 @@ pub fn start_standby(
         events,
         derive_events: (memory.events_max > 0).then_some(memory.event_scope),
     };
-    let follower = Follower::new(desk, head, settings, Some(standby));
+    let mut follower = Follower::new(desk, head, settings, Some(standby));
+    follower.reads = memory.reads;
     spawn(follower, durable_seq, false)
 }
 
@@ -175,7 +198,7 @@ fn spawn(follower: Follower, durable_seq: impl Fn() -> u64 + Send + 'static, bac
 impl Follower {
     fn new(desk: Desk, head: ChainHead, settings: FollowerSettings, standby: Option<Standby>) -> Self {
         let FollowerSettings { reader, snapshots, every_records } = settings;
-        Follower { desk, head, last_snapshot_seq: head.seq, reader, snapshots, every_records, standby }
+        Follower { desk, head, last_snapshot_seq: head.seq, reader, snapshots, every_records, standby, reads: None }
     }
 
     fn run(
@@ -183,15 +206,24 @@ impl Follower {
         finished: &flume::Receiver<Stop>,
         durable_seq: &dyn Fn() -> u64,
     ) -> Result<Option<HandedOver>, String> {
+        let mut follow_at = Instant::now() + FOLLOW_INTERVAL;
         loop {
-            match finished.recv_timeout(FOLLOW_INTERVAL) {
-                Err(flume::RecvTimeoutError::Timeout) => {
+            match self.next_wake(finished, follow_at) {
+                Wake::Follow => {
                     self.catch_up(durable_seq())?;
                     if self.head.seq - self.last_snapshot_seq >= self.every_records.max(1) {
                         self.write_snapshot();
                     }
+                    follow_at = Instant::now() + FOLLOW_INTERVAL;
                 }
-                Ok(Stop::Finish(durable)) => {
+                Wake::Read(request) => {
+                    // What the node's journal holds now: a read is behind the leader by the node's copy lag only.
+                    self.catch_up(durable_seq())?;
+                    let reads = self.reads.as_ref().expect("a read arrives only while reads are served");
+                    reads.answer(request, &self.desk, self.head.seq);
+                }
+                Wake::ReadsClosed => self.reads = None,
+                Wake::Stop(Stop::Finish(durable)) => {
                     // A clean stop: the last snapshot covers everything, so the next start replays nothing.
                     self.catch_up(durable.seq)?;
                     if self.head.seq > self.last_snapshot_seq {
@@ -199,10 +231,34 @@ impl Follower {
                     }
                     return Ok(None);
                 }
-                Ok(Stop::HandOver(durable)) => return self.hand_over(durable).map(Some),
-                Err(flume::RecvTimeoutError::Disconnected) => return Ok(None),
+                Wake::Stop(Stop::HandOver(durable)) => return self.hand_over(durable).map(Some),
+                Wake::Abandoned => return Ok(None),
             }
         }
+    }
+
+    /// Waits for a stop or a read until `follow_at`. Following is never starved by reads: once `follow_at` has
+    /// passed, the follower follows before it answers anything else.
+    fn next_wake(&self, finished: &flume::Receiver<Stop>, follow_at: Instant) -> Wake {
+        if Instant::now() >= follow_at {
+            return match finished.try_recv() {
+                Ok(stop) => Wake::Stop(stop),
+                Err(flume::TryRecvError::Empty) => Wake::Follow,
+                Err(flume::TryRecvError::Disconnected) => Wake::Abandoned,
+            };
+        }
+        let Some(reads) = &self.reads else {
+            return match finished.recv_deadline(follow_at) {
+                Ok(stop) => Wake::Stop(stop),
+                Err(flume::RecvTimeoutError::Timeout) => Wake::Follow,
+                Err(flume::RecvTimeoutError::Disconnected) => Wake::Abandoned,
+            };
+        };
+        flume::Selector::new()
+            .recv(finished, |stop| stop.map_or(Wake::Abandoned, Wake::Stop))
+            .recv(reads.receiver(), |read| read.map_or(Wake::ReadsClosed, Wake::Read))
+            .wait_deadline(follow_at)
+            .unwrap_or(Wake::Follow)
     }
 
     fn hand_over(mut self, durable: ChainHead) -> Result<HandedOver, String> {

@@ -78,6 +78,7 @@ async fn the_standby_hands_over_what_recovery_would_build_re_executing_only_the_
         event_scope: otcd_core::engine::EventScope::CLIENT_VISIBLE,
         replayed_events: opened.replayed_events,
         replayed_events_floor_seq: opened.replayed_events_floor_seq,
+        reads: None,
     };
     let settings = FollowerSettings { reader, snapshots: opened.snapshots, every_records: 100 };
     let seen = durable.clone();
@@ -121,4 +122,77 @@ async fn the_standby_hands_over_what_recovery_would_build_re_executing_only_the_
     };
     assert_eq!(events(&handed.replayed_events), events(&recovered.replayed_events), "the same resume ring");
     assert_eq!(handed.replayed_events_floor_seq, recovered.replayed_events_floor_seq);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standbys_reads_see_every_durable_record_and_nothing_else_and_change_nothing() {
+    const DEPOSITS: u64 = 200;
+    let leader = tempfile::tempdir().unwrap();
+    write_history(leader.path(), DEPOSITS).await;
+    let head_seq = otcd_journal::read_records(&leader.path().join("journal"), 0, u64::MAX, |_, _| Ok(())).unwrap().seq;
+    let standby = tempfile::tempdir().unwrap();
+    let opened = otcd_host::store::open(standby.path(), &SystemClock).unwrap();
+    let reader = opened.journal_reader();
+    let mut journal = opened.journal;
+    let status = Arc::new(ClusterStatus::new("b".into(), "http://127.0.0.1:1".into()));
+    let durable = Arc::new(AtomicU64::new(0));
+    let (engine, requests) = otcd_host::runner::EngineHandle::for_standby(Arc::new(Metrics::new()));
+    let memory = StandbyMemory {
+        status: status.clone(),
+        recent_signatures: Vec::new(),
+        events_max: 0,
+        event_scope: otcd_core::engine::EventScope::CLIENT_VISIBLE,
+        replayed_events: Vec::new(),
+        replayed_events_floor_seq: 0,
+        reads: Some(requests),
+    };
+    let settings = FollowerSettings { reader, snapshots: opened.snapshots, every_records: 1_000 };
+    let seen = durable.clone();
+    let follower = snapshot_follower::start_standby(opened.desk, journal.durable_head(), settings, memory, move || {
+        seen.load(Ordering::Acquire)
+    });
+    let client = ClientId::parse("cl_00000001").unwrap();
+    let usd = {
+        let client = client.clone();
+        move |desk: &otcd_core::engine::Desk| {
+            desk.balances(&client)
+                .into_iter()
+                .find(|line| line.asset.as_str() == "USD")
+                .map_or(0, |line| line.available)
+        }
+    };
+    // Records 1 and 2 set the desk up and make the client; record 2 + n is deposit n - 1 (100 + index units).
+    let deposited =
+        |through_seq: u64| -> i128 { (0..through_seq.saturating_sub(2)).map(|index| 100 + i128::from(index)).sum() };
+    assert_eq!(engine.query(usd.clone()).await.unwrap(), 0, "nothing copied, nothing read");
+
+    // Copied but not yet durable: not read. Durable: read at once, without waiting for the follower's interval.
+    let half = head_seq / 2;
+    otcd_journal::read_records(&leader.path().join("journal"), 0, half, |_, payload| {
+        journal.append(payload).map(|_| ()).map_err(|error| error.to_string())
+    })
+    .unwrap();
+    assert_eq!(engine.query(usd.clone()).await.unwrap(), 0, "records not yet durable are never read");
+    journal.sync().unwrap();
+    durable.store(half, Ordering::Release);
+    let scale = engine.query(usd.clone()).await.unwrap() / deposited(half);
+    assert!(scale > 0, "the read saw the durable half");
+    assert_eq!(engine.query(usd.clone()).await.unwrap(), deposited(half) * scale, "exactly the durable half");
+    assert_eq!(status.executed_seq(), half);
+
+    copy_records(leader.path(), &mut journal, half, head_seq);
+    durable.store(head_seq, Ordering::Release);
+    assert_eq!(engine.query(usd.clone()).await.unwrap(), deposited(head_seq) * scale, "every durable record");
+
+    // A standby changes nothing: a command through its handle is refused, and the desk is as before.
+    let command = otcd_testkit::sim::deposit(&client, "USD", 1, "on-standby");
+    let refused = engine.submit(Actor::default(), command).await;
+    assert!(matches!(refused, Err(otcd_host::runner::SubmitError::Unavailable)), "{refused:?}");
+    assert_eq!(engine.query(usd.clone()).await.unwrap(), deposited(head_seq) * scale);
+
+    // Handed over: the reads stop with the follower.
+    let head = journal.durable_head();
+    let handed = tokio::task::spawn_blocking(move || follower.hand_over(head)).await.unwrap();
+    assert!(handed.is_some(), "the follower hands its desk over while serving reads");
+    assert!(engine.query(usd).await.is_err(), "no reads after the hand-over");
 }

@@ -20,6 +20,9 @@ pub struct ReplicationSettings {
     pub renew_every: Duration,
     /// How long one publish waits for JetStream's acknowledgement before it is retried.
     pub ack_timeout: Duration,
+    /// Whether a standby answers the reads that are safe to serve stale (`otcd_http::cluster::STANDBY_READ_ROUTES`)
+    /// from its own desk, instead of `503 not_leader` (docs/operations.md).
+    pub standby_reads: bool,
 }
 
 pub const STREAM_DEFAULT: &str = "OTCD_JOURNAL";
@@ -39,6 +42,7 @@ impl ReplicationSettings {
             lease: Duration::from_millis(LEASE_MS_DEFAULT),
             renew_every: Duration::from_millis(RENEW_MS_DEFAULT),
             ack_timeout: Duration::from_millis(ACK_TIMEOUT_MS_DEFAULT),
+            standby_reads: false,
         }
     }
 

@@ -81,6 +81,10 @@ pub struct ServeArgs {
     /// `advertise`; default `http://` + --listen).
     #[arg(long)]
     pub advertise: Option<String>,
+    /// On a standby, answer the reads that are safe to serve stale (balances, orders, trades, ...) from its own
+    /// desk instead of `503 not_leader` (config key `replication_standby_reads`; docs/operations.md).
+    #[arg(long)]
+    pub standby_reads: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -63,7 +63,13 @@ async fn serve(arguments: ServeArgs) -> anyhow::Result<()> {
         anyhow::ensure!(mib <= 65_536, "OTCD_ENGINE_PREFAULT_MIB must be at most 65536");
         options.engine_prefault_mib = mib;
     }
-    let replication = replication_settings(&arguments.replication, &arguments.node_id, &arguments.advertise, &options)?;
+    let node = NodeArguments {
+        servers: &arguments.replication,
+        node_id: &arguments.node_id,
+        advertise: &arguments.advertise,
+        standby_reads: arguments.standby_reads,
+    };
+    let replication = replication_settings(node, &options)?;
     // Installed before anything starts: a SIGTERM at any moment after this is a graceful stop.
     let shutdown = shutdown_signal()?;
     if let Some(settings) = replication {
@@ -90,16 +96,25 @@ pub fn sanctions_fetch(out: &Path, sources: Option<&Path>) -> anyhow::Result<()>
     Ok(())
 }
 
-/// `--replication`, `--node-id`, `--advertise` over the `replication*` config keys (the command line wins).
+/// The replication options of the command line.
+struct NodeArguments<'a> {
+    servers: &'a Option<String>,
+    node_id: &'a Option<String>,
+    advertise: &'a Option<String>,
+    standby_reads: bool,
+}
+
+/// `--replication`, `--node-id`, `--advertise`, `--standby-reads` over the `replication*` config keys (the
+/// command line wins).
 fn replication_settings(
-    servers: &Option<String>,
-    node_id: &Option<String>,
-    advertise: &Option<String>,
+    node: NodeArguments<'_>,
     options: &ServeOptions,
 ) -> anyhow::Result<Option<otcd_replication::ReplicationSettings>> {
+    let NodeArguments { servers, node_id, advertise, standby_reads } = node;
     let config = &options.replication;
     let Some(servers) = servers.clone().or_else(|| config.servers.clone()) else {
         anyhow::ensure!(node_id.is_none(), "--node-id is only used with --replication");
+        anyhow::ensure!(!standby_reads, "--standby-reads is only used with --replication");
         return Ok(None);
     };
     let servers: Vec<String> =
@@ -124,6 +139,7 @@ fn replication_settings(
         anyhow::ensure!((100..=60_000).contains(&ms), "replication_ack_timeout_ms must be 100 to 60000");
         settings.ack_timeout = std::time::Duration::from_millis(ms);
     }
+    settings.standby_reads = standby_reads || config.standby_reads.unwrap_or(false);
     settings.check().map_err(anyhow::Error::msg)?;
     Ok(Some(settings))
 }
@@ -243,6 +259,8 @@ struct ConfigFile {
     replication_renew_ms: Option<u64>,
     /// ms one publish waits for JetStream's acknowledgement before it is retried (default 1000).
     replication_ack_timeout_ms: Option<u64>,
+    /// Standbys answer the reads that are safe to serve stale (like `--standby-reads`; default false).
+    replication_standby_reads: Option<bool>,
 }
 
 fn apply_connection_limits(
@@ -361,6 +379,7 @@ fn apply_config(options: &mut ServeOptions, path: &Path) -> anyhow::Result<()> {
         lease_ms: config.replication_lease_ms,
         renew_ms: config.replication_renew_ms,
         ack_timeout_ms: config.replication_ack_timeout_ms,
+        standby_reads: config.replication_standby_reads,
     };
     let rails = &mut options.simulation;
     rails.confirm_after_ms = config.settlement_confirm_after_ms.unwrap_or(rails.confirm_after_ms).clamp(0, 86_400_000);

@@ -12,6 +12,7 @@ mod replicated;
 mod sanctions_fetch;
 mod sanctions_refresh;
 mod server;
+mod standby_reads;
 mod telemetry;
 
 use clap::Parser;

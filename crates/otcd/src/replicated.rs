@@ -1,7 +1,8 @@
 //! `otcd serve --replication`: one node of a desk replicated over NATS JetStream (docs/operations.md).
 //!
 //! The node alternates between two phases, without restarting the process:
-//! - **standby**: a small HTTP server (health, `/v1/admin/cluster`, `503 not_leader` for everything else) while
+//! - **standby**: a small HTTP server (health, `/v1/admin/cluster`, the stale reads when configured to
+//!   (`standby_reads.rs`), `503 not_leader` for everything else) while
 //!   the node copies the stream into its own journal, re-executes every record into a live desk (the snapshot
 //!   follower, `otcd_host::snapshot_follower::start_standby`, which also keeps the node's snapshots) and watches
 //!   the lease; when the lease is free it takes it, copies the stream to its end, re-executes that tail, and
@@ -18,6 +19,7 @@ use otcd_host::cluster::{ClusterStatus, LeaderInfo, Promotion, Role};
 use otcd_host::secrets::MasterKey;
 use otcd_host::snapshot_follower::{self, FollowerHandle, FollowerSettings, StandbyMemory};
 use otcd_host::store::{OpenedDesk, RecoveryReport};
+use otcd_http::cluster::StandbyReads;
 use otcd_journal::{CheckpointLog, Journal};
 use otcd_replication::follower::StreamFollower;
 use otcd_replication::identity::{self, DeskIdentity};
@@ -101,8 +103,20 @@ struct StandbyNode {
 impl StandbyNode {
     /// Recovers the node's data directory (its newest snapshot plus its journal, all checks as at any start) and
     /// starts re-executing what the stream adds.
-    async fn open(cluster: &Cluster, options: &ServeOptions, status: &Arc<ClusterStatus>) -> anyhow::Result<Self> {
+    async fn open(
+        cluster: &Cluster,
+        options: &ServeOptions,
+        status: &Arc<ClusterStatus>,
+        reads: &StandbyReads,
+    ) -> anyhow::Result<Self> {
         let opened = server::open_store(options, Arc::new(otcd_host::clock::SystemClock)).await?;
+        let requests = match cluster.settings.standby_reads {
+            true => {
+                let master_key = MasterKey::load_or_create(&options.data_dir.join("master.key"))?;
+                Some(crate::standby_reads::start(&opened.desk, master_key, options, status.clone(), reads))
+            }
+            false => None,
+        };
         let reader = opened.journal_reader();
         let OpenedDesk {
             desk,
@@ -125,6 +139,7 @@ impl StandbyNode {
             event_scope: crate::server::event_scope(options),
             replayed_events,
             replayed_events_floor_seq,
+            reads: requests,
         };
         let settings = FollowerSettings { reader, snapshots, every_records: options.snapshot_every_records };
         let durable = status.clone();
@@ -189,12 +204,14 @@ async fn standby(
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut http = tokio::spawn(otcd_http::cluster::serve_standby(listener, status.clone(), async move {
-        let _ = http_stopped.await;
-    }));
+    let reads = StandbyReads::default();
+    let mut http =
+        tokio::spawn(otcd_http::cluster::serve_standby(listener, status.clone(), reads.clone(), async move {
+            let _ = http_stopped.await;
+        }));
     let mut node = None;
     let outcome = tokio::select! {
-        outcome = promote(cluster, options, status, &mut node) => outcome.map(Some),
+        outcome = promote(cluster, options, status, &reads, &mut node) => outcome.map(Some),
         _ = stop.wait_for(|stop| *stop) => Ok(None),
     };
     if let Some(node) = node {
@@ -215,9 +232,10 @@ async fn promote(
     cluster: &Cluster,
     options: &ServeOptions,
     status: &Arc<ClusterStatus>,
+    reads: &StandbyReads,
     node: &mut Option<StandbyNode>,
 ) -> anyhow::Result<Promoted> {
-    let (lease, since) = follow(cluster, options, status, node).await?;
+    let (lease, since) = follow(cluster, options, status, reads, node).await?;
     let opened = match node.take() {
         Some(node) => node.hand_over().await,
         None => None,
@@ -232,12 +250,13 @@ async fn follow(
     cluster: &Cluster,
     options: &ServeOptions,
     status: &Arc<ClusterStatus>,
+    reads: &StandbyReads,
     node: &mut Option<StandbyNode>,
 ) -> anyhow::Result<(Arc<Lease>, Instant)> {
     let settings = &cluster.settings;
     let node = match node {
         Some(node) => node,
-        None => node.insert(StandbyNode::open(cluster, options, status).await?),
+        None => node.insert(StandbyNode::open(cluster, options, status, reads).await?),
     };
     let follower = &mut node.copy;
     let me = LeaderInfo { node_id: settings.node_id.clone(), advertise: settings.advertise.clone() };

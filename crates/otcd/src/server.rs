@@ -87,6 +87,7 @@ pub struct ReplicationConfig {
     pub lease_ms: Option<u64>,
     pub renew_ms: Option<u64>,
     pub ack_timeout_ms: Option<u64>,
+    pub standby_reads: Option<bool>,
 }
 
 /// Where the FIX gateway listens and how it runs (docs/fix.md).

@@ -9,6 +9,7 @@ mod fencing;
 mod keys;
 mod promotion;
 mod quorum;
+mod standby_reads;
 
 use otcd_testkit::http::{units, Reply};
 use otcd_testkit::process::{client_body, read_admin_key};
