@@ -94,7 +94,11 @@ impl ApiError {
             "slippage_exceeded" => "Slippage exceeded",
             "limit_exceeded" => "Limit exceeded",
             "order_not_cancelable" => "Order not cancelable",
-            _ => "Internal error",
+            "not_leader" => "Not the leader",
+            "internal" => "Internal error",
+            // Every other code (sanctions_hit, trading_halted, overloaded, ...) is titled by its status, never
+            // as an internal error it is not.
+            _ => self.status.canonical_reason().unwrap_or("Error"),
         }
     }
 
@@ -203,3 +207,18 @@ impl From<ServiceError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_is_titled_by_its_code_or_else_by_its_status_never_as_an_internal_error_it_is_not() {
+        let title = |status, code| ApiError::new(status, code, "detail").to_problem().title;
+        assert_eq!(title(StatusCode::SERVICE_UNAVAILABLE, "not_leader"), "Not the leader");
+        assert_eq!(title(StatusCode::FORBIDDEN, "sanctions_hit"), "Forbidden");
+        assert_eq!(title(StatusCode::SERVICE_UNAVAILABLE, "overloaded"), "Service Unavailable");
+        assert_eq!(title(StatusCode::INTERNAL_SERVER_ERROR, "internal"), "Internal error");
+        assert_eq!(title(StatusCode::UNPROCESSABLE_ENTITY, "quote_expired"), "Quote expired");
+    }
+}
