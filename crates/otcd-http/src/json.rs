@@ -214,6 +214,36 @@ mod tests {
         assert_eq!(parse_body::<Sample>(b"").unwrap_err().field.as_deref(), Some("body"));
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Batch {
+        items: BoundedList<serde_json::Value, 3>,
+    }
+
+    #[test]
+    fn a_bounded_list_refuses_more_items_while_reading() {
+        let three = parse_body::<Batch>(br#"{"items": [1, {}, "x"]}"#).unwrap();
+        assert_eq!(three.items.0.len(), 3);
+        assert!(parse_body::<Batch>(br#"{"items": []}"#).unwrap().items.0.is_empty());
+        let error = parse_body::<Batch>(br#"{"items": [1, 2, 3, 4]}"#).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("items"), "{error:?}");
+        assert!(error.detail.contains("at most 3 items"), "{}", error.detail);
+        // Refused at the fourth item: what follows it is never parsed (this tail is not even JSON).
+        let error = parse_body::<Batch>(br#"{"items": [1, 2, 3, 4, nonsense"#).unwrap_err();
+        assert!(error.detail.contains("at most 3 items"), "{}", error.detail);
+        assert_eq!(parse_body::<Batch>(br#"{"items": {}}"#).unwrap_err().field.as_deref(), Some("items"));
+    }
+
+    #[test]
+    fn an_item_value_is_parsed_with_its_own_field_names() {
+        let error = parse_value::<Sample>(serde_json::json!({"amount": 5})).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("amount"));
+        let error = parse_value::<Sample>(serde_json::json!({"amount": "5", "memo": 1})).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("memo"));
+        assert_eq!(parse_value::<Sample>(serde_json::json!("x")).unwrap_err().field.as_deref(), Some("body"));
+        assert_eq!(parse_value::<Sample>(serde_json::json!({"amount": "5"})).unwrap().amount, DecimalText("5".into()));
+    }
+
     #[test]
     fn timestamps_round_trip() {
         let at = parse_timestamp("t", "2026-11-23T23:52:00.123Z").unwrap();
