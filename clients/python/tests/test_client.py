@@ -169,6 +169,22 @@ def test_parallel_identical_reads_all_pass(trader):
     assert len(results) == 40
 
 
+def test_deposit_batch(admin):
+    record = admin.admin.create_client("Batch Surface Ltd", "DE", kyc_status="approved")
+    cid = record.client_id
+    admin.admin.deposit(cid, "USD", "5.00", f"single-{cid}")
+    answer = admin.admin.deposit_batch([
+        {"client_id": cid, "asset": "USD", "amount": Decimal("10.50"), "reference": f"b1-{cid}"},
+        {"client_id": cid, "asset": "USD", "amount": "5", "reference": f"single-{cid}"},
+        {"client_id": "cl_99999999", "asset": "USD", "amount": "1", "reference": f"ghost-{cid}"},
+    ])
+    results = answer["results"]
+    assert [r["status"] for r in results] == [201, 200, 404]
+    assert results[0]["deposit"]["amount"] == "10.50"
+    assert results[2]["problem"]["code"] == "not_found"
+    assert {b.asset: b.available for b in admin.balances(client_id=cid)}["USD"] == Decimal("15.50")
+
+
 def test_admin_namespace(admin, desk):
     record = admin.admin.create_client("Admin Surface Ltd", "DE", kyc_status="pending")
     assert record.kyc_status == "pending"

@@ -151,6 +151,21 @@ for (const algorithm of ["hmac", "ed25519"]) {
   });
 }
 
+test("deposit batch", async () => {
+  const record = await admin.admin.createClient({ name: "TS Batch Surface", jurisdiction: "DE", kycStatus: "approved" });
+  const id = record.client_id;
+  await admin.admin.deposit(id, "USD", "5.00", `single-${id}`);
+  const answer = await admin.admin.depositBatch([
+    { clientId: id, asset: "USD", amount: "10.50", reference: `b1-${id}` },
+    { clientId: id, asset: "USD", amount: "5", reference: `single-${id}` },
+    { clientId: "cl_99999999", asset: "USD", amount: "1", reference: `ghost-${id}` },
+  ]);
+  assert.deepEqual(answer.results.map((r) => r.status), [201, 200, 404]);
+  assert.equal(answer.results[0].deposit.amount, "10.50");
+  assert.equal(answer.results[2].problem.code, "not_found");
+  assert.equal((await admin.balances(id)).find((b) => b.asset === "USD").available, "15.50");
+});
+
 test("admin namespace", async () => {
   const record = await admin.admin.createClient({ name: "TS Admin Surface", jurisdiction: "DE" });
   assert.equal(record.kyc_status, "pending");

@@ -19,6 +19,19 @@ use std::time::Instant;
 /// Largest request body accepted; larger bodies are refused with 413 before they are read in full.
 pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
 
+/// Largest body of `POST /v1/admin/deposits/batch`: its most deposits
+/// ([`otcd_services::accounts::DEPOSIT_BATCH_DEPOSITS_MAX`]) at their longest valid fields (64-character ids and
+/// references, a 40-digit amount), pretty-printed, are about 300 KiB; the rest is slack for whitespace.
+pub const DEPOSIT_BATCH_BODY_BYTES_MAX: usize = 1024 * 1024;
+
+/// The body limit of a route: every route has [`REQUEST_BODY_BYTES_MAX`] but the deposit batch.
+pub fn request_body_bytes_max(path: &str) -> usize {
+    match path {
+        "/v1/admin/deposits/batch" => DEPOSIT_BATCH_BODY_BYTES_MAX,
+        _ => REQUEST_BODY_BYTES_MAX,
+    }
+}
+
 /// What the HTTP edge holds: the desk services, and its own state (authentication replay guard, rate limits,
 /// stream connections and ladder subscriptions, metrics).
 pub struct AppContext {
@@ -137,7 +150,8 @@ impl FromRequest<AppState> for Signed {
         let now_ms = state.desk.clock.now().0;
         state.rate_limits.check_ip(source_ip, class)?;
         let body_read_timeout = state.connections.limits.body_read_timeout;
-        let body = tokio::time::timeout(body_read_timeout, axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX))
+        let body_bytes_max = request_body_bytes_max(parts.uri.path());
+        let body = tokio::time::timeout(body_read_timeout, axum::body::to_bytes(body, body_bytes_max))
             .await
             .map_err(|_| {
                 ApiError::new(
@@ -150,7 +164,7 @@ impl FromRequest<AppState> for Signed {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",
-                    format!("request bodies are limited to {REQUEST_BODY_BYTES_MAX} bytes"),
+                    format!("request bodies are limited to {body_bytes_max} bytes"),
                 )
             })?;
         require_json_body(&parts.headers, &body)?;

@@ -25,6 +25,44 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     Ok(value)
 }
 
+/// Deserializes one item of a JSON body already read as a value (an item of a batch). Errors carry the path of
+/// the offending field within the item.
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.inner().to_string();
+        ApiError::invalid(field_name(&path, &message), strip_position(&message))
+    })
+}
+
+/// A JSON array of at most `N` items, refused while it is read once it holds more (the body's size limit alone
+/// would let a megabyte of `{}` become a few hundred thousand values).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoundedList<T, const N: usize>(pub Vec<T>);
+
+impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for BoundedList<T, N> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor<T, const N: usize>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>, const N: usize> Visitor<'de> for ListVisitor<T, N> {
+            type Value = BoundedList<T, N>;
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(formatter, "an array of at most {N} items")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+                let mut list = Vec::with_capacity(items.size_hint().unwrap_or(0).min(N));
+                while let Some(item) = items.next_element()? {
+                    if list.len() == N {
+                        return Err(serde::de::Error::custom(format_args!("at most {N} items are allowed")));
+                    }
+                    list.push(item);
+                }
+                Ok(BoundedList(list))
+            }
+        }
+        deserializer.deserialize_seq(ListVisitor(std::marker::PhantomData))
+    }
+}
+
 /// serde reports an unknown field at its parent's path; name the field itself.
 fn field_name(path: &str, message: &str) -> String {
     let unknown = ["unknown field `", "missing field `"]
@@ -174,6 +212,36 @@ mod tests {
         let error = parse_body::<Sample>(br#"{}"#).unwrap_err();
         assert!(error.detail.contains("missing field `amount`"), "{}", error.detail);
         assert_eq!(parse_body::<Sample>(b"").unwrap_err().field.as_deref(), Some("body"));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Batch {
+        items: BoundedList<serde_json::Value, 3>,
+    }
+
+    #[test]
+    fn a_bounded_list_refuses_more_items_while_reading() {
+        let three = parse_body::<Batch>(br#"{"items": [1, {}, "x"]}"#).unwrap();
+        assert_eq!(three.items.0.len(), 3);
+        assert!(parse_body::<Batch>(br#"{"items": []}"#).unwrap().items.0.is_empty());
+        let error = parse_body::<Batch>(br#"{"items": [1, 2, 3, 4]}"#).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("items"), "{error:?}");
+        assert!(error.detail.contains("at most 3 items"), "{}", error.detail);
+        // Refused at the fourth item: what follows it is never parsed (this tail is not even JSON).
+        let error = parse_body::<Batch>(br#"{"items": [1, 2, 3, 4, nonsense"#).unwrap_err();
+        assert!(error.detail.contains("at most 3 items"), "{}", error.detail);
+        assert_eq!(parse_body::<Batch>(br#"{"items": {}}"#).unwrap_err().field.as_deref(), Some("items"));
+    }
+
+    #[test]
+    fn an_item_value_is_parsed_with_its_own_field_names() {
+        let error = parse_value::<Sample>(serde_json::json!({"amount": 5})).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("amount"));
+        let error = parse_value::<Sample>(serde_json::json!({"amount": "5", "memo": 1})).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("memo"));
+        assert_eq!(parse_value::<Sample>(serde_json::json!("x")).unwrap_err().field.as_deref(), Some("body"));
+        assert_eq!(parse_value::<Sample>(serde_json::json!({"amount": "5"})).unwrap().amount, DecimalText("5".into()));
     }
 
     #[test]

@@ -32,6 +32,10 @@ struct Arguments {
     /// created at start), signed with the admin key on every connection.
     #[arg(long)]
     deposits: bool,
+    /// With `--deposits`: deposits per request. 1 sends `POST /v1/admin/deposits`; more send
+    /// `POST /v1/admin/deposits/batch` with this many (at most 1,000), and only items answered 201 count.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    batch: u64,
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
@@ -79,9 +83,14 @@ async fn main() -> anyhow::Result<()> {
         let request = match (&arguments.rfq, &deposit_client) {
             (_, Some(client_id)) => Planned {
                 method: "POST",
-                path: "/v1/admin/deposits".into(),
+                path: deposits_path(arguments.batch).into(),
                 body: String::new(),
-                deposit: Some(DepositPlan { client_id: client_id.clone(), connection, run: now_ms() }),
+                deposit: Some(DepositPlan {
+                    client_id: client_id.clone(),
+                    connection,
+                    run: now_ms(),
+                    batch: arguments.batch,
+                }),
             },
             (Some(spec), None) => {
                 let (instrument, quantity) = spec.split_once(':').context("--rfq INSTRUMENT:QUANTITY")?;
@@ -97,18 +106,19 @@ async fn main() -> anyhow::Result<()> {
         tokio::spawn(run_connection(arguments.address, vec![admin.clone()], planned, warm_up_until, stop_at))
     });
     let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let (mut errors, mut requests) = (0u64, 0u64);
+    let (mut errors, mut requests, mut items) = (0u64, 0u64, 0u64);
     for worker in workers {
         let report = worker.await??;
         latencies.add(&report.latencies_us)?;
         errors += report.errors;
         requests += report.latencies_us.len();
+        items += report.items;
     }
     let seconds = arguments.duration_seconds as f64;
     println!(
-        "{{\"path\": \"{}\", \"connections\": {}, \"seconds\": {}, \"requests\": {}, \"errors\": {}, \"requests_per_second\": {:.0}, \"p50_us\": {}, \"p90_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"max_us\": {}}}",
+        "{{\"path\": \"{}\", \"connections\": {}, \"seconds\": {}, \"requests\": {}, \"errors\": {}, \"requests_per_second\": {:.0}, \"items_per_request\": {}, \"items_per_second\": {:.0}, \"p50_us\": {}, \"p90_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"max_us\": {}}}",
         match (&arguments.rfq, arguments.deposits) {
-            (_, true) => "/v1/admin/deposits",
+            (_, true) => deposits_path(arguments.batch),
             (Some(_), false) => "/v1/rfq",
             (None, false) => arguments.path.as_str(),
         },
@@ -117,6 +127,8 @@ async fn main() -> anyhow::Result<()> {
         requests,
         errors,
         requests as f64 / seconds,
+        if arguments.deposits { arguments.batch } else { 1 },
+        items as f64 / seconds,
         latencies.value_at_quantile(0.50),
         latencies.value_at_quantile(0.90),
         latencies.value_at_quantile(0.99),
@@ -184,6 +196,22 @@ async fn run_trades(arguments: &Arguments, admin: &Key, spec: &str) -> anyhow::R
 struct ConnectionReport {
     latencies_us: Histogram<u64>,
     errors: u64,
+    /// What the successful requests did: one each, or a deposit batch's items answered 201.
+    items: u64,
+}
+
+fn deposits_path(batch: u64) -> &'static str {
+    match batch {
+        1 => "/v1/admin/deposits",
+        _ => "/v1/admin/deposits/batch",
+    }
+}
+
+/// Items of a deposit batch's answer that were credited. The answer is compact JSON and a deposit's own
+/// `status` is a string, so each credited item's result holds exactly one `"status":201`.
+fn credited_items(body: &[u8]) -> u64 {
+    const CREDITED: &[u8] = br#""status":201"#;
+    body.windows(CREDITED.len()).filter(|window| *window == CREDITED).count() as u64
 }
 
 /// One kind of request a connection repeats.
@@ -202,14 +230,21 @@ struct DepositPlan {
     connection: usize,
     /// Distinguishes the references of two runs against the same desk.
     run: u128,
+    /// Deposits per request (1: the single endpoint).
+    batch: u64,
 }
 
 impl DepositPlan {
     fn body(&self, index: u64) -> String {
-        let DepositPlan { client_id, connection, run } = self;
-        format!(
-            r#"{{"client_id":"{client_id}","asset":"USD","amount":"1","reference":"lg-{run}-{connection}-{index}"}}"#
-        )
+        let DepositPlan { client_id, connection, run, batch } = self;
+        let item = |reference: String| {
+            format!(r#"{{"client_id":"{client_id}","asset":"USD","amount":"1","reference":"{reference}"}}"#)
+        };
+        if *batch == 1 {
+            return item(format!("lg-{run}-{connection}-{index}"));
+        }
+        let items: Vec<String> = (0..*batch).map(|k| item(format!("lg-{run}-{connection}-{index}-{k}"))).collect();
+        format!(r#"{{"deposits":[{}]}}"#, items.join(","))
     }
 }
 
@@ -223,6 +258,7 @@ async fn run_connection(
     let mut sender = connect(address).await?;
     let mut latencies_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut errors = 0;
+    let mut items = 0;
     let mut last_timestamps = vec![0u128; keys.len()];
     let mut turn = 0usize;
     let mut sent = 0u64;
@@ -244,11 +280,18 @@ async fn run_connection(
         let started = Instant::now();
         let response = sender.send_request(request).await?;
         let status = response.status();
-        response.into_body().collect().await?;
+        let answer = response.into_body().collect().await?.to_bytes();
         let elapsed_us = started.elapsed().as_micros() as u64;
         if started >= warm_up_until {
             if status.is_success() {
                 latencies_us.record(elapsed_us.max(1))?;
+                let batch = planned.deposit.as_ref().map_or(1, |deposit| deposit.batch);
+                let credited = if batch == 1 { 1 } else { credited_items(&answer) };
+                items += credited;
+                if credited < batch {
+                    errors += 1;
+                    eprintln!("a batch of {batch} credited {credited}");
+                }
             } else {
                 errors += 1;
                 if errors == 1 {
@@ -257,5 +300,5 @@ async fn run_connection(
             }
         }
     }
-    Ok(ConnectionReport { latencies_us, errors })
+    Ok(ConnectionReport { latencies_us, errors, items })
 }

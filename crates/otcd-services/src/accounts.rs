@@ -11,7 +11,25 @@ use otcd_core::model::{
     ApiKey, Client, ClientScreening, Deposit, DeskFunding, KeyAlgorithm, KeyOwner, Scope, ScreeningStatus, Settlement,
     SkewSetting, Tier,
 };
+use otcd_host::runner::{SubmitError, SUBMIT_MANY_MAX};
 use otcd_host::secrets::{new_hmac_secret, new_key_id};
+
+/// Deposits in one [`DeskServices::deposit_many`] request: a bank statement's or a custodian's batch. Bounded so
+/// that one request holds the engine thread for at most a few milliseconds, and so that its body stays small
+/// enough to read in one piece (about 200 bytes a deposit).
+pub const DEPOSIT_BATCH_DEPOSITS_MAX: usize = 1_000;
+const _: () = assert!(DEPOSIT_BATCH_DEPOSITS_MAX <= SUBMIT_MANY_MAX);
+
+/// A deposit to credit, already parsed into domain values by the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepositOrder {
+    pub client_id: ClientId,
+    pub asset: AssetCode,
+    /// Minor units of `asset`, above zero.
+    pub amount: i128,
+    /// Unique per client: a repeat with the same asset and amount answers the original deposit.
+    pub reference: ClientReference,
+}
 
 /// What a new key is checked with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +167,52 @@ impl DeskServices {
         let deposit = &done.value;
         self.book_rail_movement(format!("deposit:{}", deposit.deposit_id), deposit.asset, deposit.amount);
         Ok(done)
+    }
+
+    /// Credits many confirmed deposits as one engine request (`submit_many`): each is its own journal record and
+    /// is refused alone (`Err` in its place, same codes as [`DeskServices::deposit`]); all are answered in order
+    /// once the last is durable. The whole request fails (`NotDurable`, `Overloaded`) when the desk cannot make
+    /// it durable: then nothing was acknowledged. At most [`DEPOSIT_BATCH_DEPOSITS_MAX`] deposits.
+    pub async fn deposit_many(
+        &self,
+        actor: Actor,
+        deposits: Vec<DepositOrder>,
+    ) -> ServiceResult<Vec<ServiceResult<Done<Deposit>>>> {
+        if deposits.len() > DEPOSIT_BATCH_DEPOSITS_MAX {
+            let detail = format!("at most {DEPOSIT_BATCH_DEPOSITS_MAX} deposits in one request");
+            return Err(ServiceError::invalid("deposits", detail));
+        }
+        let commands: Vec<Command> = deposits
+            .into_iter()
+            .map(|order| {
+                let notional_usd =
+                    crate::market_inputs::asset_usd(&self.market, &self.catalog, order.asset, order.amount);
+                let DepositOrder { client_id, asset, amount, reference } = order;
+                Command::Deposit(NewDeposit { client_id, asset, amount, reference, notional_usd })
+            })
+            .collect();
+        let count = commands.len();
+        let _rail_step = self.rail_step().await;
+        let results = self.engine.submit_many(actor, commands).await?;
+        assert_eq!(results.len(), count, "submit_many answers every command");
+        let mut answers = Vec::with_capacity(count);
+        for result in results {
+            let executed = match result {
+                Ok(executed) => executed,
+                Err(SubmitError::Refused(refusal)) => {
+                    answers.push(Err(ServiceError::Rejected(refusal)));
+                    continue;
+                }
+                // Not durable (or not taken): no deposit of the request may be acknowledged.
+                Err(error) => return Err(error.into()),
+            };
+            let Outcome::Deposit { deposit, .. } = executed.outcome else {
+                return Err(ServiceError::Internal("the engine answered a deposit with another outcome".into()));
+            };
+            self.book_rail_movement(format!("deposit:{}", deposit.deposit_id), deposit.asset, deposit.amount);
+            answers.push(Ok(Done { value: deposit, changed: executed.changed }));
+        }
+        Ok(answers)
     }
 
     /// The desk funds (positive) or defunds its own inventory of an asset; its bank or custodian holds the money.

@@ -2,7 +2,7 @@
 
 use super::{page_limit, parse_query};
 use crate::app::{AppState, Signed};
-use crate::json::{double_option, parse_body, parse_timestamp, DecimalText};
+use crate::json::{double_option, parse_body, parse_timestamp, parse_value, BoundedList, DecimalText};
 use crate::problem::{ApiError, ApiResult};
 use crate::views::{ClientView, DepositView, KeyView, ListView, TierView, USD_SCALE};
 use axum::extract::{Path, State};
@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use otcd_core::engine::{ClientChanges, NewClient, TierSpec};
 use otcd_core::ids::{ClientId, ClientReference, KeyId, TierName};
 use otcd_core::model::{Client, Jurisdiction, KeyAlgorithm, KeyOwner, KycStatus, Scope, Settlement, SpreadBand};
-use otcd_services::accounts::{KeyCredential, KeyRequest, ScreeningDecision};
+use otcd_services::accounts::{DepositOrder, KeyCredential, KeyRequest, ScreeningDecision, DEPOSIT_BATCH_DEPOSITS_MAX};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::net::IpAddr;
@@ -425,6 +425,84 @@ pub async fn create_deposit(State(state): State<AppState>, signed: Signed) -> Ap
     let done = state.desk.deposit(signed.principal.actor(), client_id, asset.code, amount, reference).await?;
     let status = if done.changed { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(DepositView::new(&done.value, asset.scale))))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DepositBatchRequest {
+    /// 1 to 1,000 deposits, each shaped as `POST /v1/admin/deposits`'s body; answered in this order.
+    #[schema(value_type = Vec<DepositRequest>)]
+    deposits: BoundedList<serde_json::Value, DEPOSIT_BATCH_DEPOSITS_MAX>,
+}
+
+/// Credits many confirmed deposits in one request: each item is validated and credited (or refused) on its own,
+/// as `POST /v1/admin/deposits` would, and the `200` answer, one result per item in request order, is sent once
+/// every credited deposit is durable. A body that is not `{"deposits": [...]}` with 1 to 1,000 items is
+/// `400 invalid_request` and changes nothing; a desk that cannot make the batch durable answers `503` and
+/// acknowledged none of it.
+#[utoipa::path(post, path = "/v1/admin/deposits/batch", tag = "admin", request_body = DepositBatchRequest,
+    responses((status = 200, body = DepositBatchView), (status = 400, body = crate::problem::Problem), (status = 413, body = crate::problem::Problem), (status = 503, body = crate::problem::Problem)))]
+pub async fn create_deposits(State(state): State<AppState>, signed: Signed) -> ApiResult<Json<DepositBatchView>> {
+    admin(&signed)?;
+    let request: DepositBatchRequest = parse_body(&signed.body)?;
+    let items = request.deposits.0;
+    if items.is_empty() {
+        return Err(ApiError::invalid("deposits", "at least one deposit is required"));
+    }
+    // Items that fail at the edge keep their place in the answer; the rest go to the engine together.
+    let parsed: Vec<ApiResult<DepositOrder>> = items.into_iter().map(|item| deposit_order(&state, item)).collect();
+    let orders: Vec<DepositOrder> = parsed.iter().filter_map(|item| item.as_ref().ok().cloned()).collect();
+    let mut credited = state.desk.deposit_many(signed.principal.actor(), orders).await?.into_iter();
+    let results = parsed
+        .into_iter()
+        .map(|item| {
+            let answer = item.and_then(|_| credited.next().expect("one answer per order").map_err(ApiError::from));
+            DepositBatchResult::new(&state, answer)
+        })
+        .collect();
+    assert!(credited.next().is_none(), "every answer is placed");
+    Ok(Json(DepositBatchView { results }))
+}
+
+/// One deposit of a batch, parsed into domain values as `create_deposit` parses its body.
+fn deposit_order(state: &AppState, item: serde_json::Value) -> ApiResult<DepositOrder> {
+    let request: DepositRequest = parse_value(item)?;
+    let asset = state.catalog_asset(&request.asset)?;
+    let amount = request.amount.positive("amount", asset.scale)?;
+    let client_id = ClientId::parse(&request.client_id).map_err(|error| ApiError::invalid("client_id", error))?;
+    let reference =
+        ClientReference::parse(&request.reference).map_err(|error| ApiError::invalid("reference", error))?;
+    Ok(DepositOrder { client_id, asset: asset.code, amount, reference })
+}
+
+/// The answer of a deposit batch: one result per item, in request order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DepositBatchView {
+    pub results: Vec<DepositBatchResult>,
+}
+
+/// One item's answer: the status `POST /v1/admin/deposits` would have answered with its body (`201` credited,
+/// `200` a repeat of the reference, the deposit in `deposit`), or its 4xx with the problem in `problem`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DepositBatchResult {
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deposit: Option<DepositView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<crate::problem::Problem>,
+}
+
+impl DepositBatchResult {
+    fn new(state: &AppState, answer: ApiResult<otcd_services::Done<otcd_core::model::Deposit>>) -> Self {
+        match answer {
+            Ok(done) => {
+                let status = if done.changed { StatusCode::CREATED } else { StatusCode::OK };
+                let scale = state.desk.scale(&done.value.asset);
+                Self { status: status.as_u16(), deposit: Some(DepositView::new(&done.value, scale)), problem: None }
+            }
+            Err(error) => Self { status: error.status.as_u16(), deposit: None, problem: Some(error.to_problem()) },
+        }
+    }
 }
 
 /// Verifies the whole hash chain of the journal on disk, and the desk's signed checkpoints against it.

@@ -54,6 +54,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/tiers", get(admin::list_tiers))
         .route("/v1/admin/tiers/{tier}", put(admin::put_tier))
         .route("/v1/admin/deposits", post(admin::create_deposit))
+        .route("/v1/admin/deposits/batch", post(admin::create_deposits))
         .route("/v1/admin/audit/verify", get(admin::audit_verify))
         .route("/v1/admin/audit/checkpoints", get(admin::audit_checkpoints))
         .route("/v1/admin/audit/export", get(admin::audit_export))
@@ -120,7 +121,8 @@ pub fn routes() -> Router<AppState> {
         client::account, client::balances, client::ledger,
         admin::create_client, admin::list_clients, admin::get_client, admin::update_client,
         admin::create_client_key, admin::create_desk_key, admin::list_keys, admin::revoke_key,
-        admin::list_tiers, admin::put_tier, admin::create_deposit, admin::audit_verify,
+        admin::list_tiers, admin::put_tier, admin::create_deposit, admin::create_deposits,
+        admin::audit_verify,
         admin::audit_checkpoints, admin::audit_export,
         admin::put_skew, admin::fund_desk, controls::put_instrument_control, controls::put_kill_switch,
         controls::put_position_limit, controls::get_trading_controls, hedging::put_hedging_policy,

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod auth_flood;
 mod cli;
+mod deposit_batches;
 mod deposits;
 mod durability;
 mod event_stream;

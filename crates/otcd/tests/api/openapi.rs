@@ -56,6 +56,10 @@ fn the_served_document_is_complete_for_generators() {
     assert!(operations > 70, "{operations} operations");
     assert!(document["paths"]["/v1/stream"]["get"].is_object());
     assert!(document["paths"]["/v1/webhooks"]["post"].is_object());
+    let batch = &document["paths"]["/v1/admin/deposits/batch"]["post"];
+    let batch_body = &batch["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(batch_body, &json!("#/components/schemas/DepositBatchRequest"), "{batch}");
+    assert!(document["components"]["schemas"]["DepositBatchResult"]["properties"]["problem"].is_object());
     assert!(document["webhooks"]["delivery"]["post"]["requestBody"].is_object());
 
     let schemas = &document["components"]["schemas"];
