@@ -12,7 +12,9 @@
 //! as a client library's batch message). The data directory is created under `$OTCD_BENCH_DIR` (default: the system
 //! temporary directory, which must be on the disk being measured), and deleted at the end unless `OTCD_BENCH_KEEP`
 //! is set. Recovery is timed both ways, pipelined (`store::open_checked`) and sequential (the recovery before it);
-//! `-- recover <data directory>` times only that, on an existing directory.
+//! `-- recover <data directory>` times only that, on an existing directory, and `-- recover_one <data directory>
+//! <pipelined|sequential>` one recovery in its own process (`OTCD_BENCH_SKIP_RECOVERY` keeps the directory and
+//! times none).
 
 mod common;
 
@@ -296,6 +298,25 @@ fn main() {
         recovery_phases(data_dir);
         return;
     }
+    if mode == "recover_one" {
+        // One recovery in a fresh process, so that neither way reuses memory the other faulted in:
+        // `recover_one <data directory> <pipelined|sequential>` (its snapshots as they are).
+        let data_dir = std::path::Path::new(arguments.get(1).expect("recover_one <data directory> <way>"));
+        let sequential = arguments.get(2).is_some_and(|way| way == "sequential");
+        let checks = store::StartChecks::default();
+        let started = Instant::now();
+        let opened = if sequential {
+            store::open_checked_sequential(data_dir, &otcd_host::clock::SystemClock, &checks)
+        } else {
+            store::open_checked(data_dir, &otcd_host::clock::SystemClock, &checks)
+        };
+        let opened = opened.unwrap();
+        let elapsed = started.elapsed();
+        let way = if sequential { "sequential" } else { "pipelined" };
+        let (head, snapshot) = (opened.recovery.head_seq, opened.recovery.snapshot_seq);
+        println!("recover_one {way}: {elapsed:?} (head {head}, snapshot at {snapshot}, RSS {} MiB)", resident_mib());
+        return;
+    }
     if mode == "recover" {
         // An existing data directory (say, one kept with `OTCD_BENCH_KEEP=1`), recovered both ways.
         let data_dir = arguments.get(1).expect("recover <data directory>");
@@ -327,6 +348,22 @@ fn main() {
         eprintln!("data directory kept (OTCD_BENCH_KEEP): {}", directory.path().display());
     }
 
+    if std::env::var_os("OTCD_BENCH_SKIP_RECOVERY").is_some() {
+        // Recovery timed apart, one process per recovery (`recover_one`), on the kept directory.
+        let _ = directory.keep();
+        println!(
+            "{mode} count={count} batch={batch} clients={CLIENTS}: {:.0}/s ({:.2} s); ack p50 {:?} p99 {:?} max {:?}; \
+             RSS {resident_after_mib} MiB at the end ({resident_before_mib} MiB after setup, {:.0} B per command); \
+             shutdown (final snapshot) {shutdown:?}",
+            count as f64 / elapsed.as_secs_f64(),
+            elapsed.as_secs_f64(),
+            percentile(&sorted, 500),
+            percentile(&sorted, 990),
+            sorted.last().unwrap(),
+            (resident_after_mib.saturating_sub(resident_before_mib) * 1024 * 1024) as f64 / count as f64,
+        );
+        return;
+    }
     let recovery = time_recoveries(directory.path());
     let (head, snapshot_seq) = (recovery.head_seq, recovery.snapshot_seq);
     let per_second = count as f64 / elapsed.as_secs_f64();
