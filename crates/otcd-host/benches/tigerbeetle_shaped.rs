@@ -10,7 +10,11 @@
 //! 20000`, `accepts_single 20000`). A batch goes as one request per command, all in flight at once (`deposits`,
 //! `accepts`), or as one request for the whole batch (`deposits_many`, `accepts_many`: `EngineHandle::submit_many`,
 //! as a client library's batch message). The data directory is created under `$OTCD_BENCH_DIR` (default: the system
-//! temporary directory, which must be on the disk being measured).
+//! temporary directory, which must be on the disk being measured), and deleted at the end unless `OTCD_BENCH_KEEP`
+//! is set. Recovery is timed both ways, pipelined (`store::open_checked`) and sequential (the recovery before it);
+//! `-- recover <data directory>` times only that, on an existing directory, and `-- recover_one <data directory>
+//! <pipelined|sequential>` one recovery in its own process (`OTCD_BENCH_SKIP_RECOVERY` keeps the directory and
+//! times none).
 
 mod common;
 
@@ -188,10 +192,137 @@ fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
     sorted[(sorted.len() * per_mille / 1_000).min(sorted.len() - 1)]
 }
 
+/// Recovery times of one data directory, pipelined (`store::open`) and sequential (the recovery before it).
+struct RecoveryTimes {
+    head_seq: u64,
+    snapshot_seq: u64,
+    /// Pipelined and sequential, with the snapshot and from the journal alone.
+    with_snapshot: (Duration, Duration),
+    from_journal: (Duration, Duration),
+}
+
+impl std::fmt::Display for RecoveryTimes {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "with the snapshot {:?} pipelined / {:?} sequential; from the journal alone {:?} pipelined / {:?} \
+             sequential",
+            self.with_snapshot.0, self.with_snapshot.1, self.from_journal.0, self.from_journal.1
+        )
+    }
+}
+
+/// Opens `data_dir` the pipelined and the sequential way, with its snapshots and then without them (they are
+/// moved aside and put back): both must recover the same journal head.
+fn time_recoveries(data_dir: &std::path::Path) -> RecoveryTimes {
+    let checks = store::StartChecks::default();
+    let clock = otcd_host::clock::SystemClock;
+    let time = |sequential: bool| {
+        let started = Instant::now();
+        let opened = if sequential {
+            store::open_checked_sequential(data_dir, &clock, &checks)
+        } else {
+            store::open_checked(data_dir, &clock, &checks)
+        };
+        let opened = opened.unwrap();
+        let elapsed = started.elapsed();
+        let heads = (opened.recovery.head_seq, opened.recovery.snapshot_seq);
+        drop(opened);
+        (elapsed, heads)
+    };
+    let (pipelined, heads) = time(false);
+    let (sequential, sequential_heads) = time(true);
+    assert_eq!(heads, sequential_heads);
+    let snapshots = data_dir.join("snapshots");
+    let aside = data_dir.join("snapshots.aside");
+    std::fs::rename(&snapshots, &aside).unwrap();
+    let (journal_pipelined, journal_heads) = time(false);
+    let (journal_sequential, _) = time(true);
+    assert_eq!(journal_heads.0, heads.0);
+    std::fs::remove_dir_all(&snapshots).unwrap();
+    std::fs::rename(&aside, &snapshots).unwrap();
+    RecoveryTimes {
+        head_seq: heads.0,
+        snapshot_seq: heads.1,
+        with_snapshot: (pipelined, sequential),
+        from_journal: (journal_pipelined, journal_sequential),
+    }
+}
+
+/// Each part of a recovery of `data_dir` on its own (one thread each), to see where its time goes.
+fn recovery_phases(data_dir: &std::path::Path) {
+    use sha2::Digest;
+    let timed = |what: &str, started: Instant| println!("{what}: {:?}", started.elapsed());
+    for path in std::fs::read_dir(data_dir.join("snapshots")).unwrap() {
+        let started = Instant::now();
+        let bytes = std::fs::read(path.unwrap().path()).unwrap();
+        timed(&format!("read a snapshot file of {} bytes", bytes.len()), started);
+        let started = Instant::now();
+        let digest = sha2::Sha256::digest(&bytes);
+        timed(&format!("SHA-256 of it ({:02x})", digest[0]), started);
+    }
+    let started = Instant::now();
+    let snapshots = otcd_journal::SnapshotStore::new(&data_dir.join("snapshots")).unwrap();
+    let snapshot = snapshots.load_newest().unwrap();
+    timed("read the snapshot file (checksums)", started);
+    if let Some(snapshot) = snapshot {
+        let started = Instant::now();
+        let mut desk: otcd_core::engine::Desk = serde_json::from_slice(&snapshot.state).unwrap();
+        timed("decode the snapshot's JSON", started);
+        let started = Instant::now();
+        desk.rebuild_indexes();
+        timed("rebuild_indexes", started);
+        let started = Instant::now();
+        drop(desk);
+        timed("drop the desk", started);
+    }
+    let journal = store::journal_dir(data_dir);
+    let started = Instant::now();
+    otcd_journal::verify(&journal).unwrap();
+    timed("verify the journal (read, checksums, chain)", started);
+    let started = Instant::now();
+    let mut records = 0_u64;
+    otcd_journal::read_records(&journal, 0, u64::MAX, |seq, payload| {
+        store::decode_record(seq, payload).map(|_| records += 1)
+    })
+    .unwrap();
+    timed(&format!("verify and decode {records} records"), started);
+}
+
 fn main() {
     let arguments: Vec<String> = std::env::args().skip(1).filter(|argument| !argument.starts_with("--")).collect();
     let mode = arguments.first().map_or("deposits", String::as_str).to_owned();
     let count: u64 = arguments.get(1).and_then(|count| count.parse().ok()).unwrap_or(1_000_000);
+    if mode == "phases" {
+        let data_dir = std::path::Path::new(arguments.get(1).expect("phases <data directory>"));
+        recovery_phases(data_dir);
+        return;
+    }
+    if mode == "recover_one" {
+        // One recovery in a fresh process, so that neither way reuses memory the other faulted in:
+        // `recover_one <data directory> <pipelined|sequential>` (its snapshots as they are).
+        let data_dir = std::path::Path::new(arguments.get(1).expect("recover_one <data directory> <way>"));
+        let sequential = arguments.get(2).is_some_and(|way| way == "sequential");
+        let checks = store::StartChecks::default();
+        let started = Instant::now();
+        let opened = if sequential {
+            store::open_checked_sequential(data_dir, &otcd_host::clock::SystemClock, &checks)
+        } else {
+            store::open_checked(data_dir, &otcd_host::clock::SystemClock, &checks)
+        };
+        let opened = opened.unwrap();
+        let elapsed = started.elapsed();
+        let way = if sequential { "sequential" } else { "pipelined" };
+        let (head, snapshot) = (opened.recovery.head_seq, opened.recovery.snapshot_seq);
+        println!("recover_one {way}: {elapsed:?} (head {head}, snapshot at {snapshot}, RSS {} MiB)", resident_mib());
+        return;
+    }
+    if mode == "recover" {
+        // An existing data directory (say, one kept with `OTCD_BENCH_KEEP=1`), recovered both ways.
+        let data_dir = arguments.get(1).expect("recover <data directory>");
+        println!("recover {data_dir}: {}", time_recoveries(std::path::Path::new(data_dir)));
+        return;
+    }
     let (kind, batch, submit) = if let Some(kind) = mode.strip_suffix("_single") {
         (kind.to_owned(), 1, Submit::Single)
     } else if let Some(kind) = mode.strip_suffix("_many") {
@@ -213,29 +344,41 @@ fn main() {
     desk.runner.shutdown();
     let shutdown = shutdown_started.elapsed();
     drop(desk.runtime);
+    if std::env::var_os("OTCD_BENCH_KEEP").is_some() {
+        eprintln!("data directory kept (OTCD_BENCH_KEEP): {}", directory.path().display());
+    }
 
-    let recovered = Instant::now();
-    let opened = store::open(directory.path(), &otcd_host::clock::SystemClock).unwrap();
-    let with_snapshot = recovered.elapsed();
-    let (head, snapshot_seq) = (opened.recovery.head_seq, opened.recovery.snapshot_seq);
-    drop(opened);
-    std::fs::remove_dir_all(directory.path().join("snapshots")).unwrap();
-    let recovered = Instant::now();
-    let opened = store::open(directory.path(), &otcd_host::clock::SystemClock).unwrap();
-    let from_journal = recovered.elapsed();
-    assert_eq!(opened.recovery.head_seq, head);
-    drop(opened);
-
+    if std::env::var_os("OTCD_BENCH_SKIP_RECOVERY").is_some() {
+        // Recovery timed apart, one process per recovery (`recover_one`), on the kept directory.
+        let _ = directory.keep();
+        println!(
+            "{mode} count={count} batch={batch} clients={CLIENTS}: {:.0}/s ({:.2} s); ack p50 {:?} p99 {:?} max {:?}; \
+             RSS {resident_after_mib} MiB at the end ({resident_before_mib} MiB after setup, {:.0} B per command); \
+             shutdown (final snapshot) {shutdown:?}",
+            count as f64 / elapsed.as_secs_f64(),
+            elapsed.as_secs_f64(),
+            percentile(&sorted, 500),
+            percentile(&sorted, 990),
+            sorted.last().unwrap(),
+            (resident_after_mib.saturating_sub(resident_before_mib) * 1024 * 1024) as f64 / count as f64,
+        );
+        return;
+    }
+    let recovery = time_recoveries(directory.path());
+    let (head, snapshot_seq) = (recovery.head_seq, recovery.snapshot_seq);
     let per_second = count as f64 / elapsed.as_secs_f64();
     println!(
         "{mode} count={count} batch={batch} clients={CLIENTS}: {per_second:.0}/s ({:.2} s); ack p50 {:?} p99 {:?} max \
          {:?}; RSS {resident_after_mib} MiB at the end ({resident_before_mib} MiB after setup, {:.0} B per command); \
-         shutdown (final snapshot) {shutdown:?}; recovery of {head} records: {with_snapshot:?} with the snapshot at \
-         seq {snapshot_seq}, {from_journal:?} from the journal alone",
+         shutdown (final snapshot) {shutdown:?}; recovery of {head} records (snapshot at seq {snapshot_seq}): \
+         {recovery}",
         elapsed.as_secs_f64(),
         percentile(&sorted, 500),
         percentile(&sorted, 990),
         sorted.last().unwrap(),
         (resident_after_mib.saturating_sub(resident_before_mib) * 1024 * 1024) as f64 / count as f64,
     );
+    if std::env::var_os("OTCD_BENCH_KEEP").is_some() {
+        let _ = directory.keep();
+    }
 }

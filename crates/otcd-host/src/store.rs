@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::secrets::MasterKey;
 use otcd_core::engine::{Desk, EventScope, JournalRecord};
 use otcd_journal::{Anchor, CheckpointError, CheckpointLog, FileJournal, JournalError, JournalOptions, SnapshotStore};
+use serde::de::IgnoredAny;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -182,8 +183,38 @@ impl Default for StartChecks {
 
 /// [`open_with_events`], with the operator's choices: a data directory behind its high-water mark or witness,
 /// and the witness.
+///
+/// Recovery is pipelined: a second thread reads the journal, checks it (checksums, chain, anchors, torn tail) and
+/// decodes the records to replay, while this one loads the snapshot and then executes those records in seq order
+/// (see `otcd_journal::FileJournal::open_anchored_pipelined`). The outcome, errors included, is
+/// [`open_checked_sequential`]'s.
 pub fn open_checked(data_dir: &Path, clock: &dyn Clock, checks: &StartChecks) -> Result<OpenedDesk, StoreError> {
-    let (events_max, rollback) = (checks.events_max, checks.rollback);
+    open_recovering(data_dir, clock, checks, Recovery::Pipelined)
+}
+
+/// [`open_checked`] on one thread: snapshot, then each record read, checked, decoded and executed before the
+/// next is read. The reference the pipelined recovery is tested against, and the benchmarks' "before".
+pub fn open_checked_sequential(
+    data_dir: &Path,
+    clock: &dyn Clock,
+    checks: &StartChecks,
+) -> Result<OpenedDesk, StoreError> {
+    open_recovering(data_dir, clock, checks, Recovery::Sequential)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Recovery {
+    Pipelined,
+    Sequential,
+}
+
+fn open_recovering(
+    data_dir: &Path,
+    clock: &dyn Clock,
+    checks: &StartChecks,
+    recovery: Recovery,
+) -> Result<OpenedDesk, StoreError> {
+    let rollback = checks.rollback;
     let started = Instant::now();
     let io_error = |source| StoreError::Io { path: data_dir.to_owned(), source };
     std::fs::create_dir_all(data_dir).map_err(io_error)?;
@@ -198,20 +229,9 @@ pub fn open_checked(data_dir: &Path, clock: &dyn Clock, checks: &StartChecks) ->
         checkpoints.attach_witness(witness);
     }
     let snapshots = SnapshotStore::new(&data_dir.join("snapshots"))?;
-    let (mut desk, snapshot_head) = match snapshots.load_newest()? {
-        Some(snapshot) => {
-            let mut desk: Desk = serde_json::from_slice(&snapshot.state)
-                .map_err(|error| StoreError::Snapshot { seq: snapshot.at.seq, detail: error.to_string() })?;
-            desk.rebuild_indexes();
-            desk.align_seq(snapshot.at.seq);
-            (desk, Some(snapshot.at))
-        }
-        None => (Desk::new(), None),
-    };
+    let snapshot = snapshots.load_newest()?;
+    let snapshot_head = snapshot.as_ref().map(|snapshot| snapshot.at);
     let snapshot_seq = snapshot_head.map_or(0, |head| head.seq);
-    let mut replayed_records = 0;
-    let mut recent_signatures = Vec::new();
-    let mut replayed_events = RecentEvents::new(events_max);
     let recent_after_ms = clock.now().0 - 2 * otcd_core::model::SIGNATURE_WINDOW_MS;
     // The journal must hold the snapshot's head and reach the newest signed checkpoint with exactly its hash: a
     // checkpoint is only written after its records were fsynced, so one beyond the journal means signed,
@@ -223,29 +243,35 @@ pub fn open_checked(data_dir: &Path, clock: &dyn Clock, checks: &StartChecks) ->
         .into_iter()
         .chain(snapshot_head.map(Anchor::snapshot))
         .collect();
-    let (journal, report) = FileJournal::open_anchored(
-        &journal_dir(data_dir),
-        JournalOptions::default(),
-        snapshot_seq,
-        &anchors,
-        |seq, payload| {
-            replayed_records += 1;
-            let record = if events_max == 0 {
-                replay(&mut desk, seq, payload)?
-            } else {
-                let (record, events) = replay_with_events(&mut desk, seq, payload, checks.event_scope)?;
-                replayed_events.push(crate::events::RecordEvents { seq, at: record.at, events });
-                record
-            };
-            if let (Some(signature), Some(signed_at)) = (record.actor.signature, record.actor.signed_at_ms) {
-                if signed_at >= recent_after_ms {
-                    recent_signatures.push((signature, signed_at));
-                }
-            }
-            Ok(())
-        },
-    )?;
+    let journal_dir = journal_dir(data_dir);
+    let options = JournalOptions::default();
+    let (journal, report, replay) = match recovery {
+        Recovery::Sequential => {
+            let mut replay = Replay::new(load_snapshot(snapshot, recovery)?, checks, recent_after_ms);
+            let (journal, report) =
+                FileJournal::open_anchored(&journal_dir, options, snapshot_seq, &anchors, |seq, payload| {
+                    replay.apply(seq, decode_record(seq, payload)?)
+                })?;
+            (journal, report, replay)
+        }
+        Recovery::Pipelined => {
+            FileJournal::open_anchored_pipelined(
+                &journal_dir,
+                options,
+                snapshot_seq,
+                &anchors,
+                decode_record,
+                |records| {
+                    // The snapshot is decoded here while the other thread checks the journal's chain up to it.
+                    let mut replay = Replay::new(load_snapshot(snapshot, recovery)?, checks, recent_after_ms);
+                    records.execute(|seq, record| replay.apply(seq, record))?;
+                    Ok::<_, StoreError>(replay)
+                },
+            )?
+        }
+    };
     check_high_water(&checkpoints_path, mark, &checkpoint_file, report.head.seq, rollback)?;
+    let Replay { desk, records: replayed_records, recent_signatures, events: replayed_events, .. } = replay;
     desk.ledger().check_invariants().map_err(|error| StoreError::Invariant(error.to_string()))?;
     let recovery = RecoveryReport {
         snapshot_seq,
@@ -269,6 +295,125 @@ pub fn open_checked(data_dir: &Path, clock: &dyn Clock, checks: &StartChecks) ->
         replayed_events,
         replayed_events_floor_seq,
     })
+}
+
+/// The desk of the newest valid snapshot, its indexes rebuilt; a new desk without one. Pipelined, the snapshot's
+/// ledger is decoded on a second thread ([`decode_snapshot_in_two`]).
+fn load_snapshot(snapshot: Option<otcd_journal::Snapshot>, recovery: Recovery) -> Result<Desk, StoreError> {
+    let Some(snapshot) = snapshot else { return Ok(Desk::new()) };
+    let in_two = match recovery {
+        Recovery::Pipelined => decode_snapshot_in_two(&snapshot.state),
+        Recovery::Sequential => None,
+    };
+    let mut desk = match in_two {
+        Some(desk) => desk,
+        None => {
+            let mut desk: Desk = serde_json::from_slice(&snapshot.state)
+                .map_err(|error| StoreError::Snapshot { seq: snapshot.at.seq, detail: error.to_string() })?;
+            desk.rebuild_indexes();
+            desk
+        }
+    };
+    desk.align_seq(snapshot.at.seq);
+    Ok(desk)
+}
+
+/// How a snapshot's JSON document begins: the desk's first field, then its second, the ledger (the fields of
+/// [`Desk`] in declaration order, as `serde_json` writes them).
+const SNAPSHOT_PREFIX: &[u8] = br#"{"catalog":"#;
+const LEDGER_KEY: &[u8] = br#","ledger":"#;
+/// The key after the ledger's value.
+const CLIENTS_KEY: &[u8] = br#","clients":"#;
+
+/// Decodes a snapshot's ledger (two thirds of a long history's snapshot: its transactions and entries) on a
+/// second thread while this one decodes the rest, each rebuilding its indexes. `None` whenever the document is
+/// not laid out as expected or either part fails to decode: the caller then decodes it whole, as it always did,
+/// and reports that decoding's error.
+///
+/// Exact: the ledger's text is taken to end at the first `,"clients":` after it starts only if it decodes as a
+/// whole JSON value there (a `"` in a JSON string is always escaped, so the bytes can only be a key, and a
+/// prefix of an object's text is never a whole object); the rest is the document with an empty ledger's text in
+/// its place, so the fields decode from the same text in the same order.
+fn decode_snapshot_in_two(state: &[u8]) -> Option<Desk> {
+    let (ledger_start, ledger_end) = ledger_span(state)?;
+    let empty_ledger = serde_json::to_vec(&otcd_core::ledger::Ledger::new()).expect("an empty ledger serializes");
+    let mut rest = Vec::with_capacity(state.len() - (ledger_end - ledger_start) + empty_ledger.len());
+    rest.extend_from_slice(&state[..ledger_start]);
+    rest.extend_from_slice(&empty_ledger);
+    rest.extend_from_slice(&state[ledger_end..]);
+    std::thread::scope(|scope| {
+        let ledger = std::thread::Builder::new()
+            .name("snapshot-ledger".to_owned())
+            .spawn_scoped(scope, || {
+                let mut ledger: otcd_core::ledger::Ledger =
+                    serde_json::from_slice(&state[ledger_start..ledger_end]).ok()?;
+                ledger.rebuild_indexes();
+                Some(ledger)
+            })
+            .expect("a thread for the snapshot's ledger can be started");
+        let desk = serde_json::from_slice::<Desk>(&rest).ok().map(|mut desk| {
+            drop(std::mem::take(&mut rest));
+            desk.rebuild_indexes_but_ledger();
+            desk
+        });
+        let ledger = ledger.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let (mut desk, ledger) = (desk?, ledger?);
+        let empty = desk.put_decoded_ledger(ledger);
+        assert_eq!(serde_json::to_vec(&empty).ok(), Some(empty_ledger), "the rest was decoded with an empty ledger");
+        Some(desk)
+    })
+}
+
+/// Where the ledger's value lies in a snapshot's text: after the catalog's, to the first `,"clients":` after it.
+fn ledger_span(state: &[u8]) -> Option<(usize, usize)> {
+    let catalog_start = SNAPSHOT_PREFIX.len();
+    if !state.starts_with(SNAPSHOT_PREFIX) {
+        return None;
+    }
+    // The catalog is small: decode it to find where it ends.
+    let mut catalog = serde_json::Deserializer::from_slice(&state[catalog_start..]).into_iter::<IgnoredAny>();
+    catalog.next()?.ok()?;
+    let ledger_key = catalog_start + catalog.byte_offset();
+    if !state[ledger_key..].starts_with(LEDGER_KEY) {
+        return None;
+    }
+    let ledger_start = ledger_key + LEDGER_KEY.len();
+    let ledger_len = memchr::memmem::find(&state[ledger_start..], CLIENTS_KEY)?;
+    Some((ledger_start, ledger_start + ledger_len))
+}
+
+/// What recovery builds while replaying records after the snapshot.
+struct Replay<'c> {
+    desk: Desk,
+    records: u64,
+    recent_signatures: Vec<(String, i64)>,
+    events: RecentEvents,
+    recent_after_ms: i64,
+    checks: &'c StartChecks,
+}
+
+impl<'c> Replay<'c> {
+    fn new(desk: Desk, checks: &'c StartChecks, recent_after_ms: i64) -> Self {
+        let events = RecentEvents::new(checks.events_max);
+        Self { desk, records: 0, recent_signatures: Vec::new(), events, recent_after_ms, checks }
+    }
+
+    /// Executes one decoded record (the next in seq order), keeping its events and recent signature.
+    fn apply(&mut self, seq: u64, record: JournalRecord) -> Result<(), String> {
+        self.records += 1;
+        if self.checks.events_max == 0 {
+            execute_record(&mut self.desk, seq, &record)?;
+        } else {
+            let events = execute_record_with_events(&mut self.desk, seq, &record, self.checks.event_scope)?;
+            self.events.push(crate::events::RecordEvents { seq, at: record.at, events });
+        }
+        if let (Some(signature), Some(signed_at)) = (record.actor.signature, record.actor.signed_at_ms) {
+            if signed_at >= self.recent_after_ms {
+                self.recent_signatures.push((signature, signed_at));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The events of the newest replayed records, at most `events_max` events (whole records, oldest dropped).
@@ -307,22 +452,41 @@ pub(crate) fn replay_with_events(
     payload: &[u8],
     scope: EventScope,
 ) -> Result<(JournalRecord, Vec<otcd_core::engine::DeskEvent>), String> {
-    let record: JournalRecord =
-        serde_json::from_slice(payload).map_err(|error| format!("record {seq} cannot be decoded: {error}"))?;
-    match desk.execute_with_events_in(&record, scope) {
-        Ok((executed, events)) if executed.changed => Ok((record, events)),
-        Ok(_) => Err(format!("record {seq} replays as a no-op; the journal and this version disagree")),
-        Err(error) => Err(format!("record {seq} is refused on replay: {error}")),
-    }
+    let record = decode_record(seq, payload)?;
+    let events = execute_record_with_events(desk, seq, &record, scope)?;
+    Ok((record, events))
 }
 
 /// Re-executes one journaled record. It was accepted once, so it must be accepted again: anything else means
 /// the journal and the code disagree, and continuing would build a different state than the one acknowledged.
 pub fn replay(desk: &mut Desk, seq: u64, payload: &[u8]) -> Result<JournalRecord, String> {
-    let record: JournalRecord =
-        serde_json::from_slice(payload).map_err(|error| format!("record {seq} cannot be decoded: {error}"))?;
-    match desk.execute(&record) {
-        Ok(executed) if executed.changed => Ok(record),
+    let record = decode_record(seq, payload)?;
+    execute_record(desk, seq, &record)?;
+    Ok(record)
+}
+
+/// A journal record's payload, decoded (the half of [`replay`] the pipelined recovery runs on its other thread).
+pub fn decode_record(seq: u64, payload: &[u8]) -> Result<JournalRecord, String> {
+    serde_json::from_slice(payload).map_err(|error| format!("record {seq} cannot be decoded: {error}"))
+}
+
+/// The other half of [`replay`]: the decoded record must be accepted again, and change the desk.
+fn execute_record(desk: &mut Desk, seq: u64, record: &JournalRecord) -> Result<(), String> {
+    match desk.execute(record) {
+        Ok(executed) if executed.changed => Ok(()),
+        Ok(_) => Err(format!("record {seq} replays as a no-op; the journal and this version disagree")),
+        Err(error) => Err(format!("record {seq} is refused on replay: {error}")),
+    }
+}
+
+fn execute_record_with_events(
+    desk: &mut Desk,
+    seq: u64,
+    record: &JournalRecord,
+    scope: EventScope,
+) -> Result<Vec<otcd_core::engine::DeskEvent>, String> {
+    match desk.execute_with_events_in(record, scope) {
+        Ok((executed, events)) if executed.changed => Ok(events),
         Ok(_) => Err(format!("record {seq} replays as a no-op; the journal and this version disagree")),
         Err(error) => Err(format!("record {seq} is refused on replay: {error}")),
     }
@@ -342,4 +506,53 @@ fn lock_directory(data_dir: &Path) -> Result<File, StoreError> {
         return Err(StoreError::Locked(data_dir.to_owned()));
     }
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otcd_testkit::sim;
+
+    fn desk_with_history() -> (Desk, otcd_core::ids::ClientId) {
+        let mut desk = sim::initialized_desk();
+        let client = sim::funded_client(&mut desk, 1_000, "Ledger Split");
+        for index in 0..50 {
+            let command = sim::deposit(&client, "USD", 100 + index, &format!("split-{index}"));
+            desk.execute(&sim::record(2_000 + index as i64, command)).unwrap();
+        }
+        (desk, client)
+    }
+
+    #[test]
+    fn a_snapshot_decoded_in_two_is_the_snapshot_decoded_whole() {
+        let (desk, client) = desk_with_history();
+        let state = serde_json::to_vec(&desk).unwrap();
+        let (start, end) = ledger_span(&state).expect("a desk's snapshot is laid out as expected");
+        assert!(state[start..end].starts_with(b"{\"accounts\":"));
+        let mut whole: Desk = serde_json::from_slice(&state).unwrap();
+        whole.rebuild_indexes();
+        let mut in_two = decode_snapshot_in_two(&state).expect("decoded in two");
+        sim::assert_same(&sim::serialize(&whole), &sim::serialize(&in_two), "decoded in two");
+        // The rebuilt indexes too: a repeated deposit (the idempotency index) and a new one (the ledger's).
+        for (at, reference) in [(9_000, "split-7"), (9_001, "split-new")] {
+            let record = sim::record(at, sim::deposit(&client, "USD", 107, reference));
+            assert_eq!(whole.execute(&record).unwrap(), in_two.execute(&record).unwrap());
+        }
+        sim::assert_same(&sim::serialize(&whole), &sim::serialize(&in_two), "after two more deposits");
+    }
+
+    #[test]
+    fn a_snapshot_not_laid_out_as_expected_is_decoded_whole() {
+        let state = serde_json::to_vec(&desk_with_history().0).unwrap();
+        let text = String::from_utf8(state.clone()).unwrap();
+        // A duplicate key after the ledger, a document that does not start with the catalog, a broken document:
+        // never a desk from the split, so the whole decoding (and its error) decides.
+        let duplicate = text.replacen(",\"clients\":", ",\"clients\":{},\"clients\":", 1);
+        assert!(serde_json::from_slice::<Desk>(duplicate.as_bytes()).is_err());
+        assert!(decode_snapshot_in_two(duplicate.as_bytes()).is_none());
+        assert!(decode_snapshot_in_two(&state[1..]).is_none());
+        assert!(decode_snapshot_in_two(&state[..state.len() - 1]).is_none());
+        let reordered = text.replacen("{\"catalog\":", "{\"seq\":0,\"catalog\":", 1);
+        assert!(decode_snapshot_in_two(reordered.as_bytes()).is_none());
+    }
 }

@@ -133,16 +133,31 @@ impl FileJournal {
         anchors: &[Anchor],
         visit: impl FnMut(u64, &[u8]) -> Result<(), String>,
     ) -> Result<(FileJournal, OpenReport), JournalError> {
-        fs::create_dir_all(dir).map_err(io_error("create journal directory", dir))?;
-        let directory = fs_util::lock_directory(dir)?;
+        let directory = Self::lock_for_open(dir)?;
         let outcome = scan_journal(dir, replay_after_seq, anchors, visit)?;
+        Self::finish_open(dir, directory, options, &outcome)
+    }
+
+    /// Creates (if needed) and locks the journal directory, before its scan.
+    pub(crate) fn lock_for_open(dir: &Path) -> Result<File, JournalError> {
+        fs::create_dir_all(dir).map_err(io_error("create journal directory", dir))?;
+        fs_util::lock_directory(dir)
+    }
+
+    /// After a complete scan: repairs a torn tail and opens the newest segment for appending.
+    pub(crate) fn finish_open(
+        dir: &Path,
+        directory: File,
+        options: JournalOptions,
+        outcome: &ScanOutcome,
+    ) -> Result<(FileJournal, OpenReport), JournalError> {
         let report = OpenReport {
             head: outcome.head,
             records: outcome.records,
             segments: outcome.segment_count,
             truncated_torn_bytes: outcome.torn_bytes(),
         };
-        let (active, segment_len, segment_records) = prepare_active_segment(dir, &directory, &outcome)?;
+        let (active, segment_len, segment_records) = prepare_active_segment(dir, &directory, outcome)?;
         if report.truncated_torn_bytes > 0 {
             tracing::warn!(
                 dir = %dir.display(),

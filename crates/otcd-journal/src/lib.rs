@@ -85,6 +85,7 @@ mod file_journal;
 mod format;
 mod fs_util;
 mod high_water;
+mod pipeline;
 mod scan;
 mod snapshot;
 mod tail;
@@ -111,6 +112,7 @@ pub use high_water::{
     check_rollback, high_water_of, high_water_path, read_high_water, write_high_water, HighWater,
     CHECKPOINT_EVERY_RECORDS_MAX, HIGH_WATER_FILE, UNSIGNED_RECORDS_MAX,
 };
+pub use pipeline::Replayed;
 pub use scan::journal_bytes;
 pub use snapshot::{snapshot_file_name, Snapshot, SnapshotStore};
 pub use tail::{JournalTail, TailPosition, TailRead};

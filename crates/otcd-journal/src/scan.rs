@@ -101,11 +101,26 @@ pub(crate) fn scan_journal_observed<V>(
     dir: &Path,
     replay_after_seq: u64,
     anchors: &[Anchor],
-    visit: V,
+    mut visit: V,
     progress: &dyn Fn(u64),
 ) -> Result<ScanOutcome, JournalError>
 where
     V: FnMut(u64, &[u8]) -> Result<(), String>,
+{
+    scan_journal_in_files(dir, replay_after_seq, anchors, |_, seq, payload| visit(seq, payload), progress)
+}
+
+/// [`scan_journal_observed`], also telling `visit` the segment file each record comes from (the pipelined open
+/// names it when the record's replay fails on the other thread).
+pub(crate) fn scan_journal_in_files<V>(
+    dir: &Path,
+    replay_after_seq: u64,
+    anchors: &[Anchor],
+    visit: V,
+    progress: &dyn Fn(u64),
+) -> Result<ScanOutcome, JournalError>
+where
+    V: FnMut(&Path, u64, &[u8]) -> Result<(), String>,
 {
     let segments = list_segments(dir)?;
     let mut anchors = anchors.to_vec();
@@ -194,7 +209,7 @@ struct Scanner<'p, V> {
 
 impl<V> Scanner<'_, V>
 where
-    V: FnMut(u64, &[u8]) -> Result<(), String>,
+    V: FnMut(&Path, u64, &[u8]) -> Result<(), String>,
 {
     fn scan_segment(&mut self, segment: &SegmentFile, bytes: &[u8], is_last: bool) -> Result<SegmentEnd, JournalError> {
         let expected_first = self.head.seq + 1;
@@ -268,7 +283,7 @@ where
         self.records += 1;
         self.check_anchors(file)?;
         if header.seq > self.replay_after_seq {
-            (self.visit)(header.seq, payload).map_err(|message| {
+            (self.visit)(file, header.seq, payload).map_err(|message| {
                 JournalError::Visit(format!("replay of seq {} from {} failed: {message}", header.seq, file.display()))
             })?;
         }

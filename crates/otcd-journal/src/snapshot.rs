@@ -14,7 +14,7 @@
 //! | n     | state                                               |
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -76,13 +76,13 @@ impl SnapshotStore {
     /// no valid snapshot the caller replays the journal from genesis, which is always complete.
     pub fn load_newest(&self) -> Result<Option<Snapshot>, JournalError> {
         for (seq, path) in self.snapshots_newest_first()? {
-            let bytes = match fs::read(&path) {
+            let bytes = match read_snapshot_file(&path) {
                 Ok(bytes) => bytes,
                 // Pruned by a concurrent write between listing and reading.
                 Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
                 Err(error) => return Err(io_error("read snapshot", &path)(error)),
             };
-            match decode_snapshot(&bytes, seq) {
+            match decode_snapshot_owned(bytes, seq) {
                 Ok(snapshot) => return Ok(Some(snapshot)),
                 Err(reason) => tracing::warn!(
                     file = %path.display(),
@@ -169,12 +169,44 @@ fn encode_header(at: ChainHead, state: &[u8]) -> [u8; SNAPSHOT_HEADER_LEN] {
     bytes
 }
 
-/// Validates a whole snapshot file; the error says why it cannot be used.
-fn decode_snapshot(bytes: &[u8], seq_in_name: u64) -> Result<Snapshot, String> {
-    if bytes.len() < SNAPSHOT_HEADER_LEN {
-        return Err(format!("file has {} bytes, shorter than a header", bytes.len()));
+/// A snapshot file's bytes, the header and the state each in its own buffer: the state (the whole desk, gigabytes
+/// on a long history) is read once into memory of its exact size and never copied.
+fn read_snapshot_file(path: &Path) -> io::Result<SnapshotBytes> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut header = Vec::with_capacity(SNAPSHOT_HEADER_LEN);
+    (&mut file).take(SNAPSHOT_HEADER_LEN as u64).read_to_end(&mut header)?;
+    let mut state = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_sub(header.len()));
+    file.read_to_end(&mut state)?;
+    Ok(SnapshotBytes { header, state })
+}
+
+/// A snapshot file as read: its first [`SNAPSHOT_HEADER_LEN`] bytes (fewer in a short file) and the rest.
+struct SnapshotBytes {
+    header: Vec<u8>,
+    state: Vec<u8>,
+}
+
+/// [`decode_snapshot`] of a file read by [`read_snapshot_file`], keeping its state buffer.
+fn decode_snapshot_owned(bytes: SnapshotBytes, seq_in_name: u64) -> Result<Snapshot, String> {
+    if bytes.header.len() < SNAPSHOT_HEADER_LEN {
+        return Err(format!("file has {} bytes, shorter than a header", bytes.header.len()));
     }
-    let (header, state) = bytes.split_at(SNAPSHOT_HEADER_LEN);
+    let at = check_snapshot(&bytes.header, &bytes.state, seq_in_name)?;
+    Ok(Snapshot { at, state: bytes.state })
+}
+
+/// Validates a whole snapshot file as [`SnapshotStore::load_newest`] reads it; the error says why it cannot be used.
+#[cfg(test)]
+fn decode_snapshot(bytes: &[u8], seq_in_name: u64) -> Result<Snapshot, String> {
+    let (header, state) = bytes.split_at(bytes.len().min(SNAPSHOT_HEADER_LEN));
+    decode_snapshot_owned(SnapshotBytes { header: header.to_vec(), state: state.to_vec() }, seq_in_name)
+}
+
+/// Checks a snapshot's header (exactly [`SNAPSHOT_HEADER_LEN`] bytes) and its state against it; returns the chain
+/// head it was taken at.
+fn check_snapshot(header: &[u8], state: &[u8], seq_in_name: u64) -> Result<ChainHead, String> {
+    assert_eq!(header.len(), SNAPSHOT_HEADER_LEN);
     let stored_crc = u32::from_le_bytes(header[SNAPSHOT_HEADER_CRC_OFFSET..].try_into().expect("4 bytes"));
     if crc32c::crc32c(&header[..SNAPSHOT_HEADER_CRC_OFFSET]) != stored_crc {
         return Err("header checksum mismatch".to_string());
@@ -199,7 +231,7 @@ fn decode_snapshot(bytes: &[u8], seq_in_name: u64) -> Result<Snapshot, String> {
     }
     let mut hash = [0u8; 32];
     hash.copy_from_slice(&header[20..52]);
-    Ok(Snapshot { at: ChainHead { seq, hash }, state: state.to_vec() })
+    Ok(ChainHead { seq, hash })
 }
 
 #[cfg(test)]

@@ -208,6 +208,12 @@ impl Desk {
     /// Rebuilds derived indexes after loading a snapshot.
     pub fn rebuild_indexes(&mut self) {
         self.ledger.rebuild_indexes();
+        self.rebuild_indexes_but_ledger();
+    }
+
+    /// [`Desk::rebuild_indexes`] but for the ledger's, which a recovery that decodes the ledger apart rebuilds
+    /// with it ([`Desk::put_decoded_ledger`]).
+    pub fn rebuild_indexes_but_ledger(&mut self) {
         self.quotes.rebuild_indexes();
         self.orders.rebuild_indexes();
         self.settlement.rebuild_indexes();
@@ -228,6 +234,14 @@ impl Desk {
             .collect();
         self.active_admin_keys = self.keys.values().filter(|key| is_active_admin(key)).count();
         self.custody.rebuild_indexes();
+    }
+
+    /// Puts in the ledger of a snapshot decoded apart from the rest of it (a recovery decodes the two on two
+    /// threads), its indexes rebuilt; the desk itself was decoded with an empty ledger in its place, which this
+    /// returns. The derived `Deserialize` decodes each field on its own, so the result is the desk the whole
+    /// snapshot decodes to.
+    pub fn put_decoded_ledger(&mut self, ledger: Ledger) -> Ledger {
+        std::mem::replace(&mut self.ledger, ledger)
     }
 
     pub fn is_initialized(&self) -> bool {
