@@ -22,6 +22,10 @@ struct Arguments {
     /// The desk's admin-key.json (used to create one client key per connection).
     #[arg(long)]
     admin_key_file: PathBuf,
+    /// Where the keys and clients are created, when not at `--address`: the leader of a replicated desk, for reads
+    /// sent to a standby that serves stale reads (docs/operations.md).
+    #[arg(long)]
+    setup_address: Option<SocketAddr>,
     /// Path to request, e.g. /v1/balances. `unsigned:` prefix sends it without a signature (e.g. /v1/assets).
     #[arg(long, default_value = "/v1/balances")]
     path: String,
@@ -59,6 +63,9 @@ struct Arguments {
     trades_per_second: u64,
 }
 
+/// How long to wait for a standby to know the keys made at `--setup-address`.
+const STANDBY_KEYS_WAIT: Duration = Duration::from_secs(2);
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let arguments = Arguments::parse();
@@ -66,15 +73,20 @@ async fn main() -> anyhow::Result<()> {
     if let Some(spec) = &arguments.trade {
         return run_trades(&arguments, &admin, spec).await;
     }
+    let setup_address = arguments.setup_address.unwrap_or(arguments.address);
     let keys = if arguments.deposits {
         vec![admin.clone(); arguments.connections * arguments.keys_per_connection]
     } else {
-        create_client_keys(arguments.address, &admin, arguments.connections * arguments.keys_per_connection).await?
+        create_client_keys(setup_address, &admin, arguments.connections * arguments.keys_per_connection).await?
     };
     let deposit_client = match arguments.deposits {
-        true => Some(otcd_loadgen::create_deposit_client(arguments.address, &admin).await?),
+        true => Some(otcd_loadgen::create_deposit_client(setup_address, &admin).await?),
         false => None,
     };
+    if setup_address != arguments.address {
+        // A standby knows a key the leader made about a quarter of a second after it copied its record.
+        tokio::time::sleep(STANDBY_KEYS_WAIT).await;
+    }
     let warm_up_until = Instant::now() + Duration::from_secs(1);
     let stop_at = warm_up_until + Duration::from_secs(arguments.duration_seconds);
     let mut workers = Vec::new();

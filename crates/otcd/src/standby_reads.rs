@@ -24,13 +24,14 @@ use otcd_services::ports::{Rail, RailAccount, RailMovement, RailStatements, Rail
 use otcd_services::{DeskServices, Internal, Rails};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the standby's key registry is brought in step with its desk: a key created or revoked on the leader
 /// works, or stops working, on the standby within about this long after the standby executed its record.
 const KEYS_REFRESH_INTERVAL: Duration = Duration::from_millis(250);
-/// Key refreshes between two refreshes of the rate-limit tiers (which only protect the standby itself).
-const TIERS_REFRESH_EVERY: u32 = 20;
+/// Least time between two refreshes of the rate-limit tiers (which only protect the standby itself), taken when the
+/// desk moved since the last one.
+const TIERS_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Builds the read-only application from the standby's recovered `desk` (before the follower takes it) and starts
 /// serving it through `reads`; answers the requests the follower must answer.
@@ -80,21 +81,22 @@ pub fn start(
 /// Keeps the key registry and the rate-limit tiers in step with the standby's desk until the follower stops
 /// answering (the node was promoted or stopped).
 async fn keep_in_step(engine: EngineHandle, context: AppState, status: Arc<ClusterStatus>, desk_keys: KeysSeen) {
-    let mut seen = desk_keys;
-    let mut seen_seq = status.executed_seq();
-    for round in 1u32.. {
+    let mut keys_seen = desk_keys;
+    let (mut keys_seq, mut tiers_seq) = (status.executed_seq(), status.executed_seq());
+    let mut tiers_at = Instant::now();
+    loop {
         tokio::time::sleep(KEYS_REFRESH_INTERVAL).await;
         let executed_seq = status.executed_seq();
-        if executed_seq == seen_seq {
-            continue;
+        if executed_seq != keys_seq {
+            keys_seq = executed_seq;
+            let Ok(changed) = engine.query(move |desk| changed_keys(desk, keys_seen)).await else { return };
+            if let Some((keys, now)) = changed {
+                keys.iter().for_each(|key| context.desk.keys.upsert(key));
+                keys_seen = now;
+            }
         }
-        seen_seq = executed_seq;
-        let Ok(changed) = engine.query(move |desk| changed_keys(desk, seen)).await else { return };
-        if let Some((keys, now)) = changed {
-            keys.iter().for_each(|key| context.desk.keys.upsert(key));
-            seen = now;
-        }
-        if round % TIERS_REFRESH_EVERY == 0 {
+        if executed_seq != tiers_seq && tiers_at.elapsed() >= TIERS_REFRESH_INTERVAL {
+            (tiers_seq, tiers_at) = (executed_seq, Instant::now());
             let Ok(tiers) = engine.query(tiers_of).await else { return };
             apply_tiers(&context, tiers);
         }
