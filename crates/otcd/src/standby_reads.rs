@@ -16,7 +16,7 @@ use otcd_core::time::TimestampMs;
 use otcd_host::clock::{Clock, SystemClock};
 use otcd_host::cluster::ClusterStatus;
 use otcd_host::metrics::Metrics;
-use otcd_host::runner::{EngineHandle, StandbyRequests};
+use otcd_host::runner::{EngineHandle, StandbyRequests, SubmitError};
 use otcd_host::secrets::MasterKey;
 use otcd_http::app::{AppContext, AppState};
 use otcd_http::cluster::StandbyReads;
@@ -79,7 +79,8 @@ pub fn start(
 }
 
 /// Keeps the key registry and the rate-limit tiers in step with the standby's desk until the follower stops
-/// answering (the node was promoted or stopped).
+/// answering (the node was promoted or stopped). A read refused because the reads' queue is full is tried again
+/// next round: a flood of client reads delays a refresh, never ends them.
 async fn keep_in_step(engine: EngineHandle, context: AppState, status: Arc<ClusterStatus>, desk_keys: KeysSeen) {
     let mut keys_seen = desk_keys;
     let (mut keys_seq, mut tiers_seq) = (status.executed_seq(), status.executed_seq());
@@ -88,17 +89,25 @@ async fn keep_in_step(engine: EngineHandle, context: AppState, status: Arc<Clust
         tokio::time::sleep(KEYS_REFRESH_INTERVAL).await;
         let executed_seq = status.executed_seq();
         if executed_seq != keys_seq {
-            keys_seq = executed_seq;
-            let Ok(changed) = engine.query(move |desk| changed_keys(desk, keys_seen)).await else { return };
-            if let Some((keys, now)) = changed {
-                keys.iter().for_each(|key| context.desk.keys.upsert(key));
-                keys_seen = now;
+            match engine.query(move |desk| changed_keys(desk, keys_seen)).await {
+                Ok(changed) => {
+                    if let Some((keys, now)) = changed {
+                        keys.iter().for_each(|key| context.desk.keys.upsert(key));
+                        keys_seen = now;
+                    }
+                    keys_seq = executed_seq;
+                }
+                Err(SubmitError::Overloaded) => continue,
+                Err(_) => return,
             }
         }
         if executed_seq != tiers_seq && tiers_at.elapsed() >= TIERS_REFRESH_INTERVAL {
+            match engine.query(tiers_of).await {
+                Ok(tiers) => apply_tiers(&context, tiers),
+                Err(SubmitError::Overloaded) => continue,
+                Err(_) => return,
+            }
             (tiers_seq, tiers_at) = (executed_seq, Instant::now());
-            let Ok(tiers) = engine.query(tiers_of).await else { return };
-            apply_tiers(&context, tiers);
         }
     }
 }
