@@ -402,9 +402,9 @@ impl<'c> Replay<'c> {
     fn apply(&mut self, seq: u64, record: JournalRecord) -> Result<(), String> {
         self.records += 1;
         if self.checks.events_max == 0 {
-            execute_record(&mut self.desk, seq, &record)?;
+            execute_record(&mut self.desk, seq, &record, None)?;
         } else {
-            let events = execute_record_with_events(&mut self.desk, seq, &record, self.checks.event_scope)?;
+            let events = execute_record(&mut self.desk, seq, &record, Some(self.checks.event_scope))?;
             self.events.push(crate::events::RecordEvents { seq, at: record.at, events });
         }
         if let (Some(signature), Some(signed_at)) = (record.actor.signature, record.actor.signed_at_ms) {
@@ -453,7 +453,7 @@ pub(crate) fn replay_with_events(
     scope: EventScope,
 ) -> Result<(JournalRecord, Vec<otcd_core::engine::DeskEvent>), String> {
     let record = decode_record(seq, payload)?;
-    let events = execute_record_with_events(desk, seq, &record, scope)?;
+    let events = execute_record(desk, seq, &record, Some(scope))?;
     Ok((record, events))
 }
 
@@ -461,7 +461,7 @@ pub(crate) fn replay_with_events(
 /// the journal and the code disagree, and continuing would build a different state than the one acknowledged.
 pub fn replay(desk: &mut Desk, seq: u64, payload: &[u8]) -> Result<JournalRecord, String> {
     let record = decode_record(seq, payload)?;
-    execute_record(desk, seq, &record)?;
+    execute_record(desk, seq, &record, None)?;
     Ok(record)
 }
 
@@ -470,22 +470,19 @@ pub fn decode_record(seq: u64, payload: &[u8]) -> Result<JournalRecord, String> 
     serde_json::from_slice(payload).map_err(|error| format!("record {seq} cannot be decoded: {error}"))
 }
 
-/// The other half of [`replay`]: the decoded record must be accepted again, and change the desk.
-fn execute_record(desk: &mut Desk, seq: u64, record: &JournalRecord) -> Result<(), String> {
-    match desk.execute(record) {
-        Ok(executed) if executed.changed => Ok(()),
-        Ok(_) => Err(format!("record {seq} replays as a no-op; the journal and this version disagree")),
-        Err(error) => Err(format!("record {seq} is refused on replay: {error}")),
-    }
-}
-
-fn execute_record_with_events(
+/// The other half of [`replay`]: the decoded record must be accepted again, and change the desk. With a scope,
+/// the record's events in it are derived too (none without one).
+fn execute_record(
     desk: &mut Desk,
     seq: u64,
     record: &JournalRecord,
-    scope: EventScope,
+    events: Option<EventScope>,
 ) -> Result<Vec<otcd_core::engine::DeskEvent>, String> {
-    match desk.execute_with_events_in(record, scope) {
+    let executed = match events {
+        None => desk.execute(record).map(|executed| (executed, Vec::new())),
+        Some(scope) => desk.execute_with_events_in(record, scope),
+    };
+    match executed {
         Ok((executed, events)) if executed.changed => Ok(events),
         Ok(_) => Err(format!("record {seq} replays as a no-op; the journal and this version disagree")),
         Err(error) => Err(format!("record {seq} is refused on replay: {error}")),
